@@ -1,0 +1,158 @@
+//! `Authentication`: a shared, mutable handle to a logged-in session, like
+//! JuliaHub.jl's. Handing out a fresh token is a lock-free read of the current
+//! state; refreshing is single-flight (one thread refreshes, the others wait and
+//! use its result) and the provider serialises processes with a file lock.
+
+use std::sync::{Arc, Mutex};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+
+use crate::error::Result;
+use crate::log;
+use crate::options::Options;
+use crate::provider::{self, Provider};
+use crate::secret::Secret;
+use crate::token::{Token, unix_now};
+
+struct Inner {
+    provider: Box<dyn Provider>,
+    /// The options it was created with; later logins reuse their hook and flags.
+    options: Options,
+    state: ArcSwap<Token>,
+    /// Single flight within the process; the provider's file lock covers processes.
+    refreshing: Mutex<()>,
+}
+
+/// A shared handle: clones see the same state, and `reauthenticate` updates it
+/// for every holder.
+#[derive(Clone)]
+pub struct Authentication {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Authentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authentication")
+            .field("server", &self.server())
+            .field("username", &self.username())
+            .field("expires_at", &self.expires_at())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most recent successful `authenticate` of this process.
+static CURRENT: ArcSwapOption<Inner> = ArcSwapOption::const_empty();
+
+/// Finds or obtains a token as the options say, and makes it the current one.
+pub fn authenticate(options: &Options) -> Result<Authentication> {
+    let provider = provider::for_options(options)?;
+    let token = provider.authenticate(options)?;
+    let inner = Arc::new(Inner {
+        provider,
+        options: options.clone(),
+        state: ArcSwap::from_pointee(token),
+        refreshing: Mutex::new(()),
+    });
+    CURRENT.store(Some(inner.clone()));
+    Ok(Authentication { inner })
+}
+
+/// The most recent authentication of this process, if any.
+pub fn current() -> Option<Authentication> {
+    CURRENT.load_full().map(|inner| Authentication { inner })
+}
+
+/// Stores a token the user obtained elsewhere (an app token, a CAVE token, …).
+pub fn save_token(options: &Options, token: &str) -> Result<()> {
+    provider::for_options(options)?.save_token(token, options)
+}
+
+/// Forgets the stored token for the options' provider and server.
+pub fn logout(options: &Options) -> Result<()> {
+    provider::for_options(options)?.logout(options)
+}
+
+impl Authentication {
+    /// The token a request should carry, refreshed first when it expires within
+    /// the refresh margin. A fresh token costs no lock and no I/O.
+    pub fn token(&self) -> Result<Secret> {
+        let margin = self.inner.options.refresh_margin_s;
+        {
+            let state = self.inner.state.load();
+            if state.is_fresh(margin) {
+                return Ok(state.bearer.clone());
+            }
+        }
+        self.refresh_slow(margin).map(|t| t.bearer.clone())
+    }
+
+    #[cold]
+    fn refresh_slow(&self, margin: i64) -> Result<Arc<Token>> {
+        let _flight = self
+            .inner
+            .refreshing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Another thread may have refreshed while we waited.
+        let current = self.inner.state.load_full();
+        if current.is_fresh(margin) {
+            return Ok(current);
+        }
+        match self.inner.provider.refresh(&current, &self.inner.options) {
+            Ok(token) => {
+                let token = Arc::new(token);
+                self.inner.state.store(token.clone());
+                Ok(token)
+            }
+            // A proactive refresh that failed is not fatal while the token works.
+            Err(e) if current.is_unexpired_at(unix_now()) => {
+                log::warn(&format!(
+                    "could not refresh the token early ({}); using it until it expires",
+                    e.message()
+                ));
+                Ok(current)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reloads the stored token (another process may have renewed it), or logs
+    /// in again when that fails or `force` is set. `options` overrides the flags
+    /// of the original call (force, interactive, hook, timeout); None reuses them.
+    pub fn reauthenticate(&self, options: Option<&Options>) -> Result<()> {
+        let options = options.unwrap_or(&self.inner.options);
+        let _flight = self
+            .inner
+            .refreshing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.inner.state.load_full();
+        let token = self.inner.provider.reauthenticate(&current, options)?;
+        self.inner.state.store(Arc::new(token));
+        Ok(())
+    }
+
+    /// Asks the server whether the current token is good.
+    pub fn check(&self) -> Result<bool> {
+        let current = self.inner.state.load_full();
+        self.inner.provider.check(&current, &self.inner.options)
+    }
+
+    pub fn server(&self) -> &str {
+        self.inner.provider.server()
+    }
+
+    pub fn username(&self) -> Option<String> {
+        self.inner.state.load().username.clone()
+    }
+
+    /// Unix seconds at which the current token expires; None = never or unknown.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.inner.state.load().expires_at
+    }
+
+    /// The options this authentication was created with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+}

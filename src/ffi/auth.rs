@@ -1,0 +1,203 @@
+//! `hubauth_auth`: a shared authentication, and the calls that use options.
+
+use std::ffi::{CString, c_char};
+
+use super::options::snapshot;
+use super::secret::{hubauth_secret, into_handle};
+use super::{
+    guard, hubauth_error, hubauth_options, hubauth_status, required, required_out, required_str,
+    write_out,
+};
+use crate::auth::{self, Authentication};
+
+/// An authentication: a server, a user and a token kept fresh. A reference
+/// to shared state: every reference sees `hubauth_reauthenticate`'s update.
+/// Thread-safe. Each reference returned to the caller is owned by it and freed
+/// with `hubauth_auth_free`.
+pub struct hubauth_auth {
+    _private: [u8; 0],
+}
+
+fn into_handle_auth(a: Authentication) -> *mut hubauth_auth {
+    Box::into_raw(Box::new(a)).cast()
+}
+
+fn as_auth<'a>(a: *const hubauth_auth) -> Option<&'a Authentication> {
+    // SAFETY: NULL or a pointer from `into_handle_auth`.
+    unsafe { a.cast::<Authentication>().as_ref() }
+}
+
+fn required_auth<'a>(a: *const hubauth_auth) -> crate::error::Result<&'a Authentication> {
+    required(a.cast::<Authentication>(), "auth")
+}
+
+fn owned_string(s: &str) -> *mut c_char {
+    CString::new(s.replace('\0', " "))
+        .map(CString::into_raw)
+        .unwrap_or(std::ptr::null_mut())
+}
+
+/// Finds a stored token, refreshes it, or logs in, as the options say; on
+/// success writes a new reference to `*out` (free with `hubauth_auth_free`)
+/// and makes it what `hubauth_current` returns. May block for as long as a
+/// login takes (timeout_ms). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_authenticate(
+    o: *const hubauth_options,
+    out: *mut *mut hubauth_auth,
+    err: *mut *mut hubauth_error,
+) -> hubauth_status {
+    guard(err, || {
+        required_out(out, "out")?;
+        let options = snapshot(o, "options")?;
+        let authentication = auth::authenticate(&options)?;
+        write_out(out, into_handle_auth(authentication));
+        Ok(())
+    })
+}
+
+/// Reloads the stored token (another process may have renewed it) and
+/// refreshes it if needed; logs in again when that fails or option force is
+/// true. Updates `a` in place for every holder. `o` may be NULL to reuse the
+/// options `a` was created with; otherwise its flags (force, interactive,
+/// hook, timeout_ms, validate) apply to this call. The user must not change.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_reauthenticate(
+    a: *mut hubauth_auth,
+    o: *const hubauth_options,
+    err: *mut *mut hubauth_error,
+) -> hubauth_status {
+    guard(err, || {
+        let authentication = required_auth(a)?;
+        let options = if o.is_null() {
+            None
+        } else {
+            Some(snapshot(o, "options")?)
+        };
+        authentication.reauthenticate(options.as_ref())
+    })
+}
+
+/// Asks the server whether the token is good: `*valid` is true or false. An
+/// error (network, unexpected answer) leaves `*valid` untouched.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_check(
+    a: *const hubauth_auth,
+    valid: *mut bool,
+    err: *mut *mut hubauth_error,
+) -> hubauth_status {
+    guard(err, || {
+        required_out(valid, "valid")?;
+        let good = required_auth(a)?.check()?;
+        write_out(valid, good);
+        Ok(())
+    })
+}
+
+/// The token a request should carry (for juliahub the id_token), refreshed
+/// first when it expires within refresh_margin_s (never more than half its
+/// lifetime). A fresh token takes no lock and does no I/O. On success writes a
+/// new secret to `*out`, owned by the caller (free with `hubauth_secret_free`).
+/// Thread-safe; concurrent callers share one refresh.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_token(
+    a: *const hubauth_auth,
+    out: *mut *mut hubauth_secret,
+    err: *mut *mut hubauth_error,
+) -> hubauth_status {
+    guard(err, || {
+        required_out(out, "out")?;
+        let secret = required_auth(a)?.token()?;
+        write_out(out, into_handle(secret));
+        Ok(())
+    })
+}
+
+/// Stores a token obtained elsewhere for the options' provider and server
+/// (juliahub: a whole auth.toml; dagshub: an app token; cave: a 32-hex token).
+/// Written atomically, mode 0600, under the file lock.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_save_token(
+    o: *const hubauth_options,
+    token: *const c_char,
+    err: *mut *mut hubauth_error,
+) -> hubauth_status {
+    guard(err, || {
+        let options = snapshot(o, "options")?;
+        let token = required_str(token, "token")?;
+        auth::save_token(&options, token)
+    })
+}
+
+/// Forgets the stored token for the options' provider and server (revoking it
+/// on the server where the provider allows). A missing token is not an error.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_logout(
+    o: *const hubauth_options,
+    err: *mut *mut hubauth_error,
+) -> hubauth_status {
+    guard(err, || auth::logout(&snapshot(o, "options")?))
+}
+
+/// A new reference to the most recent successful authentication of this
+/// process, or NULL if there is none. Free with `hubauth_auth_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_current() -> *mut hubauth_auth {
+    super::guard_value(std::ptr::null_mut(), || {
+        auth::current().map_or(std::ptr::null_mut(), into_handle_auth)
+    })
+}
+
+/// The normalised server URL, owned by the caller (free with
+/// `hubauth_string_free`). NULL when `a` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_auth_server(a: *const hubauth_auth) -> *mut c_char {
+    super::guard_value(std::ptr::null_mut(), || {
+        as_auth(a).map_or(std::ptr::null_mut(), |a| owned_string(a.server()))
+    })
+}
+
+/// The user name, owned by the caller (free with `hubauth_string_free`), or
+/// NULL when unknown or `a` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_auth_username(a: *const hubauth_auth) -> *mut c_char {
+    super::guard_value(std::ptr::null_mut(), || {
+        as_auth(a)
+            .and_then(Authentication::username)
+            .map_or(std::ptr::null_mut(), |u| owned_string(&u))
+    })
+}
+
+/// When the current token expires, in unix seconds; -1 when it never expires,
+/// when that is unknown, or when `a` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_auth_expires_at(a: *const hubauth_auth) -> i64 {
+    super::guard_value(-1, || {
+        as_auth(a)
+            .and_then(Authentication::expires_at)
+            .unwrap_or(-1)
+    })
+}
+
+/// Frees one reference. NULL is allowed. Other references stay valid.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_auth_free(a: *mut hubauth_auth) {
+    super::guard_value((), || {
+        if !a.is_null() {
+            // SAFETY: a pointer from `into_handle_auth`, freed once by contract.
+            drop(unsafe { Box::from_raw(a.cast::<Authentication>()) });
+        }
+    })
+}
+
+/// The library's version, e.g. "0.1.0". Static: never free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_version() -> *const c_char {
+    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+    ) {
+        Ok(v) => v,
+        Err(_) => panic!("the version has a NUL"),
+    };
+    VERSION.as_ptr()
+}

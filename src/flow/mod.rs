@@ -1,0 +1,59 @@
+//! How new tokens are obtained: refresh, interactive logins, exchanges.
+
+pub mod browser;
+pub mod device;
+pub mod oauth;
+pub mod pkg_classic;
+pub mod pkg_refresh;
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::options::{Hook, Options};
+
+/// What an interactive flow needs: where to send the user, whether it may wait
+/// for one, and until when.
+pub struct LoginContext {
+    pub hook: Option<Hook>,
+    /// May open a browser / wait for a person (a hook may run even when false).
+    pub interactive: bool,
+    pub deadline: Instant,
+    /// Poll interval when the server gives none.
+    pub poll_interval: Option<Duration>,
+}
+
+impl LoginContext {
+    /// A context from options; `interactive_default` is the provider's default
+    /// (e.g. from JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE).
+    pub fn from_options(options: &Options, interactive_default: bool) -> Self {
+        LoginContext {
+            hook: options.hook.clone(),
+            interactive: options.interactive_or(interactive_default),
+            deadline: Instant::now() + options.timeout,
+            poll_interval: options.poll_interval,
+        }
+    }
+
+    /// True when a login may start: someone can be sent to a URL.
+    pub fn can_login(&self) -> bool {
+        self.interactive || self.hook.is_some()
+    }
+
+    /// Sleeps `pause`, or fails with `Timeout` when that would pass the deadline.
+    pub fn sleep(&self, pause: Duration, what: &str) -> Result<()> {
+        let now = Instant::now();
+        if now + pause > self.deadline {
+            let left = self.deadline.saturating_duration_since(now);
+            std::thread::sleep(left);
+            return Err(self.timed_out(what));
+        }
+        std::thread::sleep(pause);
+        Ok(())
+    }
+
+    pub fn timed_out(&self, what: &str) -> Error {
+        Error::timeout(format!(
+            "{what}: gave up waiting for the login to be approved (raise timeout_ms to wait longer)"
+        ))
+    }
+}

@@ -1,0 +1,196 @@
+//! One token-endpoint request (RFC 6749 §4-6, RFC 8628 §3.4, RFC 8693) and the
+//! mapping of OAuth error replies to hubauth errors. Every grant goes through
+//! [`token_request`]; there is no second implementation.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::net::{self, Body, Request};
+use crate::secret::Secret;
+
+/// How the client authenticates at the token endpoint.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: String,
+    /// None = public client (`token_endpoint_auth_method=none`).
+    pub secret: Option<Secret>,
+}
+
+impl Client {
+    pub fn public(id: impl Into<String>) -> Self {
+        Client {
+            id: id.into(),
+            secret: None,
+        }
+    }
+
+    /// Adds the client's credentials to a form: client_id always (public
+    /// clients and many servers want it), the secret as client_secret_post.
+    pub fn add_to_form(&self, form: &mut Vec<(String, String)>) {
+        form.push(("client_id".into(), self.id.clone()));
+        if let Some(secret) = &self.secret {
+            form.push(("client_secret".into(), secret.expose().to_string()));
+        }
+    }
+}
+
+/// An error reply from an OAuth endpoint (`error`, `error_description`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthError {
+    pub status: u16,
+    pub error: String,
+    pub description: Option<String>,
+}
+
+impl OAuthError {
+    /// Reads `{"error": ..., "error_description": ...}` from an error reply.
+    pub fn from_reply(status: u16, body: &[u8]) -> Option<Self> {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        let error = value.get("error")?.as_str()?.to_string();
+        let description = value
+            .get("error_description")
+            .and_then(Value::as_str)
+            .map(|d| d.chars().filter(|c| !c.is_control()).take(300).collect());
+        Some(OAuthError {
+            status,
+            error,
+            description,
+        })
+    }
+
+    /// The hubauth error for this reply: a refused grant is `Authentication`,
+    /// a broken or unavailable server is `Server`.
+    pub fn into_error(self, what: &str) -> Error {
+        let kind = match self.error.as_str() {
+            "invalid_grant"
+            | "access_denied"
+            | "expired_token"
+            | "invalid_client"
+            | "unauthorized_client"
+            | "invalid_token"
+            | "consent_required"
+            | "login_required" => ErrorKind::Authentication,
+            _ => ErrorKind::Server,
+        };
+        let detail = match &self.description {
+            Some(d) => format!("{} ({d})", self.error),
+            None => self.error.clone(),
+        };
+        Error::new(kind, format!("{what}: the server refused: {detail}"))
+    }
+}
+
+/// The outcome of a token request: a token reply, or the server's OAuth error.
+pub enum TokenOutcome {
+    Token(Map<String, Value>),
+    Refused(OAuthError),
+}
+
+/// POSTs `form` (plus the client's credentials) to a token endpoint.
+/// A JSON object with `access_token` is a success; an OAuth error reply is
+/// returned as `Refused` for the caller to interpret (device polling needs the
+/// codes); anything else is an error.
+pub fn token_request(
+    endpoint: &str,
+    client: &Client,
+    mut form: Vec<(String, String)>,
+    deadline: Option<Instant>,
+    what: &str,
+) -> Result<TokenOutcome> {
+    client.add_to_form(&mut form);
+    let response = net::send(
+        Request::post(endpoint, Body::Form(form))
+            .header("accept", "application/json")
+            .deadline(deadline),
+    )?;
+    if response.is_success() {
+        let value = response.json(what)?;
+        let Value::Object(object) = value else {
+            return Err(Error::server(format!(
+                "{what}: the reply is not a JSON object"
+            )));
+        };
+        if !object.get("access_token").is_some_and(Value::is_string) {
+            return Err(Error::server(format!(
+                "{what}: the reply has no access_token"
+            )));
+        }
+        return Ok(TokenOutcome::Token(object));
+    }
+    match OAuthError::from_reply(response.status, &response.body) {
+        Some(refusal) => Ok(TokenOutcome::Refused(refusal)),
+        None => Err(Error::server_reply(
+            if response.status >= 500 {
+                ErrorKind::Server
+            } else {
+                ErrorKind::Authentication
+            },
+            what,
+            response.status,
+            &response.body,
+        )),
+    }
+}
+
+/// Like [`token_request`], with a refusal turned into an error.
+pub fn token_request_ok(
+    endpoint: &str,
+    client: &Client,
+    form: Vec<(String, String)>,
+    deadline: Option<Instant>,
+    what: &str,
+) -> Result<Map<String, Value>> {
+    match token_request(endpoint, client, form, deadline, what)? {
+        TokenOutcome::Token(object) => Ok(object),
+        TokenOutcome::Refused(refusal) => Err(refusal.into_error(what)),
+    }
+}
+
+/// A string field of a reply.
+pub fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    object.get(key).and_then(Value::as_str)
+}
+
+/// A numeric field of a reply (some servers send numbers as strings).
+pub fn number(object: &Map<String, Value>, key: &str) -> Option<i64> {
+    match object.get(key)? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Form fields from string pairs.
+pub fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oauth_errors_map_to_kinds() {
+        let e = OAuthError::from_reply(
+            400,
+            br#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#,
+        )
+        .unwrap()
+        .into_error("refresh");
+        assert_eq!(e.kind(), ErrorKind::Authentication);
+        assert!(
+            e.message()
+                .contains("invalid_grant (grant request is invalid)")
+        );
+        let e = OAuthError::from_reply(500, br#"{"error":"server_error"}"#)
+            .unwrap()
+            .into_error("x");
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert!(OAuthError::from_reply(400, b"<html>").is_none());
+    }
+}

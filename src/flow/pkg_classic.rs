@@ -1,0 +1,129 @@
+//! PkgAuthentication's classic login: challenge, browser page, claim polling.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::flow::{LoginContext, browser};
+use crate::net::{self, Body, Request};
+use crate::server::ServerUrl;
+use crate::token::unix_now;
+
+/// How often the claim endpoint is polled, as PkgAuthentication does.
+pub const CLAIM_INTERVAL: Duration = Duration::from_secs(5);
+/// 200 replies that are neither a token nor an expiry, before giving up.
+const MAX_FAILED_CLAIMS: u32 = 20;
+
+/// Runs the classic flow and returns the token object from the claim reply.
+pub fn login(server: &ServerUrl, ctx: &LoginContext) -> Result<Map<String, Value>> {
+    let challenge = random_challenge()?;
+    let response = net::send(
+        Request::post(
+            server.join("/auth/challenge"),
+            Body::Text(challenge.clone()),
+        )
+        .deadline(Some(ctx.deadline)),
+    )?;
+    if !response.is_success() {
+        return Err(Error::server_reply(
+            ErrorKind::Server,
+            "login challenge",
+            response.status,
+            &response.body,
+        ));
+    }
+    let answer = response.text("login challenge")?.trim().to_string();
+    if answer.is_empty() || answer.len() > 4096 {
+        return Err(Error::server(
+            "login challenge: the server's response is not usable",
+        ));
+    }
+    browser::open(
+        ctx,
+        &format!("{}?{answer}", server.join("/auth/response")),
+        None,
+    )?;
+    poll_claim(server, &challenge, &answer, ctx)
+}
+
+fn poll_claim(
+    server: &ServerUrl,
+    challenge: &str,
+    answer: &str,
+    ctx: &LoginContext,
+) -> Result<Map<String, Value>> {
+    const WHAT: &str = "login";
+    let interval = ctx.poll_interval.unwrap_or(CLAIM_INTERVAL);
+    let body = json!({ "challenge": challenge, "response": answer });
+    let mut failures = 0;
+    loop {
+        ctx.sleep(interval, WHAT)?;
+        let reply = net::send(
+            Request::post(server.join("/auth/claimtoken"), Body::Json(body.clone()))
+                .header("accept", "application/json")
+                .deadline(Some(ctx.deadline)),
+        )?;
+        if !reply.is_success() {
+            return Err(Error::server_reply(
+                if reply.status >= 500 {
+                    ErrorKind::Server
+                } else {
+                    ErrorKind::Authentication
+                },
+                "login: claiming the token",
+                reply.status,
+                &reply.body,
+            ));
+        }
+        let parsed: Option<Value> = serde_json::from_slice(&reply.body).ok();
+        match parsed.as_ref().and_then(Value::as_object) {
+            Some(object) if object.get("token").is_some_and(Value::is_object) => {
+                if let Some(Value::Object(token)) =
+                    parsed.and_then(|mut v| v.get_mut("token").map(Value::take))
+                {
+                    return Ok(token);
+                }
+            }
+            Some(object) if object.get("expiry").is_some_and(Value::is_number) => {
+                let expiry = object["expiry"].as_f64().unwrap_or(0.0);
+                if (unix_now() as f64) > expiry {
+                    return Err(Error::authentication(
+                        "login: the login request expired before it was approved; start again",
+                    ));
+                }
+            }
+            _ => {
+                failures += 1;
+                if failures >= MAX_FAILED_CLAIMS {
+                    return Err(Error::server(format!(
+                        "login: the server gave {failures} unusable answers while waiting for approval"
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// 32 random alphanumeric characters from the OS's generator.
+fn random_challenge() -> Result<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::internal(format!("no randomness from the OS: {e}")))?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn challenge_is_32_alphanumerics() {
+        let c = super::random_challenge().unwrap();
+        assert_eq!(c.len(), 32);
+        assert!(c.chars().all(|ch| ch.is_ascii_alphanumeric()));
+        assert_ne!(c, super::random_challenge().unwrap());
+    }
+}

@@ -1,0 +1,27 @@
+//! hubauth: gets, keeps, refreshes, checks and hands out authentication tokens
+//! for data and compute hubs, with one implementation behind a stable C ABI.
+//!
+//! Data flows one way: options → provider → store (load) → token fresh? → done;
+//! else flow (refresh / exchange / interactive) → store (save, under lock).
+
+pub mod auth;
+pub mod error;
+pub mod ffi;
+pub mod flow;
+mod log;
+pub mod net;
+pub mod options;
+pub mod provider;
+pub mod secret;
+pub mod server;
+pub mod store;
+pub mod token;
+
+pub use auth::{Authentication, authenticate, current, logout, save_token};
+pub use error::{Error, ErrorKind, Result};
+pub use options::{Hook, HookAction, Options, ProviderKind};
+pub use secret::Secret;
+pub use token::Token;
+
+/// The library's version, as the C ABI reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,48 @@
+//! One module per hub: which store, which flows, how to check, who the user is.
+//! [`crate::auth`] drives them all through [`Provider`].
+
+pub mod juliahub;
+
+use crate::error::{Error, Result};
+use crate::options::{Options, ProviderKind};
+use crate::token::Token;
+
+/// What a hub must be able to do. Every method gets the options of the call
+/// (flags such as force, interactive, hook, timeout); the provider itself holds
+/// only what it resolved at construction (server, file paths).
+pub trait Provider: Send + Sync {
+    /// The normalised server URL.
+    fn server(&self) -> &str;
+
+    /// A usable token: given, stored, refreshed, or from a login.
+    fn authenticate(&self, options: &Options) -> Result<Token>;
+
+    /// `current` is no longer fresh: get a fresh one, at most one refresh at a
+    /// time across threads and processes, preferring a token someone else
+    /// already stored.
+    fn refresh(&self, current: &Token, options: &Options) -> Result<Token>;
+
+    /// Reload what is stored (another process may have renewed it), refreshing
+    /// if needed; with `options.force`, or when that fails, log in again.
+    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token>;
+
+    /// Asks the server whether `token` is good.
+    fn check(&self, token: &Token, options: &Options) -> Result<bool>;
+
+    /// Stores a token the user obtained elsewhere.
+    fn save_token(&self, token: &str, options: &Options) -> Result<()>;
+
+    /// Forgets the stored token (and revokes it where the hub allows).
+    fn logout(&self, options: &Options) -> Result<()>;
+}
+
+/// The provider the options name, resolved (server, paths) but not yet used.
+pub fn for_options(options: &Options) -> Result<Box<dyn Provider>> {
+    match options.provider {
+        ProviderKind::JuliaHub => Ok(Box::new(juliahub::JuliaHub::new(options)?)),
+        other => Err(Error::invalid_argument(format!(
+            "provider {} is not available in this build",
+            other.name()
+        ))),
+    }
+}

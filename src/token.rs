@@ -1,0 +1,96 @@
+//! A token as hubauth hands it out, whatever store it came from.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::secret::Secret;
+
+/// The credential a request should carry, and what is needed to keep it fresh.
+#[derive(Clone, Debug)]
+pub struct Token {
+    /// What goes into `Authorization: Bearer …` (for juliahub the id_token).
+    pub bearer: Secret,
+    /// A refresh token, when the token can be refreshed.
+    pub refresh: Option<Secret>,
+    /// Unix seconds at which the token stops working; None = never or unknown.
+    pub expires_at: Option<i64>,
+    /// The token's whole lifetime in seconds, when known; bounds the refresh margin.
+    pub lifetime: Option<i64>,
+    /// The user the token belongs to, when known without asking the server.
+    pub username: Option<String>,
+}
+
+impl Token {
+    /// A token that never expires and cannot be refreshed (a bare token, an app token).
+    pub fn bare(bearer: Secret) -> Self {
+        Token {
+            bearer,
+            refresh: None,
+            expires_at: None,
+            lifetime: None,
+            username: None,
+        }
+    }
+
+    /// The margin actually used: `margin`, but never more than half the lifetime,
+    /// so a 60-second token is not refreshed on every call.
+    pub fn effective_margin(&self, margin: i64) -> i64 {
+        match self.lifetime {
+            Some(lifetime) if lifetime > 0 => margin.min(lifetime / 2),
+            _ => margin,
+        }
+    }
+
+    /// True when the token is still good for more than the (effective) margin.
+    pub fn is_fresh_at(&self, now: i64, margin: i64) -> bool {
+        match self.expires_at {
+            None => true,
+            Some(expires_at) => now + self.effective_margin(margin) < expires_at,
+        }
+    }
+
+    /// True when the token has not expired yet (no margin).
+    pub fn is_unexpired_at(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|t| now < t)
+    }
+
+    pub fn is_fresh(&self, margin: i64) -> bool {
+        self.is_fresh_at(unix_now(), margin)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires_at: Option<i64>, lifetime: Option<i64>) -> Token {
+        Token {
+            expires_at,
+            lifetime,
+            ..Token::bare(Secret::new("t").unwrap())
+        }
+    }
+
+    #[test]
+    fn margin_is_capped_at_half_the_lifetime() {
+        let t = token(Some(1060), Some(60));
+        assert_eq!(t.effective_margin(600), 30);
+        assert!(t.is_fresh_at(1000, 600)); // 60 s left, margin 30
+        assert!(!t.is_fresh_at(1031, 600));
+        let long = token(Some(10_000), Some(3600));
+        assert!(!long.is_fresh_at(9_500, 600));
+        assert!(long.is_fresh_at(9_300, 600));
+    }
+
+    #[test]
+    fn no_expiry_is_always_fresh() {
+        assert!(token(None, None).is_fresh_at(i64::MAX - 1, 600));
+    }
+}

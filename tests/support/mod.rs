@@ -1,0 +1,4 @@
+//! Shared pieces of the integration tests: starting the test servers and
+//! preparing isolated home/depot directories. Each test binary includes this
+//! with `mod support;` and uses what it needs.
+#![allow(dead_code)]

@@ -1,0 +1,14 @@
+//! Loopback test servers that speak the hub protocols hubauth implements,
+//! following the specs in `specs/` to the letter, for Rust, C, Python and CLI
+//! tests. Use them in-process ([`juliahub::JuliaHubServer`]) or through the
+//! `hubauth-test-server` binary (see README.md next to this crate).
+//!
+//! - [`http`]: the shared plumbing (a `std::net` server, one thread per
+//!   connection, and a small blocking client for tests).
+//! - [`juliahub`]: PkgAuthentication.jl + JuliaHub.jl (specs/juliahub.md).
+
+pub mod http;
+pub mod juliahub;
+mod util;
+
+pub use juliahub::{Flow, JuliaHubConfig, JuliaHubServer, JuliaHubStats, JuliaHubToken};

@@ -361,11 +361,9 @@ impl Provider for JuliaHub {
                 ))),
             };
         }
-        if options.force {
-            let _lock = self.lock(options)?;
-            fsutil::remove_file(&self.path)?;
-        }
-        let token = self.obtain(options, false)?;
+        // JuliaHub.jl deletes the file before a forced login; we only skip it,
+        // so a cancelled or failed login does not lose a working token.
+        let token = self.obtain(options, options.force)?;
         self.validated(token, options)
     }
 

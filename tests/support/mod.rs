@@ -2,3 +2,4 @@
 //! preparing isolated home/depot directories. Each test binary includes this
 //! with `mod support;` and uses what it needs.
 #![allow(dead_code)]
+pub mod juliahub;

@@ -235,13 +235,20 @@ impl JuliaHub {
                 Err(e) => return Err(e),
             }
         }
+        // Keep the last failure's kind: a denied login stays AUTHENTICATION, a
+        // broken server stays SERVER.
         let tries = options.maxcount;
-        let last = last.map(|e| e.message().to_string()).unwrap_or_default();
-        Err(Error::authentication(format!(
-            "authentication with {} failed after {tries} {}: {last}",
-            self.server.as_str(),
-            if tries == 1 { "try" } else { "tries" }
-        )))
+        let (kind, last) = last.map_or((ErrorKind::Authentication, String::new()), |e| {
+            (e.kind(), e.message().to_string())
+        });
+        Err(Error::new(
+            kind,
+            format!(
+                "authentication with {} failed after {tries} {}: {last}",
+                self.server.as_str(),
+                if tries == 1 { "try" } else { "tries" }
+            ),
+        ))
     }
 
     fn api_v1(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {

@@ -3,3 +3,4 @@
 //! with `mod support;` and uses what it needs.
 #![allow(dead_code)]
 pub mod juliahub;
+pub mod raw_server;

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting and lints, the Rust tests (unit,
+# integration against the JuliaHub-protocol and oidc-provider servers, CLI),
+# the C tests (plain, valgrind, AddressSanitizer, C++ header check, pkg-config
+# example), the Julia binding's header check and the Python binding's tests.
+# Needs: cargo, gcc, make, valgrind, pkg-config, node + npm, python3 with the
+# packages in bindings/python/requirements-test.txt (.ci/run installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+if [ ! -d tests/oidc-server/node_modules ]; then
+  step "npm ci (test OIDC server)"
+  npm ci --prefix tests/oidc-server --no-audit --no-fund --loglevel=error
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (unit, header drift, integration)"
+cargo test --workspace
+
+step "test OIDC server self-test"
+node --test tests/oidc-server/selftest.test.js
+
+if [ -f bindings/c/Makefile ]; then
+  step "C tests: plain, valgrind, AddressSanitizer, C++ header, pkg-config example"
+  make -C bindings/c test valgrind asan cxx-check example-run
+fi
+
+if [ -f bindings/julia/check_ccalls.py ]; then
+  step "Julia binding: every ccall matches include/hubauth.h"
+  python3 bindings/julia/check_ccalls.py
+  python3 -m unittest discover -s bindings/julia -p 'test_*.py'
+fi
+
+if [ -d bindings/python/tests ]; then
+  step "Python binding (pytest)"
+  cargo build --quiet
+  python3 -m pytest -q bindings/python/tests
+fi
+
+step "all tests passed"

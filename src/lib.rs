@@ -14,6 +14,7 @@ pub mod options;
 pub mod provider;
 pub mod secret;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod token;
 

@@ -11,6 +11,11 @@ use crate::options::HookAction;
 /// A hook that answers Cancel stops the login at once.
 pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()> {
     if let Some(hook) = &ctx.hook {
+        // The hook gets only the URL: a code it cannot see would make the
+        // login impossible, so show it where the user can read it.
+        if let Some(code) = user_code {
+            eprintln!("hubauth: the login page will ask for the code {code}");
+        }
         return match hook(url) {
             HookAction::Continue => Ok(()),
             HookAction::Cancel => Err(Error::cancelled("the login was cancelled by the hook")),
@@ -29,15 +34,25 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
     Ok(())
 }
 
-/// Starts xdg-open / open without waiting; failure is fine (the URL was printed).
-fn launch_opener(url: &str) {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
+/// The desktop's URL opener, or None on a headless machine (no DISPLAY or
+/// WAYLAND_DISPLAY outside macOS), where printing the URL is all we can do.
+pub fn opener() -> Option<&'static str> {
+    if cfg!(target_os = "macos") {
+        Some("open")
     } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
     {
-        "xdg-open"
+        Some("xdg-open")
     } else {
-        return; // headless: the printed URL is all we can do
+        None
+    }
+}
+
+/// Starts xdg-open / open without waiting; failure is fine (the URL was
+/// printed). Does nothing on a headless machine. Public for hooks that print
+/// the URL their own way (the `hubauth` CLI).
+pub fn launch_opener(url: &str) {
+    let Some(opener) = opener() else {
+        return;
     };
     let spawned = Command::new(opener)
         .arg(url)

@@ -1,0 +1,128 @@
+//! `hubauth git-credential get|store|erase`: git's credential helper protocol
+//! (git-credential(1)). Reads `key=value` lines until a blank line or EOF.
+//! `get` answers only for the configured server and never logs in; whatever
+//! goes wrong, it prints nothing and exits 0 so git asks its other helpers.
+//! `store` and `erase` do nothing: hubauth keeps no git passwords, and a
+//! logout is explicit.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use hubauth::server::ServerUrl;
+use hubauth::{Error, ErrorKind, Result};
+
+use crate::Global;
+
+/// Longest request git may send that we read (it is a handful of short lines).
+const MAX_INPUT: usize = 64 * 1024;
+
+pub fn run(g: &Global, operation: &str) -> Result<ExitCode> {
+    let request = read_request(std::io::stdin().lock());
+    if operation == "get" {
+        get(g, &request)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_request(input: impl BufRead) -> Vec<(String, String)> {
+    let mut request = Vec::new();
+    let mut size = 0;
+    for line in input.lines() {
+        let Ok(line) = line else { break };
+        size += line.len() + 1;
+        if line.is_empty() || size > MAX_INPUT {
+            break;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            request.push((key.to_string(), value.to_string()));
+        }
+    }
+    request
+}
+
+fn field<'a>(request: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    request
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
+    let (Some(protocol), Some(host)) = (field(request, "protocol"), field(request, "host")) else {
+        return Ok(());
+    };
+    let options = match g.options(|o| {
+        o.interactive = Some(false);
+        o.validate = false;
+    }) {
+        Ok(options) => options,
+        // A bad flag in git's helper config is worth saying; git goes on.
+        Err(e) => {
+            eprintln!("hubauth: {}", e.message());
+            return Ok(());
+        }
+    };
+    // The server the provider would use (--server, or its default such as
+    // JULIA_PKG_SERVER); no server configured means nothing to answer for.
+    let Ok(provider) = hubauth::provider::for_options(&options) else {
+        return Ok(());
+    };
+    let Ok(server) = ServerUrl::parse(provider.server()) else {
+        return Ok(());
+    };
+    let Ok(asked) = url::Url::parse(&format!("{protocol}://{host}/")) else {
+        return Ok(());
+    };
+    if !server.same_origin(&asked) {
+        return Ok(());
+    }
+    let auth = match hubauth::authenticate(&options) {
+        Ok(auth) => auth,
+        Err(e) => {
+            eprintln!("hubauth: {}", e.message());
+            return Ok(());
+        }
+    };
+    let username = auth.username().unwrap_or_else(|| "oauth2".to_string());
+    // A user named in the remote URL that is not ours: not our credential.
+    if let Some(wanted) = field(request, "username")
+        && wanted != username
+    {
+        return Ok(());
+    }
+    let token = match auth.token() {
+        Ok(token) => token,
+        Err(e) => {
+            eprintln!("hubauth: {}", e.message());
+            return Ok(());
+        }
+    };
+    let value = token.expose();
+    if value.contains(['\n', '\r', '\0']) || username.contains(['\n', '\r', '\0']) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    (|| {
+        out.write_all(b"username=")?;
+        out.write_all(username.as_bytes())?;
+        out.write_all(b"\npassword=")?;
+        out.write_all(value.as_bytes())?;
+        out.write_all(b"\n")?;
+        out.flush()
+    })()
+    .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write to stdout: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_until_blank_line() {
+        let input = b"protocol=https\nhost=example.com\nwwwauth[]=Basic\n\nignored=1\n";
+        let request = read_request(&input[..]);
+        assert_eq!(field(&request, "protocol"), Some("https"));
+        assert_eq!(field(&request, "host"), Some("example.com"));
+        assert_eq!(field(&request, "ignored"), None);
+    }
+}

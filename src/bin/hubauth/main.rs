@@ -1,0 +1,383 @@
+//! `hubauth`: the command-line tool, in the conventions of `gh auth`.
+//!
+//! It parses arguments, builds `hubauth::Options`, calls the Rust API and
+//! formats the result; every rule (where tokens live, when they are fresh, how
+//! to log in) lives in the library. Data goes to stdout (`token`, `status`,
+//! `git-credential get`), everything for people goes to stderr, and no message
+//! ever holds a token value.
+
+mod git;
+mod session;
+mod status;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use hubauth::{Error, ErrorKind, Options, Result};
+use zeroize::Zeroizing;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    other failure (I/O, unreadable token file, internal error);
+       `status`: a credential is not usable, or none was found
+  2    usage: bad arguments, unknown -o option or bad value, bad server URL
+  3    no credentials: nothing usable is stored and a login is not allowed
+  4    authentication failed: the server refused the login or the token
+  5    network or server error, or timed out
+  130  cancelled (Ctrl-C)";
+
+const GIT_HELP: &str = "\
+Use it as git's credential helper for a hub's git server:
+
+  git config --global credential.https://juliahub.com.helper '!hubauth git-credential --server https://juliahub.com'
+
+`get` answers only for the server of --server (juliahub: else JULIA_PKG_SERVER),
+with username=<user, or oauth2> and password=<token>, never logging in (run
+`hubauth login` first). For any other host, or when no token is available, it
+prints nothing and git asks its other helpers. `store` and `erase` do nothing:
+hubauth never keeps git's passwords, and logging out is explicit
+(`hubauth logout`); a rejected token is refreshed on the next `get`.";
+
+#[derive(Parser)]
+#[command(
+    name = "hubauth",
+    version,
+    about = "Get, keep, refresh and hand out tokens for data and compute hubs",
+    long_about = "Get, keep, refresh and hand out tokens for data and compute hubs \
+                  (JuliaHub, DagsHub, DHCore, CAVE, any OpenID Connect server).\n\n\
+                  Tokens are stored where each hub's own client keeps them, so \
+                  `hubauth` and those clients share logins.",
+    after_help = EXIT_CODES,
+    arg_required_else_help = true,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command takes; they select the provider, server and token.
+#[derive(Args)]
+#[command(next_help_heading = "Global options")]
+struct Global {
+    /// Which hub: juliahub (default), dagshub, dhcore, cave or oidc
+    #[arg(long, global = true, value_name = "NAME")]
+    provider: Option<String>,
+    /// The hub's URL (juliahub: else JULIA_PKG_SERVER)
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
+    /// The OpenID Connect issuer (oidc)
+    #[arg(long, global = true, value_name = "URL")]
+    issuer: Option<String>,
+    /// The OAuth client id
+    #[arg(long, global = true, value_name = "ID")]
+    client_id: Option<String>,
+    /// The profile / section of the token file (dhcore)
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+    /// Use this token file instead of the provider's default one
+    #[arg(long, global = true, value_name = "FILE")]
+    token_path: Option<PathBuf>,
+    /// How long a login may wait, and any lock or request may take
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_timeout)]
+    timeout: Option<u64>,
+    /// Any library option, as KEY=VALUE (repeatable; e.g. -o poll_interval_ms=500).
+    /// Arguments are visible to other users: do not pass secrets here
+    #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE",
+          value_parser = parse_key_value)]
+    options: Vec<(String, String)>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Log in (interactively) and store the token
+    #[command(after_help = EXIT_CODES)]
+    Login(LoginArgs),
+    /// Show every credential hubauth can see (never the tokens)
+    #[command(after_help = EXIT_CODES)]
+    Status(StatusArgs),
+    /// Print a valid token on stdout, and nothing else
+    #[command(after_help = EXIT_CODES)]
+    Token(TokenArgs),
+    /// Forget the stored token
+    #[command(after_help = EXIT_CODES)]
+    Logout,
+    /// Reload the stored token and refresh it if it is due; log in again if needed
+    #[command(after_help = EXIT_CODES)]
+    Refresh(RefreshArgs),
+    /// Store a token read from stdin (juliahub: the whole auth.toml)
+    #[command(after_help = EXIT_CODES)]
+    SaveToken,
+    /// git's credential helper protocol (get | store | erase)
+    #[command(after_help = GIT_HELP)]
+    GitCredential(GitArgs),
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    /// Print the login URL, do not open a browser
+    #[arg(long)]
+    no_browser: bool,
+    /// Log in again even when a usable token is stored
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Print a JSON array instead of a table
+    #[arg(long)]
+    json: bool,
+    /// Also ask each server whether the token works (may refresh it; never logs in)
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// Log in when no usable token is stored (default: fail with exit code 3)
+    #[arg(long)]
+    interactive: bool,
+    /// Ask the server whether the token is good before printing it
+    #[arg(long)]
+    validate: bool,
+    /// With --interactive: print the login URL, do not open a browser
+    #[arg(long)]
+    no_browser: bool,
+}
+
+#[derive(Args)]
+struct RefreshArgs {
+    /// Log in again instead of refreshing
+    #[arg(long)]
+    force: bool,
+    /// Print the login URL, do not open a browser
+    #[arg(long)]
+    no_browser: bool,
+}
+
+#[derive(Args)]
+struct GitArgs {
+    /// The operation git asks for; unknown ones are ignored, as git expects
+    #[arg(value_name = "get|store|erase")]
+    operation: String,
+}
+
+fn parse_timeout(value: &str) -> std::result::Result<u64, String> {
+    let secs: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number of seconds"))?;
+    let ms = (secs * 1000.0).round();
+    if !(ms >= 1.0 && ms < u64::MAX as f64) {
+        return Err("the timeout must be positive".into());
+    }
+    Ok(ms as u64)
+}
+
+fn parse_key_value(value: &str) -> std::result::Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected KEY=VALUE, not {value:?}")),
+    }
+}
+
+impl Global {
+    /// The options of a command: the global flags, then what the command sets,
+    /// then `-o` (the raw options have the last word).
+    fn options(&self, command: impl FnOnce(&mut Options)) -> Result<Options> {
+        let mut o = Options::new();
+        let flags = [
+            ("provider", self.provider.clone()),
+            ("server", self.server.clone()),
+            ("issuer", self.issuer.clone()),
+            ("client_id", self.client_id.clone()),
+            ("profile", self.profile.clone()),
+            (
+                "token_path",
+                self.token_path.as_ref().map(|p| p.display().to_string()),
+            ),
+            ("timeout_ms", self.timeout.map(|ms| ms.to_string())),
+        ];
+        for (key, value) in flags {
+            if let Some(value) = value {
+                o.set(key, &value)?;
+            }
+        }
+        command(&mut o);
+        for (key, value) in &self.options {
+            o.set(key, value)
+                .map_err(|e| e.context(format!("-o {key}")))?;
+        }
+        Ok(o)
+    }
+}
+
+/// The exit code of an error kind (documented in EXIT_CODES).
+fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidArgument | ErrorKind::NullArgument | ErrorKind::Insecure => 2,
+        ErrorKind::NoCredentials => 3,
+        ErrorKind::Authentication => 4,
+        ErrorKind::Network | ErrorKind::Server | ErrorKind::Timeout => 5,
+        ErrorKind::Cancelled => 130,
+        ErrorKind::Io | ErrorKind::Format | ErrorKind::Panic | ErrorKind::Internal => 1,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hubauth: {}", e.message());
+            ExitCode::from(exit_code(e.kind()))
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Login(args) => login(g, args),
+        Command::Status(args) => status::run(g, args.json, args.check),
+        Command::Token(args) => token(g, args),
+        Command::Logout => logout(g),
+        Command::Refresh(args) => refresh(g, args),
+        Command::SaveToken => save_token(g),
+        Command::GitCredential(args) => git::run(g, &args.operation),
+    }
+}
+
+/// The normalised server the options resolve to (no I/O).
+fn server_of(options: &Options) -> Result<String> {
+    Ok(hubauth::provider::for_options(options)?
+        .server()
+        .to_string())
+}
+
+fn as_user(auth: &hubauth::Authentication) -> String {
+    auth.username()
+        .map(|user| format!(" as {user}"))
+        .unwrap_or_default()
+}
+
+fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
+    let mut options = g.options(|o| {
+        o.interactive = Some(true);
+        o.force = args.force;
+    })?;
+    let session = session::Session::start(&mut options, args.no_browser);
+    let result = hubauth::authenticate(&options);
+    let logged_in = session.finish();
+    let auth = result?;
+    if logged_in {
+        eprintln!("Logged in to {}{}", auth.server(), as_user(&auth));
+    } else {
+        eprintln!(
+            "Logged in to {}{} (the stored token is still good; `hubauth login --force` logs in again)",
+            auth.server(),
+            as_user(&auth)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
+    let mut options = g.options(|o| {
+        o.interactive = Some(args.interactive);
+        o.validate = args.validate;
+    })?;
+    let session = args
+        .interactive
+        .then(|| session::Session::start(&mut options, args.no_browser));
+    let result = hubauth::authenticate(&options).and_then(|auth| auth.token());
+    if let Some(session) = session {
+        session.finish();
+    }
+    let token = result?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(token.expose().as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write to stdout: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn logout(g: &Global) -> Result<ExitCode> {
+    let options = g.options(|_| {})?;
+    let server = server_of(&options)?;
+    hubauth::logout(&options)?;
+    eprintln!("Logged out of {server}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn refresh(g: &Global, args: RefreshArgs) -> Result<ExitCode> {
+    let mut options = g.options(|o| {
+        o.interactive = Some(true);
+        o.force = args.force;
+    })?;
+    let session = session::Session::start(&mut options, args.no_browser);
+    let result = (|| {
+        if options.force {
+            return hubauth::authenticate(&options);
+        }
+        // What is stored, refreshed when due (never a login yet) …
+        let mut stored = options.clone();
+        stored.interactive = Some(false);
+        stored.validate = false;
+        stored.hook = None;
+        match hubauth::authenticate(&stored) {
+            Ok(auth) => {
+                // … then reload, refresh or log in again as the core decides.
+                auth.reauthenticate(Some(&options))?;
+                Ok(auth)
+            }
+            Err(e) if e.kind() == ErrorKind::NoCredentials => hubauth::authenticate(&options),
+            Err(e) => Err(e),
+        }
+    })();
+    session.finish();
+    let auth = result?;
+    let until = match auth.expires_at() {
+        Some(at) => format!("expires {}", status::human_expiry(Some(at))),
+        None => "does not expire".to_string(),
+    };
+    eprintln!("Token for {}{}: {until}", auth.server(), as_user(&auth));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn save_token(g: &Global) -> Result<ExitCode> {
+    let options = g.options(|_| {})?;
+    let server = server_of(&options)?;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("hubauth: paste the token, then press Ctrl-D on an empty line");
+    }
+    let mut text = Zeroizing::new(String::new());
+    stdin.lock().read_to_string(&mut text).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot read the token from stdin: {e}"),
+        )
+    })?;
+    let token = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if token.trim().is_empty() {
+        return Err(Error::invalid_argument(
+            "no token on stdin; pipe it in, e.g. `hubauth save-token < token.txt`",
+        ));
+    }
+    hubauth::save_token(&options, token)?;
+    eprintln!("Saved the token for {server}");
+    Ok(ExitCode::SUCCESS)
+}

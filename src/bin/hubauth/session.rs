@@ -1,0 +1,191 @@
+//! An interactive login as the CLI shows it. The library blocks in
+//! `authenticate` while the user logs in; this module gives it a hook that
+//! prints the login URL (and starts the browser unless told not to or
+//! headless), then a watcher thread shows the time left (a spinner only when
+//! stderr is a terminal) and turns Ctrl-C into a clean exit with code 130.
+//! Token files are written atomically by the library, so leaving mid-login
+//! never leaves a half-written file.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hubauth::flow::browser;
+use hubauth::{HookAction, Options};
+
+/// Set by the SIGINT handler (an atomic store is async-signal-safe).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_signal: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn install_sigint_handler() {
+    // SAFETY: a zeroed sigaction is valid; the handler only stores an atomic.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+    }
+}
+
+const TICK: Duration = Duration::from_millis(100);
+const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+struct Shared {
+    tty: bool,
+    stop: AtomicBool,
+    /// The hook ran: a login was started.
+    prompted: AtomicBool,
+    /// While a login waits for the user: until when. Also serialises drawing.
+    screen: Mutex<Screen>,
+}
+
+#[derive(Default)]
+struct Screen {
+    waiting_until: Option<Instant>,
+    /// A spinner line is on the terminal.
+    drawn: bool,
+}
+
+impl Shared {
+    fn screen(&self) -> MutexGuard<'_, Screen> {
+        self.screen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The hook: show the URL, open the browser, start the countdown.
+    fn prompt(&self, url: &str, no_browser: bool, timeout: Duration) {
+        let mut screen = self.screen();
+        let mut err = std::io::stderr().lock();
+        if screen.drawn {
+            let _ = write!(err, "\r\x1b[2K");
+            screen.drawn = false;
+        }
+        let _ = writeln!(err, "hubauth: open this page to log in:\n    {url}");
+        if let Some(code) = user_code_in(url) {
+            let _ = writeln!(err, "hubauth: it should show the code {code}");
+        }
+        let open = !no_browser && browser::opener().is_some();
+        if open {
+            let _ = writeln!(err, "hubauth: opening it in your browser…");
+            browser::launch_opener(url);
+        }
+        if !self.tty {
+            let _ = writeln!(
+                err,
+                "hubauth: waiting up to {} for the login to be approved (Ctrl-C cancels)",
+                duration(timeout)
+            );
+        }
+        screen.waiting_until = Some(Instant::now() + timeout);
+        self.prompted.store(true, Ordering::SeqCst);
+    }
+
+    fn clear(&self) {
+        let mut screen = self.screen();
+        if screen.drawn {
+            eprint!("\r\x1b[2K");
+            screen.drawn = false;
+        }
+    }
+
+    /// Draws the spinner and the time left, the cursor back at the start of
+    /// the line (so a message the library prints overwrites it cleanly).
+    fn draw(&self, frame: usize) {
+        let mut screen = self.screen();
+        let Some(until) = screen.waiting_until else {
+            return;
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        eprint!(
+            "\r\x1b[2K{} Waiting for the login to be approved… {} left (Ctrl-C cancels)\r",
+            FRAMES[frame % FRAMES.len()],
+            duration(left)
+        );
+        screen.drawn = true;
+    }
+}
+
+/// The watcher: spinner ticks and Ctrl-C.
+fn watch(shared: Arc<Shared>) {
+    let mut frame = 0;
+    loop {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            shared.clear();
+            eprintln!("hubauth: cancelled");
+            std::process::exit(130);
+        }
+        if shared.stop.load(Ordering::SeqCst) {
+            shared.clear();
+            return;
+        }
+        if shared.tty {
+            shared.draw(frame);
+            frame += 1;
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// A login in progress: the hook is set on the options, the watcher runs until
+/// [`Session::finish`].
+pub struct Session {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Session {
+    pub fn start(options: &mut Options, no_browser: bool) -> Session {
+        install_sigint_handler();
+        let shared = Arc::new(Shared {
+            tty: std::io::stderr().is_terminal(),
+            stop: AtomicBool::new(false),
+            prompted: AtomicBool::new(false),
+            screen: Mutex::new(Screen::default()),
+        });
+        let timeout = options.timeout;
+        let hook_shared = shared.clone();
+        options.set_hook(Some(Arc::new(move |url: &str| {
+            hook_shared.prompt(url, no_browser, timeout);
+            HookAction::Continue
+        })));
+        let watcher = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("hubauth-progress".into())
+            .spawn(move || watch(watcher))
+            .ok();
+        Session { shared, thread }
+    }
+
+    /// Stops the progress display; true when a login was started.
+    pub fn finish(mut self) -> bool {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.shared.prompted.load(Ordering::SeqCst)
+    }
+}
+
+/// The `user_code` a device-flow URL carries, for the user to compare.
+fn user_code_in(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(key, _)| key == "user_code")
+        .map(|(_, value)| value.into_owned())
+        .filter(|code| !code.is_empty() && code.len() <= 64)
+}
+
+/// "2m 05s", "45s", "1h 02m".
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

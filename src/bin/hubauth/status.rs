@@ -1,0 +1,217 @@
+//! `hubauth status`: the credentials `hubauth::status::discover` finds, as a
+//! table or JSON. No network unless `--check`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use hubauth::server::ServerUrl;
+use hubauth::status::CredentialInfo;
+use hubauth::token::unix_now;
+use hubauth::{Error, ErrorKind, Options, Result};
+
+use crate::Global;
+
+pub fn run(g: &Global, json: bool, check: bool) -> Result<ExitCode> {
+    let mut found = hubauth::status::discover();
+    // --provider / --server narrow the list.
+    if let Some(provider) = &g.provider {
+        hubauth::ProviderKind::parse(provider)?;
+        found.retain(|c| &c.provider == provider);
+    }
+    if let Some(server) = &g.server {
+        let wanted = ServerUrl::parse(server)?;
+        found.retain(|c| c.server == wanted.as_str());
+    }
+    if check {
+        for credential in &mut found {
+            check_one(g, credential);
+        }
+    }
+
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let text = serde_json::to_string_pretty(&found)
+            .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?;
+        writeln!(out, "{text}")
+    } else if found.is_empty() {
+        Ok(())
+    } else {
+        write_table(&mut out, &found)
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write to stdout: {e}")))?;
+
+    if found.is_empty() {
+        eprintln!(
+            "hubauth: no credentials found; log in with `hubauth login --server URL` \
+             (or set JULIA_PKG_SERVER)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if found.iter().all(|c| c.usable) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `--check`: authenticate with this credential without logging in (a due
+/// refresh happens, as it would for `hubauth token`) and ask the server.
+fn check_one(g: &Global, credential: &mut CredentialInfo) {
+    if credential.options.is_empty() || (credential.problem.is_some() && !credential.usable) {
+        return;
+    }
+    let checked = (|| {
+        let mut o = Options::new();
+        for (key, value) in &credential.options {
+            o.set(key, value)?;
+        }
+        if let Some(ms) = g.timeout {
+            o.set("timeout_ms", &ms.to_string())?;
+        }
+        o.interactive = Some(false);
+        o.validate = false;
+        o.maxcount = 1;
+        let auth = hubauth::authenticate(&o)?;
+        let good = auth.check()?;
+        Ok::<_, Error>((auth, good))
+    })();
+    match checked {
+        Ok((auth, good)) => {
+            credential.expires_at = auth.expires_at();
+            if credential.user.is_none() {
+                credential.user = auth.username();
+            }
+            if !good {
+                credential.usable = false;
+                credential.problem = Some(format!(
+                    "{} rejected the token; run `hubauth login --force`",
+                    auth.server()
+                ));
+            }
+        }
+        Err(e) => {
+            credential.usable = false;
+            credential.problem = Some(e.message().to_string());
+        }
+    }
+}
+
+fn write_table(out: &mut impl Write, found: &[CredentialInfo]) -> std::io::Result<()> {
+    let home = dirs::home_dir().map(|h| h.display().to_string());
+    let now = unix_now();
+    let header = [
+        "PROVIDER",
+        "SERVER",
+        "USER",
+        "SOURCE",
+        "EXPIRES",
+        "REFRESHABLE",
+    ];
+    let rows: Vec<[String; 6]> = found
+        .iter()
+        .map(|c| {
+            [
+                c.provider.clone(),
+                c.server.clone(),
+                c.user.clone().unwrap_or_else(|| "-".into()),
+                shorten_home(&c.source, home.as_deref()),
+                if c.problem.is_some() && c.expires_at.is_none() {
+                    "-".into()
+                } else {
+                    human_expiry_at(c.expires_at, now)
+                },
+                if c.refreshable { "yes" } else { "no" }.into(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(out, &header)?;
+    for row in &rows {
+        line(out, &row.each_ref().map(String::as_str))?;
+    }
+    let problems: Vec<_> = found
+        .iter()
+        .filter_map(|c| c.problem.as_ref().map(|p| (c, p)))
+        .collect();
+    if !problems.is_empty() {
+        writeln!(out)?;
+        for (c, problem) in problems {
+            writeln!(
+                out,
+                "! {} {}: {problem}",
+                c.provider,
+                shorten_home(&c.source, home.as_deref())
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn shorten_home(source: &str, home: Option<&str>) -> String {
+    match home {
+        Some(home) if !home.is_empty() && home != "/" => match source.strip_prefix(home) {
+            Some(rest) if rest.starts_with('/') => format!("~{rest}"),
+            _ => source.to_string(),
+        },
+        _ => source.to_string(),
+    }
+}
+
+/// "in 59m", "expired 3h ago", "never".
+pub fn human_expiry(expires_at: Option<i64>) -> String {
+    human_expiry_at(expires_at, unix_now())
+}
+
+fn human_expiry_at(expires_at: Option<i64>, now: i64) -> String {
+    match expires_at {
+        None => "never".into(),
+        Some(at) if at > now => format!("in {}", span(at - now)),
+        Some(at) => format!("expired {} ago", span(now - at)),
+    }
+}
+
+fn span(seconds: i64) -> String {
+    match seconds {
+        ..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..172_800 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_times() {
+        assert_eq!(human_expiry_at(Some(1000 + 3599), 1000), "in 59m");
+        assert_eq!(
+            human_expiry_at(Some(1000 - 3 * 3600 - 5), 1000),
+            "expired 3h ago"
+        );
+        assert_eq!(human_expiry_at(None, 1000), "never");
+        assert_eq!(human_expiry_at(Some(1030), 1000), "in 30s");
+        assert_eq!(human_expiry_at(Some(1000 + 3 * 86_400), 1000), "in 3d");
+        assert_eq!(shorten_home("/h/u/.julia/x", Some("/h/u")), "~/.julia/x");
+        assert_eq!(shorten_home("/h/uv/x", Some("/h/u")), "/h/uv/x");
+    }
+}

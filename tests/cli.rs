@@ -1,0 +1,622 @@
+//! The `hubauth` command-line tool, run as a child process against the
+//! in-process JuliaHub test server. Every child gets its own HOME, depot and
+//! XDG directories (and no inherited environment), so nothing here touches the
+//! real ~/.julia, ~/.config or ~/.cache.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hubauth_test_servers::{Flow, JuliaHubServer, JuliaHubToken};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hubauth");
+
+/// An isolated home for one test.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["home", "depot", "config", "cache"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        Home { dir }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn depot(&self) -> PathBuf {
+        self.dir.path().join("depot")
+    }
+
+    fn auth_toml(&self, s: &JuliaHubServer) -> PathBuf {
+        self.depot()
+            .join("servers")
+            .join(s.server_dir_name())
+            .join("auth.toml")
+    }
+
+    /// Stores a token as Pkg would (0600).
+    fn store(&self, s: &JuliaHubServer, token: &JuliaHubToken) {
+        self.store_text(s, &token.to_toml());
+    }
+
+    fn store_text(&self, s: &JuliaHubServer, text: &str) {
+        let path = self.auth_toml(s);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    fn stored_id_token(&self, s: &JuliaHubServer) -> String {
+        let text = std::fs::read_to_string(self.auth_toml(s)).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        table["id_token"].as_str().unwrap().to_string()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("JULIA_DEPOT_PATH", self.depot())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"));
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, None, &[])
+    }
+
+    fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("starting hubauth");
+        {
+            let mut input = child.stdin.take().unwrap();
+            if let Some(text) = stdin {
+                input.write_all(text.as_bytes()).unwrap();
+            }
+        }
+        let output = child.wait_with_output().unwrap();
+        Run::new(args, output, started.elapsed())
+    }
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn new(args: &[&str], output: Output, took: Duration) -> Run {
+        let run = Run {
+            code: output.status.code(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        };
+        assert!(
+            took < Duration::from_secs(30),
+            "hubauth {args:?} took {took:?}"
+        );
+        run
+    }
+
+    #[track_caller]
+    fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Neither output holds any secret of `token`.
+    #[track_caller]
+    fn hides(&self, token: &JuliaHubToken) -> &Run {
+        for secret in [&token.id_token, &token.access_token, &token.refresh_token] {
+            assert!(
+                !self.stderr.contains(secret.as_str()),
+                "stderr: {}",
+                self.stderr
+            );
+            assert!(
+                !self.stdout.contains(secret.as_str()),
+                "stdout: {}",
+                self.stdout
+            );
+        }
+        self
+    }
+}
+
+fn classic_server() -> JuliaHubServer {
+    let s = JuliaHubServer::start();
+    s.configure(|c| {
+        c.flow = Flow::Classic;
+        c.auto_approve = true;
+    });
+    s
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn help_lists_exit_codes_and_bad_usage_exits_2() {
+    let home = Home::new();
+    let run = home.run(&["--help"]).expect(0);
+    assert!(run.stdout.contains("Exit codes:"), "{}", run.stdout);
+    for command in [
+        "login",
+        "status",
+        "token",
+        "logout",
+        "refresh",
+        "save-token",
+    ] {
+        let run = home.run(&[command, "--help"]).expect(0);
+        assert!(run.stdout.contains("130"), "{command}: {}", run.stdout);
+    }
+    let run = home.run(&["git-credential", "--help"]).expect(0);
+    assert!(run.stdout.contains("credential.https://"), "{}", run.stdout);
+    home.run(&[
+        "token",
+        "-o",
+        "no_such_option=1",
+        "--server",
+        "http://127.0.0.1:9",
+    ])
+    .expect(2);
+    home.run(&["no-such-command"]).expect(2);
+    home.run(&["token", "-o", "missing-equals"]).expect(2);
+}
+
+#[test]
+fn login_classic_writes_0600_and_shows_the_url() {
+    let home = Home::new();
+    let s = classic_server();
+    let url = s.url();
+    let run = home
+        .run(&[
+            "login",
+            "--no-browser",
+            "--server",
+            &url,
+            "-o",
+            "poll_interval_ms=100",
+        ])
+        .expect(0);
+    assert!(
+        run.stderr.contains(&format!("{url}/auth/response?")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("Logged in to {url} as alice")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    let path = home.auth_toml(&s);
+    assert_eq!(mode(&path), 0o600);
+    let id_token = home.stored_id_token(&s);
+    assert!(!run.stderr.contains(&id_token));
+    assert_eq!(s.stats().challenges, 1);
+
+    // A usable token is kept unless --force.
+    let run = home
+        .run(&["login", "--no-browser", "--server", &url])
+        .expect(0);
+    assert!(run.stderr.contains("still good"), "{}", run.stderr);
+    assert_eq!(s.stats().challenges, 1);
+    home.run(&[
+        "login",
+        "--no-browser",
+        "--force",
+        "--server",
+        &url,
+        "-o",
+        "poll_interval_ms=100",
+    ])
+    .expect(0);
+    assert_eq!(s.stats().challenges, 2);
+    assert_ne!(home.stored_id_token(&s), id_token);
+}
+
+#[test]
+fn login_device_flow_shows_url_and_code() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    s.configure(|c| {
+        c.auto_approve = true;
+        c.device_interval_s = 0;
+    });
+    let url = s.url();
+    let run = home
+        .run_with(
+            &["login", "--no-browser", "-o", "poll_interval_ms=100"],
+            None,
+            &[("JULIA_PKG_SERVER", &url)],
+        )
+        .expect(0);
+    assert!(
+        run.stderr
+            .contains(&format!("{url}/auth/device?user_code=")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("it should show the code"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Logged in to"), "{}", run.stderr);
+    assert_eq!(mode(&home.auth_toml(&s)), 0o600);
+    assert_eq!(s.stats().device_tokens_issued, 1);
+}
+
+#[test]
+fn ctrl_c_cancels_a_login_with_130_and_writes_nothing() {
+    let home = Home::new();
+    let s = JuliaHubServer::start(); // device flow, nobody approves
+    let mut child = home
+        .command(&["login", "--no-browser", "--server", &s.url()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no URL shown: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("/auth/device?user_code=") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("cancelled"), "{rest}");
+    assert!(!home.auth_toml(&s).exists());
+    let dir = home.auth_toml(&s).parent().unwrap().to_path_buf();
+    if dir.exists() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(!name.contains(".tmp."), "left behind: {name}");
+        }
+    }
+}
+
+#[test]
+fn status_lists_credentials_without_network() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+
+    let run = home.run(&["status"]).expect(1);
+    assert!(run.stderr.contains("hubauth login"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let run = home.run(&["status", "--json"]).expect(1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&run.stdout).unwrap(),
+        Value::Array(vec![])
+    );
+
+    let token = s.issue_token(3590);
+    home.store(&s, &token);
+    s.reset_stats();
+    let run = home.run(&["status"]).expect(0);
+    run.hides(&token);
+    let table = &run.stdout;
+    assert!(table.starts_with("PROVIDER"), "{table}");
+    for expected in ["juliahub", &s.url(), "alice", "in 59m", "yes"] {
+        assert!(table.contains(expected), "{expected:?} missing in\n{table}");
+    }
+    assert!(
+        table.contains(&home.auth_toml(&s).display().to_string()),
+        "{table}"
+    );
+
+    let run = home.run(&["status", "--json"]).expect(0);
+    run.hides(&token);
+    let list: Value = serde_json::from_str(&run.stdout).unwrap();
+    let entry = &list[0];
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(entry["provider"], "juliahub");
+    assert_eq!(entry["server"], s.url());
+    assert_eq!(entry["user"], "alice");
+    assert_eq!(entry["source"], home.auth_toml(&s).display().to_string());
+    assert_eq!(entry["expires_at"], token.expires_at);
+    assert_eq!(entry["refreshable"], true);
+    assert_eq!(entry["usable"], true);
+    assert_eq!(entry["problem"], Value::Null);
+    let stats = s.stats();
+    assert_eq!(
+        stats.api_v1_calls + stats.refreshes + stats.configuration_requests,
+        0
+    );
+
+    // Expired but refreshable: still usable.
+    let expired = s.issue_token(-3 * 3600);
+    home.store(&s, &expired);
+    let run = home.run(&["status"]).expect(0);
+    assert!(run.stdout.contains("expired 3h ago"), "{}", run.stdout);
+
+    // --check asks the server: revoked and not refreshable → not usable.
+    s.revoke_all();
+    s.configure(|c| c.refresh_fails = true);
+    let run = home.run(&["status", "--json", "--check"]).expect(1);
+    run.hides(&expired);
+    let list: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list[0]["usable"], false);
+    assert!(list[0]["problem"].is_string(), "{list}");
+
+    // An incomplete file is not usable, even without --check.
+    home.store_text(&s, "id_token = \"x\"\n");
+    let run = home.run(&["status"]).expect(1);
+    assert!(run.stdout.contains("incomplete token"), "{}", run.stdout);
+    home.store(&s, &s.issue_token(3600));
+
+    // JULIA_PKG_SERVER naming a server without a token shows up as a problem;
+    // --server narrows the list.
+    let other = "http://127.0.0.1:9";
+    let env = [("JULIA_PKG_SERVER", other)];
+    let run = home.run_with(&["status", "--json"], None, &env).expect(1);
+    let list: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list[1]["source"], "JULIA_PKG_SERVER");
+    assert_eq!(list[1]["usable"], false);
+    home.run_with(&["status", "--server", &s.url()], None, &env)
+        .expect(0);
+}
+
+#[test]
+fn token_prints_only_the_id_token_and_does_no_network_io() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let token = s.issue_token(3600);
+    home.store(&s, &token);
+    s.reset_stats();
+    let run = home.run(&["token", "--server", &s.url()]).expect(0);
+    assert_eq!(run.stdout, format!("{}\n", token.id_token));
+    assert_eq!(run.stderr, "");
+    let run = home
+        .run_with(&["token"], None, &[("JULIA_PKG_SERVER", &s.url())])
+        .expect(0);
+    assert_eq!(run.stdout, format!("{}\n", token.id_token));
+    let stats = s.stats();
+    assert_eq!(
+        stats.api_v1_calls + stats.refreshes + stats.configuration_requests,
+        0
+    );
+
+    // --validate asks the server.
+    home.run(&["token", "--validate", "--server", &s.url()])
+        .expect(0);
+    assert_eq!(s.stats().api_v1_calls, 1);
+}
+
+#[test]
+fn token_refreshes_an_expired_token() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let old = s.issue_token(-60);
+    home.store(&s, &old);
+    let run = home.run(&["token", "--server", &s.url()]).expect(0);
+    let fresh = home.stored_id_token(&s);
+    assert_ne!(fresh, old.id_token);
+    assert_eq!(run.stdout, format!("{fresh}\n"));
+    assert_eq!(s.stats().refreshes, 1);
+}
+
+#[test]
+fn token_without_credentials_exits_3() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let run = home.run(&["token", "--server", &s.url()]).expect(3);
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.contains("hubauth login"), "{}", run.stderr);
+    assert_eq!(s.stats().device_code_requests + s.stats().challenges, 0);
+    // Refused refresh and nothing else: still 3, never a login.
+    home.store(&s, &s.issue_token(-60));
+    s.configure(|c| c.refresh_fails = true);
+    home.run(&["token", "--server", &s.url()]).expect(3);
+    assert_eq!(s.stats().device_code_requests + s.stats().challenges, 0);
+}
+
+#[test]
+fn logout_removes_the_token_file() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    home.store(&s, &s.issue_token(3600));
+    let run = home.run(&["logout", "--server", &s.url()]).expect(0);
+    assert!(
+        run.stderr.contains(&format!("Logged out of {}", s.url())),
+        "{}",
+        run.stderr
+    );
+    assert!(!home.auth_toml(&s).exists());
+    home.run(&["token", "--server", &s.url()]).expect(3);
+}
+
+#[test]
+fn save_token_reads_stdin() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let token = s.issue_token(3600);
+    let run = home
+        .run_with(
+            &["save-token", "--server", &s.url()],
+            Some(&token.to_toml()),
+            &[],
+        )
+        .expect(0);
+    run.hides(&token);
+    assert_eq!(mode(&home.auth_toml(&s)), 0o600);
+    assert_eq!(home.stored_id_token(&s), token.id_token);
+    let run = home.run(&["token", "--server", &s.url()]).expect(0);
+    assert_eq!(run.stdout, format!("{}\n", token.id_token));
+
+    home.run_with(&["save-token", "--server", &s.url()], Some("\n"), &[])
+        .expect(2);
+    let run = home
+        .run_with(
+            &["save-token", "--server", &s.url()],
+            Some("not toml ="),
+            &[],
+        )
+        .expect(2);
+    assert!(run.stderr.contains("auth.toml"), "{}", run.stderr);
+    assert_eq!(home.stored_id_token(&s), token.id_token);
+}
+
+#[test]
+fn git_credential_answers_only_for_the_server() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let token = s.issue_token(3600);
+    home.store(&s, &token);
+    let host = s.url().trim_start_matches("http://").to_string();
+    let ask = format!("protocol=http\nhost={host}\npath=org/repo.git\n\n");
+
+    let run = home
+        .run_with(
+            &["git-credential", "--server", &s.url(), "get"],
+            Some(&ask),
+            &[],
+        )
+        .expect(0);
+    assert_eq!(
+        run.stdout,
+        format!("username=alice\npassword={}\n", token.id_token)
+    );
+    assert_eq!(run.stderr, "");
+    let run = home
+        .run_with(
+            &["git-credential", "get"],
+            Some(&ask),
+            &[("JULIA_PKG_SERVER", &s.url())],
+        )
+        .expect(0);
+    assert_eq!(
+        run.stdout,
+        format!("username=alice\npassword={}\n", token.id_token)
+    );
+
+    // Another host, another scheme, another user, no server: nothing.
+    for other in [
+        "protocol=https\nhost=example.com\n\n".to_string(),
+        format!("protocol=https\nhost={host}\n\n"),
+        format!("protocol=http\nhost={host}\nusername=bob\n\n"),
+    ] {
+        let run = home
+            .run_with(
+                &["git-credential", "--server", &s.url(), "get"],
+                Some(&other),
+                &[],
+            )
+            .expect(0);
+        assert_eq!(run.stdout, "", "{other}");
+    }
+    let run = home
+        .run_with(&["git-credential", "get"], Some(&ask), &[])
+        .expect(0);
+    assert_eq!(run.stdout, "");
+
+    // store / erase / unknown operations: ignored.
+    for op in ["store", "erase", "capability"] {
+        let input = format!("{ask}password=whatever\n");
+        let run = home
+            .run_with(
+                &["git-credential", "--server", &s.url(), op],
+                Some(&input),
+                &[],
+            )
+            .expect(0);
+        assert_eq!(run.stdout, "");
+    }
+    assert_eq!(home.stored_id_token(&s), token.id_token);
+
+    // A matching host without a token: nothing on stdout, a hint on stderr.
+    std::fs::remove_file(home.auth_toml(&s)).unwrap();
+    let run = home
+        .run_with(
+            &["git-credential", "--server", &s.url(), "get"],
+            Some(&ask),
+            &[],
+        )
+        .expect(0);
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.contains("hubauth login"), "{}", run.stderr);
+}
+
+#[test]
+fn refresh_renews_a_due_token_and_prints_the_expiry() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    s.configure(|c| c.token_ttl_s = 3590);
+    let old = s.issue_token(-60);
+    home.store(&s, &old);
+    let run = home
+        .run(&["refresh", "--no-browser", "--server", &s.url()])
+        .expect(0);
+    run.hides(&old);
+    assert!(run.stderr.contains("expires in 59m"), "{}", run.stderr);
+    assert!(run.stderr.contains("as alice"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let renewed = home.stored_id_token(&s);
+    assert_ne!(renewed, old.id_token);
+    assert_eq!(s.stats().refreshes, 1);
+
+    // A fresh token is kept (no refresh, no login).
+    home.run(&["refresh", "--no-browser", "--server", &s.url()])
+        .expect(0);
+    assert_eq!(s.stats().refreshes, 1);
+    assert_eq!(home.stored_id_token(&s), renewed);
+
+    // --force logs in again.
+    s.configure(|c| {
+        c.flow = Flow::Classic;
+        c.auto_approve = true;
+    });
+    home.run(&[
+        "refresh",
+        "--force",
+        "--no-browser",
+        "--server",
+        &s.url(),
+        "-o",
+        "poll_interval_ms=100",
+    ])
+    .expect(0);
+    assert_eq!(s.stats().challenges, 1);
+    assert_ne!(home.stored_id_token(&s), renewed);
+}

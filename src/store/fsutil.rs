@@ -90,7 +90,35 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Ok(d) = File::open(&dir) {
         let _ = d.sync_all();
     }
+    sweep_stale_temps(&dir, &name);
     Ok(())
+}
+
+/// How old a temp file must be before it is taken for a dead writer's.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
+
+/// Removes temp files of `name` that a killed writer left behind. A live
+/// writer's temp file exists for milliseconds, so a minute-old one is dead.
+fn sweep_stale_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        if !file_name.to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes `path`; a missing file is fine.
@@ -214,6 +242,31 @@ mod tests {
         assert_eq!(dmode, 0o700);
         let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn stale_temp_files_are_swept_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.toml");
+        let stale = dir.path().join(".auth.toml.tmp.1.0000abcd");
+        let fresh = dir.path().join(".auth.toml.tmp.2.0000abce");
+        let other = dir.path().join(".other.tmp.1.0000abcd");
+        for p in [&stale, &fresh, &other] {
+            fs::write(p, b"x").unwrap();
+        }
+        let two_minutes_ago = std::time::SystemTime::now() - Duration::from_secs(120);
+        for p in [&stale, &other] {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(two_minutes_ago)
+                .unwrap();
+        }
+        atomic_write(&path, b"a = 1\n").unwrap();
+        assert!(!stale.exists());
+        assert!(fresh.exists(), "a live writer's temp file is kept");
+        assert!(other.exists(), "only this file's temps are touched");
     }
 
     #[test]

@@ -1,0 +1,561 @@
+# The high-level API, shaped like JuliaHub.jl's authentication functions.
+#
+# Every C call goes through the generated wrappers in LibHubAuth (`L.hubauth_*`),
+# so this file holds no `ccall` of its own and check_ccalls.py checks each C
+# signature in one place. Handles (Authentication, Secret) are passed to those
+# wrappers as Julia objects, not as raw pointers: `ccall` keeps the object
+# alive for the duration of the call and `Base.unsafe_convert` unwraps it, so a
+# finalizer can never free a handle while C is using it (the LibGit2 pattern).
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+"""
+    AuthenticationError(code, message) <: Exception
+
+A hubauth call failed. `code` is the stable status code (one of the
+`HubAuth.LibHubAuth.HUBAUTH_ERR_*` constants, e.g. `HUBAUTH_ERR_CANCELLED`),
+`message` says why in words and never contains a token.
+"""
+struct AuthenticationError <: Exception
+    code::Int32
+    message::String
+end
+
+function _code_name(code::Integer)
+    for name in names(L; all = true)
+        s = string(name)
+        if startswith(s, "HUBAUTH_") && getfield(L, name) == code
+            return s
+        end
+    end
+    return "status $(code)"
+end
+
+function Base.showerror(io::IO, e::AuthenticationError)
+    print(io, "AuthenticationError: ", e.message, " (", _code_name(e.code), ")")
+end
+
+# Turns a nonzero status and the `hubauth_error *` that came with it into a
+# thrown AuthenticationError. The error object is freed on every path.
+function _raise_if_error(status::Integer, err::Ptr{Cvoid})
+    if status == L.HUBAUTH_OK
+        err == C_NULL || L.hubauth_error_free(err)   # not written on success; be safe
+        return nothing
+    end
+    message = ""
+    try
+        if err != C_NULL
+            p = L.hubauth_error_message(err)          # borrowed: copy it before the free
+            p == C_NULL || (message = unsafe_string(p))
+        end
+    finally
+        L.hubauth_error_free(err)
+    end
+    isempty(message) && (message = "hubauth failed ($(_code_name(status)))")
+    throw(AuthenticationError(Int32(status), message))
+end
+
+"""
+    @check L.hubauth_f(args...)
+
+Like LibGit2's `@check`. Calls a hubauth function that returns a
+`hubauth_status` and ends with a `hubauth_error **err` parameter, which the
+macro supplies (do not pass it): a nonzero status becomes a thrown
+[`AuthenticationError`](@ref) carrying the error's message, and the error
+object is always freed.
+"""
+macro check(call)
+    Meta.isexpr(call, :call) || throw(ArgumentError("@check expects a call, got $(call)"))
+    err = gensym("err")
+    status = gensym("status")
+    c = Expr(:call, map(esc, call.args)..., err)
+    return quote
+        $err = Ref{Ptr{Cvoid}}(C_NULL)
+        $status = $c
+        _raise_if_error($status, $err[])
+    end
+end
+
+# For the one function without an `err` parameter (hubauth_options_set_hook).
+function _check_status(status::Integer, what::AbstractString)
+    status == L.HUBAUTH_OK && return nothing
+    throw(AuthenticationError(Int32(status), "$(what) failed ($(_code_name(status)))"))
+end
+
+# A `char *` hubauth handed over: copy it into a String and free it. NULL → nothing.
+function _take_string(p::Ptr{UInt8})
+    p == C_NULL && return nothing
+    try
+        return unsafe_string(p)
+    finally
+        L.hubauth_string_free(p)
+    end
+end
+
+"""
+    HubAuth.version() -> VersionNumber
+
+The version of the loaded libhubauth.
+"""
+version() = VersionNumber(unsafe_string(L.hubauth_version()))
+
+# ---------------------------------------------------------------------------
+# Secret
+# ---------------------------------------------------------------------------
+
+"""
+    Secret(value::AbstractString)
+
+A token kept by hubauth outside Julia's heap: zeroed when freed, never shown.
+`show`, `print` and `string` give `Secret(*****)`; `String(secret)` copies the
+value out (that copy is an ordinary `String`, so use it and drop it);
+`length(secret)` is its length in bytes. `close(secret)` zeroes and frees it at
+once, otherwise the finalizer does.
+"""
+mutable struct Secret
+    ptr::Ptr{Cvoid}
+    function Secret(ptr::Ptr{Cvoid})
+        ptr == C_NULL && throw(ArgumentError("Secret: NULL hubauth_secret"))
+        s = new(ptr)
+        finalizer(close, s)
+        return s
+    end
+end
+
+function Secret(value::AbstractString)
+    v = String(value)
+    isvalid(v) || throw(ArgumentError("Secret: the value is not valid UTF-8"))
+    occursin('\0', v) && throw(ArgumentError("Secret: the value contains a NUL byte"))
+    return Secret(L.hubauth_secret_new(v))
+end
+
+Secret(s::Secret) = s
+
+# A second hubauth_secret with the same value, copied on the C side (the value
+# never passes through a Julia String).
+function _copy(s::Secret)
+    GC.@preserve s begin
+        return Secret(L.hubauth_secret_new(L.hubauth_secret_expose(s)))
+    end
+end
+
+function Base.unsafe_convert(::Type{Ptr{Cvoid}}, s::Secret)
+    p = getfield(s, :ptr)
+    p == C_NULL && throw(ArgumentError("this Secret has been closed"))
+    return p
+end
+
+function Base.close(s::Secret)
+    p = getfield(s, :ptr)
+    setfield!(s, :ptr, C_NULL)
+    p == C_NULL || L.hubauth_secret_free(p)
+    return nothing
+end
+
+Base.isopen(s::Secret) = getfield(s, :ptr) != C_NULL
+
+function Base.String(s::Secret)
+    GC.@preserve s begin
+        p = L.hubauth_secret_expose(s)                 # borrowed: valid while `s` lives
+        return unsafe_string(p)
+    end
+end
+
+Base.length(s::Secret) = Int(L.hubauth_secret_len(s))
+Base.isempty(s::Secret) = length(s) == 0
+Base.show(io::IO, ::Secret) = print(io, "Secret(*****)")
+Base.print(io::IO, s::Secret) = show(io, s)
+
+# ---------------------------------------------------------------------------
+# The login hook and how it is kept alive
+# ---------------------------------------------------------------------------
+
+# The user's hook, `url -> Bool/Nothing`, and the exception it threw, if any.
+# C receives `pointer_from_objref(box)` as `userdata`: a pointer the GC neither
+# traces nor updates, so the box must stay reachable from Julia for as long as
+# C may call it (see _Origin).
+mutable struct _HookBox
+    f::Any
+    exception::Any
+end
+_HookBox(f) = _HookBox(f, nothing)
+
+# Called by hubauth (on the thread that runs the login, inside the ccall) with
+# the URL a user must open. Returns 0 to go on, 1 to cancel. Nothing may unwind
+# into C (hubauth is Rust: unwinding through it is undefined behaviour), so
+# every exception is caught here, the login is cancelled, and the exception is
+# thrown again once the C call has returned (_calling_hook).
+function _hook_trampoline(userdata::Ptr{Cvoid}, url::Cstring)::Int32
+    box = nothing
+    try
+        box = unsafe_pointer_to_objref(userdata)::_HookBox
+        return box.f(unsafe_string(url)) === false ? Int32(1) : Int32(0)
+    catch e
+        box isa _HookBox && (box.exception = e)
+        return Int32(1)
+    end
+end
+
+_hook_cfunction() = @cfunction(_hook_trampoline, Int32, (Ptr{Cvoid}, Cstring))
+
+# Runs `f` (a C call that may invoke the hook); when it fails because the hook
+# threw, throws the hook's exception instead of the CANCELLED error.
+function _calling_hook(f, box::Union{Nothing,_HookBox})
+    box === nothing || (box.exception = nothing)
+    try
+        return f()
+    catch
+        if box !== nothing && box.exception !== nothing
+            e = box.exception
+            box.exception = nothing
+            throw(e)
+        end
+        rethrow()
+    end
+end
+
+# How an authentication was made: the options `authenticate` set (to be sent
+# again by `reauthenticate!`, because options passed to hubauth_reauthenticate
+# replace the original ones rather than add to them) and the hook box.
+#
+# Why the box is rooted where it is. hubauth copies the options, hook and
+# userdata included, into every authentication it creates, and uses them again
+# whenever that authentication logs in (reauthenticate with NULL options). The
+# copy lives in two places that outlive the call to authenticate:
+#  1. the handle it returns, and every other reference to the same
+#     authentication: each Authentication holds its _Origin in a field, so the
+#     box is reachable at least until the finalizer has freed the handle;
+#  2. the process-wide "current" authentication (hubauth_current), which keeps
+#     the options even after every handle we hold has been freed. Without (2),
+#     `authenticate(; hook)` whose result is dropped, then GC, then
+#     `reauthenticate!(current_authentication(); force = true)` would have C call
+#     the hook through a dangling pointer. The registry below keeps every
+#     origin the current slot may refer to. C updates that slot inside
+#     hubauth_authenticate, where we cannot see it, so while calls overlap we
+#     keep all candidates (calls in flight, calls that succeeded since the last
+#     quiet moment); when none is in flight, the slot holds one of the origins
+#     that succeeded during the last busy period, and those replace the old set.
+mutable struct _Origin
+    options::Vector{Pair{String,Any}}          # values: String, or Secret for "token"
+    hook::Union{Nothing,_HookBox}
+end
+
+const _REGISTRY_LOCK = ReentrantLock()
+const _INFLIGHT = Set{_Origin}()   # authenticate calls running now
+const _BUSY = _Origin[]            # succeeded while calls were in flight
+const _CURRENT = _Origin[]         # what hubauth_current may refer to (one when calm)
+
+function _begin_call!(origin::_Origin)
+    lock(() -> push!(_INFLIGHT, origin), _REGISTRY_LOCK)
+    return nothing
+end
+
+function _end_call!(origin::_Origin, succeeded::Bool)
+    lock(_REGISTRY_LOCK) do
+        delete!(_INFLIGHT, origin)
+        succeeded && push!(_BUSY, origin)
+        if isempty(_INFLIGHT) && !isempty(_BUSY)
+            empty!(_CURRENT)
+            append!(_CURRENT, _BUSY)
+            empty!(_BUSY)
+        end
+    end
+    return nothing
+end
+
+# ---------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------
+
+_optvalue(v::Bool) = v ? "true" : "false"
+_optvalue(v::AbstractString) = String(v)
+_optvalue(v::Secret) = v
+_optvalue(v) = string(v)
+
+# kwargs → option keys: `string(k) => string(v)` (Bool → "true"/"false");
+# `nothing` leaves the option at its default.
+function _push_kwargs!(opts::Vector{Pair{String,Any}}, kwargs)
+    for (k, v) in pairs(kwargs)
+        v === nothing && continue
+        push!(opts, string(k) => _optvalue(v))
+    end
+    return opts
+end
+
+function _set_option(o::Ptr{Cvoid}, key::String, value::String)
+    @check L.hubauth_options_set(o, key, value)
+end
+
+function _set_option(o::Ptr{Cvoid}, key::String, value::Secret)
+    GC.@preserve value begin
+        @check L.hubauth_options_set(o, key, L.hubauth_secret_expose(value))
+    end
+end
+
+# Builds a hubauth_options from `opts` (and the hook), runs f(o), frees it.
+function _with_options(f, opts::Vector{Pair{String,Any}}, box::Union{Nothing,_HookBox})
+    o = L.hubauth_options_new()
+    o == C_NULL && throw(OutOfMemoryError())
+    try
+        for (k, v) in opts
+            _set_option(o, k, v)
+        end
+        if box !== nothing
+            status = L.hubauth_options_set_hook(o, _hook_cfunction(), pointer_from_objref(box))
+            _check_status(status, "hubauth_options_set_hook")
+        end
+        return f(o)
+    finally
+        L.hubauth_options_free(o)
+    end
+end
+
+function _base_options(server, provider)
+    opts = Pair{String,Any}["provider" => _optvalue(provider)]
+    server === nothing || push!(opts, "server" => _optvalue(server))
+    return opts
+end
+
+# ---------------------------------------------------------------------------
+# Authentication
+# ---------------------------------------------------------------------------
+
+"""
+    Authentication
+
+A logged-in session with a hub, shared with hubauth: when
+[`reauthenticate!`](@ref) (or a refresh) renews the token, every holder sees
+it. Properties:
+
+- `server::String`: the normalised server URL;
+- `username::Union{String,Nothing}`: `nothing` when the hub did not say;
+- `expires_at::Union{DateTime,Nothing}`: when the current token expires (UTC),
+  `nothing` when it does not or that is unknown;
+- `token::Secret`: the token to send, refreshed first when it is about to
+  expire (the same as [`HubAuth.token(auth)`](@ref HubAuth.token)).
+
+`close(auth)` frees the handle now; otherwise the finalizer does.
+"""
+mutable struct Authentication
+    ptr::Ptr{Cvoid}
+    origin::Union{Nothing,_Origin}  # how it was made; nothing if unknown
+    roots::Vector{_Origin}          # hook boxes C may call through it (see _Origin)
+    function Authentication(ptr::Ptr{Cvoid}, origin, roots::Vector{_Origin})
+        ptr == C_NULL && throw(ArgumentError("Authentication: NULL hubauth_auth"))
+        a = new(ptr, origin, roots)
+        finalizer(close, a)
+        return a
+    end
+end
+
+function Base.unsafe_convert(::Type{Ptr{Cvoid}}, a::Authentication)
+    p = getfield(a, :ptr)
+    p == C_NULL && throw(ArgumentError("this Authentication has been closed"))
+    return p
+end
+
+function Base.close(a::Authentication)
+    p = getfield(a, :ptr)
+    setfield!(a, :ptr, C_NULL)
+    p == C_NULL || L.hubauth_auth_free(p)
+    return nothing
+end
+
+Base.isopen(a::Authentication) = getfield(a, :ptr) != C_NULL
+
+function Base.getproperty(a::Authentication, name::Symbol)
+    if name === :server
+        return something(_take_string(L.hubauth_auth_server(a)))
+    elseif name === :username
+        return _take_string(L.hubauth_auth_username(a))
+    elseif name === :expires_at
+        t = L.hubauth_auth_expires_at(a)
+        return t < 0 ? nothing : unix2datetime(t)
+    elseif name === :token
+        return token(a)
+    else
+        return getfield(a, name)
+    end
+end
+
+function Base.propertynames(::Authentication, private::Bool = false)
+    public = (:server, :username, :expires_at, :token)
+    return private ? (public..., :ptr, :origin, :roots) : public
+end
+
+function Base.show(io::IO, a::Authentication)
+    if isopen(a)
+        print(io, "HubAuth.Authentication(", repr(a.server), ", ", repr(a.username), ", *****)")
+    else
+        print(io, "HubAuth.Authentication(<closed>)")
+    end
+end
+
+"""
+    authenticate(server = nothing; provider = :juliahub, force = false, maxcount = 3,
+                 hook = nothing, token = nothing, kwargs...) -> Authentication
+    authenticate(server, token; kwargs...) -> Authentication
+
+Finds a stored token for `server`, refreshes it, or logs in, and makes the
+result what [`current_authentication`](@ref) returns. `server = nothing` means
+the provider's default (for `:juliahub`, `ENV["JULIA_PKG_SERVER"]`).
+
+- `force = true` forgets the stored token and logs in again;
+- `maxcount`: how many times to try;
+- `hook`: called with the URL the user must open to log in, instead of opening
+  a browser; return `false` to cancel the login (it then fails with
+  `HUBAUTH_ERR_CANCELLED`), anything else to wait for it. If the hook throws,
+  the login is cancelled and its exception is rethrown here;
+- `token`: use this token as given (e.g. in CI) and touch no file;
+- any other keyword is a hubauth option, passed as `string(k) => string(v)`
+  (`true`/`false` for Bools): `interactive = false`, `timeout_ms = 60_000`,
+  `token_path = "..."`, `refresh_margin_s = 300`, `validate = true`, ...
+  `provider` is one of `:juliahub`, `:dagshub`, `:dhcore`, `:cave`, `:oidc`.
+
+Throws [`AuthenticationError`](@ref) on failure.
+"""
+function authenticate(server = nothing; provider = :juliahub, force::Bool = false,
+                      maxcount::Integer = 3, hook = nothing, token = nothing, kwargs...)
+    opts = _base_options(server, provider)
+    push!(opts, "maxcount" => _optvalue(maxcount))
+    # kept (as a Secret) so that reauthenticate! can send the same options again
+    token === nothing || push!(opts, "token" => token isa Secret ? _copy(token) : Secret(token))
+    _push_kwargs!(opts, kwargs)
+    box = hook === nothing ? nothing : _HookBox(hook)
+    origin = _Origin(copy(opts), box)
+    push!(opts, "force" => _optvalue(force))
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    succeeded = false
+    _begin_call!(origin)
+    try
+        _with_options(opts, box) do o
+            _calling_hook(box) do
+                GC.@preserve box @check L.hubauth_authenticate(o, out)
+            end
+        end
+        succeeded = true
+    finally
+        _end_call!(origin, succeeded)
+    end
+    return Authentication(out[], origin, _Origin[])
+end
+
+authenticate(server, token::Union{AbstractString,Secret}; kwargs...) =
+    authenticate(server; token = token, kwargs...)
+
+"""
+    reauthenticate!(auth = current_authentication(); force = false, hook = nothing, kwargs...) -> auth
+
+Reloads the stored token (another process may have renewed it) and refreshes
+it if needed; logs in again when that fails or `force = true`. Updates `auth`
+in place, for every holder. It uses the options and hook `auth` was created
+with, except that `force` applies to this call only (as in JuliaHub.jl: an
+`authenticate(; force = true)` does not make every later `reauthenticate!` log
+in again); other keywords (`hook`, `interactive`, `timeout_ms`, ...) override
+those options for this call. The user must not change.
+"""
+function reauthenticate!(auth::Authentication = current_authentication();
+                         force::Bool = false, hook = nothing, kwargs...)
+    origin = getfield(auth, :origin)
+    box = hook !== nothing ? _HookBox(hook) : origin === nothing ? nothing : origin.hook
+    if origin === nothing && !force && hook === nothing && isempty(kwargs)
+        # Made elsewhere (another binding, or while authenticate calls
+        # overlapped): let C reuse the options it kept; `roots` keeps their hook.
+        _calling_hook(box) do
+            @check L.hubauth_reauthenticate(auth, C_NULL)
+        end
+    else
+        given = Set(string(k) for k in keys(kwargs))
+        opts = Pair{String,Any}[p for p in (origin === nothing ? Pair{String,Any}[] : origin.options)
+                                if !(p.first in given)]
+        push!(opts, "force" => _optvalue(force))
+        _push_kwargs!(opts, kwargs)
+        _with_options(opts, box) do o
+            _calling_hook(box) do
+                GC.@preserve box @check L.hubauth_reauthenticate(auth, o)
+            end
+        end
+    end
+    return auth
+end
+
+"""
+    check_authentication(; auth = current_authentication()) -> Bool
+
+Asks the server whether the token is good. Throws [`AuthenticationError`](@ref)
+when the server cannot say (unreachable, unexpected answer).
+"""
+function check_authentication(; auth::Authentication = current_authentication())
+    valid = Ref{Bool}(false)
+    @check L.hubauth_check(auth, valid)
+    return valid[]
+end
+
+"""
+    current_authentication() -> Authentication
+
+The most recent successful [`authenticate`](@ref) of this process (a new
+reference to the same shared session). Throws [`AuthenticationError`](@ref)
+(`HUBAUTH_ERR_NO_CREDENTIALS`) when there is none.
+"""
+function current_authentication()
+    lock(_REGISTRY_LOCK) do
+        p = L.hubauth_current()
+        p == C_NULL && throw(AuthenticationError(L.HUBAUTH_ERR_NO_CREDENTIALS,
+                                                 "not authenticated: call HubAuth.authenticate() first"))
+        roots = _Origin[_CURRENT; _BUSY; collect(_INFLIGHT)]
+        calm = isempty(_BUSY) && isempty(_INFLIGHT) && length(_CURRENT) == 1
+        return Authentication(p, calm ? _CURRENT[1] : nothing, roots)
+    end
+end
+
+"""
+    HubAuth.token(auth = current_authentication()) -> Secret
+    get_token(auth = current_authentication()) -> Secret
+
+The token a request should carry (for JuliaHub the id_token), refreshed first
+when it expires within `refresh_margin_s`. A fresh token costs no lock and no
+I/O. Use it as `"Bearer " * String(token)`.
+"""
+function token(auth::Authentication = current_authentication())
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    @check L.hubauth_token(auth, out)
+    return Secret(out[])
+end
+
+const get_token = token
+
+"""
+    logout(server = nothing; provider = :juliahub, kwargs...) -> nothing
+
+Forgets the stored token for `server` (revoking it where the provider allows).
+A missing token is not an error.
+"""
+function logout(server = nothing; provider = :juliahub, kwargs...)
+    opts = _push_kwargs!(_base_options(server, provider), kwargs)
+    _with_options(opts, nothing) do o
+        @check L.hubauth_logout(o)
+    end
+    return nothing
+end
+
+"""
+    save_token(token; server = nothing, provider = :juliahub, kwargs...) -> nothing
+
+Stores a token obtained elsewhere, atomically, mode 0600, under the file lock:
+for `:juliahub` the whole contents of an `auth.toml`, for `:dagshub` an app
+token, for `:cave` a 32-hex token. `token` may be a `String` or a [`Secret`](@ref).
+"""
+function save_token(tok::Union{AbstractString,Secret}; server = nothing, provider = :juliahub, kwargs...)
+    opts = _push_kwargs!(_base_options(server, provider), kwargs)
+    secret = Secret(tok)
+    _with_options(opts, nothing) do o
+        GC.@preserve secret begin
+            @check L.hubauth_save_token(o, L.hubauth_secret_expose(secret))
+        end
+    end
+    tok isa Secret || close(secret)
+    return nothing
+end

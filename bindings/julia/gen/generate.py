@@ -1,0 +1,528 @@
+#!/usr/bin/env python3
+"""Generates bindings/julia/HubAuth/src/LibHubAuth.jl from include/hubauth.h.
+
+    python3 bindings/julia/gen/generate.py            # rewrite LibHubAuth.jl
+    python3 bindings/julia/gen/generate.py --check    # exit 1 if it is stale
+    python3 bindings/julia/gen/generate.py --stdout   # print, write nothing
+
+The header is cbindgen output and regular: doxygen `/** */` comments, opaque
+`typedef struct x x;`, scalar and function-pointer typedefs, `#define
+HUBAUTH_* <int>`, and one prototype per line. The parser is strict: a line it
+does not understand is an error, never skipped, so a new kind of declaration
+cannot slip past the Julia binding unnoticed.
+
+This module is also imported by bindings/julia/check_ccalls.py, which uses the
+same parser and type map to check every hand-written `ccall`. Python stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+JULIA_DIR = Path(__file__).resolve().parent.parent          # bindings/julia
+REPO_ROOT = JULIA_DIR.parent.parent
+HEADER_REL = Path("include/hubauth.h")
+OUTPUT_REL = Path("bindings/julia/HubAuth/src/LibHubAuth.jl")
+
+
+class HeaderError(Exception):
+    """The header has something this generator does not understand."""
+
+
+# ----------------------------------------------------------------------------
+# C side
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CType:
+    base: str          # "char", "int32_t", "hubauth_auth", ...
+    ptr: int = 0       # number of `*`
+    const: bool = False  # `const` on the pointee (the only const cbindgen emits)
+
+    def __str__(self) -> str:
+        s = ("const " if self.const else "") + self.base
+        return s + (" " + "*" * self.ptr if self.ptr else "")
+
+
+@dataclass(frozen=True)
+class Param:
+    ctype: CType
+    name: str
+
+    def __str__(self) -> str:
+        sep = "" if self.ctype.ptr else " "
+        return f"{self.ctype}{sep}{self.name}"
+
+
+@dataclass
+class Function:
+    name: str
+    ret: CType
+    params: list[Param]
+    doc: str
+    line: int
+
+    def prototype(self) -> str:
+        ret = str(self.ret)
+        ret = ret + ("" if self.ret.ptr else " ")
+        args = ", ".join(str(p) for p in self.params) or "void"
+        return f"{ret}{self.name}({args});"
+
+
+@dataclass
+class Define:
+    name: str
+    value: int
+    doc: str
+    line: int
+
+
+@dataclass
+class Typedef:
+    name: str
+    kind: str                  # "opaque" | "alias" | "fnptr"
+    doc: str
+    line: int
+    target: CType | None = None            # alias
+    ret: CType | None = None               # fnptr
+    params: list[Param] = field(default_factory=list)  # fnptr
+
+
+@dataclass
+class Header:
+    typedefs: list[Typedef]
+    defines: list[Define]
+    functions: list[Function]
+
+    def typedef(self, name: str) -> Typedef | None:
+        for t in self.typedefs:
+            if t.name == name:
+                return t
+        return None
+
+    def function(self, name: str) -> Function | None:
+        for f in self.functions:
+            if f.name == name:
+                return f
+        return None
+
+
+IDENT = r"[A-Za-z_]\w*"
+SCALARS = {
+    "int8_t": "Int8", "int16_t": "Int16", "int32_t": "Int32", "int64_t": "Int64",
+    "uint8_t": "UInt8", "uint16_t": "UInt16", "uint32_t": "UInt32", "uint64_t": "UInt64",
+    "size_t": "Csize_t", "ssize_t": "Cssize_t", "intptr_t": "Int", "uintptr_t": "UInt",
+    "bool": "Bool", "int": "Cint", "unsigned": "Cuint", "double": "Cdouble", "float": "Cfloat",
+}
+
+
+def parse_ctype(text: str, where: str) -> CType:
+    """`const hubauth_options *` → CType("hubauth_options", 1, True)."""
+    t = text.replace("*", " * ").split()
+    const = False
+    if t and t[0] == "const":
+        const, t = True, t[1:]
+    if not t or not re.fullmatch(IDENT, t[0]) or any(x != "*" for x in t[1:]):
+        raise HeaderError(f"{where}: cannot read the C type {text.strip()!r}")
+    return CType(t[0], len(t) - 1, const)
+
+
+def parse_params(text: str, where: str) -> list[Param]:
+    text = text.strip()
+    if text in ("", "void"):
+        return []
+    params = []
+    for i, p in enumerate(text.split(",")):
+        m = re.fullmatch(rf"\s*(.*?[\s*])({IDENT})\s*", p)
+        if not m:
+            raise HeaderError(f"{where}: cannot read parameter {i + 1} {p.strip()!r} (unnamed?)")
+        params.append(Param(parse_ctype(m.group(1), where), m.group(2)))
+    return params
+
+
+def _clean_doc(lines: list[str]) -> str:
+    out = []
+    for ln in lines:
+        ln = ln.strip()
+        if ln.startswith("/**"):
+            ln = ln[3:]
+        if ln.endswith("*/"):
+            ln = ln[:-2]
+        ln = ln.strip()
+        if ln.startswith("*"):
+            ln = ln[1:]
+            ln = ln[1:] if ln.startswith(" ") else ln
+        out.append(ln.rstrip())
+    while out and not out[0]:
+        out.pop(0)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+def parse_header(text: str, name: str = "include/hubauth.h") -> Header:
+    typedefs: list[Typedef] = []
+    defines: list[Define] = []
+    functions: list[Function] = []
+    lines = text.splitlines()
+    doc = ""
+    i = 0
+    while i < len(lines):
+        raw = lines[i]
+        line = raw.strip()
+        lineno = i + 1
+        where = f"{name}:{lineno}"
+        i += 1
+        if not line:
+            continue
+        if line.startswith("/*"):                       # a comment, maybe a doc comment
+            block = [raw]
+            while "*/" not in block[-1]:
+                if i >= len(lines):
+                    raise HeaderError(f"{where}: unterminated comment")
+                block.append(lines[i])
+                i += 1
+            rest = block[-1].split("*/", 1)[1].strip()
+            if rest:
+                raise HeaderError(f"{where}: code after a comment on one line: {rest!r}")
+            doc = _clean_doc(block) if line.startswith("/**") else ""
+            continue
+        if line.startswith("//"):
+            continue
+        if line.startswith("#"):
+            m = re.fullmatch(rf"#\s*define\s+({IDENT})(?:\s+(.*?))?\s*", line)
+            if m and m.group(1).startswith("HUBAUTH_"):
+                if m.group(2) is None:                  # the include guard
+                    doc = ""
+                    continue
+                value = m.group(2)
+                if not re.fullmatch(r"-?\d+", value) and not re.fullmatch(r"\(-?\d+\)", value):
+                    raise HeaderError(f"{where}: #define {m.group(1)} is not an integer: {value!r}")
+                defines.append(Define(m.group(1), int(value.strip("()")), doc, lineno))
+            elif not re.match(r"#\s*(ifndef|ifdef|if|endif|else|elif|include|define|pragma)\b", line):
+                raise HeaderError(f"{where}: unexpected preprocessor line {line!r}")
+            doc = ""
+            continue
+        if re.fullmatch(r'extern\s+"C"\s*\{', line) or re.fullmatch(r"\}\s*(//.*)?", line):
+            continue
+        code = re.sub(r"\s*//.*$", "", line)
+        m = re.fullmatch(rf"typedef\s+struct\s+({IDENT})\s+({IDENT})\s*;", code)
+        if m:
+            if m.group(1) != m.group(2):
+                raise HeaderError(f"{where}: typedef struct {m.group(1)} {m.group(2)}: names differ")
+            typedefs.append(Typedef(m.group(2), "opaque", doc, lineno))
+            doc = ""
+            continue
+        m = re.fullmatch(rf"typedef\s+(.+?)\(\s*\*\s*({IDENT})\s*\)\s*\((.*)\)\s*;", code)
+        if m:
+            typedefs.append(Typedef(m.group(2), "fnptr", doc, lineno,
+                                    ret=parse_ctype(m.group(1), where),
+                                    params=parse_params(m.group(3), where)))
+            doc = ""
+            continue
+        m = re.fullmatch(rf"typedef\s+([^()]+?)\s*({IDENT})\s*;", code)
+        if m:
+            typedefs.append(Typedef(m.group(2), "alias", doc, lineno,
+                                    target=parse_ctype(m.group(1), where)))
+            doc = ""
+            continue
+        m = re.fullmatch(rf"([^()]+?[\s*])({IDENT})\s*\((.*)\)\s*;", code)
+        if m:
+            functions.append(Function(m.group(2), parse_ctype(m.group(1), where),
+                                      parse_params(m.group(3), where), doc, lineno))
+            doc = ""
+            continue
+        raise HeaderError(f"{where}: unrecognised line {line!r} (one declaration per line expected)")
+    hdr = Header(typedefs, defines, functions)
+    _validate(hdr, name)
+    return hdr
+
+
+def _validate(hdr: Header, name: str) -> None:
+    seen: dict[str, int] = {}
+    for item in [*hdr.typedefs, *hdr.defines, *hdr.functions]:
+        if item.name in seen:
+            raise HeaderError(f"{name}:{item.line}: {item.name} declared twice (also line {seen[item.name]})")
+        seen[item.name] = item.line
+    # every type used must be mappable: fail here, not in half-written output
+    for f in hdr.functions:
+        julia_type(hdr, f.ret, "ret", f"{name}:{f.line}")
+        for p in f.params:
+            julia_type(hdr, p.ctype, "arg", f"{name}:{f.line}")
+    for t in hdr.typedefs:
+        if t.kind == "fnptr":
+            julia_type(hdr, t.ret, "cb_ret", f"{name}:{t.line}")
+            for p in t.params:
+                julia_type(hdr, p.ctype, "cb_arg", f"{name}:{t.line}")
+
+
+# ----------------------------------------------------------------------------
+# The C → Julia type map (shared with the checker)
+# ----------------------------------------------------------------------------
+#
+# position: "arg" (Julia passes it to C), "ret" (C returns it to Julia),
+#           "cb_arg" / "cb_ret" (a callback's parameters / result).
+#
+#   int32_t → Int32   int64_t → Int64   size_t → Csize_t   bool → Bool
+#   bool *  → Ptr{Bool}                  void * → Ptr{Cvoid}   void (ret) → Cvoid
+#   const char * argument → Cstring (Julia checks for NUL bytes, passes a String)
+#   char * returned (owned, hubauth_string_free) → Ptr{UInt8}: a Cstring result
+#       invites unsafe_string without the free; Ptr{UInt8} is freed explicitly
+#   const char * returned (borrowed) → Ptr{UInt8} too (one rule for results)
+#   char * argument (hubauth_string_free) → Ptr{UInt8}: a pointer C gave us
+#   opaque handle * → Ptr{Cvoid};  handle ** → Ptr{Ptr{Cvoid}}
+#   scalar typedef → its target;   function-pointer typedef → Ptr{Cvoid}
+#
+# julia_type() gives the canonical spelling the generator writes;
+# accepted_types() the spellings the checker also accepts in hand-written code
+# (after it has expanded aliases such as `Ptr{hubauth_auth}` and `Cint`).
+
+
+def _pointee(hdr: Header, base: str, where: str) -> str:
+    if base == "void":
+        return "Cvoid"
+    if base == "char":
+        return "UInt8"
+    if base in SCALARS:
+        return SCALARS[base]
+    t = hdr.typedef(base)
+    if t is None:
+        raise HeaderError(f"{where}: unknown C type {base!r}")
+    if t.kind == "opaque":
+        return "Cvoid"
+    if t.kind == "fnptr":
+        return "Ptr{Cvoid}"
+    return julia_type(hdr, t.target, "arg", where)
+
+
+def julia_type(hdr: Header, ct: CType, position: str, where: str = "") -> str:
+    if ct.ptr == 0:
+        if ct.base == "void":
+            if position not in ("ret", "cb_ret"):
+                raise HeaderError(f"{where}: void parameter")
+            return "Cvoid"
+        if ct.base == "char":
+            raise HeaderError(f"{where}: plain char is not mapped")
+        t = hdr.typedef(ct.base)
+        if t is not None and t.kind == "opaque":
+            raise HeaderError(f"{where}: opaque {ct.base} passed by value")
+        return _pointee(hdr, ct.base, where)
+    if ct.ptr == 1 and ct.base == "char":
+        if ct.const and position in ("arg", "cb_arg"):
+            return "Cstring"
+        return "Ptr{UInt8}"
+    inner = _pointee(hdr, ct.base, where)
+    for _ in range(ct.ptr):
+        inner = f"Ptr{{{inner}}}"
+    return inner
+
+
+def accepted_types(hdr: Header, ct: CType, position: str) -> list[str]:
+    """Canonical first, then other spellings that are equally correct."""
+    canon = julia_type(hdr, ct, position)
+    ok = [canon]
+    if ct.ptr == 1 and ct.base == "char":
+        if position == "ret" and ct.const:
+            ok.append("Cstring")            # borrowed: nothing to free
+        elif position == "arg" and not ct.const:
+            ok.append("Cstring")
+        elif position == "cb_arg":
+            ok.append("Ptr{UInt8}")
+    if position == "arg" and canon.startswith("Ptr{") and canon not in ("Ptr{Cvoid}", "Ptr{UInt8}"):
+        ok.append("Ref{" + canon[4:])       # Ref{T} passes a pointer to T (bool *, handle **)
+    return ok
+
+
+# ----------------------------------------------------------------------------
+# Julia side
+# ----------------------------------------------------------------------------
+
+JULIA_KEYWORDS = {
+    "baremodule", "begin", "break", "catch", "const", "continue", "do", "else", "elseif",
+    "end", "export", "false", "finally", "for", "function", "global", "if", "import",
+    "let", "local", "macro", "module", "quote", "return", "struct", "true", "try",
+    "using", "while", "abstract", "mutable", "primitive", "type", "where", "in", "isa",
+}
+
+
+def julia_ident(name: str) -> str:
+    return name + "_" if name in JULIA_KEYWORDS else name
+
+
+def docstring(text: str, indent: str = "") -> str:
+    """A Julia triple-quoted docstring; `\\`, `$` and `\"\"\"` escaped."""
+    body = text.replace("\\", "\\\\").replace("$", "\\$").replace('"""', '\\"\\"\\"')
+    lines = ['"""'] + body.split("\n") + ['"""']
+    return "\n".join((indent + ln) if ln else "" for ln in lines)
+
+
+PREAMBLE = '''\
+# GENERATED by bindings/julia/gen/generate.py from include/hubauth.h; do not edit.
+# Regenerate: python3 bindings/julia/gen/generate.py
+# Checked by: python3 bindings/julia/check_ccalls.py (CI fails when this file drifts)
+
+"""
+    LibHubAuth
+
+The C API of hubauth as it is: one Julia function per C function in
+`include/hubauth.h`, each a single `ccall` with the exact C signature, plus
+the `HUBAUTH_*` constants and the handle types. No ownership, no error
+handling: that is the job of the high-level API in `HubAuth`.
+
+Types: opaque handles are `Ptr{Cvoid}` (`Ptr{hubauth_auth}` is the same type),
+`hubauth_auth **` out-parameters are `Ptr{Ptr{Cvoid}}` (pass a
+`Ref{Ptr{Cvoid}}`), `const char *` arguments are `Cstring`, returned strings are
+`Ptr{UInt8}` (free the owned `char *` ones with [`hubauth_string_free`](@ref)).
+"""
+module LibHubAuth
+
+import Libdl
+
+# ---------------------------------------------------------------------------
+# The library
+#
+# `libhubauth` is an ordinary (non-const) global, set by `__init__` and used as
+# `ccall((:name, libhubauth), ...)`. Since Julia 1.6 (JuliaLang/julia#37123)
+# the library part of a ccall may be a non-constant expression: it is evaluated
+# the first time each call site runs and the looked-up pointer is cached, so the
+# path can be chosen at load time (ENV, the repo's build) and still cost nothing
+# per call. A `const` would freeze the path at precompile time; `Libdl.dlsym` +
+# `ccall(ptr, ...)` would hide the symbol names from check_ccalls.py.
+# Consequence: set ENV["HUBAUTH_LIB"] before `using HubAuth`; later changes have
+# no effect on call sites that already ran.
+# ---------------------------------------------------------------------------
+
+"""
+The shared library every `ccall` in this module goes to, chosen by
+[`find_library`](@ref) when the module is loaded.
+"""
+libhubauth = "libhubauth"
+
+_libname() = Sys.iswindows() ? "hubauth.dll" : "libhubauth." * Libdl.dlext
+
+"""
+    find_library() -> String
+
+`ENV["HUBAUTH_LIB"]` if set (a path or a name); else the repository's own
+build, `target/release` then `target/debug` (four levels above this file);
+else `"libhubauth"`, found by the system's loader.
+"""
+function find_library()
+    lib = get(ENV, "HUBAUTH_LIB", "")
+    isempty(lib) || return lib
+    root = joinpath(@__DIR__, "..", "..", "..", "..")
+    for profile in ("release", "debug")
+        path = normpath(joinpath(root, "target", profile, _libname()))
+        isfile(path) && return path
+    end
+    return "libhubauth"
+end
+
+function __init__()
+    global libhubauth = find_library()
+    return nothing
+end
+'''
+
+
+def render(hdr: Header) -> str:
+    out = [PREAMBLE]
+    out.append("# ---------------------------------------------------------------------------")
+    out.append("# Types")
+    out.append("# ---------------------------------------------------------------------------")
+    out.append("")
+    for t in hdr.typedefs:
+        if t.kind == "opaque":
+            out.append(docstring(f"`{t.name}` (opaque; use `Ptr{{{t.name}}}` == `Ptr{{Cvoid}}`)\n\n{t.doc}".rstrip()))
+            out.append(f"const {t.name} = Cvoid")
+        elif t.kind == "alias":
+            jt = julia_type(hdr, t.target, "arg")
+            out.append(docstring(f"`typedef {t.target} {t.name};`\n\n{t.doc}".rstrip()))
+            out.append(f"const {t.name} = {jt}")
+        else:
+            args = ", ".join(str(p) for p in t.params)
+            jargs = ", ".join(julia_type(hdr, p.ctype, "cb_arg") for p in t.params)
+            jret = julia_type(hdr, t.ret, "cb_ret")
+            sig = f"@cfunction(f, {jret}, ({jargs}{',' if len(t.params) == 1 else ''}))"
+            out.append(docstring(
+                f"`typedef {t.ret} (*{t.name})({args});`\n\n"
+                f"A C function pointer: make one with `{sig}`.\n\n{t.doc}".rstrip()))
+            out.append(f"const {t.name} = Ptr{{Cvoid}}")
+        out.append("")
+    out.append("# ---------------------------------------------------------------------------")
+    out.append("# Constants (`#define HUBAUTH_*`; status codes are `hubauth_status`, Int32)")
+    out.append("# ---------------------------------------------------------------------------")
+    out.append("")
+    for d in hdr.defines:
+        if d.doc:
+            out.append(docstring(d.doc))
+        out.append(f"const {d.name} = Int32({d.value})")
+        out.append("")
+    out.append("# ---------------------------------------------------------------------------")
+    out.append("# Functions, in header order")
+    out.append("# ---------------------------------------------------------------------------")
+    out.append("")
+    for f in hdr.functions:
+        names = [julia_ident(p.name) for p in f.params]
+        jret = julia_type(hdr, f.ret, "ret")
+        jargs = [julia_type(hdr, p.ctype, "arg") for p in f.params]
+        if len(jargs) == 1:
+            types = f"({jargs[0]},)"
+        else:
+            types = "(" + ", ".join(jargs) + ")"
+        call_args = "".join(", " + n for n in names)
+        sig = f"{f.name}({', '.join(names)}) -> {jret}"
+        doc = f"    {sig}\n\n```c\n{f.prototype()}\n```"
+        if f.doc:
+            doc += "\n\n" + f.doc
+        out.append(docstring(doc))
+        out.append(f"function {f.name}({', '.join(names)})")
+        out.append(f"    ccall((:{f.name}, libhubauth), {jret}, {types}{call_args})")
+        out.append("end")
+        out.append("")
+    out.append("end # module LibHubAuth")
+    return "\n".join(out) + "\n"
+
+
+def generate(root: Path) -> str:
+    header = root / HEADER_REL
+    return render(parse_header(header.read_text(encoding="utf-8"), str(HEADER_REL)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true", help="exit 1 if LibHubAuth.jl differs from the header")
+    g.add_argument("--stdout", action="store_true", help="print the result instead of writing it")
+    args = ap.parse_args(argv)
+    try:
+        text = generate(args.root)
+    except (HeaderError, OSError) as e:
+        print(f"generate.py: {e}", file=sys.stderr)
+        return 1
+    out = args.root / OUTPUT_REL
+    if args.stdout:
+        sys.stdout.write(text)
+        return 0
+    if args.check:
+        current = out.read_text(encoding="utf-8") if out.exists() else None
+        if current != text:
+            print(f"generate.py: {OUTPUT_REL} is stale; run python3 bindings/julia/gen/generate.py", file=sys.stderr)
+            return 1
+        print(f"{OUTPUT_REL} is up to date")
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    print(f"wrote {OUTPUT_REL}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Proves bindings/julia/check_ccalls.py catches what it should.
+
+    python3 -m unittest discover -s bindings/julia -p 'test_check_ccalls.py'
+
+Each test copies the header and the Julia sources into a temp dir, breaks one
+thing, and runs the checker on the copy. Python stdlib only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+CHECKER = HERE / "check_ccalls.py"
+
+_spec = importlib.util.spec_from_file_location("hubauth_check_ccalls", CHECKER)
+check = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = check
+_spec.loader.exec_module(check)
+gen = check.gen
+
+SRC = Path("bindings/julia/HubAuth/src")
+LIB = SRC / "LibHubAuth.jl"
+
+
+class CopyTestCase(unittest.TestCase):
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self._tmp.name)
+        (self.root / "include").mkdir()
+        shutil.copy(REPO / "include" / "hubauth.h", self.root / "include" / "hubauth.h")
+        shutil.copytree(REPO / SRC, self.root / SRC)
+
+    def tearDown(self) -> None:
+        self._tmp.cleanup()
+
+    # helpers
+    def write_extra(self, code: str, name: str = "extra.jl") -> None:
+        (self.root / SRC / name).write_text(textwrap.dedent(code), encoding="utf-8")
+
+    def edit(self, rel: Path, old: str, new: str) -> None:
+        p = self.root / rel
+        text = p.read_text(encoding="utf-8")
+        self.assertIn(old, text, f"test setup: {old!r} not in {rel}")
+        p.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    def run_checker(self) -> check.Report:
+        return check.run(self.root)
+
+    def assertFails(self, report: check.Report, *patterns: str) -> None:
+        self.assertGreater(report.failed, 0, "the checker passed a broken binding")
+        text = "\n".join(report.messages)
+        for pat in patterns:
+            self.assertRegex(text, pat)
+
+
+class TheRealBinding(CopyTestCase):
+    def test_clean_copy_passes_and_reports_for_ci(self) -> None:
+        proc = subprocess.run([sys.executable, str(CHECKER), "--root", str(self.root)],
+                              capture_output=True, text=True)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        lines = proc.stdout.strip().splitlines()
+        n = len(gen.parse_header((REPO / "include/hubauth.h").read_text()).functions)
+        self.assertIn(f"julia binding: {n} ccalls match include/hubauth.h", lines)
+        self.assertRegex(lines[-1], r"^\d+ passed, 0 failed$")
+
+    def test_checked_in_file_is_what_the_generator_makes(self) -> None:
+        self.assertEqual(gen.generate(REPO), (REPO / LIB).read_text(encoding="utf-8"))
+
+    def test_generator_is_deterministic(self) -> None:
+        self.assertEqual(gen.generate(REPO), gen.generate(REPO))
+
+
+class CatchesMistakes(CopyTestCase):
+    def test_wrong_argument_count(self) -> None:
+        self.write_extra("""
+            f(a, out) = ccall((:hubauth_token, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), a, out)
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:2: ccall to hubauth_token declares 2 argument\(s\); the header has 3")
+
+    def test_wrong_argument_type(self) -> None:
+        self.write_extra("""
+            f(a, v, e) = ccall((:hubauth_check, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Int32}, Ptr{Ptr{Cvoid}}), a, v, e)
+        """)
+        self.assertFails(self.run_checker(),
+                         r"hubauth_check, argument 2 \(valid\): Ptr\{Int32\} does not match C `bool \*`")
+
+    def test_wrong_type_in_the_generated_file_is_a_mismatch_and_a_drift(self) -> None:
+        self.edit(LIB, "(Ptr{Cvoid}, Cstring, Cstring, Ptr{Ptr{Cvoid}}), o, key, value, err)",
+                       "(Ptr{Cvoid}, Cstring, Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), o, key, value, err)")
+        self.assertFails(self.run_checker(),
+                         r"LibHubAuth\.jl:\d+: ccall to hubauth_options_set, argument 3 \(value\)",
+                         r"LibHubAuth\.jl: differs from what gen/generate\.py makes")
+
+    def test_unknown_symbol(self) -> None:
+        self.write_extra("""
+            f() = ccall((:hubauth_no_such_thing, libhubauth), Cvoid, ())
+        """)
+        self.assertFails(self.run_checker(), r"ccall to hubauth_no_such_thing: no such function in include/hubauth\.h")
+
+    def test_owned_string_returned_as_cstring(self) -> None:
+        self.write_extra("""
+            f(a) = ccall((:hubauth_auth_server, libhubauth), Cstring, (Ptr{Cvoid},), a)
+        """)
+        self.assertFails(self.run_checker(), r"ccall to hubauth_auth_server returns Cstring; the header returns char \*")
+
+    def test_wrong_return_type(self) -> None:
+        self.write_extra("""
+            f(a) = ccall((:hubauth_auth_expires_at, libhubauth), Int32, (Ptr{Cvoid},), a)
+        """)
+        self.assertFails(self.run_checker(), r"returns Int32; the header returns int64_t")
+
+    def test_parenthesised_type_is_not_a_tuple(self) -> None:
+        self.write_extra("""
+            f(a) = ccall((:hubauth_auth_free, libhubauth), Cvoid, (Ptr{Cvoid}), a)
+        """)
+        self.assertFails(self.run_checker(), r"not a tuple literal")
+
+    def test_value_count(self) -> None:
+        self.write_extra("""
+            f(a) = ccall((:hubauth_auth_free, libhubauth), Cvoid, (Ptr{Cvoid},), a, a)
+        """)
+        self.assertFails(self.run_checker(), r"declares 1 argument type\(s\) but passes 2 value\(s\)")
+
+    def test_other_library(self) -> None:
+        self.write_extra("""
+            f() = ccall((:hubauth_version, "libother"), Ptr{UInt8}, ())
+        """)
+        self.assertFails(self.run_checker(), r"goes to library `\"libother\"`")
+
+    def test_unchecked_call_forms(self) -> None:
+        self.write_extra("""
+            f() = @ccall libhubauth.hubauth_version()::Ptr{UInt8}
+            g(p) = ccall(p, Ptr{UInt8}, ())
+        """)
+        self.assertFails(self.run_checker(), r"extra\.jl:2: @ccall is not checked",
+                         r"extra\.jl:3: ccall\(p, \.\.\.\) is not ccall\(\(:name, libhubauth\)")
+
+    def test_wrong_callback_signature(self) -> None:
+        self.write_extra("""
+            f() = @cfunction(cb, Int64, (Ptr{Cvoid}, Cstring))
+        """)
+        self.assertFails(self.run_checker(), r"@cfunction\(cb, Int64, .*matches no callback type.*hubauth_hook_fn")
+
+    def test_missing_wrapper(self) -> None:
+        lib = self.root / LIB
+        text = lib.read_text(encoding="utf-8")
+        text, n = re.subn(r'"""\n    hubauth_secret_len\(.*?\nend\n', "", text, flags=re.S)
+        self.assertEqual(n, 1)
+        lib.write_text(text, encoding="utf-8")
+        self.assertFails(self.run_checker(), r"no wrapper `function hubauth_secret_len\(\.\.\.\)`",
+                         r"differs from what gen/generate\.py makes")
+
+    def test_header_gains_a_function(self) -> None:
+        self.edit(Path("include/hubauth.h"), "void hubauth_secret_free(hubauth_secret *s);",
+                  "void hubauth_secret_free(hubauth_secret *s);\n\n"
+                  "/**\n * New.\n */\nint32_t hubauth_new_thing(const char *x);")
+        self.assertFails(self.run_checker(), r"no wrapper `function hubauth_new_thing",
+                         r"differs from what gen/generate\.py makes")
+
+    def test_constant_changes(self) -> None:
+        self.edit(Path("include/hubauth.h"), "#define HUBAUTH_ERR_TIMEOUT 10", "#define HUBAUTH_ERR_TIMEOUT 12")
+        self.assertFails(self.run_checker(), r"constant HUBAUTH_ERR_TIMEOUT should be 12")
+
+    def test_exit_status_and_last_line_on_failure(self) -> None:
+        self.write_extra("f() = ccall((:hubauth_nope, libhubauth), Cvoid, ())\n")
+        proc = subprocess.run([sys.executable, str(CHECKER), "--root", str(self.root)],
+                              capture_output=True, text=True)
+        self.assertEqual(proc.returncode, 1)
+        self.assertRegex(proc.stdout.strip().splitlines()[-1], r"^\d+ passed, 1 failed$")
+        self.assertIn("FAIL ", proc.stdout)
+
+
+class AcceptsEquivalentSpellings(CopyTestCase):
+    def test_aliases_refs_and_c_names(self) -> None:
+        self.write_extra("""
+            f1(a) = ccall((:hubauth_auth_free, libhubauth), Nothing, (Ptr{hubauth_auth},), a)
+            f2(a, o) = ccall((:hubauth_token, LibHubAuth.libhubauth), Cint,
+                             (Ptr{Cvoid}, Ref{Ptr{Cvoid}}, Ptr{Ptr{hubauth_error}}), a, o, C_NULL)
+            f3(a, v) = ccall(("hubauth_check", libhubauth), hubauth_status,
+                             (Ptr{hubauth_auth}, Ref{Bool}, Ptr{Ptr{Cvoid}}), a, v, C_NULL)
+            f4(s) = ccall((:hubauth_secret_len, libhubauth), UInt, (Ptr{Cvoid},), s)
+            f5() = ccall((:hubauth_version, libhubauth), Cstring, ())   # borrowed: fine
+            f6() = @cfunction(cb, Cint, (Ptr{Cvoid}, Ptr{UInt8}))
+        """)
+        r = self.run_checker()
+        self.assertEqual(r.failed, 0, "\n".join(r.messages))
+
+    def test_comments_strings_and_chars_are_not_code(self) -> None:
+        self.write_extra('''
+            # ccall((:hubauth_nope, libhubauth), Cvoid, ())
+            #= ccall((:hubauth_nope, libhubauth), Cvoid, ())
+               #= nested =# ccall((:hubauth_nope, libhubauth), Cvoid, ()) =#
+            s = "ccall((:hubauth_nope, libhubauth), Cvoid, ()) \\" ccall((:x, y), Cvoid, ())"
+            t = """
+                ccall((:hubauth_nope, libhubauth), Cvoid, ())
+                """
+            c = '"'
+            d = x' * y'
+            e = `echo "ccall((:hubauth_nope, lib), Cvoid, ())"`
+            u = "$(f("ccall((:hubauth_nope, lib), Cvoid, ())"))"
+            r = raw"ccall((:hubauth_nope, lib), \\" Cvoid, ())\\\\"
+            g() = ccall((:hubauth_version, libhubauth), Ptr{UInt8}, ())
+        ''')
+        r = self.run_checker()
+        self.assertEqual(r.failed, 0, "\n".join(r.messages))
+        self.assertEqual(r.ccalls, 25)          # the 24 wrappers + g
+
+
+class HeaderParser(unittest.TestCase):
+    def test_rejects_what_it_does_not_understand(self) -> None:
+        bad = [
+            "struct hubauth_x { int a; };",
+            "hubauth_status hubauth_f(const hubauth_options *o,\n    hubauth_error **err);",
+            "#define HUBAUTH_X \"text\"",
+            "int32_t hubauth_f(int32_t);",
+            "hubauth_status hubauth_f(struct_unknown *p);",
+        ]
+        for text in bad:
+            with self.subTest(text=text), self.assertRaises(gen.HeaderError):
+                gen.parse_header(text)
+
+    def test_reads_the_real_header(self) -> None:
+        hdr = gen.parse_header((REPO / "include/hubauth.h").read_text())
+        f = hdr.function("hubauth_options_set")
+        self.assertEqual([str(p.ctype) for p in f.params],
+                         ["hubauth_options *", "const char *", "const char *", "hubauth_error **"])
+        self.assertEqual(gen.julia_type(hdr, f.params[1].ctype, "arg"), "Cstring")
+        self.assertEqual(gen.julia_type(hdr, hdr.function("hubauth_auth_server").ret, "ret"), "Ptr{UInt8}")
+        self.assertEqual(gen.julia_type(hdr, hdr.function("hubauth_check").params[1].ctype, "arg"), "Ptr{Bool}")
+        self.assertEqual(gen.julia_type(hdr, hdr.function("hubauth_options_set_hook").params[1].ctype, "arg"),
+                         "Ptr{Cvoid}")
+        self.assertEqual({d.name: d.value for d in hdr.defines}["HUBAUTH_ERR_PANIC"], 98)
+        self.assertIn("Sets option `key` to `value`", f.doc)
+
+    def test_docstrings_escape_dollar_and_backslash(self) -> None:
+        self.assertEqual(gen.docstring('costs $5 \\ "x" """'),
+                         '"""\ncosts \\$5 \\\\ "x" \\"\\"\\"\n"""')
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -91,6 +91,13 @@ pub struct Options {
     pub overwrite: bool,
     /// Overrides the poll interval of login flows when the server gives none.
     pub poll_interval: Option<Duration>,
+    /// A token to exchange for an access token (RFC 8693), e.g. a personal
+    /// access token.
+    pub subject_token: Option<Secret>,
+    /// The RFC 8693 type of `subject_token`; None means
+    /// `urn:ietf:params:oauth:token-type:access_token`. DHCore's personal
+    /// access tokens use `urn:ietf:params:oauth:token-type:pat`.
+    pub subject_token_type: Option<String>,
     pub hook: Option<Hook>,
 }
 
@@ -115,6 +122,8 @@ impl Default for Options {
             token: None,
             overwrite: true,
             poll_interval: None,
+            subject_token: None,
+            subject_token_type: None,
             hook: None,
         }
     }
@@ -141,6 +150,8 @@ impl fmt::Debug for Options {
             .field("token", &self.token)
             .field("overwrite", &self.overwrite)
             .field("poll_interval", &self.poll_interval)
+            .field("subject_token", &self.subject_token)
+            .field("subject_token_type", &self.subject_token_type)
             .field("hook", &self.hook.as_ref().map(|_| "<hook>"))
             .finish()
     }
@@ -166,6 +177,8 @@ pub const KEYS: &[&str] = &[
     "token",
     "overwrite",
     "poll_interval_ms",
+    "subject_token",
+    "subject_token_type",
 ];
 
 impl Options {
@@ -220,6 +233,10 @@ impl Options {
                 let ms: u64 = parse_number(key, value)?;
                 self.poll_interval = Some(Duration::from_millis(ms));
             }
+            "subject_token" => {
+                self.subject_token = non_empty(value).map(Secret::from_string).transpose()?
+            }
+            "subject_token_type" => self.subject_token_type = non_empty(value),
             _ => {
                 return Err(Error::invalid_argument(format!(
                     "unknown option {key:?}; known options: {}",
@@ -285,6 +302,7 @@ mod tests {
         let mut o = Options::new();
         o.set("token", "very-secret-token").unwrap();
         o.set("client_secret", "very-secret-client").unwrap();
+        o.set("subject_token", "very-secret-pat").unwrap();
         let shown = format!("{o:?}");
         assert!(!shown.contains("very-secret"));
     }

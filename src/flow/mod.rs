@@ -1,10 +1,16 @@
 //! How new tokens are obtained: refresh, interactive logins, exchanges.
 
 pub mod browser;
+pub mod client_credentials;
 pub mod device;
+pub mod discovery;
+pub mod exchange;
+pub mod introspect;
 pub mod oauth;
 pub mod pkg_classic;
 pub mod pkg_refresh;
+pub mod refresh;
+pub mod revoke;
 
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,7 @@
 //! [`crate::auth`] drives them all through [`Provider`].
 
 pub mod juliahub;
+pub mod oidc;
 
 use crate::error::{Error, Result};
 use crate::options::{Options, ProviderKind};
@@ -40,6 +41,7 @@ pub trait Provider: Send + Sync {
 pub fn for_options(options: &Options) -> Result<Box<dyn Provider>> {
     match options.provider {
         ProviderKind::JuliaHub => Ok(Box::new(juliahub::JuliaHub::new(options)?)),
+        ProviderKind::Oidc => Ok(Box::new(oidc::Oidc::new(options)?)),
         other => Err(Error::invalid_argument(format!(
             "provider {} is not available in this build",
             other.name()

@@ -2,4 +2,5 @@
 //! [`fsutil`].
 
 pub mod fsutil;
+pub mod oidc_toml;
 pub mod pkg_toml;

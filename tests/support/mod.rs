@@ -3,4 +3,5 @@
 //! with `mod support;` and uses what it needs.
 #![allow(dead_code)]
 pub mod juliahub;
+pub mod oidc_server;
 pub mod raw_server;

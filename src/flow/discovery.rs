@@ -1,0 +1,160 @@
+//! OpenID Connect Discovery 1.0 (and its OAuth twin, RFC 8414): where an
+//! issuer's endpoints are. Fetched once per issuer and kept for the life of
+//! the process; a failed fetch is not cached, so the next call tries again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use once_cell::sync::Lazy;
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::net::{self, Request};
+use crate::server::{ServerUrl, require_secure};
+
+/// The endpoints hubauth uses. Every URL has passed [`require_secure`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovery {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub device_authorization_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    pub introspection_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+}
+
+static CACHE: Lazy<Mutex<HashMap<String, Arc<Discovery>>>> = Lazy::new(Default::default);
+
+/// The issuer's discovery document, from the cache or the network. The lock
+/// is not held while fetching: two threads may fetch at once, and the
+/// documents are the same.
+pub fn discover(issuer: &ServerUrl, deadline: Option<Instant>) -> Result<Arc<Discovery>> {
+    let key = issuer.as_str().to_string();
+    if let Some(found) = cache().get(&key) {
+        return Ok(found.clone());
+    }
+    let found = Arc::new(fetch(issuer, deadline)?);
+    cache().insert(key, found.clone());
+    Ok(found)
+}
+
+fn cache() -> std::sync::MutexGuard<'static, HashMap<String, Arc<Discovery>>> {
+    CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn fetch(issuer: &ServerUrl, deadline: Option<Instant>) -> Result<Discovery> {
+    let oidc = issuer.join("/.well-known/openid-configuration");
+    let response = get(&oidc, deadline)?;
+    let response = if response.status == 404 {
+        // RFC 8414 §3: the well-known segment goes between host and path.
+        let url = issuer.url();
+        let origin = url.origin().ascii_serialization();
+        let path = url.path().trim_end_matches('/');
+        get(
+            &format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            deadline,
+        )?
+    } else {
+        response
+    };
+    let what = format!("discovery for {}", issuer.as_str());
+    if !response.is_success() {
+        return Err(Error::server_reply(
+            crate::error::ErrorKind::Server,
+            &format!("{what} (is the issuer right?)"),
+            response.status,
+            &response.body,
+        ));
+    }
+    let Value::Object(doc) = response.json(&what)? else {
+        return Err(Error::server(format!(
+            "{what}: the reply is not a JSON object"
+        )));
+    };
+    parse(issuer, &doc)
+}
+
+fn get(url: &str, deadline: Option<Instant>) -> Result<net::Response> {
+    net::send(
+        Request::get(url)
+            .header("accept", "application/json")
+            .deadline(deadline),
+    )
+}
+
+fn parse(issuer: &ServerUrl, doc: &Map<String, Value>) -> Result<Discovery> {
+    let what = format!("discovery for {}", issuer.as_str());
+    // OpenID Connect Discovery §4.3: the document must name the issuer it was
+    // fetched for, or another server could be impersonating it.
+    let named = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
+    if named.trim_end_matches('/') != issuer.as_str() {
+        return Err(Error::server(format!(
+            "{what}: the document is for the issuer {named:?}; set issuer to exactly that"
+        )));
+    }
+    let endpoint = |key: &str| -> Result<Option<String>> {
+        let Some(text) = doc.get(key).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let url = Url::parse(text)
+            .map_err(|_| Error::server(format!("{what}: {key} is not a valid URL")))?;
+        require_secure(&url, key)?;
+        Ok(Some(text.to_string()))
+    };
+    Ok(Discovery {
+        issuer: issuer.as_str().to_string(),
+        token_endpoint: endpoint("token_endpoint")?
+            .ok_or_else(|| Error::server(format!("{what}: the document has no token_endpoint")))?,
+        device_authorization_endpoint: endpoint("device_authorization_endpoint")?,
+        userinfo_endpoint: endpoint("userinfo_endpoint")?,
+        introspection_endpoint: endpoint("introspection_endpoint")?,
+        revocation_endpoint: endpoint("revocation_endpoint")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn doc(text: &str) -> Map<String, Value> {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn parses_endpoints_and_checks_the_issuer() {
+        let issuer = ServerUrl::parse("https://id.example/realms/a").unwrap();
+        let d = parse(
+            &issuer,
+            &doc(
+                r#"{"issuer":"https://id.example/realms/a/","token_endpoint":"https://id.example/t",
+                 "revocation_endpoint":"https://id.example/r"}"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(d.token_endpoint, "https://id.example/t");
+        assert_eq!(
+            d.revocation_endpoint.as_deref(),
+            Some("https://id.example/r")
+        );
+        assert_eq!(d.introspection_endpoint, None);
+
+        let wrong = parse(
+            &issuer,
+            &doc(r#"{"issuer":"https://evil.example","token_endpoint":"https://id.example/t"}"#),
+        );
+        assert_eq!(wrong.unwrap_err().kind(), ErrorKind::Server);
+
+        let plain = parse(
+            &issuer,
+            &doc(
+                r#"{"issuer":"https://id.example/realms/a","token_endpoint":"http://id.example/t"}"#,
+            ),
+        );
+        assert_eq!(plain.unwrap_err().kind(), ErrorKind::Insecure);
+    }
+}

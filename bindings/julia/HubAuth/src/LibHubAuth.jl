@@ -454,7 +454,11 @@ hubauth_status hubauth_options_set(hubauth_options *o, const char *key, const ch
 Sets option `key` to `value` (both NUL-terminated UTF-8). Keys: provider,
 server, force, maxcount, interactive, validate, token_path, profile,
 token_key, client_id, client_secret, issuer, scope, timeout_ms,
-refresh_margin_s, token, overwrite, poll_interval_ms. Booleans are "true" or
+refresh_margin_s, token, overwrite, poll_interval_ms, subject_token (a token
+to exchange for an access token, RFC 8693, e.g. a personal access token),
+subject_token_type (its RFC 8693 type; default
+"urn:ietf:params:oauth:token-type:access_token"; DHCore personal access
+tokens use "urn:ietf:params:oauth:token-type:pat"). Booleans are "true" or
 "false". An unknown key or a bad value gives HUBAUTH_ERR_INVALID_ARGUMENT
 and leaves the options unchanged. An empty value unsets a string option.
 """

@@ -1,0 +1,109 @@
+"""hubauth: get, keep, refresh, check and hand out auth tokens for data and
+compute hubs (JuliaHub, DagsHub, DHCore, CAVE, any OIDC server).
+
+A thin ctypes binding of libhubauth's C ABI; every rule lives in the library.
+
+    import hubauth
+    auth = hubauth.authenticate("https://juliahub.com")
+    headers = {"Authorization": f"Bearer {auth.token.reveal()}"}
+
+``hubauth.httpx.HubAuth(auth)`` and ``hubauth.requests.HubAuth(auth)`` add the
+header to every request and, on a 401, reauthenticate once and retry.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._errors import (
+    AuthenticationError,
+    CancelledError,
+    FormatError,
+    HubAuthError,
+    HubAuthIOError,
+    InsecureError,
+    InternalError,
+    InvalidArgumentError,
+    LibraryNotFoundError,
+    LoginTimeoutError,
+    NetworkError,
+    NoCredentialsError,
+    NullArgumentError,
+    PanicError,
+    ServerError,
+)
+from ._lib import (  # noqa: E402  (after the errors: loading may raise LibraryNotFoundError)
+    HUBAUTH_ERR_AUTHENTICATION,
+    HUBAUTH_ERR_CANCELLED,
+    HUBAUTH_ERR_FORMAT,
+    HUBAUTH_ERR_INSECURE,
+    HUBAUTH_ERR_INTERNAL,
+    HUBAUTH_ERR_INVALID_ARGUMENT,
+    HUBAUTH_ERR_IO,
+    HUBAUTH_ERR_NETWORK,
+    HUBAUTH_ERR_NO_CREDENTIALS,
+    HUBAUTH_ERR_NULL_ARGUMENT,
+    HUBAUTH_ERR_PANIC,
+    HUBAUTH_ERR_SERVER,
+    HUBAUTH_ERR_TIMEOUT,
+    HUBAUTH_OK,
+)
+from ._lib import path as library_path
+from ._lib import version as library_version
+from ._api import (
+    Authentication,
+    Hook,
+    Secret,
+    authenticate,
+    check_authentication,
+    current_authentication,
+    get_token,
+    logout,
+    reauthenticate,
+    save_token,
+)
+
+__all__ = [
+    "__version__",
+    "library_version",
+    "library_path",
+    "Authentication",
+    "Hook",
+    "Secret",
+    "authenticate",
+    "reauthenticate",
+    "check_authentication",
+    "current_authentication",
+    "get_token",
+    "save_token",
+    "logout",
+    "HubAuthError",
+    "NullArgumentError",
+    "InvalidArgumentError",
+    "NoCredentialsError",
+    "AuthenticationError",
+    "NetworkError",
+    "ServerError",
+    "HubAuthIOError",
+    "FormatError",
+    "CancelledError",
+    "LoginTimeoutError",
+    "InsecureError",
+    "InternalError",
+    "PanicError",
+    "LibraryNotFoundError",
+    "HUBAUTH_OK",
+    "HUBAUTH_ERR_NULL_ARGUMENT",
+    "HUBAUTH_ERR_INVALID_ARGUMENT",
+    "HUBAUTH_ERR_NO_CREDENTIALS",
+    "HUBAUTH_ERR_AUTHENTICATION",
+    "HUBAUTH_ERR_NETWORK",
+    "HUBAUTH_ERR_SERVER",
+    "HUBAUTH_ERR_IO",
+    "HUBAUTH_ERR_FORMAT",
+    "HUBAUTH_ERR_CANCELLED",
+    "HUBAUTH_ERR_TIMEOUT",
+    "HUBAUTH_ERR_INSECURE",
+    "HUBAUTH_ERR_PANIC",
+    "HUBAUTH_ERR_INTERNAL",
+]

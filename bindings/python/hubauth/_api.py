@@ -1,0 +1,608 @@
+"""The Python API: authenticate, Authentication, Secret and friends.
+
+All auth logic lives in libhubauth; this module only converts Python values to
+options, calls the C ABI, frees what it returns and turns status codes into
+exceptions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hmac
+import os
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Optional, Union
+
+from . import _lib
+from ._errors import NoCredentialsError, error_for
+
+__all__ = [
+    "Secret",
+    "Authentication",
+    "Hook",
+    "authenticate",
+    "reauthenticate",
+    "check_authentication",
+    "current_authentication",
+    "get_token",
+    "save_token",
+    "logout",
+]
+
+_L = _lib.lib
+
+#: A login hook: called with the URL the user must open; return False to cancel.
+Hook = Callable[[str], Optional[bool]]
+
+#: Option keys whose values are secrets: kept in Secret objects, never printed.
+_SECRET_KEYS = frozenset({"token", "client_secret", "subject_token"})
+
+
+# --- errors ------------------------------------------------------------------------
+
+
+def _raise_for(status: int, err: _lib.ErrorPtr) -> None:
+    """Raises the exception for `status`, freeing `err` in every case."""
+    try:
+        if status == _lib.HUBAUTH_OK:
+            return
+        message = ""
+        if err:
+            code = _L.hubauth_error_code(err)
+            raw = _L.hubauth_error_message(err)
+            message = raw.decode("utf-8", "replace") if raw else ""
+        else:
+            code = status
+        raise error_for(code, message) from None
+    finally:
+        _L.hubauth_error_free(err)
+
+
+def _call(fn, *args) -> None:
+    """Calls a fallible C function with a trailing ``hubauth_error **``."""
+    err = _lib.ErrorPtr()
+    status = fn(*args, ctypes.byref(err))
+    _raise_for(status, err)
+
+
+def _take_string(ptr: _lib.OwnedString) -> Optional[str]:
+    """Copies and frees a ``char *`` the library handed over."""
+    if not ptr:
+        return None
+    try:
+        return ctypes.string_at(ptr).decode("utf-8", "replace")
+    finally:
+        _L.hubauth_string_free(ptr)
+
+
+class _Owned:
+    """One owned C handle, freed exactly once: by close(), by the garbage
+    collector, or by the last call still using it when close() came from
+    another thread (so close() never frees memory a running call reads)."""
+
+    __slots__ = ("_ptr", "_free", "_users", "_closed", "_lock", "_what")
+
+    def __init__(self, ptr, free, what: str) -> None:
+        self._ptr = ptr
+        self._free = free
+        self._users = 0
+        self._closed = False
+        self._lock = threading.Lock()
+        self._what = what
+
+    def acquire(self):
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"the {self._what} is closed")
+            self._users += 1
+            return self._ptr
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._closed and self._users == 0:
+                self._free_now()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._users == 0:
+                self._free_now()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _free_now(self) -> None:
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._free(ptr)
+
+
+class _Using:
+    """``with _Using(owned) as ptr:`` keeps the handle alive during a call."""
+
+    __slots__ = ("_owned",)
+
+    def __init__(self, owned: _Owned) -> None:
+        self._owned = owned
+
+    def __enter__(self):
+        return self._owned.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self._owned.release()
+
+
+# --- Secret ------------------------------------------------------------------------
+
+
+class Secret:
+    """A token held by libhubauth: its bytes are zeroed when it is closed or
+    collected, and it never shows itself in ``repr``, ``str``, f-strings or
+    logs. ``reveal()`` (alias ``get_secret_value()``, as pydantic's SecretStr)
+    returns the value as a ``str``; that copy is ordinary Python memory, so
+    reveal it only where it is used (e.g. an Authorization header)."""
+
+    __slots__ = ("_owned", "__weakref__")
+
+    def __init__(self, value: Union[str, "Secret"]) -> None:
+        if isinstance(value, Secret):
+            value = value.reveal()
+        if not isinstance(value, str):
+            raise TypeError(f"Secret takes a str, not {type(value).__name__}")
+        if "\0" in value:
+            raise ValueError("a secret cannot contain NUL characters")
+        ptr = _L.hubauth_secret_new(value.encode("utf-8"))
+        if not ptr:
+            raise MemoryError("hubauth_secret_new failed")
+        self._owned = _Owned(ptr, _L.hubauth_secret_free, "secret")
+
+    @classmethod
+    def _from_ptr(cls, ptr: _lib.SecretPtr) -> "Secret":
+        self = cls.__new__(cls)
+        self._owned = _Owned(ptr, _L.hubauth_secret_free, "secret")
+        return self
+
+    def reveal(self) -> str:
+        """The secret value. Do not log it."""
+        with _Using(self._owned) as ptr:
+            raw = _L.hubauth_secret_expose(ptr)
+            return raw.decode("utf-8") if raw is not None else ""
+
+    get_secret_value = reveal
+
+    def __len__(self) -> int:
+        with _Using(self._owned) as ptr:
+            return int(_L.hubauth_secret_len(ptr))
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self.reveal().encode(), other.reveal().encode())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (closable), like a buffer
+
+    def __repr__(self) -> str:
+        return "Secret('*****')" if not self._owned.closed else "Secret(<closed>)"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("a hubauth Secret cannot be pickled (reveal() it deliberately)")
+
+    def close(self) -> None:
+        """Zeroes and frees the secret now. Idempotent."""
+        self._owned.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._owned.closed
+
+    def __enter__(self) -> "Secret":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self._owned.close()
+        except Exception:  # interpreter shutdown: the library may be gone
+            pass
+
+
+# --- options and the hook -----------------------------------------------------------
+
+
+class _HookThunk:
+    """A Python hook as a C ``hubauth_hook_fn``.
+
+    The C function pointer ``cfunc`` is valid only while this object lives:
+    when ctypes collects a CFUNCTYPE object, its trampoline is freed and a
+    later call from C jumps into freed memory. libhubauth copies the pointer
+    into the options AND into every ``hubauth_auth`` created from them (it
+    calls the hook again on a forced reauthenticate), so the thunk is kept
+    alive by the options object, by every Authentication made from it, and
+    (for ``current_authentication()``) by the module while it is current.
+
+    An exception raised by the hook cannot cross C: ctypes would print it and
+    return 0 ("continue"), so the login would wait for nothing. It is caught,
+    the login is cancelled (return 1), and the caller re-raises it unchanged
+    when the C call returns (as ``sorted`` does with a failing ``key``).
+    """
+
+    __slots__ = ("hook", "cfunc", "_errors", "_lock")
+
+    def __init__(self, hook: Hook) -> None:
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, not {type(hook).__name__}")
+        self.hook = hook
+        self._errors: List[BaseException] = []
+        self._lock = threading.Lock()
+        self.cfunc = _lib.HOOK_FN(self._call)
+
+    def _call(self, _userdata, url: Optional[bytes]) -> int:
+        try:
+            answer = self.hook(url.decode("utf-8", "replace") if url else "")
+        except BaseException as e:  # noqa: BLE001 -- re-raised by raise_pending
+            with self._lock:
+                self._errors.append(e)
+            return 1
+        # None (no return statement) or truthy: go on; False (or 0): cancel.
+        return 0 if answer is None or answer else 1
+
+    def raise_pending(self) -> None:
+        with self._lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            raise errors[0].with_traceback(errors[0].__traceback__)
+
+
+def _to_value(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise TypeError(
+        f"option {key}: expected str, int, bool, os.PathLike or Secret, not {type(value).__name__}"
+    )
+
+
+class _Options:
+    """A ``hubauth_options`` handle built from keyword settings."""
+
+    def __init__(self, settings: Dict[str, Any], thunk: Optional[_HookThunk]) -> None:
+        ptr = _L.hubauth_options_new()
+        if not ptr:
+            raise MemoryError("hubauth_options_new failed")
+        self._owned = _Owned(ptr, _L.hubauth_options_free, "options")
+        self.thunk = thunk  # keeps the C hook alive as long as these options
+        try:
+            with _Using(self._owned) as p:
+                for key, value in settings.items():
+                    if value is None:
+                        continue
+                    _call(
+                        _L.hubauth_options_set,
+                        p,
+                        key.encode("utf-8"),
+                        _to_value(key, value).encode("utf-8"),
+                    )
+                if thunk is not None:
+                    status = _L.hubauth_options_set_hook(p, thunk.cfunc, None)
+                    _raise_for(status, _lib.ErrorPtr())
+        except BaseException:
+            self._owned.close()
+            raise
+
+    def use(self) -> _Using:
+        return _Using(self._owned)
+
+    def close(self) -> None:
+        self._owned.close()
+
+    def __enter__(self) -> "_Options":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _settings(
+    server: Optional[str],
+    provider: Optional[str],
+    options: Dict[str, Any],
+    timeout: Optional[float] = None,
+) -> Dict[str, Any]:
+    settings: Dict[str, Any] = {}
+    if provider is not None:
+        settings["provider"] = provider
+    if server is not None:
+        settings["server"] = server
+    if timeout is not None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive (seconds)")
+        settings["timeout_ms"] = max(1, int(round(timeout * 1000)))
+    for key, value in options.items():
+        if key in _SECRET_KEYS and isinstance(value, str):
+            value = Secret(value)
+        settings[key] = value
+    return settings
+
+
+# --- Authentication -----------------------------------------------------------------
+
+#: The hook thunk and settings of the authentication hubauth_current()
+#: returns (the library keeps that authentication, and so its hook, alive).
+_current_lock = threading.Lock()
+_current: "tuple[Optional[_HookThunk], Optional[Dict[str, Any]]]" = (None, None)
+
+
+class Authentication:
+    """A logged-in session: a server, a user, and a token kept fresh.
+
+    Shared and mutable like JuliaHub.jl's ``Authentication``: after
+    ``reauthenticate`` every holder (other Authentication objects for the same
+    login, other threads, ``current_authentication()``) sees the new token.
+    ``token`` returns the token to send, refreshed first when it is about to
+    expire. Use it as a context manager or call ``close()`` to release it
+    early; otherwise it is released when collected.
+    """
+
+    __slots__ = ("_owned", "_thunk", "_settings", "__weakref__")
+
+    def __init__(self) -> None:  # pragma: no cover - use authenticate()
+        raise TypeError("use hubauth.authenticate() or hubauth.current_authentication()")
+
+    @classmethod
+    def _wrap(
+        cls,
+        ptr: _lib.AuthPtr,
+        thunk: Optional[_HookThunk],
+        settings: Optional[Dict[str, Any]],
+    ) -> "Authentication":
+        self = cls.__new__(cls)
+        self._owned = _Owned(ptr, _L.hubauth_auth_free, "authentication")
+        # The library keeps calling this hook on later logins of this
+        # authentication (see _HookThunk): it must live as long as we do.
+        self._thunk = thunk
+        # The settings it was created with (secrets as Secret objects), the
+        # base of the options of reauthenticate(..., **overrides).
+        self._settings = settings
+        return self
+
+    # -- properties --
+
+    @property
+    def server(self) -> str:
+        """The normalised server URL."""
+        with _Using(self._owned) as ptr:
+            return _take_string(_L.hubauth_auth_server(ptr)) or ""
+
+    @property
+    def username(self) -> Optional[str]:
+        """The user name, or None when unknown."""
+        with _Using(self._owned) as ptr:
+            return _take_string(_L.hubauth_auth_username(ptr))
+
+    @property
+    def expires_at(self) -> Optional[datetime]:
+        """When the current token expires (timezone-aware UTC), or None if never/unknown."""
+        with _Using(self._owned) as ptr:
+            seconds = _L.hubauth_auth_expires_at(ptr)
+        return None if seconds < 0 else datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+    @property
+    def token(self) -> Secret:
+        """A new Secret holding the token a request should carry (for juliahub
+        the id_token), refreshed first if it expires soon."""
+        out = _lib.SecretPtr()
+        with _Using(self._owned) as ptr:
+            _call(_L.hubauth_token, ptr, ctypes.byref(out))
+        return Secret._from_ptr(out)
+
+    # -- operations --
+
+    def check(self) -> bool:
+        """Asks the server whether the token is good (True/False); network
+        trouble raises instead."""
+        valid = ctypes.c_bool(False)
+        with _Using(self._owned) as ptr:
+            _call(_L.hubauth_check, ptr, ctypes.byref(valid))
+        return bool(valid.value)
+
+    def reauthenticate(self, *, force: bool = False, hook: Optional[Hook] = None,
+                       **options: Any) -> "Authentication":
+        """Reloads the stored token (another process may have renewed it) and
+        refreshes it if needed, or logs in again when that fails or ``force``
+        is true. Updates this authentication in place (every holder sees it)
+        and returns it. ``options`` (e.g. interactive=False, timeout_ms=...)
+        override those given to authenticate for this call; the hook given to
+        authenticate is used again unless ``hook`` replaces it."""
+        thunk = _HookThunk(hook) if hook is not None else self._thunk
+        if "timeout" in options:
+            timeout = options.pop("timeout")
+            if timeout is not None:
+                options["timeout_ms"] = max(1, int(round(float(timeout) * 1000)))
+        if not force and hook is None and not options:
+            # NULL options: the library reuses those of authenticate, whole.
+            with _Using(self._owned) as ptr:
+                try:
+                    _call(_L.hubauth_reauthenticate, ptr, None)
+                finally:
+                    if thunk is not None:
+                        thunk.raise_pending()
+            return self
+        # The library takes this call's options whole (not only the flags that
+        # differ), so they repeat everything authenticate was given (token,
+        # refresh_margin_s, interactive, ...) with the overrides on top.
+        settings = dict(self._settings or {})
+        settings.update(_settings(None, None, options))
+        settings["force"] = bool(force)
+        with _Options(settings, thunk) as opts, opts.use() as o, _Using(self._owned) as ptr:
+            try:
+                _call(_L.hubauth_reauthenticate, ptr, o)
+            finally:
+                if thunk is not None:
+                    thunk.raise_pending()
+        # A hook given here served this call only: the library keeps the
+        # options of authenticate (and so self._thunk) for later calls.
+        return self
+
+    def close(self) -> None:
+        """Releases this reference now (other references stay valid). Idempotent."""
+        self._owned.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._owned.closed
+
+    def __enter__(self) -> "Authentication":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self._owned.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def __repr__(self) -> str:
+        if self._owned.closed:
+            return "Authentication(<closed>)"
+        expires = self.expires_at
+        return (
+            f"Authentication(server={self.server!r}, username={self.username!r}, "
+            f"expires_at={expires.isoformat() if expires else None!r})"
+        )
+
+    def __reduce__(self):
+        raise TypeError("an Authentication cannot be pickled")
+
+
+# --- module-level functions ----------------------------------------------------------
+
+
+def authenticate(
+    server: Optional[str] = None,
+    *,
+    provider: str = "juliahub",
+    force: bool = False,
+    maxcount: int = 3,
+    hook: Optional[Hook] = None,
+    token: Union[str, Secret, None] = None,
+    interactive: Optional[bool] = None,
+    validate: Optional[bool] = None,
+    timeout: Optional[float] = None,
+    **options: Any,
+) -> Authentication:
+    """Finds a stored token, refreshes it, or logs in, and returns the
+    authentication (which also becomes ``current_authentication()``).
+
+    ``server``: the hub URL (juliahub default: ``JULIA_PKG_SERVER``).
+    ``hook(url)``: called instead of opening a browser with the URL the user
+    must visit; return False to cancel the login (CancelledError); an
+    exception it raises cancels the login and is re-raised here.
+    ``token``: use this token as given and touch no file.
+    ``interactive=False``: never wait for a user (NoCredentialsError instead).
+    ``timeout``: seconds a login or a lock wait may take.
+    Any other library option is passed by name, e.g. ``token_path=...``,
+    ``refresh_margin_s=60``, ``poll_interval_ms=100``, ``client_id=...``.
+    """
+    global _current
+    settings = _settings(
+        server,
+        provider,
+        dict(options, force=force, maxcount=maxcount, token=token,
+             interactive=interactive, validate=validate),
+        timeout,
+    )
+    thunk = _HookThunk(hook) if hook is not None else None
+    out = _lib.AuthPtr()
+    with _Options(settings, thunk) as opts, opts.use() as o:
+        try:
+            _call(_L.hubauth_authenticate, o, ctypes.byref(out))
+        finally:
+            if thunk is not None:
+                thunk.raise_pending()
+    settings.pop("force", None)  # a later reauthenticate decides for itself
+    auth = Authentication._wrap(out, thunk, settings)
+    with _current_lock:
+        # hubauth_current() now returns this login: keep its hook alive.
+        _current = (thunk, settings)
+    return auth
+
+
+def reauthenticate(auth: Optional[Authentication] = None, *, force: bool = False,
+                   **options: Any) -> Authentication:
+    """``auth.reauthenticate(force=..., **options)``; None means the current one."""
+    return _resolve(auth).reauthenticate(force=force, **options)
+
+
+def current_authentication() -> Optional[Authentication]:
+    """The most recent successful authenticate() of this process, or None
+    (like JuliaHub.jl's ``current_authentication()`` returning ``nothing``)."""
+    ptr = _L.hubauth_current()
+    if not ptr:
+        return None
+    with _current_lock:
+        thunk, settings = _current
+    return Authentication._wrap(ptr, thunk, settings)
+
+
+def _resolve(auth: Optional[Authentication]) -> Authentication:
+    if auth is not None:
+        return auth
+    current = current_authentication()
+    if current is None:
+        raise NoCredentialsError(
+            "not authenticated: call hubauth.authenticate() first", 3
+        )
+    return current
+
+
+def check_authentication(auth: Optional[Authentication] = None) -> bool:
+    """Whether the server accepts the token of ``auth`` (default: the current one)."""
+    return _resolve(auth).check()
+
+
+def get_token(auth: Optional[Authentication] = None) -> Secret:
+    """The token to send for ``auth`` (default: the current one), fresh."""
+    return _resolve(auth).token
+
+
+def save_token(
+    token: Union[str, Secret],
+    *,
+    server: Optional[str] = None,
+    provider: str = "juliahub",
+    **options: Any,
+) -> None:
+    """Stores a token obtained elsewhere for ``provider`` and ``server``
+    (juliahub: a whole auth.toml; dagshub: an app token; cave: a 32-hex token),
+    atomically, mode 0600."""
+    value = token.reveal() if isinstance(token, Secret) else token
+    if not isinstance(value, str):
+        raise TypeError(f"token must be a str or Secret, not {type(token).__name__}")
+    with _Options(_settings(server, provider, options), None) as opts, opts.use() as o:
+        _call(_L.hubauth_save_token, o, value.encode("utf-8"))
+
+
+def logout(server: Optional[str] = None, *, provider: str = "juliahub", **options: Any) -> None:
+    """Forgets the stored token for ``provider`` and ``server`` (revoking it
+    where the provider allows). A missing token is not an error."""
+    with _Options(_settings(server, provider, options), None) as opts, opts.use() as o:
+        _call(_L.hubauth_logout, o)

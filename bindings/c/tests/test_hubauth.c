@@ -1,0 +1,976 @@
+/*
+ * C tests of hubauth, written only from include/hubauth.h and linked against
+ * libhubauth. They drive the juliahub provider through the C ABI against the
+ * real test server (tests/servers), which this program starts as a child with
+ * a pipe on its stdin and stops at the end.
+ *
+ * usage: test_hubauth [path/to/hubauth-test-server]   (or $HUBAUTH_TEST_SERVER)
+ * Output is TAP-like: `ok N - name` / `not ok N - name`, then `N passed, M failed`.
+ * Diagnostics never show a token value: tokens are compared, never printed.
+ */
+#define _XOPEN_SOURCE 700
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hubauth.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------ harness */
+
+static test_server g_server;
+static char g_tmp[512];         /* everything this run writes lives here */
+static char g_depot_token[1024]; /* <depot>/servers/127.0.0.1_PORT/auth.toml */
+static int g_passed, g_failed, g_case_ok, g_case_number;
+
+static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void diag(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("#   ", stdout);
+    vfprintf(stdout, fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+}
+
+static void check_failed(const char *file, int line, const char *what) {
+    g_case_ok = 0;
+    diag("%s:%d: check failed: %s", file, line, what);
+}
+
+static void status_failed(const char *file, int line, const char *what, hubauth_status got,
+                          hubauth_status want, const hubauth_error *err) {
+    g_case_ok = 0;
+    diag("%s:%d: %s", file, line, what);
+    /* Error messages never contain a token, so they may be shown. */
+    diag("  status %d, expected %d%s%s", (int)got, (int)want, err ? "; message: " : "",
+         err ? hubauth_error_message(err) : "");
+}
+
+/* Fails the case (and jumps to its cleanup) when `cond` is false. */
+#define CHECK(cond)                                  \
+    do {                                             \
+        if (!(cond)) {                               \
+            check_failed(__FILE__, __LINE__, #cond); \
+            goto done;                               \
+        }                                            \
+    } while (0)
+
+/* Frees the error of the previous call, makes this call, and checks its
+ * status. Each case has a local `hubauth_error *err` that this uses; after
+ * EXPECT, `err` holds this call's error (or NULL) for further checks. */
+#define EXPECT(call, want)                                                     \
+    do {                                                                       \
+        hubauth_error_free(err);                                               \
+        err = NULL;                                                            \
+        hubauth_status got_ = (call);                                          \
+        if (got_ != (want)) {                                                  \
+            status_failed(__FILE__, __LINE__, #call, got_, (want), err);       \
+            goto done;                                                         \
+        }                                                                      \
+    } while (0)
+
+static bool contains(const char *haystack, const char *needle) {
+    return haystack != NULL && needle != NULL && strstr(haystack, needle) != NULL;
+}
+
+static bool starts_with(const char *s, const char *prefix) {
+    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* --------------------------------------------------- the test server */
+
+/* A request to the test server; the body of a 200 answer (malloc'd) or NULL. */
+static char *server_call(const char *method, const char *path, const char *json) {
+    char url[1024];
+    http_response r;
+    snprintf(url, sizeof url, "%s%s", g_server.url, path);
+    if (http_request(method, url, json ? "application/json" : NULL, json, &r) != 0) {
+        diag("%s %s: no answer from the test server", method, path);
+        return NULL;
+    }
+    if (r.status != 200) {
+        diag("%s %s: HTTP %d", method, path, r.status);
+        http_response_free(&r);
+        return NULL;
+    }
+    return r.body;
+}
+
+static bool server_ok(const char *method, const char *path, const char *json) {
+    char *body = server_call(method, path, json);
+    bool ok = body != NULL;
+    free(body);
+    return ok;
+}
+
+/* A fresh auth.toml from POST /_test/issue (malloc'd), or NULL. */
+static char *issue_token(long ttl_s) {
+    char path[64];
+    snprintf(path, sizeof path, "/_test/issue?ttl_s=%ld", ttl_s);
+    return server_call("POST", path, NULL);
+}
+
+/* One counter from GET /_test/stats, or -1. */
+static long server_stat(const char *key) {
+    char *stats = server_call("GET", "/_test/stats", NULL);
+    long value = stats ? json_int(stats, key) : -1;
+    free(stats);
+    return value;
+}
+
+/* ------------------------------------------------------- small helpers */
+
+/* `<tmp>/cases/<case number>/auth.toml`, with its directory created. */
+static const char *case_token_path(char *buf, size_t size) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/cases/%d", g_tmp, g_case_number);
+    if (make_dirs(dir) != 0) {
+        /* Not a test failure: the run cannot go on (the server stops with us). */
+        perror(dir);
+        exit(2);
+    }
+    snprintf(buf, size, "%s/auth.toml", dir);
+    return buf;
+}
+
+static int write_token_file(const char *path, const char *toml, unsigned mode) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    if (make_dirs(dir) != 0) return -1;
+    return write_file(path, toml, strlen(toml), mode);
+}
+
+/* Options for the test server: its URL, a token file (NULL: the depot's),
+ * and limits that keep a broken login from hanging the run. */
+static hubauth_options *test_options(const char *token_path) {
+    hubauth_options *o = hubauth_options_new();
+    if (o == NULL) return NULL;
+    if (hubauth_options_set(o, "server", g_server.url, NULL) != HUBAUTH_OK ||
+        (token_path && hubauth_options_set(o, "token_path", token_path, NULL) != HUBAUTH_OK) ||
+        hubauth_options_set(o, "timeout_ms", "30000", NULL) != HUBAUTH_OK ||
+        hubauth_options_set(o, "poll_interval_ms", "100", NULL) != HUBAUTH_OK) {
+        diag("could not set the test options");
+        hubauth_options_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* A copy of the token `a` hands out (to compare, never to print), or NULL. */
+static char *token_of(const hubauth_auth *a) {
+    hubauth_secret *s = NULL;
+    hubauth_error *err = NULL;
+    hubauth_status st = hubauth_token(a, &s, &err);
+    if (st != HUBAUTH_OK) {
+        diag("hubauth_token: status %d: %s", (int)st, hubauth_error_message(err));
+        hubauth_error_free(err);
+        return NULL;
+    }
+    const char *value = hubauth_secret_expose(s);
+    char *copy = (value && strlen(value) == hubauth_secret_len(s)) ? strdup(value) : NULL;
+    hubauth_secret_free(s);
+    return copy;
+}
+
+static bool same(const char *a, const char *b) {
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* Sleeps until the wall clock reaches `unix_s` (at most 10 s). */
+static void sleep_until_unix(long unix_s) {
+    double limit = now_seconds() + 10.0;
+    while ((long)time(NULL) < unix_s && now_seconds() < limit) sleep_seconds(0.05);
+}
+
+/* A login hook: records the URL and, like a user's browser, visits it. */
+typedef struct {
+    int calls;
+    int answer;         /* what the hook returns: 0 go on, nonzero cancel */
+    bool visit;         /* GET the URL (approves the login on the test server) */
+    int visit_status;   /* HTTP status of the last visit */
+    char url[2048];     /* the last URL */
+} hook_record;
+
+static int32_t recording_hook(void *userdata, const char *url) {
+    hook_record *h = userdata;
+    h->calls++;
+    snprintf(h->url, sizeof h->url, "%s", url ? url : "");
+    if (h->visit) {
+        http_response r;
+        h->visit_status = http_request("GET", url, NULL, NULL, &r) == 0 ? r.status : 0;
+        http_response_free(&r);
+    }
+    return h->answer;
+}
+
+/* --------------------------------------------------------------- cases */
+
+static void case_version_and_no_current(void) {
+    const char *v = hubauth_version();
+    CHECK(v != NULL && v[0] != '\0');
+    CHECK(v[0] >= '0' && v[0] <= '9' && strchr(v, '.') != NULL);
+#ifdef HUBAUTH_EXPECTED_VERSION
+    CHECK(strcmp(v, HUBAUTH_EXPECTED_VERSION) == 0);
+#endif
+    CHECK(hubauth_version() == v); /* static */
+    /* Nothing has authenticated in this process yet. */
+    CHECK(hubauth_current() == NULL);
+done:;
+}
+
+static void case_free_accepts_null(void) {
+    hubauth_options_free(NULL);
+    hubauth_auth_free(NULL);
+    hubauth_secret_free(NULL);
+    hubauth_error_free(NULL);
+    hubauth_string_free(NULL);
+}
+
+static void case_secret(void) {
+    char source[] = "not-a-real-token-123";
+    hubauth_secret *s = hubauth_secret_new(source);
+    hubauth_secret *empty = hubauth_secret_new("");
+    CHECK(s != NULL);
+    CHECK(hubauth_secret_len(s) == strlen(source));
+    const char *exposed = hubauth_secret_expose(s);
+    CHECK(exposed != NULL && strcmp(exposed, "not-a-real-token-123") == 0);
+    CHECK(exposed != source);                      /* a copy ... */
+    memset(source, 'x', sizeof source - 1);
+    CHECK(strcmp(hubauth_secret_expose(s), "not-a-real-token-123") == 0); /* ... that keeps its value */
+    CHECK(hubauth_secret_expose(s) == exposed);    /* stable until freed */
+    CHECK(empty != NULL && hubauth_secret_len(empty) == 0 && strcmp(hubauth_secret_expose(empty), "") == 0);
+    CHECK(hubauth_secret_new(NULL) == NULL);
+    CHECK(hubauth_secret_new("bad \xff utf-8") == NULL);
+    CHECK(hubauth_secret_expose(NULL) == NULL);
+    CHECK(hubauth_secret_len(NULL) == 0);
+done:
+    hubauth_secret_free(s);
+    hubauth_secret_free(empty);
+}
+
+static void case_error_accessors_on_null(void) {
+    CHECK(hubauth_error_code(NULL) == HUBAUTH_ERR_NULL_ARGUMENT);
+    const char *message = hubauth_error_message(NULL);
+    CHECK(message != NULL && message[0] == '\0');
+done:;
+}
+
+static void case_null_arguments(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = test_options(NULL);
+    hubauth_auth *a = NULL;
+    /* Sentinels: out-parameters must be written only on success. */
+    hubauth_auth *sentinel_auth = (hubauth_auth *)(uintptr_t)0x1234;
+    hubauth_secret *sentinel_secret = (hubauth_secret *)(uintptr_t)0x5678;
+    hubauth_auth *out_auth = sentinel_auth;
+    hubauth_secret *out_secret = sentinel_secret;
+    bool valid = true;
+    CHECK(o != NULL);
+
+    EXPECT(hubauth_options_set(NULL, "server", "http://127.0.0.1:1", &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(err != NULL && hubauth_error_code(err) == HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(hubauth_error_message(err)[0] != '\0');
+    EXPECT(hubauth_options_set(o, NULL, "x", &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(contains(hubauth_error_message(err), "key"));
+    EXPECT(hubauth_options_set(o, "server", NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(contains(hubauth_error_message(err), "value"));
+    /* err may be NULL: the status alone tells. */
+    EXPECT(hubauth_options_set(NULL, "server", "x", NULL), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_options_set_hook(NULL, recording_hook, NULL), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_options_set_hook(o, NULL, NULL), HUBAUTH_OK); /* NULL hook clears it */
+
+    EXPECT(hubauth_authenticate(NULL, &out_auth, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(out_auth == sentinel_auth);
+    EXPECT(hubauth_authenticate(o, NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_save_token(NULL, "x", &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_save_token(o, NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_logout(NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_reauthenticate(NULL, o, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_reauthenticate(NULL, NULL, NULL), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_check(NULL, &valid, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(valid == true);
+    EXPECT(hubauth_token(NULL, &out_secret, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(out_secret == sentinel_secret);
+
+    /* A real auth for the calls that need one: a token given by the caller,
+     * not validated, so nothing touches the network or a file. */
+    EXPECT(hubauth_options_set(o, "token", "not-a-real-token", &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set(o, "validate", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    CHECK(a != NULL);
+    EXPECT(hubauth_check(a, NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_token(a, NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_token(a, &out_secret, &err), HUBAUTH_OK);
+    CHECK(out_secret != sentinel_secret && strcmp(hubauth_secret_expose(out_secret), "not-a-real-token") == 0);
+
+    /* Accessors have no status: NULL in gives NULL / -1 out. */
+    CHECK(hubauth_auth_server(NULL) == NULL);
+    CHECK(hubauth_auth_username(NULL) == NULL);
+    CHECK(hubauth_auth_expires_at(NULL) == -1);
+    CHECK(hubauth_auth_expires_at(a) == -1); /* a bare token: expiry unknown */
+done:
+    if (out_secret != sentinel_secret) hubauth_secret_free(out_secret);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_invalid_utf8(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = test_options(NULL);
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set(o, "serv\xff" "er", "x", &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(contains(hubauth_error_message(err), "UTF-8"));
+    EXPECT(hubauth_options_set(o, "server", "http://127.0.0.1:1/\xc3\x28", &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(hubauth_error_code(err) == HUBAUTH_ERR_INVALID_ARGUMENT);
+    EXPECT(hubauth_options_set(o, "token", "\xed\xa0\x80", &err), HUBAUTH_ERR_INVALID_ARGUMENT); /* a surrogate */
+    EXPECT(hubauth_save_token(o, "id_token = \"\xff\"\n", &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(contains(hubauth_error_message(err), "UTF-8"));
+done:
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_unknown_option_and_bad_values(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = hubauth_options_new();
+    hubauth_auth *a = NULL;
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set(o, "no_such_option", "1", &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(contains(hubauth_error_message(err), "no_such_option"));
+    CHECK(contains(hubauth_error_message(err), "server")); /* lists the known keys */
+    EXPECT(hubauth_options_set(o, "force", "yes", &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(contains(hubauth_error_message(err), "force"));
+    EXPECT(hubauth_options_set(o, "maxcount", "0", &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    EXPECT(hubauth_options_set(o, "timeout_ms", "soon", &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    EXPECT(hubauth_options_set(o, "provider", "nope", &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    EXPECT(hubauth_options_set(o, "provider", "juliahub", &err), HUBAUTH_OK);
+    /* An empty value unsets a string option: with no server (and no
+     * JULIA_PKG_SERVER) authenticate says what is missing. */
+    EXPECT(hubauth_options_set(o, "server", g_server.url, &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set(o, "server", "", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(a == NULL);
+    CHECK(contains(hubauth_error_message(err), "JULIA_PKG_SERVER"));
+done:
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_valid_stored_token(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = test_options(NULL); /* the depot's auth.toml */
+    hubauth_auth *a = NULL;
+    char *toml = issue_token(3600), *stored_id = NULL, *token = NULL, *user = NULL;
+    CHECK(o != NULL && toml != NULL);
+    stored_id = toml_string(toml, "id_token");
+    CHECK(stored_id != NULL);
+    remove(g_depot_token);
+    CHECK(write_token_file(g_depot_token, toml, 0600) == 0);
+
+    EXPECT(hubauth_options_set(o, "validate", "true", &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    CHECK(err == NULL);
+    CHECK(server_stat("api_v1_calls") == 1); /* validate asked /api/v1 */
+    user = hubauth_auth_username(a);
+    CHECK(same(user, "alice"));
+    token = token_of(a);
+    CHECK(same(token, stored_id));
+    CHECK(server_stat("refreshes") == 0);
+    CHECK(server_stat("device_code_requests") == 0 && server_stat("challenges") == 0);
+done:
+    hubauth_string_free(user);
+    free(token);
+    free(stored_id);
+    free(toml);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_auth_accessors(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    char *toml = issue_token(3600), *server = NULL, *server2 = NULL, *user = NULL;
+    CHECK(o != NULL && toml != NULL);
+    CHECK(write_token_file(path, toml, 0600) == 0);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+
+    server = hubauth_auth_server(a);
+    server2 = hubauth_auth_server(a);
+    CHECK(same(server, g_server.url));  /* normalised: no trailing slash */
+    CHECK(server != server2);           /* each call: a new string the caller owns */
+    user = hubauth_auth_username(a);
+    CHECK(same(user, "alice"));
+    long expires_at = toml_int(toml, "expires_at", -2);
+    CHECK(expires_at > 0);
+    CHECK(hubauth_auth_expires_at(a) == expires_at);
+    CHECK(expires_at > (long)time(NULL) + 3500);
+done:
+    hubauth_string_free(server);
+    hubauth_string_free(server2);
+    hubauth_string_free(user);
+    free(toml);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_current_is_a_new_reference(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL, *c1 = NULL, *c2 = NULL;
+    char *toml = issue_token(3600), *id = NULL, *t1 = NULL, *server = NULL, *user = NULL;
+    CHECK(o != NULL && toml != NULL && (id = toml_string(toml, "id_token")) != NULL);
+    CHECK(write_token_file(path, toml, 0600) == 0);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+
+    c1 = hubauth_current();
+    c2 = hubauth_current();
+    CHECK(c1 != NULL && c2 != NULL);
+    CHECK(c1 != a && c2 != a && c1 != c2); /* distinct references, each to be freed */
+    /* Freeing the original leaves the others valid: they share the state. */
+    hubauth_auth_free(a);
+    a = NULL;
+    t1 = token_of(c1);
+    CHECK(same(t1, id));
+    hubauth_auth_free(c1);
+    c1 = NULL;
+    server = hubauth_auth_server(c2);
+    user = hubauth_auth_username(c2);
+    CHECK(same(server, g_server.url) && same(user, "alice"));
+done:
+    hubauth_string_free(server);
+    hubauth_string_free(user);
+    free(t1);
+    free(id);
+    free(toml);
+    hubauth_auth_free(a);
+    hubauth_auth_free(c1);
+    hubauth_auth_free(c2);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_expired_stored_token_is_refreshed(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = test_options(NULL); /* the depot's auth.toml */
+    hubauth_auth *a = NULL;
+    char *toml = issue_token(-10), *old_id = NULL, *old_refresh = NULL, *token = NULL;
+    char *rewritten = NULL, *new_id = NULL, *new_refresh = NULL;
+    CHECK(o != NULL && toml != NULL);
+    old_id = toml_string(toml, "id_token");
+    old_refresh = toml_string(toml, "refresh_token");
+    CHECK(old_id != NULL && old_refresh != NULL);
+    remove(g_depot_token);
+    /* 0644 on purpose: the rewrite must make it 0600. */
+    CHECK(write_token_file(g_depot_token, toml, 0644) == 0 && file_mode(g_depot_token) == 0644);
+
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    token = token_of(a);
+    CHECK(token != NULL && !same(token, old_id));
+    CHECK(server_stat("refreshes") == 1);
+    CHECK(file_mode(g_depot_token) == 0600);
+    rewritten = read_file(g_depot_token, NULL);
+    CHECK(rewritten != NULL);
+    new_id = toml_string(rewritten, "id_token");
+    new_refresh = toml_string(rewritten, "refresh_token");
+    CHECK(same(new_id, token));                                /* saved what it hands out */
+    CHECK(new_refresh != NULL && !same(new_refresh, old_refresh)); /* the refresh token rotated */
+    CHECK(hubauth_auth_expires_at(a) > (long)time(NULL) + 3000);
+done:
+    free(new_refresh);
+    free(new_id);
+    free(rewritten);
+    free(token);
+    free(old_refresh);
+    free(old_id);
+    free(toml);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+/* Authenticates from a stored 4-second token with a huge refresh margin. The
+ * margin is capped at half the lifetime (2 s), so the token is handed out as
+ * is at first. Returns the auth, and its stored id_token through *stored_id. */
+static hubauth_auth *short_lived_auth(char **stored_id) {
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    hubauth_error *err = NULL;
+    char *toml = NULL;
+    *stored_id = NULL;
+    if (o == NULL || !server_ok("POST", "/_test/config", "{\"token_ttl_s\": 4}") ||
+        (toml = issue_token(4)) == NULL || (*stored_id = toml_string(toml, "id_token")) == NULL ||
+        write_token_file(path, toml, 0600) != 0 ||
+        hubauth_options_set(o, "refresh_margin_s", "86400", NULL) != HUBAUTH_OK ||
+        hubauth_options_set(o, "validate", "false", NULL) != HUBAUTH_OK ||
+        hubauth_authenticate(o, &a, &err) != HUBAUTH_OK) {
+        diag("short-lived token setup failed: %s", hubauth_error_message(err));
+        a = NULL;
+    }
+    hubauth_error_free(err);
+    free(toml);
+    hubauth_options_free(o);
+    return a;
+}
+
+static void case_short_lived_token_refreshes_once(void) {
+    char *stored_id = NULL, *t[6] = {NULL};
+    hubauth_auth *a = short_lived_auth(&stored_id);
+    CHECK(a != NULL);
+    long expires_at = (long)hubauth_auth_expires_at(a);
+    CHECK(expires_at > (long)time(NULL) + 1);
+    /* More than half the lifetime left: no refresh, whatever the margin says. */
+    for (int i = 0; i < 3; i++) CHECK((t[i] = token_of(a)) != NULL && same(t[i], stored_id));
+    CHECK(server_stat("refreshes") == 0);
+    /* Within the capped margin: the next call refreshes, once. */
+    sleep_until_unix(expires_at - 2);
+    for (int i = 3; i < 6; i++) CHECK((t[i] = token_of(a)) != NULL);
+    CHECK(!same(t[3], stored_id));
+    CHECK(same(t[3], t[4]) && same(t[4], t[5]));
+    CHECK(server_stat("refreshes") == 1);
+    CHECK((long)hubauth_auth_expires_at(a) > expires_at);
+done:
+    for (int i = 0; i < 6; i++) free(t[i]);
+    free(stored_id);
+    hubauth_auth_free(a);
+}
+
+typedef struct {
+    const hubauth_auth *auth;
+    pthread_barrier_t *start;
+    char *token;
+} token_thread;
+
+static void *token_thread_main(void *arg) {
+    token_thread *t = arg;
+    pthread_barrier_wait(t->start);
+    t->token = token_of(t->auth);
+    return NULL;
+}
+
+static void case_concurrent_token_calls_share_one_refresh(void) {
+    enum { N = 4 };
+    char *stored_id = NULL;
+    pthread_barrier_t start;
+    pthread_t threads[N];
+    token_thread work[N];
+    int started = 0;
+    bool barrier = false;
+    hubauth_auth *a = short_lived_auth(&stored_id);
+    CHECK(a != NULL);
+    CHECK(pthread_barrier_init(&start, NULL, N) == 0);
+    barrier = true;
+    sleep_until_unix((long)hubauth_auth_expires_at(a) - 2);
+    for (; started < N; started++) {
+        work[started] = (token_thread){.auth = a, .start = &start, .token = NULL};
+        CHECK(pthread_create(&threads[started], NULL, token_thread_main, &work[started]) == 0);
+    }
+done:
+    for (int i = 0; i < started; i++) pthread_join(threads[i], NULL);
+    if (g_case_ok && started == N) {
+        bool all_same = true;
+        for (int i = 0; i < N; i++) all_same = all_same && same(work[i].token, work[0].token);
+        if (!all_same || same(work[0].token, stored_id)) {
+            check_failed(__FILE__, __LINE__, "every thread got the same, refreshed token");
+        } else if (server_stat("refreshes") != 1) {
+            check_failed(__FILE__, __LINE__, "server_stat(\"refreshes\") == 1");
+        }
+    }
+    for (int i = 0; i < started; i++) free(work[i].token);
+    if (barrier) pthread_barrier_destroy(&start);
+    free(stored_id);
+    hubauth_auth_free(a);
+}
+
+static void case_classic_login_through_hook(void) {
+    hubauth_error *err = NULL;
+    char path[1024], prefix[256];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    hook_record hook = {.visit = true};
+    char *user = NULL, *token = NULL, *saved = NULL, *saved_id = NULL;
+    CHECK(o != NULL);
+    CHECK(server_ok("POST", "/_test/config", "{\"flow\": \"classic\"}"));
+    EXPECT(hubauth_options_set_hook(o, recording_hook, &hook), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+
+    snprintf(prefix, sizeof prefix, "%s/auth/response?", g_server.url);
+    CHECK(hook.calls == 1);
+    CHECK(starts_with(hook.url, prefix));
+    CHECK(hook.visit_status == 200);
+    CHECK(server_stat("browser_visits") == 1);
+    CHECK(server_stat("tokens_claimed") == 1);
+    CHECK(server_stat("device_code_requests") == 0);
+    user = hubauth_auth_username(a);
+    CHECK(same(user, "alice"));
+    CHECK(file_mode(path) == 0600);
+    saved = read_file(path, NULL);
+    CHECK(saved != NULL && (saved_id = toml_string(saved, "id_token")) != NULL);
+    token = token_of(a);
+    CHECK(same(token, saved_id));
+done:
+    free(saved_id);
+    free(saved);
+    free(token);
+    hubauth_string_free(user);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_device_login_through_hook(void) {
+    hubauth_error *err = NULL;
+    char path[1024], prefix[256];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    hook_record hook = {.visit = true};
+    char *user = NULL, *token = NULL, *saved = NULL, *saved_id = NULL;
+    CHECK(o != NULL);
+    /* Default server config: device flow, interval 1 s. */
+    EXPECT(hubauth_options_set_hook(o, recording_hook, &hook), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+
+    snprintf(prefix, sizeof prefix, "%s/auth/device?user_code=", g_server.url);
+    CHECK(hook.calls == 1);
+    CHECK(starts_with(hook.url, prefix));
+    CHECK(hook.visit_status == 200);
+    CHECK(server_stat("device_tokens_issued") == 1);
+    CHECK(server_stat("too_fast_polls") == 0); /* the interval was honoured */
+    CHECK(server_stat("challenges") == 0);
+    user = hubauth_auth_username(a);
+    CHECK(same(user, "alice"));
+    CHECK(file_mode(path) == 0600);
+    saved = read_file(path, NULL);
+    CHECK(saved != NULL && (saved_id = toml_string(saved, "id_token")) != NULL);
+    token = token_of(a);
+    CHECK(same(token, saved_id));
+done:
+    free(saved_id);
+    free(saved);
+    free(token);
+    hubauth_string_free(user);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_hook_cancels(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    hook_record hook = {.answer = 1};
+    double started = 0;
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set_hook(o, recording_hook, &hook), HUBAUTH_OK);
+    started = now_seconds();
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_ERR_CANCELLED);
+    double took = now_seconds() - started;
+    CHECK(took < 5.0); /* at once, not after the 30 s timeout or a poll interval */
+    CHECK(a == NULL);
+    CHECK(hook.calls == 1);
+    CHECK(server_stat("device_token_polls") == 0);
+    CHECK(file_mode(path) == -1); /* nothing saved */
+done:
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_not_interactive_without_token(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *sentinel = (hubauth_auth *)(uintptr_t)0x99;
+    hubauth_auth *a = sentinel;
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_ERR_NO_CREDENTIALS);
+    CHECK(a == sentinel);
+    CHECK(hubauth_error_code(err) == HUBAUTH_ERR_NO_CREDENTIALS);
+    CHECK(hubauth_error_message(err)[0] != '\0');
+    /* No login was started. */
+    CHECK(server_stat("configuration_requests") == 0);
+    CHECK(server_stat("challenges") == 0 && server_stat("device_code_requests") == 0);
+done:
+    if (a != sentinel) hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_insecure_server(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set(o, "server", "http://example.com", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_ERR_INSECURE);
+    CHECK(a == NULL);
+    CHECK(contains(hubauth_error_message(err), "https"));
+done:
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_malformed_file_is_left_alone(void) {
+    static const char malformed[] = "id_token = \"c-test-unterminated-value\nrefresh_token = [[[\n";
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    char *after = NULL;
+    size_t after_len = 0;
+    CHECK(o != NULL);
+    CHECK(write_token_file(path, malformed, 0600) == 0);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_ERR_FORMAT);
+    CHECK(a == NULL);
+    CHECK(!contains(hubauth_error_message(err), "c-test-unterminated-value")); /* no file content */
+    after = read_file(path, &after_len);
+    CHECK(after != NULL && after_len == sizeof malformed - 1 && memcmp(after, malformed, after_len) == 0);
+    CHECK(file_mode(path) == 0600);
+done:
+    free(after);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_check_then_revoke(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    char *toml = issue_token(3600);
+    bool valid = false;
+    CHECK(o != NULL && toml != NULL);
+    CHECK(write_token_file(path, toml, 0600) == 0);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    EXPECT(hubauth_check(a, &valid, &err), HUBAUTH_OK);
+    CHECK(valid == true);
+    CHECK(server_ok("POST", "/_test/revoke", NULL));
+    EXPECT(hubauth_check(a, &valid, &err), HUBAUTH_OK);
+    CHECK(valid == false);
+done:
+    free(toml);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_reauthenticate_reads_rewritten_file(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL, *other = NULL;
+    char *first = issue_token(3600), *second = issue_token(3600);
+    char *first_id = NULL, *second_id = NULL, *t1 = NULL, *t2 = NULL, *t3 = NULL;
+    CHECK(o != NULL && first != NULL && second != NULL);
+    first_id = toml_string(first, "id_token");
+    second_id = toml_string(second, "id_token");
+    CHECK(first_id != NULL && second_id != NULL && !same(first_id, second_id));
+    CHECK(write_token_file(path, first, 0600) == 0);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    other = hubauth_current(); /* a second holder of the same authentication */
+    CHECK(other != NULL);
+    CHECK(same((t1 = token_of(a)), first_id));
+
+    /* Someone else (another process, the platform) rewrites the file. */
+    CHECK(write_token_file(path, second, 0600) == 0);
+    EXPECT(hubauth_reauthenticate(a, NULL, &err), HUBAUTH_OK);
+    CHECK(same((t2 = token_of(a)), second_id));
+    CHECK(same((t3 = token_of(other)), second_id)); /* every holder sees it */
+    CHECK(server_stat("refreshes") == 0);
+    CHECK(server_stat("device_code_requests") == 0 && server_stat("challenges") == 0);
+done:
+    free(t1);
+    free(t2);
+    free(t3);
+    free(first_id);
+    free(second_id);
+    free(first);
+    free(second);
+    hubauth_auth_free(a);
+    hubauth_auth_free(other);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_denied_login_gives_up_after_maxcount(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    hook_record hook = {0};
+    CHECK(o != NULL);
+    CHECK(server_ok("POST", "/_test/config",
+                    "{\"flow\": \"classic\", \"deny\": true, \"auto_approve\": true}"));
+    EXPECT(hubauth_options_set(o, "maxcount", "2", &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set_hook(o, recording_hook, &hook), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_ERR_AUTHENTICATION);
+    CHECK(a == NULL);
+    CHECK(contains(hubauth_error_message(err), "2 tries"));
+    CHECK(hook.calls == 2);
+    CHECK(server_stat("challenges") == 2);
+    CHECK(file_mode(path) == -1);
+done:
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_save_token_and_logout(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    char *toml = issue_token(3600), *id = NULL, *token = NULL;
+    CHECK(o != NULL && toml != NULL && (id = toml_string(toml, "id_token")) != NULL);
+    EXPECT(hubauth_save_token(o, "not an auth.toml", &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(file_mode(path) == -1);
+    EXPECT(hubauth_save_token(o, toml, &err), HUBAUTH_OK);
+    CHECK(file_mode(path) == 0600);
+    EXPECT(hubauth_options_set(o, "overwrite", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_save_token(o, toml, &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    CHECK(same((token = token_of(a)), id));
+    EXPECT(hubauth_logout(o, &err), HUBAUTH_OK);
+    CHECK(file_mode(path) == -1);
+    EXPECT(hubauth_logout(o, &err), HUBAUTH_OK); /* nothing stored is not an error */
+done:
+    free(token);
+    free(id);
+    free(toml);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+/* ---------------------------------------------------------------- main */
+
+/* In order. Only the first depends on its place: no authentication yet. */
+static const struct {
+    const char *name;
+    void (*run)(void);
+} CASES[] = {
+    {"hubauth_version is non-empty; hubauth_current is NULL before any login", case_version_and_no_current},
+    {"every _free accepts NULL", case_free_accepts_null},
+    {"secret new/expose/len/free", case_secret},
+    {"error accessors on NULL", case_error_accessors_on_null},
+    {"NULL arguments give HUBAUTH_ERR_NULL_ARGUMENT", case_null_arguments},
+    {"invalid UTF-8 gives HUBAUTH_ERR_INVALID_ARGUMENT", case_invalid_utf8},
+    {"unknown option key and bad values give INVALID_ARGUMENT with a message", case_unknown_option_and_bad_values},
+    {"valid stored token in the depot; validate asks /api/v1 for the user", case_valid_stored_token},
+    {"auth accessors: server, username, expires_at", case_auth_accessors},
+    {"hubauth_current returns a new reference", case_current_is_a_new_reference},
+    {"expired stored token is refreshed and saved 0600", case_expired_stored_token_is_refreshed},
+    {"short-lived token: hubauth_token refreshes once", case_short_lived_token_refreshes_once},
+    {"concurrent hubauth_token calls share one refresh", case_concurrent_token_calls_share_one_refresh},
+    {"classic login through a hook that visits the URL", case_classic_login_through_hook},
+    {"device login through a hook that visits the URL", case_device_login_through_hook},
+    {"a hook returning nonzero cancels at once", case_hook_cancels},
+    {"interactive=false without a token gives NO_CREDENTIALS", case_not_interactive_without_token},
+    {"plain http to a non-loopback server gives INSECURE", case_insecure_server},
+    {"malformed auth.toml gives FORMAT and is left byte-for-byte", case_malformed_file_is_left_alone},
+    {"check is true, then false after the server revokes", case_check_then_revoke},
+    {"reauthenticate picks up an auth.toml rewritten by someone else", case_reauthenticate_reads_rewritten_file},
+    {"a denied login gives up after maxcount=2 tries", case_denied_login_gives_up_after_maxcount},
+    {"save_token and logout", case_save_token_and_logout},
+};
+
+
+#define DEFAULT_SERVER_CONFIG                                                                  \
+    "{\"flow\": \"device\", \"token_ttl_s\": 3600, \"device_interval_s\": 1, \"deny\": false, " \
+    "\"auto_approve\": false, \"refresh_fails\": false, \"api_status\": null}"
+
+static void run_case(int number, const char *name, void (*fn)(void)) {
+    g_case_number = number;
+    g_case_ok = 1;
+    /* Every case starts from the same server state. */
+    if (!server_ok("POST", "/_test/config", DEFAULT_SERVER_CONFIG) ||
+        !server_ok("POST", "/_test/reset_stats", NULL)) {
+        g_case_ok = 0;
+    } else {
+        fn();
+    }
+    if (g_case_ok) g_passed++;
+    else g_failed++;
+    printf("%s %d - %s\n", g_case_ok ? "ok" : "not ok", number, name);
+    fflush(stdout);
+}
+
+/* Keeps the run away from the user's ~/.julia, ~/.config, browser and
+ * settings. Called before any thread exists (setenv is not thread-safe). */
+static int isolate_environment(void) {
+    const char *base = getenv("TMPDIR");
+    char path[1024];
+    snprintf(g_tmp, sizeof g_tmp, "%s/hubauth-c-test.XXXXXX", base && *base ? base : "/tmp");
+    if (mkdtemp(g_tmp) == NULL) return -1;
+    static const char *const dirs[][2] = {
+        {"JULIA_DEPOT_PATH", "depot"}, {"HOME", "home"},          {"XDG_CONFIG_HOME", "config"},
+        {"XDG_CACHE_HOME", "cache"},   {"XDG_DATA_HOME", "data"},
+    };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", g_tmp, dirs[i][1]);
+        if (make_dirs(path) != 0 || setenv(dirs[i][0], path, 1) != 0) return -1;
+    }
+    static const char *const unset[] = {"JULIA_PKG_SERVER", "JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE",
+                                        "JULIA_PKG_AUTHENTICATION_DEVICE_CLIENT_ID", "DISPLAY",
+                                        "WAYLAND_DISPLAY"};
+    for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++) unsetenv(unset[i]);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *binary = argc > 1 ? argv[1] : getenv("HUBAUTH_TEST_SERVER");
+    if (binary == NULL || access(binary, X_OK) != 0) {
+        fprintf(stderr, "usage: %s path/to/hubauth-test-server (or set HUBAUTH_TEST_SERVER)\n", argv[0]);
+        return 2;
+    }
+    if (isolate_environment() != 0) {
+        perror("setting up the temporary directory");
+        return 2;
+    }
+    double started = now_seconds();
+    if (test_server_start(&g_server, binary, NULL) != 0) {
+        remove_tree(g_tmp);
+        return 2;
+    }
+    snprintf(g_depot_token, sizeof g_depot_token, "%s/depot/servers/127.0.0.1_%d/auth.toml", g_tmp,
+             g_server.port);
+    printf("# hubauth %s, test server %s, temp dir %s\n", hubauth_version(), g_server.url, g_tmp);
+
+    size_t count = sizeof CASES / sizeof CASES[0];
+    printf("1..%zu\n", count);
+    for (size_t i = 0; i < count; i++) run_case((int)i + 1, CASES[i].name, CASES[i].run);
+
+    int server_status = test_server_stop(&g_server);
+    if (server_status != 0) printf("# the test server exited with status %d\n", server_status);
+    if (getenv("HUBAUTH_TEST_KEEP_TMP") == NULL) remove_tree(g_tmp);
+    printf("# %.1f s\n", now_seconds() - started);
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 && server_status == 0 ? 0 : 1;
+}

@@ -117,10 +117,12 @@ impl Authentication {
     }
 
     /// Reloads the stored token (another process may have renewed it), or logs
-    /// in again when that fails or `force` is set. `options` overrides the flags
-    /// of the original call (force, interactive, hook, timeout); None reuses them.
+    /// in again when that fails or `force` is set. What `options` sets
+    /// explicitly (force, interactive, hook, timeout, …) is laid over the
+    /// options of the original call for this call only; None reuses them.
     pub fn reauthenticate(&self, options: Option<&Options>) -> Result<()> {
-        let options = options.unwrap_or(&self.inner.options);
+        let merged = options.map(|o| o.overlaid_on(&self.inner.options));
+        let options = merged.as_ref().unwrap_or(&self.inner.options);
         let _flight = self
             .inner
             .refreshing

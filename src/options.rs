@@ -99,6 +99,9 @@ pub struct Options {
     /// access tokens use `urn:ietf:params:oauth:token-type:pat`.
     pub subject_token_type: Option<String>,
     pub hook: Option<Hook>,
+    /// Keys given through `set` (and "hook"), so a later call's options can be
+    /// laid over earlier ones without resetting what they did not mention.
+    explicit: Vec<&'static str>,
 }
 
 impl Default for Options {
@@ -125,6 +128,7 @@ impl Default for Options {
             subject_token: None,
             subject_token_type: None,
             hook: None,
+            explicit: Vec::new(),
         }
     }
 }
@@ -244,12 +248,59 @@ impl Options {
                 )));
             }
         }
+        if let Some(known) = KEYS.iter().find(|k| **k == key) {
+            self.mark_explicit(known);
+        }
         Ok(())
+    }
+
+    fn mark_explicit(&mut self, key: &'static str) {
+        if !self.explicit.contains(&key) {
+            self.explicit.push(key);
+        }
+    }
+
+    /// These options laid over `base`: only what was set explicitly here
+    /// replaces base's values. `reauthenticate` with `force=true` alone keeps
+    /// the original hook, server, timeout and the rest.
+    pub fn overlaid_on(&self, base: &Options) -> Options {
+        let mut merged = base.clone();
+        for key in &self.explicit {
+            match *key {
+                "provider" => merged.provider = self.provider,
+                "server" => merged.server.clone_from(&self.server),
+                "force" => merged.force = self.force,
+                "maxcount" => merged.maxcount = self.maxcount,
+                "interactive" => merged.interactive = self.interactive,
+                "validate" => merged.validate = self.validate,
+                "token_path" => merged.token_path.clone_from(&self.token_path),
+                "profile" => merged.profile.clone_from(&self.profile),
+                "token_key" => merged.token_key.clone_from(&self.token_key),
+                "client_id" => merged.client_id.clone_from(&self.client_id),
+                "client_secret" => merged.client_secret.clone_from(&self.client_secret),
+                "issuer" => merged.issuer.clone_from(&self.issuer),
+                "scope" => merged.scope.clone_from(&self.scope),
+                "timeout_ms" => merged.timeout = self.timeout,
+                "refresh_margin_s" => merged.refresh_margin_s = self.refresh_margin_s,
+                "token" => merged.token.clone_from(&self.token),
+                "overwrite" => merged.overwrite = self.overwrite,
+                "poll_interval_ms" => merged.poll_interval = self.poll_interval,
+                "subject_token" => merged.subject_token.clone_from(&self.subject_token),
+                "subject_token_type" => merged
+                    .subject_token_type
+                    .clone_from(&self.subject_token_type),
+                "hook" => merged.hook.clone_from(&self.hook),
+                other => unreachable!("option {other} is recorded but not overlaid"),
+            }
+            merged.mark_explicit(key);
+        }
+        merged
     }
 
     /// Sets the hook that receives login URLs.
     pub fn set_hook(&mut self, hook: Option<Hook>) {
         self.hook = hook;
+        self.mark_explicit("hook");
     }
 
     /// The options a later call was given, laid over these (used by reauthenticate).
@@ -295,6 +346,36 @@ mod tests {
         assert!(o.set("nope", "1").is_err());
         assert!(o.set("maxcount", "0").is_err());
         assert!(o.force, "a refused value leaves the option unchanged");
+    }
+
+    #[test]
+    fn overlay_replaces_only_what_was_set() {
+        let mut base = Options::new();
+        base.set("server", "https://a.example").unwrap();
+        base.set("timeout_ms", "5000").unwrap();
+        base.set_hook(Some(Arc::new(|_: &str| HookAction::Cancel)));
+        let mut later = Options::new();
+        later.set("force", "true").unwrap();
+        later.set("timeout_ms", "9000").unwrap();
+        let merged = later.overlaid_on(&base);
+        assert!(merged.force);
+        assert_eq!(merged.timeout, Duration::from_millis(9000));
+        assert_eq!(merged.server.as_deref(), Some("https://a.example"));
+        assert!(merged.hook.is_some(), "the original hook is kept");
+        // Every key set() accepts can be overlaid.
+        let mut all = Options::new();
+        for key in KEYS {
+            let value = match *key {
+                "provider" => "oidc",
+                "force" | "interactive" | "validate" | "overwrite" => "true",
+                "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" => "7",
+                _ => "x",
+            };
+            all.set(key, value).unwrap();
+        }
+        let merged = all.overlaid_on(&base);
+        assert_eq!(merged.provider, ProviderKind::Oidc);
+        assert_eq!(merged.server.as_deref(), Some("x"));
     }
 
     #[test]

@@ -59,8 +59,9 @@ pub extern "C" fn hubauth_authenticate(
 /// Reloads the stored token (another process may have renewed it) and
 /// refreshes it if needed; logs in again when that fails or option force is
 /// true. Updates `a` in place for every holder. `o` may be NULL to reuse the
-/// options `a` was created with; otherwise its flags (force, interactive,
-/// hook, timeout_ms, validate) apply to this call. The user must not change.
+/// options `a` was created with; otherwise the keys set in `o` (and its hook,
+/// if one was set) are laid over those options for this call only, e.g. just
+/// "force" = "true". The user must not change.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_reauthenticate(
     a: *mut hubauth_auth,

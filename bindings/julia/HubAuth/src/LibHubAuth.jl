@@ -228,8 +228,9 @@ hubauth_status hubauth_reauthenticate(hubauth_auth *a, const hubauth_options *o,
 Reloads the stored token (another process may have renewed it) and
 refreshes it if needed; logs in again when that fails or option force is
 true. Updates `a` in place for every holder. `o` may be NULL to reuse the
-options `a` was created with; otherwise its flags (force, interactive,
-hook, timeout_ms, validate) apply to this call. The user must not change.
+options `a` was created with; otherwise the keys set in `o` (and its hook,
+if one was set) are laid over those options for this call only, e.g. just
+"force" = "true". The user must not change.
 """
 function hubauth_reauthenticate(a, o, err)
     ccall((:hubauth_reauthenticate, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), a, o, err)

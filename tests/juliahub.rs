@@ -413,3 +413,21 @@ fn save_token_and_logout_round_trip() {
     assert!(!f.token_path().exists());
     hubauth::logout(&f.options()).unwrap();
 }
+
+#[test]
+fn forced_reauthenticate_keeps_the_original_hook_and_server() {
+    let f = Fixture::new();
+    f.store_token(3600);
+    let hook = BrowserHook::default();
+    let mut options = f.options();
+    hook.install(&mut options);
+    let auth = authenticate(&options).unwrap();
+    assert_eq!(hook.calls(), 0, "the stored token was enough");
+    let before = auth.token().unwrap();
+    let mut force_only = hubauth::Options::new();
+    force_only.set("force", "true").unwrap();
+    auth.reauthenticate(Some(&force_only)).unwrap();
+    assert_eq!(hook.calls(), 1, "the login went through the original hook");
+    assert_ne!(auth.token().unwrap(), before);
+    assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+}

@@ -73,10 +73,9 @@ const QUOTE_LIMIT: usize = 200;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-        }
+        let message = message.into();
+        crate::log::transcript("error", &message);
+        Error { kind, message }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -89,10 +88,7 @@ impl Error {
 
     /// The same error with context put in front of its message.
     pub fn context(self, context: impl fmt::Display) -> Self {
-        Error {
-            kind: self.kind,
-            message: format!("{context}: {}", self.message),
-        }
+        Self::new(self.kind, format!("{context}: {}", self.message))
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Self {

@@ -10,6 +10,14 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# Every error message and warning the library creates, and every token the
+# test servers mint, are collected across all suites; the last step proves
+# no token ever appeared in a message.
+transcript_dir="$PWD/target/transcript"
+rm -rf "$transcript_dir" && mkdir -p "$transcript_dir"
+export HUBAUTH_TRANSCRIPT="$transcript_dir/messages.log"
+export HUBAUTH_TRANSCRIPT_TOKENS="$transcript_dir/tokens.log"
+
 if [ ! -d tests/oidc-server/node_modules ]; then
   step "npm ci (test OIDC server)"
   npm ci --prefix tests/oidc-server --no-audit --no-fund --loglevel=error
@@ -21,7 +29,8 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test (unit, header drift, integration)"
+step "cargo test (unit, header drift, integration, multi-process)"
+cargo build --workspace
 cargo test --workspace
 
 step "test OIDC server self-test"
@@ -40,8 +49,13 @@ fi
 
 if [ -d bindings/python/tests ]; then
   step "Python binding (pytest)"
-  cargo build --quiet
   python3 -m pytest -q bindings/python/tests
 fi
+
+step "no secret in any message, warning or Debug output of the whole suite"
+python3 tests/check_transcript.py "$HUBAUTH_TRANSCRIPT" "$HUBAUTH_TRANSCRIPT_TOKENS"
+
+step "quick start: tests/demo.sh (release build, CLI against a local server)"
+bash tests/demo.sh >/dev/null
 
 step "all tests passed"

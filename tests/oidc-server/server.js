@@ -11,6 +11,7 @@
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import fs from 'node:fs';
 
 import Provider, { errors } from 'oidc-provider';
 // internal, but stable within the pinned version: gives the live scope Set
@@ -385,6 +386,16 @@ function setup(provider, issuer) {
     return undefined;
   });
 
+  // -- every token issued goes to $HUBAUTH_TRANSCRIPT_TOKENS (when set), so
+  //    the test suite can prove no token ever appears in hubauth's messages
+  function recordSecrets(body) {
+    const file = process.env.HUBAUTH_TRANSCRIPT_TOKENS;
+    if (!file || !body || typeof body !== 'object') return;
+    const values = ['access_token', 'refresh_token', 'id_token']
+      .map((k) => body[k]).filter((v) => typeof v === 'string');
+    if (values.length) fs.appendFileSync(file, values.map((v) => `${v}\n`).join(''));
+  }
+
   // -- counters around the endpoints (runs outside oidc-provider's router)
   provider.use(async (ctx, next) => {
     const post = ctx.method === 'POST';
@@ -393,6 +404,7 @@ function setup(provider, issuer) {
       const gt = ctx.state.form?.get('grant_type') || 'unknown';
       bump(stats.token_requests, gt);
       if (ctx.status === 200) {
+        recordSecrets(ctx.body);
         bump(stats.token_success, gt);
         if (gt === TOKEN_EXCHANGE) stats.exchange_success += 1;
       } else {

@@ -380,6 +380,7 @@ impl Inner {
                 used: false,
             },
         );
+        crate::util::record_secrets(&[&token.access_token, &token.id_token, &token.refresh_token]);
         token
     }
 

@@ -2,6 +2,7 @@
 
 pub mod browser;
 pub mod client_credentials;
+pub mod dagshub_oauth;
 pub mod device;
 pub mod discovery;
 pub mod exchange;

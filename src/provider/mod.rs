@@ -1,6 +1,8 @@
 //! One module per hub: which store, which flows, how to check, who the user is.
 //! [`crate::auth`] drives them all through [`Provider`].
 
+pub mod cave;
+pub mod dagshub;
 pub mod juliahub;
 pub mod oidc;
 
@@ -42,6 +44,8 @@ pub fn for_options(options: &Options) -> Result<Box<dyn Provider>> {
     match options.provider {
         ProviderKind::JuliaHub => Ok(Box::new(juliahub::JuliaHub::new(options)?)),
         ProviderKind::Oidc => Ok(Box::new(oidc::Oidc::new(options)?)),
+        ProviderKind::DagsHub => Ok(Box::new(dagshub::DagsHub::new(options)?)),
+        ProviderKind::Cave => Ok(Box::new(cave::Cave::new(options)?)),
         other => Err(Error::invalid_argument(format!(
             "provider {} is not available in this build",
             other.name()

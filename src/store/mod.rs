@@ -1,6 +1,8 @@
 //! Where tokens live: one module per on-disk format, all written through
 //! [`fsutil`].
 
+pub mod cave_json;
+pub mod dagshub_yaml;
 pub mod fsutil;
 pub mod oidc_toml;
 pub mod pkg_toml;

@@ -6,9 +6,15 @@
 //! - [`http`]: the shared plumbing (a `std::net` server, one thread per
 //!   connection, and a small blocking client for tests).
 //! - [`juliahub`]: PkgAuthentication.jl + JuliaHub.jl (specs/juliahub.md).
+//! - [`dagshub`]: the dagshub client's `/api/v1/user` and OAuth middleman (specs/dagshub.md).
+//! - [`cave`]: CAVE's auth API (specs/cave.md).
 
+pub mod cave;
+pub mod dagshub;
 pub mod http;
 pub mod juliahub;
 mod util;
 
+pub use cave::{CaveConfig, CaveServer, CaveStats};
+pub use dagshub::{DagsHubConfig, DagsHubServer, DagsHubStats, DagsHubToken};
 pub use juliahub::{Flow, JuliaHubConfig, JuliaHubServer, JuliaHubStats, JuliaHubToken};

@@ -47,6 +47,27 @@ pub(crate) fn base64url(data: &[u8]) -> String {
     out
 }
 
+/// Appends minted secrets to `$HUBAUTH_TRANSCRIPT_TOKENS`, one per line, so
+/// the test suite can prove none of them ever appears in a message.
+pub fn record_secrets(secrets: &[&str]) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("HUBAUTH_TRANSCRIPT_TOKENS") else {
+        return;
+    };
+    let mut lines = String::new();
+    for secret in secrets {
+        lines.push_str(secret);
+        lines.push('\n');
+    }
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = file.write_all(lines.as_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,26 +93,5 @@ mod tests {
         let c = random_from(b"AB", 16);
         assert_eq!(c.len(), 16);
         assert!(c.bytes().all(|b| b == b'A' || b == b'B'));
-    }
-}
-
-/// Appends minted secrets to `$HUBAUTH_TRANSCRIPT_TOKENS`, one per line, so
-/// the test suite can prove none of them ever appears in a message.
-pub fn record_secrets(secrets: &[&str]) {
-    use std::io::Write;
-    let Some(path) = std::env::var_os("HUBAUTH_TRANSCRIPT_TOKENS") else {
-        return;
-    };
-    let mut lines = String::new();
-    for secret in secrets {
-        lines.push_str(secret);
-        lines.push('\n');
-    }
-    if let Ok(mut file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let _ = file.write_all(lines.as_bytes());
     }
 }

@@ -1,0 +1,472 @@
+//! `cave`: CAVEclient's AuthClient (specs/cave.md). Tokens saved by the user
+//! in `~/.cloudvolume/secrets`, checked with the CAVE auth API; there is no
+//! programmatic login, so an interactive authenticate opens the page where
+//! the user makes a token and says how to save it.
+//!
+//! Files (in the secrets directory; `token_path` names the file to use and
+//! puts the secrets directory beside it, so nothing under `~` is touched):
+//! - load: `token` given wins; else `token_path`, else the server file if it
+//!   exists, else `cave-secret.json`; the key from that file, else the same
+//!   key from the deprecated `chunkedgraph-secret.json` (with a warning). A
+//!   server file without the key does not fall back to `cave-secret.json`.
+//! - save: the server file, then `cave-secret.json` (or `token_path`), the key
+//!   merged into each; with `overwrite=false` and the key present in either,
+//!   nothing is written.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::flow::{LoginContext, browser};
+use crate::log;
+use crate::net::{self, Request};
+use crate::options::Options;
+use crate::provider::Provider;
+use crate::provider::dagshub::{Env, process_env};
+use crate::secret::Secret;
+use crate::server::ServerUrl;
+use crate::store::cave_json::{self, SecretFile};
+use crate::store::fsutil::FileLock;
+use crate::token::Token;
+
+/// CAVEclient's default server.
+pub(crate) const DEFAULT_SERVER: &str = "https://global.daf-apis.com";
+const API: &str = "/auth/api/v1";
+
+pub struct Cave {
+    server: ServerUrl,
+    /// `token_path`, when given.
+    explicit: Option<PathBuf>,
+    /// The secrets directory (beside `token_path` when given).
+    dir: PathBuf,
+    /// `<netloc>-cave-secret.json` in the secrets directory.
+    server_file: PathBuf,
+    /// `token_path`, else `cave-secret.json` in the secrets directory.
+    default_file: PathBuf,
+    key: String,
+}
+
+/// What `/user/token` said about a token.
+enum Answer {
+    Valid,
+    Rejected,
+}
+
+/// A CAVE token as the real tools make it: 32 hexadecimal characters
+/// (lower-cased here). None for anything else.
+pub fn normalize_token(token: &str) -> Option<String> {
+    let token = token.trim();
+    (token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| token.to_ascii_lowercase())
+}
+
+impl Cave {
+    /// Resolves server, files and key from the options and the process
+    /// environment (`HOME`). Touches neither the network nor a file.
+    pub fn new(options: &Options) -> Result<Self> {
+        Self::with_env(&process_env, options)
+    }
+
+    /// Like [`new`](Self::new), reading `HOME` through `env`.
+    pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
+        let input = options.server.as_deref().unwrap_or(DEFAULT_SERVER);
+        let server = ServerUrl::parse(input)?;
+        let netloc = cave_json::netloc(input);
+        let explicit = options.token_path.clone();
+        let dir = match &explicit {
+            Some(path) => match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
+            None => {
+                let home = env("HOME").filter(|h| !h.trim().is_empty()).ok_or_else(|| {
+                    Error::invalid_argument(
+                        "cannot find the home directory for ~/.cloudvolume/secrets; set HOME or token_path",
+                    )
+                })?;
+                cave_json::secrets_dir(Path::new(&home))
+            }
+        };
+        let server_file = dir.join(cave_json::server_file_name(&netloc));
+        let default_file = explicit
+            .clone()
+            .unwrap_or_else(|| dir.join(cave_json::DEFAULT_FILE));
+        let key = options
+            .token_key
+            .clone()
+            .unwrap_or_else(|| cave_json::DEFAULT_KEY.to_string());
+        Ok(Cave {
+            server,
+            explicit,
+            dir,
+            server_file,
+            default_file,
+            key,
+        })
+    }
+
+    /// The per-server file, `<netloc>-cave-secret.json`.
+    pub fn server_file(&self) -> &Path {
+        &self.server_file
+    }
+
+    /// `token_path`, else `cave-secret.json`.
+    pub fn default_file(&self) -> &Path {
+        &self.default_file
+    }
+
+    /// The deprecated `chunkedgraph-secret.json`.
+    pub fn deprecated_file(&self) -> PathBuf {
+        self.dir.join(cave_json::DEPRECATED_FILE)
+    }
+
+    /// The file a token is read from: `token_path`, else the server file if it
+    /// exists, else `cave-secret.json`.
+    pub fn load_file(&self) -> &Path {
+        match &self.explicit {
+            Some(path) => path,
+            None if self.server_file.is_file() => &self.server_file,
+            None => &self.default_file,
+        }
+    }
+
+    /// The files `save_token` writes, in order (once each).
+    fn save_files(&self) -> Vec<&Path> {
+        let mut files = vec![self.server_file.as_path()];
+        if self.default_file != self.server_file {
+            files.push(&self.default_file);
+        }
+        files
+    }
+
+    /// Locks `files` in a fixed order, so two savers never deadlock.
+    fn lock_all(files: &[&Path], options: &Options) -> Result<Vec<FileLock>> {
+        let mut sorted = files.to_vec();
+        sorted.sort();
+        sorted
+            .into_iter()
+            .map(|p| FileLock::acquire(p, options.timeout))
+            .collect()
+    }
+
+    /// The stored token, as CAVEclient finds it.
+    fn stored(&self) -> Result<Option<Secret>> {
+        let file = self.load_file();
+        if let Some(secrets) = SecretFile::load(file)?
+            && let Some(token) = secrets.token(&self.key)
+        {
+            return Secret::new(token).map(Some);
+        }
+        let deprecated = self.deprecated_file();
+        if let Some(secrets) = SecretFile::load(&deprecated)?
+            && let Some(token) = secrets.token(&self.key)
+        {
+            log::warn(&format!(
+                "using the token in the deprecated {}; save it again with \
+                 `hubauth save-token --provider cave --server {}` to move it",
+                deprecated.display(),
+                self.server.as_str()
+            ));
+            return Secret::new(token).map(Some);
+        }
+        Ok(None)
+    }
+
+    fn get(&self, path: &str, token: &str, options: &Options) -> Result<net::Response> {
+        net::send(
+            Request::get(self.server.join(path))
+                .bearer(token)
+                .header("cookie", format!("middle_auth_token={token}"))
+                .header("accept", "application/json")
+                .deadline(Some(Instant::now() + options.timeout)),
+        )
+    }
+
+    /// `GET /auth/api/v1/user/token`: 200 valid, 401/403 rejected.
+    fn ask(&self, token: &str, options: &Options) -> Result<(Answer, Option<Value>)> {
+        let path = format!("{API}/user/token");
+        let response = self.get(&path, token, options)?;
+        match response.status {
+            200 => Ok((Answer::Valid, serde_json::from_slice(&response.body).ok())),
+            401 | 403 => Ok((Answer::Rejected, None)),
+            status => Err(Error::server_reply(
+                crate::error::ErrorKind::Server,
+                &format!("GET {}", self.server.join(&path)),
+                status,
+                &response.body,
+            )),
+        }
+    }
+
+    /// The user's name, best effort: the user id from the token records, then
+    /// `GET /auth/api/v1/user?id=<id>`.
+    fn username(&self, token: &str, records: Option<Value>, options: &Options) -> Option<String> {
+        let records = records?;
+        let records = records.as_array()?;
+        let record = records
+            .iter()
+            .find(|r| r.get("token").and_then(Value::as_str) == Some(token))
+            .or_else(|| records.first())?;
+        let id = match record.get("user_id")? {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() => s.clone(),
+            _ => return None,
+        };
+        let response = self
+            .get(&format!("{API}/user?id={id}"), token, options)
+            .ok()?;
+        if response.status != 200 {
+            return None;
+        }
+        let users: Value = serde_json::from_slice(&response.body).ok()?;
+        let user = match &users {
+            Value::Array(list) => list
+                .iter()
+                .find(|u| u.get("id").map(|v| v.to_string()) == Some(id.clone()))
+                .or_else(|| list.first())?,
+            object @ Value::Object(_) => object,
+            _ => return None,
+        };
+        ["name", "email"]
+            .iter()
+            .find_map(|k| user.get(*k).and_then(Value::as_str))
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    }
+
+    /// `secret` as a token, checked (and its user looked up) when `validate`.
+    /// None when the server rejects it.
+    fn checked(&self, secret: &Secret, options: &Options) -> Result<Option<Token>> {
+        let token = Token::bare(secret.clone());
+        if !options.validate {
+            return Ok(Some(token));
+        }
+        match self.ask(secret.expose(), options)? {
+            (Answer::Valid, records) => Ok(Some(Token {
+                username: self.username(secret.expose(), records, options),
+                ..token
+            })),
+            (Answer::Rejected, _) => Ok(None),
+        }
+    }
+
+    fn create_token_url(&self) -> String {
+        self.server.join(&format!("{API}/create_token"))
+    }
+
+    /// There is no programmatic login: send the user to the page that makes
+    /// a token (when interactive or hooked) and say how to save it.
+    fn token_needed(&self, options: &Options, problem: Error) -> Error {
+        let url = self.create_token_url();
+        let ctx = LoginContext::from_options(options, true);
+        if ctx.can_login()
+            && let Err(e) = browser::open(&ctx, &url, None)
+        {
+            return e;
+        }
+        with_advice(
+            problem,
+            format!(
+                "create a token at {url} (this revokes your previous one), then save it with \
+             `hubauth save-token --provider cave --server {server}` (the token on stdin) \
+             or hubauth_save_token with provider=cave and server={server}",
+                server = self.server.as_str()
+            ),
+        )
+    }
+
+    fn obtain(&self, options: &Options) -> Result<Token> {
+        let Some(secret) = self.stored()? else {
+            let mut files = vec![self.load_file().display().to_string()];
+            files.push(self.deprecated_file().display().to_string());
+            return Err(self.token_needed(
+                options,
+                Error::no_credentials(format!(
+                    "no CAVE token under {:?} for {} (looked in {})",
+                    self.key,
+                    self.server.as_str(),
+                    files.join(" and ")
+                )),
+            ));
+        };
+        match self.checked(&secret, options)? {
+            Some(token) => Ok(token),
+            None => Err(self.token_needed(
+                options,
+                Error::authentication(format!(
+                    "{} rejected the saved CAVE token",
+                    self.server.as_str()
+                )),
+            )),
+        }
+    }
+}
+
+/// `message; advice`, the kind kept.
+fn with_advice(error: Error, advice: String) -> Error {
+    Error::new(error.kind(), format!("{}; {advice}", error.message()))
+}
+
+impl Provider for Cave {
+    fn server(&self) -> &str {
+        self.server.as_str()
+    }
+
+    fn authenticate(&self, options: &Options) -> Result<Token> {
+        if let Some(given) = &options.token {
+            return match self.checked(given, options)? {
+                Some(token) => Ok(token),
+                None => Err(Error::authentication(format!(
+                    "{} rejected the given token",
+                    self.server.as_str()
+                ))),
+            };
+        }
+        if options.force {
+            return Err(self.token_needed(
+                options,
+                Error::no_credentials(format!(
+                    "a new CAVE token for {} was asked for (force)",
+                    self.server.as_str()
+                )),
+            ));
+        }
+        self.obtain(options)
+    }
+
+    /// CAVE tokens do not expire; reread the file in case it changed.
+    fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
+        if options.token.is_some() {
+            return Ok(current.clone());
+        }
+        Ok(match self.stored()? {
+            Some(secret) if secret != current.bearer => Token {
+                username: current.username.clone(),
+                ..Token::bare(secret)
+            },
+            _ => current.clone(),
+        })
+    }
+
+    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
+        if options.token.is_some() {
+            return if options.force {
+                Err(Error::invalid_argument(
+                    "this authentication uses a token given by the caller; authenticate again with a new token",
+                ))
+            } else {
+                Ok(current.clone())
+            };
+        }
+        let token = self.authenticate(options)?;
+        Ok(Token {
+            username: token.username.clone().or_else(|| current.username.clone()),
+            ..token
+        })
+    }
+
+    fn check(&self, token: &Token, options: &Options) -> Result<bool> {
+        match self.ask(token.bearer.expose(), options)?.0 {
+            Answer::Valid => Ok(true),
+            Answer::Rejected => Ok(false),
+        }
+    }
+
+    /// CAVEclient's `save_token`: lower-cased 32-hex (unless `validate=false`),
+    /// merged under `token_key` into the server file, then the default file.
+    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+        let token = if options.validate {
+            normalize_token(token).ok_or_else(|| {
+                Error::invalid_argument(
+                    "a CAVE token is 32 hexadecimal characters; this is not one \
+                     (set validate=false to save it anyway)",
+                )
+            })?
+        } else {
+            token.trim().to_string()
+        };
+        let token = zeroize::Zeroizing::new(token);
+        if token.is_empty() {
+            return Err(Error::invalid_argument("the token is empty"));
+        }
+        let files = self.save_files();
+        let _locks = Self::lock_all(&files, options)?;
+        let mut contents = Vec::with_capacity(files.len());
+        for path in &files {
+            let secrets = SecretFile::load(path)?.unwrap_or_default();
+            if !options.overwrite && secrets.contains(&self.key) {
+                return Err(Error::invalid_argument(format!(
+                    "{} already has a token under {:?} and overwrite=false; nothing was written",
+                    path.display(),
+                    self.key
+                )));
+            }
+            contents.push(secrets);
+        }
+        for (path, secrets) in files.iter().zip(contents.iter_mut()) {
+            secrets.set(&self.key, &token);
+            secrets.save(path)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `token_key` from the files `save_token` writes (other keys stay).
+    fn logout(&self, options: &Options) -> Result<()> {
+        let files = self.save_files();
+        let _locks = Self::lock_all(&files, options)?;
+        for path in files {
+            if let Some(mut secrets) = SecretFile::load(path)?
+                && secrets.remove(&self.key)
+            {
+                secrets.save(path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_follow_caveclient() {
+        let env = |name: &str| (name == "HOME").then(|| "/h".to_string());
+        let c = Cave::with_env(&env, &Options::new()).unwrap();
+        assert_eq!(c.server(), DEFAULT_SERVER);
+        assert_eq!(
+            c.server_file(),
+            Path::new("/h/.cloudvolume/secrets/global.daf-apis.com-cave-secret.json")
+        );
+        assert_eq!(
+            c.default_file(),
+            Path::new("/h/.cloudvolume/secrets/cave-secret.json")
+        );
+        let mut o = Options::new();
+        o.set("server", "http://localhost:8080/x/").unwrap();
+        o.set("token_path", "/t/mine.json").unwrap();
+        let c = Cave::with_env(&env, &o).unwrap();
+        assert_eq!(
+            c.server_file(),
+            Path::new("/t/localhost:8080-cave-secret.json")
+        );
+        assert_eq!(c.default_file(), Path::new("/t/mine.json"));
+        assert_eq!(c.load_file(), Path::new("/t/mine.json"));
+        assert_eq!(
+            c.deprecated_file(),
+            Path::new("/t/chunkedgraph-secret.json")
+        );
+    }
+
+    #[test]
+    fn tokens_are_32_hex_lower_cased() {
+        assert_eq!(
+            normalize_token(" ABCDEF0123456789abcdef0123456789 ").as_deref(),
+            Some("abcdef0123456789abcdef0123456789")
+        );
+        assert!(normalize_token("abcdef0123456789abcdef012345678").is_none());
+        assert!(normalize_token("ghijkl0123456789abcdef0123456789").is_none());
+    }
+}

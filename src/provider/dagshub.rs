@@ -1,0 +1,530 @@
+//! `dagshub`: the dagshub Python client's auth (specs/dagshub.md). Its YAML
+//! token cache shared with the real client, `DAGSHUB_USER_TOKEN`, validation
+//! through `/api/v1/user`, and the OAuth "middleman" login.
+//!
+//! The order `authenticate` tries things in:
+//! 1. `token` given: used as is (checked with the server when `validate`);
+//! 2. the default host and `DAGSHUB_USER_TOKEN` set: that token (never cached);
+//! 3. unless `force`, the host's cached tokens, app tokens before bearer
+//!    tokens, in file order; each checked with `/api/v1/user` when `validate`,
+//!    and the ones the server rejects removed from the cache;
+//! 4. the OAuth login (when someone can approve it), its token appended.
+//!
+//! DagsHub issues no refresh tokens: an expiring OAuth token is replaced by
+//! another cached token when there is one, else the user must log in again.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::flow::{LoginContext, dagshub_oauth};
+use crate::log;
+use crate::net::{self, Request};
+use crate::options::Options;
+use crate::provider::Provider;
+use crate::secret::Secret;
+use crate::server::ServerUrl;
+use crate::store::dagshub_yaml::{CachedToken, TokenCache, TokenType};
+use crate::store::fsutil::FileLock;
+use crate::token::{Token, unix_now};
+
+/// The real client's default host.
+pub(crate) const DEFAULT_HOST: &str = "https://dagshub.com";
+
+/// Reads an environment variable; tests pass their own.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment (`HOME` falls back to the password database).
+pub(crate) fn process_env(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) => Some(value),
+        Err(_) if name == "HOME" => dirs::home_dir().map(|p| p.to_string_lossy().into_owned()),
+        Err(_) => None,
+    }
+}
+
+fn non_empty(env: Env<'_>, name: &str) -> Option<String> {
+    env(name).filter(|v| !v.trim().is_empty())
+}
+
+/// The cache key of a host: the URL as given, without trailing `/` (as the
+/// real client keys it); a URL given without a scheme gets `https://`.
+fn host_key(input: &str, server: &ServerUrl) -> String {
+    let trimmed = input.trim().trim_end_matches('/');
+    if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        server.as_str().to_string()
+    }
+}
+
+pub struct DagsHub {
+    server: ServerUrl,
+    /// The key of this host in the token cache.
+    host: String,
+    /// `DAGSHUB_USER_TOKEN`, when this is the default host.
+    env_token: Option<Secret>,
+    path: PathBuf,
+    client_id: String,
+}
+
+/// What `/api/v1/user` said about a token.
+enum UserAnswer {
+    Valid { username: Option<String> },
+    Rejected,
+}
+
+impl DagsHub {
+    /// Resolves host, cache path and client id from the options and the
+    /// process environment. Touches neither the network nor the file.
+    pub fn new(options: &Options) -> Result<Self> {
+        Self::with_env(&process_env, options)
+    }
+
+    /// Like [`new`](Self::new), reading the environment through `env`
+    /// (`DAGSHUB_CLIENT_HOST`, `DAGSHUB_USER_TOKEN`, `DAGSHUB_CLIENT_TOKENS_CACHE`,
+    /// `DAGSHUB_CLIENT_ID`, `XDG_CACHE_HOME`, `HOME`).
+    pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
+        let default_input =
+            non_empty(env, "DAGSHUB_CLIENT_HOST").unwrap_or_else(|| DEFAULT_HOST.to_string());
+        let default_server =
+            ServerUrl::parse(&default_input).map_err(|e| e.context("DAGSHUB_CLIENT_HOST"))?;
+        let default_host = host_key(&default_input, &default_server);
+        let (server, host) = match &options.server {
+            Some(input) => {
+                let server = ServerUrl::parse(input)?;
+                let host = host_key(input, &server);
+                (server, host)
+            }
+            None => (default_server, default_host.clone()),
+        };
+        let env_token = if host == default_host {
+            non_empty(env, "DAGSHUB_USER_TOKEN")
+                .map(|t| Secret::from_string(t.trim().to_string()))
+                .transpose()?
+        } else {
+            None
+        };
+        let path = match &options.token_path {
+            Some(path) => path.clone(),
+            None => match non_empty(env, "DAGSHUB_CLIENT_TOKENS_CACHE") {
+                Some(path) => PathBuf::from(path),
+                None => cache_dir(env)?.join("dagshub").join("tokens"),
+            },
+        };
+        let client_id = options
+            .client_id
+            .clone()
+            .or_else(|| non_empty(env, "DAGSHUB_CLIENT_ID"))
+            .unwrap_or_else(|| dagshub_oauth::DEFAULT_CLIENT_ID.to_string());
+        Ok(DagsHub {
+            server,
+            host,
+            env_token,
+            path,
+            client_id,
+        })
+    }
+
+    /// The token cache this provider reads and writes.
+    pub fn token_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The host's key in the token cache.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The OAuth client id of logins.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// True when `DAGSHUB_USER_TOKEN` applies to this host.
+    pub fn uses_env_token(&self) -> bool {
+        self.env_token.is_some()
+    }
+
+    fn lock(&self, options: &Options) -> Result<FileLock> {
+        FileLock::acquire(&self.path, options.timeout)
+    }
+
+    fn user_url(&self) -> String {
+        self.server.join("/api/v1/user")
+    }
+
+    /// `GET <host>/api/v1/user` (redirects followed): valid when 200 and the
+    /// JSON has `login` and `username`; 401/403 reject the token; anything
+    /// else is an error that says nothing about the token.
+    fn api_user(&self, token: &str, options: &Options) -> Result<UserAnswer> {
+        let what = format!("GET {}", self.user_url());
+        let response = net::send(
+            Request::get(self.user_url())
+                .bearer(token)
+                .header("accept", "application/json")
+                .deadline(Some(Instant::now() + options.timeout)),
+        )?;
+        match response.status {
+            200 => {
+                let user = response.json(&what)?;
+                if user.get("login").is_none() || user.get("username").is_none() {
+                    return Err(Error::server(format!(
+                        "{what}: the reply has no login and username; is {} a DagsHub server?",
+                        self.server.as_str()
+                    )));
+                }
+                let username = ["username", "login"]
+                    .iter()
+                    .find_map(|k| user.get(*k).and_then(Value::as_str))
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string);
+                Ok(UserAnswer::Valid { username })
+            }
+            401 | 403 => Ok(UserAnswer::Rejected),
+            status => Err(Error::server_reply(
+                ErrorKind::Server,
+                &what,
+                status,
+                &response.body,
+            )),
+        }
+    }
+
+    /// A token given by the caller or from the environment, checked when
+    /// `validate`.
+    fn given(&self, secret: &Secret, source: &str, options: &Options) -> Result<Token> {
+        let token = Token::bare(secret.clone());
+        if !options.validate {
+            return Ok(token);
+        }
+        match self.api_user(secret.expose(), options)? {
+            UserAnswer::Valid { username } => Ok(Token { username, ..token }),
+            UserAnswer::Rejected => Err(Error::authentication(format!(
+                "{} rejected {source}",
+                self.server.as_str()
+            ))),
+        }
+    }
+
+    fn load(&self, warn: bool) -> Result<TokenCache> {
+        let cache = TokenCache::load(&self.path, unix_now())?;
+        if warn {
+            for message in cache.skipped() {
+                log::warn(message);
+            }
+        }
+        Ok(cache)
+    }
+
+    /// The first good cached token (app tokens first, then bearer tokens, in
+    /// file order), skipping `exclude` and, with `fresh_margin`, tokens that
+    /// expire within it. Tokens the server rejects are removed from the cache.
+    fn select(
+        &self,
+        options: &Options,
+        exclude: Option<&Secret>,
+        fresh_margin: Option<i64>,
+    ) -> Result<Option<Token>> {
+        let candidates: Vec<CachedToken> = self
+            .load(true)?
+            .tokens(&self.host)
+            .into_iter()
+            .filter(|c| exclude != Some(&c.access_token))
+            .collect();
+        let mut rejected: Vec<Secret> = Vec::new();
+        let mut trouble: Option<Error> = None;
+        let mut chosen = None;
+        for candidate in candidates {
+            let token = Token {
+                expires_at: candidate.expires_at(),
+                ..Token::bare(candidate.access_token.clone())
+            };
+            if fresh_margin.is_some_and(|margin| !token.is_fresh(margin)) {
+                continue;
+            }
+            if !options.validate {
+                chosen = Some(token);
+                break;
+            }
+            match self.api_user(candidate.access_token.expose(), options) {
+                Ok(UserAnswer::Valid { username }) => {
+                    chosen = Some(Token { username, ..token });
+                    break;
+                }
+                Ok(UserAnswer::Rejected) => rejected.push(candidate.access_token),
+                // Says nothing about the token: keep it, try the next one.
+                Err(e) => {
+                    trouble.get_or_insert(e);
+                }
+            }
+        }
+        if !rejected.is_empty() {
+            let removed = self.remove(&rejected, options)?;
+            if removed > 0 {
+                log::warn(&format!(
+                    "{} rejected {removed} cached {}; removed from {}",
+                    self.server.as_str(),
+                    if removed == 1 { "token" } else { "tokens" },
+                    self.path.display()
+                ));
+            }
+        }
+        match (chosen, trouble) {
+            (Some(token), _) => Ok(Some(token)),
+            (None, Some(e)) => Err(e),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Removes these tokens of this host from the cache, under the lock, after
+    /// reading the file again. Other hosts' entries are never touched.
+    fn remove(&self, tokens: &[Secret], options: &Options) -> Result<usize> {
+        let _lock = self.lock(options)?;
+        let mut cache = self.load(false)?;
+        let removed: usize = tokens
+            .iter()
+            .map(|t| cache.remove_token(&self.host, t.expose()))
+            .sum();
+        if removed > 0 {
+            cache.save(&self.path)?;
+        }
+        Ok(removed)
+    }
+
+    /// The OAuth login; its token is appended to the cache under the lock.
+    fn login(&self, options: &Options) -> Result<Token> {
+        let ctx = LoginContext::from_options(options, true);
+        if !ctx.can_login() {
+            return Err(Error::no_credentials(format!(
+                "no valid DagsHub token for {host} and interactive login is disabled; \
+                 log in with `hubauth login --provider dagshub --server {host}`, save an app \
+                 token with `hubauth save-token --provider dagshub --server {host}`, or set \
+                 DAGSHUB_USER_TOKEN",
+                host = self.host
+            )));
+        }
+        let issued = dagshub_oauth::login(&self.server, &self.client_id, &ctx)?;
+        let cached = CachedToken {
+            access_token: issued.access_token,
+            token_type: TokenType::Bearer,
+            expires_at_ns: Some(issued.expires_at_ns),
+        };
+        {
+            let _lock = self.lock(options)?;
+            let mut cache = self.load(false)?;
+            cache.push(&self.host, &cached)?;
+            cache.save(&self.path)?;
+        }
+        let token = Token {
+            expires_at: cached.expires_at(),
+            ..Token::bare(cached.access_token.clone())
+        };
+        if !options.validate {
+            return Ok(token);
+        }
+        match self.api_user(token.bearer.expose(), options)? {
+            UserAnswer::Valid { username } => Ok(Token { username, ..token }),
+            UserAnswer::Rejected => Err(Error::authentication(format!(
+                "{} rejected the token it just issued",
+                self.server.as_str()
+            ))),
+        }
+    }
+
+    fn cached_or_login(&self, options: &Options) -> Result<Token> {
+        match self.select(options, None, None)? {
+            Some(token) => Ok(token),
+            None => self.login(options),
+        }
+    }
+}
+
+/// The real client's cache directory (`appdirs.user_cache_dir`).
+fn cache_dir(env: Env<'_>) -> Result<PathBuf> {
+    let home = || {
+        non_empty(env, "HOME").map(PathBuf::from).ok_or_else(|| {
+            Error::invalid_argument(
+                "cannot find the home directory; set DAGSHUB_CLIENT_TOKENS_CACHE or token_path",
+            )
+        })
+    };
+    if cfg!(target_os = "macos") {
+        return Ok(home()?.join("Library").join("Caches"));
+    }
+    match non_empty(env, "XDG_CACHE_HOME") {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => Ok(home()?.join(".cache")),
+    }
+}
+
+impl Provider for DagsHub {
+    fn server(&self) -> &str {
+        self.server.as_str()
+    }
+
+    fn authenticate(&self, options: &Options) -> Result<Token> {
+        if let Some(given) = &options.token {
+            return self.given(given, "the given token", options);
+        }
+        if let Some(env_token) = &self.env_token {
+            return self.given(env_token, "the token in DAGSHUB_USER_TOKEN", options);
+        }
+        if options.force {
+            return self.login(options);
+        }
+        self.cached_or_login(options)
+    }
+
+    /// DagsHub tokens cannot be refreshed: take another cached token that is
+    /// still fresh (another process may have logged in), else ask for a login.
+    fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
+        if options.token.is_some() || self.env_token.is_some() {
+            return Ok(current.clone());
+        }
+        if let Some(token) = self.select(
+            options,
+            Some(&current.bearer),
+            Some(options.refresh_margin_s),
+        )? {
+            return Ok(token);
+        }
+        Err(Error::authentication(format!(
+            "the DagsHub token for {host} expires and DagsHub issues no refresh tokens; \
+             log in again with `hubauth login --provider dagshub --server {host}`, \
+             or save an app token with `hubauth save-token --provider dagshub --server {host}`",
+            host = self.host
+        )))
+    }
+
+    /// Reloads the cache and takes the first good token; with `force` (the
+    /// server answered 401) the current token is dropped from the cache first,
+    /// so the next good one, or a new login, replaces it.
+    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
+        if options.token.is_some() {
+            return if options.force {
+                Err(Error::invalid_argument(
+                    "this authentication uses a token given by the caller; authenticate again with a new token",
+                ))
+            } else {
+                Ok(current.clone())
+            };
+        }
+        if let Some(env_token) = &self.env_token {
+            return self.given(env_token, "the token in DAGSHUB_USER_TOKEN", options);
+        }
+        if options.force {
+            self.remove(std::slice::from_ref(&current.bearer), options)?;
+        }
+        let token = self.cached_or_login(options)?;
+        if let (Some(before), Some(after)) = (&current.username, &token.username)
+            && before != after
+        {
+            return Err(Error::authentication(format!(
+                "the next DagsHub token belongs to {after:?}, but this authentication belongs to {before:?}"
+            )));
+        }
+        Ok(Token {
+            username: token.username.clone().or_else(|| current.username.clone()),
+            ..token
+        })
+    }
+
+    fn check(&self, token: &Token, options: &Options) -> Result<bool> {
+        match self.api_user(token.bearer.expose(), options)? {
+            UserAnswer::Valid { .. } => Ok(true),
+            UserAnswer::Rejected => Ok(false),
+        }
+    }
+
+    /// The real client's `add_app_token`: checked with the server (when
+    /// `validate`), then appended as an app token unless already cached.
+    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(Error::invalid_argument("the token is empty"));
+        }
+        let secret = Secret::new(token)?;
+        if options.validate
+            && let UserAnswer::Rejected = self.api_user(token, options)?
+        {
+            return Err(Error::authentication(format!(
+                "{} rejected the token; it was not saved",
+                self.server.as_str()
+            )));
+        }
+        let _lock = self.lock(options)?;
+        let mut cache = self.load(false)?;
+        if cache.contains(&self.host, token) {
+            return Ok(());
+        }
+        cache.push(&self.host, &CachedToken::app(secret))?;
+        cache.save(&self.path)
+    }
+
+    /// Removes this host's tokens; other hosts keep theirs (the real client
+    /// deletes the whole file).
+    fn logout(&self, options: &Options) -> Result<()> {
+        let _lock = self.lock(options)?;
+        let mut cache = self.load(false)?;
+        if cache.remove_host(&self.host) {
+            cache.save(&self.path)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn resolves_like_the_real_client() {
+        let o = Options::new();
+        let d = DagsHub::with_env(&env(&[("HOME", "/h")]), &o).unwrap();
+        assert_eq!(d.host(), "https://dagshub.com");
+        assert_eq!(d.server(), "https://dagshub.com");
+        assert_eq!(d.client_id(), dagshub_oauth::DEFAULT_CLIENT_ID);
+        assert!(!d.uses_env_token());
+        if !cfg!(target_os = "macos") {
+            assert_eq!(d.token_path(), Path::new("/h/.cache/dagshub/tokens"));
+            let d =
+                DagsHub::with_env(&env(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]), &o).unwrap();
+            assert_eq!(d.token_path(), Path::new("/x/dagshub/tokens"));
+        }
+        let e = env(&[
+            ("DAGSHUB_CLIENT_HOST", "https://my.dagshub.example/"),
+            ("DAGSHUB_USER_TOKEN", "env-tok"),
+            ("DAGSHUB_CLIENT_TOKENS_CACHE", "/c/tokens"),
+            ("DAGSHUB_CLIENT_ID", "cid"),
+        ]);
+        let d = DagsHub::with_env(&e, &o).unwrap();
+        assert_eq!(d.host(), "https://my.dagshub.example");
+        assert!(d.uses_env_token());
+        assert_eq!(d.token_path(), Path::new("/c/tokens"));
+        assert_eq!(d.client_id(), "cid");
+        // The env token is for the default host only.
+        let mut other = Options::new();
+        other.set("server", "https://dagshub.com").unwrap();
+        other.set("token_path", "/t").unwrap();
+        other.set("client_id", "mine").unwrap();
+        let d = DagsHub::with_env(&e, &other).unwrap();
+        assert!(!d.uses_env_token());
+        assert_eq!(d.token_path(), Path::new("/t"));
+        assert_eq!(d.client_id(), "mine");
+        let mut same = Options::new();
+        same.set("server", "https://my.dagshub.example").unwrap();
+        assert!(DagsHub::with_env(&e, &same).unwrap().uses_env_token());
+    }
+}

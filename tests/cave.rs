@@ -1,0 +1,425 @@
+//! Provider `cave` end to end, against the CAVE test server: CAVEclient's
+//! secret files (load order, per-server files, the deprecated fallback),
+//! save_token's merge and overwrite rules, token checks with Bearer + cookie,
+//! and the interactive "make a token in the browser" path through a hook.
+//!
+//! Files live in per-test temporary directories: either `token_path` (which
+//! puts the secrets directory beside it) or a fake `HOME` handed to
+//! `Cave::with_env`; the real `~/.cloudvolume` is never touched.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use hubauth::provider::Provider;
+use hubauth::provider::cave::Cave;
+use hubauth::{ErrorKind, HookAction, Options};
+use hubauth_test_servers::{CaveServer, http};
+use serde_json::Value;
+
+const FIXTURE_DEFAULT: &str = include_str!("fixtures/cave/cave-secret.json");
+const FIXTURE_SERVER: &str = include_str!("fixtures/cave/global.daf-apis.com-cave-secret.json");
+
+struct Fx {
+    server: CaveServer,
+    dir: tempfile::TempDir,
+}
+
+impl Fx {
+    fn new() -> Fx {
+        Fx {
+            server: CaveServer::start(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The file given as token_path; the server file sits beside it.
+    fn default_file(&self) -> PathBuf {
+        self.dir.path().join("cave-secret.json")
+    }
+
+    fn server_file(&self) -> PathBuf {
+        self.dir.path().join(self.server.server_file_name())
+    }
+
+    fn deprecated_file(&self) -> PathBuf {
+        self.dir.path().join("chunkedgraph-secret.json")
+    }
+
+    fn options(&self) -> Options {
+        let mut o = Options::new();
+        o.set("provider", "cave").unwrap();
+        o.set("server", &self.server.url()).unwrap();
+        o.set("token_path", self.default_file().to_str().unwrap())
+            .unwrap();
+        o.set("interactive", "false").unwrap();
+        o.set("timeout_ms", "20000").unwrap();
+        o
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A fake home with the spec's two literal files in `~/.cloudvolume/secrets`.
+fn home_with_fixtures() -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let secrets = home.path().join(".cloudvolume").join("secrets");
+    write(&secrets.join("cave-secret.json"), FIXTURE_DEFAULT);
+    write(
+        &secrets.join("global.daf-apis.com-cave-secret.json"),
+        FIXTURE_SERVER,
+    );
+    (home, secrets)
+}
+
+fn no_validate() -> Options {
+    let mut o = Options::new();
+    o.set("provider", "cave").unwrap();
+    o.set("validate", "false").unwrap();
+    o.set("interactive", "false").unwrap();
+    o
+}
+
+#[test]
+fn the_spec_files_and_caveclients_load_order() {
+    let (home, secrets) = home_with_fixtures();
+    let home_str = home.path().to_string_lossy().into_owned();
+    let env = |name: &str| (name == "HOME").then(|| home_str.clone());
+    let o = no_validate();
+
+    // The server file exists: it is used.
+    let cave = Cave::with_env(&env, &o).unwrap();
+    assert_eq!(cave.server(), "https://global.daf-apis.com");
+    assert_eq!(
+        cave.load_file(),
+        secrets.join("global.daf-apis.com-cave-secret.json")
+    );
+    let token = cave.authenticate(&o).unwrap();
+    assert_eq!(token.bearer.expose(), "aaaa456789abcdef0123456789abcdef");
+    let mut keyed = o.clone();
+    keyed.set("token_key", "fanc_production_mar2021").unwrap();
+    let cave_keyed = Cave::with_env(&env, &keyed).unwrap();
+    assert_eq!(
+        cave_keyed.authenticate(&keyed).unwrap().bearer.expose(),
+        "tok-for-fanc"
+    );
+
+    // A server file without the key does not fall back to cave-secret.json…
+    write(
+        &secrets.join("global.daf-apis.com-cave-secret.json"),
+        r#"{"other": "x"}"#,
+    );
+    let err = cave.authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials);
+    assert!(
+        err.message()
+            .contains("hubauth save-token --provider cave --server https://global.daf-apis.com"),
+        "{err}"
+    );
+    // …but to the deprecated chunkedgraph-secret.json.
+    write(
+        &secrets.join("chunkedgraph-secret.json"),
+        r#"{"token": "cccc456789abcdef0123456789abcdef"}"#,
+    );
+    assert_eq!(
+        cave.authenticate(&o).unwrap().bearer.expose(),
+        "cccc456789abcdef0123456789abcdef"
+    );
+
+    // No server file: cave-secret.json.
+    fs::remove_file(secrets.join("global.daf-apis.com-cave-secret.json")).unwrap();
+    assert_eq!(cave.load_file(), secrets.join("cave-secret.json"));
+    assert_eq!(
+        cave.authenticate(&o).unwrap().bearer.expose(),
+        "ffff456789abcdef0123456789abcdef"
+    );
+
+    // Another server (port kept in the file name).
+    let mut local = o.clone();
+    local
+        .set("server", "http://localhost:8080/some/path")
+        .unwrap();
+    let cave = Cave::with_env(&env, &local).unwrap();
+    assert_eq!(
+        cave.server_file(),
+        secrets.join("localhost:8080-cave-secret.json")
+    );
+
+    // A given token wins; no file is read (even a broken one).
+    write(&secrets.join("cave-secret.json"), "not json");
+    let mut given = o.clone();
+    given
+        .set("token", "dddd456789abcdef0123456789abcdef")
+        .unwrap();
+    let cave = Cave::with_env(&env, &given).unwrap();
+    assert_eq!(
+        cave.authenticate(&given).unwrap().bearer.expose(),
+        "dddd456789abcdef0123456789abcdef"
+    );
+    assert_eq!(
+        Cave::with_env(&env, &o)
+            .unwrap()
+            .authenticate(&o)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Format
+    );
+}
+
+#[test]
+fn save_token_writes_server_file_then_default_file_merging_keys() {
+    let (home, secrets) = home_with_fixtures();
+    let home_str = home.path().to_string_lossy().into_owned();
+    let env = |name: &str| (name == "HOME").then(|| home_str.clone());
+    let o = no_validate();
+    let mut validating = o.clone();
+    validating.set("validate", "true").unwrap();
+    let cave = Cave::with_env(&env, &validating).unwrap();
+    cave.save_token("0123456789ABCDEF0123456789ABCDEF", &validating)
+        .unwrap();
+    let lower = "0123456789abcdef0123456789abcdef";
+    let expected = format!(r#"{{"token": "{lower}", "fanc_production_mar2021": "tok-for-fanc"}}"#);
+    for name in ["global.daf-apis.com-cave-secret.json", "cave-secret.json"] {
+        let path = secrets.join(name);
+        assert_eq!(read(&path), expected, "{name}");
+        assert_eq!(mode(&path), 0o600);
+    }
+    assert_eq!(cave.authenticate(&o).unwrap().bearer.expose(), lower);
+}
+
+#[test]
+fn overwrite_false_writes_nothing_when_either_file_has_the_key() {
+    let fx = Fx::new();
+    let mut o = fx.options();
+    o.set("overwrite", "false").unwrap();
+    let token = "abcdef0123456789abcdef0123456789";
+
+    // The key only in the default file: the server file is not created.
+    write(
+        &fx.default_file(),
+        r#"{"token": "1111456789abcdef0123456789abcdef"}"#,
+    );
+    let err = hubauth::save_token(&o, token).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("nothing was written"), "{err}");
+    assert!(!err.message().contains(token));
+    assert!(!fx.server_file().exists());
+    assert!(!read(&fx.default_file()).contains(token));
+
+    // The key only in the server file: the default file is unchanged.
+    fs::remove_file(fx.default_file()).unwrap();
+    write(
+        &fx.server_file(),
+        r#"{"token": "2222456789abcdef0123456789abcdef"}"#,
+    );
+    assert_eq!(
+        hubauth::save_token(&o, token).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert!(!fx.default_file().exists());
+
+    // Another key is fine, and merges.
+    o.set("token_key", "my_dataset").unwrap();
+    hubauth::save_token(&o, token).unwrap();
+    assert_eq!(
+        read(&fx.server_file()),
+        format!(r#"{{"token": "2222456789abcdef0123456789abcdef", "my_dataset": "{token}"}}"#)
+    );
+    assert_eq!(
+        read(&fx.default_file()),
+        format!(r#"{{"my_dataset": "{token}"}}"#)
+    );
+}
+
+#[test]
+fn tokens_must_be_32_hex_unless_validate_is_false() {
+    let fx = Fx::new();
+    let o = fx.options();
+    for bad in ["short", "abcdef0123456789abcdef012345678g", ""] {
+        let err = hubauth::save_token(&o, bad).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad:?}");
+    }
+    assert!(!fx.default_file().exists() && !fx.server_file().exists());
+    let mut lax = o.clone();
+    lax.set("validate", "false").unwrap();
+    hubauth::save_token(&lax, "Not-A-Cave-Token").unwrap();
+    assert_eq!(read(&fx.default_file()), r#"{"token": "Not-A-Cave-Token"}"#);
+    assert_eq!(read(&fx.server_file()), r#"{"token": "Not-A-Cave-Token"}"#);
+}
+
+#[test]
+fn check_uses_bearer_and_cookie_and_finds_the_user() {
+    let fx = Fx::new();
+    let token = fx.server.issue_token();
+    hubauth::save_token(&fx.options(), &token).unwrap();
+    let auth = hubauth::authenticate(&fx.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), token);
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    assert_eq!(auth.expires_at(), None);
+    assert!(auth.check().unwrap());
+    let stats = fx.server.stats();
+    assert!(
+        stats.bearer_seen >= 2 && stats.cookie_seen == stats.bearer_seen,
+        "{stats:?}"
+    );
+    assert_eq!(stats.bearer_cookie_mismatches, 0);
+    assert!(stats.user_info_calls >= 1);
+
+    // The cookie alone is enough for the server, and hubauth sends it.
+    fx.server.configure(|c| c.accept_bearer = false);
+    assert!(auth.check().unwrap());
+    fx.server.configure(|c| {
+        c.accept_bearer = true;
+        c.accept_cookie = false;
+    });
+    assert!(auth.check().unwrap());
+
+    fx.server.revoke(&token);
+    assert!(!auth.check().unwrap());
+    fx.server.configure(|c| c.api_status = Some(502));
+    assert_eq!(auth.check().unwrap_err().kind(), ErrorKind::Server);
+}
+
+#[test]
+fn a_rejected_saved_token_says_how_to_replace_it() {
+    let fx = Fx::new();
+    let token = fx.server.issue_token();
+    hubauth::save_token(&fx.options(), &token).unwrap();
+    fx.server.revoke(&token);
+    let err = hubauth::authenticate(&fx.options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication);
+    assert!(err.message().contains("/auth/api/v1/create_token"), "{err}");
+    assert!(!err.message().contains(&token));
+    assert_eq!(fx.server.stats().create_token_visits, 0, "not interactive");
+}
+
+#[test]
+fn interactive_opens_create_token_and_fails_with_how_to_save() {
+    let fx = Fx::new();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let made = Arc::new(Mutex::new(None::<String>));
+    let mut o = fx.options();
+    o.set("interactive", "true").unwrap();
+    {
+        let (seen, made) = (seen.clone(), made.clone());
+        o.set_hook(Some(Arc::new(move |url: &str| {
+            seen.lock().unwrap().push(url.to_string());
+            // The "browser": the page shows the new token.
+            let r = http::get(url).unwrap();
+            assert_eq!(r.status, 200);
+            let token: Value = r.json().unwrap();
+            *made.lock().unwrap() = token.as_str().map(str::to_string);
+            HookAction::Continue
+        })));
+    }
+    let err = hubauth::authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    let expected_url = format!("{}/auth/api/v1/create_token", fx.server.url());
+    assert_eq!(*seen.lock().unwrap(), vec![expected_url.clone()]);
+    assert!(err.message().contains(&expected_url), "{err}");
+    assert!(
+        err.message().contains(&format!(
+            "hubauth save-token --provider cave --server {}",
+            fx.server.url()
+        )),
+        "{err}"
+    );
+    assert!(err.message().contains("hubauth_save_token"), "{err}");
+    assert_eq!(fx.server.stats().create_token_visits, 1);
+
+    // The user saves the token the page showed; now it works.
+    let token = made.lock().unwrap().clone().unwrap();
+    hubauth::save_token(&o, &token).unwrap();
+    let auth = hubauth::authenticate(&o).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), token);
+    assert_eq!(seen.lock().unwrap().len(), 1, "no page when a token works");
+
+    // A hook that cancels stops it with Cancelled.
+    let mut cancel = fx.options();
+    cancel.set("force", "true").unwrap();
+    cancel.set_hook(Some(Arc::new(|_: &str| HookAction::Cancel)));
+    assert_eq!(
+        hubauth::authenticate(&cancel).unwrap_err().kind(),
+        ErrorKind::Cancelled
+    );
+}
+
+#[test]
+fn logout_removes_the_key_and_keeps_the_others() {
+    let fx = Fx::new();
+    write(&fx.default_file(), FIXTURE_DEFAULT);
+    write(&fx.server_file(), FIXTURE_SERVER);
+    hubauth::logout(&fx.options()).unwrap();
+    for path in [fx.default_file(), fx.server_file()] {
+        assert_eq!(
+            read(&path),
+            r#"{"fanc_production_mar2021": "tok-for-fanc"}"#
+        );
+    }
+    assert!(!fx.deprecated_file().exists());
+}
+
+#[test]
+fn save_token_through_the_c_abi() {
+    use hubauth::ffi::*;
+    use std::ffi::{CStr, CString};
+    let fx = Fx::new();
+    let set = |o: *mut hubauth_options, k: &str, v: &str| {
+        let (k, v) = (CString::new(k).unwrap(), CString::new(v).unwrap());
+        assert_eq!(
+            hubauth_options_set(o, k.as_ptr(), v.as_ptr(), std::ptr::null_mut()),
+            HUBAUTH_OK
+        );
+    };
+    let o = hubauth_options_new();
+    set(o, "provider", "cave");
+    set(o, "server", &fx.server.url());
+    set(o, "token_path", fx.default_file().to_str().unwrap());
+    set(o, "interactive", "false");
+    let token = fx.server.issue_token();
+    let c_token = CString::new(token.clone()).unwrap();
+    assert_eq!(
+        hubauth_save_token(o, c_token.as_ptr(), std::ptr::null_mut()),
+        HUBAUTH_OK
+    );
+    set(o, "overwrite", "false");
+    let mut err = std::ptr::null_mut();
+    assert_eq!(
+        hubauth_save_token(o, c_token.as_ptr(), &mut err),
+        HUBAUTH_ERR_INVALID_ARGUMENT
+    );
+    let message = unsafe { CStr::from_ptr(hubauth_error_message(err)) }
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("overwrite=false"), "{message}");
+    assert!(!message.contains(&token));
+    hubauth_error_free(err);
+
+    let mut auth = std::ptr::null_mut();
+    assert_eq!(
+        hubauth_authenticate(o, &mut auth, std::ptr::null_mut()),
+        HUBAUTH_OK
+    );
+    let mut valid = false;
+    assert_eq!(
+        hubauth_check(auth, &mut valid, std::ptr::null_mut()),
+        HUBAUTH_OK
+    );
+    assert!(valid);
+    hubauth_auth_free(auth);
+    hubauth_options_free(o);
+}

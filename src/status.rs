@@ -12,9 +12,15 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::options::ProviderKind;
+use crate::options::{Options, ProviderKind};
+use crate::provider::cave::Cave;
+use crate::provider::dagshub::DagsHub;
 use crate::server::ServerUrl;
+use crate::store::cave_json::SecretFile;
+use crate::store::dagshub_yaml::{CachedToken, TokenCache};
+use crate::store::oidc_toml;
 use crate::store::pkg_toml::{self, PkgToken};
+use crate::token::unix_now;
 
 /// One credential hubauth can see. Serialises to the JSON `hubauth status
 /// --json` prints.
@@ -48,7 +54,186 @@ pub struct CredentialInfo {
 pub fn discover() -> Vec<CredentialInfo> {
     let mut found = Vec::new();
     found.extend(juliahub());
+    found.extend(dagshub());
+    found.extend(cave());
+    found.extend(oidc());
     found
+}
+
+/// An entry for `provider` at `server` from `source`, nothing known yet.
+fn blank(provider: ProviderKind, server: &str, source: &str) -> CredentialInfo {
+    CredentialInfo {
+        provider: provider.name().to_string(),
+        server: server.to_string(),
+        user: None,
+        source: source.to_string(),
+        expires_at: None,
+        refreshable: false,
+        usable: false,
+        problem: None,
+        options: vec![
+            ("provider".into(), provider.name().into()),
+            ("server".into(), server.into()),
+        ],
+    }
+}
+
+/// dagshub: `DAGSHUB_USER_TOKEN` for the default host, and each host of the
+/// token cache (its usable tokens taken together).
+fn dagshub() -> Vec<CredentialInfo> {
+    let kind = ProviderKind::DagsHub;
+    let mut options = Options::new();
+    options.provider = kind;
+    let Ok(client) = DagsHub::new(&options) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    if client.uses_env_token() {
+        let mut entry = blank(kind, client.host(), "DAGSHUB_USER_TOKEN");
+        entry.usable = true;
+        found.push(entry);
+    }
+    let path = client.token_path();
+    let source = path.display().to_string();
+    match TokenCache::load(path, unix_now()) {
+        Ok(cache) => {
+            for host in cache.hosts() {
+                let tokens = cache.tokens(host);
+                let mut entry = blank(kind, host, &source);
+                entry.options.push(("token_path".into(), source.clone()));
+                entry.usable = !tokens.is_empty();
+                // App tokens never expire; else the longest-lived bearer token.
+                entry.expires_at = if tokens.iter().any(|t| t.expires_at().is_none()) {
+                    None
+                } else {
+                    tokens.iter().filter_map(CachedToken::expires_at).max()
+                };
+                if !entry.usable {
+                    entry.problem =
+                        Some("no usable token; run `hubauth login --provider dagshub`".into());
+                }
+                found.push(entry);
+            }
+        }
+        Err(e) => {
+            let mut entry = blank(kind, client.host(), &source);
+            entry.problem = Some(e.message().to_string());
+            found.push(entry);
+        }
+    }
+    found
+}
+
+/// cave: each secret file in `~/.cloudvolume/secrets` (the default one, the
+/// per-server ones and the deprecated one), by its default key.
+fn cave() -> Vec<CredentialInfo> {
+    let kind = ProviderKind::Cave;
+    let mut options = Options::new();
+    options.provider = kind;
+    let Ok(client) = Cave::new(&options) else {
+        return Vec::new();
+    };
+    let Some(dir) = client.default_file().parent() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("cave-secret.json") || n == "chunkedgraph-secret.json")
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let server = match name.strip_suffix("-cave-secret.json") {
+                Some(netloc) => format!("https://{netloc}"),
+                None => cave_default_server(),
+            };
+            let source = path.display().to_string();
+            let mut entry = blank(kind, &server, &source);
+            entry.options.push(("token_path".into(), source));
+            match SecretFile::load(&path) {
+                Ok(Some(file)) if file.contains("token") => entry.usable = true,
+                Ok(_) => entry.problem = Some("no \"token\" key in the file".into()),
+                Err(e) => entry.problem = Some(e.message().to_string()),
+            }
+            if name == "chunkedgraph-secret.json" {
+                entry.problem = Some("deprecated file; save the token again with `hubauth save-token --provider cave`".into());
+            }
+            entry
+        })
+        .collect()
+}
+
+fn cave_default_server() -> String {
+    crate::provider::cave::DEFAULT_SERVER.to_string()
+}
+
+/// oidc: every `<config>/hubauth/oidc/<issuer>/<client_id>.toml`.
+fn oidc() -> Vec<CredentialInfo> {
+    let kind = ProviderKind::Oidc;
+    let Some(root) = dirs::config_dir().map(|c| c.join("hubauth").join("oidc")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|dir| {
+            std::fs::read_dir(dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    let now = unix_now();
+    files
+        .into_iter()
+        .map(|path| {
+            let source = path.display().to_string();
+            let mut entry = blank(kind, "", &source);
+            match oidc_toml::load(&path) {
+                Ok(Some(token)) => {
+                    entry.server = token.issuer().unwrap_or_default().to_string();
+                    entry.user = token.username().map(str::to_string);
+                    entry.expires_at = token.expires_at();
+                    entry.refreshable = token.refresh_token().is_some();
+                    let fresh =
+                        token.access_token().is_some() && entry.expires_at.is_none_or(|t| t > now);
+                    entry.usable = fresh || entry.refreshable;
+                    entry.options = vec![
+                        ("provider".into(), kind.name().into()),
+                        ("issuer".into(), entry.server.clone()),
+                        (
+                            "client_id".into(),
+                            token.client_id().unwrap_or_default().into(),
+                        ),
+                        ("token_path".into(), source.clone()),
+                    ];
+                    if !entry.usable {
+                        entry.problem = Some(
+                            "expired and not refreshable; run `hubauth login --provider oidc`"
+                                .into(),
+                        );
+                    }
+                }
+                Ok(None) => entry.problem = Some("the file is gone".into()),
+                Err(e) => entry.problem = Some(e.message().to_string()),
+            }
+            entry
+        })
+        .collect()
 }
 
 /// juliahub: every `<depot>/servers/*/auth.toml` of the first depot, plus the

@@ -620,3 +620,64 @@ fn refresh_renews_a_due_token_and_prints_the_expiry() {
     assert_eq!(s.stats().challenges, 1);
     assert_ne!(home.stored_id_token(&s), renewed);
 }
+
+#[test]
+fn status_lists_every_provider_from_its_default_location() {
+    let home = Home::new();
+    // dagshub: the literal cache of the real client, at $XDG_CACHE_HOME/dagshub/tokens
+    let cache = home.dir.path().join("cache/dagshub/tokens");
+    std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    std::fs::copy("tests/fixtures/dagshub/tokens", &cache).unwrap();
+    // cave: a default and a per-server file in ~/.cloudvolume/secrets
+    let secrets = home.home().join(".cloudvolume/secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::write(
+        secrets.join("cave-secret.json"),
+        r#"{"token": "ffff456789abcdef0123456789abcdef"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        secrets.join("localhost:8080-cave-secret.json"),
+        r#"{"other": "x"}"#,
+    )
+    .unwrap();
+    // oidc: an expired token with a refresh token
+    let oidc = home
+        .dir
+        .path()
+        .join("config/hubauth/oidc/idp.example/cli.toml");
+    std::fs::create_dir_all(oidc.parent().unwrap()).unwrap();
+    std::fs::write(
+        &oidc,
+        "access_token = \"oidc-access-secret\"\nrefresh_token = \"oidc-refresh-secret\"\n\
+         expires_at = 1\nissuer = \"https://idp.example\"\nclient_id = \"cli\"\nusername = \"bob\"\n",
+    )
+    .unwrap();
+
+    let run = home.run(&["status", "--json"]).expect(1); // the cave per-server file has no token
+    for secret in [
+        "oidc-access-secret",
+        "oidc-refresh-secret",
+        "ffff4567",
+        "app-token-123",
+    ] {
+        assert!(!run.stdout.contains(secret), "{secret} leaked");
+    }
+    let list: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    let find = |provider: &str, server: &str| {
+        list.iter()
+            .find(|e| e["provider"] == provider && e["server"] == server)
+            .unwrap_or_else(|| panic!("no {provider} entry for {server} in {list:?}"))
+    };
+    assert_eq!(find("dagshub", "https://dagshub.com")["usable"], true);
+    assert_eq!(
+        find("dagshub", "https://my.dagshub.example")["usable"],
+        true
+    );
+    assert_eq!(find("cave", "https://global.daf-apis.com")["usable"], true);
+    assert_eq!(find("cave", "https://localhost:8080")["usable"], false);
+    let o = find("oidc", "https://idp.example");
+    assert_eq!(o["usable"], true, "expired but refreshable");
+    assert_eq!(o["refreshable"], true);
+    assert_eq!(o["user"], "bob");
+}

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::log;
 use crate::options::Options;
 use crate::provider::{self, Provider};
@@ -129,6 +129,16 @@ impl Authentication {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let current = self.inner.state.load_full();
+        // A token the caller gave has nothing stored behind it to reload.
+        if options.token.is_some() {
+            return if options.force {
+                Err(Error::invalid_argument(
+                    "this authentication uses a token given by the caller; authenticate again with a new token",
+                ))
+            } else {
+                Ok(())
+            };
+        }
         let token = self.inner.provider.reauthenticate(&current, options)?;
         self.inner.state.store(Arc::new(token));
         Ok(())

@@ -351,15 +351,6 @@ impl Provider for Cave {
     }
 
     fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        if options.token.is_some() {
-            return if options.force {
-                Err(Error::invalid_argument(
-                    "this authentication uses a token given by the caller; authenticate again with a new token",
-                ))
-            } else {
-                Ok(current.clone())
-            };
-        }
         let token = self.authenticate(options)?;
         Ok(Token {
             username: token.username.clone().or_else(|| current.username.clone()),

@@ -403,15 +403,6 @@ impl Provider for DagsHub {
     /// server answered 401) the current token is dropped from the cache first,
     /// so the next good one, or a new login, replaces it.
     fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        if options.token.is_some() {
-            return if options.force {
-                Err(Error::invalid_argument(
-                    "this authentication uses a token given by the caller; authenticate again with a new token",
-                ))
-            } else {
-                Ok(current.clone())
-            };
-        }
         if let Some(env_token) = &self.env_token {
             return self.given(env_token, "the token in DAGSHUB_USER_TOKEN", options);
         }

@@ -14,7 +14,7 @@ use crate::flow::{LoginContext, pkg_classic, pkg_refresh};
 use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
-use crate::provider::Provider;
+use crate::provider::{self, Provider};
 use crate::secret::Secret;
 use crate::server::{ServerUrl, require_secure};
 use crate::store::fsutil::{self, FileLock};
@@ -178,77 +178,21 @@ impl JuliaHub {
                 .header("accept", "application/json")
                 .deadline(Some(ctx.deadline)),
         )?;
-        if response.status != 200 {
-            return Ok(None);
-        }
-        let Ok(Value::Object(config)) = serde_json::from_slice::<Value>(&response.body) else {
-            return Ok(None);
-        };
-        let offers_device = config
-            .get("auth_flows")
-            .and_then(Value::as_array)
-            .is_some_and(|flows| flows.iter().any(|f| f.as_str() == Some("device")));
-        if !offers_device {
-            return Ok(None);
-        }
-        let endpoint = |key: &str| -> Result<String> {
-            let url = config.get(key).and_then(Value::as_str).ok_or_else(|| {
-                Error::server(format!(
-                    "/auth/configuration offers the device flow but has no {key}"
-                ))
-            })?;
-            let parsed = reqwest::Url::parse(url)
-                .map_err(|_| Error::server(format!("/auth/configuration: {key} is not a URL")))?;
-            require_secure(&parsed, key)?;
-            Ok(url.to_string())
-        };
-        Ok(Some(DeviceConfig {
-            authorization: endpoint("device_authorization_endpoint")?,
-            token: endpoint("device_token_endpoint")?,
-            refresh_url: config
-                .get("device_token_refresh_url")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            scope: config
-                .get("device_token_scope")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        }))
+        parse_configuration(response.status, &response.body)
     }
 
     /// A usable token, trying at most `maxcount` times. With `skip_store`, the
     /// stored token is not considered (it was found bad).
     fn obtain(&self, options: &Options, skip_store: bool) -> Result<Token> {
-        let mut last: Option<Error> = None;
-        for _ in 0..options.maxcount {
+        provider::with_tries(self.server.as_str(), options, || {
             if !skip_store {
                 let _lock = self.lock(options)?;
                 if let Some(token) = self.fresh_from_store(options)? {
                     return Ok(token);
                 }
             }
-            match self.login(options) {
-                Ok(token) => return Ok(token),
-                Err(e) if matches!(e.kind(), ErrorKind::Authentication | ErrorKind::Server) => {
-                    last = Some(e)
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        // Keep the last failure's kind: a denied login stays AUTHENTICATION, a
-        // broken server stays SERVER.
-        let tries = options.maxcount;
-        let (kind, last) = last.map_or((ErrorKind::Authentication, String::new()), |e| {
-            (e.kind(), e.message().to_string())
-        });
-        Err(Error::new(
-            kind,
-            format!(
-                "authentication with {} failed after {tries} {}: {last}",
-                self.server.as_str(),
-                if tries == 1 { "try" } else { "tries" }
-            ),
-        ))
+            self.login(options)
+        })
     }
 
     fn api_v1(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {
@@ -331,11 +275,56 @@ impl JuliaHub {
     }
 }
 
-struct DeviceConfig {
-    authorization: String,
-    token: String,
-    refresh_url: Option<String>,
-    scope: Option<String>,
+/// The device flow's endpoints, from `/auth/configuration`.
+#[doc(hidden)]
+pub struct DeviceConfig {
+    pub authorization: String,
+    pub token: String,
+    pub refresh_url: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// Reads the reply of `/auth/configuration` (HTTP `status`, `body`): Some when
+/// the server offers the device flow. The parsing half of the flow choice,
+/// without I/O.
+#[doc(hidden)]
+pub fn parse_configuration(status: u16, body: &[u8]) -> Result<Option<DeviceConfig>> {
+    if status != 200 {
+        return Ok(None);
+    }
+    let Ok(Value::Object(config)) = serde_json::from_slice::<Value>(body) else {
+        return Ok(None);
+    };
+    let offers_device = config
+        .get("auth_flows")
+        .and_then(Value::as_array)
+        .is_some_and(|flows| flows.iter().any(|f| f.as_str() == Some("device")));
+    if !offers_device {
+        return Ok(None);
+    }
+    let endpoint = |key: &str| -> Result<String> {
+        let url = config.get(key).and_then(Value::as_str).ok_or_else(|| {
+            Error::server(format!(
+                "/auth/configuration offers the device flow but has no {key}"
+            ))
+        })?;
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|_| Error::server(format!("/auth/configuration: {key} is not a URL")))?;
+        require_secure(&parsed, key)?;
+        Ok(url.to_string())
+    };
+    Ok(Some(DeviceConfig {
+        authorization: endpoint("device_authorization_endpoint")?,
+        token: endpoint("device_token_endpoint")?,
+        refresh_url: config
+            .get("device_token_refresh_url")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        scope: config
+            .get("device_token_scope")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    }))
 }
 
 fn device_client_id() -> String {
@@ -409,15 +398,6 @@ impl Provider for JuliaHub {
     }
 
     fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        if options.token.is_some() {
-            return if options.force {
-                Err(Error::invalid_argument(
-                    "this authentication uses a token given by the caller; authenticate again with a new token",
-                ))
-            } else {
-                Ok(current.clone())
-            };
-        }
         let reloaded = if options.force {
             None
         } else {

@@ -34,7 +34,7 @@ use crate::flow::refresh;
 use crate::flow::revoke;
 use crate::log;
 use crate::options::Options;
-use crate::provider::Provider;
+use crate::provider::{self, Provider};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::fsutil::{self, FileLock};
@@ -285,35 +285,15 @@ impl Oidc {
         use_store: bool,
         rejected: Option<&Secret>,
     ) -> Result<(Token, Source)> {
-        let mut last: Option<Error> = None;
-        for _ in 0..options.maxcount {
+        provider::with_tries(self.issuer.as_str(), options, || {
             if use_store {
                 let _lock = self.lock(options)?;
                 if let Some(found) = self.fresh_from_store(options, rejected)? {
                     return Ok(found);
                 }
             }
-            match self.grant(options) {
-                Ok(token) => return Ok((token, Source::Issued)),
-                Err(e) if matches!(e.kind(), ErrorKind::Authentication | ErrorKind::Server) => {
-                    last = Some(e)
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let Some(last) = last else {
-            return Err(Error::invalid_argument("maxcount must be at least 1"));
-        };
-        let tries = options.maxcount;
-        Err(Error::new(
-            last.kind(),
-            format!(
-                "authentication with {} failed after {tries} {}: {}",
-                self.issuer.as_str(),
-                if tries == 1 { "try" } else { "tries" },
-                last.message()
-            ),
-        ))
+            Ok((self.grant(options)?, Source::Issued))
+        })
     }
 
     /// Asks the issuer about `token`: introspection when offered (and allowed
@@ -496,15 +476,6 @@ impl Provider for Oidc {
     }
 
     fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        if options.token.is_some() {
-            return if options.force {
-                Err(Error::invalid_argument(
-                    "this authentication uses a token given by the caller; authenticate again with a new token",
-                ))
-            } else {
-                Ok(current.clone())
-            };
-        }
         let found = if let Some(subject_token) = &options.subject_token {
             let _lock = self.lock(options)?;
             (

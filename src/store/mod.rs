@@ -6,3 +6,4 @@ pub mod dagshub_yaml;
 pub mod fsutil;
 pub mod oidc_toml;
 pub mod pkg_toml;
+pub mod toml_file;

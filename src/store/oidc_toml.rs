@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::flow::introspect;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
-use crate::store::fsutil;
+use crate::store::{fsutil, toml_file};
 use crate::token::Token;
 
 /// The fields a token reply sets; everything else in the file is kept.
@@ -87,23 +87,7 @@ impl OidcToken {
 
     /// Parses a token file; `path` is named in errors, its content never.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
-        let text = std::str::from_utf8(bytes).map_err(|_| {
-            Error::format(format!("{} is not UTF-8 text; {FIX_HINT}", path.display()))
-        })?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            // toml's message quotes the offending line, which may hold a token.
-            let at = e
-                .span()
-                .map(|span| {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!(" (line {line})")
-                })
-                .unwrap_or_default();
-            Error::format(format!(
-                "{} is not valid TOML{at}; {FIX_HINT}",
-                path.display()
-            ))
-        })?;
+        let table = toml_file::parse_table(bytes, path)?;
         Ok(OidcToken { table })
     }
 
@@ -259,8 +243,6 @@ impl OidcToken {
         toml::to_string(&self.table).unwrap_or_default()
     }
 }
-
-const FIX_HINT: &str = "fix or delete the file, or authenticate with force=true";
 
 /// Reads the token file at `path`; None if there is none.
 pub fn load(path: &Path) -> Result<Option<OidcToken>> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
-use crate::store::fsutil;
+use crate::store::{fsutil, toml_file};
 use crate::token::Token;
 
 /// The first depot: first entry of `JULIA_DEPOT_PATH`, else `~/.julia`.
@@ -48,29 +48,7 @@ impl PkgToken {
 
     /// Parses the bytes of an auth.toml; `path` is named in errors.
     pub fn parse(bytes: &[u8], path: &Path, mtime: Option<i64>) -> Result<Self> {
-        let text = std::str::from_utf8(bytes).map_err(|_| {
-            Error::format(format!(
-                "{} is not UTF-8 text; {}",
-                path.display(),
-                FIX_HINT
-            ))
-        })?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            // toml's message quotes the offending line, which may hold a token:
-            // report only the position.
-            let at = e
-                .span()
-                .map(|span| {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!(" (line {line})")
-                })
-                .unwrap_or_default();
-            Error::format(format!(
-                "{} is not valid TOML{at}; {}",
-                path.display(),
-                FIX_HINT
-            ))
-        })?;
+        let table = toml_file::parse_table(bytes, path)?;
         Ok(PkgToken { table, mtime })
     }
 
@@ -188,8 +166,6 @@ impl PkgToken {
         toml::to_string(&self.table).unwrap_or_default()
     }
 }
-
-const FIX_HINT: &str = "fix or delete the file, or authenticate with force=true";
 
 /// Reads the token file at `path`; None if there is none.
 pub fn load(path: &Path) -> Result<Option<PkgToken>> {

@@ -55,6 +55,7 @@ pub fn discover() -> Vec<CredentialInfo> {
     let mut found = Vec::new();
     found.extend(juliahub());
     found.extend(dagshub());
+    found.extend(dhcore());
     found.extend(cave());
     found.extend(oidc());
     found
@@ -175,6 +176,13 @@ fn cave() -> Vec<CredentialInfo> {
 
 fn cave_default_server() -> String {
     crate::provider::cave::DEFAULT_SERVER.to_string()
+}
+
+/// dhcore: each profile of `$DH_CONFIG` or `~/.dhcore.ini` that has
+/// credentials (the environment merged in, as `authenticate` would), or the
+/// environment's alone.
+fn dhcore() -> Vec<CredentialInfo> {
+    crate::provider::dhcore::discover(&crate::provider::dhcore::process_env)
 }
 
 /// oidc: every `<config>/hubauth/oidc/<issuer>/<client_id>.toml`.

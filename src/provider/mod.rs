@@ -3,6 +3,7 @@
 
 pub mod cave;
 pub mod dagshub;
+pub mod dhcore;
 pub mod juliahub;
 pub mod oidc;
 
@@ -81,5 +82,6 @@ pub fn for_options(options: &Options) -> Result<Box<dyn Provider>> {
         ProviderKind::Oidc => Ok(Box::new(oidc::Oidc::new(options)?)),
         ProviderKind::DagsHub => Ok(Box::new(dagshub::DagsHub::new(options)?)),
         ProviderKind::Cave => Ok(Box::new(cave::Cave::new(options)?)),
+        ProviderKind::DhCore => Ok(Box::new(dhcore::DhCore::new(options)?)),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cave_json;
 pub mod dagshub_yaml;
+pub mod dhcore_ini;
 pub mod fsutil;
 pub mod oidc_toml;
 pub mod pkg_toml;

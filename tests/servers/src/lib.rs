@@ -8,13 +8,16 @@
 //! - [`juliahub`]: PkgAuthentication.jl + JuliaHub.jl (specs/juliahub.md).
 //! - [`dagshub`]: the dagshub client's `/api/v1/user` and OAuth middleman (specs/dagshub.md).
 //! - [`cave`]: CAVE's auth API (specs/cave.md).
+//! - [`dhcore`]: DHCore's `GET /api/auth` check (specs/dhcore.md).
 
 pub mod cave;
 pub mod dagshub;
+pub mod dhcore;
 pub mod http;
 pub mod juliahub;
 mod util;
 
 pub use cave::{CaveConfig, CaveServer, CaveStats};
 pub use dagshub::{DagsHubConfig, DagsHubServer, DagsHubStats, DagsHubToken};
+pub use dhcore::{DhCoreConfig, DhCoreServer, DhCoreStats};
 pub use juliahub::{Flow, JuliaHubConfig, JuliaHubServer, JuliaHubStats, JuliaHubToken};

@@ -7,11 +7,12 @@ use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use hubauth_test_servers::{
-    CaveConfig, CaveServer, DagsHubConfig, DagsHubServer, Flow, JuliaHubConfig, JuliaHubServer,
+    CaveConfig, CaveServer, DagsHubConfig, DagsHubServer, DhCoreConfig, DhCoreServer, Flow,
+    JuliaHubConfig, JuliaHubServer,
 };
 
 const USAGE: &str = "\
-usage: hubauth-test-server juliahub|dagshub|cave [options]
+usage: hubauth-test-server juliahub|dagshub|cave|dhcore [options]
 
 Serves a hub protocol (juliahub: JuliaHub / PkgAuthentication.jl; dagshub;
 cave) on 127.0.0.1, prints `URL=http://127.0.0.1:PORT` on stdout when ready,
@@ -45,6 +46,13 @@ cave options (CAVE's /auth/api/v1):
   --no-bearer                do not accept the token from Authorization: Bearer
   --no-cookie                do not accept the token from the middle_auth_token cookie
   --port PORT, --ignore-stdin as above
+
+dhcore options (DHCore's GET /api/auth):
+  --introspection-url URL    accept bearer tokens this RFC 7662 endpoint calls active
+  --client-id ID             client_id of the introspection requests (default hubauth-public)
+  --basic USER:PASSWORD      accept these HTTP Basic credentials
+  --token TOKEN              accept this bearer token (repeatable)
+  --port PORT, --ignore-stdin as above
 ";
 
 /// The server a subcommand asked for, configured.
@@ -52,6 +60,7 @@ enum Protocol {
     JuliaHub(JuliaHubConfig),
     DagsHub(DagsHubConfig),
     Cave(CaveConfig),
+    DhCore(DhCoreConfig),
 }
 
 /// A running server of any protocol (stops when dropped).
@@ -59,6 +68,7 @@ enum Running {
     JuliaHub(JuliaHubServer),
     DagsHub(DagsHubServer),
     Cave(CaveServer),
+    DhCore(DhCoreServer),
 }
 
 impl Running {
@@ -67,6 +77,7 @@ impl Running {
             Protocol::JuliaHub(c) => Running::JuliaHub(JuliaHubServer::start_on(port, c)?),
             Protocol::DagsHub(c) => Running::DagsHub(DagsHubServer::start_on(port, c)?),
             Protocol::Cave(c) => Running::Cave(CaveServer::start_on(port, c)?),
+            Protocol::DhCore(c) => Running::DhCore(DhCoreServer::start_on(port, c)?),
         })
     }
 
@@ -75,6 +86,7 @@ impl Running {
             Running::JuliaHub(s) => s.url(),
             Running::DagsHub(s) => s.url(),
             Running::Cave(s) => s.url(),
+            Running::DhCore(s) => s.url(),
         }
     }
 }
@@ -152,6 +164,28 @@ fn parse_cave(args: &[String]) -> Result<(Protocol, u16, bool), String> {
     Ok((Protocol::Cave(c), port, ignore_stdin))
 }
 
+fn parse_dhcore(args: &[String]) -> Result<(Protocol, u16, bool), String> {
+    let mut c = DhCoreConfig::default();
+    let (port, ignore_stdin) = parse_options(args, |name, value| {
+        match name {
+            "--introspection-url" => c.introspection_url = Some(value("URL")?),
+            "--client-id" => c.client_id = value("ID")?,
+            "--basic" => {
+                let pair = value("USER:PASSWORD")?;
+                let (user, password) = pair
+                    .split_once(':')
+                    .ok_or("--basic: expected USER:PASSWORD")?;
+                c.basic_user = Some(user.to_string());
+                c.basic_password = Some(password.to_string());
+            }
+            "--token" => c.tokens.push(value("TOKEN")?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok((Protocol::DhCore(c), port, ignore_stdin))
+}
+
 extern "C" fn on_signal(_signal: libc::c_int) {
     // Async-signal-safe: nothing to clean up, all state is in memory.
     unsafe { libc::_exit(0) }
@@ -223,6 +257,7 @@ fn main() -> ExitCode {
             .map(|(config, port, ignore)| (Protocol::JuliaHub(config), port, ignore)),
         Some("dagshub") => parse_dagshub(&args[1..]),
         Some("cave") => parse_cave(&args[1..]),
+        Some("dhcore") => parse_dhcore(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,966 @@
+//! Provider `dhcore` end to end: `.dhcore.ini` read and written with the SDK's
+//! rules, the method priority, the PAT exchange and the rotating refresh
+//! against the real oidc-provider of tests/oidc-server, and the checks
+//! against the DHCore `/api/auth` test server (which introspects at the
+//! oidc-provider, or takes HTTP Basic).
+//!
+//! No test reads the real `~/.dhcore.ini` or changes the process environment:
+//! tests that need environment variables pass an explicit map to
+//! `DhCore::with_env`; the ones that go through `hubauth::authenticate` give
+//! `token_path` and first check that no DHCore variable is set.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use hubauth::provider::Provider;
+use hubauth::provider::dhcore::{DhCore, Method};
+use hubauth::store::dhcore_ini::{self, Ini};
+use hubauth::{Authentication, ErrorKind, Options, Token};
+use hubauth_test_servers::{DhCoreConfig, DhCoreServer, http};
+use serde_json::json;
+use support::oidc_server::{ALICE_PAT, OidcServer, PUBLIC_CLIENT};
+
+const FIXTURE: &str = include_str!("fixtures/dhcore/dhcore.ini");
+
+/// Every variable the provider reads from the process environment.
+const PROCESS_VARS: [&str; 13] = [
+    "DH_NAME",
+    "DH_CONFIG",
+    "DHCORE_ENDPOINT",
+    "DHCORE_ISSUER",
+    "DHCORE_CLIENT_ID",
+    "OAUTH2_TOKEN_ENDPOINT",
+    "DHCORE_PERSONAL_ACCESS_TOKEN",
+    "DHCORE_ACCESS_TOKEN",
+    "DHCORE_REFRESH_TOKEN",
+    "DHCORE_USER",
+    "DHCORE_PASSWORD",
+    "DHCORE_EXPIRES_IN",
+    "DHCORE_ID_TOKEN",
+];
+
+/// `hubauth::authenticate`, which reads the process environment: refuse to
+/// run when it holds DHCore settings that would change the outcome.
+fn authenticate(options: &Options) -> hubauth::Result<Authentication> {
+    for name in PROCESS_VARS {
+        assert!(
+            std::env::var_os(name).is_none(),
+            "unset {name} to run the dhcore tests (they must not see your DHCore settings)"
+        );
+    }
+    hubauth::authenticate(options)
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn sleep_until(unix: f64) {
+    let left = unix - now();
+    if left > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(left));
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// An environment for `DhCore::with_env`.
+type EnvMap = BTreeMap<String, String>;
+
+fn lookup(map: &EnvMap) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name| map.get(name).cloned()
+}
+
+struct Fx {
+    oidc: OidcServer,
+    api: DhCoreServer,
+    dir: tempfile::TempDir,
+}
+
+impl Fx {
+    /// The OAuth server with access tokens of `ttl` seconds, and the DHCore
+    /// API introspecting its tokens.
+    fn new(ttl: u64) -> Fx {
+        let oidc = OidcServer::with_ttl(ttl);
+        let api = DhCoreServer::start_with(DhCoreConfig::introspecting(
+            &oidc.url("/token/introspection"),
+        ));
+        Fx {
+            oidc,
+            api,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join(".dhcore.ini")
+    }
+
+    fn options(&self) -> Options {
+        let mut o = Options::new();
+        o.set("provider", "dhcore").unwrap();
+        o.set("token_path", self.path().to_str().unwrap()).unwrap();
+        o.set("timeout_ms", "20000").unwrap();
+        o
+    }
+
+    /// HOME is the test's directory, so `~/.dhcore.ini` is never the real one.
+    fn env(&self, pairs: &[(&str, &str)]) -> EnvMap {
+        let mut map = EnvMap::new();
+        map.insert("HOME".into(), self.dir.path().display().to_string());
+        for (k, v) in pairs {
+            map.insert(k.to_string(), v.to_string());
+        }
+        map
+    }
+
+    /// The settings a PAT exchange needs, in the environment.
+    fn pat_env(&self) -> EnvMap {
+        self.env(&[
+            ("DHCORE_ENDPOINT", &self.api.url()),
+            ("DHCORE_ISSUER", &self.oidc.issuer),
+            ("DHCORE_CLIENT_ID", PUBLIC_CLIENT),
+            ("DHCORE_PERSONAL_ACCESS_TOKEN", ALICE_PAT),
+        ])
+    }
+
+    fn provider(&self, env: &EnvMap, options: &Options) -> DhCore {
+        DhCore::with_env(&lookup(env), options).unwrap()
+    }
+
+    fn write(&self, text: &str) {
+        fs::write(self.path(), text).unwrap();
+        fs::set_permissions(self.path(), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    fn read(&self) -> String {
+        fs::read_to_string(self.path()).unwrap()
+    }
+
+    fn ini(&self) -> Ini {
+        Ini::parse(&self.read(), &self.path()).unwrap()
+    }
+
+    /// A device login at the OAuth server with a refresh token, as the
+    /// `oidc` provider does it; returns its token file.
+    fn device_login(&self) -> toml::Table {
+        let path = self.dir.path().join("login.toml");
+        let mut o = self.oidc.options(PUBLIC_CLIENT, &path);
+        o.set("scope", "openid offline_access credentials").unwrap();
+        o.set_hook(Some(self.oidc.hook(false, Arc::new(AtomicUsize::new(0)))));
+        hubauth::authenticate(&o).unwrap();
+        fs::read_to_string(&path).unwrap().parse().unwrap()
+    }
+
+    /// `[__default]` with the endpoint, issuer, client and the tokens of a
+    /// device login (access + refresh, expiry as hubauth writes it).
+    fn write_oauth2_profile(&self, login: &toml::Table) {
+        let s = |k: &str| login[k].as_str().unwrap().to_string();
+        let expires_at = login["expires_at"].as_integer().unwrap();
+        self.write(&format!(
+            "[DEFAULT]\ndhcore_endpoint = {}\n\n[__default]\ndhcore_issuer = {}\n\
+             dhcore_client_id = {PUBLIC_CLIENT}\ndhcore_access_token = {}\n\
+             dhcore_refresh_token = {}\nexpires_in = {}\ndhcore_expires_at = {}\n",
+            self.api.url(),
+            self.oidc.issuer,
+            s("access_token"),
+            s("refresh_token"),
+            login["expires_in"].as_integer().unwrap(),
+            dhcore_ini::format_rfc3339(expires_at),
+        ));
+    }
+}
+
+fn own_keys(ini: &Ini, section: &str) -> Vec<String> {
+    let mut keys: Vec<String> = ini
+        .section(section)
+        .into_keys()
+        .filter(|k| ini.get_own(section, k).is_some())
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn assert_no_secret(message: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(
+            !message.contains(secret),
+            "a message contains a secret: {message}"
+        );
+    }
+}
+
+#[test]
+fn the_spec_file_reads_with_default_inheritance_and_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.ini");
+    fs::write(&path, FIXTURE).unwrap();
+    let ini = dhcore_ini::load(&path).unwrap().unwrap();
+    assert_eq!(ini.sections(), vec!["__default"]);
+    assert_eq!(ini.get("__default", "DHCORE_ACCESS_TOKEN"), Some("eyJ..."));
+    assert_eq!(ini.get("__default", "Expires_In"), Some("60"));
+    assert_eq!(
+        ini.get("__default", "current_environment"),
+        Some("__default"),
+        "inherited from [DEFAULT]"
+    );
+    assert_eq!(ini.current_environment(), Some("__default"));
+
+    // The provider reads it: profile from current_environment, an access
+    // token alone (bearer), no refresh, expiry unknown (expires_in without
+    // dhcore_expires_at, and not a JWT).
+    let env: EnvMap = [
+        ("HOME".to_string(), dir.path().display().to_string()),
+        (
+            "DHCORE_ENDPOINT".to_string(),
+            "http://127.0.0.1:9".to_string(),
+        ),
+    ]
+    .into();
+    let mut o = Options::new();
+    o.set("provider", "dhcore").unwrap();
+    o.set("token_path", path.to_str().unwrap()).unwrap();
+    o.set("validate", "false").unwrap();
+    let p = DhCore::with_env(&lookup(&env), &o).unwrap();
+    assert_eq!(p.profile(), "__default");
+    assert_eq!(p.method(&o).unwrap(), Method::Bearer);
+    let token = p.authenticate(&o).unwrap();
+    assert_eq!(token.bearer.expose(), "eyJ...");
+    assert!(token.refresh.is_none());
+    assert_eq!(token.expires_at, None);
+    assert_eq!(token.lifetime, Some(60));
+
+    // Keys in any case, `:` as delimiter, [DEFAULT] values inherited,
+    // continuation lines and comments.
+    fs::write(
+        &path,
+        "; settings\n[DEFAULT]\nDHCORE_ENDPOINT: http://127.0.0.1:8/\n\n[dev]\n\
+         # the token\nDhCore_Access_Token = tok-dev\nnote = a\n  b\n",
+    )
+    .unwrap();
+    o.set("profile", "dev").unwrap();
+    let p = DhCore::with_env(&lookup(&env), &o).unwrap();
+    assert_eq!(
+        p.server(),
+        "http://127.0.0.1:8",
+        "the file wins, / stripped"
+    );
+    assert_eq!(p.authenticate(&o).unwrap().bearer.expose(), "tok-dev");
+}
+
+#[test]
+fn a_pat_exchange_writes_back_the_sdk_keys_and_keeps_everything_else() {
+    let fx = Fx::new(60);
+    let original = format!(
+        "# DigitalHub SDK configuration\n; keep this comment too\n[DEFAULT]\n\
+         current_environment = __default\ndhcore_endpoint = {api}\n\n\
+         [__default]\ndhcore_access_token = default-profile-token\n\
+         aws_access_key_id = AKIA-default\n\n\
+         # the dev environment\n[dev]\nDHCORE_ISSUER: {issuer}\n\
+         dhcore_client_id = {PUBLIC_CLIENT}\ndhcore_personal_access_token = {ALICE_PAT}\n\
+         aws_access_key_id = AKIA-dev\nnote = first line\n\tsecond line\n\n[zzz]\nk = v\n",
+        api = fx.api.url(),
+        issuer = fx.oidc.issuer,
+    );
+    fx.write(&original);
+    let env = fx.env(&[]);
+    let mut o = fx.options();
+    o.set("profile", "dev").unwrap();
+    let p = fx.provider(&env, &o);
+    assert_eq!(p.method(&o).unwrap(), Method::Exchange);
+    let before = now();
+    let token = p.authenticate(&o).unwrap();
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 1);
+
+    let ini = fx.ini();
+    assert_eq!(ini.current_environment(), Some("dev"));
+    assert_eq!(
+        own_keys(&ini, "dev"),
+        [
+            "aws_access_key_id",
+            "dhcore_access_token",
+            "dhcore_client_id",
+            "dhcore_expires_at",
+            "dhcore_issuer",
+            "dhcore_personal_access_token",
+            "expires_in",
+            "issued_token_type",
+            "note",
+            "scope",
+            "token_type",
+        ]
+    );
+    assert_eq!(
+        ini.get("dev", "dhcore_access_token"),
+        Some(token.bearer.expose())
+    );
+    assert_eq!(ini.get("dev", "token_type"), Some("Bearer"));
+    assert_eq!(ini.get("dev", "expires_in"), Some("60"));
+    assert_eq!(ini.get("dev", "scope"), Some("credentials"));
+    assert_eq!(
+        ini.get("dev", "issued_token_type"),
+        Some("urn:ietf:params:oauth:token-type:access_token")
+    );
+    let expires_at = dhcore_ini::parse_rfc3339(ini.get("dev", "dhcore_expires_at").unwrap());
+    assert_eq!(token.expires_at, expires_at);
+    let expires_at = expires_at.unwrap() as f64;
+    assert!(expires_at >= before.floor() + 60.0 - 1.0 && expires_at <= now() + 60.0);
+    assert_eq!(token.lifetime, Some(60));
+
+    // Every line that was there is still there, in order, except the
+    // current_environment line; the new lines are exactly the new keys.
+    let text = fx.read();
+    assert_eq!(
+        text.matches(ALICE_PAT).count(),
+        1,
+        "the PAT is never written"
+    );
+    let new: Vec<&str> = text.lines().collect();
+    let mut kept = new.iter();
+    for line in original.lines() {
+        if line == "current_environment = __default" {
+            continue;
+        }
+        assert!(kept.any(|l| l == &line), "line lost or moved: {line:?}");
+    }
+    // (The reply is a JSON object: its keys come in no fixed order.)
+    let mut added: Vec<&str> = new
+        .iter()
+        .filter(|l| !original.lines().any(|o| o == **l))
+        .map(|l| l.split(" = ").next().unwrap())
+        .collect();
+    added.sort();
+    assert_eq!(
+        added,
+        [
+            "current_environment",
+            "dhcore_access_token",
+            "dhcore_expires_at",
+            "expires_in",
+            "issued_token_type",
+            "scope",
+            "token_type",
+        ]
+    );
+    assert_eq!(mode(&fx.path()), 0o600);
+
+    // The token works at DHCore, and is reused while fresh (no exchange).
+    assert!(p.check(&token, &o).unwrap());
+    let again = p.authenticate(&o).unwrap();
+    assert_eq!(again.bearer, token.bearer);
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 1);
+    assert_eq!(again.username.as_deref(), Some("alice"), "from /api/auth");
+    // force: exchanged again.
+    o.set("force", "true").unwrap();
+    let forced = p.authenticate(&o).unwrap();
+    assert_ne!(forced.bearer, token.bearer);
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 2);
+}
+
+#[test]
+fn an_environment_pat_creates_the_file_the_sdk_writes() {
+    let fx = Fx::new(60);
+    let env = fx.pat_env();
+    let o = fx.options();
+    // No token_path: the path is $HOME/.dhcore.ini of the given environment.
+    let mut no_path = o.clone();
+    no_path.token_path = None;
+    let p = fx.provider(&env, &no_path);
+    assert_eq!(p.token_path(), fx.path());
+    let token = p.authenticate(&no_path).unwrap();
+
+    let ini = fx.ini();
+    let spec = Ini::parse(FIXTURE, Path::new("spec")).unwrap();
+    let mut wanted = own_keys(&spec, "__default");
+    wanted.push("dhcore_expires_at".into());
+    wanted.sort();
+    assert_eq!(
+        own_keys(&ini, "__default"),
+        wanted,
+        "the spec's keys + expiry"
+    );
+    assert_eq!(own_keys(&ini, "DEFAULT"), ["current_environment"]);
+    assert_eq!(ini.current_environment(), Some("__default"));
+    assert_eq!(
+        ini.get("__default", "dhcore_client_id"),
+        Some(PUBLIC_CLIENT)
+    );
+    assert_eq!(
+        ini.get("__default", "dhcore_issuer"),
+        Some(fx.oidc.issuer.as_str())
+    );
+    assert_eq!(
+        ini.get("__default", "dhcore_access_token"),
+        Some(token.bearer.expose())
+    );
+    assert!(!fx.read().contains(ALICE_PAT));
+    assert_eq!(mode(&fx.path()), 0o600);
+
+    // DH_CONFIG names another file.
+    let mut env = fx.pat_env();
+    let custom = fx.dir.path().join("conf").join("custom.ini");
+    env.insert("DH_CONFIG".into(), custom.display().to_string());
+    let p = fx.provider(&env, &no_path);
+    assert_eq!(p.token_path(), custom);
+    p.authenticate(&no_path).unwrap();
+    assert!(
+        Ini::parse(&fs::read_to_string(&custom).unwrap(), &custom)
+            .unwrap()
+            .get("__default", "dhcore_access_token")
+            .is_some()
+    );
+}
+
+#[test]
+fn the_file_wins_over_the_environment() {
+    let fx = Fx::new(60);
+    let file_token = fx.api.issue_token();
+    let env_token = fx.api.issue_token();
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", "http://example.invalid"),
+        ("DHCORE_ACCESS_TOKEN", &env_token),
+    ]);
+    let o = fx.options();
+
+    // Only the environment: its token and its endpoint (here, refused as
+    // plain http to a non-loopback host).
+    let p = fx.provider(&env, &o);
+    assert_eq!(p.authenticate(&o).unwrap_err().kind(), ErrorKind::Insecure);
+    let env_ok = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_ACCESS_TOKEN", &env_token),
+    ]);
+    let p = fx.provider(&env_ok, &o);
+    let token = p.authenticate(&o).unwrap();
+    assert_eq!(token.bearer.expose(), env_token);
+    assert!(p.check(&token, &o).unwrap());
+    assert!(
+        !fx.path().exists(),
+        "a bearer token from the environment is not written"
+    );
+
+    // The file has both: it wins, for the token and for the endpoint.
+    fx.write(&format!(
+        "[__default]\ndhcore_endpoint = {}\ndhcore_access_token = {file_token}\n",
+        fx.api.url()
+    ));
+    let p = fx.provider(&env, &o);
+    assert_eq!(p.server(), fx.api.url());
+    let token = p.authenticate(&o).unwrap();
+    assert_eq!(token.bearer.expose(), file_token);
+    assert!(p.check(&token, &o).unwrap());
+}
+
+#[test]
+fn methods_are_tried_in_the_sdks_order() {
+    let fx = Fx::new(60);
+    let api = fx.api.url();
+    let all = [
+        ("DHCORE_ENDPOINT", api.as_str()),
+        ("DHCORE_ISSUER", fx.oidc.issuer.as_str()),
+        ("DHCORE_CLIENT_ID", PUBLIC_CLIENT),
+        ("DHCORE_PERSONAL_ACCESS_TOKEN", ALICE_PAT),
+        ("DHCORE_ACCESS_TOKEN", "env-access"),
+        ("DHCORE_REFRESH_TOKEN", "env-refresh"),
+        ("DHCORE_USER", "ann"),
+        ("DHCORE_PASSWORD", "ann-password"),
+    ];
+    let mut o = fx.options();
+    o.set("validate", "false").unwrap();
+    let run = |pairs: &[(&str, &str)]| {
+        let env = fx.env(pairs);
+        let p = fx.provider(&env, &o);
+        (p.method(&o).unwrap(), p.authenticate(&o))
+    };
+
+    let (method, token) = run(&all);
+    assert_eq!(method, Method::Exchange);
+    let token = token.unwrap();
+    assert_ne!(token.bearer.expose(), "env-access");
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 1);
+    fs::remove_file(fx.path()).unwrap();
+
+    let without_pat: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.contains("PERSONAL"))
+        .collect();
+    let (method, token) = run(&without_pat);
+    assert_eq!(method, Method::OAuth2);
+    let token = token.unwrap();
+    assert_eq!(token.bearer.expose(), "env-access");
+    assert_eq!(token.refresh.unwrap().expose(), "env-refresh");
+
+    let bearer: Vec<_> = without_pat
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.contains("REFRESH"))
+        .collect();
+    let (method, token) = run(&bearer);
+    assert_eq!(method, Method::Bearer);
+    let token = token.unwrap();
+    assert_eq!(token.bearer.expose(), "env-access");
+    assert!(token.refresh.is_none());
+
+    let basic: Vec<_> = bearer
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.contains("ACCESS"))
+        .collect();
+    let (method, token) = run(&basic);
+    assert_eq!(method, Method::Basic);
+    let expected = base64::engine::general_purpose::STANDARD.encode("ann:ann-password");
+    assert_eq!(token.unwrap().bearer.expose(), format!("Basic {expected}"));
+
+    let nothing: Vec<_> = basic
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.contains("PASSWORD"))
+        .collect();
+    let (method, err) = run(&nothing);
+    assert_eq!(method, Method::None);
+    let err = err.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials);
+    for hint in [
+        "DHCORE_PERSONAL_ACCESS_TOKEN",
+        "DHCORE_ACCESS_TOKEN",
+        "DHCORE_USER",
+        "lower case",
+        ".dhcore.ini",
+    ] {
+        assert!(err.message().contains(hint), "{hint} missing: {err}");
+    }
+    // Nothing of this was written: only the exchange writes.
+    assert!(!fx.path().exists());
+}
+
+#[test]
+fn access_and_refresh_are_refreshed_before_expiry_with_rotation() {
+    let fx = Fx::new(4);
+    let login = fx.device_login();
+    fx.write_oauth2_profile(&login);
+    let first_access = login["access_token"].as_str().unwrap().to_string();
+    let first_refresh = login["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        login["scope"].as_str(),
+        Some("openid offline_access credentials")
+    );
+
+    let auth = authenticate(&fx.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), first_access);
+    assert!(auth.check().unwrap());
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    assert_eq!(fx.api.stats().accepted, 2, "validated once, checked once");
+
+    // Lifetime 4 s: refreshed once less than 2 s are left, not before.
+    let expires_at = login["expires_at"].as_integer().unwrap() as f64;
+    sleep_until(expires_at - 2.0 - 0.5);
+    assert_eq!(auth.token().unwrap().expose(), first_access);
+    sleep_until(expires_at - 2.0 + 0.2);
+    let second = auth.token().unwrap();
+    assert!(now() < expires_at, "refreshed before the token expired");
+    assert_ne!(second.expose(), first_access);
+    assert_eq!(fx.oidc.stat(&["refresh_success"]), 1);
+
+    let ini = fx.ini();
+    assert_eq!(
+        ini.get("__default", "dhcore_access_token"),
+        Some(second.expose())
+    );
+    let second_refresh = ini
+        .get("__default", "dhcore_refresh_token")
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        second_refresh, first_refresh,
+        "the rotated refresh token is stored"
+    );
+    // The request asked for scope=credentials: the reply's scope is narrowed to it.
+    assert_eq!(ini.get("__default", "scope"), Some("credentials"));
+    assert_eq!(ini.get("__default", "expires_in"), Some("4"));
+    assert_eq!(ini.current_environment(), Some("__default"));
+    assert_eq!(
+        ini.get("__default", "dhcore_endpoint"),
+        Some(fx.api.url().as_str()),
+        "kept"
+    );
+    assert_eq!(mode(&fx.path()), 0o600);
+    assert_eq!(fx.oidc.introspect(&first_refresh)["active"], json!(false));
+    assert!(auth.check().unwrap());
+
+    // And again, with the rotated refresh token from the file.
+    let expires_at = dhcore_ini::parse_rfc3339(ini.get("__default", "dhcore_expires_at").unwrap())
+        .unwrap() as f64;
+    sleep_until(expires_at - 2.0 + 0.2);
+    let third = auth.token().unwrap();
+    assert_ne!(third.expose(), second.expose());
+    assert_eq!(fx.oidc.stat(&["refresh_success"]), 2);
+    assert_eq!(fx.oidc.stat(&["refresh_reuse"]), 0);
+    assert_ne!(
+        fx.ini().get("__default", "dhcore_refresh_token"),
+        Some(second_refresh.as_str())
+    );
+}
+
+#[test]
+fn concurrent_handles_never_present_a_rotated_refresh_token_twice() {
+    let fx = Fx::new(2);
+    fx.write_oauth2_profile(&fx.device_login());
+    let a = authenticate(&fx.options()).unwrap();
+    let b = authenticate(&fx.options()).unwrap();
+    let until = Instant::now() + Duration::from_millis(4500);
+    let start = Arc::new(Barrier::new(4));
+    let workers: Vec<_> = [a.clone(), b.clone(), a, b]
+        .into_iter()
+        .map(|handle| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                while Instant::now() < until {
+                    handle.token().unwrap();
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    assert!(fx.oidc.stat(&["refresh_success"]) >= 2);
+    assert_eq!(fx.oidc.stat(&["refresh_reuse"]), 0);
+    assert_eq!(fx.oidc.stat(&["refresh_errors"]), 0);
+    assert_eq!(fx.oidc.stat(&["grants_revoked"]), 0);
+}
+
+#[test]
+fn a_refused_refresh_rereads_the_file_and_loses_nothing() {
+    let fx = Fx::new(60);
+    let login = fx.device_login();
+    fx.write_oauth2_profile(&login);
+    // The stored token is due: dhcore_expires_at in the past.
+    let text = fx.read();
+    let due = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("dhcore_expires_at") {
+                "dhcore_expires_at = 2001-01-01T00:00:00Z".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    fx.write(&(due.clone() + "\n"));
+    fx.oidc
+        .inject(json!({"grant_type": "refresh_token", "error": "invalid_grant"}));
+
+    let mut o = fx.options();
+    o.set("validate", "false").unwrap();
+    let p = fx.provider(&fx.env(&[]), &o);
+    let err = p.authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert!(
+        err.message()
+            .contains("dhcore_refresh_token in [__default]"),
+        "{err}"
+    );
+    assert!(err.message().contains("invalid_grant"), "{err}");
+    let refresh = login["refresh_token"].as_str().unwrap();
+    assert_no_secret(
+        err.message(),
+        &[refresh, login["access_token"].as_str().unwrap()],
+    );
+    assert_eq!(fx.read(), due + "\n", "the file is unchanged");
+
+    // The refresh token was not lost: the next refresh works.
+    let token = p.authenticate(&o).unwrap();
+    assert_ne!(
+        token.bearer.expose(),
+        login["access_token"].as_str().unwrap()
+    );
+    assert_eq!(fx.oidc.stat(&["refresh_success"]), 1);
+}
+
+#[test]
+fn an_access_token_alone_expires_and_says_what_to_do() {
+    let fx = Fx::new(2);
+    // A token from a PAT exchange, then the PAT is gone: an access token alone.
+    let p = fx.provider(&fx.pat_env(), &fx.options());
+    p.authenticate(&fx.options()).unwrap();
+    let mut ini = fx.ini();
+    ini.set("DEFAULT", "dhcore_endpoint", &fx.api.url())
+        .unwrap();
+    fx.write(&ini.to_text().unwrap());
+    let stored = ini
+        .get("__default", "dhcore_access_token")
+        .unwrap()
+        .to_string();
+    let expires_at =
+        dhcore_ini::parse_rfc3339(ini.get("__default", "dhcore_expires_at").unwrap()).unwrap();
+
+    let auth = authenticate(&fx.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), stored);
+    assert!(auth.check().unwrap());
+    assert_eq!(auth.expires_at(), Some(expires_at));
+
+    sleep_until(expires_at as f64 + 0.2);
+    let err = auth.token().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    for hint in [
+        "cannot be refreshed",
+        "DHCORE_PERSONAL_ACCESS_TOKEN",
+        ".dhcore.ini",
+    ] {
+        assert!(err.message().contains(hint), "{hint} missing: {err}");
+    }
+    assert_no_secret(err.message(), &[&stored, ALICE_PAT]);
+    // The server's clock counts from the whole second it issued the token in.
+    sleep_until(expires_at as f64 + 1.1);
+    assert!(!auth.check().unwrap(), "DHCore refuses the expired token");
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 1, "never renewed");
+    let err = authenticate(&fx.options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication);
+}
+
+#[test]
+fn a_rejected_token_is_exchanged_again_on_reauthenticate() {
+    let fx = Fx::new(60);
+    fx.write(&format!(
+        "[DEFAULT]\ndhcore_endpoint = {}\n[__default]\ndhcore_issuer = {}\n\
+         dhcore_client_id = {PUBLIC_CLIENT}\ndhcore_personal_access_token = {ALICE_PAT}\n",
+        fx.api.url(),
+        fx.oidc.issuer
+    ));
+    let auth = authenticate(&fx.options()).unwrap();
+    let first = auth.token().unwrap();
+    // Revoked at the server, as an admin would.
+    let revoked = http::post_form(
+        &fx.oidc.url("/token/revocation"),
+        &[("token", first.expose()), ("client_id", PUBLIC_CLIENT)],
+    )
+    .unwrap();
+    assert_eq!(revoked.status, 200);
+    assert!(!auth.check().unwrap());
+    auth.reauthenticate(None).unwrap();
+    let second = auth.token().unwrap();
+    assert_ne!(second.expose(), first.expose());
+    assert!(auth.check().unwrap());
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 2);
+}
+
+#[test]
+fn basic_credentials_are_handed_out_as_a_header_value() {
+    let fx = Fx::new(60);
+    fx.api.configure(|c| {
+        c.basic_user = Some("ann".into());
+        c.basic_password = Some("ann-s3cret".into());
+    });
+    fx.write(&format!(
+        "[__default]\ndhcore_endpoint = {}\ndhcore_user = ann\ndhcore_password = ann-s3cret\n",
+        fx.api.url()
+    ));
+    let auth = authenticate(&fx.options()).unwrap();
+    let value = auth.token().unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode("ann:ann-s3cret");
+    assert_eq!(value.expose(), format!("Basic {encoded}"));
+    assert_eq!(auth.username().as_deref(), Some("ann"));
+    assert_eq!(auth.expires_at(), None);
+    assert!(auth.check().unwrap());
+    // A caller puts it into the Authorization header as it is.
+    let reply = http::request(
+        "GET",
+        &format!("{}/api/auth", fx.api.url()),
+        &[("Authorization", value.expose())],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(fx.api.stats().basic_requests >= 3);
+
+    // A wrong password: rejected, and the message names where it came from.
+    fx.api
+        .configure(|c| c.basic_password = Some("changed-pw".into()));
+    assert!(!auth.check().unwrap());
+    let err = authenticate(&fx.options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication);
+    assert!(
+        err.message().contains("dhcore_password in [__default]"),
+        "{err}"
+    );
+    assert_no_secret(err.message(), &["ann-s3cret", &encoded]);
+}
+
+#[test]
+fn check_is_true_or_false_and_needs_a_valid_endpoint() {
+    let fx = Fx::new(60);
+    let env = fx.env(&[("DHCORE_ENDPOINT", &fx.api.url())]);
+    let o = fx.options();
+    let p = fx.provider(&env, &o);
+    let token = |t: &str| Token::bare(hubauth::Secret::new(t).unwrap());
+    assert!(p.check(&token(&fx.api.issue_token()), &o).unwrap());
+    assert!(!p.check(&token("unknown-token"), &o).unwrap());
+    fx.api.configure(|c| c.api_status = Some(403));
+    assert!(!p.check(&token(&fx.api.issue_token()), &o).unwrap());
+    fx.api.configure(|c| c.api_status = Some(500));
+    assert_eq!(
+        p.check(&token("t"), &o).unwrap_err().kind(),
+        ErrorKind::Server
+    );
+
+    let mut with_token = o.clone();
+    with_token.set("token", "unknown").unwrap();
+    for (endpoint, kind, hint) in [
+        ("ftp://127.0.0.1:1", ErrorKind::InvalidArgument, "http://"),
+        ("127.0.0.1:1", ErrorKind::InvalidArgument, "http://"),
+        ("http://dhcore.example.org", ErrorKind::Insecure, "https"),
+    ] {
+        let env = fx.env(&[("DHCORE_ENDPOINT", endpoint)]);
+        let err = fx.provider(&env, &o).authenticate(&with_token).unwrap_err();
+        assert_eq!(err.kind(), kind, "{endpoint}: {err}");
+        assert!(err.message().contains(hint), "{err}");
+        assert!(err.message().contains("DHCORE_ENDPOINT"), "{err}");
+    }
+    let err = fx
+        .provider(&fx.env(&[]), &o)
+        .authenticate(&with_token)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("DHCORE_ENDPOINT"), "{err}");
+}
+
+#[test]
+fn the_profile_comes_from_the_option_dh_name_or_the_file() {
+    let fx = Fx::new(60);
+    let tokens: BTreeMap<&str, String> = ["prod", "dev", "__default"]
+        .into_iter()
+        .map(|p| (p, fx.api.issue_token()))
+        .collect();
+    let original = format!(
+        "[DEFAULT]\ncurrent_environment = prod\ndhcore_endpoint = {}\n\n\
+         [prod]\ndhcore_access_token = {}\ndhcore_refresh_token = prod-refresh\n\
+         dhcore_expires_at = 2999-01-01T00:00:00Z\naws_access_key_id = AKIA-prod\n\n\
+         [dev]\ndhcore_access_token = {}\n\n[__default]\ndhcore_access_token = {}\n",
+        fx.api.url(),
+        tokens["prod"],
+        tokens["dev"],
+        tokens["__default"]
+    );
+    fx.write(&original);
+    let mut o = fx.options();
+    o.set("validate", "false").unwrap();
+    let pick = |env: &EnvMap, o: &Options| {
+        let p = fx.provider(env, o);
+        (p.profile().to_string(), p.authenticate(o).unwrap().bearer)
+    };
+    let (profile, token) = pick(&fx.env(&[]), &o);
+    assert_eq!(
+        (profile.as_str(), token.expose()),
+        ("prod", tokens["prod"].as_str())
+    );
+    let dh_dev = fx.env(&[("DH_NAME", "dev")]);
+    let (profile, token) = pick(&dh_dev, &o);
+    assert_eq!(
+        (profile.as_str(), token.expose()),
+        ("dev", tokens["dev"].as_str())
+    );
+    let mut explicit = o.clone();
+    explicit.set("profile", "__default").unwrap();
+    let (profile, _) = pick(&dh_dev, &explicit);
+    assert_eq!(profile, "__default", "the option wins over DH_NAME");
+    assert_eq!(fx.read(), original, "reading writes nothing");
+
+    // save_token writes to the chosen profile and makes it current.
+    let p = fx.provider(&dh_dev, &o);
+    p.save_token("saved-dev-token", &o).unwrap();
+    let ini = fx.ini();
+    assert_eq!(
+        ini.get("dev", "dhcore_access_token"),
+        Some("saved-dev-token")
+    );
+    assert_eq!(ini.current_environment(), Some("dev"));
+    assert_eq!(
+        ini.get("prod", "dhcore_access_token"),
+        Some(tokens["prod"].as_str())
+    );
+    let mut keep = o.clone();
+    keep.set("overwrite", "false").unwrap();
+    assert_eq!(
+        p.save_token("another", &keep).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        p.save_token("Bearer x", &o).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+
+    // logout of prod removes its token keys only.
+    let mut prod = o.clone();
+    prod.set("profile", "prod").unwrap();
+    fx.provider(&fx.env(&[]), &prod).logout(&prod).unwrap();
+    let ini = fx.ini();
+    assert_eq!(own_keys(&ini, "prod"), ["aws_access_key_id"]);
+    assert!(ini.has_section("prod"));
+    assert_eq!(
+        ini.get("dev", "dhcore_access_token"),
+        Some("saved-dev-token")
+    );
+    assert_eq!(ini.current_environment(), Some("dev"));
+    let err = fx
+        .provider(&fx.env(&[]), &prod)
+        .authenticate(&prod)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials);
+
+    // No current_environment and no DH_NAME: __default.
+    fs::remove_file(fx.path()).unwrap();
+    assert_eq!(fx.provider(&fx.env(&[]), &o).profile(), "__default");
+    // logout without a file does nothing.
+    fx.provider(&fx.env(&[]), &o).logout(&o).unwrap();
+    assert!(!fx.path().exists());
+}
+
+#[test]
+fn a_malformed_file_is_a_format_error_and_stays_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".dhcore.ini");
+    let mut o = Options::new();
+    o.set("provider", "dhcore").unwrap();
+    o.set("token_path", path.to_str().unwrap()).unwrap();
+    for text in [
+        "dhcore_access_token = secret-before-any-section\n[__default]\n",
+        "[__default]\ndhcore_access_token = a\nDHCORE_ACCESS_TOKEN = b\n",
+        "[__default]\nsecret-line-without-delimiter\n",
+        "[a]\n[a]\n",
+    ] {
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let err = authenticate(&o).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Format, "{text:?}: {err}");
+        assert!(err.message().contains("line"), "{err}");
+        assert!(!err.message().contains("secret"), "{err}");
+        assert_eq!(
+            hubauth::save_token(&o, "new-token").unwrap_err().kind(),
+            ErrorKind::Format
+        );
+        assert_eq!(hubauth::logout(&o).unwrap_err().kind(), ErrorKind::Format);
+        assert_eq!(fs::read_to_string(&path).unwrap(), text, "unchanged");
+    }
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, [".dhcore.ini"], "no temp file left behind");
+}

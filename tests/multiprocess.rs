@@ -3,7 +3,9 @@
 //! real processes with their own copy of the library, as parallel jobs are.
 //!
 //! - single flight: 8 processes x 16 threads call `token()` in a loop across
-//!   several expiries of a short-lived token with rotating refresh tokens;
+//!   several expiries of a short-lived token with rotating refresh tokens,
+//!   against the JuliaHub-protocol server and against the real oidc-provider
+//!   (which revokes the whole grant when a rotated refresh token is reused);
 //!   every call succeeds, every token handed out is accepted by the server, a
 //!   refresh token is never presented twice, and there is exactly one refresh
 //!   per expiry.
@@ -22,6 +24,9 @@ use hubauth::net::{self, Request};
 use hubauth::store::pkg_toml;
 use hubauth::{Options, authenticate};
 use hubauth_test_servers::JuliaHubServer;
+
+mod support;
+use support::oidc_server::{OidcServer, PUBLIC_CLIENT};
 
 const PROCESSES: usize = 8;
 const THREADS: usize = 16;
@@ -44,10 +49,14 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let tests: [(&str, fn()); 2] = [
+    let tests: [(&str, fn()); 3] = [
         (
             "single_flight_refresh_across_processes",
             single_flight_refresh_across_processes,
+        ),
+        (
+            "single_flight_refresh_across_processes_oidc",
+            single_flight_refresh_across_processes_oidc,
         ),
         (
             "sigkilled_writers_never_corrupt_the_file",
@@ -71,9 +80,17 @@ fn env(key: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| panic!("{key} not set"))
 }
 
+/// Options for the worker's provider: juliahub at MP_SERVER, or oidc with
+/// MP_SERVER as the issuer (MP_PROVIDER=oidc).
 fn worker_options() -> Options {
     let mut o = Options::new();
-    o.set("server", &env("MP_SERVER")).unwrap();
+    if std::env::var("MP_PROVIDER").as_deref() == Ok("oidc") {
+        o.set("provider", "oidc").unwrap();
+        o.set("issuer", &env("MP_SERVER")).unwrap();
+        o.set("client_id", PUBLIC_CLIENT).unwrap();
+    } else {
+        o.set("server", &env("MP_SERVER")).unwrap();
+    }
     o.set("token_path", &env("MP_TOKEN_PATH")).unwrap();
     o.set("interactive", "false").unwrap();
     o.set("validate", "false").unwrap();
@@ -100,14 +117,8 @@ fn reader_worker() {
                         match auth.token() {
                             Ok(token) => {
                                 let new = seen.lock().unwrap().insert(token.expose().to_string());
-                                if new {
-                                    let answer = net::send(
-                                        Request::get(format!("{server}/api/v1"))
-                                            .bearer(token.expose()),
-                                    );
-                                    if !answer.is_ok_and(|r| r.status == 200) {
-                                        rejected += 1;
-                                    }
+                                if new && !accepted_by_server(&server, token.expose()) {
+                                    rejected += 1;
                                 }
                             }
                             Err(e) => {
@@ -137,6 +148,59 @@ fn fingerprint(token: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     token.hash(&mut h);
     h.finish()
+}
+
+/// Asks the server whether it accepts `token` now: JuliaHub's /api/v1, or
+/// the oidc-provider's introspection.
+fn accepted_by_server(server: &str, token: &str) -> bool {
+    if std::env::var("MP_PROVIDER").as_deref() == Ok("oidc") {
+        let form = vec![
+            ("token".to_string(), token.to_string()),
+            ("client_id".to_string(), PUBLIC_CLIENT.to_string()),
+        ];
+        net::send(Request::post(
+            format!("{server}/token/introspection"),
+            net::Body::Form(form),
+        ))
+        .ok()
+        .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+        .is_some_and(|v| v["active"] == true)
+    } else {
+        net::send(Request::get(format!("{server}/api/v1")).bearer(token))
+            .is_ok_and(|r| r.status == 200)
+    }
+}
+
+/// Runs the reader workers and returns (calls, errors, rejected, generations).
+fn run_readers(provider: &str, server: &str, path: &Path) -> (u64, u64, u64, usize) {
+    let workers: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            spawn_worker(
+                "reader",
+                server,
+                path,
+                &[
+                    ("MP_PROVIDER", provider.to_string()),
+                    ("MP_THREADS", THREADS.to_string()),
+                    ("MP_SECONDS", READ_SECONDS.to_string()),
+                ],
+            )
+        })
+        .collect();
+    let mut totals = (0u64, 0u64, 0u64);
+    let mut generations = HashSet::new();
+    for mut worker in workers {
+        let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        generations.extend(lines.map(Result::unwrap));
+        assert!(worker.wait().unwrap().success(), "a worker failed");
+        let n: Vec<u64> = first
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        totals = (totals.0 + n[0], totals.1 + n[1], totals.2 + n[2]);
+    }
+    (totals.0, totals.1, totals.2, generations.len())
 }
 
 /// Saves a fresh expired token family and refreshes it, forever (until killed).
@@ -183,41 +247,13 @@ fn single_flight_refresh_across_processes() {
     let path = dir.path().join("auth.toml");
     std::fs::write(&path, server.issue_token_toml(TOKEN_TTL_S)).unwrap();
     let started = Instant::now();
-    let workers: Vec<_> = (0..PROCESSES)
-        .map(|_| {
-            spawn_worker(
-                "reader",
-                &server.url(),
-                &path,
-                &[
-                    ("MP_THREADS", THREADS.to_string()),
-                    ("MP_SECONDS", READ_SECONDS.to_string()),
-                ],
-            )
-        })
-        .collect();
-    let mut totals = (0u64, 0u64, 0u64);
-    let mut generations = HashSet::new();
-    for mut worker in workers {
-        let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        generations.extend(lines.map(Result::unwrap));
-        assert!(worker.wait().unwrap().success(), "a worker failed");
-        let n: Vec<u64> = first
-            .split_whitespace()
-            .map(|x| x.parse().unwrap())
-            .collect();
-        totals = (totals.0 + n[0], totals.1 + n[1], totals.2 + n[2]);
-    }
+    let (calls, errors, rejected, generations) = run_readers("juliahub", &server.url(), &path);
     let elapsed = started.elapsed().as_secs_f64();
     let stats = server.stats();
-    let (calls, errors, rejected) = totals;
     println!(
         "  {PROCESSES} processes x {THREADS} threads, {elapsed:.1} s: {calls} calls, \
          {} token generations, {} refreshes, reuse {}",
-        generations.len(),
-        stats.refreshes,
-        stats.refresh_reuse_detected
+        generations, stats.refreshes, stats.refresh_reuse_detected
     );
     assert_eq!(errors, 0, "every call returned a token");
     assert_eq!(
@@ -233,7 +269,7 @@ fn single_flight_refresh_across_processes() {
     // generations handed out are the first token plus one per refresh.
     assert_eq!(
         stats.refreshes as usize,
-        generations.len() - 1,
+        generations - 1,
         "one refresh per expiry across all processes"
     );
     // A 4 s token (expires_at rounded down by the server) is refreshed when
@@ -243,6 +279,50 @@ fn single_flight_refresh_across_processes() {
         refreshes >= READ_SECONDS as f64 / 2.0 - 1.0 && refreshes <= READ_SECONDS as f64 + 1.0,
         "{refreshes} refreshes in {READ_SECONDS} s"
     );
+    assert!(calls > 1000);
+}
+
+fn single_flight_refresh_across_processes_oidc() {
+    let server = OidcServer::with_ttl(TOKEN_TTL_S as u64);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token.toml");
+    // One device login (approved by the hook) stores the first token family.
+    let mut options = server.options(PUBLIC_CLIENT, &path);
+    let hook_calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    options.set_hook(Some(server.hook(false, hook_calls)));
+    drop(authenticate(&options).unwrap());
+    let started = Instant::now();
+    let (calls, errors, rejected, generations) = run_readers("oidc", &server.issuer, &path);
+    let elapsed = started.elapsed().as_secs_f64();
+    let refreshes = server.stat(&["token_success", "refresh_token"]);
+    println!(
+        "  oidc-provider, {PROCESSES} processes x {THREADS} threads, {elapsed:.1} s: {calls} calls, \
+         {generations} token generations, {refreshes} refreshes, reuse {}, grants revoked {}",
+        server.stat(&["refresh_reuse"]),
+        server.stat(&["grants_revoked"])
+    );
+    assert_eq!(errors, 0, "every call returned a token");
+    assert_eq!(
+        rejected, 0,
+        "every token handed out was active at the server"
+    );
+    assert_eq!(
+        server.stat(&["refresh_reuse"]),
+        0,
+        "no refresh token presented twice"
+    );
+    assert_eq!(
+        server.stat(&["grants_revoked"]),
+        0,
+        "the grant was never revoked"
+    );
+    assert_eq!(server.stat(&["refresh_errors"]), 0);
+    assert_eq!(
+        refreshes as usize,
+        generations - 1,
+        "one refresh per expiry"
+    );
+    assert!(refreshes as f64 >= READ_SECONDS as f64 / TOKEN_TTL_S as f64 - 1.0);
     assert!(calls > 1000);
 }
 

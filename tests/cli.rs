@@ -681,3 +681,31 @@ fn status_lists_every_provider_from_its_default_location() {
     assert_eq!(o["refreshable"], true);
     assert_eq!(o["user"], "bob");
 }
+
+#[test]
+fn a_token_file_others_can_read_is_used_with_a_warning() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let token = s.issue_token(3600);
+    home.store(&s, &token);
+    std::fs::set_permissions(home.auth_toml(&s), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = home.run(&["token", "--server", &s.url()]).expect(0);
+    assert_eq!(run.stdout, format!("{}\n", token.id_token));
+    assert!(
+        run.stderr.contains("can be read by other users (mode 644)")
+            && run.stderr.contains("chmod 600"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&token.id_token));
+    assert!(!run.stderr.contains(&token.refresh_token));
+    // HUBAUTH_LOG=off silences warnings.
+    let run = home
+        .run_with(
+            &["token", "--server", &s.url()],
+            None,
+            &[("HUBAUTH_LOG", "off")],
+        )
+        .expect(0);
+    assert_eq!(run.stderr, "");
+}

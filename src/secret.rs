@@ -4,14 +4,41 @@
 use secrecy::{ExposeSecret, SecretBox};
 use std::ffi::CStr;
 use std::fmt;
+use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 
 /// A secret value. Held as UTF-8 bytes followed by one NUL, so the C ABI can
 /// hand out a `const char *` without copying; the buffer is zeroed on drop.
+/// One allocation of exactly the value's length + 1 (a clone, on the hot path
+/// of `hubauth_token`, allocates once).
 pub struct Secret {
     /// Invariant: valid UTF-8, no interior NUL, exactly one trailing NUL.
-    bytes: SecretBox<Vec<u8>>,
+    bytes: SecretBox<Bytes>,
+}
+
+/// The bytes of a secret. Zeroed with volatile writes (`zeroize`) eight bytes
+/// at a time where aligned, not byte by byte: freeing a 1 KiB token takes
+/// about 130 stores instead of 1024.
+#[repr(transparent)]
+struct Bytes([u8]);
+
+impl Zeroize for Bytes {
+    fn zeroize(&mut self) {
+        // SAFETY: every bit pattern is a valid u64, and align_to_mut keeps
+        // each part in bounds; the three parts cover the whole slice.
+        let (head, words, tail) = unsafe { self.0.align_to_mut::<u64>() };
+        head.zeroize();
+        words.zeroize();
+        tail.zeroize();
+    }
+}
+
+/// Wraps `bytes` (UTF-8 + one trailing NUL) as a secret buffer.
+fn secret_bytes(bytes: Box<[u8]>) -> SecretBox<Bytes> {
+    // SAFETY: `Bytes` is a repr(transparent) wrapper of `[u8]`, so the fat
+    // pointer's layout and metadata are the same.
+    SecretBox::new(unsafe { Box::from_raw(Box::into_raw(bytes) as *mut Bytes) })
 }
 
 impl Secret {
@@ -26,8 +53,9 @@ impl Secret {
         let mut bytes = Vec::with_capacity(value.len() + 1);
         bytes.extend_from_slice(value.as_bytes());
         bytes.push(0);
+        // Exact capacity: no reallocation, so no unzeroed copy is left behind.
         Ok(Secret {
-            bytes: SecretBox::new(Box::new(bytes)),
+            bytes: secret_bytes(bytes.into_boxed_slice()),
         })
     }
 
@@ -40,7 +68,7 @@ impl Secret {
 
     /// The secret value. Keep the borrow short and never log it.
     pub fn expose(&self) -> &str {
-        let bytes = self.bytes.expose_secret();
+        let bytes = &self.bytes.expose_secret().0;
         // The invariant makes both steps infallible; avoid re-validating UTF-8
         // on the hot path.
         let without_nul = &bytes[..bytes.len() - 1];
@@ -51,12 +79,12 @@ impl Secret {
     /// The secret value as a C string.
     pub fn expose_cstr(&self) -> &CStr {
         // SAFETY: the invariant guarantees a single trailing NUL.
-        unsafe { CStr::from_bytes_with_nul_unchecked(self.bytes.expose_secret()) }
+        unsafe { CStr::from_bytes_with_nul_unchecked(&self.bytes.expose_secret().0) }
     }
 
     /// Length in bytes, without the trailing NUL.
     pub fn len(&self) -> usize {
-        self.bytes.expose_secret().len() - 1
+        self.bytes.expose_secret().0.len() - 1
     }
 
     pub fn is_empty(&self) -> bool {
@@ -67,14 +95,14 @@ impl Secret {
 impl Clone for Secret {
     fn clone(&self) -> Self {
         Secret {
-            bytes: SecretBox::new(Box::new(self.bytes.expose_secret().clone())),
+            bytes: secret_bytes(Box::from(&self.bytes.expose_secret().0)),
         }
     }
 }
 
 impl PartialEq for Secret {
     fn eq(&self, other: &Self) -> bool {
-        self.bytes.expose_secret() == other.bytes.expose_secret()
+        self.bytes.expose_secret().0 == other.bytes.expose_secret().0
     }
 }
 impl Eq for Secret {}
@@ -103,6 +131,35 @@ mod tests {
         assert_eq!(s.expose(), "hunter2-token");
         assert_eq!(s.len(), 13);
         assert_eq!(s.expose_cstr().to_bytes(), b"hunter2-token");
+    }
+
+    #[test]
+    fn clones_are_equal_and_independent() {
+        for value in ["", "x", "0123456", "01234567", &"jwt.".repeat(300)] {
+            let s = Secret::new(value).unwrap();
+            let c = s.clone();
+            drop(s);
+            assert_eq!(c.expose(), value);
+            assert_eq!(c.len(), value.len());
+            assert_eq!(c.expose_cstr().to_bytes(), value.as_bytes());
+        }
+    }
+
+    #[test]
+    fn zeroize_clears_every_byte_at_any_alignment() {
+        let mut buffer = [0xAAu8; 40];
+        for start in 0..8 {
+            for len in 0..=32 {
+                buffer.fill(0xAA);
+                // SAFETY: a sub-slice of `buffer`, same layout as `Bytes`.
+                let bytes =
+                    unsafe { &mut *(&mut buffer[start..start + len] as *mut [u8] as *mut Bytes) };
+                bytes.zeroize();
+                assert!(buffer[start..start + len].iter().all(|&b| b == 0));
+                assert!(buffer[..start].iter().all(|&b| b == 0xAA));
+                assert!(buffer[start + len..].iter().all(|&b| b == 0xAA));
+            }
+        }
     }
 
     #[test]

@@ -55,6 +55,9 @@ fi
 step "no secret in any message, warning or Debug output of the whole suite"
 python3 tests/check_transcript.py "$HUBAUTH_TRANSCRIPT" "$HUBAUTH_TRANSCRIPT_TOKENS"
 
+step "benchmarks compile (they run on demand: BENCHMARKS.md)"
+cargo bench --no-run
+
 step "quick start: tests/demo.sh (release build, CLI against a local server)"
 bash tests/demo.sh >/dev/null
 

@@ -1,0 +1,148 @@
+//! `hubauth_token` through the C ABI with a valid cached token: the hot path
+//! (catch_unwind, an ArcSwap load, the freshness check, a copy of the secret
+//! into a new `hubauth_secret`) plus `hubauth_secret_free` (zeroes, frees).
+//!
+//! `cargo bench --bench ffi_token`. Multi-threaded runs (T threads, N calls
+//! each, all at once) report the wall time divided by T × N, and, for
+//! `8_threads_cpu_time`, the threads' CPU time divided by T × N; see
+//! BENCHMARKS.md.
+
+mod common;
+
+use std::hint::black_box;
+use std::ptr;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hubauth::ffi::{
+    HUBAUTH_OK, hubauth_auth, hubauth_auth_free, hubauth_secret_free, hubauth_secret_len,
+    hubauth_token,
+};
+
+/// A handle shared by the threads: `hubauth_auth` is thread-safe by contract.
+#[derive(Clone, Copy)]
+struct Shared(*const hubauth_auth);
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn get(self) -> *const hubauth_auth {
+        self.0
+    }
+}
+
+/// One `hubauth_token` + `hubauth_secret_free`, as a C caller does it.
+#[inline(always)]
+fn token_once(auth: *const hubauth_auth) {
+    let mut secret = ptr::null_mut();
+    let status = hubauth_token(black_box(auth), &mut secret, ptr::null_mut());
+    debug_assert_eq!(status, HUBAUTH_OK);
+    hubauth_secret_free(black_box(secret));
+}
+
+/// `threads` threads each make `iters` calls at once; returns the wall time
+/// divided by `threads`, so criterion reports wall time per call.
+fn concurrent(auth: Shared, threads: u32, iters: u64) -> Duration {
+    let start = Barrier::new(threads as usize + 1);
+    let mut began = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let start = &start;
+            s.spawn(move || {
+                let auth = auth.get();
+                start.wait();
+                for _ in 0..iters {
+                    token_once(auth);
+                }
+            });
+        }
+        start.wait();
+        began = Instant::now();
+    });
+    began.elapsed() / threads
+}
+
+/// Authenticates from `stored` through the C ABI and checks that
+/// `hubauth_token` hands out the stored id_token (fresh: no refresh).
+fn authenticated(stored: &common::StoredToken) -> *mut hubauth_auth {
+    let options = common::COptions::new(&common::option_pairs(&stored.server_url, &stored.path()));
+    let auth = options.authenticate();
+    let mut secret = ptr::null_mut();
+    assert_eq!(
+        hubauth_token(auth, &mut secret, ptr::null_mut()),
+        HUBAUTH_OK
+    );
+    assert_eq!(hubauth_secret_len(secret), stored.id_token.len());
+    hubauth_secret_free(secret);
+    auth
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Like [`concurrent`], but returns the CPU time the threads spent in the
+/// calls divided by `threads`: CPU time per call. It does not depend on how
+/// many cores are free (other builds share this machine), and it grows with
+/// contention (cache lines bouncing between cores, a lock's syscalls).
+fn concurrent_cpu(auth: Shared, threads: u32, iters: u64) -> Duration {
+    let start = Barrier::new(threads as usize);
+    let total: Duration = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let start = &start;
+                s.spawn(move || {
+                    let auth = auth.get();
+                    start.wait();
+                    let began = thread_cpu_time();
+                    for _ in 0..iters {
+                        token_once(auth);
+                    }
+                    thread_cpu_time() - began
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    total / threads
+}
+
+fn bench(c: &mut Criterion) {
+    let stored = common::StoredToken::fresh(30 * 86_400);
+    let auth = authenticated(&stored);
+    let mut group = c.benchmark_group("hubauth_token");
+    group.bench_function("1_thread", |b| b.iter(|| token_once(auth)));
+    let shared = Shared(auth);
+    for threads in [2u32, 8] {
+        group.bench_function(format!("{threads}_threads"), |b| {
+            b.iter_custom(|iters| concurrent(shared, threads, iters))
+        });
+    }
+    group.bench_function("8_threads_cpu_time", |b| {
+        b.iter_custom(|iters| concurrent_cpu(shared, 8, iters))
+    });
+
+    // A JuliaHub-sized id_token (~1 KiB JWT): the copy and the zeroing grow.
+    let long = common::StoredToken::fresh_padded(30 * 86_400, 1024);
+    let long_auth = authenticated(&long);
+    group.bench_function("1_thread_1KiB_token", |b| b.iter(|| token_once(long_auth)));
+    let shared = Shared(long_auth);
+    group.bench_function("8_threads_1KiB_token", |b| {
+        b.iter_custom(|iters| concurrent(shared, 8, iters))
+    });
+    group.finish();
+    hubauth_auth_free(long_auth);
+    hubauth_auth_free(auth);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -136,18 +136,28 @@ impl Response {
 
     /// The body as JSON, or a `Server` error naming `what`.
     pub fn json(&self, what: &str) -> Result<serde_json::Value> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            Error::server(format!(
-                "{what}: the server's reply is not valid JSON ({e})"
-            ))
-        })
+        parse_json(&self.body, what)
     }
 
     /// The body as UTF-8 text, or a `Server` error naming `what`.
     pub fn text(&self, what: &str) -> Result<&str> {
-        std::str::from_utf8(&self.body)
-            .map_err(|_| Error::server(format!("{what}: the server's reply is not UTF-8 text")))
+        parse_text(&self.body, what)
     }
+}
+
+/// A reply body as JSON, or a `Server` error naming `what`.
+pub fn parse_json(body: &[u8], what: &str) -> Result<serde_json::Value> {
+    serde_json::from_slice(body).map_err(|e| {
+        Error::server(format!(
+            "{what}: the server's reply is not valid JSON ({e})"
+        ))
+    })
+}
+
+/// A reply body as UTF-8 text, or a `Server` error naming `what`.
+pub fn parse_text<'a>(body: &'a [u8], what: &str) -> Result<&'a str> {
+    std::str::from_utf8(body)
+        .map_err(|_| Error::server(format!("{what}: the server's reply is not UTF-8 text")))
 }
 
 /// Sends `request` and reads the whole body. Connection failures before the

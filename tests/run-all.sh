@@ -2,7 +2,8 @@
 # Runs every test of the project: formatting and lints, the Rust tests (unit,
 # integration against the JuliaHub-protocol and oidc-provider servers, CLI),
 # the C tests (plain, valgrind, AddressSanitizer, C++ header check, pkg-config
-# example), the Julia binding's header check and the Python binding's tests.
+# example), the Julia binding's header check, the Python binding's tests, a
+# fuzz smoke run of every parser, the benchmarks' build and the quick start.
 # Needs: cargo, gcc, make, valgrind, pkg-config, node + npm, python3 with the
 # packages in bindings/python/requirements-test.txt (.ci/run installs them).
 set -euo pipefail
@@ -54,6 +55,9 @@ fi
 
 step "no secret in any message, warning or Debug output of the whole suite"
 python3 tests/check_transcript.py "$HUBAUTH_TRANSCRIPT" "$HUBAUTH_TRANSCRIPT_TOKENS"
+
+step "fuzz smoke run: every parser, ${FUZZ_SECONDS:-20} s each (long runs: fuzz/README.md)"
+bash fuzz/smoke.sh
 
 step "benchmarks compile (they run on demand: BENCHMARKS.md)"
 cargo bench --no-run

@@ -47,7 +47,6 @@ pub fn authorize(
     scope: Option<&str>,
     deadline: Instant,
 ) -> Result<DeviceAuthorization> {
-    const WHAT: &str = "device authorization";
     let mut form = Vec::new();
     client.add_to_form(&mut form);
     if let Some(scope) = scope {
@@ -58,20 +57,20 @@ pub fn authorize(
             .header("accept", "application/json")
             .deadline(Some(deadline)),
     )?;
-    if !response.is_success() {
-        return Err(
-            match oauth::OAuthError::from_reply(response.status, &response.body) {
-                Some(refusal) => refusal.into_error(WHAT),
-                None => Error::server_reply(
-                    crate::error::ErrorKind::Server,
-                    WHAT,
-                    response.status,
-                    &response.body,
-                ),
-            },
-        );
+    parse_authorization_reply(response.status, &response.body)
+}
+
+/// Reads the device authorization endpoint's reply (HTTP `status`, `body`):
+/// the parsing half of [`authorize`], without I/O.
+pub fn parse_authorization_reply(status: u16, body: &[u8]) -> Result<DeviceAuthorization> {
+    const WHAT: &str = "device authorization";
+    if !(200..300).contains(&status) {
+        return Err(match oauth::OAuthError::from_reply(status, body) {
+            Some(refusal) => refusal.into_error(WHAT),
+            None => Error::server_reply(crate::error::ErrorKind::Server, WHAT, status, body),
+        });
     }
-    let Value::Object(reply) = response.json(WHAT)? else {
+    let Value::Object(reply) = net::parse_json(body, WHAT)? else {
         return Err(Error::server(format!(
             "{WHAT}: the reply is not a JSON object"
         )));
@@ -96,9 +95,12 @@ fn parse_authorization(reply: &Map<String, Value>) -> Result<DeviceAuthorization
         }
     };
     let expires_in = oauth::number(reply, "expires_in").ok_or_else(|| missing("expires_in"))?;
+    // Capped like expires_in: a huge interval would overflow the clock in
+    // `poll` (`Instant + Duration` panics), and any interval past the code's
+    // lifetime ends the polling at once anyway.
     let interval = oauth::number(reply, "interval")
         .filter(|s| *s >= 0)
-        .map(|s| Duration::from_secs(s as u64));
+        .map(|s| Duration::from_secs(s.min(86_400) as u64));
     Ok(DeviceAuthorization {
         device_code: device_code.to_string(),
         user_code,

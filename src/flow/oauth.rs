@@ -74,9 +74,17 @@ impl OAuthError {
             | "login_required" => ErrorKind::Authentication,
             _ => ErrorKind::Server,
         };
+        // Quoted like the description: no control characters (a server must
+        // not put escape sequences or fake lines into a log), bounded length.
+        let error: String = self
+            .error
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect();
         let detail = match &self.description {
-            Some(d) => format!("{} ({d})", self.error),
-            None => self.error.clone(),
+            Some(d) => format!("{error} ({d})"),
+            None => error,
         };
         Error::new(kind, format!("{what}: the server refused: {detail}"))
     }
@@ -105,8 +113,14 @@ pub fn token_request(
             .header("accept", "application/json")
             .deadline(deadline),
     )?;
-    if response.is_success() {
-        let value = response.json(what)?;
+    parse_token_reply(response.status, &response.body, what)
+}
+
+/// Reads a token endpoint's reply (HTTP `status`, `body`): the parsing half of
+/// [`token_request`], without I/O.
+pub fn parse_token_reply(status: u16, body: &[u8], what: &str) -> Result<TokenOutcome> {
+    if (200..300).contains(&status) {
+        let value = net::parse_json(body, what)?;
         let Value::Object(object) = value else {
             return Err(Error::server(format!(
                 "{what}: the reply is not a JSON object"
@@ -119,17 +133,17 @@ pub fn token_request(
         }
         return Ok(TokenOutcome::Token(object));
     }
-    match OAuthError::from_reply(response.status, &response.body) {
+    match OAuthError::from_reply(status, body) {
         Some(refusal) => Ok(TokenOutcome::Refused(refusal)),
         None => Err(Error::server_reply(
-            if response.status >= 500 {
+            if status >= 500 {
                 ErrorKind::Server
             } else {
                 ErrorKind::Authentication
             },
             what,
-            response.status,
-            &response.body,
+            status,
+            body,
         )),
     }
 }

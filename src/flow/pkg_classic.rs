@@ -76,24 +76,16 @@ fn poll_claim(
                 &reply.body,
             ));
         }
-        let parsed: Option<Value> = serde_json::from_slice(&reply.body).ok();
-        match parsed.as_ref().and_then(Value::as_object) {
-            Some(object) if object.get("token").is_some_and(Value::is_object) => {
-                if let Some(Value::Object(token)) =
-                    parsed.and_then(|mut v| v.get_mut("token").map(Value::take))
-                {
-                    return Ok(token);
-                }
-            }
-            Some(object) if object.get("expiry").is_some_and(Value::is_number) => {
-                let expiry = object["expiry"].as_f64().unwrap_or(0.0);
+        match parse_claim_reply(&reply.body) {
+            ClaimReply::Token(token) => return Ok(token),
+            ClaimReply::Expiry(expiry) => {
                 if (unix_now() as f64) > expiry {
                     return Err(Error::authentication(
                         "login: the login request expired before it was approved; start again",
                     ));
                 }
             }
-            _ => {
+            ClaimReply::Unusable => {
                 failures += 1;
                 if failures >= MAX_FAILED_CLAIMS {
                     return Err(Error::server(format!(
@@ -102,6 +94,34 @@ fn poll_claim(
                 }
             }
         }
+    }
+}
+
+/// What a 200 reply of `/auth/claimtoken` says.
+pub enum ClaimReply {
+    /// `{"token": {...}}`: the login is done.
+    Token(Map<String, Value>),
+    /// `{"expiry": <unix s>}`: not approved yet; the request lapses then.
+    Expiry(f64),
+    /// Anything else.
+    Unusable,
+}
+
+/// Reads the body of a 200 reply of `/auth/claimtoken`: the parsing half of
+/// the claim polling, without I/O.
+pub fn parse_claim_reply(body: &[u8]) -> ClaimReply {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    match parsed.as_ref().and_then(Value::as_object) {
+        Some(object) if object.get("token").is_some_and(Value::is_object) => {
+            match parsed.and_then(|mut v| v.get_mut("token").map(Value::take)) {
+                Some(Value::Object(token)) => ClaimReply::Token(token),
+                _ => ClaimReply::Unusable,
+            }
+        }
+        Some(object) if object.get("expiry").is_some_and(Value::is_number) => {
+            ClaimReply::Expiry(object["expiry"].as_f64().unwrap_or(0.0))
+        }
+        _ => ClaimReply::Unusable,
     }
 }
 

@@ -53,7 +53,14 @@ pub fn refresh(
             format!("{WHAT}: the server answered HTTP {}", response.status),
         ));
     }
-    let text = response.text(WHAT)?;
+    parse_refresh_reply(&response.body)
+}
+
+/// Reads the body of a successful refresh reply (TOML holding a token): the
+/// parsing half of [`refresh`], without I/O.
+pub fn parse_refresh_reply(body: &[u8]) -> Result<toml::Table> {
+    const WHAT: &str = "token refresh";
+    let text = net::parse_text(body, WHAT)?;
     let reply: toml::Table = text
         .parse()
         .map_err(|_| Error::server(format!("{WHAT}: the reply is not valid TOML")))?;

@@ -1012,6 +1012,33 @@ fn write_double_quoted(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Tag text, `%`-escaped where a tag cannot hold the character as it is (the
+/// reader decoded such escapes), so the tag reads back the same.
+fn write_tag_text(out: &mut String, tag: &str) {
+    for ch in tag.chars() {
+        let code = ch as u32;
+        match ch {
+            'A'..='Z' | 'a'..='z' | '0'..='9' => out.push(ch),
+            '-' | '_' | '.' | '~' | '/' | ':' | ';' | '=' | '+' | '@' | '$' | '&' | '*' | '?' => {
+                out.push(ch)
+            }
+            _ if ch.is_ascii() => out.push_str(&format!("%{code:02X}")),
+            // saphyr-parser decodes `%HH%LL` (a two-byte UTF-8 sequence) to the
+            // character 0xHHLL: write such a character as the escape it came from.
+            _ if (0xC2..=0xDF).contains(&(code >> 8)) && code & 0xC0 == 0x80 => {
+                out.push_str(&format!("%{:02X}%{:02X}", code >> 8, code & 0xFF))
+            }
+            // Not produced by the reader; escaped as UTF-8, as YAML says.
+            _ => {
+                let mut buf = [0u8; 4];
+                for byte in ch.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{byte:02X}"));
+                }
+            }
+        }
+    }
+}
+
 /// A scalar node as it appears in the file (None for collections).
 fn scalar_text(node: &Node, simple_key: bool) -> Option<String> {
     let mut out = String::new();
@@ -1021,10 +1048,23 @@ fn scalar_text(node: &Node, simple_key: bool) -> Option<String> {
         Node::Plain(s) => out.push_str(s),
         Node::Tagged(tag, s) => {
             match tag.strip_prefix("tag:yaml.org,2002:") {
-                Some(short) => out.push_str(&format!("!!{short} ")),
-                None if tag.starts_with('!') => out.push_str(&format!("{tag} ")),
-                None => out.push_str(&format!("!<{tag}> ")),
+                Some(short) => {
+                    out.push_str("!!");
+                    write_tag_text(&mut out, short);
+                }
+                None => match tag.strip_prefix('!') {
+                    Some(local) => {
+                        out.push('!');
+                        write_tag_text(&mut out, local);
+                    }
+                    None => {
+                        out.push_str("!<");
+                        write_tag_text(&mut out, tag);
+                        out.push('>');
+                    }
+                },
             }
+            out.push(' ');
             write_double_quoted(&mut out, s);
         }
         Node::Seq(items) if items.is_empty() => out.push_str("[]"),

@@ -144,7 +144,16 @@ impl Ini {
 
         for (number, raw) in lines.iter().enumerate() {
             let number = number + 1;
-            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            // The line as kept for writing back: less the `\r` that `render`
+            // puts back with the line break in a CRLF file, so a lone `\r\n`
+            // line in a LF file, or a last line ending in `\r` with no line
+            // break, keeps its `\r` (and `\r\r\n` is not shortened on every
+            // write).
+            let ended = number < lines.len() || ini.final_eol;
+            let line = match ini.eol {
+                "\r\n" if ended => raw.strip_suffix('\r').unwrap_or(raw),
+                _ => raw,
+            };
             let stripped = line.trim();
             let comment = stripped.starts_with('#') || stripped.starts_with(';');
             if comment || stripped.is_empty() {

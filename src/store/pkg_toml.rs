@@ -97,7 +97,10 @@ impl PkgToken {
             .or_else(|| self.number("expires"))
             .map(|t| t.floor() as i64);
         let relative = match (self.mtime, self.number("expires_in")) {
-            (Some(mtime), Some(expires_in)) => Some(mtime + expires_in.floor() as i64),
+            (Some(mtime), Some(expires_in)) => {
+                // Saturating: a huge expires_in must not overflow (or wrap to the past).
+                Some(mtime.saturating_add(expires_in.floor() as i64))
+            }
             _ => None,
         };
         match (absolute, relative) {
@@ -144,7 +147,7 @@ impl PkgToken {
         {
             self.table.insert(
                 "expires_at".into(),
-                toml::Value::Integer(now + expires_in.floor() as i64),
+                toml::Value::Integer(now.saturating_add(expires_in.floor() as i64)),
             );
         }
         self.mtime = Some(now);

@@ -9,7 +9,7 @@
 // Exits on EOF on stdin (unless --ignore-stdin), SIGTERM or SIGINT.
 // See README.md for the clients, grants and /_test/* control endpoints.
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import fs from 'node:fs';
 
@@ -129,8 +129,11 @@ function esc(s) {
 }
 
 // ---------------------------------------------------------------- provider config
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
+// A fixed signing key, used only by this loopback test server. Generating one
+// at each start (generateKeyPairSync + JWK export) can deadlock Node 20: a GC
+// during the export runs the key-generation job's destructor, which waits for
+// the mutex the export holds.
+const jwk = JSON.parse(fs.readFileSync(new URL('./test-signing-key.json', import.meta.url), 'utf8'));
 
 const configuration = {
   clients: [

@@ -21,6 +21,9 @@ pub const CONFIDENTIAL_SECRET: &str = "hubauth-secret";
 pub const ALICE_PAT: &str = "pat-alice-0123456789";
 pub const PAT_TYPE: &str = "urn:ietf:params:oauth:token-type:pat";
 
+/// How long the server may take to print its ISSUER line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to start the server.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -87,10 +90,19 @@ impl OidcServer {
             .expect("start node tests/oidc-server/server.js (is node installed, and `npm ci --prefix tests/oidc-server` done?)");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the server's first line");
+        // Read the first line on a thread so a server that never starts fails
+        // the test instead of hanging it.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let Ok(line) = receiver.recv_timeout(STARTUP_TIMEOUT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the OIDC test server did not start within {STARTUP_TIMEOUT:?}");
+        };
         let issuer = line
             .trim()
             .strip_prefix("ISSUER=")

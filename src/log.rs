@@ -23,6 +23,15 @@ pub fn warn(message: &str) {
     }
 }
 
+/// Information a person needs now (e.g. a device code), on stderr unless
+/// `HUBAUTH_LOG=off`.
+pub fn notice(message: &str) {
+    transcript("notice", message);
+    if *ENABLED {
+        eprintln!("hubauth: {message}");
+    }
+}
+
 /// Appends one line to the transcript, if one is configured.
 pub(crate) fn transcript(kind: &str, message: &str) {
     let Some(path) = TRANSCRIPT.as_ref() else {

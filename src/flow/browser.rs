@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 use crate::flow::LoginContext;
+use crate::log;
 use crate::options::HookAction;
 
 /// Shows `url` to the user. `user_code` is printed beside it for device flows.
@@ -14,7 +15,7 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
         // The hook gets only the URL: a code it cannot see would make the
         // login impossible, so show it where the user can read it.
         if let Some(code) = user_code {
-            eprintln!("hubauth: the login page will ask for the code {code}");
+            log::notice(&format!("the login page will ask for the code {code}"));
         }
         return match hook(url) {
             HookAction::Continue => Ok(()),

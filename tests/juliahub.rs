@@ -117,6 +117,11 @@ fn device_flow_saves_expiry_and_refresh_url() {
     );
     let expires_at = table["expires_at"].as_integer().unwrap();
     assert!(expires_at >= before + 3600 - 1 && expires_at <= hubauth::token::unix_now() + 3600);
+    assert_eq!(
+        table["user_name"].as_str(),
+        Some("alice"),
+        "the user /api/v1 named is remembered in the file"
+    );
     assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
     // The device token refreshes through the URL the configuration gave.
     drop(auth);

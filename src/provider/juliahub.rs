@@ -240,6 +240,25 @@ impl JuliaHub {
         Ok(())
     }
 
+    /// Writes the user name `/api/v1` gave into the token file when it has
+    /// none (a device login's reply carries no user_name), so `status` and
+    /// later loads know the user without asking. Best effort: only if the file
+    /// still holds this token; a failure changes nothing.
+    fn remember_username(&self, token: &Token, username: &str, options: &Options) {
+        let Ok(_lock) = self.lock(options) else {
+            return;
+        };
+        let Ok(Some(mut stored)) = pkg_toml::load(&self.path) else {
+            return;
+        };
+        let same_token = stored.table().get("id_token").and_then(toml::Value::as_str)
+            == Some(token.bearer.expose());
+        if same_token && stored.user_name().is_none() && stored.is_usable() {
+            stored.set("user_name", toml::Value::String(username.to_string()));
+            let _ = pkg_toml::save(&self.path, &stored);
+        }
+    }
+
     /// Adds the username from `/api/v1`; one forced login when the token is
     /// rejected (after moving the file aside).
     fn validated(&self, mut token: Token, options: &Options) -> Result<Token> {
@@ -250,6 +269,11 @@ impl JuliaHub {
         loop {
             match self.api_v1(&token, options)? {
                 ApiAnswer::Valid { username } => {
+                    if let Some(name) = &username
+                        && token.username.is_none()
+                    {
+                        self.remember_username(&token, name, options);
+                    }
                     token.username = username;
                     return Ok(token);
                 }

@@ -8,13 +8,13 @@
 //! See tests/servers/README.md for the wire-level description.
 
 use std::collections::HashMap;
-use std::io;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::http::{Handler, Request, Response, Server};
+use crate::http::{Handler, Request, Response};
+use crate::running::{Protocol, Running, control_route, method_not_allowed};
 use crate::util::random_hex;
 
 /// The API's base path.
@@ -187,22 +187,14 @@ impl Inner {
     }
 }
 
-struct Cave {
+/// The server's state; its handle is [`CaveServer`].
+pub struct Cave {
     inner: Mutex<Inner>,
 }
 
 fn unauthorized() -> Response {
     Response::error(401, "unauthorized", "missing, unknown or revoked token")
         .with_header("WWW-Authenticate", "Bearer")
-}
-
-fn method_not_allowed(allowed: &str) -> Response {
-    Response::error(
-        405,
-        "invalid_request",
-        &format!("method not allowed; use {allowed}"),
-    )
-    .with_header("Allow", allowed)
 }
 
 impl Cave {
@@ -273,20 +265,6 @@ impl Cave {
         Response::json(200, &token)
     }
 
-    fn test_config(&self, req: &Request) -> Response {
-        let mut s = self.lock();
-        if req.method == "POST" {
-            let patch = match req.json() {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
-            if let Err(e) = s.config.apply_json(&patch) {
-                return Response::error(400, "invalid_request", &e);
-            }
-        }
-        Response::json(200, &s.config)
-    }
-
     fn test_revoke(&self, req: &Request) -> Response {
         let wanted = if req.body.is_empty() {
             None
@@ -320,6 +298,9 @@ impl Cave {
 
 impl Handler for Cave {
     fn handle(&self, req: &Request) -> Response {
+        if let Some(response) = control_route(self, req) {
+            return response;
+        }
         let m = req.method.as_str();
         let route = |method: &str, f: fn(&Self, &Request) -> Response| {
             if m == method {
@@ -332,13 +313,6 @@ impl Handler for Cave {
             p if p == format!("{API}/user/token") => route("GET", Self::user_token),
             p if p == format!("{API}/user") => route("GET", Self::user_info),
             p if p == format!("{API}/create_token") => route("GET", Self::create_token),
-            "/_test/stats" => route("GET", |h, _| Response::json(200, &h.lock().stats)),
-            "/_test/reset_stats" => route("POST", |h, _| {
-                h.lock().stats = CaveStats::default();
-                Response::json(200, &json!({}))
-            }),
-            "/_test/config" if m == "GET" || m == "POST" => self.test_config(req),
-            "/_test/config" => method_not_allowed("GET, POST"),
             "/_test/issue" => route("POST", |h, _| {
                 Response::json(200, &json!({ "token": h.lock().create(false) }))
             }),
@@ -352,26 +326,13 @@ impl Handler for Cave {
     }
 }
 
-/// A running CAVE test server on `127.0.0.1`; stops when dropped.
-pub struct CaveServer {
-    state: Arc<Cave>,
-    server: Server,
-}
+impl Protocol for Cave {
+    const NAME: &'static str = "Cave";
+    type Config = CaveConfig;
+    type Stats = CaveStats;
 
-impl CaveServer {
-    /// Starts on a free port with the default config. Panics if it cannot bind.
-    pub fn start() -> CaveServer {
-        CaveServer::start_with(CaveConfig::default())
-    }
-
-    /// Starts on a free port with `config`. Panics if it cannot bind.
-    pub fn start_with(config: CaveConfig) -> CaveServer {
-        CaveServer::start_on(0, config).expect("binding a CAVE test server on 127.0.0.1")
-    }
-
-    /// Starts on `127.0.0.1:port` (0 = any free port).
-    pub fn start_on(port: u16, config: CaveConfig) -> io::Result<CaveServer> {
-        let state = Arc::new(Cave {
+    fn new(config: CaveConfig) -> Self {
+        Cave {
             inner: Mutex::new(Inner {
                 config,
                 stats: CaveStats::default(),
@@ -379,39 +340,27 @@ impl CaveServer {
                 users: HashMap::new(),
                 next_token_id: 0,
             }),
-        });
-        let server = Server::start_on(port, state.clone())?;
-        Ok(CaveServer { state, server })
+        }
     }
 
-    /// `http://127.0.0.1:PORT`, no trailing slash: the `server`.
-    pub fn url(&self) -> String {
-        self.server.url()
+    fn with_control<R>(&self, f: impl FnOnce(&mut CaveConfig, &mut CaveStats) -> R) -> R {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        f(&mut inner.config, &mut inner.stats)
     }
 
+    fn apply_config(config: &mut CaveConfig, patch: &Value) -> Result<(), String> {
+        config.apply_json(patch)
+    }
+}
+
+/// A running CAVE test server on `127.0.0.1`; stops when dropped.
+pub type CaveServer = Running<Cave>;
+
+impl Running<Cave> {
     /// The per-server file name CAVEclient uses: `127.0.0.1:PORT-cave-secret.json`.
     pub fn server_file_name(&self) -> String {
-        format!("127.0.0.1:{}-cave-secret.json", self.server.addr().port())
-    }
-
-    /// Changes the config in place.
-    pub fn configure(&self, f: impl FnOnce(&mut CaveConfig)) {
-        f(&mut self.state.lock().config);
-    }
-
-    /// A copy of the current config.
-    pub fn config(&self) -> CaveConfig {
-        self.state.lock().config.clone()
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> CaveStats {
-        self.state.lock().stats.clone()
-    }
-
-    /// Zeroes the counters.
-    pub fn reset_stats(&self) {
-        self.state.lock().stats = CaveStats::default();
+        format!("127.0.0.1:{}-cave-secret.json", self.port())
     }
 
     /// A new token (32 lowercase hex) for the configured user; earlier

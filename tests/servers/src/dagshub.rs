@@ -7,14 +7,14 @@
 //! See tests/servers/README.md for the wire-level description.
 
 use std::collections::HashMap;
-use std::io;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::http::{Handler, Request, Response, Server};
+use crate::http::{Handler, Request, Response};
+use crate::running::{Protocol, Running, control_route, method_not_allowed};
 use crate::util::{now_unix, random_hex};
 
 /// The dagshub client's default OAuth client id.
@@ -170,7 +170,8 @@ struct Inner {
     codes: HashMap<String, Code>,
 }
 
-struct DagsHub {
+/// The server's state; its handle is [`DagsHubServer`].
+pub struct DagsHub {
     inner: Mutex<Inner>,
     /// Wakes middleman requests when a login is decided.
     decided: Condvar,
@@ -205,15 +206,6 @@ pub fn rfc3339_nanos(unix: f64) -> String {
 
 fn is_request_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn method_not_allowed(allowed: &str) -> Response {
-    Response::error(
-        405,
-        "invalid_request",
-        &format!("method not allowed; use {allowed}"),
-    )
-    .with_header("Allow", allowed)
 }
 
 impl Inner {
@@ -460,20 +452,6 @@ impl DagsHub {
         Response::json(200, &token)
     }
 
-    fn test_config(&self, req: &Request) -> Response {
-        let mut s = self.lock();
-        if req.method == "POST" {
-            let patch = match req.json() {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
-            if let Err(e) = s.config.apply_json(&patch) {
-                return Response::error(400, "invalid_request", &e);
-            }
-        }
-        Response::json(200, &s.config)
-    }
-
     fn test_issue(&self, req: &Request) -> Response {
         let mut kind = "app-token".to_string();
         let mut ttl = None;
@@ -532,6 +510,9 @@ impl DagsHub {
 
 impl Handler for DagsHub {
     fn handle(&self, req: &Request) -> Response {
+        if let Some(response) = control_route(self, req) {
+            return response;
+        }
         let m = req.method.as_str();
         let route = |method: &str, f: fn(&Self, &Request) -> Response| {
             if m == method {
@@ -545,13 +526,6 @@ impl Handler for DagsHub {
             "/login/oauth/authorize" => route("GET", Self::authorize),
             "/login/oauth/middleman" => route("POST", Self::middleman),
             "/login/oauth/access_token" => route("POST", Self::access_token),
-            "/_test/stats" => route("GET", |h, _| Response::json(200, &h.lock().stats)),
-            "/_test/reset_stats" => route("POST", |h, _| {
-                h.lock().stats = DagsHubStats::default();
-                Response::json(200, &json!({}))
-            }),
-            "/_test/config" if m == "GET" || m == "POST" => self.test_config(req),
-            "/_test/config" => method_not_allowed("GET, POST"),
             "/_test/issue" => route("POST", Self::test_issue),
             "/_test/revoke" => route("POST", Self::test_revoke),
             _ => Response::error(
@@ -563,26 +537,13 @@ impl Handler for DagsHub {
     }
 }
 
-/// A running DagsHub test server on `127.0.0.1`; stops when dropped.
-pub struct DagsHubServer {
-    state: Arc<DagsHub>,
-    server: Server,
-}
+impl Protocol for DagsHub {
+    const NAME: &'static str = "DagsHub";
+    type Config = DagsHubConfig;
+    type Stats = DagsHubStats;
 
-impl DagsHubServer {
-    /// Starts on a free port with the default config. Panics if it cannot bind.
-    pub fn start() -> DagsHubServer {
-        DagsHubServer::start_with(DagsHubConfig::default())
-    }
-
-    /// Starts on a free port with `config`. Panics if it cannot bind.
-    pub fn start_with(config: DagsHubConfig) -> DagsHubServer {
-        DagsHubServer::start_on(0, config).expect("binding a DagsHub test server on 127.0.0.1")
-    }
-
-    /// Starts on `127.0.0.1:port` (0 = any free port).
-    pub fn start_on(port: u16, config: DagsHubConfig) -> io::Result<DagsHubServer> {
-        let state = Arc::new(DagsHub {
+    fn new(config: DagsHubConfig) -> Self {
+        DagsHub {
             inner: Mutex::new(Inner {
                 config,
                 stats: DagsHubStats::default(),
@@ -591,36 +552,24 @@ impl DagsHubServer {
                 codes: HashMap::new(),
             }),
             decided: Condvar::new(),
-        });
-        let server = Server::start_on(port, state.clone())?;
-        Ok(DagsHubServer { state, server })
+        }
     }
 
-    /// `http://127.0.0.1:PORT`, no trailing slash: the host to log in to.
-    pub fn url(&self) -> String {
-        self.server.url()
+    fn with_control<R>(&self, f: impl FnOnce(&mut DagsHubConfig, &mut DagsHubStats) -> R) -> R {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        f(&mut inner.config, &mut inner.stats)
     }
 
-    /// Changes the config in place, e.g. `s.configure(|c| c.deny = true)`.
-    pub fn configure(&self, f: impl FnOnce(&mut DagsHubConfig)) {
-        f(&mut self.state.lock().config);
+    fn apply_config(config: &mut DagsHubConfig, patch: &Value) -> Result<(), String> {
+        config.apply_json(patch)
     }
+}
 
-    /// A copy of the current config.
-    pub fn config(&self) -> DagsHubConfig {
-        self.state.lock().config.clone()
-    }
+/// A running DagsHub test server on `127.0.0.1`; stops when dropped.
+pub type DagsHubServer = Running<DagsHub>;
 
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> DagsHubStats {
-        self.state.lock().stats.clone()
-    }
-
-    /// Zeroes the counters.
-    pub fn reset_stats(&self) {
-        self.state.lock().stats = DagsHubStats::default();
-    }
-
+impl Running<DagsHub> {
     /// A new app token of the configured user (`expiry: never`).
     pub fn issue_app_token(&self) -> String {
         self.state.lock().mint_app(None).access_token

@@ -11,12 +11,13 @@
 //! See tests/servers/README.md for the wire-level description.
 
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::http::{self, Handler, Request, Response, Server};
+use crate::http::{self, Handler, Request, Response};
+use crate::running::{Protocol, Running, control_route, method_not_allowed};
 use crate::util::{random_hex, record_secrets};
 
 /// The check endpoint.
@@ -140,7 +141,8 @@ struct Inner {
     stats: DhCoreStats,
 }
 
-struct DhCore {
+/// The server's state; its handle is [`DhCoreServer`].
+pub struct DhCore {
     inner: Mutex<Inner>,
 }
 
@@ -171,15 +173,6 @@ fn unauthorized() -> Response {
         "missing, unknown or inactive credentials",
     )
     .with_header("WWW-Authenticate", "Bearer, Basic realm=\"dhcore\"")
-}
-
-fn method_not_allowed(allowed: &str) -> Response {
-    Response::error(
-        405,
-        "invalid_request",
-        &format!("method not allowed; use {allowed}"),
-    )
-    .with_header("Allow", allowed)
 }
 
 impl DhCore {
@@ -262,21 +255,6 @@ impl DhCore {
             .unwrap_or("unknown");
         Ok(Some(user.to_string()))
     }
-
-    fn test_config(&self, req: &Request) -> Response {
-        let mut s = self.lock();
-        if req.method == "POST" {
-            let patch = match req.json() {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
-            if let Err(e) = s.config.apply_json(&patch) {
-                return Response::error(400, "invalid_request", &e);
-            }
-            record_config_secrets(&s.config);
-        }
-        Response::json(200, &s.config)
-    }
 }
 
 fn record_config_secrets(config: &DhCoreConfig) {
@@ -289,6 +267,9 @@ fn record_config_secrets(config: &DhCoreConfig) {
 
 impl Handler for DhCore {
     fn handle(&self, req: &Request) -> Response {
+        if let Some(response) = control_route(self, req) {
+            return response;
+        }
         let m = req.method.as_str();
         let route = |method: &str, f: fn(&Self, &Request) -> Response| {
             if m == method {
@@ -299,13 +280,6 @@ impl Handler for DhCore {
         };
         match req.path.as_str() {
             AUTH_PATH => route("GET", Self::auth),
-            "/_test/stats" => route("GET", |h, _| Response::json(200, &h.lock().stats)),
-            "/_test/reset_stats" => route("POST", |h, _| {
-                h.lock().stats = DhCoreStats::default();
-                Response::json(200, &json!({}))
-            }),
-            "/_test/config" if m == "GET" || m == "POST" => self.test_config(req),
-            "/_test/config" => method_not_allowed("GET, POST"),
             "/_test/issue" => route("POST", |h, _| {
                 let token = random_hex(20);
                 record_secrets(&[&token]);
@@ -321,58 +295,40 @@ impl Handler for DhCore {
     }
 }
 
-/// A running DHCore test server on `127.0.0.1`; stops when dropped.
-pub struct DhCoreServer {
-    state: Arc<DhCore>,
-    server: Server,
-}
+impl Protocol for DhCore {
+    const NAME: &'static str = "DhCore";
+    type Config = DhCoreConfig;
+    type Stats = DhCoreStats;
 
-impl DhCoreServer {
-    /// Starts on a free port with `config`. Panics if it cannot bind.
-    pub fn start_with(config: DhCoreConfig) -> DhCoreServer {
-        DhCoreServer::start_on(0, config).expect("binding a DHCore test server on 127.0.0.1")
-    }
-
-    /// Starts on `127.0.0.1:port` (0 = any free port).
-    pub fn start_on(port: u16, config: DhCoreConfig) -> io::Result<DhCoreServer> {
-        record_config_secrets(&config);
-        let state = Arc::new(DhCore {
+    fn new(config: DhCoreConfig) -> Self {
+        DhCore {
             inner: Mutex::new(Inner {
                 config,
                 stats: DhCoreStats::default(),
             }),
-        });
-        let server = Server::start_on(port, state.clone())?;
-        Ok(DhCoreServer { state, server })
+        }
     }
 
-    /// `http://127.0.0.1:PORT`, no trailing slash: the `DHCORE_ENDPOINT`.
-    pub fn url(&self) -> String {
-        self.server.url()
+    fn with_control<R>(&self, f: impl FnOnce(&mut DhCoreConfig, &mut DhCoreStats) -> R) -> R {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        f(&mut inner.config, &mut inner.stats)
     }
 
-    /// Changes the config in place.
-    pub fn configure(&self, f: impl FnOnce(&mut DhCoreConfig)) {
-        let mut s = self.state.lock();
-        f(&mut s.config);
-        record_config_secrets(&s.config);
+    fn apply_config(config: &mut DhCoreConfig, patch: &Value) -> Result<(), String> {
+        config.apply_json(patch)
     }
 
-    /// A copy of the current config.
-    pub fn config(&self) -> DhCoreConfig {
-        self.state.lock().config.clone()
+    /// Its tokens and password are secrets the transcript check must know.
+    fn config_changed(config: &DhCoreConfig) {
+        record_config_secrets(config);
     }
+}
 
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> DhCoreStats {
-        self.state.lock().stats.clone()
-    }
+/// A running DHCore test server on `127.0.0.1`; stops when dropped.
+pub type DhCoreServer = Running<DhCore>;
 
-    /// Zeroes the counters.
-    pub fn reset_stats(&self) {
-        self.state.lock().stats = DhCoreStats::default();
-    }
-
+impl Running<DhCore> {
     /// A new static bearer token (40 lowercase hex) that `/api/auth` accepts.
     pub fn issue_token(&self) -> String {
         let token = random_hex(20);

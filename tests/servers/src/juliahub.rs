@@ -6,14 +6,14 @@
 //! See tests/servers/README.md for the wire-level description.
 
 use std::collections::HashMap;
-use std::io;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::http::{Handler, Request, Response, Server};
+use crate::http::{Handler, Request, Response};
+use crate::running::{Protocol, Running, control_route, method_not_allowed};
 use crate::util::{base64url, now_unix, random_from, random_hex};
 
 /// Every path under this one is the refresh endpoint.
@@ -301,7 +301,8 @@ struct Inner {
     refresh_tokens: HashMap<String, RefreshToken>,
 }
 
-struct JuliaHub {
+/// The server's state; its handle is [`JuliaHubServer`].
+pub struct JuliaHub {
     started: Instant,
     inner: Mutex<Inner>,
 }
@@ -437,15 +438,6 @@ fn visit_page(decision: Approval) -> Response {
             "You are logged in. You can close this page.",
         ),
     }
-}
-
-fn method_not_allowed(allowed: &str) -> Response {
-    Response::error(
-        405,
-        "invalid_request",
-        &format!("method not allowed; use {allowed}"),
-    )
-    .with_header("Allow", allowed)
 }
 
 impl JuliaHub {
@@ -861,20 +853,6 @@ impl JuliaHub {
         }
     }
 
-    fn test_config(&self, req: &Request) -> Response {
-        let mut s = self.lock();
-        if req.method == "POST" {
-            let patch = match req.json() {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
-            if let Err(e) = s.config.apply_json(&patch) {
-                return Response::error(400, "invalid_request", &e);
-            }
-        }
-        Response::json(200, &s.config)
-    }
-
     fn test_issue(&self, req: &Request) -> Response {
         let mut ttl = None;
         let mut user = None;
@@ -905,6 +883,9 @@ impl JuliaHub {
 
 impl Handler for JuliaHub {
     fn handle(&self, req: &Request) -> Response {
+        if let Some(response) = control_route(self, req) {
+            return response;
+        }
         let m = req.method.as_str();
         let route = |method: &str, f: fn(&Self, &Request) -> Response| {
             if m == method {
@@ -925,13 +906,6 @@ impl Handler for JuliaHub {
                 route("GET", Self::refresh)
             }
             "/api/v1" => route("GET", Self::api_v1),
-            "/_test/stats" => route("GET", |h, _| Response::json(200, &h.lock().stats)),
-            "/_test/reset_stats" => route("POST", |h, _| {
-                h.lock().stats = JuliaHubStats::default();
-                Response::json(200, &json!({}))
-            }),
-            "/_test/config" if m == "GET" || m == "POST" => self.test_config(req),
-            "/_test/config" => method_not_allowed("GET, POST"),
             "/_test/revoke" => route("POST", |h, _| {
                 let n = h.lock().revoke_all();
                 Response::json(200, &json!({ "revoked_logins": n }))
@@ -950,26 +924,13 @@ impl Handler for JuliaHub {
 // Public handle
 // ---------------------------------------------------------------------------
 
-/// A running JuliaHub test server on `127.0.0.1`; stops when dropped.
-pub struct JuliaHubServer {
-    state: Arc<JuliaHub>,
-    server: Server,
-}
+impl Protocol for JuliaHub {
+    const NAME: &'static str = "JuliaHub";
+    type Config = JuliaHubConfig;
+    type Stats = JuliaHubStats;
 
-impl JuliaHubServer {
-    /// Starts on a free port with the default config. Panics if it cannot bind.
-    pub fn start() -> JuliaHubServer {
-        JuliaHubServer::start_with(JuliaHubConfig::default())
-    }
-
-    /// Starts on a free port with `config`. Panics if it cannot bind.
-    pub fn start_with(config: JuliaHubConfig) -> JuliaHubServer {
-        JuliaHubServer::start_on(0, config).expect("binding a JuliaHub test server on 127.0.0.1")
-    }
-
-    /// Starts on `127.0.0.1:port` (0 = any free port).
-    pub fn start_on(port: u16, config: JuliaHubConfig) -> io::Result<JuliaHubServer> {
-        let state = Arc::new(JuliaHub {
+    fn new(config: JuliaHubConfig) -> Self {
+        JuliaHub {
             started: Instant::now(),
             inner: Mutex::new(Inner {
                 config,
@@ -981,40 +942,28 @@ impl JuliaHubServer {
                 access_tokens: HashMap::new(),
                 refresh_tokens: HashMap::new(),
             }),
-        });
-        let server = Server::start_on(port, state.clone())?;
-        Ok(JuliaHubServer { state, server })
+        }
     }
 
-    /// `http://127.0.0.1:PORT`, no trailing slash: the `server` to log in to.
-    pub fn url(&self) -> String {
-        self.server.url()
+    fn with_control<R>(&self, f: impl FnOnce(&mut JuliaHubConfig, &mut JuliaHubStats) -> R) -> R {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        f(&mut inner.config, &mut inner.stats)
     }
 
+    fn apply_config(config: &mut JuliaHubConfig, patch: &Value) -> Result<(), String> {
+        config.apply_json(patch)
+    }
+}
+
+/// A running JuliaHub test server on `127.0.0.1`; stops when dropped.
+pub type JuliaHubServer = Running<JuliaHub>;
+
+impl Running<JuliaHub> {
     /// The directory name the spec derives from the URL (`127.0.0.1_PORT`),
     /// as in `<depot>/servers/<dir>/auth.toml`.
     pub fn server_dir_name(&self) -> String {
-        format!("127.0.0.1_{}", self.server.addr().port())
-    }
-
-    /// Changes the config in place, e.g. `s.configure(|c| c.deny = true)`.
-    pub fn configure(&self, f: impl FnOnce(&mut JuliaHubConfig)) {
-        f(&mut self.state.lock().config);
-    }
-
-    /// A copy of the current config.
-    pub fn config(&self) -> JuliaHubConfig {
-        self.state.lock().config.clone()
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> JuliaHubStats {
-        self.state.lock().stats.clone()
-    }
-
-    /// Zeroes the counters.
-    pub fn reset_stats(&self) {
-        self.state.lock().stats = JuliaHubStats::default();
+        format!("127.0.0.1_{}", self.port())
     }
 
     /// Revokes every token of every login; returns how many logins were live.

@@ -3,6 +3,9 @@
 //! tests. Use them in-process ([`juliahub::JuliaHubServer`]) or through the
 //! `hubauth-test-server` binary (see README.md next to this crate).
 //!
+//! - [`running`]: what every protocol server shares: the handle
+//!   (`Running<State>`: start, url, configure, stats) and the `/_test/stats`,
+//!   `/_test/reset_stats` and `/_test/config` endpoints.
 //! - [`http`]: the shared plumbing (a `std::net` server, one thread per
 //!   connection, and a small blocking client for tests).
 //! - [`juliahub`]: PkgAuthentication.jl + JuliaHub.jl (specs/juliahub.md).
@@ -15,6 +18,7 @@ pub mod dagshub;
 pub mod dhcore;
 pub mod http;
 pub mod juliahub;
+pub mod running;
 mod util;
 
 pub use cave::{CaveConfig, CaveServer, CaveStats};

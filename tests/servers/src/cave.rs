@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::http::{Handler, Request, Response};
-use crate::running::{Protocol, Running, control_route, method_not_allowed};
+use crate::running::{ConfigPatch, Protocol, Running, control_route, not_found, route};
 use crate::util::random_hex;
 
 /// The API's base path.
@@ -48,9 +48,9 @@ impl Default for CaveConfig {
     }
 }
 
-impl CaveConfig {
+impl ConfigPatch for CaveConfig {
     /// Applies a JSON object holding any subset of the fields. All or nothing.
-    pub fn apply_json(&mut self, patch: &Value) -> Result<(), String> {
+    fn apply_json(&mut self, patch: &Value) -> Result<(), String> {
         let obj = patch
             .as_object()
             .ok_or("the config must be a JSON object")?;
@@ -301,14 +301,7 @@ impl Handler for Cave {
         if let Some(response) = control_route(self, req) {
             return response;
         }
-        let m = req.method.as_str();
-        let route = |method: &str, f: fn(&Self, &Request) -> Response| {
-            if m == method {
-                f(self, req)
-            } else {
-                method_not_allowed(method)
-            }
-        };
+        let route = |method: &str, f: fn(&Self, &Request) -> Response| route(self, req, method, f);
         match req.path.as_str() {
             p if p == format!("{API}/user/token") => route("GET", Self::user_token),
             p if p == format!("{API}/user") => route("GET", Self::user_info),
@@ -317,11 +310,7 @@ impl Handler for Cave {
                 Response::json(200, &json!({ "token": h.lock().create(false) }))
             }),
             "/_test/revoke" => route("POST", Self::test_revoke),
-            _ => Response::error(
-                404,
-                "not_found",
-                &format!("no such endpoint: {} {}", req.method, req.path),
-            ),
+            _ => not_found(req),
         }
     }
 }
@@ -347,10 +336,6 @@ impl Protocol for Cave {
         let mut inner = self.lock();
         let inner = &mut *inner;
         f(&mut inner.config, &mut inner.stats)
-    }
-
-    fn apply_config(config: &mut CaveConfig, patch: &Value) -> Result<(), String> {
-        config.apply_json(patch)
     }
 }
 

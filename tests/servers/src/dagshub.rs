@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::http::{Handler, Request, Response};
-use crate::running::{Protocol, Running, control_route, method_not_allowed};
+use crate::running::{ConfigPatch, Protocol, Running, control_route, not_found, route};
 use crate::util::{now_unix, random_hex};
 
 /// The dagshub client's default OAuth client id.
@@ -57,9 +57,9 @@ impl Default for DagsHubConfig {
     }
 }
 
-impl DagsHubConfig {
+impl ConfigPatch for DagsHubConfig {
     /// Applies a JSON object holding any subset of the fields. All or nothing.
-    pub fn apply_json(&mut self, patch: &Value) -> Result<(), String> {
+    fn apply_json(&mut self, patch: &Value) -> Result<(), String> {
         let obj = patch
             .as_object()
             .ok_or("the config must be a JSON object")?;
@@ -513,14 +513,7 @@ impl Handler for DagsHub {
         if let Some(response) = control_route(self, req) {
             return response;
         }
-        let m = req.method.as_str();
-        let route = |method: &str, f: fn(&Self, &Request) -> Response| {
-            if m == method {
-                f(self, req)
-            } else {
-                method_not_allowed(method)
-            }
-        };
+        let route = |method: &str, f: fn(&Self, &Request) -> Response| route(self, req, method, f);
         match req.path.as_str() {
             "/api/v1/user" | REDIRECTED_USER_PATH => route("GET", Self::user),
             "/login/oauth/authorize" => route("GET", Self::authorize),
@@ -528,11 +521,7 @@ impl Handler for DagsHub {
             "/login/oauth/access_token" => route("POST", Self::access_token),
             "/_test/issue" => route("POST", Self::test_issue),
             "/_test/revoke" => route("POST", Self::test_revoke),
-            _ => Response::error(
-                404,
-                "not_found",
-                &format!("no such endpoint: {} {}", req.method, req.path),
-            ),
+            _ => not_found(req),
         }
     }
 }
@@ -559,10 +548,6 @@ impl Protocol for DagsHub {
         let mut inner = self.lock();
         let inner = &mut *inner;
         f(&mut inner.config, &mut inner.stats)
-    }
-
-    fn apply_config(config: &mut DagsHubConfig, patch: &Value) -> Result<(), String> {
-        config.apply_json(patch)
     }
 }
 

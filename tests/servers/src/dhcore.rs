@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::http::{self, Handler, Request, Response};
-use crate::running::{Protocol, Running, control_route, method_not_allowed};
+use crate::running::{ConfigPatch, Protocol, Running, control_route, not_found, route};
 use crate::util::{random_hex, record_secrets};
 
 /// The check endpoint.
@@ -64,9 +64,11 @@ impl DhCoreConfig {
             ..DhCoreConfig::default()
         }
     }
+}
 
+impl ConfigPatch for DhCoreConfig {
     /// Applies a JSON object holding any subset of the fields. All or nothing.
-    pub fn apply_json(&mut self, patch: &Value) -> Result<(), String> {
+    fn apply_json(&mut self, patch: &Value) -> Result<(), String> {
         let obj = patch
             .as_object()
             .ok_or("the config must be a JSON object")?;
@@ -270,14 +272,7 @@ impl Handler for DhCore {
         if let Some(response) = control_route(self, req) {
             return response;
         }
-        let m = req.method.as_str();
-        let route = |method: &str, f: fn(&Self, &Request) -> Response| {
-            if m == method {
-                f(self, req)
-            } else {
-                method_not_allowed(method)
-            }
-        };
+        let route = |method: &str, f: fn(&Self, &Request) -> Response| route(self, req, method, f);
         match req.path.as_str() {
             AUTH_PATH => route("GET", Self::auth),
             "/_test/issue" => route("POST", |h, _| {
@@ -286,11 +281,7 @@ impl Handler for DhCore {
                 h.lock().config.tokens.push(token.clone());
                 Response::json(200, &json!({ "token": token }))
             }),
-            _ => Response::error(
-                404,
-                "not_found",
-                &format!("no such endpoint: {} {}", req.method, req.path),
-            ),
+            _ => not_found(req),
         }
     }
 }
@@ -313,10 +304,6 @@ impl Protocol for DhCore {
         let mut inner = self.lock();
         let inner = &mut *inner;
         f(&mut inner.config, &mut inner.stats)
-    }
-
-    fn apply_config(config: &mut DhCoreConfig, patch: &Value) -> Result<(), String> {
-        config.apply_json(patch)
     }
 
     /// Its tokens and password are secrets the transcript check must know.

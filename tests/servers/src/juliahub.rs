@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::http::{Handler, Request, Response};
-use crate::running::{Protocol, Running, control_route, method_not_allowed};
+use crate::running::{ConfigPatch, Protocol, Running, control_route, not_found, route};
 use crate::util::{base64url, now_unix, random_from, random_hex};
 
 /// Every path under this one is the refresh endpoint.
@@ -96,10 +96,12 @@ impl JuliaHubConfig {
             .clone()
             .unwrap_or_else(|| format!("{}@example.com", self.user))
     }
+}
 
+impl ConfigPatch for JuliaHubConfig {
     /// Applies a JSON object holding any subset of the fields (the body of
     /// `POST /_test/config`). All or nothing: on error nothing changes.
-    pub fn apply_json(&mut self, patch: &Value) -> Result<(), String> {
+    fn apply_json(&mut self, patch: &Value) -> Result<(), String> {
         let obj = patch
             .as_object()
             .ok_or("the config must be a JSON object")?;
@@ -886,14 +888,7 @@ impl Handler for JuliaHub {
         if let Some(response) = control_route(self, req) {
             return response;
         }
-        let m = req.method.as_str();
-        let route = |method: &str, f: fn(&Self, &Request) -> Response| {
-            if m == method {
-                f(self, req)
-            } else {
-                method_not_allowed(method)
-            }
-        };
+        let route = |method: &str, f: fn(&Self, &Request) -> Response| route(self, req, method, f);
         match req.path.as_str() {
             "/auth/configuration" => route("GET", Self::configuration),
             "/auth/challenge" => route("POST", Self::challenge),
@@ -911,11 +906,7 @@ impl Handler for JuliaHub {
                 Response::json(200, &json!({ "revoked_logins": n }))
             }),
             "/_test/issue" => route("POST", Self::test_issue),
-            _ => Response::error(
-                404,
-                "not_found",
-                &format!("no such endpoint: {} {}", req.method, req.path),
-            ),
+            _ => not_found(req),
         }
     }
 }
@@ -949,10 +940,6 @@ impl Protocol for JuliaHub {
         let mut inner = self.lock();
         let inner = &mut *inner;
         f(&mut inner.config, &mut inner.stats)
-    }
-
-    fn apply_config(config: &mut JuliaHubConfig, patch: &Value) -> Result<(), String> {
-        config.apply_json(patch)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::http::{Handler, Request, Response, Server};
 pub trait Protocol: Handler + Sized {
     /// For messages, e.g. "JuliaHub".
     const NAME: &'static str;
-    type Config: Clone + Serialize + Send;
+    type Config: Clone + Serialize + Send + ConfigPatch;
     type Stats: Clone + Default + Serialize + Send;
 
     /// The state of a fresh server with `config`.
@@ -25,12 +25,38 @@ pub trait Protocol: Handler + Sized {
     /// Runs `f` on the config and counters, under the state's lock.
     fn with_control<R>(&self, f: impl FnOnce(&mut Self::Config, &mut Self::Stats) -> R) -> R;
 
-    /// Applies a JSON patch from `POST /_test/config`; an error leaves the
-    /// config unchanged.
-    fn apply_config(config: &mut Self::Config, patch: &Value) -> Result<(), String>;
-
     /// Called after the config changed (through the handle or the endpoint).
     fn config_changed(_config: &Self::Config) {}
+}
+
+/// A config that `POST /_test/config` can change.
+pub trait ConfigPatch {
+    /// Applies a JSON object holding any subset of the fields; an error leaves
+    /// the config unchanged.
+    fn apply_json(&mut self, patch: &Value) -> Result<(), String>;
+}
+
+/// Calls `f` when the request uses `method`, else answers 405.
+pub(crate) fn route<P>(
+    state: &P,
+    req: &Request,
+    method: &str,
+    f: fn(&P, &Request) -> Response,
+) -> Response {
+    if req.method == method {
+        f(state, req)
+    } else {
+        method_not_allowed(method)
+    }
+}
+
+/// 404 for a path the protocol does not serve.
+pub(crate) fn not_found(req: &Request) -> Response {
+    Response::error(
+        404,
+        "not_found",
+        &format!("no such endpoint: {} {}", req.method, req.path),
+    )
 }
 
 /// Answers the control endpoints every protocol shares; None for any other path.
@@ -48,7 +74,7 @@ pub fn control_route<P: Protocol>(state: &P, req: &Request) -> Option<Response> 
                 Ok(v) => v,
                 Err(r) => return Some(r),
             };
-            state.with_control(|config, _| match P::apply_config(config, &patch) {
+            state.with_control(|config, _| match config.apply_json(&patch) {
                 Ok(()) => {
                     P::config_changed(config);
                     Response::json(200, config)
@@ -65,7 +91,7 @@ pub fn control_route<P: Protocol>(state: &P, req: &Request) -> Option<Response> 
 }
 
 /// 405 with the allowed method(s).
-pub(crate) fn method_not_allowed(allowed: &str) -> Response {
+fn method_not_allowed(allowed: &str) -> Response {
     Response::error(
         405,
         "invalid_request",

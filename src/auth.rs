@@ -8,15 +8,17 @@ use std::sync::{Arc, Mutex};
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
 use crate::log;
 use crate::options::Options;
-use crate::provider::{self, Provider};
+use crate::provider;
 use crate::secret::Secret;
 use crate::token::{Token, unix_now};
 
 struct Inner {
-    provider: Box<dyn Provider>,
-    /// The options it was created with; later logins reuse their hook and flags.
+    provider: Box<dyn Lifecycle>,
+    /// The options it was created with, less `force` (it applies to the call
+    /// that set it only); later calls reuse their hook and flags.
     options: Options,
     state: ArcSwap<Token>,
     /// Single flight within the process; the provider's file lock covers processes.
@@ -47,9 +49,11 @@ static CURRENT: ArcSwapOption<Inner> = ArcSwapOption::const_empty();
 pub fn authenticate(options: &Options) -> Result<Authentication> {
     let provider = provider::for_options(options)?;
     let token = provider.authenticate(options)?;
+    let mut kept = options.clone();
+    kept.force = false;
     let inner = Arc::new(Inner {
         provider,
-        options: options.clone(),
+        options: kept,
         state: ArcSwap::from_pointee(token),
         refreshing: Mutex::new(()),
     });
@@ -114,6 +118,20 @@ impl Authentication {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The whole Authorization header value a request should carry
+    /// (`Bearer <token>`, or `Basic <credentials>` where the hub uses them),
+    /// refreshed like [`token`](Self::token).
+    pub fn authorization(&self) -> Result<Secret> {
+        let margin = self.inner.options.refresh_margin_s;
+        let state = self.inner.state.load_full();
+        let token = if state.is_fresh(margin) {
+            state
+        } else {
+            self.refresh_slow(margin)?
+        };
+        self.inner.provider.authorization(&token)
     }
 
     /// Reloads the stored token (another process may have renewed it), or logs

@@ -63,6 +63,12 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// The request this error is about never left the machine (no connection
+    /// could be made), so a single-use credential in it was not spent.
+    unsent: bool,
+    /// The server answered with a well-formed refusal (an OAuth error): it
+    /// issued nothing, so a single-use credential in the request is unspent.
+    refused: bool,
 }
 
 /// The library's result type.
@@ -75,7 +81,51 @@ impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         let message = message.into();
         crate::log::transcript("error", &message);
-        Error { kind, message }
+        Error {
+            kind,
+            message,
+            unsent: false,
+            refused: false,
+        }
+    }
+
+    /// Marks an error that is the server's well-formed refusal.
+    pub(crate) fn refused(mut self) -> Self {
+        self.refused = true;
+        self
+    }
+
+    /// Marks a network error whose request never left the machine.
+    pub(crate) fn unsent(mut self) -> Self {
+        self.unsent = true;
+        self
+    }
+
+    /// Whether the request that failed with this error never left the
+    /// machine: an error raised before sending (bad arguments, a refused
+    /// URL) or no connection at all.
+    pub fn never_sent(&self) -> bool {
+        match self.kind {
+            ErrorKind::Network => self.unsent,
+            ErrorKind::NullArgument
+            | ErrorKind::InvalidArgument
+            | ErrorKind::NoCredentials
+            | ErrorKind::Insecure
+            | ErrorKind::Panic
+            | ErrorKind::Internal => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a single-use credential carried by the request that failed
+    /// with this error may have been used up: the server may have acted on it
+    /// without our seeing its answer (a 5xx page from a proxy, a timeout, a
+    /// cut connection, an unreadable reply). A definite refusal (an OAuth
+    /// error reply, or any Authentication error: the server answered that it
+    /// does not take the credential) spends nothing, and neither does a
+    /// request that never left.
+    pub fn may_have_spent_credential(&self) -> bool {
+        !self.never_sent() && !self.refused && self.kind != ErrorKind::Authentication
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -88,7 +138,11 @@ impl Error {
 
     /// The same error with context put in front of its message.
     pub fn context(self, context: impl fmt::Display) -> Self {
-        Self::new(self.kind, format!("{context}: {}", self.message))
+        Error {
+            unsent: self.unsent,
+            refused: self.refused,
+            ..Self::new(self.kind, format!("{context}: {}", self.message))
+        }
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Self {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+pub mod lifecycle;
 mod log;
 pub mod net;
 pub mod options;

@@ -262,11 +262,13 @@ fn too_large(what: &str) -> Error {
 fn describe(what: &str, err: reqwest::Error) -> Error {
     // The URL is already in `what` without its query; drop reqwest's copy.
     let err = err.without_url();
+    let unsent = err.is_connect();
     let mut cause = err.to_string();
     let mut source = std::error::Error::source(&err);
     while let Some(inner) = source {
         cause = format!("{cause}: {inner}");
         source = inner.source();
     }
-    Error::new(ErrorKind::Network, format!("{what}: {cause}"))
+    let error = Error::new(ErrorKind::Network, format!("{what}: {cause}"));
+    if unsent { error.unsent() } else { error }
 }

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use hubauth::provider::Provider;
+use hubauth::lifecycle::{Engine, Lifecycle};
 use hubauth::provider::cave::Cave;
 use hubauth::{ErrorKind, HookAction, Options};
 use hubauth_test_servers::{CaveServer, http};
@@ -101,7 +101,7 @@ fn the_spec_files_and_caveclients_load_order() {
     let o = no_validate();
 
     // The server file exists: it is used.
-    let cave = Cave::with_env(&env, &o).unwrap();
+    let cave = Engine::new(Cave::with_env(&env, &o).unwrap());
     assert_eq!(cave.server(), "https://global.daf-apis.com");
     assert_eq!(
         cave.load_file(),
@@ -111,7 +111,7 @@ fn the_spec_files_and_caveclients_load_order() {
     assert_eq!(token.bearer.expose(), "aaaa456789abcdef0123456789abcdef");
     let mut keyed = o.clone();
     keyed.set("token_key", "fanc_production_mar2021").unwrap();
-    let cave_keyed = Cave::with_env(&env, &keyed).unwrap();
+    let cave_keyed = Engine::new(Cave::with_env(&env, &keyed).unwrap());
     assert_eq!(
         cave_keyed.authenticate(&keyed).unwrap().bearer.expose(),
         "tok-for-fanc"
@@ -152,7 +152,7 @@ fn the_spec_files_and_caveclients_load_order() {
     local
         .set("server", "http://localhost:8080/some/path")
         .unwrap();
-    let cave = Cave::with_env(&env, &local).unwrap();
+    let cave = Engine::new(Cave::with_env(&env, &local).unwrap());
     assert_eq!(
         cave.server_file(),
         secrets.join("localhost:8080-cave-secret.json")
@@ -164,14 +164,13 @@ fn the_spec_files_and_caveclients_load_order() {
     given
         .set("token", "dddd456789abcdef0123456789abcdef")
         .unwrap();
-    let cave = Cave::with_env(&env, &given).unwrap();
+    let cave = Engine::new(Cave::with_env(&env, &given).unwrap());
     assert_eq!(
         cave.authenticate(&given).unwrap().bearer.expose(),
         "dddd456789abcdef0123456789abcdef"
     );
     assert_eq!(
-        Cave::with_env(&env, &o)
-            .unwrap()
+        Engine::new(Cave::with_env(&env, &o).unwrap())
             .authenticate(&o)
             .unwrap_err()
             .kind(),
@@ -187,7 +186,7 @@ fn save_token_writes_server_file_then_default_file_merging_keys() {
     let o = no_validate();
     let mut validating = o.clone();
     validating.set("validate", "true").unwrap();
-    let cave = Cave::with_env(&env, &validating).unwrap();
+    let cave = Engine::new(Cave::with_env(&env, &validating).unwrap());
     cave.save_token("0123456789ABCDEF0123456789ABCDEF", &validating)
         .unwrap();
     let lower = "0123456789abcdef0123456789abcdef";

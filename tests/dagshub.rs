@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hubauth::provider::Provider;
+use hubauth::lifecycle::{Engine, Lifecycle};
 use hubauth::provider::dagshub::DagsHub;
 use hubauth::store::dagshub_yaml::TokenCache;
 use hubauth::{ErrorKind, HookAction, Options};
@@ -542,7 +542,7 @@ fn no_refresh_token_so_an_expiring_token_is_replaced_or_refused() {
     let soon = fx.server.issue_bearer(120);
     fx.write(&format!("{}:\n{}", fx.server.url(), Fx::entry(&soon)));
     let o = fx.options();
-    let provider = DagsHub::new(&o).unwrap();
+    let provider = Engine::new(DagsHub::new(&o).unwrap());
     let current = provider.authenticate(&o).unwrap();
     let err = provider.refresh(&current, &o).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication);
@@ -559,7 +559,10 @@ fn no_refresh_token_so_an_expiring_token_is_replaced_or_refused() {
 }
 
 #[test]
-fn reauthenticate_with_force_drops_the_token_and_takes_the_next() {
+fn reauthenticate_asks_the_server_before_dropping_a_token() {
+    // The real client drops a cached token only when /api/v1/user rejects it
+    // (token_auth.py): a 401 elsewhere must not cost a token the server
+    // still accepts.
     let fx = Fx::new();
     let first = fx.app();
     let second = fx.app();
@@ -571,9 +574,28 @@ fn reauthenticate_with_force_drops_the_token_and_takes_the_next() {
     ));
     let auth = hubauth::authenticate(&fx.options()).unwrap();
     assert_eq!(auth.token().unwrap().expose(), first.access_token);
+    // Still accepted: kept.
+    auth.reauthenticate(None).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), first.access_token);
+    let (data, _) = pyyaml(&fx.path());
+    assert_eq!(
+        tokens_of(&data, &fx.server.url()),
+        vec![first.access_token.clone(), second.access_token.clone()]
+    );
+    // Revoked: dropped, and the next one taken.
+    assert!(fx.server.revoke(&first.access_token));
+    auth.reauthenticate(None).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), second.access_token);
+    let (data, _) = pyyaml(&fx.path());
+    assert_eq!(
+        tokens_of(&data, &fx.server.url()),
+        vec![second.access_token.clone()]
+    );
+    // force asks for a login and leaves the cache alone when none can start.
     let mut force = fx.options();
     force.set("force", "true").unwrap();
-    auth.reauthenticate(Some(&force)).unwrap();
+    let err = auth.reauthenticate(Some(&force)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
     assert_eq!(auth.token().unwrap().expose(), second.access_token);
     let (data, _) = pyyaml(&fx.path());
     assert_eq!(
@@ -599,7 +621,7 @@ fn environment_rules() {
     let mut o = Options::new();
     o.set("provider", "dagshub").unwrap();
     o.set("interactive", "false").unwrap();
-    let provider = DagsHub::with_env(&env, &o).unwrap();
+    let provider = Engine::new(DagsHub::with_env(&env, &o).unwrap());
     assert_eq!(provider.host(), url);
     assert!(
         provider
@@ -618,7 +640,7 @@ fn environment_rules() {
     // Another host: the env token does not apply.
     let mut other = o.clone();
     other.set("server", "https://my.dagshub.example").unwrap();
-    let provider = DagsHub::with_env(&env, &other).unwrap();
+    let provider = Engine::new(DagsHub::with_env(&env, &other).unwrap());
     assert!(!provider.uses_env_token());
 }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use hubauth::provider::Provider;
+use hubauth::lifecycle::{Engine, Lifecycle};
 use hubauth::provider::dhcore::{DhCore, Method};
 use hubauth::store::dhcore_ini::{self, Ini};
 use hubauth::{Authentication, ErrorKind, Options, Token};
@@ -137,8 +137,8 @@ impl Fx {
         ])
     }
 
-    fn provider(&self, env: &EnvMap, options: &Options) -> DhCore {
-        DhCore::with_env(&lookup(env), options).unwrap()
+    fn provider(&self, env: &EnvMap, options: &Options) -> Engine<DhCore> {
+        Engine::new(DhCore::with_env(&lookup(env), options).unwrap())
     }
 
     fn write(&self, text: &str) {
@@ -234,7 +234,7 @@ fn the_spec_file_reads_with_default_inheritance_and_any_case() {
     o.set("provider", "dhcore").unwrap();
     o.set("token_path", path.to_str().unwrap()).unwrap();
     o.set("validate", "false").unwrap();
-    let p = DhCore::with_env(&lookup(&env), &o).unwrap();
+    let p = Engine::new(DhCore::with_env(&lookup(&env), &o).unwrap());
     assert_eq!(p.profile(), "__default");
     assert_eq!(p.method(&o).unwrap(), Method::Bearer);
     let token = p.authenticate(&o).unwrap();
@@ -252,7 +252,7 @@ fn the_spec_file_reads_with_default_inheritance_and_any_case() {
     )
     .unwrap();
     o.set("profile", "dev").unwrap();
-    let p = DhCore::with_env(&lookup(&env), &o).unwrap();
+    let p = Engine::new(DhCore::with_env(&lookup(&env), &o).unwrap());
     assert_eq!(
         p.server(),
         "http://127.0.0.1:8",

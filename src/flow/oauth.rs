@@ -86,7 +86,7 @@ impl OAuthError {
             Some(d) => format!("{error} ({d})"),
             None => error,
         };
-        Error::new(kind, format!("{what}: the server refused: {detail}"))
+        Error::new(kind, format!("{what}: the server refused: {detail}")).refused()
     }
 }
 

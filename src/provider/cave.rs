@@ -23,12 +23,11 @@ use crate::flow::{LoginContext, browser};
 use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
-use crate::provider::Provider;
 use crate::provider::dagshub::{Env, process_env};
+use crate::provider::{Provider, Verdict};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::cave_json::{self, SecretFile};
-use crate::store::fsutil::FileLock;
 use crate::token::Token;
 
 /// CAVEclient's default server.
@@ -141,16 +140,6 @@ impl Cave {
         files
     }
 
-    /// Locks `files` in a fixed order, so two savers never deadlock.
-    fn lock_all(files: &[&Path], options: &Options) -> Result<Vec<FileLock>> {
-        let mut sorted = files.to_vec();
-        sorted.sort();
-        sorted
-            .into_iter()
-            .map(|p| FileLock::acquire(p, options.timeout))
-            .collect()
-    }
-
     /// The stored token, as CAVEclient finds it.
     fn stored(&self) -> Result<Option<Secret>> {
         let file = self.load_file();
@@ -236,22 +225,6 @@ impl Cave {
             .map(str::to_string)
     }
 
-    /// `secret` as a token, checked (and its user looked up) when `validate`.
-    /// None when the server rejects it.
-    fn checked(&self, secret: &Secret, options: &Options) -> Result<Option<Token>> {
-        let token = Token::bare(secret.clone());
-        if !options.validate {
-            return Ok(Some(token));
-        }
-        match self.ask(secret.expose(), options)? {
-            (Answer::Valid, records) => Ok(Some(Token {
-                username: self.username(secret.expose(), records, options),
-                ..token
-            })),
-            (Answer::Rejected, _) => Ok(None),
-        }
-    }
-
     fn create_token_url(&self) -> String {
         self.server.join(&format!("{API}/create_token"))
     }
@@ -276,32 +249,6 @@ impl Cave {
             ),
         )
     }
-
-    fn obtain(&self, options: &Options) -> Result<Token> {
-        let Some(secret) = self.stored()? else {
-            let mut files = vec![self.load_file().display().to_string()];
-            files.push(self.deprecated_file().display().to_string());
-            return Err(self.token_needed(
-                options,
-                Error::no_credentials(format!(
-                    "no CAVE token under {:?} for {} (looked in {})",
-                    self.key,
-                    self.server.as_str(),
-                    files.join(" and ")
-                )),
-            ));
-        };
-        match self.checked(&secret, options)? {
-            Some(token) => Ok(token),
-            None => Err(self.token_needed(
-                options,
-                Error::authentication(format!(
-                    "{} rejected the saved CAVE token",
-                    self.server.as_str()
-                )),
-            )),
-        }
-    }
 }
 
 /// `message; advice`, the kind kept.
@@ -310,59 +257,72 @@ fn with_advice(error: Error, advice: String) -> Error {
 }
 
 impl Provider for Cave {
+    type Stored = Secret;
+    /// CAVE has no programmatic login, so nothing is ever granted.
+    type Grant = Token;
+
     fn server(&self) -> &str {
         self.server.as_str()
     }
 
-    fn authenticate(&self, options: &Options) -> Result<Token> {
-        if let Some(given) = &options.token {
-            return match self.checked(given, options)? {
-                Some(token) => Ok(token),
-                None => Err(Error::authentication(format!(
-                    "{} rejected the given token",
-                    self.server.as_str()
-                ))),
-            };
-        }
-        if options.force {
-            return Err(self.token_needed(
-                options,
-                Error::no_credentials(format!(
-                    "a new CAVE token for {} was asked for (force)",
-                    self.server.as_str()
-                )),
-            ));
-        }
-        self.obtain(options)
+    fn lock_paths(&self) -> Vec<&Path> {
+        self.save_files()
     }
 
-    /// CAVE tokens do not expire; reread the file in case it changed.
-    fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
-        if options.token.is_some() {
-            return Ok(current.clone());
-        }
-        Ok(match self.stored()? {
-            Some(secret) if secret != current.bearer => Token {
-                username: current.username.clone(),
-                ..Token::bare(secret)
+    fn load(&self, _options: &Options, _skip: &[Secret]) -> Result<Option<Secret>> {
+        self.stored()
+    }
+
+    /// CAVE tokens do not expire.
+    fn token(&self, stored: &Secret, _options: &Options) -> Option<Token> {
+        Some(Token::bare(stored.clone()))
+    }
+
+    /// There is no programmatic login: the user is sent to the page that
+    /// makes a token and told how to save it.
+    fn login(&self, options: &Options) -> Result<Token> {
+        let problem = if options.force {
+            Error::no_credentials(format!(
+                "a new CAVE token for {} was asked for (force)",
+                self.server.as_str()
+            ))
+        } else {
+            let files = [
+                self.load_file().display().to_string(),
+                self.deprecated_file().display().to_string(),
+            ];
+            Error::no_credentials(format!(
+                "no usable CAVE token under {:?} for {} (looked in {})",
+                self.key,
+                self.server.as_str(),
+                files.join(" and ")
+            ))
+        };
+        Err(self.token_needed(options, problem))
+    }
+
+    fn save(&self, grant: Token, _options: &Options) -> Result<Token> {
+        Ok(grant)
+    }
+
+    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
+        Ok(match self.ask(token.bearer.expose(), options)? {
+            (Answer::Valid, records) => Verdict::Valid {
+                username: self.username(token.bearer.expose(), records, options),
             },
-            _ => current.clone(),
+            (Answer::Rejected, _) => Verdict::Rejected,
         })
     }
 
-    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        let token = self.authenticate(options)?;
-        Ok(Token {
-            username: token.username.clone().or_else(|| current.username.clone()),
-            ..token
-        })
-    }
-
-    fn check(&self, token: &Token, options: &Options) -> Result<bool> {
-        match self.ask(token.bearer.expose(), options)?.0 {
-            Answer::Valid => Ok(true),
-            Answer::Rejected => Ok(false),
-        }
+    /// A saved token the server rejects is the user's to replace.
+    fn discard(&self, _stored: &Secret, options: &Options) -> Result<()> {
+        Err(self.token_needed(
+            options,
+            Error::authentication(format!(
+                "{} rejected the saved CAVE token",
+                self.server.as_str()
+            )),
+        ))
     }
 
     /// CAVEclient's `save_token`: lower-cased 32-hex (unless `validate=false`),
@@ -383,7 +343,6 @@ impl Provider for Cave {
             return Err(Error::invalid_argument("the token is empty"));
         }
         let files = self.save_files();
-        let _locks = Self::lock_all(&files, options)?;
         let mut contents = Vec::with_capacity(files.len());
         for path in &files {
             let secrets = SecretFile::load(path)?.unwrap_or_default();
@@ -404,10 +363,8 @@ impl Provider for Cave {
     }
 
     /// Removes `token_key` from the files `save_token` writes (other keys stay).
-    fn logout(&self, options: &Options) -> Result<()> {
-        let files = self.save_files();
-        let _locks = Self::lock_all(&files, options)?;
-        for path in files {
+    fn logout(&self, _options: &Options) -> Result<()> {
+        for path in self.save_files() {
             if let Some(mut secrets) = SecretFile::load(path)?
                 && secrets.remove(&self.key)
             {

@@ -23,11 +23,10 @@ use crate::flow::{LoginContext, dagshub_oauth};
 use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
-use crate::provider::Provider;
+use crate::provider::{Provider, Verdict};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::dagshub_yaml::{CachedToken, TokenCache, TokenType};
-use crate::store::fsutil::FileLock;
 use crate::token::{Token, unix_now};
 
 /// The real client's default host.
@@ -148,10 +147,6 @@ impl DagsHub {
         self.env_token.is_some()
     }
 
-    fn lock(&self, options: &Options) -> Result<FileLock> {
-        FileLock::acquire(&self.path, options.timeout)
-    }
-
     fn user_url(&self) -> String {
         self.server.join("/api/v1/user")
     }
@@ -193,23 +188,7 @@ impl DagsHub {
         }
     }
 
-    /// A token given by the caller or from the environment, checked when
-    /// `validate`.
-    fn given(&self, secret: &Secret, source: &str, options: &Options) -> Result<Token> {
-        let token = Token::bare(secret.clone());
-        if !options.validate {
-            return Ok(token);
-        }
-        match self.api_user(secret.expose(), options)? {
-            UserAnswer::Valid { username } => Ok(Token { username, ..token }),
-            UserAnswer::Rejected => Err(Error::authentication(format!(
-                "{} rejected {source}",
-                self.server.as_str()
-            ))),
-        }
-    }
-
-    fn load(&self, warn: bool) -> Result<TokenCache> {
+    fn load_cache(&self, warn: bool) -> Result<TokenCache> {
         let cache = TokenCache::load(&self.path, unix_now())?;
         if warn {
             for message in cache.skipped() {
@@ -219,83 +198,8 @@ impl DagsHub {
         Ok(cache)
     }
 
-    /// The first good cached token (app tokens first, then bearer tokens, in
-    /// file order), skipping `exclude` and, with `fresh_margin`, tokens that
-    /// expire within it. Tokens the server rejects are removed from the cache.
-    fn select(
-        &self,
-        options: &Options,
-        exclude: Option<&Secret>,
-        fresh_margin: Option<i64>,
-    ) -> Result<Option<Token>> {
-        let candidates: Vec<CachedToken> = self
-            .load(true)?
-            .tokens(&self.host)
-            .into_iter()
-            .filter(|c| exclude != Some(&c.access_token))
-            .collect();
-        let mut rejected: Vec<Secret> = Vec::new();
-        let mut trouble: Option<Error> = None;
-        let mut chosen = None;
-        for candidate in candidates {
-            let token = Token {
-                expires_at: candidate.expires_at(),
-                ..Token::bare(candidate.access_token.clone())
-            };
-            if fresh_margin.is_some_and(|margin| !token.is_fresh(margin)) {
-                continue;
-            }
-            if !options.validate {
-                chosen = Some(token);
-                break;
-            }
-            match self.api_user(candidate.access_token.expose(), options) {
-                Ok(UserAnswer::Valid { username }) => {
-                    chosen = Some(Token { username, ..token });
-                    break;
-                }
-                Ok(UserAnswer::Rejected) => rejected.push(candidate.access_token),
-                // Says nothing about the token: keep it, try the next one.
-                Err(e) => {
-                    trouble.get_or_insert(e);
-                }
-            }
-        }
-        if !rejected.is_empty() {
-            let removed = self.remove(&rejected, options)?;
-            if removed > 0 {
-                log::warn(&format!(
-                    "{} rejected {removed} cached {}; removed from {}",
-                    self.server.as_str(),
-                    if removed == 1 { "token" } else { "tokens" },
-                    self.path.display()
-                ));
-            }
-        }
-        match (chosen, trouble) {
-            (Some(token), _) => Ok(Some(token)),
-            (None, Some(e)) => Err(e),
-            (None, None) => Ok(None),
-        }
-    }
-
-    /// Removes these tokens of this host from the cache, under the lock, after
-    /// reading the file again. Other hosts' entries are never touched.
-    fn remove(&self, tokens: &[Secret], options: &Options) -> Result<usize> {
-        let _lock = self.lock(options)?;
-        let mut cache = self.load(false)?;
-        let removed: usize = tokens
-            .iter()
-            .map(|t| cache.remove_token(&self.host, t.expose()))
-            .sum();
-        if removed > 0 {
-            cache.save(&self.path)?;
-        }
-        Ok(removed)
-    }
-
-    /// The OAuth login; its token is appended to the cache under the lock.
-    fn login(&self, options: &Options) -> Result<Token> {
+    /// The OAuth login; the engine appends its token to the cache.
+    fn oauth_login(&self, options: &Options) -> Result<CachedToken> {
         let ctx = LoginContext::from_options(options, true);
         if !ctx.can_login() {
             return Err(Error::no_credentials(format!(
@@ -307,38 +211,19 @@ impl DagsHub {
             )));
         }
         let issued = dagshub_oauth::login(&self.server, &self.client_id, &ctx)?;
-        let cached = CachedToken {
+        Ok(CachedToken {
             access_token: issued.access_token,
             token_type: TokenType::Bearer,
             expires_at_ns: Some(issued.expires_at_ns),
-        };
-        {
-            let _lock = self.lock(options)?;
-            let mut cache = self.load(false)?;
-            cache.push(&self.host, &cached)?;
-            cache.save(&self.path)?;
-        }
-        let token = Token {
-            expires_at: cached.expires_at(),
-            ..Token::bare(cached.access_token.clone())
-        };
-        if !options.validate {
-            return Ok(token);
-        }
-        match self.api_user(token.bearer.expose(), options)? {
-            UserAnswer::Valid { username } => Ok(Token { username, ..token }),
-            UserAnswer::Rejected => Err(Error::authentication(format!(
-                "{} rejected the token it just issued",
-                self.server.as_str()
-            ))),
-        }
+        })
     }
+}
 
-    fn cached_or_login(&self, options: &Options) -> Result<Token> {
-        match self.select(options, None, None)? {
-            Some(token) => Ok(token),
-            None => self.login(options),
-        }
+/// A cached token as hubauth hands it out.
+fn cached_token(cached: &CachedToken) -> Token {
+    Token {
+        expires_at: cached.expires_at(),
+        ..Token::bare(cached.access_token.clone())
     }
 }
 
@@ -361,73 +246,96 @@ fn cache_dir(env: Env<'_>) -> Result<PathBuf> {
 }
 
 impl Provider for DagsHub {
+    type Stored = CachedToken;
+    type Grant = CachedToken;
+
     fn server(&self) -> &str {
         self.server.as_str()
     }
 
-    fn authenticate(&self, options: &Options) -> Result<Token> {
-        if let Some(given) = &options.token {
-            return self.given(given, "the given token", options);
-        }
-        if let Some(env_token) = &self.env_token {
-            return self.given(env_token, "the token in DAGSHUB_USER_TOKEN", options);
-        }
-        if options.force {
-            return self.login(options);
-        }
-        self.cached_or_login(options)
+    fn lock_paths(&self) -> Vec<&Path> {
+        vec![&self.path]
     }
 
-    /// DagsHub tokens cannot be refreshed: take another cached token that is
-    /// still fresh (another process may have logged in), else ask for a login.
-    fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
-        if options.token.is_some() || self.env_token.is_some() {
-            return Ok(current.clone());
+    /// The caller's token, else `DAGSHUB_USER_TOKEN` on the default host;
+    /// neither is ever cached.
+    fn given(&self, options: &Options) -> Option<(Secret, &'static str)> {
+        match (&options.token, &self.env_token) {
+            (Some(token), _) => Some((token.clone(), "the given token")),
+            (None, Some(token)) => Some((token.clone(), "the token in DAGSHUB_USER_TOKEN")),
+            (None, None) => None,
         }
-        if let Some(token) = self.select(
-            options,
-            Some(&current.bearer),
-            Some(options.refresh_margin_s),
-        )? {
-            return Ok(token);
+    }
+
+    /// The host's first cached token that is not skipped, app tokens before
+    /// bearer tokens, in file order; a fresh one before one about to expire.
+    fn load(&self, options: &Options, skip: &[Secret]) -> Result<Option<CachedToken>> {
+        let candidates: Vec<CachedToken> = self
+            .load_cache(true)?
+            .tokens(&self.host)
+            .into_iter()
+            .filter(|c| !skip.contains(&c.access_token))
+            .collect();
+        let fresh = candidates
+            .iter()
+            .position(|c| cached_token(c).is_fresh(options.refresh_margin_s));
+        Ok(match fresh {
+            Some(index) => candidates.into_iter().nth(index),
+            None => candidates.into_iter().next(),
+        })
+    }
+
+    fn token(&self, stored: &CachedToken, _options: &Options) -> Option<Token> {
+        Some(cached_token(stored))
+    }
+
+    /// DagsHub issues no refresh tokens: a rejected token leaves the cache
+    /// and the next one is tried.
+    fn renews_rejected(&self) -> bool {
+        false
+    }
+
+    fn login(&self, options: &Options) -> Result<CachedToken> {
+        self.oauth_login(options)
+    }
+
+    /// Appends the login's token to the cache.
+    fn save(&self, grant: CachedToken, _options: &Options) -> Result<Token> {
+        let mut cache = self.load_cache(false)?;
+        cache.push(&self.host, &grant)?;
+        cache.save(&self.path)?;
+        Ok(cached_token(&grant))
+    }
+
+    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
+        Ok(match self.api_user(token.bearer.expose(), options)? {
+            UserAnswer::Valid { username } => Verdict::Valid { username },
+            UserAnswer::Rejected => Verdict::Rejected,
+        })
+    }
+
+    /// A token the server rejected leaves the cache (after reading the file
+    /// again); other hosts' entries are never touched.
+    fn discard(&self, stored: &CachedToken, _options: &Options) -> Result<()> {
+        let mut cache = self.load_cache(false)?;
+        if cache.remove_token(&self.host, stored.access_token.expose()) > 0 {
+            cache.save(&self.path)?;
+            log::warn(&format!(
+                "{} rejected a cached token; removed it from {}",
+                self.server.as_str(),
+                self.path.display()
+            ));
         }
-        Err(Error::authentication(format!(
+        Ok(())
+    }
+
+    fn cannot_renew(&self) -> Error {
+        Error::authentication(format!(
             "the DagsHub token for {host} expires and DagsHub issues no refresh tokens; \
              log in again with `hubauth login --provider dagshub --server {host}`, \
              or save an app token with `hubauth save-token --provider dagshub --server {host}`",
             host = self.host
-        )))
-    }
-
-    /// Reloads the cache and takes the first good token; with `force` (the
-    /// server answered 401) the current token is dropped from the cache first,
-    /// so the next good one, or a new login, replaces it.
-    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        if let Some(env_token) = &self.env_token {
-            return self.given(env_token, "the token in DAGSHUB_USER_TOKEN", options);
-        }
-        if options.force {
-            self.remove(std::slice::from_ref(&current.bearer), options)?;
-        }
-        let token = self.cached_or_login(options)?;
-        if let (Some(before), Some(after)) = (&current.username, &token.username)
-            && before != after
-        {
-            return Err(Error::authentication(format!(
-                "the next DagsHub token belongs to {after:?}, but this authentication belongs to {before:?}"
-            )));
-        }
-        Ok(Token {
-            username: token.username.clone().or_else(|| current.username.clone()),
-            ..token
-        })
-    }
-
-    fn check(&self, token: &Token, options: &Options) -> Result<bool> {
-        match self.api_user(token.bearer.expose(), options)? {
-            UserAnswer::Valid { .. } => Ok(true),
-            UserAnswer::Rejected => Ok(false),
-        }
+        ))
     }
 
     /// The real client's `add_app_token`: checked with the server (when
@@ -446,8 +354,7 @@ impl Provider for DagsHub {
                 self.server.as_str()
             )));
         }
-        let _lock = self.lock(options)?;
-        let mut cache = self.load(false)?;
+        let mut cache = self.load_cache(false)?;
         if cache.contains(&self.host, token) {
             return Ok(());
         }
@@ -457,9 +364,8 @@ impl Provider for DagsHub {
 
     /// Removes this host's tokens; other hosts keep theirs (the real client
     /// deletes the whole file).
-    fn logout(&self, options: &Options) -> Result<()> {
-        let _lock = self.lock(options)?;
-        let mut cache = self.load(false)?;
+    fn logout(&self, _options: &Options) -> Result<()> {
+        let mut cache = self.load_cache(false)?;
         if cache.remove_host(&self.host) {
             cache.save(&self.path)?;
         }

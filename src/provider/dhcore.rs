@@ -65,15 +65,13 @@ use crate::flow::exchange::{self, Subject};
 use crate::flow::introspect;
 use crate::flow::oauth::{self, Client};
 use crate::flow::refresh;
-use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
-use crate::provider::Provider;
+use crate::provider::{Provider, Renewal, Verdict};
 use crate::secret::Secret;
 use crate::server::{ServerUrl, require_secure};
 use crate::status::CredentialInfo;
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
-use crate::store::fsutil::FileLock;
 use crate::token::{Token, unix_now};
 
 /// The profile when nothing names one.
@@ -184,7 +182,7 @@ impl Method {
 
 /// The settings of one profile, each from where it was found first.
 #[derive(Clone)]
-struct Settings {
+pub struct Settings {
     values: BTreeMap<&'static str, (String, Origin)>,
     /// The file's `expires_in`, `dhcore_expires_at` (only with a file access token).
     file_expires_in: Option<String>,
@@ -358,13 +356,6 @@ enum ApiAnswer {
     Rejected,
 }
 
-/// Where a token came from: a stored one is checked when `validate` is set.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Stored,
-    Issued,
-}
-
 pub struct DhCore {
     path: PathBuf,
     profile: String,
@@ -434,7 +425,7 @@ impl DhCore {
 
     /// The method the current settings select (reads the file).
     pub fn method(&self, options: &Options) -> Result<Method> {
-        Ok(self.settings(&self.load()?, options).method())
+        Ok(self.settings(&self.load_ini()?, options).method())
     }
 
     fn endpoint(&self) -> Result<&ServerUrl> {
@@ -451,12 +442,8 @@ impl DhCore {
         }
     }
 
-    fn load(&self) -> Result<Ini> {
+    fn load_ini(&self) -> Result<Ini> {
         Ok(dhcore_ini::load(&self.path)?.unwrap_or_default())
-    }
-
-    fn lock(&self, options: &Options) -> Result<FileLock> {
-        FileLock::acquire(&self.path, options.timeout)
     }
 
     fn deadline(options: &Options) -> Option<Instant> {
@@ -553,7 +540,7 @@ impl DhCore {
     }
 
     /// The message for an access token that has expired and cannot be renewed.
-    fn cannot_renew(&self, settings: &Settings, why: &str) -> Error {
+    fn cannot_renew_from(&self, settings: &Settings, why: &str) -> Error {
         Error::authentication(format!(
             "the DHCore access token from {} {why} and cannot be refreshed (there is no \
              refresh token or personal access token); set {PAT} (with {CLIENT_ID}) or a new \
@@ -562,82 +549,8 @@ impl DhCore {
         ))
     }
 
-    /// A usable token. With `rejected` (the server refused that token), a
-    /// stored token equal to it is not reused but renewed, when the method
-    /// can renew. `force` renews whatever is stored.
-    fn obtain(
-        &self,
-        options: &Options,
-        force: bool,
-        rejected: Option<&Secret>,
-    ) -> Result<(Token, Source)> {
-        let settings = self.settings(&self.load()?, options);
-        let reusable = |token: &Token, method: Method| {
-            !force
-                && rejected != Some(&token.bearer)
-                && token.is_fresh(options.refresh_margin_s)
-                // A personal access token is exchanged again unless the
-                // stored token's expiry is known.
-                && (method != Method::Exchange || token.expires_at.is_some())
-        };
-        match settings.method() {
-            Method::None => Err(self.no_credentials()),
-            Method::Basic => settings
-                .basic()
-                .map(|t| (t, Source::Stored))
-                .ok_or_else(|| {
-                    Error::invalid_argument("DHCore user or password is not valid text")
-                }),
-            Method::Bearer => {
-                let token = settings
-                    .access_token()
-                    .ok_or_else(|| self.no_credentials())?;
-                if !token.is_unexpired_at(unix_now()) {
-                    return Err(self.cannot_renew(&settings, "has expired"));
-                }
-                Ok((token, Source::Stored))
-            }
-            method => {
-                if let Some(token) = settings.access_token()
-                    && reusable(&token, method)
-                {
-                    return Ok((token, Source::Stored));
-                }
-                let _lock = self.lock(options)?;
-                // Someone may have renewed it while we waited for the lock.
-                let settings = self.settings(&self.load()?, options);
-                let method = settings.method();
-                if let Some(token) = settings.access_token()
-                    && method.renews()
-                    && reusable(&token, method)
-                {
-                    return Ok((token, Source::Stored));
-                }
-                match method {
-                    Method::Exchange => {
-                        Ok((self.exchange_locked(&settings, options)?, Source::Issued))
-                    }
-                    Method::OAuth2 => {
-                        Ok((self.refresh_locked(&settings, options)?, Source::Issued))
-                    }
-                    // The file changed under us: use what it holds now.
-                    Method::Bearer => settings
-                        .access_token()
-                        .map(|t| (t, Source::Stored))
-                        .ok_or_else(|| self.no_credentials()),
-                    Method::Basic => settings
-                        .basic()
-                        .map(|t| (t, Source::Stored))
-                        .ok_or_else(|| self.no_credentials()),
-                    Method::None => Err(self.no_credentials()),
-                }
-            }
-        }
-    }
-
-    /// Exchanges the personal access token and writes the reply back. The
-    /// caller holds the lock.
-    fn exchange_locked(&self, settings: &Settings, options: &Options) -> Result<Token> {
+    /// Exchanges the personal access token (RFC 8693).
+    fn exchange(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
         let pat = settings.secret(PAT).ok_or_else(|| {
             Error::invalid_argument("the personal access token is not valid text")
         })?;
@@ -654,22 +567,16 @@ impl DhCore {
             Some(SCOPE),
             Self::deadline(options),
         )?;
-        self.write_back_locked(&reply, settings, issued_at)
+        Ok(DhCoreGrant::Reply {
+            reply,
+            used: settings.clone(),
+            issued_at,
+        })
     }
 
-    /// Refreshes with the refresh token the caller just read under the lock.
-    /// When the server refuses it, the file is read once more: a process that
-    /// takes no lock (the SDK) may have rotated the single-use refresh token.
-    fn refresh_locked(&self, settings: &Settings, options: &Options) -> Result<Token> {
-        refresh_with_reread(
-            settings.clone(),
-            options.refresh_margin_s,
-            |s| self.refresh_once(s, options),
-            || Ok(self.settings(&self.load()?, options)),
-        )
-    }
-
-    fn refresh_once(&self, settings: &Settings, options: &Options) -> Result<Token> {
+    /// Refreshes with the stored refresh token (single use: the engine
+    /// presents it once, under the lock).
+    fn refresh(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
         let refresh_token = settings
             .secret(REFRESH_TOKEN)
             .ok_or_else(|| Error::authentication("there is no refresh token"))?;
@@ -682,8 +589,18 @@ impl DhCore {
             &refresh_token,
             Some(SCOPE),
             Self::deadline(options),
-        )?;
-        self.write_back_locked(&reply, settings, issued_at)
+        )
+        .map_err(|e| {
+            e.context(format!(
+                "the refresh token from {}",
+                settings.source(REFRESH_TOKEN)
+            ))
+        })?;
+        Ok(DhCoreGrant::Reply {
+            reply,
+            used: settings.clone(),
+            issued_at,
+        })
     }
 
     /// Writes a token reply to the profile, under the lock the caller holds,
@@ -694,7 +611,7 @@ impl DhCore {
         used: &Settings,
         issued_at: i64,
     ) -> Result<Token> {
-        let mut ini = self.load()?;
+        let mut ini = self.load_ini()?;
         apply_reply(&mut ini, &self.profile, reply, used, issued_at)?;
         dhcore_ini::save(&self.path, &ini)?;
         let settings = self.settings(&ini, &Options::default());
@@ -739,84 +656,6 @@ impl DhCore {
                 &response.body,
             )),
         }
-    }
-
-    /// With `validate`, a stored credential must pass `/api/auth`; a rejected
-    /// one is renewed once when the method can, else it is an error.
-    fn validated(&self, found: (Token, Source), options: &Options) -> Result<Token> {
-        let (mut token, source) = found;
-        if !options.validate || source == Source::Issued {
-            return Ok(token);
-        }
-        match self.api_auth(&token, options)? {
-            ApiAnswer::Valid { username } => {
-                token.username = username.or(token.username);
-                Ok(token)
-            }
-            ApiAnswer::Rejected => {
-                let settings = self.settings(&self.load()?, options);
-                let method = settings.method();
-                if method.renews() {
-                    log::warn(&format!(
-                        "{} rejected the stored DHCore access token; getting a new one",
-                        self.endpoint()?.as_str()
-                    ));
-                    let (token, _) = self.obtain(options, false, Some(&token.bearer))?;
-                    return Ok(token);
-                }
-                let what = if method == Method::Basic {
-                    format!(
-                        "the user and password from {} and {}; correct them",
-                        settings.source(USER),
-                        settings.source(PASSWORD)
-                    )
-                } else {
-                    format!(
-                        "the access token from {}; replace it",
-                        settings.source(ACCESS_TOKEN)
-                    )
-                };
-                Err(Error::authentication(format!(
-                    "{} rejected {what}, or set {PAT} (with {CLIENT_ID})",
-                    self.endpoint()?.as_str()
-                )))
-            }
-        }
-    }
-}
-
-/// Refreshes with `settings`; when refused (`Authentication`), asks `reread`
-/// for the file's settings once more and, if another process has meanwhile
-/// stored a fresh access token, returns it, or if it has rotated the refresh
-/// token, refreshes with the new one. Otherwise the first error stands.
-fn refresh_with_reread(
-    settings: Settings,
-    margin: i64,
-    refresh: impl Fn(&Settings) -> Result<Token>,
-    reread: impl FnOnce() -> Result<Settings>,
-) -> Result<Token> {
-    let first = match refresh(&settings) {
-        Ok(token) => return Ok(token),
-        Err(e) if e.kind() == ErrorKind::Authentication => e,
-        Err(e) => return Err(e),
-    };
-    let again = reread()?;
-    if let Some(token) = again.access_token()
-        && settings.get(ACCESS_TOKEN) != Some(token.bearer.expose())
-        && token.is_fresh(margin)
-    {
-        return Ok(token);
-    }
-    match (again.get(REFRESH_TOKEN), settings.get(REFRESH_TOKEN)) {
-        (Some(new), Some(old)) if new != old => refresh(&again).map_err(|e| {
-            e.context(
-                "the DHCore refresh token can no longer be used; log in again or set a new one",
-            )
-        }),
-        _ => Err(first.context(format!(
-            "the refresh token from {} was refused; set a new one (or {PAT})",
-            settings.source(REFRESH_TOKEN)
-        ))),
     }
 }
 
@@ -908,15 +747,23 @@ fn default_path(env: Env<'_>) -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(FILE_NAME))
 }
 
-/// `token`, with the username of `current` when it names none.
-fn keep_username(token: Token, current: &Token) -> Token {
-    Token {
-        username: token.username.or_else(|| current.username.clone()),
-        ..token
-    }
+/// A token for DHCore not yet saved.
+pub enum DhCoreGrant {
+    /// A token reply, the settings it was requested with, and when.
+    Reply {
+        reply: Map<String, Value>,
+        used: Settings,
+        issued_at: i64,
+    },
+    /// What the user configured (user and password, an access token alone):
+    /// nothing to save.
+    Configured(Token),
 }
 
 impl Provider for DhCore {
+    type Stored = Settings;
+    type Grant = DhCoreGrant;
+
     fn server(&self) -> &str {
         match &self.endpoint {
             Some(Ok(url)) => url.as_str(),
@@ -924,57 +771,121 @@ impl Provider for DhCore {
         }
     }
 
-    fn authenticate(&self, options: &Options) -> Result<Token> {
+    fn lock_paths(&self) -> Vec<&Path> {
+        vec![&self.path]
+    }
+
+    /// The profile's settings; None when they hold no credentials.
+    fn load(&self, options: &Options, _skip: &[Secret]) -> Result<Option<Settings>> {
         self.endpoint()?;
-        if let Some(given) = &options.token {
-            let token = Token::bare(given.clone());
-            if !options.validate {
-                return Ok(token);
-            }
-            return match self.api_auth(&token, options)? {
-                ApiAnswer::Valid { username } => Ok(Token { username, ..token }),
-                ApiAnswer::Rejected => Err(Error::authentication(format!(
-                    "{} rejected the given token",
-                    self.endpoint()?.as_str()
-                ))),
-            };
-        }
-        let found = self.obtain(options, options.force, None)?;
-        self.validated(found, options)
+        let settings = self.settings(&self.load_ini()?, options);
+        Ok((settings.method() != Method::None).then_some(settings))
     }
 
-    fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
-        if options.token.is_some() {
-            return Ok(current.clone());
+    /// A personal access token is exchanged again unless the stored token's
+    /// expiry is known.
+    fn token(&self, settings: &Settings, _options: &Options) -> Option<Token> {
+        match settings.method() {
+            Method::Basic => settings.basic(),
+            Method::Exchange => settings.access_token().filter(|t| t.expires_at.is_some()),
+            Method::OAuth2 | Method::Bearer => settings.access_token(),
+            Method::None => None,
         }
-        let settings = self.settings(&self.load()?, options);
-        if settings.method() == Method::Bearer
-            && let Some(stored) = settings.access_token()
-            && stored.bearer == current.bearer
-        {
-            // Not renewable: keep using it until it expires, then say what to do.
-            return if current.is_unexpired_at(unix_now()) {
-                Ok(current.clone())
-            } else {
-                Err(self.cannot_renew(&settings, "has expired"))
-            };
-        }
-        self.obtain(options, false, None)
-            .map(|(token, _)| keep_username(token, current))
     }
 
-    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        // Typically after a 401: the current token is not reused when it can be renewed.
-        let found = self.obtain(options, options.force, Some(&current.bearer))?;
-        let token = self.validated(found, options)?;
-        Ok(keep_username(token, current))
+    fn renewal(&self, settings: &Settings, _options: &Options) -> Renewal {
+        match settings.method() {
+            Method::Exchange => Renewal::Reusable,
+            Method::OAuth2 => settings
+                .secret(REFRESH_TOKEN)
+                .map_or(Renewal::None, Renewal::SingleUse),
+            Method::Bearer | Method::Basic | Method::None => Renewal::None,
+        }
     }
 
-    fn check(&self, token: &Token, options: &Options) -> Result<bool> {
-        Ok(matches!(
-            self.api_auth(token, options)?,
-            ApiAnswer::Valid { .. }
-        ))
+    fn renew(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+        match settings.method() {
+            Method::Exchange => self.exchange(settings, options),
+            _ => self.refresh(settings, options),
+        }
+    }
+
+    /// DHCore has no login a person approves: a personal access token is
+    /// exchanged; configured credentials are used as they are; otherwise the
+    /// error says what to set.
+    fn login(&self, options: &Options) -> Result<DhCoreGrant> {
+        self.endpoint()?;
+        let settings = self.settings(&self.load_ini()?, options);
+        match settings.method() {
+            Method::Exchange => self.exchange(&settings, options),
+            Method::Basic => settings
+                .basic()
+                .map(DhCoreGrant::Configured)
+                .ok_or_else(|| {
+                    Error::invalid_argument("DHCore user or password is not valid text")
+                }),
+            Method::Bearer => match settings.access_token() {
+                Some(token) if token.is_unexpired_at(unix_now()) => {
+                    Ok(DhCoreGrant::Configured(token))
+                }
+                _ => Err(self.cannot_renew_from(&settings, "has expired")),
+            },
+            Method::OAuth2 => Err(Error::authentication(format!(
+                "the refresh token from {} cannot be used; set a new one (or {PAT})",
+                settings.source(REFRESH_TOKEN)
+            ))),
+            Method::None => Err(self.no_credentials()),
+        }
+    }
+
+    fn save(&self, grant: DhCoreGrant, _options: &Options) -> Result<Token> {
+        match grant {
+            DhCoreGrant::Reply {
+                reply,
+                used,
+                issued_at,
+            } => self.write_back_locked(&reply, &used, issued_at),
+            DhCoreGrant::Configured(token) => Ok(token),
+        }
+    }
+
+    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
+        Ok(match self.api_auth(token, options)? {
+            ApiAnswer::Valid { username } => Verdict::Valid { username },
+            ApiAnswer::Rejected => Verdict::Rejected,
+        })
+    }
+
+    /// Credentials the user configured are theirs to correct.
+    fn discard(&self, settings: &Settings, _options: &Options) -> Result<()> {
+        let what = if settings.method() == Method::Basic {
+            format!(
+                "the user and password from {} and {}; correct them",
+                settings.source(USER),
+                settings.source(PASSWORD)
+            )
+        } else {
+            format!(
+                "the access token from {}; replace it",
+                settings.source(ACCESS_TOKEN)
+            )
+        };
+        Err(Error::authentication(format!(
+            "{} rejected {what}, or set {PAT} (with {CLIENT_ID})",
+            self.endpoint()?.as_str()
+        )))
+    }
+
+    fn cannot_renew(&self) -> Error {
+        match self.load_ini() {
+            Ok(ini) => self.cannot_renew_from(&self.settings(&ini, &Options::default()), "expires"),
+            Err(e) => e,
+        }
+    }
+
+    /// `Basic …` as it is, else `Bearer <token>`.
+    fn authorization(&self, token: &Token) -> Result<Secret> {
+        Secret::from_string(authorization(&token.bearer))
     }
 
     /// Writes `token` (a bare access token obtained elsewhere) as
@@ -987,8 +898,7 @@ impl Provider for DhCore {
                 "dhcore takes a bare access token (no spaces, no \"Bearer \")",
             ));
         }
-        let _lock = self.lock(options)?;
-        let mut ini = self.load()?;
+        let mut ini = self.load_ini()?;
         if !options.overwrite && ini.get(&self.profile, "dhcore_access_token").is_some() {
             return Err(Error::invalid_argument(format!(
                 "[{}] of {} already has an access token and overwrite=false",
@@ -1007,8 +917,7 @@ impl Provider for DhCore {
     /// Removes the stored token's keys from the profile's section; every
     /// other key and section (and the personal access token, user and
     /// password, which the user configured) stays.
-    fn logout(&self, options: &Options) -> Result<()> {
-        let _lock = self.lock(options)?;
+    fn logout(&self, _options: &Options) -> Result<()> {
         let Some(mut ini) = dhcore_ini::load(&self.path)? else {
             return Ok(());
         };
@@ -1113,7 +1022,6 @@ pub(crate) fn discover(env: Env<'_>) -> Vec<CredentialInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         let map: BTreeMap<String, String> = pairs
@@ -1137,10 +1045,6 @@ mod tests {
             ini.set(DEFAULT_PROFILE, k, v).unwrap();
         }
         provider.settings(&ini, &Options::new())
-    }
-
-    fn token(value: &str) -> Token {
-        Token::bare(Secret::new(value).unwrap())
     }
 
     #[test]
@@ -1247,80 +1151,6 @@ mod tests {
         assert_eq!(p["flag"], "True");
         assert_eq!(ini.current_environment(), Some("p"));
         assert!(!ini.to_text().unwrap().contains("pat-secret"));
-    }
-
-    #[test]
-    fn a_refused_refresh_rereads_the_file_once() {
-        let refused = || Error::authentication("invalid_grant");
-        let base = settings(&[
-            ("dhcore_access_token", "a1"),
-            ("dhcore_refresh_token", "r1"),
-            ("dhcore_client_id", "c"),
-        ]);
-        // Another process rotated r1 → r2: the refresh is tried with r2.
-        let rotated = settings(&[
-            ("dhcore_access_token", "a2"),
-            ("dhcore_refresh_token", "r2"),
-            ("dhcore_expires_at", "2000-01-01T00:00:00Z"),
-        ]);
-        let calls = Cell::new(0);
-        let got = refresh_with_reread(
-            base.clone(),
-            600,
-            |s| {
-                calls.set(calls.get() + 1);
-                match s.get(REFRESH_TOKEN) {
-                    Some("r2") => Ok(token("a3")),
-                    _ => Err(refused()),
-                }
-            },
-            || Ok(rotated.clone()),
-        )
-        .unwrap();
-        assert_eq!(got.bearer.expose(), "a3");
-        assert_eq!(calls.get(), 2);
-        // It also stored a fresh access token: that one is used, no request.
-        let fresh = settings(&[
-            ("dhcore_access_token", "a2"),
-            ("dhcore_refresh_token", "r2"),
-            ("dhcore_expires_at", "2999-01-01T00:00:00Z"),
-        ]);
-        let calls = Cell::new(0);
-        let got = refresh_with_reread(
-            base.clone(),
-            600,
-            |_| {
-                calls.set(calls.get() + 1);
-                Err(refused())
-            },
-            || Ok(fresh.clone()),
-        )
-        .unwrap();
-        assert_eq!(got.bearer.expose(), "a2");
-        assert_eq!(calls.get(), 1);
-        // Nothing changed: the first refusal stands, after one request.
-        let calls = Cell::new(0);
-        let e = refresh_with_reread(
-            base.clone(),
-            600,
-            |_| {
-                calls.set(calls.get() + 1);
-                Err(refused())
-            },
-            || Ok(base.clone()),
-        )
-        .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Authentication);
-        assert_eq!(calls.get(), 1);
-        // Other errors (network) are not retried and the file is not re-read.
-        let e = refresh_with_reread(
-            base.clone(),
-            600,
-            |_| Err(Error::network("down")),
-            || panic!("no re-read after a network error"),
-        )
-        .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Network);
     }
 
     #[test]

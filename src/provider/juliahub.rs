@@ -2,22 +2,22 @@
 //! refresh, the classic and device logins chosen by `/auth/configuration`, and
 //! JuliaHub's `/api/v1` for the user and for checks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::flow::device::{self, DeviceEndpoints};
 use crate::flow::oauth::Client;
 use crate::flow::{LoginContext, pkg_classic, pkg_refresh};
 use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
-use crate::provider::{self, Provider};
+use crate::provider::{Provider, Renewal, Verdict};
 use crate::secret::Secret;
 use crate::server::{ServerUrl, require_secure};
-use crate::store::fsutil::{self, FileLock};
+use crate::store::fsutil;
 use crate::store::pkg_toml::{self, PkgToken};
 use crate::token::{Token, unix_now};
 
@@ -60,64 +60,8 @@ impl JuliaHub {
         &self.path
     }
 
-    fn lock(&self, options: &Options) -> Result<FileLock> {
-        FileLock::acquire(&self.path, options.timeout)
-    }
-
     fn deadline(options: &Options) -> Option<Instant> {
         Some(Instant::now() + options.timeout)
-    }
-
-    /// Under the lock: the stored token if fresh, else the stored token
-    /// refreshed. None when nothing stored can be used (a login is needed).
-    fn fresh_from_store(&self, options: &Options) -> Result<Option<Token>> {
-        let Some(stored) = pkg_toml::load(&self.path)? else {
-            return Ok(None);
-        };
-        if stored.is_usable() {
-            let token = stored.to_token()?;
-            if token.is_fresh(options.refresh_margin_s) {
-                return Ok(Some(token));
-            }
-        }
-        if !stored.is_refreshable() {
-            return Ok(None);
-        }
-        match self.refresh_stored(stored, options) {
-            Ok(token) => Ok(Some(token)),
-            // The refresh token is no good: a new login will replace it.
-            Err(e) if e.kind() == ErrorKind::Authentication => {
-                log::warn(&format!("{}; a new login is needed", e.message()));
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Refreshes `stored` and saves the result. The caller holds the lock.
-    fn refresh_stored(&self, mut stored: PkgToken, options: &Options) -> Result<Token> {
-        let refresh_url = stored
-            .refresh_url()
-            .ok_or_else(|| Error::authentication("the stored token has no refresh_url"))?
-            .to_string();
-        let refresh_token = stored
-            .table()
-            .get("refresh_token")
-            .and_then(toml::Value::as_str)
-            .map(Secret::new)
-            .transpose()?
-            .ok_or_else(|| Error::authentication("the stored token has no refresh_token"))?;
-        let reply = pkg_refresh::refresh(
-            &self.server,
-            &refresh_url,
-            &refresh_token,
-            Self::deadline(options),
-        )?;
-        stored.apply_reply(reply, unix_now());
-        pkg_toml::save(&self.path, &stored)?;
-        stored
-            .to_token()
-            .map_err(|e| Error::server(format!("token refresh: {}", e.message())))
     }
 
     fn interactive_default() -> bool {
@@ -129,8 +73,8 @@ impl JuliaHub {
         )
     }
 
-    /// An interactive login (device or classic flow), saved under the lock.
-    fn login(&self, options: &Options) -> Result<Token> {
+    /// An interactive login (device or classic flow); the engine saves it.
+    fn interactive_login(&self, options: &Options) -> Result<PkgToken> {
         let ctx = LoginContext::from_options(options, Self::interactive_default());
         if !ctx.can_login() {
             return Err(Error::no_credentials(format!(
@@ -163,12 +107,7 @@ impl JuliaHub {
                 stored.apply_reply(pkg_toml::table_from_json(&reply), now);
             }
         }
-        let token = stored
-            .to_token()
-            .map_err(|e| Error::server(format!("login: {}", e.message())))?;
-        let _lock = self.lock(options)?;
-        pkg_toml::save(&self.path, &stored)?;
-        Ok(token)
+        Ok(stored)
     }
 
     /// `/auth/configuration`: Some when the server offers the device flow.
@@ -179,20 +118,6 @@ impl JuliaHub {
                 .deadline(Some(ctx.deadline)),
         )?;
         parse_configuration(response.status, &response.body)
-    }
-
-    /// A usable token, trying at most `maxcount` times. With `skip_store`, the
-    /// stored token is not considered (it was found bad).
-    fn obtain(&self, options: &Options, skip_store: bool) -> Result<Token> {
-        provider::with_tries(self.server.as_str(), options, || {
-            if !skip_store {
-                let _lock = self.lock(options)?;
-                if let Some(token) = self.fresh_from_store(options)? {
-                    return Ok(token);
-                }
-            }
-            self.login(options)
-        })
     }
 
     fn api_v1(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {
@@ -223,9 +148,9 @@ impl JuliaHub {
         }
     }
 
-    /// Moves the bad token file aside as `auth.toml.<8 hex>.backup`.
-    fn back_up_bad_token(&self, options: &Options) -> Result<()> {
-        let _lock = self.lock(options)?;
+    /// Moves the bad token file aside as `auth.toml.<8 hex>.backup`. The
+    /// caller holds the lock.
+    fn back_up_bad_token(&self) -> Result<()> {
         if !self.path.exists() {
             return Ok(());
         }
@@ -243,11 +168,9 @@ impl JuliaHub {
     /// Writes the user name `/api/v1` gave into the token file when it has
     /// none (a device login's reply carries no user_name), so `status` and
     /// later loads know the user without asking. Best effort: only if the file
-    /// still holds this token; a failure changes nothing.
-    fn remember_username(&self, token: &Token, username: &str, options: &Options) {
-        let Ok(_lock) = self.lock(options) else {
-            return;
-        };
+    /// still holds this token; a failure changes nothing. The caller holds
+    /// the lock.
+    fn write_username(&self, token: &Token, username: &str) {
         let Ok(Some(mut stored)) = pkg_toml::load(&self.path) else {
             return;
         };
@@ -256,45 +179,6 @@ impl JuliaHub {
         if same_token && stored.user_name().is_none() && stored.is_usable() {
             stored.set("user_name", toml::Value::String(username.to_string()));
             let _ = pkg_toml::save(&self.path, &stored);
-        }
-    }
-
-    /// Adds the username from `/api/v1`; one forced login when the token is
-    /// rejected (after moving the file aside).
-    fn validated(&self, mut token: Token, options: &Options) -> Result<Token> {
-        if !options.validate {
-            return Ok(token);
-        }
-        let mut relogged = false;
-        loop {
-            match self.api_v1(&token, options)? {
-                ApiAnswer::Valid { username } => {
-                    if let Some(name) = &username
-                        && token.username.is_none()
-                    {
-                        self.remember_username(&token, name, options);
-                    }
-                    token.username = username;
-                    return Ok(token);
-                }
-                ApiAnswer::Unauthorized if !relogged => {
-                    self.back_up_bad_token(options)?;
-                    token = self.obtain(options, true)?;
-                    relogged = true;
-                }
-                ApiAnswer::Unauthorized => {
-                    return Err(Error::authentication(format!(
-                        "{} rejected the token it just issued",
-                        self.server.as_str()
-                    )));
-                }
-                ApiAnswer::Status(status) => {
-                    return Err(Error::server(format!(
-                        "{}/api/v1 answered HTTP {status}",
-                        self.server.as_str()
-                    )));
-                }
-            }
         }
     }
 }
@@ -359,97 +243,79 @@ fn device_client_id() -> String {
 }
 
 impl Provider for JuliaHub {
+    type Stored = PkgToken;
+    type Grant = PkgToken;
+
     fn server(&self) -> &str {
         self.server.as_str()
     }
 
-    fn authenticate(&self, options: &Options) -> Result<Token> {
-        if let Some(given) = &options.token {
-            let token = Token::bare(given.clone());
-            if !options.validate {
-                return Ok(token);
-            }
-            return match self.api_v1(&token, options)? {
-                ApiAnswer::Valid { username } => Ok(Token { username, ..token }),
-                ApiAnswer::Unauthorized => Err(Error::authentication(format!(
-                    "{} rejected the given token",
-                    self.server.as_str()
-                ))),
-                ApiAnswer::Status(status) => Err(Error::server(format!(
-                    "{}/api/v1 answered HTTP {status}",
-                    self.server.as_str()
-                ))),
-            };
-        }
-        // JuliaHub.jl deletes the file before a forced login; we only skip it,
-        // so a cancelled or failed login does not lose a working token.
-        let token = self.obtain(options, options.force)?;
-        self.validated(token, options)
+    fn lock_paths(&self) -> Vec<&Path> {
+        vec![&self.path]
     }
 
-    fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
-        if options.token.is_some() {
-            return Ok(current.clone());
-        }
-        let _lock = self.lock(options)?;
-        // Someone else may have refreshed while we waited for the lock.
-        let stored = pkg_toml::load(&self.path)?.ok_or_else(|| {
-            Error::no_credentials(format!(
-                "the token file {} is gone; authenticate again",
-                self.path.display()
-            ))
-        })?;
-        if stored.is_usable() {
-            let token = stored.to_token()?;
-            if token.is_fresh(options.refresh_margin_s) {
-                return Ok(Token {
-                    username: token.username.or_else(|| current.username.clone()),
-                    ..token
-                });
-            }
-        }
-        if !stored.is_refreshable() {
-            return Err(Error::authentication(format!(
-                "the token for {} expired and cannot be refreshed; authenticate again",
-                self.server.as_str()
-            )));
-        }
-        let token = self.refresh_stored(stored, options)?;
-        Ok(Token {
-            username: token.username.or_else(|| current.username.clone()),
-            ..token
-        })
+    fn load(&self, _options: &Options, _skip: &[Secret]) -> Result<Option<PkgToken>> {
+        pkg_toml::load(&self.path)
     }
 
-    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        let reloaded = if options.force {
-            None
-        } else {
-            let _lock = self.lock(options)?;
-            self.fresh_from_store(options)?
-        };
-        let token = match reloaded {
-            Some(token) => token,
-            None => self.obtain(options, true)?,
-        };
-        let token = self.validated(token, options)?;
-        if let (Some(before), Some(after)) = (&current.username, &token.username)
-            && before != after
+    fn token(&self, stored: &PkgToken, _options: &Options) -> Option<Token> {
+        stored.is_usable().then(|| stored.to_token().ok()).flatten()
+    }
+
+    fn renewal(&self, stored: &PkgToken, _options: &Options) -> Renewal {
+        match stored
+            .table()
+            .get("refresh_token")
+            .and_then(toml::Value::as_str)
         {
-            return Err(Error::authentication(format!(
-                "logged in as {after:?}, but this authentication belongs to {before:?}"
-            )));
+            Some(refresh_token) if stored.is_refreshable() => Secret::new(refresh_token)
+                .map(Renewal::SingleUse)
+                .unwrap_or(Renewal::None),
+            _ => Renewal::None,
         }
-        Ok(Token {
-            username: token.username.or_else(|| current.username.clone()),
-            ..token
-        })
     }
 
-    fn check(&self, token: &Token, options: &Options) -> Result<bool> {
+    /// Pkg's refresh: the reply laid over the stored fields.
+    fn renew(&self, stored: &PkgToken, options: &Options) -> Result<PkgToken> {
+        let Renewal::SingleUse(refresh_token) = self.renewal(stored, options) else {
+            return Err(Error::authentication(
+                "the stored token has no refresh_token and refresh_url",
+            ));
+        };
+        let refresh_url = stored.refresh_url().unwrap_or_default();
+        let reply = pkg_refresh::refresh(
+            &self.server,
+            refresh_url,
+            &refresh_token,
+            Self::deadline(options),
+        )?;
+        let mut renewed = stored.clone();
+        renewed.apply_reply(reply, unix_now());
+        Ok(renewed)
+    }
+
+    /// JuliaHub.jl moves a token `/api/v1` rejects aside and logs in again,
+    /// without trying its refresh token.
+    fn renews_rejected(&self) -> bool {
+        false
+    }
+
+    fn login(&self, options: &Options) -> Result<PkgToken> {
+        self.interactive_login(options)
+    }
+
+    fn save(&self, grant: PkgToken, _options: &Options) -> Result<Token> {
+        let token = grant
+            .to_token()
+            .map_err(|e| Error::server(format!("token reply: {}", e.message())))?;
+        pkg_toml::save(&self.path, &grant)?;
+        Ok(token)
+    }
+
+    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
         match self.api_v1(token, options)? {
-            ApiAnswer::Valid { .. } => Ok(true),
-            ApiAnswer::Unauthorized | ApiAnswer::Status(500) => Ok(false),
+            ApiAnswer::Valid { username } => Ok(Verdict::Valid { username }),
+            ApiAnswer::Unauthorized => Ok(Verdict::Rejected),
             ApiAnswer::Status(status) => Err(Error::server(format!(
                 "{}/api/v1 answered HTTP {status}",
                 self.server.as_str()
@@ -457,23 +323,26 @@ impl Provider for JuliaHub {
         }
     }
 
+    fn discard(&self, _stored: &PkgToken, _options: &Options) -> Result<()> {
+        self.back_up_bad_token()
+    }
+
+    fn remember_username(&self, token: &Token, username: &str) {
+        self.write_username(token, username);
+    }
+
     /// Takes a whole auth.toml (e.g. copied from another machine); it must
     /// hold an id_token.
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {
-        let parsed = PkgToken::parse(
-            token.as_bytes(),
-            std::path::Path::new("the given token"),
-            None,
-        )
-        .map_err(|_| {
-            Error::invalid_argument(
-                "juliahub takes the whole contents of an auth.toml file as the token",
-            )
-        })?;
+        let parsed = PkgToken::parse(token.as_bytes(), Path::new("the given token"), None)
+            .map_err(|_| {
+                Error::invalid_argument(
+                    "juliahub takes the whole contents of an auth.toml file as the token",
+                )
+            })?;
         parsed
             .to_token()
             .map_err(|_| Error::invalid_argument("the given auth.toml has no id_token"))?;
-        let _lock = self.lock(options)?;
         if !options.overwrite && self.path.exists() {
             return Err(Error::invalid_argument(format!(
                 "{} already exists and overwrite=false",
@@ -483,8 +352,7 @@ impl Provider for JuliaHub {
         pkg_toml::save(&self.path, &parsed)
     }
 
-    fn logout(&self, options: &Options) -> Result<()> {
-        let _lock = self.lock(options)?;
+    fn logout(&self, _options: &Options) -> Result<()> {
         fsutil::remove_file(&self.path)
     }
 }

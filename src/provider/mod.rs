@@ -1,5 +1,5 @@
 //! One module per hub: which store, which flows, how to check, who the user is.
-//! [`crate::auth`] drives them all through [`Provider`].
+//! [`crate::lifecycle`] drives them all through [`Provider`].
 
 pub mod cave;
 pub mod dagshub;
@@ -7,81 +7,151 @@ pub mod dhcore;
 pub mod juliahub;
 pub mod oidc;
 
-use crate::error::{Error, ErrorKind, Result};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::lifecycle::{Engine, Lifecycle};
 use crate::options::{Options, ProviderKind};
+use crate::secret::Secret;
 use crate::token::Token;
 
-/// What a hub must be able to do. Every method gets the options of the call
-/// (flags such as force, interactive, hook, timeout); the provider itself holds
-/// only what it resolved at construction (server, file paths).
-pub trait Provider: Send + Sync {
+/// What differs from hub to hub. The lifecycle every hub shares (the
+/// caller-given token, `force`, the lock, reload → fresh? → renew → save, the
+/// second read after a failed renewal, the tries loop around logins, keeping
+/// the username) lives once, in [`crate::lifecycle`], which drives these
+/// methods. Every method gets the options of the call (flags such as
+/// interactive, hook, timeout); the provider itself holds only what it
+/// resolved at construction (server, file paths).
+///
+/// The contract the engine relies on:
+/// - `load` and `token` read without a lock (files are replaced atomically)
+///   and touch no network; `load` may be called several times in one call.
+/// - `renew`, `save`, `discard`, `save_token` and `logout` run with the lock
+///   of every file in `lock_paths` held. `renew` sends one request, and is
+///   never called twice in a process with the same single-use credential
+///   (see [`Renewal::SingleUse`]).
+/// - `login` runs without the lock (a person may take minutes); the engine
+///   saves its grant under the lock.
+/// - Only `renew`, `login`, `check` (and `save_token`/`logout` where the hub
+///   checks or revokes) use the network.
+pub trait Provider: Send + Sync + 'static {
+    /// What the store holds for this hub, as read from its file(s).
+    type Stored: Send;
+    /// A token reply (a login, refresh or exchange) not yet saved.
+    type Grant: Send;
+
     /// The normalised server URL.
     fn server(&self) -> &str;
 
-    /// A usable token: given, stored, refreshed, or from a login.
-    fn authenticate(&self, options: &Options) -> Result<Token>;
+    /// The files locked while a token is renewed, saved or removed.
+    fn lock_paths(&self) -> Vec<&Path>;
 
-    /// `current` is no longer fresh: get a fresh one, at most one refresh at a
-    /// time across threads and processes, preferring a token someone else
-    /// already stored.
-    fn refresh(&self, current: &Token, options: &Options) -> Result<Token>;
+    /// A token given by the caller (or the environment) that is used as it is
+    /// and never stored, with words that name it in errors.
+    fn given(&self, options: &Options) -> Option<(Secret, &'static str)> {
+        options.token.clone().map(|t| (t, "the given token"))
+    }
 
-    /// Reload what is stored (another process may have renewed it), refreshing
-    /// if needed; with `options.force`, or when that fails, log in again.
-    /// Not called for a token the caller gave (`options.token`): auth.rs
-    /// handles that for every provider.
-    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token>;
+    /// Reads the store. `skip` lists tokens the server rejected during this
+    /// call (or the one being replaced); a store of several tokens then
+    /// offers another.
+    fn load(&self, options: &Options, skip: &[Secret]) -> Result<Option<Self::Stored>>;
 
-    /// Asks the server whether `token` is good.
-    fn check(&self, token: &Token, options: &Options) -> Result<bool>;
+    /// The token in `stored` that could be handed out as it is (fresh or
+    /// not); None when it must be renewed before any use.
+    fn token(&self, stored: &Self::Stored, options: &Options) -> Option<Token>;
 
-    /// Stores a token the user obtained elsewhere.
+    /// How `stored` can be renewed without a person.
+    fn renewal(&self, stored: &Self::Stored, options: &Options) -> Renewal {
+        let _ = (stored, options);
+        Renewal::None
+    }
+
+    /// Renews `stored` with one refresh or exchange request. The lock is held.
+    fn renew(&self, stored: &Self::Stored, options: &Options) -> Result<Self::Grant> {
+        let _ = (stored, options);
+        Err(Error::internal("this provider renews nothing"))
+    }
+
+    /// Whether a stored token the server rejected is renewed (true) or
+    /// discarded in favour of a login (false).
+    fn renews_rejected(&self) -> bool {
+        true
+    }
+
+    /// A new grant: a login a person approves, client credentials, or an
+    /// exchange that needs nothing stored. No lock is held. Authentication
+    /// and Server errors are tried again, up to `maxcount` times.
+    fn login(&self, options: &Options) -> Result<Self::Grant>;
+
+    /// Stores `grant` and returns its token. The lock is held.
+    fn save(&self, grant: Self::Grant, options: &Options) -> Result<Token>;
+
+    /// Asks the server about `token`.
+    fn check(&self, token: &Token, options: &Options) -> Result<Verdict>;
+
+    /// The server rejected the token of `stored`, and it is not renewed: make
+    /// the store forget it (the engine then reads the store again), or fail
+    /// with what the user must do. The lock is held.
+    fn discard(&self, stored: &Self::Stored, options: &Options) -> Result<()>;
+
+    /// Writes a username the server named into the store when it has none.
+    /// Best effort; the lock is held.
+    fn remember_username(&self, token: &Token, username: &str) {
+        let _ = (token, username);
+    }
+
+    /// The error for a token that expires and cannot be renewed.
+    fn cannot_renew(&self) -> Error {
+        Error::authentication(format!(
+            "the token for {} expired and cannot be refreshed; authenticate again",
+            self.server()
+        ))
+    }
+
+    /// The whole value of the Authorization header that carries `token`.
+    fn authorization(&self, token: &Token) -> Result<Secret> {
+        Secret::from_string(format!("Bearer {}", token.bearer.expose()))
+    }
+
+    /// Stores a token the user obtained elsewhere. The lock is held.
     fn save_token(&self, token: &str, options: &Options) -> Result<()>;
 
-    /// Forgets the stored token (and revokes it where the hub allows).
+    /// Forgets the stored token (and revokes it where the hub allows). The
+    /// lock is held.
     fn logout(&self, options: &Options) -> Result<()>;
 }
 
-/// Runs `attempt` up to `maxcount` times, as JuliaHub.jl's authenticate does.
-/// A refused or failed login (AUTHENTICATION, SERVER) is tried again; any other
-/// error ends at once. When every try failed, the error keeps the last
-/// failure's kind (a denied login stays AUTHENTICATION, a broken server
-/// SERVER) and says how many tries were made.
-pub(crate) fn with_tries<T>(
-    server: &str,
-    options: &Options,
-    mut attempt: impl FnMut() -> Result<T>,
-) -> Result<T> {
-    let mut last: Option<Error> = None;
-    for _ in 0..options.maxcount {
-        match attempt() {
-            Ok(value) => return Ok(value),
-            Err(e) if matches!(e.kind(), ErrorKind::Authentication | ErrorKind::Server) => {
-                last = Some(e)
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let tries = options.maxcount;
-    let (kind, last) = last.map_or((ErrorKind::Authentication, String::new()), |e| {
-        (e.kind(), e.message().to_string())
-    });
-    Err(Error::new(
-        kind,
-        format!(
-            "authentication with {server} failed after {tries} {}: {last}",
-            if tries == 1 { "try" } else { "tries" }
-        ),
-    ))
+/// How a stored credential is renewed without a person.
+pub enum Renewal {
+    /// It cannot be.
+    None,
+    /// By presenting a credential that stays valid (a personal access token
+    /// to exchange, a client secret).
+    Reusable,
+    /// By presenting a single-use credential (a rotating refresh token). The
+    /// engine presents it at most once per process, even when the request
+    /// fails after it may have reached the server.
+    SingleUse(Secret),
+}
+
+/// What the server said about a token.
+pub enum Verdict {
+    Valid {
+        username: Option<String>,
+    },
+    Rejected,
+    /// The server offers no way to ask.
+    Unknown,
 }
 
 /// The provider the options name, resolved (server, paths) but not yet used.
-pub fn for_options(options: &Options) -> Result<Box<dyn Provider>> {
+pub fn for_options(options: &Options) -> Result<Box<dyn Lifecycle>> {
     match options.provider {
-        ProviderKind::JuliaHub => Ok(Box::new(juliahub::JuliaHub::new(options)?)),
-        ProviderKind::Oidc => Ok(Box::new(oidc::Oidc::new(options)?)),
-        ProviderKind::DagsHub => Ok(Box::new(dagshub::DagsHub::new(options)?)),
-        ProviderKind::Cave => Ok(Box::new(cave::Cave::new(options)?)),
-        ProviderKind::DhCore => Ok(Box::new(dhcore::DhCore::new(options)?)),
+        ProviderKind::JuliaHub => Ok(Engine::boxed(juliahub::JuliaHub::new(options)?)),
+        ProviderKind::Oidc => Ok(Engine::boxed(oidc::Oidc::new(options)?)),
+        ProviderKind::DagsHub => Ok(Engine::boxed(dagshub::DagsHub::new(options)?)),
+        ProviderKind::Cave => Ok(Engine::boxed(cave::Cave::new(options)?)),
+        ProviderKind::DhCore => Ok(Engine::boxed(dhcore::DhCore::new(options)?)),
     }
 }

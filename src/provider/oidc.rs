@@ -16,13 +16,13 @@
 //!
 //! Steps 4-5 are tried up to `maxcount` times, as JuliaHub.jl does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::flow::LoginContext;
 use crate::flow::client_credentials;
 use crate::flow::device::{self, DeviceEndpoints};
@@ -34,10 +34,10 @@ use crate::flow::refresh;
 use crate::flow::revoke;
 use crate::log;
 use crate::options::Options;
-use crate::provider::{self, Provider};
+use crate::provider::{Provider, Renewal, Verdict};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
-use crate::store::fsutil::{self, FileLock};
+use crate::store::fsutil;
 use crate::store::oidc_toml::{self, OidcToken};
 use crate::token::{Token, unix_now};
 
@@ -49,14 +49,6 @@ pub struct Oidc {
     issuer: ServerUrl,
     client: Client,
     path: PathBuf,
-}
-
-/// Where a token came from: a stored one is checked with the issuer when
-/// `validate` is set; one the issuer has just issued is not.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Stored,
-    Issued,
 }
 
 impl Oidc {
@@ -90,10 +82,6 @@ impl Oidc {
         &self.path
     }
 
-    fn lock(&self, options: &Options) -> Result<FileLock> {
-        FileLock::acquire(&self.path, options.timeout)
-    }
-
     fn deadline(options: &Options) -> Option<Instant> {
         Some(Instant::now() + options.timeout)
     }
@@ -107,68 +95,12 @@ impl Oidc {
     }
 
     /// The stored record, refused when it belongs to another issuer or client.
-    fn load(&self) -> Result<Option<OidcToken>> {
+    fn load_record(&self) -> Result<Option<OidcToken>> {
         let Some(stored) = oidc_toml::load(&self.path)? else {
             return Ok(None);
         };
         stored.check_owner(&self.path, self.issuer.as_str(), &self.client.id)?;
         Ok(Some(stored))
-    }
-
-    /// Under the lock: the stored token if fresh (and not `rejected`, a token
-    /// the issuer called inactive), else the stored token refreshed. None when
-    /// a new grant is needed.
-    fn fresh_from_store(
-        &self,
-        options: &Options,
-        rejected: Option<&Secret>,
-    ) -> Result<Option<(Token, Source)>> {
-        let Some(stored) = self.load()? else {
-            return Ok(None);
-        };
-        if let Ok(token) = stored.to_token()
-            && token.is_fresh(options.refresh_margin_s)
-            && rejected != Some(&token.bearer)
-        {
-            return Ok(Some((token, Source::Stored)));
-        }
-        if stored.refresh_token().is_none() {
-            return Ok(None);
-        }
-        match self.refresh_stored(stored, options) {
-            Ok(token) => Ok(Some((token, Source::Issued))),
-            // The refresh token is no good (expired, revoked): a new grant replaces it.
-            Err(e) if e.kind() == ErrorKind::Authentication => {
-                log::warn(&format!("{}; a new login is needed", e.message()));
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Refreshes with the refresh token of `stored` (just read from the file)
-    /// and saves the reply, rotated refresh token included, before returning.
-    /// The caller holds the lock, so no one else can present the old refresh
-    /// token meanwhile. If the save fails the rotated token is lost and the
-    /// next refresh fails with invalid_grant, which leads to a new login.
-    fn refresh_stored(&self, mut stored: OidcToken, options: &Options) -> Result<Token> {
-        let refresh_token = stored
-            .refresh_token()
-            .ok_or_else(|| Error::authentication("the stored token has no refresh_token"))?;
-        let endpoint = self.discovery(options)?.token_endpoint.clone();
-        let issued_at = unix_now();
-        let reply = refresh::refresh(
-            &endpoint,
-            &self.client,
-            &refresh_token,
-            None,
-            Self::deadline(options),
-        )?;
-        stored.apply_refresh(&reply, issued_at);
-        oidc_toml::save(&self.path, &stored)?;
-        stored
-            .to_token()
-            .map_err(|e| Error::server(format!("token refresh: {}", e.message())))
     }
 
     /// Stores the reply of a new grant; the caller holds the lock. Fields of
@@ -190,29 +122,21 @@ impl Oidc {
         Ok(token)
     }
 
-    fn save_grant(
-        &self,
-        reply: &Map<String, Value>,
-        issued_at: i64,
-        options: &Options,
-    ) -> Result<Token> {
-        let _lock = self.lock(options)?;
-        self.save_grant_locked(reply, issued_at)
-    }
-
-    /// The client credentials grant; not saved.
-    fn client_credentials(&self, options: &Options) -> Result<Map<String, Value>> {
+    /// The client credentials grant.
+    fn client_credentials(&self, options: &Options) -> Result<OidcGrant> {
         let endpoint = self.discovery(options)?.token_endpoint.clone();
-        client_credentials::request(
+        let issued_at = unix_now();
+        let reply = client_credentials::request(
             &endpoint,
             &self.client,
             options.scope.as_deref(),
             Self::deadline(options),
-        )
+        )?;
+        Ok(OidcGrant::Reply(reply, issued_at))
     }
 
-    /// Exchanges `subject_token` and stores the result; the caller holds the lock.
-    fn exchange_locked(&self, subject_token: &Secret, options: &Options) -> Result<Token> {
+    /// Exchanges `subject_token` (RFC 8693).
+    fn exchange(&self, subject_token: &Secret, options: &Options) -> Result<OidcGrant> {
         let endpoint = self.discovery(options)?.token_endpoint.clone();
         let issued_at = unix_now();
         let subject = Subject {
@@ -231,17 +155,11 @@ impl Oidc {
             options.scope.as_deref(),
             Self::deadline(options),
         )?;
-        self.save_grant_locked(&reply, issued_at)
+        Ok(OidcGrant::Reply(reply, issued_at))
     }
 
-    /// A new grant, stored: client credentials for a confidential client,
-    /// else a device login.
-    fn grant(&self, options: &Options) -> Result<Token> {
-        if self.is_confidential() {
-            let issued_at = unix_now();
-            let reply = self.client_credentials(options)?;
-            return self.save_grant(&reply, issued_at, options);
-        }
+    /// A device login, approved by a person.
+    fn device_login(&self, options: &Options) -> Result<OidcGrant> {
         let ctx = LoginContext::from_options(options, true);
         if !ctx.can_login() {
             return Err(Error::no_credentials(format!(
@@ -274,26 +192,7 @@ impl Oidc {
             &ctx,
         )?;
         // The token was issued by the last poll, not when the login began.
-        self.save_grant(&reply, unix_now(), options)
-    }
-
-    /// A usable token, trying at most `maxcount` times. With `use_store`, a
-    /// stored (or refreshed) token is preferred to a new grant.
-    fn obtain(
-        &self,
-        options: &Options,
-        use_store: bool,
-        rejected: Option<&Secret>,
-    ) -> Result<(Token, Source)> {
-        provider::with_tries(self.issuer.as_str(), options, || {
-            if use_store {
-                let _lock = self.lock(options)?;
-                if let Some(found) = self.fresh_from_store(options, rejected)? {
-                    return Ok(found);
-                }
-            }
-            Ok((self.grant(options)?, Source::Issued))
-        })
+        Ok(OidcGrant::Reply(reply, unix_now()))
     }
 
     /// Asks the issuer about `token`: introspection when offered (and allowed
@@ -315,37 +214,6 @@ impl Oidc {
         match &found.userinfo_endpoint {
             Some(endpoint) => introspect::userinfo(endpoint, &token.bearer, deadline).map(Some),
             None => Ok(None),
-        }
-    }
-
-    /// With `validate`: a stored token must be active at the issuer (else it
-    /// is replaced, once), and a token without a known user gets the one the
-    /// issuer names. Issuers that offer no way to ask are taken at their word.
-    fn validated(&self, found: (Token, Source), options: &Options) -> Result<Token> {
-        let (mut token, source) = found;
-        if !options.validate || (source == Source::Issued && token.username.is_some()) {
-            return Ok(token);
-        }
-        match self.inspect(&token, options)? {
-            None => Ok(token),
-            Some(Inspection::Active { username }) => {
-                if token.username.is_none() {
-                    token.username = username;
-                }
-                Ok(token)
-            }
-            Some(Inspection::Inactive) if source == Source::Stored => {
-                log::warn(&format!(
-                    "{} says the stored token is no longer active; getting a new one",
-                    self.issuer.as_str()
-                ));
-                let (token, _) = self.obtain(options, true, Some(&token.bearer))?;
-                Ok(token)
-            }
-            Some(Inspection::Inactive) => Err(Error::authentication(format!(
-                "{} says the token it has just issued is not active",
-                self.issuer.as_str()
-            ))),
         }
     }
 
@@ -382,128 +250,109 @@ impl Oidc {
     }
 }
 
-/// `token`, with the username of `current` when it names none.
-fn keep_username(token: Token, current: &Token) -> Token {
-    Token {
-        username: token.username.or_else(|| current.username.clone()),
-        ..token
-    }
+/// A token reply not yet saved.
+pub enum OidcGrant {
+    /// A new grant's reply and when it was issued.
+    Reply(Map<String, Value>, i64),
+    /// The stored record with a refresh reply laid over it.
+    Refreshed(OidcToken),
 }
 
 impl Provider for Oidc {
+    type Stored = OidcToken;
+    type Grant = OidcGrant;
+
     fn server(&self) -> &str {
         self.issuer.as_str()
     }
 
-    fn authenticate(&self, options: &Options) -> Result<Token> {
-        if let Some(given) = &options.token {
-            let token = Token::bare(given.clone());
-            if !options.validate {
-                return Ok(token);
-            }
-            return match self.inspect(&token, options)? {
-                Some(Inspection::Active { username }) => Ok(Token { username, ..token }),
-                Some(Inspection::Inactive) => Err(Error::authentication(format!(
-                    "{} says the given token is not active (expired or revoked)",
-                    self.issuer.as_str()
-                ))),
-                None => Ok(token),
-            };
+    fn lock_paths(&self) -> Vec<&Path> {
+        vec![&self.path]
+    }
+
+    fn load(&self, _options: &Options, _skip: &[Secret]) -> Result<Option<OidcToken>> {
+        self.load_record()
+    }
+
+    /// With `subject_token`, a stored token is not handed out as it is: the
+    /// caller's subject decides who the token is for, so it is exchanged.
+    fn token(&self, stored: &OidcToken, options: &Options) -> Option<Token> {
+        if options.subject_token.is_some() {
+            return None;
         }
-        if options.force {
-            let _lock = self.lock(options)?;
-            fsutil::remove_file(&self.path)?;
+        stored.to_token().ok()
+    }
+
+    fn renewal(&self, stored: &OidcToken, options: &Options) -> Renewal {
+        if options.subject_token.is_some() {
+            return Renewal::Reusable;
         }
+        match stored.refresh_token() {
+            Some(refresh_token) => Renewal::SingleUse(refresh_token),
+            None if self.is_confidential() => Renewal::Reusable,
+            None => Renewal::None,
+        }
+    }
+
+    /// An exchange of `subject_token`, else a refresh with the stored refresh
+    /// token (rotation included), else client credentials.
+    fn renew(&self, stored: &OidcToken, options: &Options) -> Result<OidcGrant> {
         if let Some(subject_token) = &options.subject_token {
-            let token = {
-                let _lock = self.lock(options)?;
-                self.exchange_locked(subject_token, options)?
-            };
-            return self.validated((token, Source::Issued), options);
+            return self.exchange(subject_token, options);
         }
-        let found = self.obtain(options, true, None)?;
-        self.validated(found, options)
+        let Some(refresh_token) = stored.refresh_token() else {
+            return self.client_credentials(options);
+        };
+        let endpoint = self.discovery(options)?.token_endpoint.clone();
+        let issued_at = unix_now();
+        let reply = refresh::refresh(
+            &endpoint,
+            &self.client,
+            &refresh_token,
+            None,
+            Self::deadline(options),
+        )?;
+        let mut renewed = stored.clone();
+        renewed.apply_refresh(&reply, issued_at);
+        Ok(OidcGrant::Refreshed(renewed))
     }
 
-    fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
-        if options.token.is_some() {
-            return Ok(current.clone());
-        }
-        let _lock = self.lock(options)?;
-        let stored = self.load()?;
-        // Someone else (a thread with another handle, another process) may
-        // have refreshed while we waited for the lock: use theirs.
-        if let Some(token) = stored.as_ref().and_then(|s| s.to_token().ok())
-            && token.is_fresh(options.refresh_margin_s)
-        {
-            return Ok(keep_username(token, current));
-        }
+    /// A new grant: an exchange of `subject_token`, client credentials for a
+    /// confidential client, else a device login.
+    fn login(&self, options: &Options) -> Result<OidcGrant> {
         if let Some(subject_token) = &options.subject_token {
-            return Ok(keep_username(
-                self.exchange_locked(subject_token, options)?,
-                current,
-            ));
+            return self.exchange(subject_token, options);
         }
-        let token = match stored {
-            Some(stored) if stored.refresh_token().is_some() => {
-                self.refresh_stored(stored, options).map_err(|e| {
-                    if e.kind() == ErrorKind::Authentication {
-                        e.context("the token can no longer be refreshed; authenticate again")
-                    } else {
-                        e
-                    }
-                })?
-            }
-            _ if self.is_confidential() => {
-                let issued_at = unix_now();
-                let reply = self.client_credentials(options)?;
-                self.save_grant_locked(&reply, issued_at)?
-            }
-            None => {
-                return Err(Error::no_credentials(format!(
-                    "the token file {} is gone; authenticate again",
-                    self.path.display()
-                )));
-            }
-            Some(_) => {
-                return Err(Error::authentication(format!(
-                    "the token for {} expired and cannot be refreshed; authenticate again",
-                    self.issuer.as_str()
-                )));
-            }
-        };
-        Ok(keep_username(token, current))
+        if self.is_confidential() {
+            return self.client_credentials(options);
+        }
+        self.device_login(options)
     }
 
-    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        let found = if let Some(subject_token) = &options.subject_token {
-            let _lock = self.lock(options)?;
-            (
-                self.exchange_locked(subject_token, options)?,
-                Source::Issued,
-            )
-        } else {
-            self.obtain(options, !options.force, None)?
-        };
-        let token = self.validated(found, options)?;
-        if let (Some(before), Some(after)) = (&current.username, &token.username)
-            && before != after
-        {
-            return Err(Error::authentication(format!(
-                "logged in as {after:?}, but this authentication belongs to {before:?}"
-            )));
+    fn save(&self, grant: OidcGrant, _options: &Options) -> Result<Token> {
+        match grant {
+            OidcGrant::Reply(reply, issued_at) => self.save_grant_locked(&reply, issued_at),
+            OidcGrant::Refreshed(record) => {
+                oidc_toml::save(&self.path, &record)?;
+                record
+                    .to_token()
+                    .map_err(|e| Error::server(format!("token refresh: {}", e.message())))
+            }
         }
-        Ok(keep_username(token, current))
     }
 
-    fn check(&self, token: &Token, options: &Options) -> Result<bool> {
-        match self.inspect(token, options)? {
-            Some(answer) => Ok(answer.is_active()),
-            None => Err(Error::server(format!(
-                "{} offers neither token introspection nor userinfo; cannot check the token",
-                self.issuer.as_str()
-            ))),
-        }
+    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
+        Ok(match self.inspect(token, options)? {
+            Some(Inspection::Active { username }) => Verdict::Valid { username },
+            Some(Inspection::Inactive) => Verdict::Rejected,
+            None => Verdict::Unknown,
+        })
+    }
+
+    /// A token the issuer calls inactive and that cannot be renewed is
+    /// replaced by the next grant; the file stays until then.
+    fn discard(&self, _stored: &OidcToken, _options: &Options) -> Result<()> {
+        Ok(())
     }
 
     /// Takes a token reply as JSON (`{"access_token": …, "refresh_token": …}`),
@@ -541,7 +390,6 @@ impl Provider for Oidc {
             reply.insert("access_token".into(), Value::String(text.to_string()));
             record.apply_grant(&reply, unix_now());
         }
-        let _lock = self.lock(options)?;
         if !options.overwrite && self.path.exists() {
             return Err(Error::invalid_argument(format!(
                 "{} already exists and overwrite=false",
@@ -560,9 +408,8 @@ impl Provider for Oidc {
     /// left to retry with. The failure is reported as a warning, saying the
     /// token may stay valid at the issuer until it expires.
     fn logout(&self, options: &Options) -> Result<()> {
-        let _lock = self.lock(options)?;
         // A file we cannot read, or one of another issuer, is deleted unrevoked.
-        if let Ok(Some(stored)) = self.load()
+        if let Ok(Some(stored)) = self.load_record()
             && let Err(e) = self.revoke_stored(&stored, options)
         {
             log::warn(&format!(

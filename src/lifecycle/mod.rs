@@ -1,0 +1,507 @@
+//! The one token lifecycle every hub shares. A [`Provider`] says what differs
+//! per hub (how its store is read and written, how a token is renewed, how a
+//! person logs in, how the server is asked); [`Engine`] decides what to do
+//! and when, the same way for all of them:
+//!
+//! 1. A token the caller gave (option `token`, or the hub's environment
+//!    variable) is used as it is, checked with the server when `validate`,
+//!    and nothing is read or written.
+//! 2. Unless this call has `force`, the store is read (no lock: files are
+//!    replaced atomically). A fresh token is handed out, after the server
+//!    accepted it when `validate`. A rejected one is renewed when the hub
+//!    renews rejected tokens, else discarded, and the store read again.
+//! 3. A token that is not fresh is renewed under the lock of the hub's files.
+//!    The store is read again once the lock is held: another thread or
+//!    process may have renewed it meanwhile, and its token is used instead.
+//! 4. A renewal request is sent once. A single-use credential (a rotating
+//!    refresh token) is presented at most once per process, even when the
+//!    request failed after it may have reached the server (a 5xx, a timeout,
+//!    a cut connection): the server may have rotated it already, and a
+//!    second use would make it revoke the whole grant. After a failed
+//!    renewal the store is read again (a process that takes no lock, such as
+//!    the hub's own SDK, may have saved a new token); otherwise a login is
+//!    needed.
+//! 5. A login (a person approving, client credentials, an exchange needing
+//!    nothing stored) runs without the lock and is tried up to `maxcount`
+//!    times; only logins are ever tried again. Its grant is saved under the
+//!    lock.
+//! 6. The username the server names is kept, and a token that turns out to
+//!    belong to another user than the authentication it replaces is refused.
+//!
+//! `force` applies to the call that set it only ([`crate::auth`] never keeps
+//! it for later calls).
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use once_cell::sync::Lazy;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::log;
+use crate::options::Options;
+use crate::provider::{Provider, Renewal, Verdict};
+use crate::secret::Secret;
+use crate::store::fsutil::FileLock;
+use crate::token::{Token, unix_now};
+
+/// How often the store is read again in one call after discarding a
+/// rejected token (a cache of many tokens offers the next each time).
+const MAX_STORE_ROUNDS: usize = 16;
+
+/// The lifecycle of one hub, as [`crate::auth`] uses it.
+pub trait Lifecycle: Send + Sync {
+    /// The normalised server URL.
+    fn server(&self) -> &str;
+    /// A usable token: given, stored, renewed, or from a login.
+    fn authenticate(&self, options: &Options) -> Result<Token>;
+    /// `current` is no longer fresh: a fresh one, renewed or from the store;
+    /// never a login.
+    fn refresh(&self, current: &Token, options: &Options) -> Result<Token>;
+    /// The store read again (and the server asked, with `validate`), renewed
+    /// or replaced by a login when needed; with `force`, a login.
+    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token>;
+    /// Asks the server whether `token` is good.
+    fn check(&self, token: &Token, options: &Options) -> Result<bool>;
+    /// The whole Authorization header value for `token`.
+    fn authorization(&self, token: &Token) -> Result<Secret>;
+    /// Stores a token the user obtained elsewhere.
+    fn save_token(&self, token: &str, options: &Options) -> Result<()>;
+    /// Forgets the stored token.
+    fn logout(&self, options: &Options) -> Result<()>;
+}
+
+/// Drives a [`Provider`] through the lifecycle.
+pub struct Engine<P: Provider> {
+    hub: P,
+}
+
+/// What the store came to.
+enum Stored {
+    /// A usable token.
+    Token(Token),
+    /// Nothing stored can be used: a login is needed, after this renewal
+    /// failure when there was one.
+    LoginNeeded(Option<Error>),
+}
+
+/// What a renewal under the lock came to.
+enum Renewed<S> {
+    /// A fresh token: renewed here, or found in the store.
+    Token(Token),
+    /// The store holds nothing.
+    Nothing,
+    /// What the store holds cannot be renewed.
+    NotRenewable(S),
+    /// The renewal failed; the credential is not presented again.
+    Failed(Error),
+}
+
+/// Fingerprints (SHA-256 of server and credential) of the single-use
+/// credentials this process has presented. Never the credentials themselves.
+static PRESENTED: Lazy<Mutex<HashSet<[u8; 32]>>> = Lazy::new(|| Mutex::new(HashSet::new()));
+
+fn fingerprint(server: &str, secret: &Secret) -> [u8; 32] {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(server.as_bytes());
+    context.update(&[0]);
+    context.update(secret.expose().as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    out
+}
+
+/// Records that `secret` is about to be presented to `server`; false when it
+/// was before.
+fn present_once(server: &str, secret: &Secret) -> bool {
+    PRESENTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(fingerprint(server, secret))
+}
+
+/// Forgets a presentation that spent nothing.
+fn unpresent(server: &str, secret: &Secret) {
+    PRESENTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .remove(&fingerprint(server, secret));
+}
+
+/// `token`, with the username of `current` when it names none.
+fn keep_username(token: Token, current: &Token) -> Token {
+    Token {
+        username: token.username.or_else(|| current.username.clone()),
+        ..token
+    }
+}
+
+impl<P: Provider> Engine<P> {
+    pub fn new(hub: P) -> Self {
+        Engine { hub }
+    }
+
+    pub fn boxed(hub: P) -> Box<dyn Lifecycle> {
+        Box::new(Self::new(hub))
+    }
+
+    /// The provider this engine drives.
+    pub fn provider(&self) -> &P {
+        &self.hub
+    }
+
+    /// Locks every file of the hub, in a fixed order so two callers never
+    /// deadlock.
+    fn lock(&self, options: &Options) -> Result<Vec<FileLock>> {
+        let mut paths = self.hub.lock_paths();
+        paths.sort();
+        paths.dedup();
+        paths
+            .into_iter()
+            .map(|path| FileLock::acquire(path, options.timeout))
+            .collect()
+    }
+
+    fn is_fresh(token: &Token, options: &Options) -> bool {
+        token.is_fresh(options.refresh_margin_s)
+    }
+
+    /// A token the caller gave, checked with the server when `validate`.
+    fn use_given(&self, secret: Secret, source: &str, options: &Options) -> Result<Token> {
+        let token = Token::bare(secret);
+        if !options.validate {
+            return Ok(token);
+        }
+        match self.hub.check(&token, options)? {
+            Verdict::Valid { username } => Ok(Token { username, ..token }),
+            Verdict::Unknown => Ok(token),
+            Verdict::Rejected => Err(Error::authentication(format!(
+                "{} rejected {source}",
+                self.hub.server()
+            ))),
+        }
+    }
+
+    /// A usable token from the store (renewed if needed) or, when there is
+    /// none or `force`, from a login.
+    fn obtain(&self, options: &Options, force: bool) -> Result<Token> {
+        let mut renew_failure = None;
+        if !force {
+            match self.use_store(options)? {
+                Stored::Token(token) => return Ok(token),
+                Stored::LoginNeeded(failure) => renew_failure = failure,
+            }
+        }
+        self.login(options).map_err(|e| match renew_failure {
+            // Say why a login was needed: the renewal failed. When no login
+            // can start either, a broken server or network is the problem
+            // to report; after a definite refusal, the missing login is.
+            Some(failure) => Error::new(
+                if e.kind() == ErrorKind::NoCredentials
+                    && failure.kind() != ErrorKind::Authentication
+                {
+                    failure.kind()
+                } else {
+                    e.kind()
+                },
+                format!(
+                    "{}; so a new login is needed, but {}",
+                    failure.message().trim_end_matches('.'),
+                    e.message()
+                ),
+            ),
+            None => e,
+        })
+    }
+
+    /// The stored token, checked and renewed as needed.
+    fn use_store(&self, options: &Options) -> Result<Stored> {
+        let mut rejected: Vec<Secret> = Vec::new();
+        for _ in 0..MAX_STORE_ROUNDS {
+            let Some(stored) = self.hub.load(options, &rejected)? else {
+                return Ok(Stored::LoginNeeded(None));
+            };
+            let usable = self
+                .hub
+                .token(&stored, options)
+                .filter(|t| !rejected.contains(&t.bearer));
+            let Some(candidate) = usable else {
+                // Nothing to hand out as it is: renew, else log in.
+                drop(stored);
+                return Ok(match self.renew_locked(options, &rejected)? {
+                    Renewed::Token(token) => Stored::Token(self.issued(token, options)?),
+                    Renewed::Failed(e) => Stored::LoginNeeded(Some(e)),
+                    Renewed::Nothing | Renewed::NotRenewable(_) => Stored::LoginNeeded(None),
+                });
+            };
+            if !Self::is_fresh(&candidate, options) {
+                match self.renew_locked(options, &rejected)? {
+                    Renewed::Token(token) => return self.issued(token, options).map(Stored::Token),
+                    // A token that cannot be renewed, or whose renewal
+                    // failed, is still used while it works.
+                    Renewed::Failed(e) if !candidate.is_unexpired_at(unix_now()) => {
+                        return Ok(Stored::LoginNeeded(Some(e)));
+                    }
+                    Renewed::Nothing => return Ok(Stored::LoginNeeded(None)),
+                    Renewed::NotRenewable(_) if !candidate.is_unexpired_at(unix_now()) => {
+                        return Ok(Stored::LoginNeeded(None));
+                    }
+                    Renewed::Failed(_) | Renewed::NotRenewable(_) => {}
+                }
+            }
+            if !options.validate {
+                return Ok(Stored::Token(candidate));
+            }
+            match self.hub.check(&candidate, options)? {
+                Verdict::Valid { username } => {
+                    return Ok(Stored::Token(
+                        self.with_username(candidate, username, options),
+                    ));
+                }
+                Verdict::Unknown => return Ok(Stored::Token(candidate)),
+                Verdict::Rejected => {
+                    log::warn(&format!(
+                        "{} rejected the stored token; getting another",
+                        self.hub.server()
+                    ));
+                    rejected.push(candidate.bearer.clone());
+                }
+            }
+            if self.hub.renews_rejected() {
+                match self.renew_locked(options, &rejected)? {
+                    Renewed::Token(token) => return self.issued(token, options).map(Stored::Token),
+                    Renewed::Nothing => return Ok(Stored::LoginNeeded(None)),
+                    Renewed::Failed(e) => return Ok(Stored::LoginNeeded(Some(e))),
+                    Renewed::NotRenewable(stored) => {
+                        let _lock = self.lock(options)?;
+                        self.hub.discard(&stored, options)?;
+                    }
+                }
+            } else {
+                let _lock = self.lock(options)?;
+                self.hub.discard(&stored, options)?;
+            }
+        }
+        Ok(Stored::LoginNeeded(None))
+    }
+
+    /// Under the lock: the store read again; a fresh token someone else
+    /// saved meanwhile, else the stored credential renewed once and saved.
+    /// `skip`: tokens that must not be handed out (rejected, or being
+    /// replaced).
+    fn renew_locked(&self, options: &Options, skip: &[Secret]) -> Result<Renewed<P::Stored>> {
+        let _lock = self.lock(options)?;
+        let Some(stored) = self.hub.load(options, skip)? else {
+            return Ok(Renewed::Nothing);
+        };
+        if let Some(token) = self.fresh_unskipped(&stored, options, skip) {
+            return Ok(Renewed::Token(token));
+        }
+        let renewal = self.hub.renewal(&stored, options);
+        let single_use = match renewal {
+            Renewal::None => return Ok(Renewed::NotRenewable(stored)),
+            Renewal::Reusable => None,
+            Renewal::SingleUse(secret) => Some(secret),
+        };
+        if let Some(secret) = &single_use
+            && !present_once(self.hub.server(), secret)
+        {
+            return Ok(Renewed::Failed(Error::authentication(format!(
+                "the stored refresh token for {} was already presented by this process and \
+                 may have been used up",
+                self.hub.server()
+            ))));
+        }
+        let failure = match self.hub.renew(&stored, options) {
+            Ok(grant) => return self.hub.save(grant, options).map(Renewed::Token),
+            Err(e) => {
+                if let Some(secret) = &single_use
+                    && !e.may_have_spent_credential()
+                {
+                    unpresent(self.hub.server(), secret);
+                }
+                if e.never_sent() {
+                    return Err(e);
+                }
+                e
+            }
+        };
+        // A writer that takes no lock (the hub's SDK) may have saved a new
+        // token, or rotated the refresh token, since we read the store.
+        if let Some(again) = self.hub.load(options, skip)? {
+            if let Some(token) = self.fresh_unskipped(&again, options, skip) {
+                return Ok(Renewed::Token(token));
+            }
+            if let Renewal::SingleUse(newer) = self.hub.renewal(&again, options)
+                && single_use.as_ref().is_some_and(|used| *used != newer)
+                && present_once(self.hub.server(), &newer)
+            {
+                return match self.hub.renew(&again, options) {
+                    Ok(grant) => self.hub.save(grant, options).map(Renewed::Token),
+                    Err(e) => Ok(Renewed::Failed(e)),
+                };
+            }
+        }
+        log::warn(&format!(
+            "{}; a new login is needed",
+            failure.message().trim_end_matches('.')
+        ));
+        Ok(Renewed::Failed(failure))
+    }
+
+    fn fresh_unskipped(
+        &self,
+        stored: &P::Stored,
+        options: &Options,
+        skip: &[Secret],
+    ) -> Option<Token> {
+        self.hub
+            .token(stored, options)
+            .filter(|t| !skip.contains(&t.bearer) && Self::is_fresh(t, options))
+    }
+
+    /// A login, tried up to `maxcount` times, its grant saved under the lock.
+    /// A refused or failed login (Authentication, Server) is tried again; any
+    /// other error ends at once. When every try failed, the error keeps the
+    /// last failure's kind and says how many tries were made.
+    fn login(&self, options: &Options) -> Result<Token> {
+        let mut last: Option<Error> = None;
+        for _ in 0..options.maxcount {
+            match self.hub.login(options) {
+                Ok(grant) => {
+                    let token = {
+                        let _lock = self.lock(options)?;
+                        self.hub.save(grant, options)?
+                    };
+                    return self.issued(token, options);
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::Authentication | ErrorKind::Server) => {
+                    last = Some(e)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let tries = options.maxcount;
+        let (kind, last) = last.map_or((ErrorKind::Authentication, String::new()), |e| {
+            (e.kind(), e.message().to_string())
+        });
+        Err(Error::new(
+            kind,
+            format!(
+                "authentication with {} failed after {tries} {}: {last}",
+                self.hub.server(),
+                if tries == 1 { "try" } else { "tries" }
+            ),
+        ))
+    }
+
+    /// A token the server has just issued: with `validate`, the server names
+    /// its user when the reply did not.
+    fn issued(&self, token: Token, options: &Options) -> Result<Token> {
+        if !options.validate || token.username.is_some() {
+            return Ok(token);
+        }
+        match self.hub.check(&token, options)? {
+            Verdict::Valid { username } => Ok(self.with_username(token, username, options)),
+            Verdict::Unknown => Ok(token),
+            Verdict::Rejected => Err(Error::authentication(format!(
+                "{} rejected the token it has just issued",
+                self.hub.server()
+            ))),
+        }
+    }
+
+    /// `token` with the username the server named; written into the store
+    /// when the token had none.
+    fn with_username(&self, token: Token, username: Option<String>, options: &Options) -> Token {
+        if let Some(name) = &username
+            && token.username.is_none()
+            && let Ok(_lock) = self.lock(options)
+        {
+            self.hub.remember_username(&token, name);
+        }
+        Token {
+            username: username.or(token.username.clone()),
+            ..token
+        }
+    }
+}
+
+/// The engine reads as its provider, so a provider's own accessors (its
+/// files, its host) stay at hand.
+impl<P: Provider> std::ops::Deref for Engine<P> {
+    type Target = P;
+
+    fn deref(&self) -> &P {
+        &self.hub
+    }
+}
+
+impl<P: Provider> Lifecycle for Engine<P> {
+    fn server(&self) -> &str {
+        self.hub.server()
+    }
+
+    fn authenticate(&self, options: &Options) -> Result<Token> {
+        if let Some((secret, source)) = self.hub.given(options) {
+            return self.use_given(secret, source, options);
+        }
+        self.obtain(options, options.force)
+    }
+
+    fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
+        if self.hub.given(options).is_some() {
+            return Ok(current.clone());
+        }
+        match self.renew_locked(options, std::slice::from_ref(&current.bearer))? {
+            Renewed::Token(token) => Ok(keep_username(token, current)),
+            Renewed::Nothing | Renewed::NotRenewable(_) => Err(self.hub.cannot_renew()),
+            Renewed::Failed(e) => Err(e.context(format!(
+                "the token for {} could not be refreshed; authenticate again",
+                self.hub.server()
+            ))),
+        }
+    }
+
+    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
+        let token = match self.hub.given(options) {
+            Some((secret, source)) => self.use_given(secret, source, options)?,
+            None => self.obtain(options, options.force)?,
+        };
+        if let (Some(before), Some(after)) = (&current.username, &token.username)
+            && before != after
+        {
+            return Err(Error::authentication(format!(
+                "logged in as {after:?}, but this authentication belongs to {before:?}"
+            )));
+        }
+        Ok(keep_username(token, current))
+    }
+
+    fn check(&self, token: &Token, options: &Options) -> Result<bool> {
+        match self.hub.check(token, options)? {
+            Verdict::Valid { .. } => Ok(true),
+            Verdict::Rejected => Ok(false),
+            Verdict::Unknown => Err(Error::server(format!(
+                "{} offers no way to check a token",
+                self.hub.server()
+            ))),
+        }
+    }
+
+    fn authorization(&self, token: &Token) -> Result<Secret> {
+        self.hub.authorization(token)
+    }
+
+    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+        let _lock = self.lock(options)?;
+        self.hub.save_token(token, options)
+    }
+
+    fn logout(&self, options: &Options) -> Result<()> {
+        let _lock = self.lock(options)?;
+        self.hub.logout(options)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,381 @@
+//! The engine's rules, against an in-memory hub whose store, renewals and
+//! logins are scripted. The real hubs' tests (tests/*.rs) run the same rules
+//! against protocol servers and the real oidc-provider.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{Engine, Lifecycle};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::Options;
+use crate::provider::{Provider, Renewal, Verdict};
+use crate::secret::Secret;
+use crate::token::{Token, unix_now};
+
+/// Refresh tokens are remembered process-wide: each test uses its own.
+fn unique(name: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{name}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[derive(Clone, Default)]
+struct Record {
+    access: String,
+    expires_at: Option<i64>,
+    refresh: Option<String>,
+}
+
+/// What a renewal request does: its answer, and what another writer (one
+/// that takes no lock) stores meanwhile.
+struct Step {
+    answer: Result<Record>,
+    meanwhile: Option<Record>,
+}
+
+struct FakeHub {
+    dir: PathBuf,
+    store: Mutex<Option<Record>>,
+    renewals: Mutex<VecDeque<Step>>,
+    /// Every refresh token a renewal presented, in order.
+    presented: Mutex<Vec<String>>,
+    logins: AtomicUsize,
+    login_answers: Mutex<VecDeque<Result<Record>>>,
+    rejected: Mutex<Vec<String>>,
+}
+
+impl FakeHub {
+    fn new(dir: &Path, stored: Option<Record>) -> Self {
+        FakeHub {
+            dir: dir.join("token"),
+            store: Mutex::new(stored),
+            renewals: Mutex::new(VecDeque::new()),
+            presented: Mutex::new(Vec::new()),
+            logins: AtomicUsize::new(0),
+            login_answers: Mutex::new(VecDeque::new()),
+            rejected: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn script_renewal(&self, answer: Result<Record>, meanwhile: Option<Record>) {
+        self.renewals
+            .lock()
+            .unwrap()
+            .push_back(Step { answer, meanwhile });
+    }
+
+    fn presented(&self) -> Vec<String> {
+        self.presented.lock().unwrap().clone()
+    }
+}
+
+impl Provider for FakeHub {
+    type Stored = Record;
+    type Grant = Record;
+
+    fn server(&self) -> &str {
+        "https://hub.example"
+    }
+
+    fn lock_paths(&self) -> Vec<&Path> {
+        vec![&self.dir]
+    }
+
+    fn load(&self, _options: &Options, _skip: &[Secret]) -> Result<Option<Record>> {
+        Ok(self.store.lock().unwrap().clone())
+    }
+
+    fn token(&self, stored: &Record, _options: &Options) -> Option<Token> {
+        Some(Token {
+            expires_at: stored.expires_at,
+            ..Token::bare(Secret::new(&stored.access).unwrap())
+        })
+    }
+
+    fn renewal(&self, stored: &Record, _options: &Options) -> Renewal {
+        match &stored.refresh {
+            Some(refresh) => Renewal::SingleUse(Secret::new(refresh).unwrap()),
+            None => Renewal::None,
+        }
+    }
+
+    fn renew(&self, stored: &Record, _options: &Options) -> Result<Record> {
+        self.presented
+            .lock()
+            .unwrap()
+            .push(stored.refresh.clone().unwrap());
+        let step = self
+            .renewals
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("an unscripted renewal was sent");
+        if let Some(record) = step.meanwhile {
+            *self.store.lock().unwrap() = Some(record);
+        }
+        step.answer
+    }
+
+    fn login(&self, _options: &Options) -> Result<Record> {
+        self.logins.fetch_add(1, Ordering::SeqCst);
+        self.login_answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| Err(Error::no_credentials("interactive login is disabled")))
+    }
+
+    fn save(&self, grant: Record, options: &Options) -> Result<Token> {
+        *self.store.lock().unwrap() = Some(grant.clone());
+        Ok(self.token(&grant, options).unwrap())
+    }
+
+    fn check(&self, token: &Token, _options: &Options) -> Result<Verdict> {
+        let rejected = self.rejected.lock().unwrap();
+        Ok(if rejected.iter().any(|r| r == token.bearer.expose()) {
+            Verdict::Rejected
+        } else {
+            Verdict::Valid {
+                username: Some("ada".into()),
+            }
+        })
+    }
+
+    fn discard(&self, _stored: &Record, _options: &Options) -> Result<()> {
+        *self.store.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn save_token(&self, _token: &str, _options: &Options) -> Result<()> {
+        Ok(())
+    }
+
+    fn logout(&self, _options: &Options) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn options() -> Options {
+    let mut o = Options::new();
+    o.set("validate", "false").unwrap();
+    o.set("timeout_ms", "5000").unwrap();
+    o
+}
+
+fn stale(access: &str, refresh: &str) -> Record {
+    Record {
+        access: access.into(),
+        expires_at: Some(unix_now() + 5),
+        refresh: Some(refresh.into()),
+    }
+}
+
+fn expired(access: &str, refresh: &str) -> Record {
+    Record {
+        access: access.into(),
+        expires_at: Some(unix_now() - 5),
+        refresh: Some(refresh.into()),
+    }
+}
+
+fn fresh(access: &str, refresh: &str) -> Record {
+    Record {
+        access: access.into(),
+        expires_at: Some(unix_now() + 3600),
+        refresh: Some(refresh.into()),
+    }
+}
+
+fn engine(stored: Option<Record>) -> (tempfile::TempDir, Engine<FakeHub>) {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FakeHub::new(dir.path(), stored);
+    (dir, Engine::new(hub))
+}
+
+#[test]
+fn a_stale_token_is_renewed_once_and_saved() {
+    let r1 = unique("r");
+    let (_dir, e) = engine(Some(stale("a1", &r1)));
+    e.provider()
+        .script_renewal(Ok(fresh("a2", &unique("r"))), None);
+    let token = e.authenticate(&options()).unwrap();
+    assert_eq!(token.bearer.expose(), "a2");
+    assert_eq!(e.provider().presented(), vec![r1]);
+    assert_eq!(e.provider().logins.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_renewal_answered_502_is_never_sent_again() {
+    // The server rotated the refresh token, then a proxy answered 502: the
+    // old one is spent. No second request, in this call or a later one.
+    let r1 = unique("r");
+    let (_dir, e) = engine(Some(expired("a1", &r1)));
+    e.provider()
+        .script_renewal(Err(Error::server("token refresh: HTTP 502")), None);
+    let current = e.provider().token(&expired("a1", &r1), &options()).unwrap();
+    let err = e.refresh(&current, &options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server, "{err}");
+    let err = e.refresh(&current, &options()).unwrap_err();
+    assert!(err.message().contains("already presented"), "{err}");
+    let err = e.authenticate(&options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    assert!(err.message().contains("new login is needed"), "{err}");
+    assert_eq!(e.provider().presented(), vec![r1], "presented once");
+
+    // A well-formed OAuth error (temporarily_unavailable) issued nothing:
+    // the refresh token may be presented again later.
+    let r3 = unique("r");
+    let (_dir, e) = engine(Some(expired("c1", &r3)));
+    e.provider().script_renewal(
+        Err(Error::server("refused: temporarily_unavailable").refused()),
+        None,
+    );
+    e.provider()
+        .script_renewal(Ok(fresh("c2", &unique("r"))), None);
+    let current = e.provider().token(&expired("c1", &r3), &options()).unwrap();
+    assert_eq!(
+        e.refresh(&current, &options()).unwrap_err().kind(),
+        ErrorKind::Server
+    );
+    assert_eq!(
+        e.refresh(&current, &options()).unwrap().bearer.expose(),
+        "c2"
+    );
+    assert_eq!(e.provider().presented(), vec![r3.clone(), r3]);
+
+    // A token that still works is handed out until it expires.
+    let r2 = unique("r");
+    let (_dir, e) = engine(Some(stale("b1", &r2)));
+    e.provider()
+        .script_renewal(Err(Error::server("token refresh: HTTP 502")), None);
+    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b1");
+    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b1");
+    assert_eq!(e.provider().presented(), vec![r2], "presented once");
+}
+
+#[test]
+fn a_request_that_never_left_keeps_the_credential_usable() {
+    let r1 = unique("r");
+    let (_dir, e) = engine(Some(stale("a1", &r1)));
+    e.provider()
+        .script_renewal(Err(Error::network("connection refused").unsent()), None);
+    e.provider()
+        .script_renewal(Ok(fresh("a2", &unique("r"))), None);
+    let err = e.authenticate(&options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Network);
+    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "a2");
+    assert_eq!(e.provider().presented(), vec![r1.clone(), r1]);
+}
+
+#[test]
+fn a_definite_refusal_spends_nothing() {
+    // The server answered that it does not take the refresh token: it did
+    // not rotate it, so a later call may present it again.
+    let r1 = unique("r");
+    let (_dir, e) = engine(Some(expired("a1", &r1)));
+    e.provider()
+        .script_renewal(Err(Error::authentication("invalid_grant")), None);
+    e.provider()
+        .script_renewal(Ok(fresh("a2", &unique("r"))), None);
+    let err = e.authenticate(&options()).unwrap_err();
+    assert!(err.message().contains("invalid_grant"), "{err}");
+    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "a2");
+    assert_eq!(e.provider().presented(), vec![r1.clone(), r1]);
+}
+
+#[test]
+fn after_a_refused_renewal_the_store_is_read_again() {
+    // Another writer (the hub's SDK, which takes no lock) rotated r1 → r2
+    // meanwhile: the renewal is sent once more, with r2.
+    let r1 = unique("r");
+    let r2 = unique("r");
+    let (_dir, e) = engine(Some(stale("a1", &r1)));
+    e.provider().script_renewal(
+        Err(Error::authentication("invalid_grant")),
+        Some(stale("a2", &r2)),
+    );
+    e.provider()
+        .script_renewal(Ok(fresh("a3", &unique("r"))), None);
+    let token = e.authenticate(&options()).unwrap();
+    assert_eq!(token.bearer.expose(), "a3");
+    assert_eq!(e.provider().presented(), vec![r1, r2]);
+
+    // It stored a fresh token instead: that one is used, with no request.
+    let r3 = unique("r");
+    let (_dir, e) = engine(Some(stale("b1", &r3)));
+    e.provider().script_renewal(
+        Err(Error::authentication("invalid_grant")),
+        Some(fresh("b2", &unique("r"))),
+    );
+    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b2");
+    assert_eq!(e.provider().presented(), vec![r3]);
+}
+
+#[test]
+fn only_logins_are_tried_again() {
+    let (_dir, e) = engine(None);
+    let hub = e.provider();
+    {
+        let mut answers = hub.login_answers.lock().unwrap();
+        answers.push_back(Err(Error::server("HTTP 503")));
+        answers.push_back(Err(Error::authentication("denied")));
+        answers.push_back(Ok(fresh("a1", &unique("r"))));
+    }
+    let token = e.authenticate(&options()).unwrap();
+    assert_eq!(token.bearer.expose(), "a1");
+    assert_eq!(hub.logins.load(Ordering::SeqCst), 3);
+
+    let mut once = options();
+    once.set("maxcount", "1").unwrap();
+    let (_dir, e) = engine(None);
+    e.provider()
+        .login_answers
+        .lock()
+        .unwrap()
+        .push_back(Err(Error::server("HTTP 503")));
+    let err = e.authenticate(&once).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert!(err.message().contains("after 1 try"), "{err}");
+}
+
+#[test]
+fn force_skips_the_store_and_a_rejected_token_is_renewed() {
+    let (_dir, e) = engine(Some(fresh("a1", &unique("r"))));
+    e.provider()
+        .login_answers
+        .lock()
+        .unwrap()
+        .push_back(Ok(fresh("a2", &unique("r"))));
+    let mut force = options();
+    force.set("force", "true").unwrap();
+    assert_eq!(e.authenticate(&force).unwrap().bearer.expose(), "a2");
+    assert_eq!(e.provider().logins.load(Ordering::SeqCst), 1);
+
+    // With validate, a fresh token the server rejects is renewed.
+    let r1 = unique("r");
+    let (_dir, e) = engine(Some(fresh("b1", &r1)));
+    e.provider().rejected.lock().unwrap().push("b1".into());
+    e.provider()
+        .script_renewal(Ok(fresh("b2", &unique("r"))), None);
+    let mut validate = options();
+    validate.set("validate", "true").unwrap();
+    let token = e.authenticate(&validate).unwrap();
+    assert_eq!(token.bearer.expose(), "b2");
+    assert_eq!(token.username.as_deref(), Some("ada"));
+    assert_eq!(e.provider().presented(), vec![r1]);
+}
+
+#[test]
+fn a_given_token_touches_no_store() {
+    let (_dir, e) = engine(Some(stale("a1", &unique("r"))));
+    let mut given = options();
+    given.set("token", "mine").unwrap();
+    assert_eq!(e.authenticate(&given).unwrap().bearer.expose(), "mine");
+    assert!(e.provider().presented().is_empty());
+    given.set("validate", "true").unwrap();
+    e.provider().rejected.lock().unwrap().push("mine".into());
+    let err = e.authenticate(&given).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication);
+    assert!(err.message().contains("the given token"), "{err}");
+}

@@ -2,6 +2,7 @@
 //! keeps each scalar's text and style, resolved with PyYAML's rules.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use zeroize::Zeroize;
@@ -14,7 +15,7 @@ const MAX_NODES: usize = 100_000;
 const MAX_DEPTH: usize = 64;
 
 /// A YAML node as PyYAML would load it, keeping what hubauth does not use.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Node {
     /// A string (quoted, block, or plain that PyYAML resolves to a string).
     Str(String),
@@ -90,7 +91,41 @@ fn syntax(line: usize, col: usize, what: &'static str) -> SyntaxError {
 
 enum Frame {
     Seq(Vec<Node>, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, usize),
+    Map(MapBuilder, Option<Node>, usize),
+}
+
+/// A mapping being read. PyYAML keeps a repeated key in its first place with
+/// its last value; `first_of` finds the earlier key without a scan, which was
+/// quadratic (a 388 KB file took 65 s).
+#[derive(Default)]
+struct MapBuilder {
+    pairs: Vec<(Node, Node)>,
+    /// Hash of a key → index of the first pair with that hash. Hashes, not
+    /// copies of keys: a key may be a token, and copies would not be zeroed.
+    first_of: HashMap<u64, usize>,
+}
+
+impl MapBuilder {
+    fn insert(&mut self, key: Node, mut value: Node, hasher: &RandomState) {
+        let hash = hasher.hash_one(&key);
+        let earlier = match self.first_of.get(&hash) {
+            None => None,
+            Some(&i) if self.pairs[i].0 == key => Some(i),
+            // Two keys with one 64-bit hash (keyed SipHash, so not something
+            // a file can aim for): look for the key the slow way.
+            Some(_) => self.pairs.iter().position(|(k, _)| *k == key),
+        };
+        match earlier {
+            Some(i) => {
+                std::mem::swap(&mut self.pairs[i].1, &mut value);
+                value.zeroize();
+            }
+            None => {
+                self.first_of.entry(hash).or_insert(self.pairs.len());
+                self.pairs.push((key, value));
+            }
+        }
+    }
 }
 
 /// Parses the first (only) document of `text`; None for an empty stream or a
@@ -99,6 +134,7 @@ pub(super) fn parse_tree(text: &str) -> std::result::Result<Option<Node>, Syntax
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Node> = Default::default();
+    let hasher = RandomState::new();
     let mut root: Option<Node> = None;
     let mut documents = 0usize;
     let mut nodes = 0usize;
@@ -127,7 +163,7 @@ pub(super) fn parse_tree(text: &str) -> std::result::Result<Option<Node>, Syntax
                 continue;
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map(Vec::new(), None, anchor));
+                stack.push(Frame::Map(MapBuilder::default(), None, anchor));
                 continue;
             }
             Event::SequenceEnd => match stack.pop() {
@@ -135,8 +171,8 @@ pub(super) fn parse_tree(text: &str) -> std::result::Result<Option<Node>, Syntax
                 _ => return Err(syntax(line, col, "unbalanced sequence")),
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(pairs, None, anchor)) => {
-                    remember(&mut anchors, anchor, Node::Map(pairs))
+                Some(Frame::Map(map, None, anchor)) => {
+                    remember(&mut anchors, anchor, Node::Map(map.pairs))
                 }
                 _ => return Err(syntax(line, col, "unbalanced mapping")),
             },
@@ -168,15 +204,9 @@ pub(super) fn parse_tree(text: &str) -> std::result::Result<Option<Node>, Syntax
         match stack.last_mut() {
             None => root = Some(node),
             Some(Frame::Seq(items, _)) => items.push(node),
-            Some(Frame::Map(pairs, pending, _)) => match pending.take() {
+            Some(Frame::Map(map, pending, _)) => match pending.take() {
                 None => *pending = Some(node),
-                Some(key) => {
-                    // PyYAML keeps the last value of a repeated key.
-                    match pairs.iter_mut().find(|(k, _)| *k == key) {
-                        Some(pair) => pair.1 = node,
-                        None => pairs.push((key, node)),
-                    }
-                }
+                Some(key) => map.insert(key, node, &hasher),
             },
         }
     }
@@ -215,5 +245,47 @@ fn scalar_node(text: String, style: ScalarStyle, tag: Option<&saphyr_parser::Tag
         }
         None if style == ScalarStyle::Plain && !plain_is_str(&text) => Node::Plain(text),
         None => Node::Str(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map_of(text: &str) -> Vec<(Node, Node)> {
+        match parse_tree(text) {
+            Ok(Some(Node::Map(pairs))) => pairs,
+            _ => panic!("not a mapping"),
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_its_last_value() {
+        let pairs = map_of("a: 1\nb: 2\na: 3\n");
+        assert_eq!(
+            pairs,
+            vec![
+                (Node::str("a"), Node::Plain("3".into())),
+                (Node::str("b"), Node::Plain("2".into())),
+            ]
+        );
+    }
+
+    /// A 388 KB cache once took 65 s: finding repeated keys must not be
+    /// quadratic. The bound is generous (a debug build on a busy machine).
+    #[test]
+    fn a_mapping_with_many_keys_parses_in_linear_time() {
+        let keys = 20_000;
+        let mut text = String::new();
+        for i in 0..keys {
+            text.push_str(&format!("https://host-{i}.example: []\n"));
+        }
+        text.push_str("https://host-7.example: [x]\n");
+        let started = std::time::Instant::now();
+        let pairs = map_of(&text);
+        let took = started.elapsed();
+        assert_eq!(pairs.len(), keys);
+        assert_eq!(pairs[7].1, Node::Seq(vec![Node::str("x")]));
+        assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
     }
 }

@@ -18,7 +18,7 @@ enum Style {
 /// PyYAML's `analyze_scalar` + `choose_scalar_style` for a string. Strings
 /// with line breaks are written double-quoted (PyYAML would fold them into a
 /// multi-line single-quoted scalar; both read back the same).
-fn style_of(s: &str, simple_key: bool) -> Style {
+fn style_of(s: &str) -> Style {
     if s.is_empty() {
         return Style::Single;
     }
@@ -54,7 +54,6 @@ fn style_of(s: &str, simple_key: bool) -> Style {
         return Style::Double;
     }
     let edge_space = s.starts_with(' ') || s.ends_with(' ');
-    let _ = simple_key; // single-line: a simple key may be plain or quoted alike
     if !edge_space && !block_indicators && plain_is_str(s) {
         Style::Plain
     } else {
@@ -62,8 +61,8 @@ fn style_of(s: &str, simple_key: bool) -> Style {
     }
 }
 
-fn write_string(out: &mut String, s: &str, simple_key: bool) {
-    match style_of(s, simple_key) {
+fn write_string(out: &mut String, s: &str) {
+    match style_of(s) {
         Style::Plain => out.push_str(s),
         Style::Single => {
             out.push('\'');
@@ -130,10 +129,10 @@ fn write_tag_text(out: &mut String, tag: &str) {
 }
 
 /// A scalar node as it appears in the file (None for collections).
-fn scalar_text(node: &Node, simple_key: bool) -> Option<String> {
+fn scalar_text(node: &Node) -> Option<String> {
     let mut out = String::new();
     match node {
-        Node::Str(s) => write_string(&mut out, s, simple_key),
+        Node::Str(s) => write_string(&mut out, s),
         Node::Plain(s) if s.is_empty() => out.push_str("null"),
         Node::Plain(s) => out.push_str(s),
         Node::Tagged(tag, s) => {
@@ -168,11 +167,18 @@ fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
-/// Sort key: strings by code point (as Python sorts them), other keys after.
-fn sort_key(node: &Node) -> (u8, String) {
-    match node {
-        Node::Str(s) => (0, s.clone()),
-        other => (1, scalar_text(other, true).unwrap_or_default()),
+/// Key order: strings by code point (as Python sorts them; Rust compares
+/// UTF-8 by code point too), other keys after them by their text. Compared
+/// in place: copies of keys, which may be tokens, would not be zeroed.
+fn key_order(a: &Node, b: &Node) -> std::cmp::Ordering {
+    use std::cmp::Ordering::{Greater, Less};
+    match (a, b) {
+        (Node::Str(a), Node::Str(b)) => a.cmp(b),
+        (Node::Str(_), _) => Less,
+        (_, Node::Str(_)) => Greater,
+        (a, b) => scalar_text(a)
+            .unwrap_or_default()
+            .cmp(&scalar_text(b).unwrap_or_default()),
     }
 }
 
@@ -186,12 +192,12 @@ pub(super) fn emit_map(out: &mut String, mut pairs: Vec<(&Node, &Node)>, n: usiz
         out.push_str("{}\n");
         return;
     }
-    pairs.sort_by_key(|(k, _)| sort_key(k));
+    pairs.sort_by(|(a, _), (b, _)| key_order(a, b));
     for (i, (key, value)) in pairs.into_iter().enumerate() {
         if i > 0 || !inline {
             indent(out, n);
         }
-        match scalar_text(key, true).filter(|k| k.len() < MAX_SIMPLE_KEY && !k.contains('\n')) {
+        match scalar_text(key).filter(|k| k.len() < MAX_SIMPLE_KEY && !k.contains('\n')) {
             Some(k) => {
                 out.push_str(&k);
                 out.push(':');
@@ -211,7 +217,7 @@ pub(super) fn emit_map(out: &mut String, mut pairs: Vec<(&Node, &Node)>, n: usiz
 
 /// The value after `key:` (simple key) or `:` (explicit key) at column `n`.
 fn emit_value(out: &mut String, value: &Node, n: usize, simple: bool) {
-    if let Some(text) = scalar_text(value, false) {
+    if let Some(text) = scalar_text(value) {
         out.push(' ');
         out.push_str(&text);
         out.push('\n');
@@ -246,7 +252,7 @@ fn emit_node(out: &mut String, node: &Node, n: usize) {
             emit_map(out, pairs.iter().map(|(k, v)| (k, v)).collect(), n, true)
         }
         other => {
-            out.push_str(&scalar_text(other, false).unwrap_or_default());
+            out.push_str(&scalar_text(other).unwrap_or_default());
             out.push('\n');
         }
     }
@@ -271,7 +277,7 @@ mod tests {
     fn quoting_follows_pyyaml() {
         let q = |s: &str| {
             let mut out = String::new();
-            write_string(&mut out, s, false);
+            write_string(&mut out, s);
             out
         };
         assert_eq!(q("abc-123"), "abc-123");

@@ -106,7 +106,7 @@ struct MapBuilder {
 }
 
 impl MapBuilder {
-    fn insert(&mut self, key: Node, mut value: Node, hasher: &RandomState) {
+    fn insert(&mut self, mut key: Node, mut value: Node, hasher: &RandomState) {
         let hash = hasher.hash_one(&key);
         let earlier = match self.first_of.get(&hash) {
             None => None,
@@ -117,8 +117,10 @@ impl MapBuilder {
         };
         match earlier {
             Some(i) => {
+                // The earlier key stays; the repeat and the old value go.
                 std::mem::swap(&mut self.pairs[i].1, &mut value);
                 value.zeroize();
+                key.zeroize();
             }
             None => {
                 self.first_of.entry(hash).or_insert(self.pairs.len());

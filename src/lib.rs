@@ -13,6 +13,7 @@ mod log;
 pub mod net;
 pub mod options;
 pub mod provider;
+mod random;
 pub mod secret;
 pub mod server;
 pub mod status;

@@ -39,28 +39,10 @@ pub struct OAuthToken {
     pub expires_at_ns: i128,
 }
 
-/// A random (version 4) UUID in its text form.
-pub fn uuid4() -> String {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).unwrap_or_else(|_| {
-        // Never expected; fall back to something unique rather than fail a login.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        b = (now ^ u128::from(std::process::id())).to_le_bytes();
-    });
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+/// A random (version 4) UUID in its text form, as Python's `uuid.uuid4()`.
+pub fn uuid4() -> Result<String> {
+    let uuid = uuid::Builder::from_random_bytes(crate::random::bytes()?).into_uuid();
+    Ok(uuid.hyphenated().to_string())
 }
 
 /// Lowercase hex SHA-256 of `data`.
@@ -85,8 +67,8 @@ pub fn authorize_url(server: &ServerUrl, client_id: &str, state: &str, request_i
 /// Runs the whole login: send the user to the authorize page, wait for the
 /// code, trade it for a token.
 pub fn login(server: &ServerUrl, client_id: &str, ctx: &LoginContext) -> Result<OAuthToken> {
-    let state = uuid4();
-    let request_id = sha256_hex(uuid4().as_bytes());
+    let state = uuid4()?;
+    let request_id = sha256_hex(uuid4()?.as_bytes());
     browser::open(
         ctx,
         &authorize_url(server, client_id, &state, &request_id),
@@ -180,11 +162,22 @@ mod tests {
 
     #[test]
     fn uuid4_and_request_id_have_the_right_shape() {
-        let u = uuid4();
+        let u = uuid4().unwrap();
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
-        assert_ne!(u, uuid4());
+        assert!(
+            u.bytes()
+                .all(|b| b == b'-' || matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        );
+        assert_eq!(
+            u.char_indices()
+                .filter(|&(_, c)| c == '-')
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>(),
+            [8, 13, 18, 23]
+        );
+        assert_ne!(u, uuid4().unwrap());
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -128,13 +128,7 @@ pub fn parse_claim_reply(body: &[u8]) -> ClaimReply {
 /// 32 random alphanumeric characters from the OS's generator.
 fn random_challenge() -> Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Error::internal(format!("no randomness from the OS: {e}")))?;
-    Ok(bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect())
+    crate::random::from_alphabet(ALPHABET, 32)
 }
 
 #[cfg(test)]

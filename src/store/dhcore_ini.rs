@@ -528,26 +528,22 @@ pub fn save(path: &Path, ini: &Ini) -> Result<()> {
     fsutil::atomic_write(path, ini.to_text()?.as_bytes())
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for unix seconds (RFC 3339, UTC).
+/// `YYYY-MM-DDTHH:MM:SSZ` for unix seconds (RFC 3339, UTC). RFC 3339 has
+/// four-digit years only, so a time outside years 0000-9999 (say, a server's
+/// absurd `expires_in`) is clamped to that range rather than written as
+/// something no reader accepts.
 pub fn format_rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    /// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+    const FIRST: i64 = -62_167_219_200;
+    const LAST: i64 = 253_402_300_799;
+    time::OffsetDateTime::from_unix_timestamp(unix.clamp(FIRST, LAST))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        // Neither step can fail for a UTC time within years 0000-9999.
+        .unwrap_or_default()
 }
 
 /// Unix seconds of an RFC 3339 date-time (any offset); None if it is not one.
@@ -707,6 +703,9 @@ mod tests {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(format_rfc3339(1_767_225_599), "2025-12-31T23:59:59Z");
+        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(format_rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(format_rfc3339(i64::MIN), "0000-01-01T00:00:00Z");
         for t in [0, 951_782_400, 1_767_225_599, 4_102_444_800] {
             assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t));
         }

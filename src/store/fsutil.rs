@@ -66,9 +66,9 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "token".into());
     let temp = dir.join(format!(
-        ".{name}.tmp.{}.{:08x}",
+        ".{name}.tmp.{}.{}",
         std::process::id(),
-        random_u32()
+        crate::random::hex_suffix()?
     ));
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -207,18 +207,12 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// A random number from the OS (names of temp and backup files).
+/// A random number for juliahub's backup file name, whose caller cannot take
+/// an error yet; without randomness the process id stands in (the name must
+/// be unique, not secret).
+// TODO(lifecycle merge): juliahub backup moves to crate::random
 pub fn random_u32() -> u32 {
-    let mut bytes = [0u8; 4];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Uniqueness, not secrecy, is what matters here.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        return nanos ^ std::process::id();
-    }
-    u32::from_le_bytes(bytes)
+    crate::random::bytes().map_or(std::process::id(), u32::from_le_bytes)
 }
 
 #[cfg(test)]

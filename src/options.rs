@@ -67,191 +67,153 @@ pub(crate) const DEFAULT_REFRESH_MARGIN_S: i64 = 600;
 /// Default number of login attempts (JuliaHub.jl's maxcount).
 pub(crate) const DEFAULT_MAXCOUNT: u32 = 3;
 
-/// All options. Unset optional values mean "the provider's default".
-#[derive(Clone)]
-pub struct Options {
-    pub provider: ProviderKind,
-    pub server: Option<String>,
-    pub force: bool,
-    pub maxcount: u32,
-    /// None: follow the environment (e.g. JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE).
-    pub interactive: Option<bool>,
-    pub validate: bool,
-    pub token_path: Option<PathBuf>,
-    pub profile: Option<String>,
-    pub token_key: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<Secret>,
-    pub issuer: Option<String>,
-    pub scope: Option<String>,
-    pub timeout: Duration,
-    pub refresh_margin_s: i64,
-    /// Use this token as given and touch no file.
-    pub token: Option<Secret>,
-    pub overwrite: bool,
-    /// Overrides the poll interval of login flows when the server gives none.
-    pub poll_interval: Option<Duration>,
-    /// A token to exchange for an access token (RFC 8693), e.g. a personal
-    /// access token.
-    pub subject_token: Option<Secret>,
-    /// The RFC 8693 type of `subject_token`; None means
-    /// `urn:ietf:params:oauth:token-type:access_token`. DHCore's personal
-    /// access tokens use `urn:ietf:params:oauth:token-type:pat`.
-    pub subject_token_type: Option<String>,
-    pub hook: Option<Hook>,
-    /// Keys given through `set` (and "hook"), so a later call's options can be
-    /// laid over earlier ones without resetting what they did not mention.
-    explicit: Vec<&'static str>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            provider: ProviderKind::JuliaHub,
-            server: None,
-            force: false,
-            maxcount: DEFAULT_MAXCOUNT,
-            interactive: None,
-            validate: true,
-            token_path: None,
-            profile: None,
-            token_key: None,
-            client_id: None,
-            client_secret: None,
-            issuer: None,
-            scope: None,
-            timeout: DEFAULT_TIMEOUT,
-            refresh_margin_s: DEFAULT_REFRESH_MARGIN_S,
-            token: None,
-            overwrite: true,
-            poll_interval: None,
-            subject_token: None,
-            subject_token_type: None,
-            hook: None,
-            explicit: Vec::new(),
+/// Declares every option once: its key, the `Options` field it fills, the
+/// field's type and default, the parser of its string form and a one-line doc.
+/// From that one table it generates the struct, `Default`, `Debug`, [`KEYS`],
+/// [`KEY_DOCS`], `set`, `clear` and `overlaid_on`, so a new key is one new row.
+macro_rules! options_table {
+    ($(
+        $key:literal => $field:ident: $ty:ty = $default:expr, $parse:expr, $doc:literal;
+    )*) => {
+        /// All options. Unset optional values mean "the provider's default".
+        #[derive(Clone)]
+        pub struct Options {
+            $(
+                #[doc = $doc]
+                pub $field: $ty,
+            )*
+            /// Called with the login URL instead of opening a browser.
+            pub hook: Option<Hook>,
+            /// Keys given through `set` (and "hook"), so a later call's options can be
+            /// laid over earlier ones without resetting what they did not mention.
+            explicit: Vec<&'static str>,
         }
-    }
+
+        impl Default for Options {
+            fn default() -> Self {
+                Options {
+                    $($field: $default,)*
+                    hook: None,
+                    explicit: Vec::new(),
+                }
+            }
+        }
+
+        /// Shown by key (secrets as Secret shows them: hidden).
+        impl fmt::Debug for Options {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct("Options")
+                    $(.field($key, &self.$field))*
+                    .field(HOOK_KEY, &self.hook.as_ref().map(|_| "<hook>"))
+                    .finish()
+            }
+        }
+
+        /// Every key `set` accepts, for error messages and documentation.
+        pub const KEYS: &[&str] = &[$($key),*];
+
+        /// Every key `set` accepts with its one-line description, for help texts.
+        pub const KEY_DOCS: &[(&str, &str)] = &[$(($key, $doc.trim_ascii())),*];
+
+        impl Options {
+            /// Sets one option from its string form. Unknown keys and bad values are
+            /// refused with `InvalidArgument` and leave the options unchanged.
+            pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+                match key {
+                    $($key => {
+                        let parse: fn(&str, &str) -> Result<$ty> = $parse;
+                        self.$field = parse(key, value)?;
+                        self.mark_explicit($key);
+                        Ok(())
+                    })*
+                    _ => Err(unknown_key(key)),
+                }
+            }
+
+            /// Resets `key` to its default and forgets that it was set, so it no
+            /// longer replaces a base's value in [`Options::overlaid_on`].
+            /// "hook" is accepted too. Unknown keys are refused.
+            pub fn clear(&mut self, key: &str) -> Result<()> {
+                match key {
+                    $($key => self.$field = $default,)*
+                    HOOK_KEY => self.hook = None,
+                    _ => return Err(unknown_key(key)),
+                }
+                self.explicit.retain(|k| *k != key);
+                Ok(())
+            }
+
+            /// These options laid over `base`: only what was set explicitly here
+            /// replaces base's values. `reauthenticate` with `force=true` alone keeps
+            /// the original hook, server, timeout and the rest.
+            pub fn overlaid_on(&self, base: &Options) -> Options {
+                let mut merged = base.clone();
+                $(
+                    if self.is_set($key) {
+                        merged.$field.clone_from(&self.$field);
+                        merged.mark_explicit($key);
+                    }
+                )*
+                if self.is_set(HOOK_KEY) {
+                    merged.hook.clone_from(&self.hook);
+                    merged.mark_explicit(HOOK_KEY);
+                }
+                merged
+            }
+        }
+    };
 }
 
-impl fmt::Debug for Options {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Options")
-            .field("provider", &self.provider)
-            .field("server", &self.server)
-            .field("force", &self.force)
-            .field("maxcount", &self.maxcount)
-            .field("interactive", &self.interactive)
-            .field("validate", &self.validate)
-            .field("token_path", &self.token_path)
-            .field("profile", &self.profile)
-            .field("token_key", &self.token_key)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
-            .field("issuer", &self.issuer)
-            .field("scope", &self.scope)
-            .field("timeout", &self.timeout)
-            .field("refresh_margin_s", &self.refresh_margin_s)
-            .field("token", &self.token)
-            .field("overwrite", &self.overwrite)
-            .field("poll_interval", &self.poll_interval)
-            .field("subject_token", &self.subject_token)
-            .field("subject_token_type", &self.subject_token_type)
-            .field("hook", &self.hook.as_ref().map(|_| "<hook>"))
-            .finish()
-    }
-}
+/// The name under which `set_hook` records the hook as given (it has no string form).
+const HOOK_KEY: &str = "hook";
 
-/// Every key `set` accepts, for error messages and documentation.
-pub const KEYS: &[&str] = &[
-    "provider",
-    "server",
-    "force",
-    "maxcount",
-    "interactive",
-    "validate",
-    "token_path",
-    "profile",
-    "token_key",
-    "client_id",
-    "client_secret",
-    "issuer",
-    "scope",
-    "timeout_ms",
-    "refresh_margin_s",
-    "token",
-    "overwrite",
-    "poll_interval_ms",
-    "subject_token",
-    "subject_token_type",
-];
+options_table! {
+    "provider" => provider: ProviderKind = ProviderKind::JuliaHub, |_, v| ProviderKind::parse(v),
+        " Which hub: juliahub (default), dagshub, dhcore, cave or oidc.";
+    "server" => server: Option<String> = None, string,
+        " The hub's URL (default: the provider's, e.g. JULIA_PKG_SERVER for juliahub).";
+    "force" => force: bool = false, boolean,
+        " Log in again even when a usable token is stored.";
+    "maxcount" => maxcount: u32 = DEFAULT_MAXCOUNT, at_least_one,
+        " How many times to try a login (default 3).";
+    "interactive" => interactive: Option<bool> = None, |k, v| boolean(k, v).map(Some),
+        " false: never open a browser or wait for a user (default: as the environment says).";
+    "validate" => validate: bool = true, boolean,
+        " Ask the server whether a stored token is good (default true).";
+    "token_path" => token_path: Option<PathBuf> = None, |_, v| Ok(non_empty(v).map(PathBuf::from)),
+        " Use this token file instead of the provider's default one.";
+    "profile" => profile: Option<String> = None, string,
+        " The profile / section of the token file (dhcore).";
+    "token_key" => token_key: Option<String> = None, string,
+        " The key the token is stored under (cave).";
+    "client_id" => client_id: Option<String> = None, string,
+        " The OAuth client id.";
+    "client_secret" => client_secret: Option<Secret> = None, secret,
+        " The OAuth client secret (never shown).";
+    "issuer" => issuer: Option<String> = None, string,
+        " The OpenID Connect issuer (oidc, dhcore).";
+    "scope" => scope: Option<String> = None, string,
+        " The OAuth scope to ask for.";
+    "timeout_ms" => timeout: Duration = DEFAULT_TIMEOUT, positive_millis,
+        " How long a login, lock wait or request may take, in milliseconds (default 180000).";
+    "refresh_margin_s" => refresh_margin_s: i64 = DEFAULT_REFRESH_MARGIN_S, non_negative_seconds,
+        " Refresh a token this many seconds before it expires (default 600).";
+    "token" => token: Option<Secret> = None, secret,
+        " Use this token as given and touch no file (never shown).";
+    "overwrite" => overwrite: bool = true, boolean,
+        " save_token may replace a stored token (default true).";
+    "poll_interval_ms" => poll_interval: Option<Duration> = None,
+        |k, v| parse_number(k, v).map(|ms| Some(Duration::from_millis(ms))),
+        " Poll interval of login flows when the server gives none, in milliseconds.";
+    "subject_token" => subject_token: Option<Secret> = None, secret,
+        " A token to exchange for an access token (RFC 8693), e.g. a personal access token.";
+    "subject_token_type" => subject_token_type: Option<String> = None, string,
+        " The RFC 8693 type of subject_token (default urn:ietf:params:oauth:token-type:access_token; DHCore PATs: urn:ietf:params:oauth:token-type:pat).";
+}
 
 impl Options {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Sets one option from its string form. Unknown keys and bad values are
-    /// refused with `InvalidArgument` and leave the options unchanged.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        match key {
-            "provider" => self.provider = ProviderKind::parse(value)?,
-            "server" => self.server = non_empty(value),
-            "force" => self.force = parse_bool(key, value)?,
-            "maxcount" => {
-                let n: u32 = parse_number(key, value)?;
-                if n == 0 {
-                    return Err(Error::invalid_argument("maxcount must be at least 1"));
-                }
-                self.maxcount = n;
-            }
-            "interactive" => self.interactive = Some(parse_bool(key, value)?),
-            "validate" => self.validate = parse_bool(key, value)?,
-            "token_path" => self.token_path = non_empty(value).map(PathBuf::from),
-            "profile" => self.profile = non_empty(value),
-            "token_key" => self.token_key = non_empty(value),
-            "client_id" => self.client_id = non_empty(value),
-            "client_secret" => {
-                self.client_secret = non_empty(value).map(Secret::from_string).transpose()?
-            }
-            "issuer" => self.issuer = non_empty(value),
-            "scope" => self.scope = non_empty(value),
-            "timeout_ms" => {
-                let ms: u64 = parse_number(key, value)?;
-                if ms == 0 {
-                    return Err(Error::invalid_argument("timeout_ms must be positive"));
-                }
-                self.timeout = Duration::from_millis(ms);
-            }
-            "refresh_margin_s" => {
-                let s: i64 = parse_number(key, value)?;
-                if s < 0 {
-                    return Err(Error::invalid_argument(
-                        "refresh_margin_s must not be negative",
-                    ));
-                }
-                self.refresh_margin_s = s;
-            }
-            "token" => self.token = non_empty(value).map(Secret::from_string).transpose()?,
-            "overwrite" => self.overwrite = parse_bool(key, value)?,
-            "poll_interval_ms" => {
-                let ms: u64 = parse_number(key, value)?;
-                self.poll_interval = Some(Duration::from_millis(ms));
-            }
-            "subject_token" => {
-                self.subject_token = non_empty(value).map(Secret::from_string).transpose()?
-            }
-            "subject_token_type" => self.subject_token_type = non_empty(value),
-            _ => {
-                return Err(Error::invalid_argument(format!(
-                    "unknown option {key:?}; known options: {}",
-                    KEYS.join(", ")
-                )));
-            }
-        }
-        if let Some(known) = KEYS.iter().find(|k| **k == key) {
-            self.mark_explicit(known);
-        }
-        Ok(())
     }
 
     fn mark_explicit(&mut self, key: &'static str) {
@@ -260,53 +222,77 @@ impl Options {
         }
     }
 
-    /// These options laid over `base`: only what was set explicitly here
-    /// replaces base's values. `reauthenticate` with `force=true` alone keeps
-    /// the original hook, server, timeout and the rest.
-    pub fn overlaid_on(&self, base: &Options) -> Options {
-        let mut merged = base.clone();
-        for key in &self.explicit {
-            match *key {
-                "provider" => merged.provider = self.provider,
-                "server" => merged.server.clone_from(&self.server),
-                "force" => merged.force = self.force,
-                "maxcount" => merged.maxcount = self.maxcount,
-                "interactive" => merged.interactive = self.interactive,
-                "validate" => merged.validate = self.validate,
-                "token_path" => merged.token_path.clone_from(&self.token_path),
-                "profile" => merged.profile.clone_from(&self.profile),
-                "token_key" => merged.token_key.clone_from(&self.token_key),
-                "client_id" => merged.client_id.clone_from(&self.client_id),
-                "client_secret" => merged.client_secret.clone_from(&self.client_secret),
-                "issuer" => merged.issuer.clone_from(&self.issuer),
-                "scope" => merged.scope.clone_from(&self.scope),
-                "timeout_ms" => merged.timeout = self.timeout,
-                "refresh_margin_s" => merged.refresh_margin_s = self.refresh_margin_s,
-                "token" => merged.token.clone_from(&self.token),
-                "overwrite" => merged.overwrite = self.overwrite,
-                "poll_interval_ms" => merged.poll_interval = self.poll_interval,
-                "subject_token" => merged.subject_token.clone_from(&self.subject_token),
-                "subject_token_type" => merged
-                    .subject_token_type
-                    .clone_from(&self.subject_token_type),
-                "hook" => merged.hook.clone_from(&self.hook),
-                other => unreachable!("option {other} is recorded but not overlaid"),
-            }
-            merged.mark_explicit(key);
-        }
-        merged
+    /// Whether `key` was given explicitly (through `set`, or "hook" through
+    /// `set_hook`), as opposed to being at its default or assigned directly.
+    pub fn is_set(&self, key: &str) -> bool {
+        self.explicit.contains(&key)
+    }
+
+    /// A copy with `key` back at its default and not marked as set, e.g. the
+    /// options to keep after a call whose `force` applied to it alone. An
+    /// unknown key leaves the copy unchanged.
+    pub fn without(&self, key: &str) -> Options {
+        let mut copy = self.clone();
+        let known = copy.clear(key).is_ok();
+        debug_assert!(known, "Options::without: unknown key {key:?}");
+        copy
     }
 
     /// Sets the hook that receives login URLs.
     pub fn set_hook(&mut self, hook: Option<Hook>) {
         self.hook = hook;
-        self.mark_explicit("hook");
+        self.mark_explicit(HOOK_KEY);
     }
 
-    /// The options a later call was given, laid over these (used by reauthenticate).
+    /// Whether a login may wait for a user: `interactive` if given, else `default`.
     pub fn interactive_or(&self, default: bool) -> bool {
         self.interactive.unwrap_or(default)
     }
+}
+
+fn unknown_key(key: &str) -> Error {
+    Error::invalid_argument(format!(
+        "unknown option {key:?}; known options: {}",
+        KEYS.join(", ")
+    ))
+}
+
+// Parsers of the table: (key, value) -> the field's value.
+
+fn string(_key: &str, value: &str) -> Result<Option<String>> {
+    Ok(non_empty(value))
+}
+
+fn secret(_key: &str, value: &str) -> Result<Option<Secret>> {
+    non_empty(value).map(Secret::from_string).transpose()
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool> {
+    parse_bool(key, value)
+}
+
+fn at_least_one(key: &str, value: &str) -> Result<u32> {
+    match parse_number(key, value)? {
+        0 => Err(Error::invalid_argument(format!("{key} must be at least 1"))),
+        n => Ok(n),
+    }
+}
+
+fn positive_millis(key: &str, value: &str) -> Result<Duration> {
+    match parse_number(key, value)? {
+        0 => Err(Error::invalid_argument(format!("{key} must be positive"))),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
+fn non_negative_seconds(key: &str, value: &str) -> Result<i64> {
+    let s: i64 = parse_number(key, value)?;
+    if s < 0 {
+        return Err(Error::invalid_argument(format!(
+            "{key} must not be negative"
+        )));
+    }
+    Ok(s)
 }
 
 fn non_empty(value: &str) -> Option<String> {
@@ -376,6 +362,101 @@ mod tests {
         let merged = all.overlaid_on(&base);
         assert_eq!(merged.provider, ProviderKind::Oidc);
         assert_eq!(merged.server.as_deref(), Some("x"));
+    }
+
+    /// A value `set` accepts for `key`, unlike its default where that matters.
+    fn sample(key: &str) -> &'static str {
+        match key {
+            "provider" => "oidc",
+            "force" | "interactive" => "true",
+            "validate" | "overwrite" => "false",
+            "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" => "7",
+            _ => "x",
+        }
+    }
+
+    #[test]
+    fn every_key_parses_overlays_clears_and_shows() {
+        let defaults = format!("{:?}", Options::new());
+        for key in KEYS {
+            let mut o = Options::new();
+            assert!(!o.is_set(key), "{key} is not set by default");
+            o.set(key, sample(key))
+                .unwrap_or_else(|e| panic!("{key}: {}", e.message()));
+            assert!(o.is_set(key), "{key} is recorded as set");
+            let shown = format!("{o:?}");
+            assert!(shown.contains(&format!("{key}: ")), "{key} in {shown}");
+            assert_ne!(shown, defaults, "setting {key} changes the options");
+
+            // Laid over a base, the key (and only it) replaces the base's value.
+            let merged = o.overlaid_on(&Options::new());
+            assert_eq!(format!("{merged:?}"), shown, "{key} overlays");
+            assert!(merged.is_set(key));
+            let under = Options::new().overlaid_on(&o);
+            assert_eq!(
+                format!("{under:?}"),
+                shown,
+                "an unset {key} keeps the base's"
+            );
+
+            // Cleared, it is back at its default and no longer overlays.
+            let cleared = o.without(key);
+            assert!(!cleared.is_set(key));
+            assert_eq!(format!("{cleared:?}"), defaults, "{key} clears");
+            let merged = cleared.overlaid_on(&o);
+            assert_eq!(
+                format!("{merged:?}"),
+                shown,
+                "a cleared {key} keeps the base's"
+            );
+        }
+        assert!(Options::new().clear("nope").is_err());
+    }
+
+    #[test]
+    fn every_key_has_a_doc() {
+        assert_eq!(KEY_DOCS.len(), KEYS.len());
+        for (key, (doc_key, doc)) in KEYS.iter().zip(KEY_DOCS) {
+            assert_eq!(key, doc_key);
+            assert!(!doc.is_empty() && !doc.contains('\n'), "{key}: {doc:?}");
+            assert_eq!(doc.trim(), *doc, "{key}: the doc is trimmed");
+        }
+    }
+
+    #[test]
+    fn docs_state_the_defaults_the_table_uses() {
+        let doc = |key: &str| KEY_DOCS.iter().find(|(k, _)| *k == key).unwrap().1;
+        let defaults = Options::new();
+        assert!(doc("maxcount").contains(&format!("default {})", defaults.maxcount)));
+        let ms = defaults.timeout.as_millis();
+        assert!(doc("timeout_ms").contains(&format!("default {ms})")));
+        let margin = defaults.refresh_margin_s;
+        assert!(doc("refresh_margin_s").contains(&format!("default {margin})")));
+        assert!(doc("provider").contains(&format!("{} (default)", defaults.provider.name())));
+        assert!(doc("validate").contains(&format!("default {})", defaults.validate)));
+        assert!(doc("overwrite").contains(&format!("default {})", defaults.overwrite)));
+    }
+
+    #[test]
+    fn force_can_be_dropped_after_the_call_that_set_it() {
+        let mut stored = Options::new();
+        stored.set("server", "https://a.example").unwrap();
+        stored.set("force", "true").unwrap();
+        stored.set_hook(Some(Arc::new(|_: &str| HookAction::Continue)));
+        let kept = stored.without("force");
+        assert!(!kept.force && !kept.is_set("force"));
+        assert_eq!(kept.server.as_deref(), Some("https://a.example"));
+        assert!(kept.hook.is_some() && kept.is_set("hook"));
+        let unhooked = kept.without("hook");
+        assert!(unhooked.hook.is_none() && !unhooked.is_set("hook"));
+    }
+
+    #[test]
+    fn directly_assigned_fields_are_not_set() {
+        let mut o = Options::new();
+        o.force = true;
+        assert!(!o.is_set("force"));
+        assert!(!o.overlaid_on(&Options::new()).force);
     }
 
     #[test]

@@ -869,6 +869,41 @@ done:
     hubauth_error_free(err);
 }
 
+/* authenticate with force=true, then reauthenticate with NULL options: force
+ * applied to the first call only, so the second reloads the fresh token it
+ * stored and logs in no second time. Fails while the core keeps force=true in
+ * the options it stores for later calls (two logins). */
+static void case_force_applies_to_its_call_only(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    hook_record hook = {0};
+    char *first = NULL, *second = NULL;
+    CHECK(o != NULL);
+    CHECK(server_ok("POST", "/_test/config", "{\"auto_approve\": true, \"device_interval_s\": 0}"));
+    EXPECT(hubauth_options_set(o, "force", "true", &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set_hook(o, recording_hook, &hook), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    CHECK(hook.calls == 1);
+    CHECK(server_stat("device_tokens_issued") == 1);
+    first = token_of(a);
+    EXPECT(hubauth_reauthenticate(a, NULL, &err), HUBAUTH_OK);
+    if (server_stat("device_tokens_issued") != 1 || hook.calls != 1)
+        diag("a bare reauthenticate after a forced authenticate logged in again "
+             "(%ld logins, %d hook calls)", server_stat("device_tokens_issued"), hook.calls);
+    CHECK(server_stat("device_tokens_issued") == 1);
+    CHECK(hook.calls == 1);
+    second = token_of(a);
+    CHECK(same(first, second));
+done:
+    free(first);
+    free(second);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
 /* ---------------------------------------------------------------- main */
 
 /* In order. Only the first depends on its place: no authentication yet. */
@@ -899,6 +934,7 @@ static const struct {
     {"reauthenticate picks up an auth.toml rewritten by someone else", case_reauthenticate_reads_rewritten_file},
     {"a denied login gives up after maxcount=2 tries", case_denied_login_gives_up_after_maxcount},
     {"save_token and logout", case_save_token_and_logout},
+    {"force applies to its call only: a bare reauthenticate does not log in again", case_force_applies_to_its_call_only},
 };
 
 

@@ -35,10 +35,6 @@ _L = _lib.lib
 #: A login hook: called with the URL the user must open; return False to cancel.
 Hook = Callable[[str], Optional[bool]]
 
-#: Option keys whose values are secrets: kept in Secret objects, never printed.
-_SECRET_KEYS = frozenset({"token", "client_secret", "subject_token"})
-
-
 # --- errors ------------------------------------------------------------------------
 
 
@@ -325,6 +321,9 @@ def _settings(
     options: Dict[str, Any],
     timeout: Optional[float] = None,
 ) -> Dict[str, Any]:
+    """The options the caller gave, and nothing else: a keyword left at None
+    is not sent, so the library's default (or, for reauthenticate, the value
+    given to authenticate) applies. Defaults live in the library only."""
     settings: Dict[str, Any] = {}
     if provider is not None:
         settings["provider"] = provider
@@ -335,18 +334,17 @@ def _settings(
             raise ValueError("timeout must be positive (seconds)")
         settings["timeout_ms"] = max(1, int(round(timeout * 1000)))
     for key, value in options.items():
-        if key in _SECRET_KEYS and isinstance(value, str):
-            value = Secret(value)
-        settings[key] = value
+        if value is not None:
+            settings[key] = value
     return settings
 
 
 # --- Authentication -----------------------------------------------------------------
 
-#: The hook thunk and settings of the authentication hubauth_current()
-#: returns (the library keeps that authentication, and so its hook, alive).
+#: The hook thunk of the authentication hubauth_current() returns (the
+#: library keeps that authentication, and so its hook, alive).
 _current_lock = threading.Lock()
-_current: "tuple[Optional[_HookThunk], Optional[Dict[str, Any]]]" = (None, None)
+_current: Optional[_HookThunk] = None
 
 
 class Authentication:
@@ -360,26 +358,18 @@ class Authentication:
     early; otherwise it is released when collected.
     """
 
-    __slots__ = ("_owned", "_thunk", "_settings", "__weakref__")
+    __slots__ = ("_owned", "_thunk", "__weakref__")
 
     def __init__(self) -> None:  # pragma: no cover - use authenticate()
         raise TypeError("use hubauth.authenticate() or hubauth.current_authentication()")
 
     @classmethod
-    def _wrap(
-        cls,
-        ptr: _lib.AuthPtr,
-        thunk: Optional[_HookThunk],
-        settings: Optional[Dict[str, Any]],
-    ) -> "Authentication":
+    def _wrap(cls, ptr: _lib.AuthPtr, thunk: Optional[_HookThunk]) -> "Authentication":
         self = cls.__new__(cls)
         self._owned = _Owned(ptr, _L.hubauth_auth_free, "authentication")
         # The library keeps calling this hook on later logins of this
         # authentication (see _HookThunk): it must live as long as we do.
         self._thunk = thunk
-        # The settings it was created with (secrets as Secret objects), the
-        # base of the options of reauthenticate(..., **overrides).
-        self._settings = settings
         return self
 
     # -- properties --
@@ -422,37 +412,27 @@ class Authentication:
             _call(_L.hubauth_check, ptr, ctypes.byref(valid))
         return bool(valid.value)
 
-    def reauthenticate(self, *, force: bool = False, hook: Optional[Hook] = None,
-                       **options: Any) -> "Authentication":
+    def reauthenticate(self, *, force: Optional[bool] = None, hook: Optional[Hook] = None,
+                       timeout: Optional[float] = None, **options: Any) -> "Authentication":
         """Reloads the stored token (another process may have renewed it) and
         refreshes it if needed, or logs in again when that fails or ``force``
         is true. Updates this authentication in place (every holder sees it)
-        and returns it. ``options`` (e.g. interactive=False, timeout_ms=...)
-        override those given to authenticate for this call; the hook given to
-        authenticate is used again unless ``hook`` replaces it."""
-        thunk = _HookThunk(hook) if hook is not None else self._thunk
-        if "timeout" in options:
-            timeout = options.pop("timeout")
-            if timeout is not None:
-                options["timeout_ms"] = max(1, int(round(float(timeout) * 1000)))
-        if not force and hook is None and not options:
-            # NULL options: the library reuses those of authenticate, whole.
-            with _Using(self._owned) as ptr:
-                try:
-                    _call(_L.hubauth_reauthenticate, ptr, None)
-                finally:
-                    if thunk is not None:
-                        thunk.raise_pending()
-            return self
-        # The library takes this call's options whole (not only the flags that
-        # differ), so they repeat everything authenticate was given (token,
-        # refresh_margin_s, interactive, ...) with the overrides on top.
-        settings = dict(self._settings or {})
-        settings.update(_settings(None, None, options))
-        settings["force"] = bool(force)
-        with _Options(settings, thunk) as opts, opts.use() as o, _Using(self._owned) as ptr:
+        and returns it. The options given here (e.g. interactive=False,
+        timeout=...) are laid by the library over those given to authenticate,
+        for this call only; what is not given here (None) keeps its value from
+        authenticate, the hook included unless ``hook`` replaces it."""
+        new_thunk = _HookThunk(hook) if hook is not None else None
+        # The hook the library may call during this one: ours, or the kept one.
+        thunk = new_thunk or self._thunk
+        settings = _settings(None, None, dict(options, force=force), timeout)
+        with _Using(self._owned) as ptr:
             try:
-                _call(_L.hubauth_reauthenticate, ptr, o)
+                if not settings and new_thunk is None:
+                    # NULL options: the library reuses those of authenticate.
+                    _call(_L.hubauth_reauthenticate, ptr, None)
+                else:
+                    with _Options(settings, new_thunk) as opts, opts.use() as o:
+                        _call(_L.hubauth_reauthenticate, ptr, o)
             finally:
                 if thunk is not None:
                     thunk.raise_pending()
@@ -499,9 +479,9 @@ class Authentication:
 def authenticate(
     server: Optional[str] = None,
     *,
-    provider: str = "juliahub",
-    force: bool = False,
-    maxcount: int = 3,
+    provider: Optional[str] = None,
+    force: Optional[bool] = None,
+    maxcount: Optional[int] = None,
     hook: Optional[Hook] = None,
     token: Union[str, Secret, None] = None,
     interactive: Optional[bool] = None,
@@ -511,6 +491,9 @@ def authenticate(
 ) -> Authentication:
     """Finds a stored token, refreshes it, or logs in, and returns the
     authentication (which also becomes ``current_authentication()``).
+
+    A keyword left at None is not passed: the library's default applies
+    (provider juliahub, maxcount 3, ...).
 
     ``server``: the hub URL (juliahub default: ``JULIA_PKG_SERVER``).
     ``hook(url)``: called instead of opening a browser with the URL the user
@@ -538,15 +521,14 @@ def authenticate(
         finally:
             if thunk is not None:
                 thunk.raise_pending()
-    settings.pop("force", None)  # a later reauthenticate decides for itself
-    auth = Authentication._wrap(out, thunk, settings)
+    auth = Authentication._wrap(out, thunk)
     with _current_lock:
         # hubauth_current() now returns this login: keep its hook alive.
-        _current = (thunk, settings)
+        _current = thunk
     return auth
 
 
-def reauthenticate(auth: Optional[Authentication] = None, *, force: bool = False,
+def reauthenticate(auth: Optional[Authentication] = None, *, force: Optional[bool] = None,
                    **options: Any) -> Authentication:
     """``auth.reauthenticate(force=..., **options)``; None means the current one."""
     return _resolve(auth).reauthenticate(force=force, **options)
@@ -559,8 +541,8 @@ def current_authentication() -> Optional[Authentication]:
     if not ptr:
         return None
     with _current_lock:
-        thunk, settings = _current
-    return Authentication._wrap(ptr, thunk, settings)
+        thunk = _current
+    return Authentication._wrap(ptr, thunk)
 
 
 def _resolve(auth: Optional[Authentication]) -> Authentication:
@@ -588,7 +570,7 @@ def save_token(
     token: Union[str, Secret],
     *,
     server: Optional[str] = None,
-    provider: str = "juliahub",
+    provider: Optional[str] = None,
     **options: Any,
 ) -> None:
     """Stores a token obtained elsewhere for ``provider`` and ``server``
@@ -601,7 +583,8 @@ def save_token(
         _call(_L.hubauth_save_token, o, value.encode("utf-8"))
 
 
-def logout(server: Optional[str] = None, *, provider: str = "juliahub", **options: Any) -> None:
+def logout(server: Optional[str] = None, *, provider: Optional[str] = None,
+           **options: Any) -> None:
     """Forgets the stored token for ``provider`` and ``server`` (revoking it
     where the provider allows). A missing token is not an error."""
     with _Options(_settings(server, provider, options), None) as opts, opts.use() as o:

@@ -52,8 +52,8 @@ fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
         return Ok(());
     };
     let options = match g.options(|o| {
-        o.interactive = Some(false);
-        o.validate = false;
+        o.set("interactive", "false")?;
+        o.set("validate", "false")
     }) {
         Ok(options) => options,
         // A bad flag in git's helper config is worth saying; git goes on.

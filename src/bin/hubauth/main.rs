@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use hubauth::options::{KEY_DOCS, KEYS};
 use hubauth::{Error, ErrorKind, Options, Result};
 use zeroize::Zeroizing;
 
@@ -89,7 +90,7 @@ struct Global {
     /// Any library option, as KEY=VALUE (repeatable; e.g. -o poll_interval_ms=500).
     /// Arguments are visible to other users: do not pass secrets here
     #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE",
-          value_parser = parse_key_value)]
+          value_parser = parse_key_value, long_help = option_help())]
     options: Vec<(String, String)>,
 }
 
@@ -168,6 +169,19 @@ struct GitArgs {
     operation: String,
 }
 
+/// `--help` of `-o`: every key the library takes, from its options table.
+fn option_help() -> String {
+    let width = KEYS.iter().map(|k| k.len()).max().unwrap_or(0);
+    let mut help = String::from(
+        "Any library option, as KEY=VALUE (repeatable; e.g. -o poll_interval_ms=500). \
+         Arguments are visible to other users: do not pass secrets here.\n\nKeys:",
+    );
+    for (key, doc) in KEY_DOCS {
+        help.push_str(&format!("\n  {key:width$}  {doc}"));
+    }
+    help
+}
+
 fn parse_timeout(value: &str) -> std::result::Result<u64, String> {
     let secs: f64 = value
         .trim()
@@ -191,8 +205,10 @@ fn parse_key_value(value: &str) -> std::result::Result<(String, String), String>
 
 impl Global {
     /// The options of a command: the global flags, then what the command sets,
-    /// then `-o` (the raw options have the last word).
-    fn options(&self, command: impl FnOnce(&mut Options)) -> Result<Options> {
+    /// then `-o` (the raw options have the last word). Only what the user or
+    /// the command gives is set, through `Options::set`, so the library's
+    /// defaults apply to the rest and a later call's options overlay these.
+    fn options(&self, command: impl FnOnce(&mut Options) -> Result<()>) -> Result<Options> {
         let mut o = Options::new();
         let flags = [
             ("provider", self.provider.clone()),
@@ -211,7 +227,7 @@ impl Global {
                 o.set(key, &value)?;
             }
         }
-        command(&mut o);
+        command(&mut o)?;
         for (key, value) in &self.options {
             o.set(key, value)
                 .map_err(|e| e.context(format!("-o {key}")))?;
@@ -269,10 +285,18 @@ fn as_user(auth: &hubauth::Authentication) -> String {
         .unwrap_or_default()
 }
 
+/// "true" or "false", as `Options::set` takes booleans.
+fn flag(on: bool) -> &'static str {
+    if on { "true" } else { "false" }
+}
+
 fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
     let mut options = g.options(|o| {
-        o.interactive = Some(true);
-        o.force = args.force;
+        o.set("interactive", "true")?;
+        if args.force {
+            o.set("force", "true")?;
+        }
+        Ok(())
     })?;
     let session = session::Session::start(&mut options, args.no_browser);
     let result = hubauth::authenticate(&options);
@@ -291,9 +315,10 @@ fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
 }
 
 fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
+    // `token` is for scripts: it logs in or asks the server only when told to.
     let mut options = g.options(|o| {
-        o.interactive = Some(args.interactive);
-        o.validate = args.validate;
+        o.set("interactive", flag(args.interactive))?;
+        o.set("validate", flag(args.validate))
     })?;
     let session = args
         .interactive
@@ -312,7 +337,7 @@ fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
 }
 
 fn logout(g: &Global) -> Result<ExitCode> {
-    let options = g.options(|_| {})?;
+    let options = g.options(|_| Ok(()))?;
     let server = server_of(&options)?;
     hubauth::logout(&options)?;
     eprintln!("Logged out of {server}");
@@ -321,8 +346,11 @@ fn logout(g: &Global) -> Result<ExitCode> {
 
 fn refresh(g: &Global, args: RefreshArgs) -> Result<ExitCode> {
     let mut options = g.options(|o| {
-        o.interactive = Some(true);
-        o.force = args.force;
+        o.set("interactive", "true")?;
+        if args.force {
+            o.set("force", "true")?;
+        }
+        Ok(())
     })?;
     let session = session::Session::start(&mut options, args.no_browser);
     let result = (|| {
@@ -330,10 +358,11 @@ fn refresh(g: &Global, args: RefreshArgs) -> Result<ExitCode> {
             return hubauth::authenticate(&options);
         }
         // What is stored, refreshed when due (never a login yet) …
-        let mut stored = options.clone();
-        stored.interactive = Some(false);
-        stored.validate = false;
-        stored.hook = None;
+        // (set, not assigned: `options`, given to reauthenticate below, must
+        // replace these, and only what was set is laid over the stored ones.)
+        let mut stored = options.without("hook");
+        stored.set("interactive", "false")?;
+        stored.set("validate", "false")?;
         match hubauth::authenticate(&stored) {
             Ok(auth) => {
                 // … then reload, refresh or log in again as the core decides.
@@ -355,7 +384,7 @@ fn refresh(g: &Global, args: RefreshArgs) -> Result<ExitCode> {
 }
 
 fn save_token(g: &Global) -> Result<ExitCode> {
-    let options = g.options(|_| {})?;
+    let options = g.options(|_| Ok(()))?;
     let server = server_of(&options)?;
     let stdin = std::io::stdin();
     if stdin.is_terminal() {

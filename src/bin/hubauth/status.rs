@@ -70,9 +70,9 @@ fn check_one(g: &Global, credential: &mut CredentialInfo) {
         if let Some(ms) = g.timeout {
             o.set("timeout_ms", &ms.to_string())?;
         }
-        o.interactive = Some(false);
-        o.validate = false;
-        o.maxcount = 1;
+        o.set("interactive", "false")?;
+        o.set("validate", "false")?;
+        o.set("maxcount", "1")?;
         let auth = hubauth::authenticate(&o)?;
         let good = auth.check()?;
         Ok::<_, Error>((auth, good))

@@ -133,14 +133,6 @@ end
 
 Secret(s::Secret) = s
 
-# A second hubauth_secret with the same value, copied on the C side (the value
-# never passes through a Julia String).
-function _copy(s::Secret)
-    GC.@preserve s begin
-        return Secret(L.hubauth_secret_new(L.hubauth_secret_expose(s)))
-    end
-end
-
 function Base.unsafe_convert(::Type{Ptr{Cvoid}}, s::Secret)
     p = getfield(s, :ptr)
     p == C_NULL && throw(ArgumentError("this Secret has been closed"))
@@ -216,9 +208,9 @@ function _calling_hook(f, box::Union{Nothing,_HookBox})
     end
 end
 
-# How an authentication was made: the options `authenticate` set (to be sent
-# again by `reauthenticate!`, because options passed to hubauth_reauthenticate
-# replace the original ones rather than add to them) and the hook box.
+# How an authentication was made: the hook box of `authenticate` (the options
+# are kept by hubauth itself, which lays those of a later reauthenticate over
+# them, so this binding keeps no copy of them).
 #
 # Why the box is rooted where it is. hubauth copies the options, hook and
 # userdata included, into every authentication it creates, and uses them again
@@ -238,7 +230,6 @@ end
 #     quiet moment); when none is in flight, the slot holds one of the origins
 #     that succeeded during the last busy period, and those replace the old set.
 mutable struct _Origin
-    options::Vector{Pair{String,Any}}          # values: String, or Secret for "token"
     hook::Union{Nothing,_HookBox}
 end
 
@@ -275,7 +266,8 @@ _optvalue(v::Secret) = v
 _optvalue(v) = string(v)
 
 # kwargs → option keys: `string(k) => string(v)` (Bool → "true"/"false");
-# `nothing` leaves the option at its default.
+# `nothing` is not sent, so the library's default (or, for reauthenticate!,
+# the value given to authenticate) applies: defaults live in the library only.
 function _push_kwargs!(opts::Vector{Pair{String,Any}}, kwargs)
     for (k, v) in pairs(kwargs)
         v === nothing && continue
@@ -312,11 +304,8 @@ function _with_options(f, opts::Vector{Pair{String,Any}}, box::Union{Nothing,_Ho
     end
 end
 
-function _base_options(server, provider)
-    opts = Pair{String,Any}["provider" => _optvalue(provider)]
-    server === nothing || push!(opts, "server" => _optvalue(server))
-    return opts
-end
+_base_options(server, provider) =
+    _push_kwargs!(Pair{String,Any}[], (provider = provider, server = server))
 
 # ---------------------------------------------------------------------------
 # Authentication
@@ -394,16 +383,18 @@ function Base.show(io::IO, a::Authentication)
 end
 
 """
-    authenticate(server = nothing; provider = :juliahub, force = false, maxcount = 3,
+    authenticate(server = nothing; provider = nothing, force = nothing, maxcount = nothing,
                  hook = nothing, token = nothing, kwargs...) -> Authentication
     authenticate(server, token; kwargs...) -> Authentication
 
 Finds a stored token for `server`, refreshes it, or logs in, and makes the
 result what [`current_authentication`](@ref) returns. `server = nothing` means
-the provider's default (for `:juliahub`, `ENV["JULIA_PKG_SERVER"]`).
+the provider's default (for `:juliahub`, `ENV["JULIA_PKG_SERVER"]`). A keyword
+left at `nothing` is not passed, so the library's default applies (provider
+`:juliahub`, `maxcount = 3`, ...).
 
 - `force = true` forgets the stored token and logs in again;
-- `maxcount`: how many times to try;
+- `maxcount`: how many times to try (default 3);
 - `hook`: called with the URL the user must open to log in, instead of opening
   a browser; return `false` to cancel the login (it then fails with
   `HUBAUTH_ERR_CANCELLED`), anything else to wait for it. If the hook throws,
@@ -416,16 +407,14 @@ the provider's default (for `:juliahub`, `ENV["JULIA_PKG_SERVER"]`).
 
 Throws [`AuthenticationError`](@ref) on failure.
 """
-function authenticate(server = nothing; provider = :juliahub, force::Bool = false,
-                      maxcount::Integer = 3, hook = nothing, token = nothing, kwargs...)
+function authenticate(server = nothing; provider = nothing, force::Union{Nothing,Bool} = nothing,
+                      maxcount::Union{Nothing,Integer} = nothing, hook = nothing,
+                      token::Union{Nothing,AbstractString,Secret} = nothing, kwargs...)
     opts = _base_options(server, provider)
-    push!(opts, "maxcount" => _optvalue(maxcount))
-    # kept (as a Secret) so that reauthenticate! can send the same options again
-    token === nothing || push!(opts, "token" => token isa Secret ? _copy(token) : Secret(token))
+    _push_kwargs!(opts, (force = force, maxcount = maxcount, token = token))
     _push_kwargs!(opts, kwargs)
     box = hook === nothing ? nothing : _HookBox(hook)
-    origin = _Origin(copy(opts), box)
-    push!(opts, "force" => _optvalue(force))
+    origin = _Origin(box)
     out = Ref{Ptr{Cvoid}}(C_NULL)
     succeeded = false
     _begin_call!(origin)
@@ -446,35 +435,34 @@ authenticate(server, token::Union{AbstractString,Secret}; kwargs...) =
     authenticate(server; token = token, kwargs...)
 
 """
-    reauthenticate!(auth = current_authentication(); force = false, hook = nothing, kwargs...) -> auth
+    reauthenticate!(auth = current_authentication(); force = nothing, hook = nothing, kwargs...) -> auth
 
 Reloads the stored token (another process may have renewed it) and refreshes
 it if needed; logs in again when that fails or `force = true`. Updates `auth`
-in place, for every holder. It uses the options and hook `auth` was created
-with, except that `force` applies to this call only (as in JuliaHub.jl: an
-`authenticate(; force = true)` does not make every later `reauthenticate!` log
-in again); other keywords (`hook`, `interactive`, `timeout_ms`, ...) override
-those options for this call. The user must not change.
+in place, for every holder. hubauth uses the options and hook `auth` was
+created with, with the keywords given here (`force`, `hook`, `interactive`,
+`timeout_ms`, ...) laid over them for this call only; a keyword left at
+`nothing` keeps its value from `authenticate`. `force` applies only to the
+call that sets it (as in JuliaHub.jl). The user must not change.
 """
 function reauthenticate!(auth::Authentication = current_authentication();
-                         force::Bool = false, hook = nothing, kwargs...)
+                         force::Union{Nothing,Bool} = nothing, hook = nothing, kwargs...)
+    opts = _push_kwargs!(Pair{String,Any}[], (force = force,))
+    _push_kwargs!(opts, kwargs)
+    new_box = hook === nothing ? nothing : _HookBox(hook)
+    # The hook C may call now: the one given here, or the one kept with `auth`
+    # (when `origin` is unknown, `roots` keeps that one alive).
     origin = getfield(auth, :origin)
-    box = hook !== nothing ? _HookBox(hook) : origin === nothing ? nothing : origin.hook
-    if origin === nothing && !force && hook === nothing && isempty(kwargs)
-        # Made elsewhere (another binding, or while authenticate calls
-        # overlapped): let C reuse the options it kept; `roots` keeps their hook.
+    box = new_box !== nothing ? new_box : origin === nothing ? nothing : origin.hook
+    if isempty(opts) && new_box === nothing
+        # NULL options: C reuses those of authenticate.
         _calling_hook(box) do
             @check L.hubauth_reauthenticate(auth, C_NULL)
         end
     else
-        given = Set(string(k) for k in keys(kwargs))
-        opts = Pair{String,Any}[p for p in (origin === nothing ? Pair{String,Any}[] : origin.options)
-                                if !(p.first in given)]
-        push!(opts, "force" => _optvalue(force))
-        _push_kwargs!(opts, kwargs)
-        _with_options(opts, box) do o
+        _with_options(opts, new_box) do o
             _calling_hook(box) do
-                GC.@preserve box @check L.hubauth_reauthenticate(auth, o)
+                GC.@preserve new_box @check L.hubauth_reauthenticate(auth, o)
             end
         end
     end
@@ -528,12 +516,12 @@ end
 const get_token = token
 
 """
-    logout(server = nothing; provider = :juliahub, kwargs...) -> nothing
+    logout(server = nothing; provider = nothing, kwargs...) -> nothing
 
 Forgets the stored token for `server` (revoking it where the provider allows).
 A missing token is not an error.
 """
-function logout(server = nothing; provider = :juliahub, kwargs...)
+function logout(server = nothing; provider = nothing, kwargs...)
     opts = _push_kwargs!(_base_options(server, provider), kwargs)
     _with_options(opts, nothing) do o
         @check L.hubauth_logout(o)
@@ -542,13 +530,13 @@ function logout(server = nothing; provider = :juliahub, kwargs...)
 end
 
 """
-    save_token(token; server = nothing, provider = :juliahub, kwargs...) -> nothing
+    save_token(token; server = nothing, provider = nothing, kwargs...) -> nothing
 
 Stores a token obtained elsewhere, atomically, mode 0600, under the file lock:
 for `:juliahub` the whole contents of an `auth.toml`, for `:dagshub` an app
 token, for `:cave` a 32-hex token. `token` may be a `String` or a [`Secret`](@ref).
 """
-function save_token(tok::Union{AbstractString,Secret}; server = nothing, provider = :juliahub, kwargs...)
+function save_token(tok::Union{AbstractString,Secret}; server = nothing, provider = nothing, kwargs...)
     opts = _push_kwargs!(_base_options(server, provider), kwargs)
     secret = Secret(tok)
     _with_options(opts, nothing) do o

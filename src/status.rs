@@ -182,7 +182,7 @@ fn cave_default_server() -> String {
 /// credentials (the environment merged in, as `authenticate` would), or the
 /// environment's alone.
 fn dhcore() -> Vec<CredentialInfo> {
-    crate::provider::dhcore::discover(&crate::provider::dhcore::process_env)
+    crate::provider::dhcore::discover(&crate::env::process_env)
 }
 
 /// oidc: every `<config>/hubauth/oidc/<issuer>/<client_id>.toml`.

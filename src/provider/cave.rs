@@ -18,13 +18,13 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::env::{Env, process_env};
 use crate::error::{Error, Result};
 use crate::flow::{LoginContext, browser};
 use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
 use crate::provider::Provider;
-use crate::provider::dagshub::{Env, process_env};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::cave_json::{self, SecretFile};

@@ -59,6 +59,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use crate::env::{Env, process_env};
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::discovery;
 use crate::flow::exchange::{self, Subject};
@@ -128,18 +129,6 @@ const TOKEN_KEYS: [&str; 10] = [
     "issued_token_type",
     "scope",
 ];
-
-/// Reads an environment variable; tests pass their own.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment (`HOME` falls back to the password database).
-pub fn process_env(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(value) => Some(value),
-        Err(_) if name == "HOME" => dirs::home_dir().map(|p| p.to_string_lossy().into_owned()),
-        Err(_) => None,
-    }
-}
 
 fn non_empty(value: Option<&str>) -> Option<String> {
     value

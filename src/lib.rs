@@ -9,6 +9,7 @@ pub mod env;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+pub mod jwt;
 mod log;
 pub mod net;
 pub mod options;

@@ -63,9 +63,9 @@ use crate::env::{Env, process_env};
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::discovery;
 use crate::flow::exchange::{self, Subject};
-use crate::flow::introspect;
 use crate::flow::oauth::{self, Client};
 use crate::flow::refresh;
+use crate::jwt;
 use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
@@ -246,7 +246,7 @@ impl Settings {
                     .and_then(parse_seconds),
             )
         };
-        let expires_at = expires_at.or_else(|| jwt_expiry(access.expose()));
+        let expires_at = expires_at.or_else(|| jwt::expiry(access.expose()));
         Some(Token {
             refresh: self.secret(REFRESH_TOKEN),
             expires_at,
@@ -268,7 +268,7 @@ impl Settings {
             .file_id_token
             .as_deref()
             .or_else(|| self.get(ID_TOKEN))?;
-        introspect::jwt_claims(id_token).and_then(|c| introspect::username_from_claims(&c))
+        jwt::claims(id_token).and_then(|c| jwt::username_from_claims(&c))
     }
 
     /// `Basic base64(user:password)`, the whole header value.
@@ -294,16 +294,6 @@ fn parse_seconds(text: &str) -> Option<i64> {
             .filter(|f| f.is_finite())
             .map(|f| f as i64)
     })
-}
-
-/// The `exp` claim of a JWT access token (unverified: it only decides when to
-/// refresh, never whether to trust).
-fn jwt_expiry(token: &str) -> Option<i64> {
-    if token.split('.').count() != 3 {
-        return None;
-    }
-    let claims = introspect::jwt_claims(token)?;
-    oauth::number(&claims, "exp")
 }
 
 /// The request header for a handed-out value (see the module docs).

@@ -5,6 +5,7 @@
 //! else flow (refresh / exchange / interactive) → store (save, under lock).
 
 pub mod auth;
+pub mod credential;
 pub mod env;
 pub mod error;
 pub mod ffi;

@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
+pub use crate::credential::CredentialInfo;
+use crate::credential::blank;
 use crate::error::Error;
 use crate::options::{Options, ProviderKind};
 use crate::provider::cave::Cave;
@@ -22,33 +22,6 @@ use crate::store::oidc_toml;
 use crate::store::pkg_toml::{self, PkgToken};
 use crate::token::unix_now;
 
-/// One credential hubauth can see. Serialises to the JSON `hubauth status
-/// --json` prints.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CredentialInfo {
-    /// The provider's name (`juliahub`, `dagshub`, …).
-    pub provider: String,
-    /// The server it is for, normalised when it could be worked out.
-    pub server: String,
-    /// The user it belongs to, when known without asking the server.
-    pub user: Option<String>,
-    /// Where it is: a file path, or the name of an environment variable.
-    pub source: String,
-    /// Unix seconds at which the token expires; None = never or unknown.
-    pub expires_at: Option<i64>,
-    /// It can be refreshed without a login (it has what a refresh needs).
-    pub refreshable: bool,
-    /// `authenticate` would use it (as is or after a refresh) without a login,
-    /// as far as can be told without asking the server.
-    pub usable: bool,
-    /// What is wrong with it, for a person to act on.
-    pub problem: Option<String>,
-    /// The option keys and values that address this credential (for
-    /// [`crate::Options::set`]), so a caller can authenticate with or check it.
-    #[serde(skip)]
-    pub options: Vec<(String, String)>,
-}
-
 /// Every credential hubauth can see, for every provider, at default locations
 /// and from environment variables.
 pub fn discover() -> Vec<CredentialInfo> {
@@ -59,24 +32,6 @@ pub fn discover() -> Vec<CredentialInfo> {
     found.extend(cave());
     found.extend(oidc());
     found
-}
-
-/// An entry for `provider` at `server` from `source`, nothing known yet.
-fn blank(provider: ProviderKind, server: &str, source: &str) -> CredentialInfo {
-    CredentialInfo {
-        provider: provider.name().to_string(),
-        server: server.to_string(),
-        user: None,
-        source: source.to_string(),
-        expires_at: None,
-        refreshable: false,
-        usable: false,
-        problem: None,
-        options: vec![
-            ("provider".into(), provider.name().into()),
-            ("server".into(), server.into()),
-        ],
-    }
 }
 
 /// dagshub: `DAGSHUB_USER_TOKEN` for the default host, and each host of the

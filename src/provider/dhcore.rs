@@ -60,6 +60,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::env::{Env, process_env};
+use crate::credential::CredentialInfo;
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::discovery;
 use crate::flow::exchange::{self, Subject};
@@ -72,7 +73,6 @@ use crate::options::Options;
 use crate::provider::Provider;
 use crate::secret::Secret;
 use crate::server::{ServerUrl, require_secure};
-use crate::status::CredentialInfo;
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
 use crate::store::fsutil::FileLock;
 use crate::token::{Token, unix_now};

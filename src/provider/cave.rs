@@ -13,6 +13,8 @@
 //!   merged into each; with `overwrite=false` and the key present in either,
 //!   nothing is written.
 
+pub(crate) mod status;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -13,6 +13,8 @@
 //! DagsHub issues no refresh tokens: an expiring OAuth token is replaced by
 //! another cached token when there is one, else the user must log in again.
 
+pub(crate) mod status;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

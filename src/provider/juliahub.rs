@@ -2,6 +2,8 @@
 //! refresh, the classic and device logins chosen by `/auth/configuration`, and
 //! JuliaHub's `/api/v1` for the user and for checks.
 
+pub(crate) mod status;
+
 use std::path::PathBuf;
 use std::time::Instant;
 

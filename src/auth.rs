@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::error::{Error, Result};
+use crate::hubs;
 use crate::lifecycle::Lifecycle;
 use crate::log;
 use crate::options::Options;
-use crate::provider;
 use crate::secret::Secret;
 use crate::token::{Token, unix_now};
 
@@ -47,7 +47,7 @@ static CURRENT: ArcSwapOption<Inner> = ArcSwapOption::const_empty();
 
 /// Finds or obtains a token as the options say, and makes it the current one.
 pub fn authenticate(options: &Options) -> Result<Authentication> {
-    let provider = provider::for_options(options)?;
+    let provider = hubs::for_options(options)?;
     let token = provider.authenticate(options)?;
     let mut kept = options.clone();
     kept.force = false;
@@ -68,12 +68,12 @@ pub fn current() -> Option<Authentication> {
 
 /// Stores a token the user obtained elsewhere (an app token, a CAVE token, …).
 pub fn save_token(options: &Options, token: &str) -> Result<()> {
-    provider::for_options(options)?.save_token(token, options)
+    hubs::for_options(options)?.save_token(token, options)
 }
 
 /// Forgets the stored token for the options' provider and server.
 pub fn logout(options: &Options) -> Result<()> {
-    provider::for_options(options)?.logout(options)
+    hubs::for_options(options)?.logout(options)
 }
 
 impl Authentication {

@@ -5,9 +5,13 @@
 //! else flow (refresh / exchange / interactive) → store (save, under lock).
 
 pub mod auth;
+pub mod credential;
+pub mod env;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+pub mod hubs;
+pub mod jwt;
 pub mod lifecycle;
 mod log;
 pub mod net;

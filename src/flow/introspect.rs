@@ -1,14 +1,14 @@
 //! Asking the issuer whether a token is good: token introspection (RFC 7662)
 //! when it offers it, else the userinfo endpoint (OpenID Connect Core §5.3).
-//! Also: who the user is, from those replies or from an id_token.
+//! Who the user is, from those replies; reading an id_token is crate::jwt's.
 
 use std::time::Instant;
 
-use base64::Engine as _;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::oauth::{Client, OAuthError};
+use crate::jwt::username_from_claims;
 use crate::net::{self, Body, Request};
 use crate::secret::Secret;
 
@@ -111,46 +111,5 @@ pub fn userinfo(endpoint: &str, token: &Secret, deadline: Option<Instant>) -> Re
             status,
             &response.body,
         )),
-    }
-}
-
-/// The user named by a set of claims: `preferred_username`, else RFC 7662's
-/// `username`, else `sub`.
-pub fn username_from_claims(claims: &Map<String, Value>) -> Option<String> {
-    ["preferred_username", "username", "sub"]
-        .iter()
-        .find_map(|key| claims.get(*key).and_then(Value::as_str))
-        .filter(|name| !name.is_empty())
-        .map(str::to_string)
-}
-
-/// The payload of a JWT (e.g. an id_token), unverified. Use only for tokens
-/// that came straight from the issuer's token endpoint over a secure channel.
-pub fn jwt_claims(jwt: &str) -> Option<Map<String, Value>> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(claims) => Some(claims),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn username_from_an_id_token() {
-        // {"sub":"u-1","preferred_username":"alice"}
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(br#"{"sub":"u-1","preferred_username":"alice"}"#);
-        let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln");
-        let claims = jwt_claims(&jwt).unwrap();
-        assert_eq!(username_from_claims(&claims).as_deref(), Some("alice"));
-        let only_sub: Map<String, Value> = serde_json::from_str(r#"{"sub":"u-1"}"#).unwrap();
-        assert_eq!(username_from_claims(&only_sub).as_deref(), Some("u-1"));
-        assert!(jwt_claims("not-a-jwt").is_none());
     }
 }

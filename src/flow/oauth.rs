@@ -166,15 +166,8 @@ pub fn token_request_ok(
 pub fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     object.get(key).and_then(Value::as_str)
 }
-
 /// A numeric field of a reply (some servers send numbers as strings).
-pub fn number(object: &Map<String, Value>, key: &str) -> Option<i64> {
-    match object.get(key)? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
+pub use crate::jwt::number;
 
 /// Form fields from string pairs.
 pub fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

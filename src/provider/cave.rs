@@ -13,17 +13,19 @@
 //!   merged into each; with `overwrite=false` and the key present in either,
 //!   nothing is written.
 
+pub(crate) mod status;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::env::{Env, process_env};
 use crate::error::{Error, Result};
 use crate::flow::{LoginContext, browser};
 use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
-use crate::provider::dagshub::{Env, process_env};
 use crate::provider::{Provider, Verdict};
 use crate::secret::Secret;
 use crate::server::ServerUrl;

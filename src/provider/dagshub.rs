@@ -13,11 +13,14 @@
 //! DagsHub issues no refresh tokens: an expiring OAuth token is replaced by
 //! another cached token when there is one, else the user must log in again.
 
+pub(crate) mod status;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::env::{Env, non_empty, process_env};
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::{LoginContext, dagshub_oauth};
 use crate::log;
@@ -31,22 +34,6 @@ use crate::token::{Token, unix_now};
 
 /// The real client's default host.
 pub(crate) const DEFAULT_HOST: &str = "https://dagshub.com";
-
-/// Reads an environment variable; tests pass their own.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment (`HOME` falls back to the password database).
-pub(crate) fn process_env(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(value) => Some(value),
-        Err(_) if name == "HOME" => dirs::home_dir().map(|p| p.to_string_lossy().into_owned()),
-        Err(_) => None,
-    }
-}
-
-fn non_empty(env: Env<'_>, name: &str) -> Option<String> {
-    env(name).filter(|v| !v.trim().is_empty())
-}
 
 /// The cache key of a host: the URL as given, without trailing `/` (as the
 /// real client keys it); a URL given without a scheme gets `https://`.

@@ -2,6 +2,8 @@
 //! refresh, the classic and device logins chosen by `/auth/configuration`, and
 //! JuliaHub's `/api/v1` for the user and for checks.
 
+pub(crate) mod status;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -155,7 +157,7 @@ impl JuliaHub {
             return Ok(());
         }
         let mut backup = self.path.clone().into_os_string();
-        backup.push(format!(".{:08x}.backup", fsutil::random_u32()));
+        backup.push(format!(".{}.backup", crate::random::hex_suffix()?));
         let backup = PathBuf::from(backup);
         fsutil::rename(&self.path, &backup)?;
         log::warn(&format!(

@@ -1,5 +1,6 @@
 //! One module per hub: which store, which flows, how to check, who the user is.
-//! [`crate::lifecycle`] drives them all through [`Provider`].
+//! [`crate::lifecycle`] drives them all through [`Provider`]; the table of
+//! hubs is [`crate::hubs::PROVIDERS`].
 
 pub mod cave;
 pub mod dagshub;
@@ -10,8 +11,7 @@ pub mod oidc;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::lifecycle::{Engine, Lifecycle};
-use crate::options::{Options, ProviderKind};
+use crate::options::Options;
 use crate::secret::Secret;
 use crate::token::Token;
 
@@ -143,15 +143,4 @@ pub enum Verdict {
     Rejected,
     /// The server offers no way to ask.
     Unknown,
-}
-
-/// The provider the options name, resolved (server, paths) but not yet used.
-pub fn for_options(options: &Options) -> Result<Box<dyn Lifecycle>> {
-    match options.provider {
-        ProviderKind::JuliaHub => Ok(Engine::boxed(juliahub::JuliaHub::new(options)?)),
-        ProviderKind::Oidc => Ok(Engine::boxed(oidc::Oidc::new(options)?)),
-        ProviderKind::DagsHub => Ok(Engine::boxed(dagshub::DagsHub::new(options)?)),
-        ProviderKind::Cave => Ok(Engine::boxed(cave::Cave::new(options)?)),
-        ProviderKind::DhCore => Ok(Engine::boxed(dhcore::DhCore::new(options)?)),
-    }
 }

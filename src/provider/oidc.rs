@@ -16,6 +16,8 @@
 //!
 //! Steps 4-5 are tried up to `maxcount` times, as JuliaHub.jl does.
 
+pub(crate) mod status;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;

@@ -207,14 +207,6 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// A random number for juliahub's backup file name, whose caller cannot take
-/// an error yet; without randomness the process id stands in (the name must
-/// be unique, not secret).
-// TODO(lifecycle merge): juliahub backup moves to crate::random
-pub fn random_u32() -> u32 {
-    crate::random::bytes().map_or(std::process::id(), u32::from_le_bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::flow::introspect;
+use crate::jwt;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::{fsutil, toml_file};
@@ -222,7 +222,7 @@ impl OidcToken {
                 self.set_str(key, value);
             }
         }
-        if let Some(expires_in) = crate::flow::oauth::number(reply, "expires_in") {
+        if let Some(expires_in) = jwt::number(reply, "expires_in") {
             self.table
                 .insert("expires_in".into(), toml::Value::Integer(expires_in));
             self.table.insert(
@@ -232,8 +232,8 @@ impl OidcToken {
         }
         if let Some(name) = self
             .string("id_token")
-            .and_then(introspect::jwt_claims)
-            .and_then(|claims| introspect::username_from_claims(&claims))
+            .and_then(jwt::claims)
+            .and_then(|claims| jwt::username_from_claims(&claims))
         {
             self.set_username(&name);
         }

@@ -64,7 +64,7 @@ fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
     };
     // The server the provider would use (--server, or its default such as
     // JULIA_PKG_SERVER); no server configured means nothing to answer for.
-    let Ok(provider) = hubauth::provider::for_options(&options) else {
+    let Ok(provider) = hubauth::hubs::for_options(&options) else {
         return Ok(());
     };
     let Ok(server) = ServerUrl::parse(provider.server()) else {

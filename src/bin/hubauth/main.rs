@@ -66,8 +66,8 @@ struct Cli {
 #[derive(Args)]
 #[command(next_help_heading = "Global options")]
 struct Global {
-    /// Which hub: juliahub (default), dagshub, dhcore, cave or oidc
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME",
+          help = provider_help(), long_help = provider_long_help())]
     provider: Option<String>,
     /// The hub's URL (juliahub: else JULIA_PKG_SERVER)
     #[arg(long, global = true, value_name = "URL")]
@@ -92,6 +92,37 @@ struct Global {
     #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE",
           value_parser = parse_key_value, long_help = option_help())]
     options: Vec<(String, String)>,
+}
+
+/// `--provider`'s help, from the provider table: `juliahub (default), dagshub, … or oidc`.
+fn provider_help() -> String {
+    let default = Options::new().provider;
+    let names: Vec<String> = hubauth::hubs::PROVIDERS
+        .iter()
+        .map(|p| {
+            if p.kind == default {
+                format!("{} (default)", p.name)
+            } else {
+                p.name.to_string()
+            }
+        })
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => format!("Which hub: {last}"),
+        Some((last, rest)) => format!("Which hub: {} or {last}", rest.join(", ")),
+        None => "Which hub".to_string(),
+    }
+}
+
+/// `--provider`'s long help (`--help`): one line per hub from the provider table.
+fn provider_long_help() -> String {
+    let default = Options::new().provider;
+    let mut help = String::from("Which hub:");
+    for p in hubauth::hubs::PROVIDERS {
+        let note = if p.kind == default { " [default]" } else { "" };
+        help.push_str(&format!("\n  {:<9} {}{note}", p.name, p.about));
+    }
+    help
 }
 
 #[derive(Subcommand)]
@@ -274,9 +305,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// The normalised server the options resolve to (no I/O).
 fn server_of(options: &Options) -> Result<String> {
-    Ok(hubauth::provider::for_options(options)?
-        .server()
-        .to_string())
+    Ok(hubauth::hubs::for_options(options)?.server().to_string())
 }
 
 fn as_user(auth: &hubauth::Authentication) -> String {

@@ -1,0 +1,52 @@
+//! What `hubauth status` lists: one [`CredentialInfo`] per credential. A
+//! leaf, so that each provider can describe its own credentials (see
+//! `discover` in each provider module) without importing `status`.
+
+use serde::Serialize;
+
+use crate::options::ProviderKind;
+
+/// One credential hubauth can see. Serialises to the JSON `hubauth status
+/// --json` prints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CredentialInfo {
+    /// The provider's name (`juliahub`, `dagshub`, …).
+    pub provider: String,
+    /// The server it is for, normalised when it could be worked out.
+    pub server: String,
+    /// The user it belongs to, when known without asking the server.
+    pub user: Option<String>,
+    /// Where it is: a file path, or the name of an environment variable.
+    pub source: String,
+    /// Unix seconds at which the token expires; None = never or unknown.
+    pub expires_at: Option<i64>,
+    /// It can be refreshed without a login (it has what a refresh needs).
+    pub refreshable: bool,
+    /// `authenticate` would use it (as is or after a refresh) without a login,
+    /// as far as can be told without asking the server.
+    pub usable: bool,
+    /// What is wrong with it, for a person to act on.
+    pub problem: Option<String>,
+    /// The option keys and values that address this credential (for
+    /// [`crate::Options::set`]), so a caller can authenticate with or check it.
+    #[serde(skip)]
+    pub options: Vec<(String, String)>,
+}
+
+/// An entry for `provider` at `server` from `source`, nothing known yet.
+pub(crate) fn blank(provider: ProviderKind, server: &str, source: &str) -> CredentialInfo {
+    CredentialInfo {
+        provider: provider.name().to_string(),
+        server: server.to_string(),
+        user: None,
+        source: source.to_string(),
+        expires_at: None,
+        refreshable: false,
+        usable: false,
+        problem: None,
+        options: vec![
+            ("provider".into(), provider.name().into()),
+            ("server".into(), server.into()),
+        ],
+    }
+}

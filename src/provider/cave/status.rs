@@ -1,0 +1,63 @@
+//! What `hubauth status` lists for cave: each secret file in the secrets directory. Files and the
+//! environment only: no network, no lock, never a token value.
+
+use std::path::PathBuf;
+
+use crate::credential::{CredentialInfo, blank};
+use crate::options::{Options, ProviderKind};
+use crate::store::cave_json::SecretFile;
+
+use super::Cave;
+
+/// cave: each secret file in `~/.cloudvolume/secrets` (the default one, the
+/// per-server ones and the deprecated one), by its default key.
+pub(crate) fn discover() -> Vec<CredentialInfo> {
+    let kind = ProviderKind::Cave;
+    let mut options = Options::new();
+    options.provider = kind;
+    let Ok(client) = Cave::new(&options) else {
+        return Vec::new();
+    };
+    let Some(dir) = client.default_file().parent() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("cave-secret.json") || n == "chunkedgraph-secret.json")
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let server = match name.strip_suffix("-cave-secret.json") {
+                Some(netloc) => format!("https://{netloc}"),
+                None => cave_default_server(),
+            };
+            let source = path.display().to_string();
+            let mut entry = blank(kind, &server, &source);
+            entry.options.push(("token_path".into(), source));
+            match SecretFile::load(&path) {
+                Ok(Some(file)) if file.contains("token") => entry.usable = true,
+                Ok(_) => entry.problem = Some("no \"token\" key in the file".into()),
+                Err(e) => entry.problem = Some(e.message().to_string()),
+            }
+            if name == "chunkedgraph-secret.json" {
+                entry.problem = Some("deprecated file; save the token again with `hubauth save-token --provider cave`".into());
+            }
+            entry
+        })
+        .collect()
+}
+
+fn cave_default_server() -> String {
+    crate::provider::cave::DEFAULT_SERVER.to_string()
+}

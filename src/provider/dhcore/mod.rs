@@ -1,0 +1,500 @@
+//! `dhcore`: the DigitalHub SDK's DHCore credentials (specs/dhcore.md).
+//!
+//! Settings come from `.dhcore.ini` (option `token_path`, else `$DH_CONFIG`,
+//! else `~/.dhcore.ini`) and the environment, under the same names
+//! (`DHCORE_ACCESS_TOKEN` in the environment is `dhcore_access_token` in the
+//! file). Each setting is looked up in this order: the option that names it
+//! (`server` for `DHCORE_ENDPOINT`, `client_id`, `issuer`, `subject_token`
+//! for the personal access token), then the profile's section of the file
+//! (with `[DEFAULT]` inherited), then the environment: the file wins, as in
+//! SDK 0.16. The profile is option `profile`, else `$DH_NAME`, else
+//! `[DEFAULT] current_environment`, else `__default`.
+//!
+//! The method, in priority order:
+//! 1. a personal access token: exchanged (RFC 8693, `subject_token_type`
+//!    `urn:ietf:params:oauth:token-type:pat`, `scope=credentials`, public
+//!    client `DHCORE_CLIENT_ID`) for an access token, which is written back;
+//!    a stored access token of known expiry is reused while it is fresh;
+//! 2. access token + refresh token: used, and refreshed before it expires
+//!    (`grant_type=refresh_token`, `client_id`, `refresh_token`,
+//!    `scope=credentials`); refresh tokens are single use, so the refresh runs
+//!    under the file's lock with the refresh token read from the file after
+//!    taking it, and the rotated one is written before the lock is released;
+//! 3. access token only: used as is until it expires, never refreshed;
+//! 4. user + password: HTTP Basic;
+//! 5. nothing: `NoCredentials`.
+//!
+//! What `token()` hands out is the value a request needs, in the form its
+//! method needs:
+//! - methods 1-3: the bare access token (send `Authorization: Bearer <token>`),
+//!   like every other provider;
+//! - method 4: the whole `Authorization` header value, `Basic
+//!   base64(user:password)` (RFC 7617, UTF-8). There is no token to hand out,
+//!   and a caller cannot tell a bare token from Basic credentials, so the
+//!   scheme comes with them: send `Authorization: <value>` as is.
+//!
+//! So a caller that supports every method sends `Authorization: <value>`
+//! when the value starts with `Basic `, else `Authorization: Bearer <value>`
+//! (an access token never contains a space).
+//!
+//! Token replies are written to the profile's section with the SDK's names
+//! (`access_token` → `dhcore_access_token`, `refresh_token` →
+//! `dhcore_refresh_token`, `client_id` → `dhcore_client_id`, `issuer` →
+//! `dhcore_issuer`, `token_endpoint` → `oauth2_token_endpoint`, every other
+//! field as is), plus the client id and issuer used, plus
+//! `dhcore_expires_at` (RFC 3339, UTC: when the token was requested +
+//! `expires_in`), and `[DEFAULT] current_environment` is set to the profile.
+//! The personal access token is never written. Expiry of a stored access
+//! token: `dhcore_expires_at`, else the `exp` claim when it is a JWT, else
+//! unknown (then it is used until the server rejects it).
+//!
+//! The check is `GET <DHCORE_ENDPOINT>/api/auth` with the credentials: 200
+//! valid, 401/403 not. With `validate` (the default), `authenticate` checks a
+//! stored credential this way and renews a rejected one when it can.
+
+mod renew;
+mod settings;
+mod status;
+
+use self::settings::*;
+pub use self::settings::{Method, Settings};
+pub(crate) use self::status::discover;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::env::{Env, process_env};
+use crate::error::{Error, ErrorKind, Result};
+use crate::net::{self, Request};
+use crate::options::Options;
+use crate::provider::{Provider, Renewal, Verdict};
+use crate::secret::Secret;
+use crate::server::ServerUrl;
+use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
+use crate::token::{Token, unix_now};
+
+/// The request header for a handed-out value (see the module docs).
+fn authorization(value: &Secret) -> String {
+    let value = value.expose();
+    if value.starts_with("Basic ") {
+        value.to_string()
+    } else {
+        format!("Bearer {value}")
+    }
+}
+
+/// What `/api/auth` said.
+enum ApiAnswer {
+    Valid { username: Option<String> },
+    Rejected,
+}
+
+pub struct DhCore {
+    path: PathBuf,
+    profile: String,
+    /// The relevant environment variables, read once.
+    env: BTreeMap<&'static str, String>,
+    /// `DHCORE_ENDPOINT` (or option `server`), checked when first needed.
+    endpoint: Option<Result<ServerUrl>>,
+}
+
+impl DhCore {
+    /// Resolves the file, the profile and the endpoint from the options and
+    /// the process environment. Reads the file (not under its lock) to find
+    /// `current_environment` and `dhcore_endpoint`.
+    pub fn new(options: &Options) -> Result<Self> {
+        Self::with_env(&process_env, options)
+    }
+
+    /// Like [`new`](Self::new), reading the environment through `env`
+    /// (`DH_CONFIG`, `DH_NAME`, `HOME` and the `DHCORE_*` settings).
+    pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
+        let path = match &options.token_path {
+            Some(path) => path.clone(),
+            None => default_path(env)?,
+        };
+        let env_values: BTreeMap<&'static str, String> = SETTINGS
+            .iter()
+            .filter_map(|name| non_empty(env(name).as_deref()).map(|v| (*name, v)))
+            .collect();
+        let ini = dhcore_ini::load(&path)?.unwrap_or_default();
+        let profile = options
+            .profile
+            .clone()
+            .or_else(|| non_empty(env("DH_NAME").as_deref()))
+            .or_else(|| ini.current_environment().map(str::to_string))
+            .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+        check_profile(&profile)?;
+        let file_endpoint = non_empty(ini.get(&profile, &ini_key(ENDPOINT)));
+        let (endpoint, endpoint_source) = match (&options.server, file_endpoint) {
+            (Some(server), _) => (Some(server.clone()), "the option server".to_string()),
+            (None, Some(value)) => (
+                Some(value),
+                format!("{} in [{profile}] of {}", ini_key(ENDPOINT), path.display()),
+            ),
+            (None, None) => (
+                env_values.get(ENDPOINT).cloned(),
+                format!("the environment variable {ENDPOINT}"),
+            ),
+        };
+        let endpoint = endpoint.map(|raw| parse_endpoint(&raw, &endpoint_source));
+        Ok(DhCore {
+            path,
+            profile,
+            env: env_values,
+            endpoint,
+        })
+    }
+
+    /// The `.dhcore.ini` this provider reads and writes.
+    pub fn token_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The profile (section) it uses.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// The method the current settings select (reads the file).
+    pub fn method(&self, options: &Options) -> Result<Method> {
+        Ok(self.settings(&self.load_ini()?, options).method())
+    }
+
+    fn endpoint(&self) -> Result<&ServerUrl> {
+        match &self.endpoint {
+            Some(Ok(url)) => Ok(url),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(Error::invalid_argument(format!(
+                "no DHCore endpoint: set {ENDPOINT} (e.g. https://core.example.org), \
+                 or {} in [{}] of {}, or pass the option server",
+                ini_key(ENDPOINT),
+                self.profile,
+                self.path.display()
+            ))),
+        }
+    }
+
+    fn load_ini(&self) -> Result<Ini> {
+        Ok(dhcore_ini::load(&self.path)?.unwrap_or_default())
+    }
+
+    fn deadline(options: &Options) -> Option<Instant> {
+        Some(Instant::now() + options.timeout)
+    }
+
+    fn no_credentials(&self) -> Error {
+        Error::no_credentials(format!(
+            "no DHCore credentials for profile {:?}: set {PAT} (with {CLIENT_ID} and {ISSUER} \
+             or {TOKEN_ENDPOINT}), or {ACCESS_TOKEN} (and {REFRESH_TOKEN}), or {USER} and \
+             {PASSWORD}, in the environment or as the same keys in lower case in [{}] of {} \
+             (or save a token with save_token)",
+            self.profile,
+            self.profile,
+            self.path.display()
+        ))
+    }
+
+    /// The message for an access token that has expired and cannot be renewed.
+    fn cannot_renew_from(&self, settings: &Settings, why: &str) -> Error {
+        Error::authentication(format!(
+            "the DHCore access token from {} {why} and cannot be refreshed (there is no \
+             refresh token or personal access token); set {PAT} (with {CLIENT_ID}) or a new \
+             {ACCESS_TOKEN} with {REFRESH_TOKEN}, or save a new token",
+            settings.source(ACCESS_TOKEN)
+        ))
+    }
+
+    /// `GET <endpoint>/api/auth` with the credentials.
+    fn api_auth(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {
+        let url = self.endpoint()?.join("/api/auth");
+        let what = format!("GET {url}");
+        let response = net::send(
+            Request::get(&url)
+                .header("authorization", authorization(&token.bearer))
+                .header("accept", "application/json")
+                .deadline(Self::deadline(options)),
+        )?;
+        match response.status {
+            200 => {
+                let username = serde_json::from_slice::<Value>(&response.body)
+                    .ok()
+                    .and_then(|v| {
+                        ["username", "name"]
+                            .iter()
+                            .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_string))
+                    })
+                    .filter(|u| !u.is_empty());
+                Ok(ApiAnswer::Valid { username })
+            }
+            401 | 403 => Ok(ApiAnswer::Rejected),
+            status => Err(Error::server_reply(
+                ErrorKind::Server,
+                &what,
+                status,
+                &response.body,
+            )),
+        }
+    }
+}
+
+/// A token for DHCore not yet saved.
+pub enum DhCoreGrant {
+    /// A token reply, the settings it was requested with, and when.
+    Reply {
+        reply: Map<String, Value>,
+        used: Settings,
+        issued_at: i64,
+    },
+    /// What the user configured (user and password, an access token alone):
+    /// nothing to save.
+    Configured(Token),
+}
+
+impl Provider for DhCore {
+    type Stored = Settings;
+    type Grant = DhCoreGrant;
+
+    fn server(&self) -> &str {
+        match &self.endpoint {
+            Some(Ok(url)) => url.as_str(),
+            _ => "",
+        }
+    }
+
+    fn lock_paths(&self) -> Vec<&Path> {
+        vec![&self.path]
+    }
+
+    /// The profile's settings; None when they hold no credentials.
+    fn load(&self, options: &Options, _skip: &[Secret]) -> Result<Option<Settings>> {
+        self.endpoint()?;
+        let settings = self.settings(&self.load_ini()?, options);
+        Ok((settings.method() != Method::None).then_some(settings))
+    }
+
+    /// A personal access token is exchanged again unless the stored token's
+    /// expiry is known.
+    fn token(&self, settings: &Settings, _options: &Options) -> Option<Token> {
+        match settings.method() {
+            Method::Basic => settings.basic(),
+            Method::Exchange => settings.access_token().filter(|t| t.expires_at.is_some()),
+            Method::OAuth2 | Method::Bearer => settings.access_token(),
+            Method::None => None,
+        }
+    }
+
+    fn renewal(&self, settings: &Settings, _options: &Options) -> Renewal {
+        match settings.method() {
+            Method::Exchange => Renewal::Reusable,
+            Method::OAuth2 => settings
+                .secret(REFRESH_TOKEN)
+                .map_or(Renewal::None, Renewal::SingleUse),
+            Method::Bearer | Method::Basic | Method::None => Renewal::None,
+        }
+    }
+
+    fn renew(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+        match settings.method() {
+            Method::Exchange => self.exchange(settings, options),
+            _ => self.refresh(settings, options),
+        }
+    }
+
+    /// DHCore has no login a person approves: a personal access token is
+    /// exchanged; configured credentials are used as they are; otherwise the
+    /// error says what to set.
+    fn login(&self, options: &Options) -> Result<DhCoreGrant> {
+        self.endpoint()?;
+        let settings = self.settings(&self.load_ini()?, options);
+        match settings.method() {
+            Method::Exchange => self.exchange(&settings, options),
+            Method::Basic => settings
+                .basic()
+                .map(DhCoreGrant::Configured)
+                .ok_or_else(|| {
+                    Error::invalid_argument("DHCore user or password is not valid text")
+                }),
+            Method::Bearer => match settings.access_token() {
+                Some(token) if token.is_unexpired_at(unix_now()) => {
+                    Ok(DhCoreGrant::Configured(token))
+                }
+                _ => Err(self.cannot_renew_from(&settings, "has expired")),
+            },
+            Method::OAuth2 => Err(Error::authentication(format!(
+                "the refresh token from {} cannot be used; set a new one (or {PAT})",
+                settings.source(REFRESH_TOKEN)
+            ))),
+            Method::None => Err(self.no_credentials()),
+        }
+    }
+
+    fn save(&self, grant: DhCoreGrant, _options: &Options) -> Result<Token> {
+        match grant {
+            DhCoreGrant::Reply {
+                reply,
+                used,
+                issued_at,
+            } => self.write_back_locked(&reply, &used, issued_at),
+            DhCoreGrant::Configured(token) => Ok(token),
+        }
+    }
+
+    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
+        Ok(match self.api_auth(token, options)? {
+            ApiAnswer::Valid { username } => Verdict::Valid { username },
+            ApiAnswer::Rejected => Verdict::Rejected,
+        })
+    }
+
+    /// Credentials the user configured are theirs to correct.
+    fn discard(&self, settings: &Settings, _options: &Options) -> Result<()> {
+        let what = if settings.method() == Method::Basic {
+            format!(
+                "the user and password from {} and {}; correct them",
+                settings.source(USER),
+                settings.source(PASSWORD)
+            )
+        } else {
+            format!(
+                "the access token from {}; replace it",
+                settings.source(ACCESS_TOKEN)
+            )
+        };
+        Err(Error::authentication(format!(
+            "{} rejected {what}, or set {PAT} (with {CLIENT_ID})",
+            self.endpoint()?.as_str()
+        )))
+    }
+
+    fn cannot_renew(&self) -> Error {
+        match self.load_ini() {
+            Ok(ini) => self.cannot_renew_from(&self.settings(&ini, &Options::default()), "expires"),
+            Err(e) => e,
+        }
+    }
+
+    /// `Basic …` as it is, else `Bearer <token>`.
+    fn authorization(&self, token: &Token) -> Result<Secret> {
+        Secret::from_string(authorization(&token.bearer))
+    }
+
+    /// Writes `token` (a bare access token obtained elsewhere) as
+    /// `dhcore_access_token` of the profile, replacing the stored token's
+    /// other keys (refresh token, expiry, …).
+    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+        let token = token.trim();
+        if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::invalid_argument(
+                "dhcore takes a bare access token (no spaces, no \"Bearer \")",
+            ));
+        }
+        let mut ini = self.load_ini()?;
+        if !options.overwrite && ini.get(&self.profile, "dhcore_access_token").is_some() {
+            return Err(Error::invalid_argument(format!(
+                "[{}] of {} already has an access token and overwrite=false",
+                self.profile,
+                self.path.display()
+            )));
+        }
+        for key in TOKEN_KEYS {
+            ini.remove(&self.profile, key);
+        }
+        ini.set(&self.profile, "dhcore_access_token", token)?;
+        ini.set(DEFAULT_SECTION, CURRENT_ENVIRONMENT, &self.profile)?;
+        dhcore_ini::save(&self.path, &ini)
+    }
+
+    /// Removes the stored token's keys from the profile's section; every
+    /// other key and section (and the personal access token, user and
+    /// password, which the user configured) stays.
+    fn logout(&self, _options: &Options) -> Result<()> {
+        let Some(mut ini) = dhcore_ini::load(&self.path)? else {
+            return Ok(());
+        };
+        let mut changed = false;
+        for key in TOKEN_KEYS {
+            changed |= ini.remove(&self.profile, key);
+        }
+        if changed {
+            dhcore_ini::save(&self.path, &ini)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    pub(super) fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let provider = DhCore::with_env(
+            &env(&[
+                ("HOME", "/nonexistent-home"),
+                ("DHCORE_ENDPOINT", "http://127.0.0.1:1"),
+            ]),
+            &Options::new(),
+        )
+        .unwrap();
+        let mut ini = Ini::default();
+        for (k, v) in pairs {
+            ini.set(DEFAULT_PROFILE, k, v).unwrap();
+        }
+        provider.settings(&ini, &Options::new())
+    }
+
+    #[test]
+    fn endpoint_and_path_rules() {
+        let o = Options::new();
+        let p = DhCore::with_env(
+            &env(&[
+                ("HOME", "/h"),
+                ("DHCORE_ENDPOINT", "http://127.0.0.1:8080/"),
+            ]),
+            &o,
+        )
+        .unwrap();
+        assert_eq!(p.server(), "http://127.0.0.1:8080");
+        assert_eq!(p.token_path(), Path::new("/h/.dhcore.ini"));
+        assert_eq!(p.profile(), DEFAULT_PROFILE);
+        let p = DhCore::with_env(
+            &env(&[
+                ("HOME", "/h"),
+                ("DH_CONFIG", "/c/x.ini"),
+                ("DH_NAME", "dev"),
+                ("DHCORE_ENDPOINT", "core.example.org"),
+            ]),
+            &o,
+        )
+        .unwrap();
+        assert_eq!(p.token_path(), Path::new("/c/x.ini"));
+        assert_eq!(p.profile(), "dev");
+        assert_eq!(p.endpoint().unwrap_err().kind(), ErrorKind::InvalidArgument);
+        let p = DhCore::with_env(
+            &env(&[
+                ("HOME", "/h"),
+                ("DHCORE_ENDPOINT", "http://core.example.org"),
+            ]),
+            &o,
+        )
+        .unwrap();
+        assert_eq!(p.endpoint().unwrap_err().kind(), ErrorKind::Insecure);
+        let p = DhCore::with_env(&env(&[("HOME", "/h")]), &o).unwrap();
+        let e = p.endpoint().unwrap_err();
+        assert!(e.message().contains("DHCORE_ENDPOINT"), "{}", e.message());
+        let mut o = Options::new();
+        o.set("profile", "DEFAULT").unwrap();
+        assert!(DhCore::with_env(&env(&[("HOME", "/h")]), &o).is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! Renewing a DHCore access token: the personal access token exchange, the
+//! refresh (re-reading the file once when the single-use refresh token was
+//! refused), and writing the reply back to the profile, all under the file's
+//! lock that the caller holds.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::flow::discovery;
+use crate::flow::exchange::{self, Subject};
+use crate::flow::oauth::{self, Client};
+use crate::flow::refresh;
+use crate::options::Options;
+use crate::server::{ServerUrl, require_secure};
+use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
+use crate::token::{Token, unix_now};
+
+use super::settings::*;
+use super::{DhCore, DhCoreGrant};
+
+impl DhCore {
+    fn client(&self, settings: &Settings, what: &str) -> Result<Client> {
+        let id = settings.get(CLIENT_ID).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "{what} needs a client id: set {CLIENT_ID}, or {} in [{}] of {}, or pass client_id",
+                ini_key(CLIENT_ID),
+                self.profile,
+                self.path.display()
+            ))
+        })?;
+        Ok(Client::public(id))
+    }
+
+    /// `OAUTH2_TOKEN_ENDPOINT`, else the issuer's discovery document (cached).
+    fn token_endpoint(&self, settings: &Settings, options: &Options) -> Result<String> {
+        if let Some(endpoint) = settings.get(TOKEN_ENDPOINT) {
+            let source = settings.source(TOKEN_ENDPOINT);
+            let url = url::Url::parse(endpoint)
+                .map_err(|_| Error::invalid_argument(format!("{source} is not a URL")))?;
+            require_secure(&url, &source)?;
+            return Ok(endpoint.to_string());
+        }
+        let issuer = settings.get(ISSUER).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "no token endpoint: set {ISSUER} (or {TOKEN_ENDPOINT}), or {} in [{}] of {}",
+                ini_key(ISSUER),
+                self.profile,
+                self.path.display()
+            ))
+        })?;
+        let issuer = ServerUrl::parse(issuer).map_err(|e| e.context(settings.source(ISSUER)))?;
+        Ok(discovery::discover(&issuer, Self::deadline(options))?
+            .token_endpoint
+            .clone())
+    }
+
+    /// Exchanges the personal access token (RFC 8693).
+    pub(super) fn exchange(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+        let pat = settings.secret(PAT).ok_or_else(|| {
+            Error::invalid_argument("the personal access token is not valid text")
+        })?;
+        let client = self.client(settings, "the personal access token exchange")?;
+        let endpoint = self.token_endpoint(settings, options)?;
+        let issued_at = unix_now();
+        let reply = exchange::exchange(
+            &endpoint,
+            &client,
+            &Subject {
+                token: &pat,
+                token_type: PAT_TOKEN_TYPE,
+            },
+            Some(SCOPE),
+            Self::deadline(options),
+        )?;
+        Ok(DhCoreGrant::Reply {
+            reply,
+            used: settings.clone(),
+            issued_at,
+        })
+    }
+
+    /// Refreshes with the stored refresh token (single use: the engine
+    /// presents it once, under the lock).
+    pub(super) fn refresh(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+        let refresh_token = settings
+            .secret(REFRESH_TOKEN)
+            .ok_or_else(|| Error::authentication("there is no refresh token"))?;
+        let client = self.client(settings, "the token refresh")?;
+        let endpoint = self.token_endpoint(settings, options)?;
+        let issued_at = unix_now();
+        let reply = refresh::refresh(
+            &endpoint,
+            &client,
+            &refresh_token,
+            Some(SCOPE),
+            Self::deadline(options),
+        )
+        .map_err(|e| {
+            e.context(format!(
+                "the refresh token from {}",
+                settings.source(REFRESH_TOKEN)
+            ))
+        })?;
+        Ok(DhCoreGrant::Reply {
+            reply,
+            used: settings.clone(),
+            issued_at,
+        })
+    }
+
+    /// Writes a token reply to the profile, under the lock the caller holds,
+    /// re-reading the file first so nothing another writer added is lost.
+    pub(super) fn write_back_locked(
+        &self,
+        reply: &Map<String, Value>,
+        used: &Settings,
+        issued_at: i64,
+    ) -> Result<Token> {
+        let mut ini = self.load_ini()?;
+        apply_reply(&mut ini, &self.profile, reply, used, issued_at)?;
+        dhcore_ini::save(&self.path, &ini)?;
+        let settings = self.settings(&ini, &Options::default());
+        let mut token = settings
+            .access_token()
+            .ok_or_else(|| Error::server("the token reply has no access_token"))?;
+        // The file may name an older refresh token only if the reply has
+        // none; keep the one that was used then (it is still valid).
+        if token.refresh.is_none() {
+            token.refresh = used.secret(REFRESH_TOKEN);
+        }
+        Ok(token)
+    }
+}
+
+/// Lays a token reply over `profile` with the SDK's names, plus the client id
+/// and issuer used, `dhcore_expires_at`, and `current_environment`.
+fn apply_reply(
+    ini: &mut Ini,
+    profile: &str,
+    reply: &Map<String, Value>,
+    used: &Settings,
+    issued_at: i64,
+) -> Result<()> {
+    // Token fields of an earlier reply that this one does not renew would
+    // describe the wrong token.
+    for stale in ["id_token", "expires_in", EXPIRES_AT_KEY] {
+        if !reply.contains_key(stale) {
+            ini.remove(profile, stale);
+        }
+    }
+    for (field, value) in reply {
+        let key = match field.as_str() {
+            "access_token" => "dhcore_access_token".to_string(),
+            "refresh_token" => "dhcore_refresh_token".to_string(),
+            "client_id" => "dhcore_client_id".to_string(),
+            "issuer" => "dhcore_issuer".to_string(),
+            "token_endpoint" => "oauth2_token_endpoint".to_string(),
+            other => other.to_ascii_lowercase(),
+        };
+        let valid_key = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid_key
+            || matches!(
+                key.as_str(),
+                "dhcore_personal_access_token" | EXPIRES_AT_KEY | CURRENT_ENVIRONMENT
+            )
+        {
+            continue;
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            // Python's str(True), as the SDK would write it.
+            Value::Bool(true) => "True".to_string(),
+            Value::Bool(false) => "False".to_string(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        ini.set(profile, &key, &text)?;
+    }
+    for name in [CLIENT_ID, ISSUER] {
+        let key = ini_key(name);
+        if let Some(value) = used.get(name)
+            && !reply.contains_key(&key["dhcore_".len()..])
+            && ini.get(profile, &key) != Some(value)
+        {
+            ini.set(profile, &key, value)?;
+        }
+    }
+    if used
+        .origin(TOKEN_ENDPOINT)
+        .is_some_and(|f| f != Origin::File)
+        && !reply.contains_key("token_endpoint")
+        && let Some(value) = used.get(TOKEN_ENDPOINT)
+    {
+        ini.set(profile, &ini_key(TOKEN_ENDPOINT), value)?;
+    }
+    if let Some(expires_in) = oauth::number(reply, "expires_in") {
+        ini.set(
+            profile,
+            EXPIRES_AT_KEY,
+            &dhcore_ini::format_rfc3339(issued_at.saturating_add(expires_in)),
+        )?;
+    }
+    ini.set(DEFAULT_SECTION, CURRENT_ENVIRONMENT, profile)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use crate::provider::dhcore::tests::settings;
+
+    #[test]
+    fn reply_is_written_with_the_sdk_names() {
+        let used = settings(&[
+            ("dhcore_personal_access_token", "pat-secret"),
+            ("dhcore_client_id", "cli"),
+            ("dhcore_issuer", "http://127.0.0.1:9090"),
+        ]);
+        let mut ini = Ini::default();
+        ini.set("p", "id_token", "stale").unwrap();
+        let reply: Map<String, Value> = serde_json::from_str(
+            r#"{"access_token":"a","refresh_token":"r","expires_in":60,"token_type":"Bearer",
+                "scope":"credentials","aws_access_key_id":"k","weird key":"x","n":null,
+                "flag":true,"token_endpoint":"http://127.0.0.1:9090/t"}"#,
+        )
+        .unwrap();
+        apply_reply(&mut ini, "p", &reply, &used, 1_000_000_000).unwrap();
+        let p = ini.section("p");
+        let keys: Vec<&str> = p.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "aws_access_key_id",
+                CURRENT_ENVIRONMENT,
+                "dhcore_access_token",
+                "dhcore_client_id",
+                EXPIRES_AT_KEY,
+                "dhcore_issuer",
+                "dhcore_refresh_token",
+                "expires_in",
+                "flag",
+                "oauth2_token_endpoint",
+                "scope",
+                "token_type",
+            ]
+        );
+        assert_eq!(p[EXPIRES_AT_KEY], "2001-09-09T01:47:40Z");
+        assert_eq!(p["flag"], "True");
+        assert_eq!(ini.current_environment(), Some("p"));
+        assert!(!ini.to_text().unwrap().contains("pat-secret"));
+    }
+}

@@ -1,0 +1,375 @@
+//! DHCore's settings: where each comes from (option, else the profile's
+//! section of `.dhcore.ini` with `[DEFAULT]` inherited, else the environment),
+//! the file's key for each, and the method they select. See the module docs
+//! of `provider::dhcore` for the rules.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::jwt;
+use crate::options::Options;
+use crate::secret::Secret;
+use crate::server::ServerUrl;
+use crate::store::dhcore_ini::{self, DEFAULT_SECTION, Ini};
+use crate::token::Token;
+
+use super::DhCore;
+
+/// The profile when nothing names one.
+pub(crate) const DEFAULT_PROFILE: &str = "__default";
+/// `subject_token_type` of DHCore's personal access tokens.
+pub(crate) const PAT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:pat";
+/// The scope of every DHCore token request.
+pub(crate) const SCOPE: &str = "credentials";
+/// The file's name in the home directory.
+pub(super) const FILE_NAME: &str = ".dhcore.ini";
+
+pub(super) const ENDPOINT: &str = "DHCORE_ENDPOINT";
+pub(super) const ISSUER: &str = "DHCORE_ISSUER";
+pub(super) const CLIENT_ID: &str = "DHCORE_CLIENT_ID";
+pub(super) const TOKEN_ENDPOINT: &str = "OAUTH2_TOKEN_ENDPOINT";
+pub(super) const PAT: &str = "DHCORE_PERSONAL_ACCESS_TOKEN";
+pub(super) const ACCESS_TOKEN: &str = "DHCORE_ACCESS_TOKEN";
+pub(super) const REFRESH_TOKEN: &str = "DHCORE_REFRESH_TOKEN";
+pub(super) const USER: &str = "DHCORE_USER";
+pub(super) const PASSWORD: &str = "DHCORE_PASSWORD";
+pub(super) const EXPIRES_IN: &str = "DHCORE_EXPIRES_IN";
+pub(super) const ID_TOKEN: &str = "DHCORE_ID_TOKEN";
+
+/// Every setting read from both the file and the environment.
+pub(super) const SETTINGS: [&str; 11] = [
+    ENDPOINT,
+    ISSUER,
+    CLIENT_ID,
+    TOKEN_ENDPOINT,
+    PAT,
+    ACCESS_TOKEN,
+    REFRESH_TOKEN,
+    USER,
+    PASSWORD,
+    EXPIRES_IN,
+    ID_TOKEN,
+];
+
+/// hubauth's own key: when the stored access token expires.
+pub(super) const EXPIRES_AT_KEY: &str = "dhcore_expires_at";
+
+/// Keys of a stored token, removed by `logout` and replaced by `save_token`.
+pub(super) const TOKEN_KEYS: [&str; 10] = [
+    "dhcore_access_token",
+    "dhcore_refresh_token",
+    EXPIRES_AT_KEY,
+    "expires_in",
+    "dhcore_expires_in",
+    "id_token",
+    "dhcore_id_token",
+    "token_type",
+    "issued_token_type",
+    "scope",
+];
+
+pub(super) fn non_empty(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// The file's name for a setting.
+pub(super) fn ini_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// Where a setting came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Origin {
+    Option,
+    File,
+    Env,
+}
+
+/// How the credentials authenticate, in the SDK's priority order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// A personal access token, exchanged for an access token.
+    Exchange,
+    /// An access token with a refresh token.
+    OAuth2,
+    /// An access token alone.
+    Bearer,
+    /// User and password.
+    Basic,
+    None,
+}
+
+impl Method {
+    /// Whether a new access token can be had without the user.
+    pub fn renews(self) -> bool {
+        matches!(self, Method::Exchange | Method::OAuth2)
+    }
+}
+
+/// The settings of one profile, each from where it was found first.
+#[derive(Clone)]
+pub struct Settings {
+    values: BTreeMap<&'static str, (String, Origin)>,
+    /// The file's `expires_in`, `dhcore_expires_at` (only with a file access token).
+    file_expires_in: Option<String>,
+    file_expires_at: Option<String>,
+    /// The file's `id_token` (the SDK writes the reply's `id_token` as is).
+    file_id_token: Option<String>,
+    profile: String,
+    path: PathBuf,
+}
+
+impl Settings {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(|(v, _)| v.as_str())
+    }
+
+    pub(super) fn origin(&self, name: &str) -> Option<Origin> {
+        self.values.get(name).map(|(_, f)| *f)
+    }
+
+    pub(super) fn secret(&self, name: &str) -> Option<Secret> {
+        self.get(name).and_then(|v| Secret::new(v).ok())
+    }
+
+    pub(super) fn method(&self) -> Method {
+        if self.get(PAT).is_some() {
+            Method::Exchange
+        } else if self.get(ACCESS_TOKEN).is_some() && self.get(REFRESH_TOKEN).is_some() {
+            Method::OAuth2
+        } else if self.get(ACCESS_TOKEN).is_some() {
+            Method::Bearer
+        } else if self.get(USER).is_some() && self.get(PASSWORD).is_some() {
+            Method::Basic
+        } else {
+            Method::None
+        }
+    }
+
+    /// Where a setting is, for messages: `DHCORE_X` or `dhcore_x in [p] of <path>`.
+    pub(super) fn source(&self, name: &str) -> String {
+        match self.origin(name) {
+            Some(Origin::File) => format!(
+                "{} in [{}] of {}",
+                ini_key(name),
+                self.profile,
+                self.path.display()
+            ),
+            Some(Origin::Option) => format!("the option for {name}"),
+            _ => format!("the environment variable {name}"),
+        }
+    }
+
+    /// The stored access token as a [`Token`], with its expiry and lifetime.
+    pub(super) fn access_token(&self) -> Option<Token> {
+        let access = self.secret(ACCESS_TOKEN)?;
+        let from_file = self.origin(ACCESS_TOKEN) == Some(Origin::File);
+        let (expires_at, lifetime) = if from_file {
+            (
+                self.file_expires_at
+                    .as_deref()
+                    .and_then(dhcore_ini::parse_rfc3339),
+                self.file_expires_in
+                    .as_deref()
+                    .or_else(|| self.get_from(EXPIRES_IN, Origin::File))
+                    .and_then(parse_seconds),
+            )
+        } else {
+            (
+                None,
+                self.get_from(EXPIRES_IN, Origin::Env)
+                    .and_then(parse_seconds),
+            )
+        };
+        let expires_at = expires_at.or_else(|| jwt::expiry(access.expose()));
+        Some(Token {
+            refresh: self.secret(REFRESH_TOKEN),
+            expires_at,
+            lifetime: lifetime.filter(|s| *s > 0),
+            username: self.username_from_id_token(),
+            bearer: access,
+        })
+    }
+
+    fn get_from(&self, name: &str, from: Origin) -> Option<&str> {
+        self.values
+            .get(name)
+            .filter(|(_, f)| *f == from)
+            .map(|(v, _)| v.as_str())
+    }
+
+    fn username_from_id_token(&self) -> Option<String> {
+        let id_token = self
+            .file_id_token
+            .as_deref()
+            .or_else(|| self.get(ID_TOKEN))?;
+        jwt::claims(id_token).and_then(|c| jwt::username_from_claims(&c))
+    }
+
+    /// `Basic base64(user:password)`, the whole header value.
+    pub(super) fn basic(&self) -> Option<Token> {
+        let user = self.get(USER)?;
+        let password = self.get(PASSWORD)?;
+        let mut pair = format!("{user}:{password}");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
+        zeroize::Zeroize::zeroize(&mut pair);
+        let header = Secret::from_string(format!("Basic {encoded}")).ok()?;
+        Some(Token {
+            username: Some(user.to_string()),
+            ..Token::bare(header)
+        })
+    }
+}
+
+pub(super) fn parse_seconds(text: &str) -> Option<i64> {
+    let text = text.trim();
+    text.parse::<i64>().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| f as i64)
+    })
+}
+
+/// `DHCORE_ENDPOINT`: http(s) only, trailing `/` dropped, https unless loopback.
+pub(super) fn parse_endpoint(raw: &str, source: &str) -> Result<ServerUrl> {
+    let trimmed = raw.trim();
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+        return Err(Error::invalid_argument(format!(
+            "{source} must start with http:// or https://"
+        )));
+    }
+    ServerUrl::parse(trimmed.trim_end_matches('/')).map_err(|e| e.context(source))
+}
+
+pub(super) fn check_profile(profile: &str) -> Result<()> {
+    if profile == DEFAULT_SECTION {
+        return Err(Error::invalid_argument(
+            "DEFAULT cannot be a DHCore profile (it holds the values every profile inherits)",
+        ));
+    }
+    if profile.trim().is_empty() || profile.chars().any(char::is_control) {
+        return Err(Error::invalid_argument(format!(
+            "{profile:?} cannot be a DHCore profile"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn default_path(env: Env<'_>) -> Result<PathBuf> {
+    if let Some(path) = non_empty(env("DH_CONFIG").as_deref()) {
+        return Ok(PathBuf::from(path));
+    }
+    let home = non_empty(env("HOME").as_deref()).ok_or_else(|| {
+        Error::invalid_argument(
+            "cannot find the home directory for ~/.dhcore.ini; set DH_CONFIG or token_path",
+        )
+    })?;
+    Ok(PathBuf::from(home).join(FILE_NAME))
+}
+
+impl DhCore {
+    /// Every setting: option, else the profile's section, else the environment.
+    pub(super) fn settings(&self, ini: &Ini, options: &Options) -> Settings {
+        let section = ini.section(&self.profile);
+        let mut values = BTreeMap::new();
+        for name in SETTINGS {
+            let file = non_empty(section.get(&ini_key(name)).map(String::as_str));
+            let found = match file {
+                Some(value) => Some((value, Origin::File)),
+                None => self.env.get(name).map(|v| (v.clone(), Origin::Env)),
+            };
+            if let Some(found) = found {
+                values.insert(name, found);
+            }
+        }
+        let option = |value: Option<&str>| non_empty(value).map(|v| (v, Origin::Option));
+        if let Some(v) = option(options.client_id.as_deref()) {
+            values.insert(CLIENT_ID, v);
+        }
+        if let Some(v) = option(options.issuer.as_deref()) {
+            values.insert(ISSUER, v);
+        }
+        if let Some(pat) = &options.subject_token {
+            values.insert(PAT, (pat.expose().to_string(), Origin::Option));
+        }
+        let file_access = values
+            .get(ACCESS_TOKEN)
+            .is_some_and(|(_, f)| *f == Origin::File);
+        let file_value = |key: &str| {
+            file_access
+                .then(|| non_empty(section.get(key).map(String::as_str)))
+                .flatten()
+        };
+        Settings {
+            file_expires_in: file_value("expires_in"),
+            file_expires_at: file_value(EXPIRES_AT_KEY),
+            file_id_token: file_value("id_token"),
+            values,
+            profile: self.profile.clone(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::dhcore::authorization;
+    use crate::provider::dhcore::tests::settings;
+
+    #[test]
+    fn method_priority() {
+        let all = [
+            ("dhcore_personal_access_token", "p"),
+            ("dhcore_access_token", "a"),
+            ("dhcore_refresh_token", "r"),
+            ("dhcore_user", "u"),
+            ("dhcore_password", "w"),
+        ];
+        assert_eq!(settings(&all).method(), Method::Exchange);
+        assert_eq!(settings(&all[1..]).method(), Method::OAuth2);
+        assert_eq!(settings(&[all[1], all[3], all[4]]).method(), Method::Bearer);
+        assert_eq!(settings(&all[3..]).method(), Method::Basic);
+        assert_eq!(settings(&all[3..4]).method(), Method::None);
+        assert_eq!(settings(&[all[2]]).method(), Method::None);
+        let basic = settings(&all[3..]).basic().unwrap();
+        assert_eq!(basic.bearer.expose(), "Basic dTp3");
+        assert_eq!(authorization(&basic.bearer), "Basic dTp3");
+        assert_eq!(authorization(&Secret::new("t").unwrap()), "Bearer t");
+    }
+
+    #[test]
+    fn expiry_comes_from_the_file_or_the_jwt() {
+        let s = settings(&[
+            ("dhcore_access_token", "a"),
+            ("dhcore_expires_at", "2030-01-01T00:00:00Z"),
+            ("expires_in", "3600"),
+        ]);
+        let t = s.access_token().unwrap();
+        assert_eq!(t.expires_at, Some(1_893_456_000));
+        assert_eq!(t.lifetime, Some(3600));
+        // {"exp": 2000000000}
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":2000000000}"#);
+        let jwt = format!("eyJhbGciOiJub25lIn0.{payload}.sig");
+        let t = settings(&[("dhcore_access_token", &jwt)])
+            .access_token()
+            .unwrap();
+        assert_eq!(t.expires_at, Some(2_000_000_000));
+        assert_eq!(
+            settings(&[("dhcore_access_token", "opaque")])
+                .access_token()
+                .unwrap()
+                .expires_at,
+            None
+        );
+    }
+}

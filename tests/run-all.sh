@@ -42,6 +42,11 @@ if [ -f bindings/c/Makefile ]; then
   make -C bindings/c test valgrind asan cxx-check example-run cmake-check
 fi
 
+if [ -f bindings/julia/gen/generate.py ]; then
+  step "generated bindings (LibHubAuth.jl, Python _signatures.py) match include/hubauth.h"
+  python3 bindings/julia/gen/generate.py --check
+fi
+
 if [ -f bindings/julia/check_ccalls.py ]; then
   step "Julia binding: every ccall matches include/hubauth.h"
   python3 bindings/julia/check_ccalls.py

@@ -2,9 +2,9 @@
 # Runs every test of the project: formatting and lints, the Rust tests (unit,
 # integration against the JuliaHub-protocol and oidc-provider servers, CLI),
 # the C tests (plain, valgrind, AddressSanitizer, C++ header check, pkg-config
-# example), the Julia binding's header check, the Python binding's tests, a
+# and CMake examples of the installed tree), the Julia binding's header check, the Python binding's tests, a
 # fuzz smoke run of every parser, the benchmarks' build and the quick start.
-# Needs: cargo, gcc, make, valgrind, pkg-config, node + npm, python3 with the
+# Needs: cargo, gcc, make, valgrind, pkg-config, cmake, node + npm, python3 with the
 # packages in bindings/python/requirements-test.txt (.ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +38,13 @@ step "test OIDC server self-test"
 node --test tests/oidc-server/selftest.test.js
 
 if [ -f bindings/c/Makefile ]; then
-  step "C tests: plain, valgrind, AddressSanitizer, C++ header, pkg-config example"
-  make -C bindings/c test valgrind asan cxx-check example-run
+  step "C tests: plain, valgrind, AddressSanitizer, C++ header, pkg-config and CMake examples"
+  make -C bindings/c test valgrind asan cxx-check example-run cmake-check
+fi
+
+if [ -f bindings/julia/gen/generate.py ]; then
+  step "generated bindings (LibHubAuth.jl, Python _signatures.py) match include/hubauth.h"
+  python3 bindings/julia/gen/generate.py --check
 fi
 
 if [ -f bindings/julia/check_ccalls.py ]; then

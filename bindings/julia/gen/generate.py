@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Generates bindings/julia/HubAuth/src/LibHubAuth.jl from include/hubauth.h.
+"""Generates the bindings' low-level layer from include/hubauth.h: the Julia
+module bindings/julia/HubAuth/src/LibHubAuth.jl and the Python binding's
+signature table bindings/python/hubauth/_signatures.py. It is the project's
+one parser of the header (the Python binding reads the table, never the
+header, so an installed wheel needs no header).
 
-    python3 bindings/julia/gen/generate.py            # rewrite LibHubAuth.jl
-    python3 bindings/julia/gen/generate.py --check    # exit 1 if it is stale
-    python3 bindings/julia/gen/generate.py --stdout   # print, write nothing
+    python3 bindings/julia/gen/generate.py            # rewrite both files
+    python3 bindings/julia/gen/generate.py --check    # exit 1 if either is stale
+    python3 bindings/julia/gen/generate.py --stdout   # print LibHubAuth.jl, write nothing
 
 The header is cbindgen output and regular: doxygen `/** */` comments, opaque
 `typedef struct x x;`, scalar and function-pointer typedefs, `#define
@@ -27,6 +31,7 @@ JULIA_DIR = Path(__file__).resolve().parent.parent          # bindings/julia
 REPO_ROOT = JULIA_DIR.parent.parent
 HEADER_REL = Path("include/hubauth.h")
 OUTPUT_REL = Path("bindings/julia/HubAuth/src/LibHubAuth.jl")
+PY_OUTPUT_REL = Path("bindings/python/hubauth/_signatures.py")
 
 
 class HeaderError(Exception):
@@ -408,11 +413,19 @@ _libname() = Sys.iswindows() ? "hubauth.dll" : "libhubauth." * Libdl.dlext
 """
     find_library() -> String
 
-`ENV["HUBAUTH_LIB"]` if set (a path or a name); else the repository's own
-build, `target/release` then `target/debug` (four levels above this file);
+Where the library comes from, first that applies:
+
+1. `HubAuth_jll` (built by bindings/julia/jll/build_tarballs.jl), when it is
+   installed in an active environment and has a build for this platform;
+2. `ENV["HUBAUTH_LIB"]` (a path or a name);
+3. the repository's own build, `target/release` then `target/debug` (four
+   levels above this file);
+
 else `"libhubauth"`, found by the system's loader.
 """
 function find_library()
+    jll = jll_library()
+    jll === nothing || return jll
     lib = get(ENV, "HUBAUTH_LIB", "")
     isempty(lib) || return lib
     root = joinpath(@__DIR__, "..", "..", "..", "..")
@@ -421,6 +434,30 @@ function find_library()
         isfile(path) && return path
     end
     return "libhubauth"
+end
+
+"""
+    jll_library() -> Union{String, Nothing}
+
+The library of `HubAuth_jll`, or `nothing` when that package is not installed
+(it is optional: not a dependency of HubAuth, so a checkout works without it),
+fails to load, or has no build for this platform.
+"""
+function jll_library()
+    pkg = Base.identify_package("HubAuth_jll")
+    pkg === nothing && return nothing
+    jll = try
+        Base.require(pkg)
+    catch err
+        @warn "HubAuth_jll is installed but does not load; trying HUBAUTH_LIB and the repository build" exception = err
+        return nothing
+    end
+    if isdefined(jll, :is_available) && !Base.invokelatest(jll.is_available)
+        return nothing
+    end
+    isdefined(jll, :libhubauth_path) || return nothing
+    path = Base.invokelatest(getproperty, jll, :libhubauth_path)::String
+    return isempty(path) ? nothing : path
 end
 
 function __init__()
@@ -489,38 +526,174 @@ def render(hdr: Header) -> str:
     return "\n".join(out) + "\n"
 
 
+# ----------------------------------------------------------------------------
+# Python side: the ctypes signature table read by bindings/python/hubauth/_lib.py
+# ----------------------------------------------------------------------------
+#
+# Types are written as names that _lib resolves (never ctypes objects, so the
+# table is plain data):
+#
+#   int32_t → c_int32 (scalar typedefs such as hubauth_status: their target)
+#   int64_t → c_int64   size_t → c_size_t   bool → c_bool   void (result) → None
+#   void * → c_void_p
+#   const char * (argument or borrowed result) → c_char_p (copies; nothing to free)
+#   char * result (owned; hubauth_string_free) → OwnedString: keeps the pointer to free
+#   char * argument of a *_free function → OwnedString (a pointer C gave us)
+#   char * other argument (a buffer C writes) → POINTER(c_char)
+#   hubauth_x * → XPtr (a distinct handle class per opaque type); hubauth_x ** → POINTER(XPtr)
+#   scalar * → POINTER(c_...)
+#   function-pointer typedef hubauth_hook_fn → HOOK_FN (a CFUNCTYPE from FN_POINTERS)
+
+PY_SCALARS = {
+    "int8_t": "c_int8", "int16_t": "c_int16", "int32_t": "c_int32", "int64_t": "c_int64",
+    "uint8_t": "c_uint8", "uint16_t": "c_uint16", "uint32_t": "c_uint32", "uint64_t": "c_uint64",
+    "size_t": "c_size_t", "ssize_t": "c_ssize_t", "intptr_t": "c_ssize_t", "uintptr_t": "c_size_t",
+    "bool": "c_bool", "int": "c_int", "unsigned": "c_uint", "double": "c_double", "float": "c_float",
+}
+
+
+def py_handle_name(c_name: str) -> str:
+    """hubauth_options → OptionsPtr."""
+    base = c_name[len("hubauth_"):] if c_name.startswith("hubauth_") else c_name
+    return "".join(w.capitalize() for w in base.split("_")) + "Ptr"
+
+
+def py_fnptr_name(c_name: str) -> str:
+    """hubauth_hook_fn → HOOK_FN."""
+    return (c_name[len("hubauth_"):] if c_name.startswith("hubauth_") else c_name).upper()
+
+
+def py_type(hdr: Header, ct: CType, position: str, fn_name: str = "", where: str = "") -> str | None:
+    base = ct.base
+    t = hdr.typedef(base)
+    while t is not None and t.kind == "alias" and t.target.ptr == 0 and not t.target.const:
+        base = t.target.base
+        t = hdr.typedef(base)
+    if ct.ptr == 0:
+        if base == "void":
+            if position not in ("ret", "cb_ret"):
+                raise HeaderError(f"{where}: void parameter")
+            return None
+        if t is not None and t.kind == "fnptr":
+            return py_fnptr_name(base)
+        if base in PY_SCALARS:
+            return PY_SCALARS[base]
+        raise HeaderError(f"{where}: no ctypes type for {ct}")
+    if ct.ptr == 1 and base == "char":
+        if ct.const:
+            return "c_char_p"
+        if position == "ret" or fn_name.endswith("_free"):
+            return "OwnedString"
+        return "POINTER(c_char)"
+    if ct.ptr == 1 and base == "void":
+        return "c_void_p"
+    if t is not None and t.kind == "opaque":
+        inner = py_handle_name(base)
+        depth = ct.ptr - 1
+    elif base in PY_SCALARS:
+        inner = PY_SCALARS[base]
+        depth = ct.ptr
+    else:
+        raise HeaderError(f"{where}: no ctypes type for {ct}")
+    for _ in range(depth):
+        inner = f"POINTER({inner})"
+    return inner
+
+
+PY_PREAMBLE = '''\
+# GENERATED by bindings/julia/gen/generate.py from include/hubauth.h; do not edit.
+# Regenerate: python3 bindings/julia/gen/generate.py
+# Checked by: python3 bindings/julia/gen/generate.py --check (CI fails when this file drifts)
+"""The C API of include/hubauth.h as data, for ``hubauth._lib``.
+
+Types are ctypes names that ``_lib`` resolves: ``c_*`` from ctypes, ``None``
+for void, ``XPtr`` the handle class of the opaque ``hubauth_x``,
+``OwnedString`` a ``char *`` the caller frees, ``POINTER(T)`` a pointer to T,
+``HOOK_FN`` the callback type of ``FN_POINTERS``.
+"""
+
+from typing import Dict, List, Optional, Tuple
+'''
+
+
+def render_python(hdr: Header) -> str:
+    out = [PY_PREAMBLE]
+    out.append("#: ``#define HUBAUTH_*`` of the header.")
+    for d in hdr.defines:
+        out.append(f"{d.name} = {d.value}")
+    out.append("")
+    out.append("#: Opaque structs (C name → handle class name).")
+    out.append("HANDLES: Dict[str, str] = {")
+    for t in hdr.typedefs:
+        if t.kind == "opaque":
+            out.append(f"    {t.name!r}: {py_handle_name(t.name)!r},")
+    out.append("}")
+    out.append("")
+    out.append("#: Function-pointer typedefs: class name → (C name, restype, argtypes).")
+    out.append("FN_POINTERS: Dict[str, Tuple[str, Optional[str], List[str]]] = {")
+    for t in hdr.typedefs:
+        if t.kind == "fnptr":
+            where = f"{HEADER_REL}:{t.line}"
+            ret = py_type(hdr, t.ret, "cb_ret", where=where)
+            args = [py_type(hdr, p.ctype, "cb_arg", where=where) for p in t.params]
+            out.append(f"    {py_fnptr_name(t.name)!r}: ({t.name!r}, {ret!r}, {args!r}),")
+    out.append("}")
+    out.append("")
+    out.append("#: Every function, in header order: name → (restype, argtypes).")
+    out.append("SIGNATURES: Dict[str, Tuple[Optional[str], List[str]]] = {")
+    for f in hdr.functions:
+        where = f"{HEADER_REL}:{f.line}"
+        ret = py_type(hdr, f.ret, "ret", f.name, where)
+        args = [py_type(hdr, p.ctype, "arg", f.name, where) for p in f.params]
+        out.append(f"    {f.name!r}: ({ret!r}, {args!r}),  # {f.prototype()}")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
 def generate(root: Path) -> str:
     header = root / HEADER_REL
     return render(parse_header(header.read_text(encoding="utf-8"), str(HEADER_REL)))
+
+
+def generate_all(root: Path) -> dict[Path, str]:
+    """Every generated file (path relative to the root → its text)."""
+    hdr = parse_header((root / HEADER_REL).read_text(encoding="utf-8"), str(HEADER_REL))
+    return {OUTPUT_REL: render(hdr), PY_OUTPUT_REL: render_python(hdr)}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)")
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--check", action="store_true", help="exit 1 if LibHubAuth.jl differs from the header")
-    g.add_argument("--stdout", action="store_true", help="print the result instead of writing it")
+    g.add_argument("--check", action="store_true",
+                   help="exit 1 if LibHubAuth.jl or _signatures.py differs from the header")
+    g.add_argument("--stdout", action="store_true", help="print LibHubAuth.jl instead of writing anything")
     args = ap.parse_args(argv)
     try:
-        text = generate(args.root)
+        files = generate_all(args.root)
     except (HeaderError, OSError) as e:
         print(f"generate.py: {e}", file=sys.stderr)
         return 1
-    out = args.root / OUTPUT_REL
     if args.stdout:
-        sys.stdout.write(text)
+        sys.stdout.write(files[OUTPUT_REL])
         return 0
     if args.check:
-        current = out.read_text(encoding="utf-8") if out.exists() else None
-        if current != text:
-            print(f"generate.py: {OUTPUT_REL} is stale; run python3 bindings/julia/gen/generate.py", file=sys.stderr)
-            return 1
-        print(f"{OUTPUT_REL} is up to date")
-        return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-    print(f"wrote {OUTPUT_REL}")
+        stale = []
+        for rel, text in files.items():
+            out = args.root / rel
+            current = out.read_text(encoding="utf-8") if out.exists() else None
+            if current != text:
+                stale.append(rel)
+                print(f"generate.py: {rel} is stale; run python3 bindings/julia/gen/generate.py", file=sys.stderr)
+            else:
+                print(f"{rel} is up to date")
+        return 1 if stale else 0
+    for rel, text in files.items():
+        out = args.root / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        print(f"wrote {rel}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """Low-level ctypes binding of include/hubauth.h.
 
-Every function of the header is declared in ``SIGNATURES`` with its exact
-``restype`` and ``argtypes``; ``_header.check`` (run by the test suite) parses
-the header and fails when this file and the header disagree. Nothing here
+Every function of the header is declared with its exact ``restype`` and
+``argtypes``, built from ``_signatures`` (generated from the header by
+bindings/julia/gen/generate.py, the project's one header parser; CI fails
+when it drifts). The header itself is never read at run time. Nothing here
 knows about auth: it only loads the library and describes its ABI.
 """
 
@@ -11,28 +12,35 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from . import _signatures
 from ._errors import LibraryNotFoundError
 
-# --- status codes (must equal the header's #defines; checked by _header) ------
+# --- status codes (the header's #defines, from _signatures) ---------------------
 
-HUBAUTH_OK = 0
-HUBAUTH_ERR_NULL_ARGUMENT = 1
-HUBAUTH_ERR_INVALID_ARGUMENT = 2
-HUBAUTH_ERR_NO_CREDENTIALS = 3
-HUBAUTH_ERR_AUTHENTICATION = 4
-HUBAUTH_ERR_NETWORK = 5
-HUBAUTH_ERR_SERVER = 6
-HUBAUTH_ERR_IO = 7
-HUBAUTH_ERR_FORMAT = 8
-HUBAUTH_ERR_CANCELLED = 9
-HUBAUTH_ERR_TIMEOUT = 10
-HUBAUTH_ERR_INSECURE = 11
-HUBAUTH_ERR_PANIC = 98
-HUBAUTH_ERR_INTERNAL = 99
+from ._signatures import (  # noqa: E402
+    HUBAUTH_ERR_AUTHENTICATION,
+    HUBAUTH_ERR_CANCELLED,
+    HUBAUTH_ERR_FORMAT,
+    HUBAUTH_ERR_INSECURE,
+    HUBAUTH_ERR_INTERNAL,
+    HUBAUTH_ERR_INVALID_ARGUMENT,
+    HUBAUTH_ERR_IO,
+    HUBAUTH_ERR_NETWORK,
+    HUBAUTH_ERR_NO_CREDENTIALS,
+    HUBAUTH_ERR_NULL_ARGUMENT,
+    HUBAUTH_ERR_PANIC,
+    HUBAUTH_ERR_SERVER,
+    HUBAUTH_ERR_TIMEOUT,
+    HUBAUTH_OK,
+)
+
+# Constants the header gained after this file was written are there too.
+globals().update({k: v for k, v in vars(_signatures).items() if k.startswith("HUBAUTH_")})
 
 
 # --- types ---------------------------------------------------------------------
@@ -73,46 +81,44 @@ class OwnedString(_Handle):
     (a plain c_char_p restype would copy it and lose the pointer: a leak)."""
 
 
+#: The opaque structs of the header and their handle types (a struct the
+#: header gained later gets a handle class made here).
+HANDLE_TYPES: Dict[str, type] = {}
+for _c_name, _py_name in _signatures.HANDLES.items():
+    if _py_name not in globals():
+        globals()[_py_name] = type(_py_name, (_Handle,), {"__doc__": f"``{_c_name} *``"})
+    HANDLE_TYPES[_c_name] = globals()[_py_name]
+
+_TYPE_NAME = re.compile(r"^(?:POINTER\((.*)\)|(\w+))$")
+
+
+def ctype(name: Optional[str]) -> object:
+    """The ctypes type a ``_signatures`` name stands for (None: void)."""
+    if name is None:
+        return None
+    m = _TYPE_NAME.match(name)
+    if m is None:
+        raise ValueError(f"_signatures: unknown type name {name!r}")
+    if m.group(1) is not None:
+        return ctypes.POINTER(ctype(m.group(1)))  # type: ignore[arg-type]
+    simple = m.group(2)
+    if simple.startswith("c_") and hasattr(ctypes, simple):
+        return getattr(ctypes, simple)
+    if simple == "OwnedString" or simple in _signatures.HANDLES.values() or simple in _signatures.FN_POINTERS:
+        return globals()[simple]
+    raise ValueError(f"_signatures: unknown type name {name!r}")
+
+
+for _py_name, (_c_name, _ret, _args) in _signatures.FN_POINTERS.items():
+    globals()[_py_name] = ctypes.CFUNCTYPE(ctype(_ret), *[ctype(a) for a in _args])
+
 #: ``typedef int32_t (*hubauth_hook_fn)(void *userdata, const char *url);``
-HOOK_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_char_p)
-
-#: The opaque structs of the header and their handle types.
-HANDLE_TYPES = {
-    "hubauth_options": OptionsPtr,
-    "hubauth_auth": AuthPtr,
-    "hubauth_secret": SecretPtr,
-    "hubauth_error": ErrorPtr,
-}
-
-_P = ctypes.POINTER
-_char_p = ctypes.c_char_p
+HOOK_FN = globals()["HOOK_FN"]
 
 #: name -> (restype, argtypes), in header order.
 SIGNATURES: Dict[str, Tuple[object, Sequence[object]]] = {
-    "hubauth_authenticate": (hubauth_status, [OptionsPtr, _P(AuthPtr), _P(ErrorPtr)]),
-    "hubauth_reauthenticate": (hubauth_status, [AuthPtr, OptionsPtr, _P(ErrorPtr)]),
-    "hubauth_check": (hubauth_status, [AuthPtr, _P(ctypes.c_bool), _P(ErrorPtr)]),
-    "hubauth_token": (hubauth_status, [AuthPtr, _P(SecretPtr), _P(ErrorPtr)]),
-    "hubauth_save_token": (hubauth_status, [OptionsPtr, _char_p, _P(ErrorPtr)]),
-    "hubauth_logout": (hubauth_status, [OptionsPtr, _P(ErrorPtr)]),
-    "hubauth_current": (AuthPtr, []),
-    "hubauth_auth_server": (OwnedString, [AuthPtr]),
-    "hubauth_auth_username": (OwnedString, [AuthPtr]),
-    "hubauth_auth_expires_at": (ctypes.c_int64, [AuthPtr]),
-    "hubauth_auth_free": (None, [AuthPtr]),
-    "hubauth_version": (_char_p, []),
-    "hubauth_error_code": (hubauth_status, [ErrorPtr]),
-    "hubauth_error_message": (_char_p, [ErrorPtr]),
-    "hubauth_error_free": (None, [ErrorPtr]),
-    "hubauth_string_free": (None, [OwnedString]),
-    "hubauth_options_new": (OptionsPtr, []),
-    "hubauth_options_set": (hubauth_status, [OptionsPtr, _char_p, _char_p, _P(ErrorPtr)]),
-    "hubauth_options_set_hook": (hubauth_status, [OptionsPtr, HOOK_FN, ctypes.c_void_p]),
-    "hubauth_options_free": (None, [OptionsPtr]),
-    "hubauth_secret_new": (SecretPtr, [_char_p]),
-    "hubauth_secret_expose": (_char_p, [SecretPtr]),
-    "hubauth_secret_len": (ctypes.c_size_t, [SecretPtr]),
-    "hubauth_secret_free": (None, [SecretPtr]),
+    name: (ctype(ret), [ctype(a) for a in args])
+    for name, (ret, args) in _signatures.SIGNATURES.items()
 }
 
 

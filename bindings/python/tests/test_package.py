@@ -63,41 +63,84 @@ def test_library_in_the_repo_is_found_without_hubauth_lib(tmp_path):
     assert path == str(tmp_path / "target" / "debug" / "libhubauth.so")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout")
-def test_pip_install_into_a_venv(tmp_path, auto_server):
-    # Build from a copy, so the source tree gets no build/ or *.egg-info.
-    src = tmp_path / "src"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel, built once from a copy of bindings/python (the source tree
+    gets no build/ or *.egg-info) by pip as a user would, with cargo running
+    in this checkout (the debug profile: already built, so quick)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
     shutil.copytree(PYTHON_DIR, src, ignore=shutil.ignore_patterns(
         "tests", "__pycache__", "build", "*.egg-info", ".pytest_cache", "*.so"))
-    venv = tmp_path / "venv"
+    env = dict(os.environ, HUBAUTH_REPO_ROOT=str(REPO), HUBAUTH_CARGO_PROFILE="debug")
+    env.pop("HUBAUTH_LIB", None)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
+         "-w", str(tmp / "dist"), str(src)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    (built,) = (tmp / "dist").glob("hubauth-*.whl")
+    return built
+
+
+def test_the_wheel_is_platform_specific_and_bundles_the_library(wheel):
+    import zipfile
+
+    name, version, py, abi, plat = wheel.stem.split("-")
+    assert (name, version) == ("hubauth", hubauth.__version__)
+    assert (py, abi) == ("py3", "none") and plat != "any", wheel.name
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        wheel_meta = z.read(f"hubauth-{version}.dist-info/WHEEL").decode()
+    assert "hubauth/libhubauth.so" in names and "hubauth/_signatures.py" in names
+    assert not any(n.endswith(".h") for n in names), "an installed wheel needs no header"
+    assert "Root-Is-Purelib: false" in wheel_meta
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout")
+def test_wheel_in_a_fresh_venv(wheel, tmp_path_factory, auto_server):
+    """pip install <wheel> into a venv outside the repository; from there, with
+    no cargo on PATH and no HUBAUTH_LIB, import, print the version, set
+    options and log in (device flow, auto-approved) against the test server."""
+    tmp = tmp_path_factory.mktemp("venv-test")
+    venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     r = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(src)],
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
+         str(wheel)],
         capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    token_path = tmp_path / "auth.toml"
-    token_path.write_text(auto_server.issue())
-    three_lines = (
-        "import hubauth\n"
-        f"auth = hubauth.authenticate({auto_server.url!r}, token_path={str(token_path)!r}, interactive=False)\n"
-        "print(auth.username, len(auth.token), hubauth.__file__, hubauth.library_path)\n"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HUBAUTH_LIB", "PYTHONPATH", "CARGO_TARGET_DIR", "JULIA_PKG_SERVER")}
+    env.update(PATH=f"{venv / 'bin'}:/usr/bin:/bin", HOME=str(tmp / "home"),
+               JULIA_DEPOT_PATH=str(tmp / "depot"))
+    script = (
+        "import hubauth, pathlib\n"
+        "print(hubauth.__version__, hubauth.library_version())\n"
+        "print(hubauth.__file__)\n"
+        "print(hubauth.library_path)\n"
+        "try:\n"
+        "    hubauth.authenticate('https://x.invalid', no_such_option=1)\n"
+        "except hubauth.InvalidArgumentError as e:\n"
+        "    print('refused', e.code)\n"
+        f"auth = hubauth.authenticate({auto_server.url!r}, hook=lambda url: True, timeout=60)\n"
+        "print(auth.username, len(auth.token) > 0)\n"
     )
-    env = dict(os.environ, HUBAUTH_LIB=str(LIB))
-    env.pop("PYTHONPATH", None)
-    r = subprocess.run([str(python), "-c", three_lines], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    user, length, module, library = r.stdout.split()
-    assert user == "alice" and int(length) > 0
-    assert module.startswith(str(venv)), "imported the installed copy"
-    assert library == str(LIB)
-    # A library shipped inside the installed package is found without HUBAUTH_LIB.
-    shipped = Path(module).parent / "libhubauth.so"
-    os.symlink(LIB, shipped)
-    env.pop("HUBAUTH_LIB")
+    r = subprocess.run([str(python), "-c", script], cwd=tmp, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"{hubauth.__version__} {hubauth.__version__}"
+    assert lines[1].startswith(str(venv)), "imported the installed copy"
+    assert lines[2] == str(Path(lines[1]).parent / "libhubauth.so"), "loaded the bundled library"
+    assert lines[3] == "refused 2"
+    assert lines[4] == "alice True"
+    # HUBAUTH_LIB still overrides the bundled library.
+    env["HUBAUTH_LIB"] = str(LIB)
     r = subprocess.run([str(python), "-c", "import hubauth; print(hubauth.library_path)"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+                       cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == str(shipped)
+    assert r.stdout.strip() == str(LIB)

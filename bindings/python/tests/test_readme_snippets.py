@@ -47,13 +47,18 @@ def test_c_snippet(server, tmp_path):
     source = tmp_path / "app.c"
     source.write_text(snippet("c"))
     app = tmp_path / "app"
+    # The library's SONAME is libhubauth.so.0: lay it out as an install does.
+    libdir = tmp_path / "lib"
+    libdir.mkdir()
+    for name in ("libhubauth.so", "libhubauth.so.0"):
+        (libdir / name).symlink_to(TARGET / "libhubauth.so")
     subprocess.run(
         ["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{REPO / 'include'}",
-         str(source), f"-L{TARGET}", "-lhubauth", "-o", str(app)],
+         str(source), f"-L{libdir}", "-lhubauth", "-o", str(app)],
         check=True,
     )
     env = stored_token_env(server, tmp_path)
-    env["LD_LIBRARY_PATH"] = str(TARGET)
+    env["LD_LIBRARY_PATH"] = str(libdir)
     run = subprocess.run([str(app)], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert re.fullmatch(r"alice has a \d+-byte token\n", run.stdout), run.stdout

@@ -44,11 +44,19 @@ _libname() = Sys.iswindows() ? "hubauth.dll" : "libhubauth." * Libdl.dlext
 """
     find_library() -> String
 
-`ENV["HUBAUTH_LIB"]` if set (a path or a name); else the repository's own
-build, `target/release` then `target/debug` (four levels above this file);
+Where the library comes from, first that applies:
+
+1. `HubAuth_jll` (built by bindings/julia/jll/build_tarballs.jl), when it is
+   installed in an active environment and has a build for this platform;
+2. `ENV["HUBAUTH_LIB"]` (a path or a name);
+3. the repository's own build, `target/release` then `target/debug` (four
+   levels above this file);
+
 else `"libhubauth"`, found by the system's loader.
 """
 function find_library()
+    jll = jll_library()
+    jll === nothing || return jll
     lib = get(ENV, "HUBAUTH_LIB", "")
     isempty(lib) || return lib
     root = joinpath(@__DIR__, "..", "..", "..", "..")
@@ -57,6 +65,30 @@ function find_library()
         isfile(path) && return path
     end
     return "libhubauth"
+end
+
+"""
+    jll_library() -> Union{String, Nothing}
+
+The library of `HubAuth_jll`, or `nothing` when that package is not installed
+(it is optional: not a dependency of HubAuth, so a checkout works without it),
+fails to load, or has no build for this platform.
+"""
+function jll_library()
+    pkg = Base.identify_package("HubAuth_jll")
+    pkg === nothing && return nothing
+    jll = try
+        Base.require(pkg)
+    catch err
+        @warn "HubAuth_jll is installed but does not load; trying HUBAUTH_LIB and the repository build" exception = err
+        return nothing
+    end
+    if isdefined(jll, :is_available) && !Base.invokelatest(jll.is_available)
+        return nothing
+    end
+    isdefined(jll, :libhubauth_path) || return nothing
+    path = Base.invokelatest(getproperty, jll, :libhubauth_path)::String
+    return isempty(path) ? nothing : path
 end
 
 function __init__()

@@ -88,6 +88,7 @@ function freshStats() {
     refresh_success: 0,
     refresh_errors: 0,
     refresh_reuse: 0, // rotated (consumed) refresh token presented again
+    lost_replies: 0, // requests the server acted on whose reply /_test/inject replaced
     refresh_tokens_consumed: 0,
     grants_revoked: 0,
     exchange_success: 0,
@@ -378,6 +379,17 @@ function setup(provider, issuer) {
     if (!inj) return next();
     inj.count -= 1;
     if (inj.count <= 0) injections = injections.filter((i) => i !== inj);
+    if (inj.after) {
+      // The server acts (a refresh token rotates, a token is minted), then the
+      // reply is lost on the way: a gateway answers instead.
+      await next();
+      stats.lost_replies += 1;
+      ctx.status = inj.status;
+      ctx.set('cache-control', 'no-store');
+      ctx.type = 'text/html';
+      ctx.body = '<html><body>Bad Gateway</body></html>';
+      return undefined;
+    }
     if (inj.path === '/token') {
       bump(stats.token_requests, gt || 'unknown');
       bump(stats.token_errors, gt || 'unknown');
@@ -511,6 +523,7 @@ function setup(provider, issuer) {
             error_description: body.error_description || 'injected by /_test/inject',
             status,
             count: Number(body.count || 1),
+            after: Boolean(body.after),
           };
           injections.push(inj);
           ctx.body = { ok: true, pending: injections.length };

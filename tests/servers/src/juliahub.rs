@@ -63,6 +63,12 @@ pub struct JuliaHubConfig {
     pub auto_approve: bool,
     /// Every refresh is answered 401. Default false.
     pub refresh_fails: bool,
+    /// The next N refreshes rotate the refresh token as usual, but the reply
+    /// is lost: a proxy answers `lost_refresh_status` instead (as when a
+    /// gateway times out after the server acted). Default 0.
+    pub lost_refreshes: u32,
+    /// The status of a lost refresh reply. Default 502.
+    pub lost_refresh_status: u16,
     /// `/api/v1` answers this status whatever the token. Default None.
     pub api_status: Option<u16>,
     /// `user_name` of new logins. Default "alice".
@@ -82,6 +88,8 @@ impl Default for JuliaHubConfig {
             deny: false,
             auto_approve: false,
             refresh_fails: false,
+            lost_refreshes: 0,
+            lost_refresh_status: 502,
             api_status: None,
             user: "alice".into(),
             email: None,
@@ -135,6 +143,19 @@ impl ConfigPatch for JuliaHubConfig {
                 }
                 "refresh_fails" => {
                     next.refresh_fails = v.as_bool().ok_or_else(|| want("a boolean"))?
+                }
+                "lost_refreshes" => {
+                    next.lost_refreshes = v
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| want("an integer >= 0"))?
+                }
+                "lost_refresh_status" => {
+                    next.lost_refresh_status = v
+                        .as_u64()
+                        .filter(|s| (100..=599).contains(s))
+                        .map(|s| s as u16)
+                        .ok_or_else(|| want("an HTTP status"))?
                 }
                 "api_status" => {
                     next.api_status = if v.is_null() {
@@ -212,6 +233,8 @@ pub struct JuliaHubStats {
     pub refresh_rejections: u64,
     /// Refreshes with an already-used refresh token (each revoked a family).
     pub refresh_reuse_detected: u64,
+    /// Refreshes that rotated the token but whose reply was lost.
+    pub refresh_replies_lost: u64,
     /// `GET /api/v1` requests.
     pub api_v1_calls: u64,
     /// Visits of `/auth/response?...` and `/auth/device...` (the "browser").
@@ -825,6 +848,12 @@ impl JuliaHub {
         let ttl = s.config.token_ttl_s;
         let token = s.mint(family, ttl);
         s.stats.refreshes += 1;
+        if s.config.lost_refreshes > 0 {
+            s.config.lost_refreshes -= 1;
+            s.stats.refresh_replies_lost += 1;
+            let status = s.config.lost_refresh_status;
+            return Response::new(status, "text/html", "<html>Bad Gateway</html>");
+        }
         Response::new(200, "application/toml", token.to_toml())
     }
 

@@ -80,18 +80,24 @@ impl Authentication {
     /// The token a request should carry, refreshed first when it expires within
     /// the refresh margin. A fresh token costs no lock and no I/O.
     pub fn token(&self) -> Result<Secret> {
-        let margin = self.inner.options.refresh_margin_s;
         {
             let state = self.inner.state.load();
-            if state.is_fresh(margin) {
+            if self.is_fresh(&state) {
                 return Ok(state.bearer.clone());
             }
         }
-        self.refresh_slow(margin).map(|t| t.bearer.clone())
+        self.refresh_slow().map(|t| t.bearer.clone())
+    }
+
+    /// Fresh as this authentication's options ask (refresh margin, the
+    /// validity a caller needs).
+    fn is_fresh(&self, token: &Token) -> bool {
+        let options = &self.inner.options;
+        token.is_fresh_for(options.refresh_margin_s, options.min_valid_s)
     }
 
     #[cold]
-    fn refresh_slow(&self, margin: i64) -> Result<Arc<Token>> {
+    fn refresh_slow(&self) -> Result<Arc<Token>> {
         let _flight = self
             .inner
             .refreshing
@@ -99,7 +105,7 @@ impl Authentication {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Another thread may have refreshed while we waited.
         let current = self.inner.state.load_full();
-        if current.is_fresh(margin) {
+        if self.is_fresh(&current) {
             return Ok(current);
         }
         match self.inner.provider.refresh(&current, &self.inner.options) {
@@ -109,7 +115,10 @@ impl Authentication {
                 Ok(token)
             }
             // A proactive refresh that failed is not fatal while the token works.
-            Err(e) if current.is_unexpired_at(unix_now()) => {
+            Err(e)
+                if current
+                    .is_unexpired_at(unix_now().saturating_add(self.inner.options.min_valid_s)) =>
+            {
                 log::warn(&format!(
                     "could not refresh the token early ({}); using it until it expires",
                     e.message()
@@ -124,12 +133,11 @@ impl Authentication {
     /// (`Bearer <token>`, or `Basic <credentials>` where the hub uses them),
     /// refreshed like [`token`](Self::token).
     pub fn authorization(&self) -> Result<Secret> {
-        let margin = self.inner.options.refresh_margin_s;
         let state = self.inner.state.load_full();
-        let token = if state.is_fresh(margin) {
+        let token = if self.is_fresh(&state) {
             state
         } else {
-            self.refresh_slow(margin)?
+            self.refresh_slow()?
         };
         self.inner.provider.authorization(&token)
     }

@@ -209,6 +209,8 @@ options_table! {
         " A token to exchange for an access token (RFC 8693), e.g. a personal access token.";
     "subject_token_type" => subject_token_type: Option<String> = None, string,
         " The RFC 8693 type of subject_token (default urn:ietf:params:oauth:token-type:access_token; DHCore PATs: urn:ietf:params:oauth:token-type:pat).";
+    "min_valid_s" => min_valid_s: i64 = 0, non_negative_seconds,
+        " A token handed out stays valid at least this many seconds: it is renewed first when it expires sooner, and an error says so when even a new one would not last that long (default 0).";
 }
 
 impl Options {
@@ -354,7 +356,8 @@ mod tests {
             let value = match *key {
                 "provider" => "oidc",
                 "force" | "interactive" | "validate" | "overwrite" => "true",
-                "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" => "7",
+                "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms"
+                | "min_valid_s" => "7",
                 _ => "x",
             };
             all.set(key, value).unwrap();
@@ -370,7 +373,9 @@ mod tests {
             "provider" => "oidc",
             "force" | "interactive" => "true",
             "validate" | "overwrite" => "false",
-            "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" => "7",
+            "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" | "min_valid_s" => {
+                "7"
+            }
             _ => "x",
         }
     }

@@ -56,6 +56,14 @@ impl Token {
     pub fn is_fresh(&self, margin: i64) -> bool {
         self.is_fresh_at(unix_now(), margin)
     }
+
+    /// Fresh for a caller that needs the token to stay valid at least
+    /// `min_valid` seconds: that bound is not capped by the lifetime, as
+    /// the margin is.
+    pub fn is_fresh_for(&self, margin: i64, min_valid: i64) -> bool {
+        let now = unix_now();
+        self.is_fresh_at(now, margin) && self.is_unexpired_at(now.saturating_add(min_valid))
+    }
 }
 
 /// Seconds since the Unix epoch.

@@ -162,7 +162,13 @@ impl<P: Provider> Engine<P> {
     }
 
     fn is_fresh(token: &Token, options: &Options) -> bool {
-        token.is_fresh(options.refresh_margin_s)
+        token.is_fresh_for(options.refresh_margin_s, options.min_valid_s)
+    }
+
+    /// Still good enough to hand out although it is not fresh: it has not
+    /// expired, and lasts the `min_valid_s` the caller asked for.
+    fn still_works(token: &Token, options: &Options) -> bool {
+        token.is_unexpired_at(unix_now().saturating_add(options.min_valid_s))
     }
 
     /// A token the caller gave, checked with the server when `validate`.
@@ -238,11 +244,11 @@ impl<P: Provider> Engine<P> {
                     Renewed::Token(token) => return self.issued(token, options).map(Stored::Token),
                     // A token that cannot be renewed, or whose renewal
                     // failed, is still used while it works.
-                    Renewed::Failed(e) if !candidate.is_unexpired_at(unix_now()) => {
+                    Renewed::Failed(e) if !Self::still_works(&candidate, options) => {
                         return Ok(Stored::LoginNeeded(Some(e)));
                     }
                     Renewed::Nothing => return Ok(Stored::LoginNeeded(None)),
-                    Renewed::NotRenewable(_) if !candidate.is_unexpired_at(unix_now()) => {
+                    Renewed::NotRenewable(_) if !Self::still_works(&candidate, options) => {
                         return Ok(Stored::LoginNeeded(None));
                     }
                     Renewed::Failed(_) | Renewed::NotRenewable(_) => {}
@@ -394,9 +400,10 @@ impl<P: Provider> Engine<P> {
         ))
     }
 
-    /// A token the server has just issued: with `validate`, the server names
-    /// its user when the reply did not.
+    /// A token the server has just issued: it must last `min_valid_s`, and
+    /// with `validate` the server names its user when the reply did not.
     fn issued(&self, token: Token, options: &Options) -> Result<Token> {
+        self.lasts_long_enough(&token, options)?;
         if !options.validate || token.username.is_some() {
             return Ok(token);
         }
@@ -408,6 +415,21 @@ impl<P: Provider> Engine<P> {
                 self.hub.server()
             ))),
         }
+    }
+
+    /// A new token must last the `min_valid_s` the caller asked for.
+    fn lasts_long_enough(&self, token: &Token, options: &Options) -> Result<()> {
+        if Self::still_works(token, options) {
+            return Ok(());
+        }
+        let lasts = token
+            .expires_at
+            .map_or(0, |at| at.saturating_sub(unix_now()).max(0));
+        Err(Error::invalid_argument(format!(
+            "min_valid_s = {} cannot be met: {} issues tokens that last {lasts} s",
+            options.min_valid_s,
+            self.hub.server()
+        )))
     }
 
     /// `token` with the username the server named; written into the store
@@ -453,7 +475,10 @@ impl<P: Provider> Lifecycle for Engine<P> {
             return Ok(current.clone());
         }
         match self.renew_locked(options, std::slice::from_ref(&current.bearer))? {
-            Renewed::Token(token) => Ok(keep_username(token, current)),
+            Renewed::Token(token) => {
+                self.lasts_long_enough(&token, options)?;
+                Ok(keep_username(token, current))
+            }
             Renewed::Nothing | Renewed::NotRenewable(_) => Err(self.hub.cannot_renew()),
             Renewed::Failed(e) => Err(e.context(format!(
                 "the token for {} could not be refreshed; authenticate again",

@@ -379,3 +379,26 @@ fn a_given_token_touches_no_store() {
     assert_eq!(err.kind(), ErrorKind::Authentication);
     assert!(err.message().contains("the given token"), "{err}");
 }
+
+#[test]
+fn min_valid_s_renews_early_and_says_when_it_cannot_be_met() {
+    // 5 s left: fresh for the 600 s margin capped by nothing known, but
+    // not for a caller that needs 60 s.
+    let r1 = unique("r");
+    let (_dir, e) = engine(Some(stale("a1", &r1)));
+    e.provider()
+        .script_renewal(Ok(fresh("a2", &unique("r"))), None);
+    let mut o = options();
+    o.set("refresh_margin_s", "0").unwrap();
+    o.set("min_valid_s", "60").unwrap();
+    assert_eq!(e.authenticate(&o).unwrap().bearer.expose(), "a2");
+    assert_eq!(e.provider().presented(), vec![r1]);
+
+    // The server's tokens last an hour: two hours cannot be had.
+    o.set("min_valid_s", "7200").unwrap();
+    e.provider()
+        .script_renewal(Ok(fresh("a3", &unique("r"))), None);
+    let err = e.authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.message().contains("min_valid_s = 7200"), "{err}");
+}

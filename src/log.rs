@@ -46,10 +46,12 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A warning on stderr; `message` is escaped as a whole, so a server string
+/// a caller put in it cannot reach the terminal raw.
 pub fn warn(message: &str) {
     transcript("warning", message);
     if *ENABLED {
-        eprintln!("hubauth: warning: {message}");
+        eprintln!("hubauth: warning: {}", escape(message));
     }
 }
 
@@ -58,7 +60,7 @@ pub fn warn(message: &str) {
 pub fn notice(message: &str) {
     transcript("notice", message);
     if *ENABLED {
-        eprintln!("hubauth: {message}");
+        eprintln!("hubauth: {}", escape(message));
     }
 }
 
@@ -67,7 +69,7 @@ pub(crate) fn transcript(kind: &str, message: &str) {
     let Some(path) = TRANSCRIPT.as_ref() else {
         return;
     };
-    let line = format!("{kind}: {}\n", message.replace('\n', "\\n"));
+    let line = format!("{kind}: {}\n", escape(message));
     if let Ok(mut file) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

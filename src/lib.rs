@@ -18,6 +18,7 @@ pub mod net;
 pub mod options;
 pub mod provider;
 mod random;
+pub mod reply;
 pub mod secret;
 pub mod server;
 pub mod status;

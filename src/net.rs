@@ -4,6 +4,28 @@
 //! threads do not exist there and its pooled connections are shared sockets.
 //! Bodies are capped and every request is bounded in time, so a hostile or
 //! stalled server yields an error, never a hang or an unbounded allocation.
+//!
+//! # Redirects
+//!
+//! One policy, in [`check_redirect`], decides every redirect of every request
+//! (the client's `redirect::Policy` calls it with the URLs so far and the
+//! next one; the request's marks reach it through a task-local):
+//!
+//! - every hop, like the first URL, passes the https rule
+//!   ([`require_secure_with`]: https, or http only to loopback or to the
+//!   request's allowed http origin);
+//! - a request that carries a credential (an `authorization` or `cookie`
+//!   header, a form field in [`SECRET_FORM_FIELDS`], or marked with
+//!   [`Request::credential`]) follows a redirect only to its own origin
+//!   (scheme, host and port: never to another host, and never from https to
+//!   http), and never a 307/308 that would send its body again;
+//! - a document that decides where later secrets go (OIDC discovery,
+//!   JuliaHub's `/auth/configuration`; [`Request::same_origin_only`]) is
+//!   taken only from the origin asked;
+//! - at most [`MAX_REDIRECTS`] hops.
+//!
+//! A refused redirect is an `Insecure` error naming both URLs without their
+//! query strings (where secrets may be).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +33,10 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use reqwest::Url;
+
 use crate::error::{Error, ErrorKind, Result};
-use crate::server::display_url;
+use crate::server::{display_url, require_secure_with, same_origin};
 
 /// Largest response body read; beyond it the request fails.
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
@@ -20,6 +44,101 @@ pub(crate) const MAX_BODY: usize = 1024 * 1024;
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const USER_AGENT: &str = concat!("hubauth/", env!("CARGO_PKG_VERSION"));
+/// Most redirects one request follows.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Form fields whose value is a secret: a form with one of them makes the
+/// request a credential-carrying one (see the module doc on redirects).
+pub const SECRET_FORM_FIELDS: [&str; 10] = [
+    "refresh_token",
+    "client_secret",
+    "device_code",
+    "subject_token",
+    "actor_token",
+    "password",
+    "code_verifier",
+    "code",
+    "token",
+    "assertion",
+];
+
+/// What the redirect policy must know about the request being sent.
+#[derive(Clone, Debug, Default)]
+struct RedirectRule {
+    credential: bool,
+    same_origin: bool,
+    has_body: bool,
+    allowed_http: Option<url::Origin>,
+}
+
+tokio::task_local! {
+    static RULE: RedirectRule;
+}
+
+/// Decides one redirect: `Ok` to follow it, else the error to fail with.
+/// `previous` holds the URLs requested so far (the first one first).
+fn check_redirect(rule: &RedirectRule, status: u16, next: &Url, previous: &[Url]) -> Result<()> {
+    let (Some(first), Some(from)) = (previous.first(), previous.last()) else {
+        return Err(Error::internal("a redirect without a request"));
+    };
+    let refuse = |why: &str| {
+        Error::insecure(format!(
+            "refused the redirect (HTTP {status}) from {} to {}: {why}",
+            display_url(from.as_str()),
+            display_url(next.as_str())
+        ))
+    };
+    if require_secure_with(next, "redirect target", rule.allowed_http.as_ref()).is_err() {
+        return Err(refuse(
+            "the target is not https (plain http is allowed only for loopback hosts)",
+        ));
+    }
+    if rule.credential && !same_origin(first, next) {
+        return Err(refuse(
+            "the request carries a credential, which goes only to the origin it was sent to",
+        ));
+    }
+    if rule.same_origin && !same_origin(first, next) {
+        return Err(refuse(
+            "this document decides where credentials go, so it is taken only from the server asked",
+        ));
+    }
+    if rule.credential && rule.has_body && matches!(status, 307 | 308) {
+        return Err(refuse(
+            "following it would send the request's secret body again",
+        ));
+    }
+    if previous.len() > MAX_REDIRECTS {
+        return Err(Error::network(format!(
+            "more than {MAX_REDIRECTS} redirects from {}",
+            display_url(first.as_str())
+        )));
+    }
+    Ok(())
+}
+
+/// The client's redirect policy: [`check_redirect`] with the rule of the
+/// request being sent (the strictest rule when there is none).
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let strict = RedirectRule {
+            credential: true,
+            same_origin: true,
+            has_body: true,
+            allowed_http: None,
+        };
+        let rule = RULE.try_with(Clone::clone).unwrap_or(strict);
+        match check_redirect(
+            &rule,
+            attempt.status().as_u16(),
+            attempt.url(),
+            attempt.previous(),
+        ) {
+            Ok(()) => attempt.follow(),
+            Err(e) => attempt.error(e),
+        }
+    })
+}
 
 struct Net {
     pid: u32,
@@ -48,7 +167,7 @@ fn net() -> Result<Arc<Net>> {
     let client = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(CONNECT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(redirect_policy())
         .build()
         .map_err(|e| Error::internal(format!("cannot create the HTTP client: {e}")))?;
     let fresh = Arc::new(Net {
@@ -84,6 +203,13 @@ pub struct Request {
     pub body: Body,
     /// The caller's overall deadline (e.g. of a login); the request never runs past it.
     pub deadline: Option<Instant>,
+    /// Carries a credential besides its headers and form fields (a JSON or
+    /// text body that is secret): see [`Request::credential`].
+    credential: bool,
+    /// Redirects only within the origin asked: see [`Request::same_origin_only`].
+    same_origin: bool,
+    /// The one plain-http origin, besides loopback, this request may reach.
+    allowed_http: Option<url::Origin>,
 }
 
 impl Request {
@@ -94,6 +220,9 @@ impl Request {
             headers: Vec::new(),
             body: Body::None,
             deadline: None,
+            credential: false,
+            same_origin: false,
+            allowed_http: None,
         }
     }
 
@@ -104,6 +233,9 @@ impl Request {
             headers: Vec::new(),
             body,
             deadline: None,
+            credential: false,
+            same_origin: false,
+            allowed_http: None,
         }
     }
 
@@ -119,6 +251,56 @@ impl Request {
     pub fn deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline;
         self
+    }
+
+    /// Marks the request as carrying a credential that the automatic rules
+    /// cannot see (a secret in a JSON or text body, say). `authorization` and
+    /// `cookie` headers and the form fields in [`SECRET_FORM_FIELDS`] mark it
+    /// by themselves. Such a request is never redirected to another origin or
+    /// to http, and never by a 307/308 that would replay its body.
+    pub fn credential(mut self) -> Self {
+        self.credential = true;
+        self
+    }
+
+    /// Follows redirects only within the origin of the URL asked: for
+    /// documents that decide where later credentials go (discovery,
+    /// `/auth/configuration`), which must come from the server the user named.
+    pub fn same_origin_only(mut self) -> Self {
+        self.same_origin = true;
+        self
+    }
+
+    /// Allows plain http to `origin` (and only it) besides loopback, on every
+    /// hop. Only for an http endpoint the *user* configured for a hub whose
+    /// SDK allows it; never for an origin a server named.
+    pub fn allow_http_origin(mut self, origin: Option<url::Origin>) -> Self {
+        self.allowed_http = origin;
+        self
+    }
+
+    /// Whether the request carries a credential (see [`Request::credential`]).
+    pub fn carries_credential(&self) -> bool {
+        self.credential
+            || self
+                .headers
+                .iter()
+                .any(|(name, _)| matches!(*name, "authorization" | "cookie"))
+            || match &self.body {
+                Body::Form(fields) => fields
+                    .iter()
+                    .any(|(name, _)| SECRET_FORM_FIELDS.contains(&name.as_str())),
+                _ => false,
+            }
+    }
+
+    fn redirect_rule(&self) -> RedirectRule {
+        RedirectRule {
+            credential: self.carries_credential(),
+            same_origin: self.same_origin,
+            has_body: !matches!(self.body, Body::None),
+            allowed_http: self.allowed_http.clone(),
+        }
     }
 }
 
@@ -167,6 +349,11 @@ pub fn send(request: Request) -> Result<Response> {
     let net = net()?;
     let shown = display_url(&request.url);
     let what = format!("{} {shown}", request.method);
+    let url = Url::parse(&request.url)
+        .map_err(|_| Error::invalid_argument(format!("{what}: not a valid URL")))?;
+    require_secure_with(&url, "URL", request.allowed_http.as_ref())
+        .map_err(|e| e.context(&what))?;
+    let rule = request.redirect_rule();
     let timeout = match request.deadline {
         Some(deadline) => {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -204,7 +391,7 @@ pub fn send(request: Request) -> Result<Response> {
         builder
     };
     let started = Instant::now();
-    net.runtime.block_on(async {
+    net.runtime.block_on(RULE.scope(rule, async {
         let exchange = async {
             let mut attempt = 0;
             let mut response = loop {
@@ -249,7 +436,7 @@ pub fn send(request: Request) -> Result<Response> {
                 started.elapsed().as_secs_f64()
             ))),
         }
-    })
+    }))
 }
 
 fn too_large(what: &str) -> Error {
@@ -260,6 +447,16 @@ fn too_large(what: &str) -> Error {
 }
 
 fn describe(what: &str, err: reqwest::Error) -> Error {
+    // A redirect the policy refused: its own error says it all.
+    if err.is_redirect() {
+        let mut source = std::error::Error::source(&err);
+        while let Some(inner) = source {
+            if let Some(ours) = inner.downcast_ref::<Error>() {
+                return ours.clone();
+            }
+            source = inner.source();
+        }
+    }
     // The URL is already in `what` without its query; drop reqwest's copy.
     let err = err.without_url();
     let unsent = err.is_connect();
@@ -271,4 +468,94 @@ fn describe(what: &str, err: reqwest::Error) -> Error {
     }
     let error = Error::new(ErrorKind::Network, format!("{what}: {cause}"));
     if unsent { error.unsent() } else { error }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(list: &[&str]) -> Vec<Url> {
+        list.iter().map(|u| Url::parse(u).unwrap()).collect()
+    }
+
+    fn rule(credential: bool, same_origin: bool, has_body: bool) -> RedirectRule {
+        RedirectRule {
+            credential,
+            same_origin,
+            has_body,
+            allowed_http: None,
+        }
+    }
+
+    #[test]
+    fn credentials_stay_on_their_origin_and_on_https() {
+        let check = |r: &RedirectRule, status: u16, from: &str, to: &str| {
+            check_redirect(r, status, &Url::parse(to).unwrap(), &urls(&[from]))
+        };
+        let bearer = rule(true, false, false);
+        let from = "https://hub.example/auth/renew?x=secret-query";
+        // Same origin: fine.
+        assert!(check(&bearer, 302, from, "https://hub.example/other").is_ok());
+        // https → http on the same host: the bearer would travel in clear.
+        let e = check(&bearer, 302, from, "http://hub.example/auth/renew?y=1").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Insecure);
+        assert!(
+            e.message().contains("https://hub.example/auth/renew"),
+            "{e}"
+        );
+        assert!(e.message().contains("http://hub.example/auth/renew"), "{e}");
+        assert!(!e.message().contains("secret-query") && !e.message().contains("y=1"));
+        // https → https elsewhere, or another port.
+        assert!(check(&bearer, 302, from, "https://evil.example/").is_err());
+        assert!(check(&bearer, 302, from, "https://hub.example:8443/").is_err());
+        // A body with a secret is never replayed, even to the same origin.
+        let form = rule(true, false, true);
+        assert!(check(&form, 307, from, "https://hub.example/t").is_err());
+        assert!(check(&form, 308, from, "https://hub.example/t").is_err());
+        assert!(check(&form, 303, from, "https://hub.example/t").is_ok());
+        // Loopback http counts as secure, but a change of origin still does not pass.
+        assert!(check(&bearer, 302, "https://127.0.0.1/", "http://127.0.0.1/").is_err());
+        // Documents: same origin only, even without a credential.
+        let doc = rule(false, true, false);
+        assert!(check(&doc, 301, "https://id.example/a", "https://id.example/b").is_ok());
+        assert!(check(&doc, 301, "https://id.example/a", "https://evil.example/b").is_err());
+        // Anything else may move, but only to https (or loopback).
+        let plain = rule(false, false, false);
+        assert!(check(&plain, 302, "https://a.example/", "https://b.example/").is_ok());
+        assert!(check(&plain, 302, "https://a.example/", "http://b.example/").is_err());
+        assert!(check(&plain, 302, "https://a.example/", "file:///etc/passwd").is_err());
+        assert!(check(&plain, 302, "http://127.0.0.1:1/", "http://127.0.0.2:2/").is_ok());
+    }
+
+    #[test]
+    fn the_same_origin_is_the_first_urls() {
+        let bearer = rule(true, false, false);
+        let hops = urls(&["https://hub.example/a", "https://hub.example/b"]);
+        let next = Url::parse("https://evil.example/c").unwrap();
+        assert!(check_redirect(&bearer, 302, &next, &hops).is_err());
+        let many = urls(&["https://a.example/"; MAX_REDIRECTS + 1]);
+        let next = Url::parse("https://a.example/x").unwrap();
+        let e = check_redirect(&rule(false, false, false), 302, &next, &many).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Network);
+    }
+
+    #[test]
+    fn requests_mark_themselves() {
+        assert!(!Request::get("https://x/").carries_credential());
+        assert!(Request::get("https://x/").bearer("t").carries_credential());
+        assert!(
+            Request::get("https://x/")
+                .header("cookie", "a=b")
+                .carries_credential()
+        );
+        let form = |k: &str| Body::Form(vec![(k.to_string(), "v".to_string())]);
+        assert!(Request::post("https://x/", form("refresh_token")).carries_credential());
+        assert!(Request::post("https://x/", form("device_code")).carries_credential());
+        assert!(!Request::post("https://x/", form("client_id")).carries_credential());
+        assert!(
+            Request::post("https://x/", Body::Text("c".into()))
+                .credential()
+                .carries_credential()
+        );
+    }
 }

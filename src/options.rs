@@ -174,8 +174,8 @@ options_table! {
         " The hub's URL (default: the provider's, e.g. JULIA_PKG_SERVER for juliahub).";
     "force" => force: bool = false, boolean,
         " Log in again even when a usable token is stored.";
-    "maxcount" => maxcount: u32 = DEFAULT_MAXCOUNT, at_least_one,
-        " How many times to try a login (default 3).";
+    "maxcount" => maxcount: u32 = DEFAULT_MAXCOUNT, |k, v| at_most(k, at_least_one(k, v)?, 100, "100"),
+        " How many times to try a login, 1 to 100 (default 3).";
     "interactive" => interactive: Option<bool> = None, |k, v| boolean(k, v).map(Some),
         " false: never open a browser or wait for a user (default: as the environment says).";
     "validate" => validate: bool = true, boolean,
@@ -194,17 +194,19 @@ options_table! {
         " The OpenID Connect issuer (oidc, dhcore).";
     "scope" => scope: Option<String> = None, string,
         " The OAuth scope to ask for.";
-    "timeout_ms" => timeout: Duration = DEFAULT_TIMEOUT, positive_millis,
-        " How long a login, lock wait or request may take, in milliseconds (default 180000).";
-    "refresh_margin_s" => refresh_margin_s: i64 = DEFAULT_REFRESH_MARGIN_S, non_negative_seconds,
-        " Refresh a token this many seconds before it expires (default 600).";
+    "timeout_ms" => timeout: Duration = DEFAULT_TIMEOUT,
+        |k, v| at_most(k, positive_millis(k, v)?, Duration::from_secs(86_400), "86400000 (a day)"),
+        " How long a login, lock wait or request may take, in milliseconds, at most a day: 86400000 (default 180000).";
+    "refresh_margin_s" => refresh_margin_s: i64 = DEFAULT_REFRESH_MARGIN_S,
+        |k, v| at_most(k, non_negative_seconds(k, v)?, 31_536_000, "31536000 (a year)"),
+        " Refresh a token this many seconds before it expires, at most a year: 31536000 (default 600).";
     "token" => token: Option<Secret> = None, secret,
         " Use this token as given and touch no file (never shown).";
     "overwrite" => overwrite: bool = true, boolean,
         " save_token may replace a stored token (default true).";
     "poll_interval_ms" => poll_interval: Option<Duration> = None,
-        |k, v| parse_number(k, v).map(|ms| Some(Duration::from_millis(ms))),
-        " Poll interval of login flows when the server gives none, in milliseconds.";
+        |k, v| at_most(k, Duration::from_millis(parse_number(k, v)?), Duration::from_secs(3600), "3600000 (an hour)").map(Some),
+        " Poll interval of login flows when the server gives none, in milliseconds, at most an hour: 3600000.";
     "subject_token" => subject_token: Option<Secret> = None, secret,
         " A token to exchange for an access token (RFC 8693), e.g. a personal access token.";
     "subject_token_type" => subject_token_type: Option<String> = None, string,
@@ -297,6 +299,17 @@ fn non_negative_seconds(key: &str, value: &str) -> Result<i64> {
     Ok(s)
 }
 
+/// `value`, or INVALID_ARGUMENT when it is beyond `max` (a huge value makes
+/// no sense and would overflow clock arithmetic).
+fn at_most<T: PartialOrd>(key: &str, value: T, max: T, shown_max: &str) -> Result<T> {
+    if value > max {
+        return Err(Error::invalid_argument(format!(
+            "option {key} is too large: at most {shown_max}"
+        )));
+    }
+    Ok(value)
+}
+
 fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_string())
 }
@@ -333,6 +346,18 @@ mod tests {
         assert!(o.set("force", "yes").is_err());
         assert!(o.set("nope", "1").is_err());
         assert!(o.set("maxcount", "0").is_err());
+        // Bounds: a huge value makes no sense and would overflow clock math.
+        for (key, max, over) in [
+            ("refresh_margin_s", "31536000", "9223372036854775807"),
+            ("timeout_ms", "86400000", "86400001"),
+            ("poll_interval_ms", "3600000", "3600001"),
+            ("maxcount", "100", "101"),
+        ] {
+            assert!(o.set(key, max).is_ok(), "{key}");
+            let e = o.set(key, over).unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::InvalidArgument, "{key}");
+            assert!(e.message().contains(max), "{e}");
+        }
         assert!(o.force, "a refused value leaves the option unchanged");
     }
 

@@ -92,29 +92,65 @@ impl ServerUrl {
 }
 
 /// Plain http is allowed only to loopback hosts (tests and local servers).
+/// The same as [`require_secure_with`] with no allowed http origin.
 pub fn require_secure(url: &Url, what: &str) -> Result<()> {
+    require_secure_with(url, what, None)
+}
+
+/// The https rule for every URL a credential or a login may go to: https, or
+/// plain http to a loopback host ([`is_loopback`]), or plain http to exactly
+/// `allowed_http` (scheme, host and port) when given. `allowed_http` exists
+/// for an http endpoint the *user* configured for a hub whose SDK allows it
+/// (DagsHub, DHCore, CAVE); it is never an origin learned from a server (a
+/// discovery document, a reply, a redirect), and it covers that one origin
+/// only: every other http URL, on any hop, is still refused. Today every
+/// caller passes None. Any other scheme (file:, javascript:, data:, …) is
+/// refused as `Insecure` too.
+pub fn require_secure_with(
+    url: &Url,
+    what: &str,
+    allowed_http: Option<&url::Origin>,
+) -> Result<()> {
     match url.scheme() {
-        "https" => Ok(()),
+        "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         "http" if is_loopback(url) => Ok(()),
+        "http" if allowed_http.is_some_and(|o| *o == url.origin()) => Ok(()),
         "http" => Err(Error::insecure(format!(
             "the {what} {} uses plain http; use https (http is allowed only for loopback hosts)",
-            redact_userinfo(url)
+            display_url(url.as_str())
         ))),
-        other => Err(Error::invalid_argument(format!(
-            "the {what} must use https, not {other:?}"
+        "https" => Err(Error::insecure(format!("the {what} has no host"))),
+        other => Err(Error::insecure(format!(
+            "the {what} must be an https URL, not a {:?} URL",
+            crate::log::escape(other)
         ))),
     }
 }
 
-/// True for 127.0.0.0/8, ::1 and localhost.
+/// True when `a` and `b` have the same scheme, host and port.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.origin() == b.origin()
+}
+
+/// True for IP literals in 127.0.0.0/8 or ::1 (and an IPv4-mapped
+/// `::ffff:127.x.y.z`), and for the name `localhost` itself.
+///
+/// Names *below* `localhost` (`app.localhost`) do not count, nor does any
+/// other name: they are resolved through the system's resolver, which a
+/// hostile network or `/etc/hosts` entry may point anywhere, and the http
+/// exception exists only for traffic that cannot leave the machine. We chose
+/// this over "resolve, then require every address to be loopback" because the
+/// name would be resolved again by the HTTP client when connecting (a second
+/// answer may differ), and it would cost a lookup on every check. `localhost`
+/// itself is kept because RFC 6761 §6.3 tells resolvers to answer it with
+/// loopback without asking DNS, and glibc, macOS and Windows do.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => {
-            name.eq_ignore_ascii_case("localhost")
-                || name.to_ascii_lowercase().ends_with(".localhost")
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         None => false,
     }
 }
@@ -164,5 +200,54 @@ mod tests {
         assert_eq!(kind(""), ErrorKind::InvalidArgument);
         assert!(ServerUrl::parse("http://localhost:1234").is_ok());
         assert!(ServerUrl::parse("http://[::1]:1234").is_ok());
+        assert!(ServerUrl::parse("http://127.0.0.2:1234").is_ok());
+    }
+
+    #[test]
+    fn only_loopback_literals_and_localhost_are_loopback() {
+        let lo = |u: &str| is_loopback(&Url::parse(u).unwrap());
+        assert!(lo("http://127.0.0.1/"));
+        assert!(lo("http://127.255.0.9/"));
+        assert!(lo("http://[::1]/"));
+        assert!(lo("http://[::ffff:127.0.0.1]/"));
+        assert!(lo("http://localhost:80/"));
+        assert!(lo("http://LOCALHOST/"));
+        // Resolved through DNS: may point anywhere.
+        assert!(!lo("http://evil.localhost/"));
+        assert!(!lo("http://localhost.evil.example/"));
+        assert!(!lo("http://128.0.0.1/"));
+        assert!(!lo("http://[::2]/"));
+        let kind = |u: &str| ServerUrl::parse(u).unwrap_err().kind();
+        assert_eq!(kind("http://app.localhost:8080"), ErrorKind::Insecure);
+    }
+
+    #[test]
+    fn an_allowed_http_origin_covers_that_origin_only() {
+        let allowed = Url::parse("http://dhcore.internal:8080").unwrap().origin();
+        let check = |u: &str, a: Option<&url::Origin>| {
+            require_secure_with(&Url::parse(u).unwrap(), "endpoint", a).map_err(|e| e.kind())
+        };
+        assert_eq!(
+            check("http://dhcore.internal:8080/api", None),
+            Err(ErrorKind::Insecure)
+        );
+        assert_eq!(
+            check("http://dhcore.internal:8080/api", Some(&allowed)),
+            Ok(())
+        );
+        assert_eq!(
+            check("http://dhcore.internal:8081/", Some(&allowed)),
+            Err(ErrorKind::Insecure)
+        );
+        assert_eq!(
+            check("http://other.internal:8080/", Some(&allowed)),
+            Err(ErrorKind::Insecure)
+        );
+        assert_eq!(
+            check("file:///etc/passwd", Some(&allowed)),
+            Err(ErrorKind::Insecure)
+        );
+        assert_eq!(check("javascript:alert(1)", None), Err(ErrorKind::Insecure));
+        assert_eq!(check("https://ok.example/x", None), Ok(()));
     }
 }

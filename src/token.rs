@@ -41,10 +41,12 @@ impl Token {
     }
 
     /// True when the token is still good for more than the (effective) margin.
+    /// Saturating: a margin near `i64::MAX` means "always refresh", never a
+    /// wrapped sum in the past that would hand out an expired token.
     pub fn is_fresh_at(&self, now: i64, margin: i64) -> bool {
         match self.expires_at {
             None => true,
-            Some(expires_at) => now + self.effective_margin(margin) < expires_at,
+            Some(expires_at) => now.saturating_add(self.effective_margin(margin)) < expires_at,
         }
     }
 
@@ -95,6 +97,18 @@ mod tests {
         let long = token(Some(10_000), Some(3600));
         assert!(!long.is_fresh_at(9_500, 600));
         assert!(long.is_fresh_at(9_300, 600));
+    }
+
+    #[test]
+    fn a_huge_margin_never_wraps_into_freshness() {
+        let expired = token(Some(1000), None);
+        assert!(!expired.is_fresh_at(2000, i64::MAX));
+        let live = token(Some(i64::MAX), None);
+        assert!(!live.is_fresh_at(2000, i64::MAX));
+        assert!(live.is_fresh_at(2000, 600));
+        let far_past = token(Some(i64::MIN), Some(i64::MAX));
+        assert!(!far_past.is_fresh_at(i64::MAX, i64::MAX));
+        assert!(!far_past.is_unexpired_at(0));
     }
 
     #[test]

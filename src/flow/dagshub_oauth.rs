@@ -119,6 +119,8 @@ fn wait_for_code(server: &ServerUrl, request_id: &str, ctx: &LoginContext) -> Re
                 url.clone(),
                 Body::Form(oauth::form(&[("request_id", request_id)])),
             )
+            // Whoever polls with the request id receives the code.
+            .credential()
             .header("accept", "application/json")
             .deadline(Some(ctx.deadline)),
         );

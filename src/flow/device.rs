@@ -53,8 +53,10 @@ pub fn authorize(
         form.push(("scope".into(), scope.into()));
     }
     let response = net::send(
+        // Its reply decides where the user is sent: only from the server asked.
         Request::post(endpoint, Body::Form(form))
             .header("accept", "application/json")
+            .same_origin_only()
             .deadline(Some(deadline)),
     )?;
     parse_authorization_reply(response.status, &response.body)
@@ -94,6 +96,9 @@ fn parse_authorization(reply: &Map<String, Value>) -> Result<DeviceAuthorization
             uri.to_string()
         }
     };
+    // Where the user is sent: an https URL (http only for loopback), never a
+    // file, a script or an option for the opener.
+    browser::check_login_url(&url)?;
     let expires_in = oauth::number(reply, "expires_in").ok_or_else(|| missing("expires_in"))?;
     // Capped like expires_in: a huge interval would overflow the clock in
     // `poll` (`Instant + Duration` panics), and any interval past the code's
@@ -135,13 +140,17 @@ pub fn poll(
     ctx: &LoginContext,
 ) -> Result<Map<String, Value>> {
     const WHAT: &str = "device login";
-    let expires = Instant::now() + authorization.expires_in;
+    let start = Instant::now();
+    let expires = start.checked_add(authorization.expires_in).unwrap_or(start);
     let mut interval = authorization
         .interval
         .or(ctx.poll_interval)
         .unwrap_or(DEFAULT_INTERVAL);
     loop {
-        if Instant::now() + interval >= expires {
+        if Instant::now()
+            .checked_add(interval)
+            .is_none_or(|next| next >= expires)
+        {
             return Err(Error::authentication(
                 "device login: the code expired before the login was approved; start again",
             ));

@@ -80,8 +80,10 @@ fn fetch(issuer: &ServerUrl, deadline: Option<Instant>) -> Result<Discovery> {
 
 fn get(url: &str, deadline: Option<Instant>) -> Result<net::Response> {
     net::send(
+        // The document decides where secrets go: only from the issuer's origin.
         Request::get(url)
             .header("accept", "application/json")
+            .same_origin_only()
             .deadline(deadline),
     )
 }

@@ -36,7 +36,14 @@ impl LoginContext {
         LoginContext {
             hook: options.hook.clone(),
             interactive: options.interactive_or(interactive_default),
-            deadline: Instant::now() + options.timeout,
+            // Options bound timeout_ms to a day; a directly assigned
+            // Duration::MAX must not panic here either.
+            deadline: {
+                let now = Instant::now();
+                now.checked_add(options.timeout)
+                    .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+                    .unwrap_or(now)
+            },
             poll_interval: options.poll_interval,
         }
     }
@@ -49,7 +56,7 @@ impl LoginContext {
     /// Sleeps `pause`, or fails with `Timeout` when that would pass the deadline.
     pub fn sleep(&self, pause: Duration, what: &str) -> Result<()> {
         let now = Instant::now();
-        if now + pause > self.deadline {
+        if now.checked_add(pause).is_none_or(|end| end > self.deadline) {
             let left = self.deadline.saturating_duration_since(now);
             std::thread::sleep(left);
             return Err(self.timed_out(what));

@@ -19,10 +19,12 @@ const MAX_FAILED_CLAIMS: u32 = 20;
 pub fn login(server: &ServerUrl, ctx: &LoginContext) -> Result<Map<String, Value>> {
     let challenge = random_challenge()?;
     let response = net::send(
+        // The challenge and the server's response together claim the token.
         Request::post(
             server.join("/auth/challenge"),
             Body::Text(challenge.clone()),
         )
+        .credential()
         .deadline(Some(ctx.deadline)),
     )?;
     if !response.is_success() {
@@ -61,6 +63,7 @@ fn poll_claim(
         ctx.sleep(interval, WHAT)?;
         let reply = net::send(
             Request::post(server.join("/auth/claimtoken"), Body::Json(body.clone()))
+                .credential()
                 .header("accept", "application/json")
                 .deadline(Some(ctx.deadline)),
         )?;

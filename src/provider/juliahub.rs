@@ -115,8 +115,10 @@ impl JuliaHub {
     /// `/auth/configuration`: Some when the server offers the device flow.
     fn device_configuration(&self, ctx: &LoginContext) -> Result<Option<DeviceConfig>> {
         let response = net::send(
+            // It names the device endpoints: only from the server itself.
             Request::get(self.server.join("/auth/configuration"))
                 .header("accept", "application/json")
+                .same_origin_only()
                 .deadline(Some(ctx.deadline)),
         )?;
         parse_configuration(response.status, &response.body)

@@ -11,12 +11,14 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::jwt;
+use crate::reply::may_change;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::{fsutil, toml_file};
 use crate::token::Token;
 
-/// The fields a token reply sets; everything else in the file is kept.
+/// The fields a token reply sets (each one that [`may_change`] allows);
+/// everything else in the file, `issuer` and `client_id` above all, is kept.
 const TOKEN_FIELDS: [&str; 7] = [
     "access_token",
     "refresh_token",
@@ -205,6 +207,7 @@ impl OidcToken {
     }
 
     fn apply(&mut self, reply: &Map<String, Value>, issued_at: i64, keep: bool) {
+        debug_assert!(TOKEN_FIELDS.iter().all(|k| may_change(k)));
         for key in TOKEN_FIELDS {
             let kept = keep && matches!(key, "refresh_token" | "scope");
             if !kept || reply.get(key).and_then(Value::as_str).is_some() {
@@ -218,7 +221,9 @@ impl OidcToken {
             "token_type",
             "scope",
         ] {
-            if let Some(value) = reply.get(key).and_then(Value::as_str) {
+            if let Some(value) = reply.get(key).and_then(Value::as_str)
+                && may_change(key)
+            {
                 self.set_str(key, value);
             }
         }
@@ -301,6 +306,28 @@ mod tests {
         t.apply_grant(&reply(r#"{"access_token":"a3"}"#), 3000);
         assert!(t.refresh_token().is_none());
         assert_eq!(t.expires_at(), None);
+    }
+
+    #[test]
+    fn a_hostile_reply_changes_tokens_and_expiry_only() {
+        let hostile = reply(
+            r#"{"access_token":"a2","expires_in":60,"issuer":"https://evil.example",
+                "client_id":"evil","token_endpoint":"https://evil.example/t",
+                "refresh_url":"https://evil.example/r","dhcore_endpoint":"https://evil.example",
+                "username":"mallory"}"#,
+        );
+        for apply in [OidcToken::apply_grant, OidcToken::apply_refresh] {
+            let mut t = OidcToken::new("https://id.example", "cli");
+            apply(&mut t, &hostile, 1000);
+            assert_eq!(t.issuer(), Some("https://id.example"));
+            assert_eq!(t.client_id(), Some("cli"));
+            assert_eq!(t.access_token(), Some("a2"));
+            for key in ["token_endpoint", "refresh_url", "dhcore_endpoint"] {
+                assert!(t.table().get(key).is_none(), "{key}");
+            }
+            // The username comes from the id_token, not from a reply field.
+            assert_eq!(t.username(), None);
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::reply::may_change;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::{fsutil, toml_file};
@@ -123,12 +124,18 @@ impl PkgToken {
         })
     }
 
-    /// Lays a server reply (refresh or login) over this token: every field of
-    /// the reply replaces ours; expiry fields and the tokens a request carries
-    /// are taken only from the reply (never a stale id_token beside a new
-    /// access_token); the refresh token and URL are kept unless replaced; and
-    /// `expires_at = floor(now + expires_in)` when the reply has no absolute time.
+    /// Lays a server reply (refresh or login) over this token. On an empty
+    /// record (a login) every field of the reply is taken, as
+    /// PkgAuthentication stores the token object, `refresh_url` included. On a
+    /// record that holds anything (a refresh), only the fields
+    /// [`may_change`] allows (tokens, expiry, the user): a refresh reply never
+    /// moves `refresh_url` or adds fields of its own. Expiry fields and the
+    /// tokens a request carries are taken only from the reply (never a stale
+    /// id_token beside a new access_token); the refresh token is kept unless
+    /// replaced; and `expires_at = floor(now + expires_in)` when the reply has
+    /// no absolute time.
     pub fn apply_reply(&mut self, reply: toml::Table, now: i64) {
+        let renewing = !self.table.is_empty();
         for key in [
             "expires_at",
             "expires",
@@ -139,7 +146,9 @@ impl PkgToken {
             self.table.remove(key);
         }
         for (key, value) in reply {
-            self.table.insert(key, value);
+            if !renewing || may_change(&key) {
+                self.table.insert(key, value);
+            }
         }
         if self.number("expires_at").is_none()
             && self.number("expires").is_none()
@@ -253,6 +262,37 @@ custom_field = "kept"
             t.refresh_url(),
             Some("https://juliahub.com/auth/renew/token.toml/v2/")
         );
+    }
+
+    #[test]
+    fn a_refresh_reply_never_moves_the_refresh_url() {
+        let mut t = PkgToken::parse(REAL.as_bytes(), Path::new("a"), None).unwrap();
+        let reply: toml::Table = r#"id_token = "new"
+refresh_token = "r2"
+expires_in = 100
+refresh_url = "https://evil.example/steal"
+token_endpoint = "https://evil.example/t"
+server = "https://evil.example"
+client_id = "evil"
+"#
+        .parse()
+        .unwrap();
+        t.apply_reply(reply, 5000);
+        assert_eq!(
+            t.refresh_url(),
+            Some("https://juliahub.com/auth/renew/token.toml/v2/")
+        );
+        for key in ["token_endpoint", "server", "client_id"] {
+            assert!(t.table().get(key).is_none(), "{key}");
+        }
+        assert_eq!(t.to_token().unwrap().refresh.unwrap().expose(), "r2");
+        // A login's reply (an empty record) is taken whole, as Pkg does.
+        let mut fresh = PkgToken::default();
+        let login: toml::Table = "id_token = \"i\"\nrefresh_url = \"https://juliahub.com/r\"\n"
+            .parse()
+            .unwrap();
+        fresh.apply_reply(login, 5000);
+        assert_eq!(fresh.refresh_url(), Some("https://juliahub.com/r"));
     }
 
     #[test]

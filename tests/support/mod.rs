@@ -5,3 +5,4 @@
 pub mod juliahub;
 pub mod oidc_server;
 pub mod raw_server;
+pub mod recorder;

@@ -183,8 +183,9 @@ pub fn human_expiry(expires_at: Option<i64>) -> String {
 fn human_expiry_at(expires_at: Option<i64>, now: i64) -> String {
     match expires_at {
         None => "never".into(),
-        Some(at) if at > now => format!("in {}", span(at - now)),
-        Some(at) => format!("expired {} ago", span(now - at)),
+        // Saturating: a stored expiry may be anything, e.g. i64::MIN.
+        Some(at) if at > now => format!("in {}", span(at.saturating_sub(now))),
+        Some(at) => format!("expired {} ago", span(now.saturating_sub(at))),
     }
 }
 
@@ -211,6 +212,10 @@ mod tests {
         assert_eq!(human_expiry_at(None, 1000), "never");
         assert_eq!(human_expiry_at(Some(1030), 1000), "in 30s");
         assert_eq!(human_expiry_at(Some(1000 + 3 * 86_400), 1000), "in 3d");
+        let far = human_expiry_at(Some(i64::MIN), 1_700_000_000);
+        assert!(far.starts_with("expired ") && !far.contains('-'), "{far}");
+        let far = human_expiry_at(Some(i64::MAX), -5);
+        assert!(far.starts_with("in ") && !far.contains('-'), "{far}");
         assert_eq!(shorten_home("/h/u/.julia/x", Some("/h/u")), "~/.julia/x");
         assert_eq!(shorten_home("/h/uv/x", Some("/h/u")), "/h/uv/x");
     }

@@ -134,6 +134,14 @@ impl DhCore {
 
 /// Lays a token reply over `profile` with the SDK's names, plus the client id
 /// and issuer used, `dhcore_expires_at`, and `current_environment`.
+///
+/// What the reply may change is [`crate::reply::may_change`]'s: the tokens,
+/// their expiry and the user. Besides those, the fields hubauth never reads
+/// (the store credentials such as `aws_access_key_id` that the SDK writes
+/// back) are written as the SDK does; a field naming a setting hubauth reads
+/// (the endpoint, issuer, token endpoint, client id, PAT, user, password) is
+/// never taken from a reply, since the file outranks the environment and the
+/// next exchange would send the PAT where the reply said.
 fn apply_reply(
     ini: &mut Ini,
     profile: &str,
@@ -148,15 +156,18 @@ fn apply_reply(
             ini.remove(profile, stale);
         }
     }
+    let setting_keys: Vec<String> = SETTINGS.iter().map(|s| ini_key(s)).collect();
     for (field, value) in reply {
         let key = match field.as_str() {
             "access_token" => "dhcore_access_token".to_string(),
             "refresh_token" => "dhcore_refresh_token".to_string(),
-            "client_id" => "dhcore_client_id".to_string(),
-            "issuer" => "dhcore_issuer".to_string(),
-            "token_endpoint" => "oauth2_token_endpoint".to_string(),
+            "client_id" | "issuer" | "token_endpoint" => continue,
             other => other.to_ascii_lowercase(),
         };
+        let token_field = crate::reply::may_change(field);
+        if !token_field && setting_keys.contains(&key) {
+            continue;
+        }
         let valid_key = !key.is_empty()
             && key
                 .chars()
@@ -183,7 +194,6 @@ fn apply_reply(
     for name in [CLIENT_ID, ISSUER] {
         let key = ini_key(name);
         if let Some(value) = used.get(name)
-            && !reply.contains_key(&key["dhcore_".len()..])
             && ini.get(profile, &key) != Some(value)
         {
             ini.set(profile, &key, value)?;
@@ -192,7 +202,6 @@ fn apply_reply(
     if used
         .origin(TOKEN_ENDPOINT)
         .is_some_and(|f| f != Origin::File)
-        && !reply.contains_key("token_endpoint")
         && let Some(value) = used.get(TOKEN_ENDPOINT)
     {
         ini.set(profile, &ini_key(TOKEN_ENDPOINT), value)?;
@@ -244,7 +253,6 @@ mod tests {
                 "dhcore_refresh_token",
                 "expires_in",
                 "flag",
-                "oauth2_token_endpoint",
                 "scope",
                 "token_type",
             ]
@@ -253,5 +261,47 @@ mod tests {
         assert_eq!(p["flag"], "True");
         assert_eq!(ini.current_environment(), Some("p"));
         assert!(!ini.to_text().unwrap().contains("pat-secret"));
+    }
+
+    #[test]
+    fn a_hostile_reply_moves_no_endpoint() {
+        let used = settings(&[
+            ("dhcore_personal_access_token", "pat-secret"),
+            ("dhcore_client_id", "cli"),
+            ("dhcore_issuer", "https://id.example"),
+            ("dhcore_endpoint", "https://core.example"),
+        ]);
+        let mut ini = Ini::default();
+        ini.set("p", "dhcore_endpoint", "https://core.example")
+            .unwrap();
+        ini.set("p", "oauth2_token_endpoint", "https://id.example/t")
+            .unwrap();
+        let reply: Map<String, Value> = serde_json::from_str(
+            r#"{"access_token":"a","expires_in":60,"token_endpoint":"https://evil.example/t",
+                "dhcore_endpoint":"https://evil.example","DHCORE_ENDPOINT":"https://evil.example",
+                "issuer":"https://evil.example","client_id":"evil",
+                "oauth2_token_endpoint":"https://evil.example/t2","dhcore_issuer":"https://evil.example",
+                "dhcore_client_id":"evil","dhcore_user":"mallory","dhcore_password":"x",
+                "refresh_url":"https://evil.example/r","aws_access_key_id":"k"}"#,
+        )
+        .unwrap();
+        apply_reply(&mut ini, "p", &reply, &used, 1_000_000_000).unwrap();
+        let p = ini.section("p");
+        assert_eq!(p["dhcore_endpoint"], "https://core.example");
+        assert_eq!(p["oauth2_token_endpoint"], "https://id.example/t");
+        assert_eq!(p["dhcore_issuer"], "https://id.example");
+        assert_eq!(p["dhcore_client_id"], "cli");
+        assert_eq!(p["dhcore_access_token"], "a");
+        assert_eq!(p["aws_access_key_id"], "k");
+        for key in ["dhcore_user", "dhcore_password"] {
+            assert!(!p.contains_key(key), "{key}");
+        }
+        // Every key hubauth reads keeps its value; only inert keys (read by
+        // neither hubauth nor the SDK, or the SDK's store credentials) pass.
+        for (key, value) in &p {
+            if value.contains("evil") {
+                assert!(!SETTINGS.iter().any(|s| ini_key(s) == *key), "{key}");
+            }
+        }
     }
 }

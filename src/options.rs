@@ -211,8 +211,9 @@ options_table! {
         " A token to exchange for an access token (RFC 8693), e.g. a personal access token.";
     "subject_token_type" => subject_token_type: Option<String> = None, string,
         " The RFC 8693 type of subject_token (default urn:ietf:params:oauth:token-type:access_token; DHCore PATs: urn:ietf:params:oauth:token-type:pat).";
-    "min_valid_s" => min_valid_s: i64 = 0, non_negative_seconds,
-        " A token handed out stays valid at least this many seconds: it is renewed first when it expires sooner, and an error says so when even a new one would not last that long (default 0).";
+    "min_valid_s" => min_valid_s: i64 = 0,
+        |k, v| at_most(k, non_negative_seconds(k, v)?, 31_536_000, "31536000 (a year)"),
+        " A token handed out stays valid at least this many seconds: it is renewed first when it expires sooner, and an error says so when even a new one would not last that long (default 0; at most a year).";
 }
 
 impl Options {

@@ -6,6 +6,7 @@
 //! `git-credential get`), everything for people goes to stderr, and no message
 //! ever holds a token value.
 
+mod doctor;
 mod git;
 mod session;
 mod status;
@@ -149,6 +150,17 @@ enum Command {
     /// git's credential helper protocol (get | store | erase)
     #[command(after_help = GIT_HELP)]
     GitCredential(GitArgs),
+    /// Check the stored credentials, their files, servers, clocks, proxies
+    /// and CA settings, and say what to do about each problem (never a token)
+    #[command(after_help = doctor::EXIT_CODES)]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args)]
+struct DoctorArgs {
+    /// Print the report as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -309,6 +321,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Refresh(args) => refresh(g, args),
         Command::SaveToken => save_token(g),
         Command::GitCredential(args) => git::run(g, &args.operation),
+        Command::Doctor(args) => doctor::run(g, args.json),
     }
 }
 

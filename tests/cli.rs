@@ -275,6 +275,31 @@ fn login_device_flow_shows_url_and_code() {
 }
 
 #[test]
+fn a_login_token_expires_in_after_it_arrived_not_after_the_login_began() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    // The device reply holds only expires_in; the first poll, 2 s in, gets it.
+    s.configure(|c| {
+        c.auto_approve = true;
+        c.device_interval_s = 2;
+    });
+    home.run(&["login", "--no-browser", "--server", &s.url()])
+        .expect(0);
+    let arrived = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let text = std::fs::read_to_string(home.auth_toml(&s)).unwrap();
+    let table: toml::Table = text.parse().unwrap();
+    let expires_at = table["expires_at"].as_integer().unwrap();
+    // From when the login began it would be 2 s earlier (or more).
+    assert!(
+        (arrived + 3600 - 1..=arrived + 3600).contains(&expires_at),
+        "expires_at {expires_at}, token arrived by {arrived}"
+    );
+}
+
+#[test]
 fn ctrl_c_cancels_a_login_with_130_and_writes_nothing() {
     let home = Home::new();
     let s = JuliaHubServer::start(); // device flow, nobody approves

@@ -33,6 +33,44 @@ pub struct CredentialInfo {
     pub options: Vec<(String, String)>,
 }
 
+impl CredentialInfo {
+    /// The environment variable the credential is read from, when it is one
+    /// (a `source` such as `DAGSHUB_USER_TOKEN`).
+    pub fn env_var(&self) -> Option<&str> {
+        let name = self.source.as_str();
+        let is_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        is_name.then_some(name)
+    }
+
+    /// The file the credential is in, when it is in one (`token_path` of its
+    /// options, else a `source` that is a path, with any ` [profile]` cut off).
+    pub fn file(&self) -> Option<std::path::PathBuf> {
+        if self.env_var().is_some() || self.source.starts_with("environment") {
+            return None;
+        }
+        if let Some(path) = self.option("token_path") {
+            return Some(path.into());
+        }
+        let path = self.source.split(" [").next().unwrap_or_default();
+        path.starts_with('/').then(|| path.into())
+    }
+
+    /// The profile (section of the file) it is in, for hubs that have them.
+    pub fn profile(&self) -> Option<&str> {
+        self.option("profile")
+    }
+
+    fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// An entry for `provider` at `server` from `source`, nothing known yet.
 pub(crate) fn blank(provider: ProviderKind, server: &str, source: &str) -> CredentialInfo {
     CredentialInfo {

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod credential;
+pub mod diagnose;
 pub mod env;
 pub mod error;
 pub mod ffi;

@@ -45,11 +45,11 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const USER_AGENT: &str = concat!("hubauth/", env!("CARGO_PKG_VERSION"));
 /// Most redirects one request follows.
-pub const MAX_REDIRECTS: usize = 5;
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// Form fields whose value is a secret: a form with one of them makes the
 /// request a credential-carrying one (see the module doc on redirects).
-pub const SECRET_FORM_FIELDS: [&str; 10] = [
+pub(crate) const SECRET_FORM_FIELDS: [&str; 10] = [
     "refresh_token",
     "client_secret",
     "device_code",
@@ -309,6 +309,8 @@ pub struct Response {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The server's clock: its `Date` header in unix seconds, if it sent a valid one.
+    pub date: Option<i64>,
 }
 
 impl Response {
@@ -410,6 +412,11 @@ pub fn send(request: Request) -> Result<Response> {
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            let date = response
+                .headers()
+                .get("date")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_http_date);
             if response
                 .content_length()
                 .is_some_and(|n| n > MAX_BODY as u64)
@@ -423,10 +430,12 @@ pub fn send(request: Request) -> Result<Response> {
                 }
                 body.extend_from_slice(&chunk);
             }
+            warn_of_skew(&request.url, date);
             Ok(Response {
                 status,
                 content_type,
                 body,
+                date,
             })
         };
         match tokio::time::timeout(timeout, exchange).await {
@@ -437,6 +446,49 @@ pub fn send(request: Request) -> Result<Response> {
             ))),
         }
     }))
+}
+
+/// An HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, `Sun, 06 Nov 1994 08:49:37
+/// GMT`, which is an RFC 2822 date) in unix seconds; None for anything else
+/// (the obsolete RFC 850 and asctime forms too).
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc2822)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+/// Beyond this difference between a server's clock and ours, expiry times
+/// computed by one side are wrong on the other.
+pub(crate) const MAX_CLOCK_SKEW_S: i64 = 60;
+
+/// How far the server's clock (its `Date`, read when the reply arrived) is
+/// ahead of ours, in seconds; negative when it is behind.
+pub fn clock_skew(date: Option<i64>) -> Option<i64> {
+    date.map(|server| server - crate::token::unix_now())
+}
+
+/// Warns, once per process and server origin, when the server's clock is more
+/// than [`MAX_CLOCK_SKEW_S`] away from ours.
+fn warn_of_skew(url: &str, date: Option<i64>) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Some(skew) = clock_skew(date).filter(|s| s.abs() > MAX_CLOCK_SKEW_S) else {
+        return;
+    };
+    let origin = url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.contains(&origin) {
+        return;
+    }
+    warned.push(origin.clone());
+    drop(warned);
+    let direction = if skew > 0 { "ahead of" } else { "behind" };
+    crate::log::warn(&format!(
+        "the clock of {origin} is {} s {direction} this computer's; token expiry \
+         times may be wrong (set the clock right, e.g. enable NTP)",
+        skew.abs()
+    ));
 }
 
 fn too_large(what: &str) -> Error {
@@ -557,5 +609,28 @@ mod tests {
                 .credential()
                 .carries_credential()
         );
+    }
+
+    #[test]
+    fn reads_http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_date("Tue, 01 Dec 2026 21:22:14 GMT"),
+            Some(1_796_160_134)
+        );
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("yesterday"), None);
+        assert_eq!(parse_http_date(""), None);
+    }
+
+    #[test]
+    fn skew_is_server_minus_local() {
+        let now = crate::token::unix_now();
+        assert!(clock_skew(Some(now + 300)).unwrap() >= 299);
+        assert!(clock_skew(Some(now - 300)).unwrap() <= -299);
+        assert_eq!(clock_skew(None), None);
     }
 }

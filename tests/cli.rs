@@ -275,6 +275,31 @@ fn login_device_flow_shows_url_and_code() {
 }
 
 #[test]
+fn a_login_token_expires_in_after_it_arrived_not_after_the_login_began() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    // The device reply holds only expires_in; the first poll, 2 s in, gets it.
+    s.configure(|c| {
+        c.auto_approve = true;
+        c.device_interval_s = 2;
+    });
+    home.run(&["login", "--no-browser", "--server", &s.url()])
+        .expect(0);
+    let arrived = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let text = std::fs::read_to_string(home.auth_toml(&s)).unwrap();
+    let table: toml::Table = text.parse().unwrap();
+    let expires_at = table["expires_at"].as_integer().unwrap();
+    // From when the login began it would be 2 s earlier (or more).
+    assert!(
+        (arrived + 3600 - 1..=arrived + 3600).contains(&expires_at),
+        "expires_at {expires_at}, token arrived by {arrived}"
+    );
+}
+
+#[test]
 fn ctrl_c_cancels_a_login_with_130_and_writes_nothing() {
     let home = Home::new();
     let s = JuliaHubServer::start(); // device flow, nobody approves
@@ -425,6 +450,67 @@ fn token_prints_only_the_id_token_and_does_no_network_io() {
 }
 
 #[test]
+fn token_min_valid_renews_first_or_fails_clearly() {
+    let home = Home::new();
+    let s = JuliaHubServer::start(); // its tokens last 3600 s
+    let token = s.issue_token(900);
+    home.store(&s, &token);
+    // The stored token lasts long enough: it, with no refresh.
+    let run = home
+        .run(&["token", "--min-valid", "600", "--server", &s.url()])
+        .expect(0);
+    assert_eq!(run.stdout, format!("{}\n", token.id_token));
+    assert_eq!(s.stats().refreshes, 0);
+    // It does not: renewed first.
+    let run = home
+        .run(&["token", "--min-valid", "1800", "--server", &s.url()])
+        .expect(0);
+    let fresh = home.stored_id_token(&s);
+    assert_ne!(fresh, token.id_token);
+    assert_eq!(run.stdout, format!("{fresh}\n"));
+    assert_eq!(s.stats().refreshes, 1);
+    // Longer than any token of this server lasts: exit 2, a clear message.
+    let run = home
+        .run(&["token", "--min-valid", "7200", "--server", &s.url()])
+        .expect(2);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains("min_valid_s = 7200 cannot be met")
+            && run.stderr.contains("issues tokens that last 3"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&fresh));
+    // The option's own check of the value.
+    let run = home
+        .run(&["token", "--min-valid", "soon", "--server", &s.url()])
+        .expect(2);
+    assert!(run.stderr.contains("min_valid_s"), "{}", run.stderr);
+}
+
+#[test]
+fn token_json_has_exactly_the_four_keys() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let token = s.issue_token(3600);
+    home.store(&s, &token);
+    let run = home
+        .run(&["token", "--json", "--server", &s.url()])
+        .expect(0);
+    assert_eq!(run.stderr, "");
+    assert!(run.stdout.ends_with("}\n"), "{}", run.stdout);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["expires_at", "server", "token", "username"]);
+    assert_eq!(v["token"], token.id_token.as_str());
+    assert_eq!(v["expires_at"], token.expires_at);
+    assert_eq!(v["server"], s.url().as_str());
+    assert_eq!(v["username"], "alice");
+}
+
+#[test]
 fn token_refreshes_an_expired_token() {
     let home = Home::new();
     let s = JuliaHubServer::start();
@@ -514,10 +600,12 @@ fn git_credential_answers_only_for_the_server() {
             &[],
         )
         .expect(0);
-    assert_eq!(
-        run.stdout,
-        format!("username=alice\npassword={}\n", token.id_token)
+    // password_expiry_utc (git >= 2.40) lets git drop the token when it expires.
+    let answer = format!(
+        "username=alice\npassword={}\npassword_expiry_utc={}\n",
+        token.id_token, token.expires_at
     );
+    assert_eq!(run.stdout, answer);
     assert_eq!(run.stderr, "");
     let run = home
         .run_with(
@@ -526,10 +614,7 @@ fn git_credential_answers_only_for_the_server() {
             &[("JULIA_PKG_SERVER", &s.url())],
         )
         .expect(0);
-    assert_eq!(
-        run.stdout,
-        format!("username=alice\npassword={}\n", token.id_token)
-    );
+    assert_eq!(run.stdout, answer);
 
     // Another host, another scheme, another user, no server: nothing.
     for other in [

@@ -10,7 +10,7 @@
 //! 3. `provider/`: one module per hub, plus `provider/mod.rs` (the `Provider`
 //!    trait: what differs per hub);
 //! 4. `lifecycle` (the engine), `hubs` (the `PROVIDERS` table), `auth`,
-//!    `status`: what drives the providers;
+//!    `status`, `diagnose` (`hubauth doctor`): what drives the providers;
 //! 5. `ffi/`: the C ABI.
 //!
 //! Besides, a provider never names another provider (`provider/<a>…` naming
@@ -33,7 +33,7 @@ fn layer(module: &str) -> Option<u8> {
         "store" => 1,
         "flow" => 2,
         "provider" => 3,
-        "auth" | "status" | "lifecycle" | "hubs" => 4,
+        "auth" | "status" | "lifecycle" | "hubs" | "diagnose" => 4,
         "ffi" => 5,
         _ => return None,
     })

@@ -86,7 +86,6 @@ impl JuliaHub {
                 self.server.as_str()
             )));
         }
-        let now = unix_now();
         let mut stored = PkgToken::default();
         match self.device_configuration(&ctx)? {
             Some(config) => {
@@ -99,14 +98,16 @@ impl JuliaHub {
                     config.scope.as_deref(),
                     &ctx,
                 )?;
-                stored.apply_reply(pkg_toml::table_from_json(&reply), now);
+                // expires_in counts from the reply, not from when the login
+                // began (spec: expires_at = floor(now) + expires_in on success).
+                stored.apply_reply(pkg_toml::table_from_json(&reply), unix_now());
                 if let Some(refresh_url) = config.refresh_url {
                     stored.set("refresh_url", toml::Value::String(refresh_url));
                 }
             }
             None => {
                 let reply = pkg_classic::login(&self.server, &ctx)?;
-                stored.apply_reply(pkg_toml::table_from_json(&reply), now);
+                stored.apply_reply(pkg_toml::table_from_json(&reply), unix_now());
             }
         }
         Ok(stored)

@@ -1,6 +1,7 @@
 //! `hubauth git-credential get|store|erase`: git's credential helper protocol
 //! (git-credential(1)). Reads `key=value` lines until a blank line or EOF.
-//! `get` answers only for the configured server and never logs in; whatever
+//! `get` answers only for the configured server and never logs in, with
+//! `password_expiry_utc` when the token's expiry is known; whatever
 //! goes wrong, it prints nothing and exits 0 so git asks its other helpers.
 //! `store` and `erase` do nothing: hubauth keeps no git passwords, and a
 //! logout is explicit.
@@ -108,6 +109,10 @@ fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
         out.write_all(b"\npassword=")?;
         out.write_all(value.as_bytes())?;
         out.write_all(b"\n")?;
+        // git >= 2.40 drops the password once this passes (older ones ignore it).
+        if let Some(at) = auth.expires_at() {
+            out.write_all(format!("password_expiry_utc={at}\n").as_bytes())?;
+        }
         out.flush()
     })()
     .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write to stdout: {e}")))

@@ -6,6 +6,7 @@
 //! `git-credential get`), everything for people goes to stderr, and no message
 //! ever holds a token value.
 
+mod doctor;
 mod git;
 mod session;
 mod status;
@@ -36,7 +37,8 @@ Use it as git's credential helper for a hub's git server:
   git config --global credential.https://juliahub.com.helper '!hubauth git-credential --server https://juliahub.com'
 
 `get` answers only for the server of --server (juliahub: else JULIA_PKG_SERVER),
-with username=<user, or oauth2> and password=<token>, never logging in (run
+with username=<user, or oauth2>, password=<token> and, when the token's expiry is
+known, password_expiry_utc=<unix seconds> (git 2.40 and later), never logging in (run
 `hubauth login` first). For any other host, or when no token is available, it
 prints nothing and git asks its other helpers. `store` and `erase` do nothing:
 hubauth never keeps git's passwords, and logging out is explicit
@@ -148,6 +150,17 @@ enum Command {
     /// git's credential helper protocol (get | store | erase)
     #[command(after_help = GIT_HELP)]
     GitCredential(GitArgs),
+    /// Check the stored credentials, their files, servers, clocks, proxies
+    /// and CA settings, and say what to do about each problem (never a token)
+    #[command(after_help = doctor::EXIT_CODES)]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args)]
+struct DoctorArgs {
+    /// Print the report as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -181,6 +194,14 @@ struct TokenArgs {
     /// With --interactive: print the login URL, do not open a browser
     #[arg(long)]
     no_browser: bool,
+    /// Hand out a token that stays valid at least this long (renewing first
+    /// when needed); fail when the server's tokens do not last that long
+    #[arg(long, value_name = "SECS")]
+    min_valid: Option<String>,
+    /// Print {"token", "expires_at", "server", "username"} as JSON
+    /// (expires_at: unix seconds, or null when unknown or never)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -300,6 +321,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Refresh(args) => refresh(g, args),
         Command::SaveToken => save_token(g),
         Command::GitCredential(args) => git::run(g, &args.operation),
+        Command::Doctor(args) => doctor::run(g, args.json),
     }
 }
 
@@ -347,18 +369,43 @@ fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
     // `token` is for scripts: it logs in or asks the server only when told to.
     let mut options = g.options(|o| {
         o.set("interactive", flag(args.interactive))?;
+        if let Some(secs) = &args.min_valid {
+            o.set("min_valid_s", secs)?;
+        }
         o.set("validate", flag(args.validate))
     })?;
     let session = args
         .interactive
         .then(|| session::Session::start(&mut options, args.no_browser));
-    let result = hubauth::authenticate(&options).and_then(|auth| auth.token());
+    let result = hubauth::authenticate(&options).and_then(|auth| Ok((auth.token()?, auth)));
     if let Some(session) = session {
         session.finish();
     }
-    let token = result?;
+    let (token, auth) = result?;
+    let text = if args.json {
+        // Borrowed, serialised into one buffer that is zeroed when dropped.
+        #[derive(serde::Serialize)]
+        struct TokenJson<'a> {
+            token: &'a str,
+            expires_at: Option<i64>,
+            server: &'a str,
+            username: Option<String>,
+        }
+        let json = TokenJson {
+            token: token.expose(),
+            expires_at: auth.expires_at(),
+            server: auth.server(),
+            username: auth.username(),
+        };
+        Zeroizing::new(
+            serde_json::to_string(&json)
+                .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?,
+        )
+    } else {
+        Zeroizing::new(token.expose().to_string())
+    };
     let mut out = std::io::stdout().lock();
-    out.write_all(token.expose().as_bytes())
+    out.write_all(text.as_bytes())
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush())
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write to stdout: {e}")))?;

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use hubauth::server::ServerUrl;
 use hubauth::status::CredentialInfo;
 use hubauth::token::unix_now;
 use hubauth::{Error, ErrorKind, Options, Result};
@@ -12,16 +11,12 @@ use hubauth::{Error, ErrorKind, Options, Result};
 use crate::Global;
 
 pub fn run(g: &Global, json: bool, check: bool) -> Result<ExitCode> {
-    let mut found = hubauth::status::discover();
     // --provider / --server narrow the list.
-    if let Some(provider) = &g.provider {
-        hubauth::ProviderKind::parse(provider)?;
-        found.retain(|c| &c.provider == provider);
-    }
-    if let Some(server) = &g.server {
-        let wanted = ServerUrl::parse(server)?;
-        found.retain(|c| c.server == wanted.as_str());
-    }
+    let mut found = hubauth::status::select(
+        hubauth::status::discover(),
+        g.provider.as_deref(),
+        g.server.as_deref(),
+    )?;
     if check {
         for credential in &mut found {
             check_one(g, credential);

@@ -180,6 +180,15 @@ impl Response {
         for (k, v) in &self.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
+        // Origin servers with a clock send one (RFC 9110 §6.6.1).
+        if !self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("date"))
+        {
+            let now = crate::util::now_unix() as i64;
+            head.push_str(&format!("Date: {}\r\n", crate::util::http_date(now)));
+        }
         head.push_str(&format!(
             "Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
             self.body.len()

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::http::{Handler, Request, Response};
 use crate::running::{ConfigPatch, Protocol, Running, control_route, not_found, route};
-use crate::util::{base64url, now_unix, random_from, random_hex};
+use crate::util::{base64url, http_date, now_unix, random_from, random_hex};
 
 /// Every path under this one is the refresh endpoint.
 pub const REFRESH_PREFIX: &str = "/auth/renew/token.toml";
@@ -75,6 +75,9 @@ pub struct JuliaHubConfig {
     pub user: String,
     /// `user_email` of new logins; None → `<user>@example.com`.
     pub email: Option<String>,
+    /// How far the server's clock (its `Date` header) is ahead of the real
+    /// one, in seconds; negative = behind. Default 0.
+    pub clock_skew_s: i64,
 }
 
 impl Default for JuliaHubConfig {
@@ -93,6 +96,7 @@ impl Default for JuliaHubConfig {
             api_status: None,
             user: "alice".into(),
             email: None,
+            clock_skew_s: 0,
         }
     }
 }
@@ -125,6 +129,9 @@ impl ConfigPatch for JuliaHubConfig {
                     }
                 }
                 "token_ttl_s" => next.token_ttl_s = v.as_i64().ok_or_else(|| want("an integer"))?,
+                "clock_skew_s" => {
+                    next.clock_skew_s = v.as_i64().ok_or_else(|| want("an integer"))?
+                }
                 "device_interval_s" => {
                     next.device_interval_s = v.as_u64().ok_or_else(|| want("an integer >= 0"))?
                 }
@@ -914,6 +921,16 @@ impl JuliaHub {
 
 impl Handler for JuliaHub {
     fn handle(&self, req: &Request) -> Response {
+        let response = self.answer(req);
+        match self.lock().config.clock_skew_s {
+            0 => response,
+            skew => response.with_header("Date", &http_date(now_unix() as i64 + skew)),
+        }
+    }
+}
+
+impl JuliaHub {
+    fn answer(&self, req: &Request) -> Response {
         if let Some(response) = control_route(self, req) {
             return response;
         }

@@ -13,6 +13,10 @@
 //! second trigger finds the flag set and does nothing. There is no reset
 //! (a waiter could miss a trigger that a reset undid): make a new cancel.
 //!
+//! A process made by `fork()` shares the pipe: a trigger in either process
+//! ends the blocking waits of both (the pipe is the truth; a waiter that
+//! finds the byte sets its own flag).
+//!
 //! Clones share one flag and one pipe (an `Arc`), so every holder, the
 //! options a call was given, the authentication created from them, the C
 //! handle, keeps the pipe open as long as it needs it. Dropping one
@@ -125,7 +129,12 @@ impl Cancel {
                 revents: 0,
             };
             // SAFETY: one valid pollfd; EINTR and the rest loop back to the flag.
-            unsafe { libc::poll(&mut fd, 1, ms) };
+            if unsafe { libc::poll(&mut fd, 1, ms) } > 0 && fd.revents & libc::POLLIN != 0 {
+                // The byte is there: triggered, here or in a process that
+                // shares the pipe through fork() (its flag is its own copy).
+                self.inner.triggered.store(true, Ordering::SeqCst);
+                return true;
+            }
         }
     }
 
@@ -321,6 +330,25 @@ mod tests {
         let started = Instant::now();
         assert!(c.wait(Duration::from_secs(10)) && c.wait(Duration::from_secs(10)));
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_byte_from_a_forked_process_counts_as_a_trigger() {
+        // What a child made by fork() does with its copy: the byte, not our flag.
+        let c = Cancel::new().unwrap();
+        // SAFETY: writing one byte to our own pipe.
+        assert_eq!(
+            unsafe { libc::write(c.inner.write.as_raw_fd(), [1u8].as_ptr().cast(), 1) },
+            1
+        );
+        assert!(!c.is_triggered());
+        let started = Instant::now();
+        assert!(
+            c.wait(Duration::from_secs(10)),
+            "no spinning until the timeout"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(c.is_triggered());
     }
 
     #[test]

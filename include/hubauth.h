@@ -31,6 +31,13 @@
 typedef struct hubauth_auth hubauth_auth;
 
 /**
+ * A cancellation handle. Create with `hubauth_cancel_new`, give to calls
+ * with `hubauth_options_set_cancel`, trigger with `hubauth_cancel_trigger`,
+ * free with `hubauth_cancel_free`. Thread-safe.
+ */
+typedef struct hubauth_cancel hubauth_cancel;
+
+/**
  * An error returned through a `hubauth_error **err` out-parameter. Owned by
  * the caller; free it with `hubauth_error_free`. Not shared between threads
  * unless the caller synchronises.
@@ -110,7 +117,8 @@ typedef int32_t (*hubauth_hook_fn)(void *userdata, const char *url);
 #define HUBAUTH_ERR_FORMAT 8
 
 /**
- * The login was cancelled (the hook returned nonzero).
+ * The call was cancelled: the hook returned nonzero, or the options'
+ * hubauth_cancel was triggered.
  */
 #define HUBAUTH_ERR_CANCELLED 9
 
@@ -219,6 +227,44 @@ void hubauth_auth_free(hubauth_auth *a);
  * The library's version, e.g. "0.1.0". Static: never free it.
  */
 const char *hubauth_version(void);
+
+/**
+ * A new, untriggered cancel; NULL when none can be made (out of memory or
+ * of file descriptors: each cancel holds a pipe). Free with
+ * `hubauth_cancel_free`.
+ */
+hubauth_cancel *hubauth_cancel_new(void);
+
+/**
+ * Triggers `c`: every call whose options carry it returns
+ * HUBAUTH_ERR_CANCELLED within a fraction of a second (a login poll, a lock
+ * wait, a request), having written nothing; a call started later returns it
+ * at once. A triggered cancel stays triggered (there is no reset: make a new
+ * one). Triggering twice is harmless. Async-signal-safe: it may be called
+ * from any thread or from a signal handler (it only sets a flag and writes
+ * to a pipe, and keeps errno). `c` must not have been freed; NULL is
+ * ignored.
+ */
+void hubauth_cancel_trigger(hubauth_cancel *c);
+
+/**
+ * Frees the caller's handle. NULL is allowed. Options and authentications
+ * it was set on keep their own reference, so this is safe while a call
+ * waits: that call still returns HUBAUTH_ERR_CANCELLED for a trigger made
+ * before the free (but nothing can trigger it through `c` afterwards).
+ */
+void hubauth_cancel_free(hubauth_cancel *c);
+
+/**
+ * Makes calls with these options cancellable by `c` (NULL: not
+ * cancellable). The options keep their own reference to `c`, and so does
+ * every hubauth_auth created from them: a later hubauth_token refresh or
+ * hubauth_reauthenticate with NULL options is cancelled by `c` too (and,
+ * once `c` is triggered, fails with HUBAUTH_ERR_CANCELLED; options given to
+ * hubauth_reauthenticate with another cancel replace it for that call).
+ * HUBAUTH_ERR_NULL_ARGUMENT when `o` is NULL.
+ */
+hubauth_status hubauth_options_set_cancel(hubauth_options *o, hubauth_cancel *c);
 
 /**
  * The status code of an error. NULL gives HUBAUTH_ERR_NULL_ARGUMENT.

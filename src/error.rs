@@ -106,7 +106,8 @@ impl Error {
     /// URL) or no connection at all.
     pub fn never_sent(&self) -> bool {
         match self.kind {
-            ErrorKind::Network => self.unsent,
+            // A request stopped by a cancel before it was sent is unsent too.
+            ErrorKind::Network | ErrorKind::Cancelled => self.unsent,
             ErrorKind::NullArgument
             | ErrorKind::InvalidArgument
             | ErrorKind::NoCredentials

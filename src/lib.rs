@@ -5,6 +5,7 @@
 //! else flow (refresh / exchange / interactive) → store (save, under lock).
 
 pub mod auth;
+pub mod cancel;
 pub mod credential;
 pub mod diagnose;
 pub mod env;
@@ -27,6 +28,7 @@ pub mod store;
 pub mod token;
 
 pub use auth::{Authentication, authenticate, current, logout, save_token};
+pub use cancel::Cancel;
 pub use error::{Error, ErrorKind, Result};
 pub use options::{Hook, HookAction, Options, ProviderKind};
 pub use secret::Secret;

@@ -35,6 +35,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use reqwest::Url;
 
+use crate::cancel::{self, Cancel};
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{display_url, require_secure_with, same_origin};
 
@@ -347,6 +348,9 @@ pub fn parse_text<'a>(body: &'a [u8], what: &str) -> Result<&'a str> {
 /// Sends `request` and reads the whole body. Connection failures before the
 /// request was sent are retried once; nothing that may have reached the server
 /// is ever retried (a refresh token must not be presented twice).
+///
+/// The call's cancel ([`crate::cancel::current`]) stops it: before sending
+/// (an unsent `Cancelled`), or while waiting for the answer.
 pub fn send(request: Request) -> Result<Response> {
     let net = net()?;
     let shown = display_url(&request.url);
@@ -356,6 +360,10 @@ pub fn send(request: Request) -> Result<Response> {
     require_secure_with(&url, "URL", request.allowed_http.as_ref())
         .map_err(|e| e.context(&what))?;
     let rule = request.redirect_rule();
+    let cancel = cancel::current();
+    if cancel.as_ref().is_some_and(Cancel::is_triggered) {
+        return Err(cancel::cancelled(&what).unsent());
+    }
     let timeout = match request.deadline {
         Some(deadline) => {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -438,12 +446,22 @@ pub fn send(request: Request) -> Result<Response> {
                 date,
             })
         };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::network(format!(
-                "{what}: no complete answer within {:.1} s",
-                started.elapsed().as_secs_f64()
-            ))),
+        let bounded = async {
+            match tokio::time::timeout(timeout, exchange).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::network(format!(
+                    "{what}: no complete answer within {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ))),
+            }
+        };
+        match &cancel {
+            None => bounded.await,
+            Some(cancel) => tokio::select! {
+                biased;
+                () = cancel::triggered(cancel) => Err(cancel::cancelled(&what)),
+                result = bounded => result,
+            },
         }
     }))
 }

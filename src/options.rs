@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -84,7 +85,9 @@ macro_rules! options_table {
             )*
             /// Called with the login URL instead of opening a browser.
             pub hook: Option<Hook>,
-            /// Keys given through `set` (and "hook"), so a later call's options can be
+            /// Makes the call return `Cancelled` when triggered ([`crate::cancel`]).
+            pub cancel: Option<Cancel>,
+            /// Keys given through `set` (and "hook", "cancel"), so a later call's options can be
             /// laid over earlier ones without resetting what they did not mention.
             explicit: Vec<&'static str>,
         }
@@ -94,6 +97,7 @@ macro_rules! options_table {
                 Options {
                     $($field: $default,)*
                     hook: None,
+                    cancel: None,
                     explicit: Vec::new(),
                 }
             }
@@ -105,6 +109,7 @@ macro_rules! options_table {
                 f.debug_struct("Options")
                     $(.field($key, &self.$field))*
                     .field(HOOK_KEY, &self.hook.as_ref().map(|_| "<hook>"))
+                    .field(CANCEL_KEY, &self.cancel)
                     .finish()
             }
         }
@@ -132,11 +137,12 @@ macro_rules! options_table {
 
             /// Resets `key` to its default and forgets that it was set, so it no
             /// longer replaces a base's value in [`Options::overlaid_on`].
-            /// "hook" is accepted too. Unknown keys are refused.
+            /// "hook" and "cancel" are accepted too. Unknown keys are refused.
             pub fn clear(&mut self, key: &str) -> Result<()> {
                 match key {
                     $($key => self.$field = $default,)*
                     HOOK_KEY => self.hook = None,
+                    CANCEL_KEY => self.cancel = None,
                     _ => return Err(unknown_key(key)),
                 }
                 self.explicit.retain(|k| *k != key);
@@ -158,6 +164,10 @@ macro_rules! options_table {
                     merged.hook.clone_from(&self.hook);
                     merged.mark_explicit(HOOK_KEY);
                 }
+                if self.is_set(CANCEL_KEY) {
+                    merged.cancel.clone_from(&self.cancel);
+                    merged.mark_explicit(CANCEL_KEY);
+                }
                 merged
             }
         }
@@ -166,6 +176,8 @@ macro_rules! options_table {
 
 /// The name under which `set_hook` records the hook as given (it has no string form).
 const HOOK_KEY: &str = "hook";
+/// The name under which `set_cancel` records the cancel.
+const CANCEL_KEY: &str = "cancel";
 
 options_table! {
     "provider" => provider: ProviderKind = ProviderKind::JuliaHub, |_, v| ProviderKind::parse(v),
@@ -247,6 +259,13 @@ impl Options {
     pub fn set_hook(&mut self, hook: Option<Hook>) {
         self.hook = hook;
         self.mark_explicit(HOOK_KEY);
+    }
+
+    /// Sets the cancel that stops this call's waits (and, kept by an
+    /// authentication made with these options, its later refreshes).
+    pub fn set_cancel(&mut self, cancel: Option<Cancel>) {
+        self.cancel = cancel;
+        self.mark_explicit(CANCEL_KEY);
     }
 
     /// Whether a login may wait for a user: `interactive` if given, else `default`.
@@ -480,6 +499,31 @@ mod tests {
         assert!(kept.hook.is_some() && kept.is_set("hook"));
         let unhooked = kept.without("hook");
         assert!(unhooked.hook.is_none() && !unhooked.is_set("hook"));
+    }
+
+    #[test]
+    fn the_cancel_is_kept_overlaid_and_cleared_like_the_hook() {
+        let first = Cancel::new().unwrap();
+        let mut base = Options::new();
+        base.set_cancel(Some(first.clone()));
+        let copy = base.clone();
+        first.trigger();
+        assert!(
+            copy.cancel.as_ref().unwrap().is_triggered(),
+            "clones share it"
+        );
+        assert!(format!("{copy:?}").contains("cancel: Some(Cancel { triggered: true })"));
+        let mut later = Options::new();
+        later.set("force", "true").unwrap();
+        assert!(
+            later.overlaid_on(&base).cancel.is_some(),
+            "kept when not set"
+        );
+        later.set_cancel(Some(Cancel::new().unwrap()));
+        let merged = later.overlaid_on(&base);
+        assert!(!merged.cancel.unwrap().is_triggered(), "replaced when set");
+        let cleared = base.without("cancel");
+        assert!(cleared.cancel.is_none() && !cleared.is_set("cancel"));
     }
 
     #[test]

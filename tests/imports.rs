@@ -4,7 +4,8 @@
 //! modules of its own layer or a lower one. The layers, low to high:
 //!
 //! 0. leaves: `error`, `secret`, `token`, `server`, `env`, `jwt`, `log`,
-//!    `net`, `options`, `credential`, `random`, `reply` (they may use each other);
+//!    `net`, `options`, `credential`, `random`, `reply`, `cancel` (they may use
+//!    each other);
 //! 1. `store/`: where tokens live;
 //! 2. `flow/`: how new tokens are obtained;
 //! 3. `provider/`: one module per hub, plus `provider/mod.rs` (the `Provider`
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "error" | "secret" | "token" | "server" | "env" | "jwt" | "log" | "net" | "options"
-        | "credential" | "random" | "reply" => 0,
+        | "credential" | "random" | "reply" | "cancel" => 0,
         "store" => 1,
         "flow" => 2,
         "provider" => 3,

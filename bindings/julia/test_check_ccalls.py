@@ -197,6 +197,7 @@ class AcceptsEquivalentSpellings(CopyTestCase):
         self.assertEqual(r.failed, 0, "\n".join(r.messages))
 
     def test_comments_strings_and_chars_are_not_code(self) -> None:
+        self.wrappers = self.run_checker().ccalls  # as many as the header has
         self.write_extra('''
             # ccall((:hubauth_nope, libhubauth), Cvoid, ())
             #= ccall((:hubauth_nope, libhubauth), Cvoid, ())
@@ -214,7 +215,7 @@ class AcceptsEquivalentSpellings(CopyTestCase):
         ''')
         r = self.run_checker()
         self.assertEqual(r.failed, 0, "\n".join(r.messages))
-        self.assertEqual(r.ccalls, 25)          # the 24 wrappers + g
+        self.assertEqual(r.ccalls, self.wrappers + 1)  # the wrappers + g
 
 
 class HeaderParser(unittest.TestCase):

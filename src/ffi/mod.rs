@@ -10,11 +10,13 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod auth;
+mod cancel;
 mod error;
 mod options;
 mod secret;
 
 pub use auth::*;
+pub use cancel::*;
 pub use error::*;
 pub use options::*;
 pub use secret::*;
@@ -46,7 +48,8 @@ pub const HUBAUTH_ERR_SERVER: hubauth_status = 6;
 pub const HUBAUTH_ERR_IO: hubauth_status = 7;
 /// A stored file is malformed; it was left unchanged.
 pub const HUBAUTH_ERR_FORMAT: hubauth_status = 8;
-/// The login was cancelled (the hook returned nonzero).
+/// The call was cancelled: the hook returned nonzero, or the options'
+/// hubauth_cancel was triggered.
 pub const HUBAUTH_ERR_CANCELLED: hubauth_status = 9;
 /// The login or a lock wait took longer than timeout_ms.
 pub const HUBAUTH_ERR_TIMEOUT: hubauth_status = 10;

@@ -15,6 +15,7 @@ pub mod revoke;
 
 use std::time::{Duration, Instant};
 
+use crate::cancel;
 use crate::error::{Error, Result};
 use crate::options::{Hook, Options};
 
@@ -53,16 +54,17 @@ impl LoginContext {
         self.interactive || self.hook.is_some()
     }
 
-    /// Sleeps `pause`, or fails with `Timeout` when that would pass the deadline.
+    /// Sleeps `pause`, or fails with `Timeout` when that would pass the
+    /// deadline, or with `Cancelled` as soon as the call's cancel is
+    /// triggered ([`crate::cancel`]).
     pub fn sleep(&self, pause: Duration, what: &str) -> Result<()> {
         let now = Instant::now();
         if now.checked_add(pause).is_none_or(|end| end > self.deadline) {
             let left = self.deadline.saturating_duration_since(now);
-            std::thread::sleep(left);
+            cancel::sleep(left, what)?;
             return Err(self.timed_out(what));
         }
-        std::thread::sleep(pause);
-        Ok(())
+        cancel::sleep(pause, what)
     }
 
     pub fn timed_out(&self, what: &str) -> Error {

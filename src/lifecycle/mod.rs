@@ -30,12 +30,17 @@
 //!
 //! `force` applies to the call that set it only ([`crate::auth`] never keeps
 //! it for later calls).
+//!
+//! Every call runs in the [`cancel`] scope of its options' cancel: one
+//! triggered before the call ends it at once, one triggered during it ends
+//! its current wait (login poll, lock, request) with `Cancelled`.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use once_cell::sync::Lazy;
 
+use crate::cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log;
 use crate::options::Options;
@@ -147,6 +152,18 @@ impl<P: Provider> Engine<P> {
     /// The provider this engine drives.
     pub fn provider(&self) -> &P {
         &self.hub
+    }
+
+    /// Runs `call` (named `what`) in the scope of the options' cancel.
+    fn cancellable<T>(
+        &self,
+        what: &str,
+        options: &Options,
+        call: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let _scope = cancel::enter(options.cancel.as_ref());
+        cancel::check(&format!("{what} for {}", self.hub.server()))?;
+        call()
     }
 
     /// Locks every file of the hub, in a fixed order so two callers never
@@ -464,34 +481,40 @@ impl<P: Provider> Lifecycle for Engine<P> {
     }
 
     fn authenticate(&self, options: &Options) -> Result<Token> {
-        if let Some((secret, source)) = self.hub.given(options) {
-            return self.use_given(secret, source, options);
-        }
-        self.obtain(options, options.force)
+        self.cancellable("authenticate", options, || {
+            if let Some((secret, source)) = self.hub.given(options) {
+                return self.use_given(secret, source, options);
+            }
+            self.obtain(options, options.force)
+        })
     }
 
     fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
         if self.hub.given(options).is_some() {
             return Ok(current.clone());
         }
-        match self.renew_locked(options, std::slice::from_ref(&current.bearer))? {
-            Renewed::Token(token) => {
-                self.lasts_long_enough(&token, options)?;
-                Ok(keep_username(token, current))
+        self.cancellable("refresh", options, || {
+            match self.renew_locked(options, std::slice::from_ref(&current.bearer))? {
+                Renewed::Token(token) => {
+                    self.lasts_long_enough(&token, options)?;
+                    Ok(keep_username(token, current))
+                }
+                Renewed::Nothing | Renewed::NotRenewable(_) => Err(self.hub.cannot_renew()),
+                Renewed::Failed(e) => Err(e.context(format!(
+                    "the token for {} could not be refreshed; authenticate again",
+                    self.hub.server()
+                ))),
             }
-            Renewed::Nothing | Renewed::NotRenewable(_) => Err(self.hub.cannot_renew()),
-            Renewed::Failed(e) => Err(e.context(format!(
-                "the token for {} could not be refreshed; authenticate again",
-                self.hub.server()
-            ))),
-        }
+        })
     }
 
     fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        let token = match self.hub.given(options) {
-            Some((secret, source)) => self.use_given(secret, source, options)?,
-            None => self.obtain(options, options.force)?,
-        };
+        let token = self.cancellable("reauthenticate", options, || {
+            match self.hub.given(options) {
+                Some((secret, source)) => self.use_given(secret, source, options),
+                None => self.obtain(options, options.force),
+            }
+        })?;
         if let (Some(before), Some(after)) = (&current.username, &token.username)
             && before != after
         {
@@ -503,7 +526,8 @@ impl<P: Provider> Lifecycle for Engine<P> {
     }
 
     fn check(&self, token: &Token, options: &Options) -> Result<bool> {
-        match self.hub.check(token, options)? {
+        let verdict = self.cancellable("check", options, || self.hub.check(token, options))?;
+        match verdict {
             Verdict::Valid { .. } => Ok(true),
             Verdict::Rejected => Ok(false),
             Verdict::Unknown => Err(Error::server(format!(
@@ -518,13 +542,17 @@ impl<P: Provider> Lifecycle for Engine<P> {
     }
 
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {
-        let _lock = self.lock(options)?;
-        self.hub.save_token(token, options)
+        self.cancellable("save_token", options, || {
+            let _lock = self.lock(options)?;
+            self.hub.save_token(token, options)
+        })
     }
 
     fn logout(&self, options: &Options) -> Result<()> {
-        let _lock = self.lock(options)?;
-        self.hub.logout(options)
+        self.cancellable("logout", options, || {
+            let _lock = self.lock(options)?;
+            self.hub.logout(options)
+        })
     }
 }
 

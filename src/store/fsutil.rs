@@ -152,7 +152,8 @@ pub struct FileLock {
 }
 
 impl FileLock {
-    /// Waits for the lock until `timeout` has passed.
+    /// Waits for the lock until `timeout` has passed, or until the call's
+    /// cancel is triggered ([`crate::cancel`]; a free lock is taken anyway).
     pub fn acquire(token_file: &Path, timeout: Duration) -> Result<FileLock> {
         let path = lock_path(token_file);
         ensure_dir(&parent_dir(&path))?;
@@ -181,7 +182,7 @@ impl FileLock {
                     timeout.as_secs_f64()
                 )));
             }
-            std::thread::sleep(pause);
+            crate::cancel::sleep(pause, &format!("waiting for {}", path.display()))?;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }

@@ -904,6 +904,139 @@ done:
     hubauth_error_free(err);
 }
 
+/* ------------------------------------------------------- cancellation */
+
+static void case_cancel_null_arguments(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = hubauth_options_new();
+    hubauth_cancel *c = hubauth_cancel_new();
+    CHECK(o != NULL && c != NULL);
+    hubauth_cancel_trigger(NULL); /* ignored */
+    hubauth_cancel_free(NULL);
+    CHECK(hubauth_options_set_cancel(NULL, c) == HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(hubauth_options_set_cancel(NULL, NULL) == HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(hubauth_options_set_cancel(o, c) == HUBAUTH_OK);
+    CHECK(hubauth_options_set_cancel(o, c) == HUBAUTH_OK); /* again: the old reference is dropped */
+    CHECK(hubauth_options_set_cancel(o, NULL) == HUBAUTH_OK); /* clears it */
+done:
+    hubauth_cancel_free(c);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_cancel_triggered_before_the_call(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_cancel *c = hubauth_cancel_new();
+    hubauth_auth *a = NULL;
+    hook_record hook = {0};
+    double took = 0;
+    CHECK(o != NULL && c != NULL);
+    EXPECT(hubauth_options_set_hook(o, recording_hook, &hook), HUBAUTH_OK);
+    EXPECT(hubauth_options_set_cancel(o, c), HUBAUTH_OK);
+    hubauth_cancel_trigger(c);
+    hubauth_cancel_trigger(c); /* twice: harmless */
+    double started = now_seconds();
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_ERR_CANCELLED);
+    took = now_seconds() - started;
+    diag("triggered before the call: returned in %.1f ms", took * 1000);
+    CHECK(took < 2.0);
+    CHECK(a == NULL);
+    CHECK(hubauth_error_code(err) == HUBAUTH_ERR_CANCELLED);
+    CHECK(hook.calls == 0);
+    CHECK(server_stat("device_code_requests") == 0);
+    CHECK(file_mode(path) == -1);
+    /* It stays triggered. */
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_ERR_CANCELLED);
+done:
+    hubauth_auth_free(a);
+    hubauth_cancel_free(c);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+/* Another thread: waits until the login polls, then triggers (and, with
+ * `free_after`, frees its handle at once while the call still waits). */
+typedef struct {
+    hubauth_cancel *cancel;
+    bool free_after;
+    double triggered_at;
+} trigger_thread;
+
+static void *trigger_thread_main(void *arg) {
+    trigger_thread *t = arg;
+    double limit = now_seconds() + 10.0;
+    while (server_stat("device_token_polls") < 1 && now_seconds() < limit) sleep_seconds(0.02);
+    sleep_seconds(0.3); /* inside the poll interval (1 s) */
+    t->triggered_at = now_seconds();
+    hubauth_cancel_trigger(t->cancel);
+    if (t->free_after) hubauth_cancel_free(t->cancel);
+    return NULL;
+}
+
+static void cancel_a_waiting_login(bool free_after) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_cancel *c = hubauth_cancel_new();
+    hubauth_auth *a = NULL;
+    hook_record hook = {0}; /* nobody visits: the login waits */
+    trigger_thread t = {.cancel = c, .free_after = free_after};
+    pthread_t thread;
+    bool started = false;
+    CHECK(o != NULL && c != NULL);
+    EXPECT(hubauth_options_set_hook(o, recording_hook, &hook), HUBAUTH_OK);
+    EXPECT(hubauth_options_set_cancel(o, c), HUBAUTH_OK);
+    CHECK(pthread_create(&thread, NULL, trigger_thread_main, &t) == 0);
+    started = true;
+    hubauth_status st = hubauth_authenticate(o, &a, &err);
+    double returned = now_seconds();
+    pthread_join(thread, NULL);
+    started = false;
+    if (free_after) c = NULL; /* freed by the thread */
+    double took = returned - t.triggered_at;
+    diag("%s: returned %.1f ms after the trigger", free_after ? "trigger then free" : "trigger",
+         took * 1000);
+    CHECK(st == HUBAUTH_ERR_CANCELLED);
+    CHECK(hubauth_error_code(err) == HUBAUTH_ERR_CANCELLED);
+    CHECK(t.triggered_at > 0 && took >= 0 && took < 2.0);
+    CHECK(a == NULL);
+    CHECK(hook.calls == 1);
+    CHECK(server_stat("device_tokens_issued") == 0);
+    CHECK(file_mode(path) == -1); /* nothing written */
+done:
+    if (started) pthread_join(thread, NULL);
+    hubauth_auth_free(a);
+    hubauth_cancel_free(c);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_cancel_from_another_thread(void) { cancel_a_waiting_login(false); }
+
+static void case_cancel_freed_while_the_call_waits(void) { cancel_a_waiting_login(true); }
+
+static void case_cancel_freed_before_the_call(void) {
+    hubauth_error *err = NULL;
+    char path[1024], *toml = issue_token(3600);
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_cancel *c = hubauth_cancel_new();
+    hubauth_auth *a = NULL;
+    CHECK(toml != NULL && o != NULL && c != NULL);
+    CHECK(write_token_file(path, toml, 0600) == 0);
+    EXPECT(hubauth_options_set_cancel(o, c), HUBAUTH_OK);
+    hubauth_cancel_free(c); /* the options keep their own reference */
+    c = NULL;
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+done:
+    free(toml);
+    hubauth_auth_free(a);
+    hubauth_cancel_free(c);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
 /* ---------------------------------------------------------------- main */
 
 /* In order. Only the first depends on its place: no authentication yet. */
@@ -935,6 +1068,11 @@ static const struct {
     {"a denied login gives up after maxcount=2 tries", case_denied_login_gives_up_after_maxcount},
     {"save_token and logout", case_save_token_and_logout},
     {"force applies to its call only: a bare reauthenticate does not log in again", case_force_applies_to_its_call_only},
+    {"cancel: NULL arguments", case_cancel_null_arguments},
+    {"cancel triggered (twice) before the call: CANCELLED at once, nothing asked", case_cancel_triggered_before_the_call},
+    {"cancel triggered from another thread during a waiting login", case_cancel_from_another_thread},
+    {"cancel freed right after the trigger while the call waits", case_cancel_freed_while_the_call_waits},
+    {"cancel freed before the call: the options keep it alive", case_cancel_freed_before_the_call},
 };
 
 

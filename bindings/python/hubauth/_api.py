@@ -62,6 +62,81 @@ def _call(fn, *args) -> None:
     _raise_for(status, err)
 
 
+#: How often the main thread looks up from a blocking call (for Ctrl-C).
+_WAIT_SLICE = 0.05
+
+
+class _Cancel:
+    """A ``hubauth_cancel`` for one blocking call: Ctrl-C triggers it.
+
+    The options it is set on (and an authentication made from them) hold
+    their own reference in the library, so this handle is freed as soon as
+    the call returns."""
+
+    __slots__ = ("_owned",)
+
+    def __init__(self) -> None:
+        ptr = _L.hubauth_cancel_new()
+        if not ptr:
+            raise OSError("hubauth_cancel_new failed (out of file descriptors?)")
+        self._owned = _Owned(ptr, _L.hubauth_cancel_free, "cancel")
+
+    def use(self) -> "_Using":
+        return _Using(self._owned)
+
+    def close(self) -> None:
+        self._owned.close()
+
+
+def _call_interruptible(cancel: _Cancel, fn, *args, undo: Optional[Callable[[], None]] = None) -> None:
+    """``_call(fn, *args)`` that Ctrl-C interrupts: on the main thread the C
+    call runs in a worker thread while the main thread waits in short
+    slices, so Python can raise KeyboardInterrupt meanwhile; it then triggers
+    ``cancel`` (set on the options of the call), waits for the call to
+    return (the library ends its wait within milliseconds) and re-raises.
+    When the call had succeeded all the same (Ctrl-C just as it returned),
+    ``undo()`` releases what it handed out. Off the main thread no
+    KeyboardInterrupt arrives, and the call is made directly."""
+    if threading.current_thread() is not threading.main_thread():
+        _call(fn, *args)
+        return
+    err = _lib.ErrorPtr()
+    outcome: Dict[str, Any] = {}
+
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["status"] = fn(*args, ctypes.byref(err))
+        except BaseException as e:  # noqa: BLE001 -- re-raised below
+            outcome["raised"] = e
+        finally:
+            done.set()
+
+    # An Event, not Thread.join: a join interrupted by KeyboardInterrupt can
+    # leave the Thread believing it has ended while it still runs.
+    worker = threading.Thread(target=run, name="hubauth-call", daemon=True)
+    interrupted: Optional[BaseException] = None
+    with cancel.use() as c:
+        worker.start()
+        while True:
+            try:
+                if done.wait(_WAIT_SLICE):
+                    break
+            except KeyboardInterrupt as e:  # a second Ctrl-C waits as well
+                interrupted = interrupted or e
+                _L.hubauth_cancel_trigger(c)
+    if "raised" in outcome:
+        _L.hubauth_error_free(err)
+        raise outcome["raised"]
+    if interrupted is not None:
+        _L.hubauth_error_free(err)
+        if outcome["status"] == _lib.HUBAUTH_OK and undo is not None:
+            undo()
+        raise interrupted
+    _raise_for(outcome["status"], err)
+
+
 def _take_string(ptr: _lib.OwnedString) -> Optional[str]:
     """Copies and frees a ``char *`` the library handed over."""
     if not ptr:
@@ -278,7 +353,8 @@ def _to_value(key: str, value: Any) -> str:
 class _Options:
     """A ``hubauth_options`` handle built from keyword settings."""
 
-    def __init__(self, settings: Dict[str, Any], thunk: Optional[_HookThunk]) -> None:
+    def __init__(self, settings: Dict[str, Any], thunk: Optional[_HookThunk],
+                 cancel: Optional[_Cancel] = None) -> None:
         ptr = _L.hubauth_options_new()
         if not ptr:
             raise MemoryError("hubauth_options_new failed")
@@ -298,6 +374,9 @@ class _Options:
                 if thunk is not None:
                     status = _L.hubauth_options_set_hook(p, thunk.cfunc, None)
                     _raise_for(status, _lib.ErrorPtr())
+                if cancel is not None:
+                    with cancel.use() as c:
+                        _raise_for(_L.hubauth_options_set_cancel(p, c), _lib.ErrorPtr())
         except BaseException:
             self._owned.close()
             raise
@@ -425,15 +504,16 @@ class Authentication:
         # The hook the library may call during this one: ours, or the kept one.
         thunk = new_thunk or self._thunk
         settings = _settings(None, None, dict(options, force=force), timeout)
+        cancel = _Cancel()
         with _Using(self._owned) as ptr:
             try:
-                if not settings and new_thunk is None:
-                    # NULL options: the library reuses those of authenticate.
-                    _call(_L.hubauth_reauthenticate, ptr, None)
-                else:
-                    with _Options(settings, new_thunk) as opts, opts.use() as o:
-                        _call(_L.hubauth_reauthenticate, ptr, o)
+                # Only what is set here (at least the cancel of this call,
+                # which Ctrl-C triggers) is laid over the options of
+                # authenticate; the rest keeps its value from there.
+                with _Options(settings, new_thunk, cancel) as opts, opts.use() as o:
+                    _call_interruptible(cancel, _L.hubauth_reauthenticate, ptr, o)
             finally:
+                cancel.close()
                 if thunk is not None:
                     thunk.raise_pending()
         # A hook given here served this call only: the library keeps the
@@ -502,6 +582,8 @@ def authenticate(
     ``token``: use this token as given and touch no file.
     ``interactive=False``: never wait for a user (NoCredentialsError instead).
     ``timeout``: seconds a login or a lock wait may take.
+    Ctrl-C (KeyboardInterrupt) on the main thread cancels the call at once,
+    having written nothing, and is re-raised.
     Any other library option is passed by name, e.g. ``token_path=...``,
     ``refresh_margin_s=60``, ``poll_interval_ms=100``, ``client_id=...``.
     """
@@ -515,10 +597,13 @@ def authenticate(
     )
     thunk = _HookThunk(hook) if hook is not None else None
     out = _lib.AuthPtr()
-    with _Options(settings, thunk) as opts, opts.use() as o:
+    cancel = _Cancel()  # Ctrl-C triggers it: KeyboardInterrupt within a second
+    with _Options(settings, thunk, cancel) as opts, opts.use() as o:
         try:
-            _call(_L.hubauth_authenticate, o, ctypes.byref(out))
+            _call_interruptible(cancel, _L.hubauth_authenticate, o, ctypes.byref(out),
+                                undo=lambda: _L.hubauth_auth_free(out))
         finally:
+            cancel.close()
             if thunk is not None:
                 thunk.raise_pending()
     auth = Authentication._wrap(out, thunk)

@@ -30,6 +30,7 @@ HUBAUTH_ERR_INTERNAL = 99
 #: Opaque structs (C name → handle class name).
 HANDLES: Dict[str, str] = {
     'hubauth_auth': 'AuthPtr',
+    'hubauth_cancel': 'CancelPtr',
     'hubauth_error': 'ErrorPtr',
     'hubauth_options': 'OptionsPtr',
     'hubauth_secret': 'SecretPtr',
@@ -54,6 +55,10 @@ SIGNATURES: Dict[str, Tuple[Optional[str], List[str]]] = {
     'hubauth_auth_expires_at': ('c_int64', ['AuthPtr']),  # int64_t hubauth_auth_expires_at(const hubauth_auth *a);
     'hubauth_auth_free': (None, ['AuthPtr']),  # void hubauth_auth_free(hubauth_auth *a);
     'hubauth_version': ('c_char_p', []),  # const char *hubauth_version(void);
+    'hubauth_cancel_new': ('CancelPtr', []),  # hubauth_cancel *hubauth_cancel_new(void);
+    'hubauth_cancel_trigger': (None, ['CancelPtr']),  # void hubauth_cancel_trigger(hubauth_cancel *c);
+    'hubauth_cancel_free': (None, ['CancelPtr']),  # void hubauth_cancel_free(hubauth_cancel *c);
+    'hubauth_options_set_cancel': ('c_int32', ['OptionsPtr', 'CancelPtr']),  # hubauth_status hubauth_options_set_cancel(hubauth_options *o, hubauth_cancel *c);
     'hubauth_error_code': ('c_int32', ['ErrorPtr']),  # hubauth_status hubauth_error_code(const hubauth_error *e);
     'hubauth_error_message': ('c_char_p', ['ErrorPtr']),  # const char *hubauth_error_message(const hubauth_error *e);
     'hubauth_error_free': (None, ['ErrorPtr']),  # void hubauth_error_free(hubauth_error *e);

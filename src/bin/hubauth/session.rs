@@ -1,29 +1,43 @@
 //! An interactive login as the CLI shows it. The library blocks in
 //! `authenticate` while the user logs in; this module gives it a hook that
 //! prints the login URL (and starts the browser unless told not to or
-//! headless), then a watcher thread shows the time left (a spinner only when
-//! stderr is a terminal) and turns Ctrl-C into a clean exit with code 130.
-//! Token files are written atomically by the library, so leaving mid-login
-//! never leaves a half-written file.
+//! headless), and a watcher thread shows the time left (a spinner only when
+//! stderr is a terminal). Ctrl-C triggers the call's cancel: the library's
+//! wait (login poll, lock, request) returns `Cancelled` at once, having
+//! written nothing, and `main` exits with code 130.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hubauth::flow::browser;
-use hubauth::{HookAction, Options};
+use hubauth::{Cancel, HookAction, Options};
 
-/// Set by the SIGINT handler (an atomic store is async-signal-safe).
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The cancel SIGINT triggers (set once, before the handler is installed).
+static CANCEL: OnceLock<Cancel> = OnceLock::new();
 
 extern "C" fn on_sigint(_signal: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    // OnceLock::get is an atomic load; trigger is async-signal-safe.
+    if let Some(cancel) = CANCEL.get() {
+        cancel.trigger();
+    }
 }
 
-fn install_sigint_handler() {
-    // SAFETY: a zeroed sigaction is valid; the handler only stores an atomic.
+/// Makes Ctrl-C cancel calls with `options`. Without a cancel (no pipe
+/// left), SIGINT keeps its default action: the process ends at once, which
+/// leaves no half-written file either (files are replaced atomically).
+fn cancel_on_sigint(options: &mut Options) {
+    let cancel = match CANCEL.get() {
+        Some(cancel) => cancel.clone(),
+        None => match Cancel::new() {
+            Ok(cancel) => CANCEL.get_or_init(|| cancel).clone(),
+            Err(_) => return,
+        },
+    };
+    options.set_cancel(Some(cancel));
+    // SAFETY: a zeroed sigaction is valid; the handler only triggers the cancel.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
@@ -114,11 +128,6 @@ impl Shared {
 fn watch(shared: Arc<Shared>) {
     let mut frame = 0;
     loop {
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            shared.clear();
-            eprintln!("hubauth: cancelled");
-            std::process::exit(130);
-        }
         if shared.stop.load(Ordering::SeqCst) {
             shared.clear();
             return;
@@ -140,7 +149,7 @@ pub struct Session {
 
 impl Session {
     pub fn start(options: &mut Options, no_browser: bool) -> Session {
-        install_sigint_handler();
+        cancel_on_sigint(options);
         let shared = Arc::new(Shared {
             tty: std::io::stderr().is_terminal(),
             stop: AtomicBool::new(false),

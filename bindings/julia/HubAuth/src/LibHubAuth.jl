@@ -111,6 +111,15 @@ with `hubauth_auth_free`.
 const hubauth_auth = Cvoid
 
 """
+`hubauth_cancel` (opaque; use `Ptr{hubauth_cancel}` == `Ptr{Cvoid}`)
+
+A cancellation handle. Create with `hubauth_cancel_new`, give to calls
+with `hubauth_options_set_cancel`, trigger with `hubauth_cancel_trigger`,
+free with `hubauth_cancel_free`. Thread-safe.
+"""
+const hubauth_cancel = Cvoid
+
+"""
 `hubauth_error` (opaque; use `Ptr{hubauth_error}` == `Ptr{Cvoid}`)
 
 An error returned through a `hubauth_error **err` out-parameter. Owned by
@@ -206,7 +215,8 @@ A stored file is malformed; it was left unchanged.
 const HUBAUTH_ERR_FORMAT = Int32(8)
 
 """
-The login was cancelled (the hook returned nonzero).
+The call was cancelled: the hook returned nonzero, or the options'
+hubauth_cancel was triggered.
 """
 const HUBAUTH_ERR_CANCELLED = Int32(9)
 
@@ -408,6 +418,76 @@ The library's version, e.g. "0.1.0". Static: never free it.
 """
 function hubauth_version()
     ccall((:hubauth_version, libhubauth), Ptr{UInt8}, ())
+end
+
+"""
+    hubauth_cancel_new() -> Ptr{Cvoid}
+
+```c
+hubauth_cancel *hubauth_cancel_new(void);
+```
+
+A new, untriggered cancel; NULL when none can be made (out of memory or
+of file descriptors: each cancel holds a pipe). Free with
+`hubauth_cancel_free`.
+"""
+function hubauth_cancel_new()
+    ccall((:hubauth_cancel_new, libhubauth), Ptr{Cvoid}, ())
+end
+
+"""
+    hubauth_cancel_trigger(c) -> Cvoid
+
+```c
+void hubauth_cancel_trigger(hubauth_cancel *c);
+```
+
+Triggers `c`: every call whose options carry it returns
+HUBAUTH_ERR_CANCELLED within a fraction of a second (a login poll, a lock
+wait, a request), having written nothing; a call started later returns it
+at once. A triggered cancel stays triggered (there is no reset: make a new
+one). Triggering twice is harmless. Async-signal-safe: it may be called
+from any thread or from a signal handler (it only sets a flag and writes
+to a pipe, and keeps errno). `c` must not have been freed; NULL is
+ignored.
+"""
+function hubauth_cancel_trigger(c)
+    ccall((:hubauth_cancel_trigger, libhubauth), Cvoid, (Ptr{Cvoid},), c)
+end
+
+"""
+    hubauth_cancel_free(c) -> Cvoid
+
+```c
+void hubauth_cancel_free(hubauth_cancel *c);
+```
+
+Frees the caller's handle. NULL is allowed. Options and authentications
+it was set on keep their own reference, so this is safe while a call
+waits: that call still returns HUBAUTH_ERR_CANCELLED for a trigger made
+before the free (but nothing can trigger it through `c` afterwards).
+"""
+function hubauth_cancel_free(c)
+    ccall((:hubauth_cancel_free, libhubauth), Cvoid, (Ptr{Cvoid},), c)
+end
+
+"""
+    hubauth_options_set_cancel(o, c) -> Int32
+
+```c
+hubauth_status hubauth_options_set_cancel(hubauth_options *o, hubauth_cancel *c);
+```
+
+Makes calls with these options cancellable by `c` (NULL: not
+cancellable). The options keep their own reference to `c`, and so does
+every hubauth_auth created from them: a later hubauth_token refresh or
+hubauth_reauthenticate with NULL options is cancelled by `c` too (and,
+once `c` is triggered, fails with HUBAUTH_ERR_CANCELLED; options given to
+hubauth_reauthenticate with another cancel replace it for that call).
+HUBAUTH_ERR_NULL_ARGUMENT when `o` is NULL.
+"""
+function hubauth_options_set_cancel(o, c)
+    ccall((:hubauth_options_set_cancel, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}), o, c)
 end
 
 """

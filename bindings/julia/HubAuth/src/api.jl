@@ -286,8 +286,10 @@ function _set_option(o::Ptr{Cvoid}, key::String, value::Secret)
     end
 end
 
-# Builds a hubauth_options from `opts` (and the hook), runs f(o), frees it.
-function _with_options(f, opts::Vector{Pair{String,Any}}, box::Union{Nothing,_HookBox})
+# Builds a hubauth_options from `opts` (and the hook, and the cancel), runs
+# f(o), frees it.
+function _with_options(f, opts::Vector{Pair{String,Any}}, box::Union{Nothing,_HookBox},
+                       cancel::Ptr{Cvoid} = C_NULL)
     o = L.hubauth_options_new()
     o == C_NULL && throw(OutOfMemoryError())
     try
@@ -298,10 +300,63 @@ function _with_options(f, opts::Vector{Pair{String,Any}}, box::Union{Nothing,_Ho
             status = L.hubauth_options_set_hook(o, _hook_cfunction(), pointer_from_objref(box))
             _check_status(status, "hubauth_options_set_hook")
         end
+        if cancel != C_NULL
+            _check_status(L.hubauth_options_set_cancel(o, cancel), "hubauth_options_set_cancel")
+        end
         return f(o)
     finally
         L.hubauth_options_free(o)
     end
+end
+
+# ---------------------------------------------------------------------------
+# Ctrl-C
+# ---------------------------------------------------------------------------
+
+# A hubauth_cancel for one blocking call, freed after it: f(cancel). The
+# options it is set on keep their own reference (and so does an
+# authentication made from them), so freeing it here is safe.
+function _with_cancel(f)
+    cancel = L.hubauth_cancel_new()
+    cancel == C_NULL && throw(SystemError("hubauth_cancel_new (out of file descriptors?)"))
+    try
+        return f(cancel)
+    finally
+        L.hubauth_cancel_free(cancel)
+    end
+end
+
+# Runs `call()` (a blocking hubauth call whose options carry `cancel`) so that
+# Ctrl-C cancels it. Julia throws InterruptException only in a task that waits,
+# never inside a ccall, so the call runs in a task spawned on another thread
+# while this one waits for it: on InterruptException, hubauth_cancel_trigger
+# (the library ends its wait within milliseconds), wait again for the call to
+# return, and rethrow. When the call had succeeded all the same, `undo()`
+# releases what it handed out. With one thread (julia -t 1) nothing can wait
+# beside the call: it runs in place, and Ctrl-C takes effect when it returns.
+# (The spawned task may also land on this thread; then, too, Ctrl-C waits for
+# the call. A hook given to the call runs on the call's thread.)
+function _interruptible(call, cancel::Ptr{Cvoid}; undo = nothing)
+    Threads.nthreads() > 1 || return call()
+    task = Threads.@spawn call()
+    interrupted = nothing
+    while !istaskdone(task)
+        try
+            wait(task)
+        catch e
+            # A failed call (TaskFailedException) ends the loop; see below.
+            if e isa InterruptException
+                interrupted === nothing && (interrupted = e)
+                L.hubauth_cancel_trigger(cancel)
+            end
+        end
+    end
+    if interrupted !== nothing
+        istaskfailed(task) || undo === nothing || undo()
+        throw(interrupted)
+    end
+    istaskfailed(task) && throw(task.exception)
+    return fetch(task)
 end
 
 _base_options(server, provider) =
@@ -405,6 +460,10 @@ left at `nothing` is not passed, so the library's default applies (provider
   `token_path = "..."`, `refresh_margin_s = 300`, `validate = true`, ...
   `provider` is one of `:juliahub`, `:dagshub`, `:dhcore`, `:cave`, `:oidc`.
 
+Ctrl-C (`InterruptException`) cancels a waiting login at once, having written
+nothing, and is rethrown; this needs Julia started with more than one thread
+(`julia -t 2`), else the interrupt takes effect when the call returns.
+
 Throws [`AuthenticationError`](@ref) on failure.
 """
 function authenticate(server = nothing; provider = nothing, force::Union{Nothing,Bool} = nothing,
@@ -419,9 +478,13 @@ function authenticate(server = nothing; provider = nothing, force::Union{Nothing
     succeeded = false
     _begin_call!(origin)
     try
-        _with_options(opts, box) do o
-            _calling_hook(box) do
-                GC.@preserve box @check L.hubauth_authenticate(o, out)
+        _with_cancel() do cancel
+            _with_options(opts, box, cancel) do o
+                _calling_hook(box) do
+                    _interruptible(cancel; undo = () -> L.hubauth_auth_free(out[])) do
+                        GC.@preserve box @check L.hubauth_authenticate(o, out)
+                    end
+                end
             end
         end
         succeeded = true
@@ -454,15 +517,14 @@ function reauthenticate!(auth::Authentication = current_authentication();
     # (when `origin` is unknown, `roots` keeps that one alive).
     origin = getfield(auth, :origin)
     box = new_box !== nothing ? new_box : origin === nothing ? nothing : origin.hook
-    if isempty(opts) && new_box === nothing
-        # NULL options: C reuses those of authenticate.
-        _calling_hook(box) do
-            @check L.hubauth_reauthenticate(auth, C_NULL)
-        end
-    else
-        _with_options(opts, new_box) do o
+    # Options with only what is given here, and this call's cancel (Ctrl-C):
+    # C lays them over those of authenticate, so nothing else changes.
+    _with_cancel() do cancel
+        _with_options(opts, new_box, cancel) do o
             _calling_hook(box) do
-                GC.@preserve new_box @check L.hubauth_reauthenticate(auth, o)
+                _interruptible(cancel) do
+                    GC.@preserve box new_box @check L.hubauth_reauthenticate(auth, o)
+                end
             end
         end
     end

@@ -107,6 +107,46 @@ end
                 @test check_authentication(auth = auth)
             end
 
+            @testset "a triggered cancel ends the call at once" begin
+                c = LibHubAuth.hubauth_cancel_new()
+                @test c != C_NULL
+                LibHubAuth.hubauth_cancel_trigger(c)
+                LibHubAuth.hubauth_cancel_trigger(c)          # twice: harmless
+                o = LibHubAuth.hubauth_options_new()
+                err = Ref{Ptr{Cvoid}}(C_NULL)
+                @test LibHubAuth.hubauth_options_set(o, "server", url, err) == LibHubAuth.HUBAUTH_OK
+                @test LibHubAuth.hubauth_options_set_cancel(o, c) == LibHubAuth.HUBAUTH_OK
+                LibHubAuth.hubauth_cancel_free(c)             # the options keep it
+                out = Ref{Ptr{Cvoid}}(C_NULL)
+                @test LibHubAuth.hubauth_authenticate(o, out, err) == LibHubAuth.HUBAUTH_ERR_CANCELLED
+                @test out[] == C_NULL
+                LibHubAuth.hubauth_error_free(err[])
+                LibHubAuth.hubauth_options_free(o)
+                @test LibHubAuth.hubauth_options_set_cancel(C_NULL, C_NULL) ==
+                      LibHubAuth.HUBAUTH_ERR_NULL_ARGUMENT
+            end
+
+            @testset "Ctrl-C cancels a waiting login" begin
+                # InterruptException thrown into the waiting task, as Ctrl-C
+                # does: the login (a hook that never approves, on a server
+                # that waits for a browser) returns, and the interrupt is
+                # rethrown. Needs a second thread (julia -t 2).
+                if Threads.nthreads() > 1
+                    with_server() do waiting
+                        p2 = joinpath(dir, "waiting.toml")
+                        main = current_task()
+                        prompted = Threads.Event()
+                        t = @async (wait(prompted); sleep(0.3); schedule(main, InterruptException(); error = true))
+                        started = time()
+                        e = caught(() -> authenticate(waiting; token_path = p2, hook = u -> (notify(prompted); nothing)))
+                        @test e isa InterruptException
+                        @test time() - started < 5
+                        @test !isfile(p2)
+                        wait(t)
+                    end
+                end
+            end
+
             @testset "the hook outlives the Authentication it came with" begin
                 calls = Ref(0)
                 authenticate(url; force = true, token_path = path, hook = u -> (calls[] += 1; true))

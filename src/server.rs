@@ -48,6 +48,34 @@ impl ServerUrl {
         Ok(ServerUrl { url, text })
     }
 
+    /// Parses a server the USER configured (an option, the environment, their
+    /// own file) for a hub whose SDK accepts plain http (dagshub, dhcore,
+    /// cave): like [`parse`](Self::parse), but `http://` is accepted for any
+    /// host, with a warning once per origin per process that tokens sent to it
+    /// travel unencrypted. Never use it for a URL a server handed over.
+    pub fn parse_configured(input: &str) -> Result<Self> {
+        static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let trimmed = input.trim();
+        let rest = match trimmed.get(..7) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &trimmed[7..],
+            _ => return Self::parse(input),
+        };
+        // Everything but the scheme is checked as parse checks it.
+        Self::parse(&format!("https://{rest}"))?;
+        let url = Url::parse(&format!("http://{rest}"))
+            .map_err(|e| Error::invalid_argument(format!("invalid server URL {trimmed:?}: {e}")))?;
+        let text = url.as_str().trim_end_matches('/').to_string();
+        let origin = url.origin().ascii_serialization();
+        let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+        if !is_loopback(&url) && !warned.contains(&origin) {
+            crate::log::warn(&format!(
+                "{origin} uses plain http as configured: tokens sent to it travel unencrypted"
+            ));
+            warned.push(origin);
+        }
+        Ok(ServerUrl { url, text })
+    }
+
     /// The URL as text, without a trailing `/`.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -164,5 +192,23 @@ mod tests {
         assert_eq!(kind(""), ErrorKind::InvalidArgument);
         assert!(ServerUrl::parse("http://localhost:1234").is_ok());
         assert!(ServerUrl::parse("http://[::1]:1234").is_ok());
+    }
+
+    #[test]
+    fn configured_servers_may_use_plain_http() {
+        let s = ServerUrl::parse_configured("http://release-core:8080/").unwrap();
+        assert_eq!(s.as_str(), "http://release-core:8080");
+        assert_eq!(s.host_port(), "release-core:8080");
+        let s = ServerUrl::parse_configured("HTTP://core.example:80").unwrap();
+        assert_eq!(s.as_str(), "http://core.example");
+        assert_eq!(
+            ServerUrl::parse_configured("core.example").unwrap().as_str(),
+            "https://core.example"
+        );
+        let kind = |u: &str| ServerUrl::parse_configured(u).unwrap_err().kind();
+        assert_eq!(kind("http://u:p@core.example"), ErrorKind::InvalidArgument);
+        assert_eq!(kind("http://core.example/?a=1"), ErrorKind::InvalidArgument);
+        assert_eq!(kind("ftp://core.example"), ErrorKind::InvalidArgument);
+        assert_eq!(kind("http://"), ErrorKind::InvalidArgument);
     }
 }

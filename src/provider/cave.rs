@@ -73,7 +73,7 @@ impl Cave {
     /// Like [`new`](Self::new), reading `HOME` through `env`.
     pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
         let input = options.server.as_deref().unwrap_or(DEFAULT_SERVER);
-        let server = ServerUrl::parse(input)?;
+        let server = ServerUrl::parse_configured(input)?;
         let netloc = cave_json::netloc(input);
         let explicit = options.token_path.clone();
         let dir = match &explicit {

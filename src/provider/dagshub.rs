@@ -76,11 +76,11 @@ impl DagsHub {
         let default_input =
             non_empty(env, "DAGSHUB_CLIENT_HOST").unwrap_or_else(|| DEFAULT_HOST.to_string());
         let default_server =
-            ServerUrl::parse(&default_input).map_err(|e| e.context("DAGSHUB_CLIENT_HOST"))?;
+            ServerUrl::parse_configured(&default_input).map_err(|e| e.context("DAGSHUB_CLIENT_HOST"))?;
         let default_host = host_key(&default_input, &default_server);
         let (server, host) = match &options.server {
             Some(input) => {
-                let server = ServerUrl::parse(input)?;
+                let server = ServerUrl::parse_configured(input)?;
                 let host = host_key(input, &server);
                 (server, host)
             }

@@ -129,15 +129,17 @@ impl DhCore {
             .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
         check_profile(&profile)?;
         let file_endpoint = non_empty(ini.get(&profile, &ini_key(ENDPOINT)));
-        let (endpoint, endpoint_source) = match (&options.server, file_endpoint) {
-            (Some(server), _) => (Some(server.clone()), "the option server".to_string()),
-            (None, Some(value)) => (
+        // SDK 0.15.11: the environment before the file for the endpoint.
+        let env_endpoint = env_values.get(ENDPOINT).cloned();
+        let (endpoint, endpoint_source) = match (&options.server, env_endpoint, file_endpoint) {
+            (Some(server), _, _) => (Some(server.clone()), "the option server".to_string()),
+            (None, Some(value), _) => (
                 Some(value),
-                format!("{} in [{profile}] of {}", ini_key(ENDPOINT), path.display()),
-            ),
-            (None, None) => (
-                env_values.get(ENDPOINT).cloned(),
                 format!("the environment variable {ENDPOINT}"),
+            ),
+            (None, None, file) => (
+                file,
+                format!("{} in [{profile}] of {}", ini_key(ENDPOINT), path.display()),
             ),
         };
         let endpoint = endpoint.map(|raw| parse_endpoint(&raw, &endpoint_source));
@@ -191,7 +193,8 @@ impl DhCore {
             "no DHCore credentials for profile {:?}: set {PAT} (with {CLIENT_ID} and {ISSUER} \
              or {TOKEN_ENDPOINT}), or {ACCESS_TOKEN} (and {REFRESH_TOKEN}), or {USER} and \
              {PASSWORD}, in the environment or as the same keys in lower case in [{}] of {} \
-             (or save a token with save_token)",
+             (or save a token with save_token); a DHCore deployment without authentication \
+             needs no hubauth: send its requests without an Authorization header",
             self.profile,
             self.profile,
             self.path.display()
@@ -489,7 +492,9 @@ mod tests {
             &o,
         )
         .unwrap();
-        assert_eq!(p.endpoint().unwrap_err().kind(), ErrorKind::Insecure);
+        // In-cluster workspaces get http://<release>-core:<port>; the SDK
+        // accepts it, and so does hubauth when the user configured it.
+        assert_eq!(p.endpoint().unwrap().as_str(), "http://core.example.org");
         let p = DhCore::with_env(&env(&[("HOME", "/h")]), &o).unwrap();
         let e = p.endpoint().unwrap_err();
         assert!(e.message().contains("DHCORE_ENDPOINT"), "{}", e.message());

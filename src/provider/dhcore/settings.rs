@@ -55,6 +55,11 @@ pub(super) const SETTINGS: [&str; 11] = [
     ID_TOKEN,
 ];
 
+/// The configuration settings, which SDK 0.15.11 takes from the environment
+/// before the file (config_manager.py:101-113); the others are credentials,
+/// taken from the file first (139-156).
+pub(super) const CONFIGURATION: [&str; 4] = [ENDPOINT, ISSUER, CLIENT_ID, TOKEN_ENDPOINT];
+
 /// hubauth's own key: when the stored access token expires.
 pub(super) const EXPIRES_AT_KEY: &str = "dhcore_expires_at";
 
@@ -188,7 +193,9 @@ impl Settings {
                     .and_then(parse_seconds),
             )
         };
-        let expires_at = expires_at.or_else(|| jwt::expiry(access.expose()));
+        // The JWT's own `exp` first: after the SDK refreshed (it never
+        // updates `dhcore_expires_at`), hubauth's key describes an older token.
+        let expires_at = jwt::expiry(access.expose()).or(expires_at);
         Some(Token {
             refresh: self.secret(REFRESH_TOKEN),
             expires_at,
@@ -238,7 +245,8 @@ pub(super) fn parse_seconds(text: &str) -> Option<i64> {
     })
 }
 
-/// `DHCORE_ENDPOINT`: http(s) only, trailing `/` dropped, https unless loopback.
+/// `DHCORE_ENDPOINT`: http(s) only, trailing `/` dropped; plain http is
+/// accepted (the user configured it; see the module docs).
 pub(super) fn parse_endpoint(raw: &str, source: &str) -> Result<ServerUrl> {
     let trimmed = raw.trim();
     if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
@@ -246,7 +254,7 @@ pub(super) fn parse_endpoint(raw: &str, source: &str) -> Result<ServerUrl> {
             "{source} must start with http:// or https://"
         )));
     }
-    ServerUrl::parse(trimmed.trim_end_matches('/')).map_err(|e| e.context(source))
+    ServerUrl::parse_configured(trimmed.trim_end_matches('/')).map_err(|e| e.context(source))
 }
 
 pub(super) fn check_profile(profile: &str) -> Result<()> {
@@ -281,10 +289,15 @@ impl DhCore {
         let section = ini.section(&self.profile);
         let mut values = BTreeMap::new();
         for name in SETTINGS {
-            let file = non_empty(section.get(&ini_key(name)).map(String::as_str));
-            let found = match file {
-                Some(value) => Some((value, Origin::File)),
-                None => self.env.get(name).map(|v| (v.clone(), Origin::Env)),
+            let file = non_empty(section.get(&ini_key(name)).map(String::as_str))
+                .map(|v| (v, Origin::File));
+            let env = self.env.get(name).map(|v| (v.clone(), Origin::Env));
+            // SDK 0.15.11: configuration from the environment first,
+            // credentials from the file first.
+            let found = if CONFIGURATION.contains(&name) {
+                env.or(file)
+            } else {
+                file.or(env)
             };
             if let Some(found) = found {
                 values.insert(name, found);

@@ -202,7 +202,9 @@ mod tests {
         let s = ServerUrl::parse_configured("HTTP://core.example:80").unwrap();
         assert_eq!(s.as_str(), "http://core.example");
         assert_eq!(
-            ServerUrl::parse_configured("core.example").unwrap().as_str(),
+            ServerUrl::parse_configured("core.example")
+                .unwrap()
+                .as_str(),
             "https://core.example"
         );
         let kind = |u: &str| ServerUrl::parse_configured(u).unwrap_err().kind();

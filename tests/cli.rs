@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hubauth_test_servers::{Flow, JuliaHubServer, JuliaHubToken};
+use hubauth_test_servers::{CaveServer, Flow, JuliaHubServer, JuliaHubToken};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubauth");
@@ -708,4 +708,47 @@ fn a_token_file_others_can_read_is_used_with_a_warning() {
         )
         .expect(0);
     assert_eq!(run.stderr, "");
+}
+
+/// A CAVE server file names host and port, not the scheme: `status --check`
+/// checked an http CAVE server over https and failed. The scheme comes from
+/// `--server` or from the datastack map.
+#[test]
+fn status_checks_an_http_cave_server() {
+    let home = Home::new();
+    let cave = CaveServer::start();
+    let token = cave.issue_token();
+    let secrets = home.home().join(".cloudvolume/secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let file = secrets.join(cave.server_file_name());
+    std::fs::write(&file, format!(r#"{{"token": "{token}"}}"#)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = home
+        .run(&[
+            "status",
+            "--json",
+            "--check",
+            "--provider",
+            "cave",
+            "--server",
+            &cave.url(),
+        ])
+        .expect(0);
+    let list: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["server"], cave.url().as_str());
+    assert_eq!(list[0]["usable"], true, "{list:?}");
+    assert!(!run.stdout.contains(&token));
+
+    std::fs::write(
+        secrets.join("cave_datastack_to_server_map.json"),
+        format!(r#"{{"my_stack": "{}"}}"#, cave.url()),
+    )
+    .unwrap();
+    let run = home
+        .run(&["status", "--json", "--check", "--provider", "cave"])
+        .expect(0);
+    let list: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list[0]["server"], cave.url().as_str(), "{list:?}");
+    assert_eq!(list[0]["usable"], true, "{list:?}");
 }

@@ -1062,7 +1062,12 @@ fn the_environment_token_endpoint_is_not_written_back() {
     fx.provider(&env, &o).authenticate(&o).unwrap();
     let ini = fx.ini();
     assert!(ini.get("__default", "dhcore_access_token").is_some());
-    assert_eq!(ini.get("__default", "oauth2_token_endpoint"), None, "{}", fx.read());
+    assert_eq!(
+        ini.get("__default", "oauth2_token_endpoint"),
+        None,
+        "{}",
+        fx.read()
+    );
 }
 
 /// After the SDK refreshed (it rewrites the token, never `dhcore_expires_at`),

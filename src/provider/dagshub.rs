@@ -75,8 +75,8 @@ impl DagsHub {
     pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
         let default_input =
             non_empty(env, "DAGSHUB_CLIENT_HOST").unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let default_server =
-            ServerUrl::parse_configured(&default_input).map_err(|e| e.context("DAGSHUB_CLIENT_HOST"))?;
+        let default_server = ServerUrl::parse_configured(&default_input)
+            .map_err(|e| e.context("DAGSHUB_CLIENT_HOST"))?;
         let default_host = host_key(&default_input, &default_server);
         let (server, host) = match &options.server {
             Some(input) => {

@@ -133,10 +133,7 @@ impl DhCore {
         let env_endpoint = env_values.get(ENDPOINT).cloned();
         let (endpoint, endpoint_source) = match (&options.server, env_endpoint, file_endpoint) {
             (Some(server), _, _) => (Some(server.clone()), "the option server".to_string()),
-            (None, Some(value), _) => (
-                Some(value),
-                format!("the environment variable {ENDPOINT}"),
-            ),
+            (None, Some(value), _) => (Some(value), format!("the environment variable {ENDPOINT}")),
             (None, None, file) => (
                 file,
                 format!("{} in [{profile}] of {}", ini_key(ENDPOINT), path.display()),

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::flow::exchange::{self, Subject};
 use crate::flow::oauth::{self, Client};
 use crate::flow::refresh;
-use crate::options::Options;
 use crate::net::{self, Request};
+use crate::options::Options;
 use crate::server::{ServerUrl, is_loopback};
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
 use crate::token::{Token, unix_now};
@@ -148,7 +148,10 @@ static TOKEN_ENDPOINTS: Lazy<Mutex<HashMap<String, String>>> = Lazy::new(Default
 /// http only to loopback or to the origin of the issuer the user configured
 /// with http (a reply never opens a new plain-http origin). Cached per issuer
 /// for the process; a failure is not cached.
-pub(super) fn discover_token_endpoint(issuer: &ServerUrl, deadline: Option<Instant>) -> Result<String> {
+pub(super) fn discover_token_endpoint(
+    issuer: &ServerUrl,
+    deadline: Option<Instant>,
+) -> Result<String> {
     let key = issuer.as_str().to_string();
     let cache = || TOKEN_ENDPOINTS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(found) = cache().get(&key) {

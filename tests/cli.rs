@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hubauth_test_servers::{CaveServer, Flow, JuliaHubServer, JuliaHubToken};
+use hubauth_test_servers::{CaveServer, DagsHubServer, Flow, JuliaHubServer, JuliaHubToken};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubauth");
@@ -751,4 +751,53 @@ fn status_checks_an_http_cave_server() {
     let list: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(list[0]["server"], cave.url().as_str(), "{list:?}");
     assert_eq!(list[0]["usable"], true, "{list:?}");
+}
+
+/// tokens.py:136-175: the real get_token() checks each cached token and drops
+/// the ones the server rejects. `hubauth token --provider dagshub` printed a
+/// revoked app token (listed before a good OAuth token) with exit 0; now it
+/// asks the server once per run, drops the revoked token and prints the good
+/// one.
+#[test]
+fn token_for_dagshub_never_prints_a_token_the_server_rejected() {
+    let home = Home::new();
+    let s = DagsHubServer::start();
+    let revoked = s.issue_app_token();
+    let good = s.issue_bearer(3600);
+    assert!(s.revoke(&revoked));
+    let cache = home.dir.path().join("dagshub-tokens");
+    std::fs::write(
+        &cache,
+        format!(
+            "{url}:\n- access_token: '{revoked}'\n  expiry: never\n  token_type: app-token\n\
+             - access_token: '{}'\n  expiry: '{}'\n  token_type: bearer\nversion: '1'\n",
+            good.access_token,
+            good.expiry,
+            url = s.url()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let args = [
+        "token",
+        "--provider",
+        "dagshub",
+        "--server",
+        &s.url(),
+        "--token-path",
+        cache.to_str().unwrap(),
+    ];
+    let run = home.run(&args).expect(0);
+    assert_eq!(run.stdout, format!("{}\n", good.access_token));
+    assert!(!run.stderr.contains(&revoked));
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert!(
+        !text.contains(&revoked),
+        "the rejected token left the cache"
+    );
+    assert!(text.contains(&good.access_token));
+    // Once per run: the second run asks about the good token only.
+    s.reset_stats();
+    home.run(&args).expect(0);
+    assert_eq!(s.stats().user_calls, 1);
 }

@@ -10,6 +10,21 @@
 //!    and the ones the server rejects removed from the cache;
 //! 4. the OAuth login (when someone can approve it), its token appended.
 //!
+//! Checks and renegotiation (specs/dagshub.md, corrections): the real
+//! `get_token()` checks each cached token at `/api/v1/user` and drops the
+//! rejected ones (tokens.py:136-175), so `hubauth token --provider dagshub`
+//! always checks (once per run, i.e. per process; `-o validate=false`
+//! skips it), and never prints a token the server rejected. On a 401 from
+//! another call (`hubauth_reauthenticate`), the token is checked first and
+//! dropped only when `/api/v1/user` rejects it (token_auth.py:42-45); a
+//! 401 from permissions, a proxy or a transient fault keeps it. Unlike the
+//! real client, only a 401/403 from the check drops a token (never a 5xx,
+//! a 429 or a network error).
+//!
+//! Plain `http://` hosts are accepted when the user configured them (option
+//! `server`, `DAGSHUB_CLIENT_HOST`), as the real client accepts them, with
+//! a warning once per origin that the token travels unencrypted.
+//!
 //! DagsHub issues no refresh tokens: an expiring OAuth token is replaced by
 //! another cached token when there is one, else the user must log in again.
 

@@ -571,3 +571,30 @@ fn a_configured_http_server_is_accepted() {
             .unwrap()
     );
 }
+
+/// A dotfiles-managed `cave-secret.json` (a symlink to the user's own file)
+/// stays a symlink after a write; the target is updated. Fails until
+/// src/store/fsutil.rs writes through the user's own link.
+#[test]
+fn a_symlinked_secret_file_stays_a_symlink() {
+    let fx = Fx::new();
+    let dotfiles = fx.dir.path().join("dotfiles");
+    fs::create_dir_all(&dotfiles).unwrap();
+    let target = dotfiles.join("cave-secret.json");
+    write(&target, r#"{"other": "x"}"#);
+    std::os::unix::fs::symlink(&target, fx.default_file()).unwrap();
+    let token = fx.server.issue_token();
+    hubauth::save_token(&fx.options(), &token).unwrap();
+    assert!(
+        fs::symlink_metadata(fx.default_file())
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a regular file"
+    );
+    assert_eq!(
+        read(&target),
+        format!(r#"{{"other": "x", "token": "{token}"}}"#)
+    );
+    assert_eq!(mode(&target), 0o600);
+}

@@ -1091,3 +1091,32 @@ fn a_jwt_exp_wins_over_a_stale_dhcore_expires_at() {
     assert_eq!(token.bearer.expose(), jwt, "no refresh was attempted");
     assert_eq!(token.expires_at, Some(exp));
 }
+
+/// A dotfiles-managed `~/.dhcore.ini` (a symlink to the user's own file)
+/// stays a symlink after a write; the target is updated. Fails until
+/// src/store/fsutil.rs writes through the user's own link.
+#[test]
+fn a_symlinked_dhcore_ini_stays_a_symlink() {
+    let fx = Fx::new(60);
+    let dotfiles = fx.dir.path().join("dotfiles");
+    fs::create_dir_all(&dotfiles).unwrap();
+    let target = dotfiles.join("dhcore.ini");
+    fs::write(&target, "[dev]\nnote = kept\n").unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&target, fx.path()).unwrap();
+    let mut env = fx.pat_env();
+    env.insert("DH_NAME".into(), "dev".into());
+    let o = fx.options();
+    fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert!(
+        fs::symlink_metadata(fx.path())
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a regular file"
+    );
+    let text = fs::read_to_string(&target).unwrap();
+    assert!(text.contains("dhcore_access_token"), "{text}");
+    assert!(text.contains("note = kept"), "{text}");
+    assert_eq!(mode(&target), 0o600);
+}

@@ -1120,3 +1120,72 @@ fn a_symlinked_dhcore_ini_stays_a_symlink() {
     assert!(text.contains("note = kept"), "{text}");
     assert_eq!(mode(&target), 0o600);
 }
+
+/// The SDK takes `""` as set: an empty personal access token selects the
+/// exchange (over an access token below it), and an empty file value shadows
+/// the environment's. hubauth does the same, and says what is empty instead
+/// of sending an empty credential.
+#[test]
+fn an_empty_value_is_set_as_for_the_sdk() {
+    let fx = Fx::new(60);
+    let good = fx.api.issue_token();
+    let o = fx.options();
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_PERSONAL_ACCESS_TOKEN", ""),
+        ("DHCORE_ACCESS_TOKEN", &good),
+    ]);
+    let p = fx.provider(&env, &o);
+    assert_eq!(p.method(&o).unwrap(), Method::Exchange);
+    let err = p.authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(
+        err.message()
+            .contains("DHCORE_PERSONAL_ACCESS_TOKEN is empty"),
+        "{err}"
+    );
+
+    // An empty access token in the file shadows the environment's.
+    fx.write("[__default]\ndhcore_access_token =\n");
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_ACCESS_TOKEN", &good),
+    ]);
+    let err = fx.provider(&env, &o).authenticate(&o).unwrap_err();
+    assert!(
+        err.message().contains("dhcore_access_token in [__default]"),
+        "{err}"
+    );
+    assert!(err.message().contains("is empty"), "{err}");
+}
+
+/// A profile missing from the file is an error for the SDK (`cfg[profile]`
+/// raises); hubauth no longer lets it inherit `[DEFAULT]` alone.
+#[test]
+fn a_missing_profile_is_an_error_as_for_the_sdk() {
+    let fx = Fx::new(60);
+    let token = fx.api.issue_token();
+    fx.write(&format!(
+        "[DEFAULT]\ndhcore_endpoint = {}\ndhcore_access_token = {token}\n\n[prod]\nx = 1\n",
+        fx.api.url()
+    ));
+    let mut o = fx.options();
+    o.set("profile", "staging").unwrap();
+    let err = fx.provider(&fx.env(&[]), &o).authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.message().contains("\"staging\" is not in"), "{err}");
+    assert!(err.message().contains("[prod]"), "{err}");
+    // An existing profile inherits [DEFAULT] as ConfigParser does.
+    o.set("profile", "prod").unwrap();
+    let got = fx.provider(&fx.env(&[]), &o).authenticate(&o).unwrap();
+    assert_eq!(got.bearer.expose(), token);
+    // save_token still creates a new profile.
+    o.set("profile", "staging").unwrap();
+    fx.provider(&fx.env(&[]), &o)
+        .save_token("tok-staging", &o)
+        .unwrap();
+    assert_eq!(
+        fx.ini().get("staging", "dhcore_access_token"),
+        Some("tok-staging")
+    );
+}

@@ -1,5 +1,5 @@
-//! DHCore's settings: where each comes from (option, else the profile's
-//! section of `.dhcore.ini` with `[DEFAULT]` inherited, else the environment),
+//! DHCore's settings: where each comes from (option, then the environment
+//! and the profile's section of `.dhcore.ini` in SDK 0.15.11's order),
 //! the file's key for each, and the method they select. See the module docs
 //! of `provider::dhcore` for the rules.
 
@@ -158,6 +158,27 @@ impl Settings {
         }
     }
 
+    /// The SDK takes an empty value as set (an empty personal access token
+    /// selects the exchange); hubauth does too, and says so rather than
+    /// sending an empty credential.
+    pub(super) fn check_not_empty(&self) -> Result<()> {
+        let needed: &[&str] = match self.method() {
+            Method::Exchange => &[PAT],
+            Method::OAuth2 => &[ACCESS_TOKEN, REFRESH_TOKEN],
+            Method::Bearer => &[ACCESS_TOKEN],
+            Method::Basic => &[USER],
+            Method::None => &[],
+        };
+        match needed.iter().find(|name| self.get(name) == Some("")) {
+            Some(name) => Err(Error::invalid_argument(format!(
+                "{} is empty: an empty value counts as set (as for the DigitalHub SDK) and \
+                 selects this method; remove it or give it a value",
+                self.source(name)
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Where a setting is, for messages: `DHCORE_X` or `dhcore_x in [p] of <path>`.
     pub(super) fn source(&self, name: &str) -> String {
         match self.origin(name) {
@@ -289,8 +310,10 @@ impl DhCore {
         let section = ini.section(&self.profile);
         let mut values = BTreeMap::new();
         for name in SETTINGS {
-            let file = non_empty(section.get(&ini_key(name)).map(String::as_str))
-                .map(|v| (v, Origin::File));
+            // An empty value is set, as for the SDK (`""` is not None there).
+            let file = section
+                .get(&ini_key(name))
+                .map(|v| (v.trim().to_string(), Origin::File));
             let env = self.env.get(name).map(|v| (v.clone(), Origin::Env));
             // SDK 0.15.11: configuration from the environment first,
             // credentials from the file first.

@@ -1159,31 +1159,41 @@ fn an_empty_value_is_set_as_for_the_sdk() {
     assert!(err.message().contains("is empty"), "{err}");
 }
 
-/// A profile missing from the file is an error for the SDK (`cfg[profile]`
-/// raises); hubauth no longer lets it inherit `[DEFAULT]` alone.
+/// SDK 0.15.11 reads `file[profile][key]` and takes the KeyError of a
+/// missing profile as unset (file_module.py:139-142): the file gives nothing,
+/// not even `[DEFAULT]`'s values, which hubauth used to inherit.
 #[test]
-fn a_missing_profile_is_an_error_as_for_the_sdk() {
+fn a_missing_profile_takes_nothing_from_the_file() {
     let fx = Fx::new(60);
     let token = fx.api.issue_token();
+    let env_token = fx.api.issue_token();
     fx.write(&format!(
-        "[DEFAULT]\ndhcore_endpoint = {}\ndhcore_access_token = {token}\n\n[prod]\nx = 1\n",
-        fx.api.url()
+        "[DEFAULT]\ndhcore_endpoint = http://127.0.0.1:9\ndhcore_access_token = {token}\n\n\
+         [prod]\nx = 1\n"
     ));
     let mut o = fx.options();
     o.set("profile", "staging").unwrap();
-    let err = fx.provider(&fx.env(&[]), &o).authenticate(&o).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    assert!(err.message().contains("\"staging\" is not in"), "{err}");
-    assert!(err.message().contains("[prod]"), "{err}");
+    let p = fx.provider(&fx.env(&[("DHCORE_ENDPOINT", &fx.api.url())]), &o);
+    let err = p.authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    // Not even the endpoint of [DEFAULT].
+    let p = fx.provider(&fx.env(&[]), &o);
+    assert_eq!(p.server(), "");
+    // The environment's credentials are used.
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_ACCESS_TOKEN", &env_token),
+    ]);
+    let got = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_eq!(got.bearer.expose(), env_token);
     // An existing profile inherits [DEFAULT] as ConfigParser does.
     o.set("profile", "prod").unwrap();
-    let got = fx.provider(&fx.env(&[]), &o).authenticate(&o).unwrap();
+    let env = fx.env(&[("DHCORE_ENDPOINT", &fx.api.url())]);
+    let got = fx.provider(&env, &o).authenticate(&o).unwrap();
     assert_eq!(got.bearer.expose(), token);
-    // save_token still creates a new profile.
+    // save_token creates a new profile.
     o.set("profile", "staging").unwrap();
-    fx.provider(&fx.env(&[]), &o)
-        .save_token("tok-staging", &o)
-        .unwrap();
+    fx.provider(&env, &o).save_token("tok-staging", &o).unwrap();
     assert_eq!(
         fx.ini().get("staging", "dhcore_access_token"),
         Some("tok-staging")

@@ -12,9 +12,10 @@
 //! credentials the file before the environment (139-156). (0.16 betas let
 //! the file win for everything; hubauth follows the stable release.) The
 //! profile is option `profile`, else `$DH_NAME`, else `[DEFAULT]
-//! current_environment`, else `__default`; a profile missing from an existing
-//! file is an error, as for the SDK (`cfg[profile]` raises), and an existing
-//! one inherits `[DEFAULT]`. An empty value is set, as for the SDK: an empty
+//! current_environment`, else `__default`. A profile missing from the file
+//! gives no value at all, not even `[DEFAULT]`'s, as in SDK 0.15.11, which
+//! reads `file[profile][key]` and takes the KeyError as unset
+//! (file_module.py:139-142); an existing profile inherits `[DEFAULT]`. An empty value is set, as for the SDK: an empty
 //! personal access token selects the exchange, and hubauth then fails saying
 //! which value is empty rather than sending it.
 //!
@@ -164,7 +165,11 @@ impl DhCore {
             .or_else(|| ini.current_environment().map(str::to_string))
             .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
         check_profile(&profile)?;
-        let file_endpoint = non_empty(ini.get(&profile, &ini_key(ENDPOINT)));
+        // A profile missing from the file gives no value (see load_profile).
+        let file_endpoint = ini
+            .has_section(&profile)
+            .then(|| non_empty(ini.get(&profile, &ini_key(ENDPOINT))))
+            .flatten();
         // SDK 0.15.11: the environment before the file for the endpoint.
         let env_endpoint = env_values.get(ENDPOINT).cloned().filter(|v| !v.is_empty());
         let (endpoint, endpoint_source) = match (&options.server, env_endpoint, file_endpoint) {
@@ -217,28 +222,15 @@ impl DhCore {
         Ok(dhcore_ini::load(&self.path)?.unwrap_or_default())
     }
 
-    /// The file, for reading the profile's credentials: a profile missing
-    /// from an existing file is an error, as for the SDK (`cfg[profile]`
-    /// raises); it does not inherit `[DEFAULT]` alone. `save_token` still
-    /// creates a new profile.
+    /// The file, for reading the profile's settings. SDK 0.15.11 reads each
+    /// key as `file[profile][key]` and takes a KeyError as "not set"
+    /// (file_module.py:139-142): a profile missing from the file gives no
+    /// value at all, not even `[DEFAULT]`'s. So does hubauth (it used to
+    /// inherit `[DEFAULT]`); `save_token` still creates the profile.
     fn load_profile(&self) -> Result<Ini> {
-        let Some(ini) = dhcore_ini::load(&self.path)? else {
-            return Ok(Ini::default());
-        };
+        let ini = self.load_ini()?;
         if !ini.has_section(&self.profile) {
-            let sections = ini.sections();
-            return Err(Error::invalid_argument(format!(
-                "the DHCore profile {:?} is not in {} (it has {}); the DigitalHub SDK fails on it \
-                 too: pick another with DH_NAME or the option profile, or create it by saving a \
-                 token",
-                self.profile,
-                self.path.display(),
-                if sections.is_empty() {
-                    "no profile".to_string()
-                } else {
-                    format!("[{}]", sections.join("], ["))
-                }
-            )));
+            return Ok(Ini::default());
         }
         Ok(ini)
     }

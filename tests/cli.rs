@@ -801,3 +801,34 @@ fn token_for_dagshub_never_prints_a_token_the_server_rejected() {
     home.run(&args).expect(0);
     assert_eq!(s.stats().user_calls, 1);
 }
+
+/// DHCore in a cluster: `DHCORE_ENDPOINT=http://<release>-core:<port>`. The
+/// SDK accepts it, so hubauth does, warning once per origin per process that
+/// the token travels unencrypted.
+#[test]
+fn a_configured_http_endpoint_is_used_with_one_warning() {
+    let home = Home::new();
+    let run = home
+        .run_with(
+            &["token", "--provider", "dhcore", "-o", "validate=false"],
+            None,
+            &[
+                ("DHCORE_ENDPOINT", "http://digitalhub-core:8080"),
+                ("DHCORE_ACCESS_TOKEN", "tok-in-cluster"),
+            ],
+        )
+        .expect(0);
+    assert_eq!(run.stdout, "tok-in-cluster\n");
+    assert_eq!(
+        run.stderr.matches("uses plain http").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("http://digitalhub-core:8080"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("tok-in-cluster"));
+}

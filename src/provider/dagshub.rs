@@ -426,4 +426,21 @@ mod tests {
         same.set("server", "https://my.dagshub.example").unwrap();
         assert!(DagsHub::with_env(&e, &same).unwrap().uses_env_token());
     }
+
+    #[test]
+    fn a_configured_http_host_is_accepted_like_the_real_client() {
+        let e = env(&[
+            ("HOME", "/h"),
+            ("DAGSHUB_CLIENT_HOST", "http://dagshub.internal:3000/"),
+        ]);
+        let d = DagsHub::with_env(&e, &Options::new()).unwrap();
+        assert_eq!(d.host(), "http://dagshub.internal:3000");
+        assert_eq!(d.server(), "http://dagshub.internal:3000");
+        let mut o = Options::new();
+        o.set("server", "http://dagshub.lan").unwrap();
+        assert_eq!(
+            DagsHub::with_env(&e, &o).unwrap().server(),
+            "http://dagshub.lan"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! (any valid token: the user's record), `GET /auth/api/v1/user/token` (all
 //! the user's keys, in plaintext, as middle_auth lists them),
 //! `GET /auth/api/v1/user?id=` (user records; admins only in middle_auth,
-//! see `user_info_admin_only`), and the browser pages
+//! any valid token here), and the browser pages
 //! `GET /auth/api/v1/create_token` and `GET /sticky_auth/settings/tokens`
 //! (CAVEclient 8.x), which make a new token; older keys keep working
 //! (`APIKey.generate` revokes nothing). The info service

@@ -357,6 +357,15 @@ pub fn send(request: Request) -> Result<Response> {
     let what = format!("{} {shown}", request.method);
     let url = Url::parse(&request.url)
         .map_err(|_| Error::invalid_argument(format!("{what}: not a valid URL")))?;
+    // A plain-http origin the user configured for a hub that allows it
+    // (ServerUrl::parse_configured) is the one exception, for that origin.
+    let request = match &request.allowed_http {
+        Some(_) => request,
+        None => {
+            let configured = crate::server::configured_http_origin(&url);
+            request.allow_http_origin(configured)
+        }
+    };
     require_secure_with(&url, "URL", request.allowed_http.as_ref())
         .map_err(|e| e.context(&what))?;
     let rule = request.redirect_rule();

@@ -11,6 +11,18 @@ pub struct ServerUrl {
     text: String,
 }
 
+/// Plain-http origins the user configured in this process
+/// ([`ServerUrl::parse_configured`]).
+static CONFIGURED_HTTP: std::sync::Mutex<Vec<url::Origin>> = std::sync::Mutex::new(Vec::new());
+
+/// `url`'s origin when the user configured it as a plain-http server for a
+/// hub that allows that; None otherwise.
+pub fn configured_http_origin(url: &Url) -> Option<url::Origin> {
+    let origin = url.origin();
+    let configured = CONFIGURED_HTTP.lock().unwrap_or_else(|p| p.into_inner());
+    (url.scheme() == "http" && configured.contains(&origin)).then_some(origin)
+}
+
 impl ServerUrl {
     /// Parses a server as users write it: a missing scheme means https, a trailing
     /// `/` is dropped. Userinfo, query and fragment are refused; plain http is
@@ -45,6 +57,43 @@ impl ServerUrl {
         }
         require_secure(&url, "server URL")?;
         let text = url.as_str().trim_end_matches('/').to_string();
+        Ok(ServerUrl { url, text })
+    }
+
+    /// Parses a server the USER configured (an option, the environment, their
+    /// own file) for a hub whose SDK accepts plain http (dagshub, dhcore,
+    /// cave): like [`parse`](Self::parse), but `http://` is accepted for any
+    /// host, with a warning once per origin per process that tokens sent to it
+    /// travel unencrypted. The origin is remembered for the process
+    /// ([`configured_http_origin`]): requests to it may use plain http, and
+    /// no other origin gains that. Never use it for a URL a server handed
+    /// over.
+    pub fn parse_configured(input: &str) -> Result<Self> {
+        static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let trimmed = input.trim();
+        let rest = match trimmed.get(..7) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &trimmed[7..],
+            _ => return Self::parse(input),
+        };
+        // Everything but the scheme is checked as parse checks it.
+        Self::parse(&format!("https://{rest}"))?;
+        let url = Url::parse(&format!("http://{rest}"))
+            .map_err(|e| Error::invalid_argument(format!("invalid server URL {trimmed:?}: {e}")))?;
+        let text = url.as_str().trim_end_matches('/').to_string();
+        {
+            let mut configured = CONFIGURED_HTTP.lock().unwrap_or_else(|p| p.into_inner());
+            if !configured.contains(&url.origin()) {
+                configured.push(url.origin());
+            }
+        }
+        let origin = url.origin().ascii_serialization();
+        let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+        if !is_loopback(&url) && !warned.contains(&origin) {
+            crate::log::warn(&format!(
+                "{origin} uses plain http as configured: tokens sent to it travel unencrypted"
+            ));
+            warned.push(origin);
+        }
         Ok(ServerUrl { url, text })
     }
 
@@ -249,5 +298,25 @@ mod tests {
         );
         assert_eq!(check("javascript:alert(1)", None), Err(ErrorKind::Insecure));
         assert_eq!(check("https://ok.example/x", None), Ok(()));
+    }
+
+    #[test]
+    fn configured_servers_may_use_plain_http() {
+        let s = ServerUrl::parse_configured("http://release-core:8080/").unwrap();
+        assert_eq!(s.as_str(), "http://release-core:8080");
+        assert_eq!(s.host_port(), "release-core:8080");
+        let s = ServerUrl::parse_configured("HTTP://core.example:80").unwrap();
+        assert_eq!(s.as_str(), "http://core.example");
+        assert_eq!(
+            ServerUrl::parse_configured("core.example")
+                .unwrap()
+                .as_str(),
+            "https://core.example"
+        );
+        let kind = |u: &str| ServerUrl::parse_configured(u).unwrap_err().kind();
+        assert_eq!(kind("http://u:p@core.example"), ErrorKind::InvalidArgument);
+        assert_eq!(kind("http://core.example/?a=1"), ErrorKind::InvalidArgument);
+        assert_eq!(kind("ftp://core.example"), ErrorKind::Insecure);
+        assert_eq!(kind("http://"), ErrorKind::InvalidArgument);
     }
 }

@@ -31,8 +31,28 @@ pub fn select(
         found.retain(|c| c.provider == kind.name());
     }
     if let Some(server) = server {
-        let wanted = ServerUrl::parse(server)?;
-        found.retain(|c| c.server == wanted.as_str());
+        // A filter only; the server the user names may be plain http where
+        // its hub allows it.
+        let wanted = ServerUrl::parse_configured(server)?;
+        found.retain_mut(|c| {
+            if c.server == wanted.as_str() {
+                return true;
+            }
+            // CAVE's file names carry host and port, not the scheme: the
+            // user's URL tells it (an http CAVE server).
+            let same_cave_host = c.provider == "cave"
+                && ServerUrl::parse_configured(&c.server)
+                    .is_ok_and(|s| s.host_port() == wanted.host_port());
+            if same_cave_host {
+                c.server = wanted.as_str().to_string();
+                for (key, value) in &mut c.options {
+                    if key == "server" {
+                        *value = wanted.as_str().to_string();
+                    }
+                }
+            }
+            same_cave_host
+        });
     }
     Ok(found)
 }

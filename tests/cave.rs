@@ -178,8 +178,11 @@ fn the_spec_files_and_caveclients_load_order() {
     );
 }
 
+/// auth.py:96-102, 294-315: CAVEclient writes the server file, and
+/// `cave-secret.json` only when that server had no file of its own before
+/// (that file is every other server's fallback and what CloudVolume reads).
 #[test]
-fn save_token_writes_server_file_then_default_file_merging_keys() {
+fn save_token_writes_the_default_file_only_for_a_server_without_its_own() {
     let (home, secrets) = home_with_fixtures();
     let home_str = home.path().to_string_lossy().into_owned();
     let env = |name: &str| (name == "HOME").then(|| home_str.clone());
@@ -191,12 +194,37 @@ fn save_token_writes_server_file_then_default_file_merging_keys() {
         .unwrap();
     let lower = "0123456789abcdef0123456789abcdef";
     let expected = format!(r#"{{"token": "{lower}", "fanc_production_mar2021": "tok-for-fanc"}}"#);
-    for name in ["global.daf-apis.com-cave-secret.json", "cave-secret.json"] {
-        let path = secrets.join(name);
-        assert_eq!(read(&path), expected, "{name}");
-        assert_eq!(mode(&path), 0o600);
-    }
+    let server_file = secrets.join("global.daf-apis.com-cave-secret.json");
+    assert_eq!(read(&server_file), expected);
+    assert_eq!(mode(&server_file), 0o600);
+    assert_eq!(
+        read(&secrets.join("cave-secret.json")),
+        FIXTURE_DEFAULT.trim_end(),
+        "the server had its own file: cave-secret.json is left alone"
+    );
     assert_eq!(cave.authenticate(&o).unwrap().bearer.expose(), lower);
+
+    // A server without a file: its file and cave-secret.json, merging keys.
+    let mut other = o.clone();
+    other.set("server", "https://minnie.example").unwrap();
+    let minnie = Engine::new(Cave::with_env(&env, &other).unwrap());
+    let first = "1111456789abcdef0123456789abcdef";
+    minnie.save_token(first, &other).unwrap();
+    let default_text =
+        format!(r#"{{"token": "{first}", "fanc_production_mar2021": "tok-for-fanc"}}"#);
+    assert_eq!(read(&secrets.join("cave-secret.json")), default_text);
+    assert_eq!(
+        read(&secrets.join("minnie.example-cave-secret.json")),
+        format!(r#"{{"token": "{first}"}}"#)
+    );
+    // A second save: only the server file changes now.
+    let second = "2222456789abcdef0123456789abcdef";
+    minnie.save_token(second, &other).unwrap();
+    assert_eq!(read(&secrets.join("cave-secret.json")), default_text);
+    assert_eq!(
+        read(&secrets.join("minnie.example-cave-secret.json")),
+        format!(r#"{{"token": "{second}"}}"#)
+    );
 }
 
 #[test]
@@ -237,10 +265,8 @@ fn overwrite_false_writes_nothing_when_either_file_has_the_key() {
         read(&fx.server_file()),
         format!(r#"{{"token": "2222456789abcdef0123456789abcdef", "my_dataset": "{token}"}}"#)
     );
-    assert_eq!(
-        read(&fx.default_file()),
-        format!(r#"{{"my_dataset": "{token}"}}"#)
-    );
+    // The server has a file of its own: the default file is not written.
+    assert!(!fx.default_file().exists());
 }
 
 #[test]
@@ -275,7 +301,15 @@ fn check_uses_bearer_and_cookie_and_finds_the_user() {
         "{stats:?}"
     );
     assert_eq!(stats.bearer_cookie_mismatches, 0);
-    assert!(stats.user_info_calls >= 1);
+    // middle_auth: /user/cache answers any valid token with the user's
+    // record; /user/token would list every key in plaintext, and /user?id=
+    // needs an admin.
+    assert!(stats.cache_checks >= 2, "{stats:?}");
+    assert_eq!(
+        (stats.token_checks, stats.user_info_calls),
+        (0, 0),
+        "{stats:?}"
+    );
 
     // The cookie alone is enough for the server, and hubauth sends it.
     fx.server.configure(|c| c.accept_bearer = false);
@@ -300,7 +334,12 @@ fn a_rejected_saved_token_says_how_to_replace_it() {
     fx.server.revoke(&token);
     let err = hubauth::authenticate(&fx.options()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication);
-    assert!(err.message().contains("/auth/api/v1/create_token"), "{err}");
+    assert!(
+        err.message().contains("/sticky_auth/settings/tokens"),
+        "{err}"
+    );
+    assert!(err.message().contains("older tokens keep working"), "{err}");
+    assert!(!err.message().contains("revokes"), "{err}");
     assert!(!err.message().contains(&token));
     assert_eq!(fx.server.stats().create_token_visits, 0, "not interactive");
 }
@@ -326,7 +365,7 @@ fn interactive_opens_create_token_and_fails_with_how_to_save() {
     }
     let err = hubauth::authenticate(&o).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
-    let expected_url = format!("{}/auth/api/v1/create_token", fx.server.url());
+    let expected_url = format!("{}/sticky_auth/settings/tokens", fx.server.url());
     assert_eq!(*seen.lock().unwrap(), vec![expected_url.clone()]);
     assert!(err.message().contains(&expected_url), "{err}");
     assert!(
@@ -421,4 +460,141 @@ fn save_token_through_the_c_abi() {
     assert!(valid);
     hubauth_auth_free(auth);
     hubauth_options_free(o);
+}
+
+/// CAVEclient has no logout; `cave-secret.json` is the fallback of every
+/// server without a file of its own and what CloudVolume reads, so logging
+/// out of one server removes the key from that server's file only.
+#[test]
+fn logout_of_one_server_keeps_the_shared_default_file() {
+    let (home, secrets) = home_with_fixtures();
+    let home_str = home.path().to_string_lossy().into_owned();
+    let env = |name: &str| (name == "HOME").then(|| home_str.clone());
+    let o = no_validate();
+    let cave = Engine::new(Cave::with_env(&env, &o).unwrap());
+    cave.logout(&o).unwrap();
+    assert_eq!(
+        read(&secrets.join("global.daf-apis.com-cave-secret.json")),
+        r#"{"fanc_production_mar2021": "tok-for-fanc"}"#
+    );
+    assert_eq!(
+        read(&secrets.join("cave-secret.json")),
+        FIXTURE_DEFAULT.trim_end()
+    );
+    // The server file exists without the key: no fallback, so logged out.
+    assert_eq!(
+        cave.authenticate(&o).unwrap_err().kind(),
+        ErrorKind::NoCredentials
+    );
+    // Another server, without a file: the shared file stays too.
+    let mut other = o.clone();
+    other.set("server", "https://minnie.example").unwrap();
+    Engine::new(Cave::with_env(&env, &other).unwrap())
+        .logout(&other)
+        .unwrap();
+    assert_eq!(
+        read(&secrets.join("cave-secret.json")),
+        FIXTURE_DEFAULT.trim_end()
+    );
+}
+
+/// Option `profile` names a datastack: `save_token` with a server records
+/// it in `cave_datastack_to_server_map.json` (datastack_lookup.py) and, when
+/// the info service names the datastack's local server, writes
+/// `<local_server>-cave-secret.json` (auth.py:386-407), which CloudVolume
+/// reads. Without a server the datastack's is read from the map.
+#[test]
+fn a_datastack_finds_its_server_in_the_map_and_saves_for_its_local_server() {
+    let fx = Fx::new();
+    fx.server
+        .configure(|c| c.local_server = Some("https://minnie.local.example:4443".into()));
+    let token = fx.server.issue_token();
+    let mut o = fx.options();
+    o.set("profile", "minnie65_public").unwrap();
+    hubauth::save_token(&o, &token).unwrap();
+    let map: Value = serde_json::from_str(&read(
+        &fx.dir.path().join("cave_datastack_to_server_map.json"),
+    ))
+    .unwrap();
+    assert_eq!(map["minnie65_public"], fx.server.url().as_str());
+    let local = fx
+        .dir
+        .path()
+        .join("minnie.local.example:4443-cave-secret.json");
+    assert_eq!(read(&local), format!(r#"{{"token": "{token}"}}"#));
+    assert_eq!(
+        read(&fx.server_file()),
+        format!(r#"{{"token": "{token}"}}"#)
+    );
+    assert_eq!(fx.server.stats().info_calls, 1);
+
+    // The datastack alone: its server from the map.
+    let mut by_name = Options::new();
+    by_name.set("provider", "cave").unwrap();
+    by_name.set("profile", "minnie65_public").unwrap();
+    by_name
+        .set("token_path", fx.default_file().to_str().unwrap())
+        .unwrap();
+    by_name.set("interactive", "false").unwrap();
+    let auth = hubauth::authenticate(&by_name).unwrap();
+    assert_eq!(auth.server(), fx.server.url());
+    assert_eq!(auth.token().unwrap().expose(), token);
+    by_name.set("profile", "unknown_stack").unwrap();
+    let err = hubauth::authenticate(&by_name).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("unknown_stack"), "{err}");
+}
+
+/// CAVEclient accepts plain http servers; so does hubauth when the user
+/// names one (with a warning), and its requests then go over http.
+#[test]
+fn a_configured_http_server_is_accepted() {
+    let mut o = no_validate();
+    o.set("token_path", "/nonexistent/cave-secret.json")
+        .unwrap();
+    o.set("server", "http://cave.internal.example:8080")
+        .unwrap();
+    let env = |_: &str| None;
+    let cave = Cave::with_env(&env, &o).unwrap();
+    assert_eq!(
+        cave.server_file(),
+        Path::new("/nonexistent/cave.internal.example:8080-cave-secret.json")
+    );
+    let fx = Fx::new();
+    assert!(fx.server.url().starts_with("http://"));
+    let token = fx.server.issue_token();
+    hubauth::save_token(&fx.options(), &token).unwrap();
+    assert!(
+        hubauth::authenticate(&fx.options())
+            .unwrap()
+            .check()
+            .unwrap()
+    );
+}
+
+/// A dotfiles-managed `cave-secret.json` (a symlink to the user's own file)
+/// stays a symlink after a write; the target is updated. Fails until
+/// src/store/fsutil.rs writes through the user's own link.
+#[test]
+fn a_symlinked_secret_file_stays_a_symlink() {
+    let fx = Fx::new();
+    let dotfiles = fx.dir.path().join("dotfiles");
+    fs::create_dir_all(&dotfiles).unwrap();
+    let target = dotfiles.join("cave-secret.json");
+    write(&target, r#"{"other": "x"}"#);
+    std::os::unix::fs::symlink(&target, fx.default_file()).unwrap();
+    let token = fx.server.issue_token();
+    hubauth::save_token(&fx.options(), &token).unwrap();
+    assert!(
+        fs::symlink_metadata(fx.default_file())
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a regular file"
+    );
+    assert_eq!(
+        read(&target),
+        format!(r#"{{"other": "x", "token": "{token}"}}"#)
+    );
+    assert_eq!(mode(&target), 0o600);
 }

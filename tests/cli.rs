@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hubauth_test_servers::{Flow, JuliaHubServer, JuliaHubToken};
+use hubauth_test_servers::{CaveServer, DagsHubServer, Flow, JuliaHubServer, JuliaHubToken};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubauth");
@@ -813,4 +813,127 @@ fn a_token_file_others_can_read_is_used_with_a_warning() {
         )
         .expect(0);
     assert_eq!(run.stderr, "");
+}
+
+/// A CAVE server file names host and port, not the scheme: `status --check`
+/// checked an http CAVE server over https and failed. The scheme comes from
+/// `--server` or from the datastack map.
+#[test]
+fn status_checks_an_http_cave_server() {
+    let home = Home::new();
+    let cave = CaveServer::start();
+    let token = cave.issue_token();
+    let secrets = home.home().join(".cloudvolume/secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let file = secrets.join(cave.server_file_name());
+    std::fs::write(&file, format!(r#"{{"token": "{token}"}}"#)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = home
+        .run(&[
+            "status",
+            "--json",
+            "--check",
+            "--provider",
+            "cave",
+            "--server",
+            &cave.url(),
+        ])
+        .expect(0);
+    let list: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["server"], cave.url().as_str());
+    assert_eq!(list[0]["usable"], true, "{list:?}");
+    assert!(!run.stdout.contains(&token));
+
+    std::fs::write(
+        secrets.join("cave_datastack_to_server_map.json"),
+        format!(r#"{{"my_stack": "{}"}}"#, cave.url()),
+    )
+    .unwrap();
+    let run = home
+        .run(&["status", "--json", "--check", "--provider", "cave"])
+        .expect(0);
+    let list: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list[0]["server"], cave.url().as_str(), "{list:?}");
+    assert_eq!(list[0]["usable"], true, "{list:?}");
+}
+
+/// tokens.py:136-175: the real get_token() checks each cached token and drops
+/// the ones the server rejects. `hubauth token --provider dagshub` printed a
+/// revoked app token (listed before a good OAuth token) with exit 0; now it
+/// asks the server once per run, drops the revoked token and prints the good
+/// one.
+#[test]
+fn token_for_dagshub_never_prints_a_token_the_server_rejected() {
+    let home = Home::new();
+    let s = DagsHubServer::start();
+    let revoked = s.issue_app_token();
+    let good = s.issue_bearer(3600);
+    assert!(s.revoke(&revoked));
+    let cache = home.dir.path().join("dagshub-tokens");
+    std::fs::write(
+        &cache,
+        format!(
+            "{url}:\n- access_token: '{revoked}'\n  expiry: never\n  token_type: app-token\n\
+             - access_token: '{}'\n  expiry: '{}'\n  token_type: bearer\nversion: '1'\n",
+            good.access_token,
+            good.expiry,
+            url = s.url()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let args = [
+        "token",
+        "--provider",
+        "dagshub",
+        "--server",
+        &s.url(),
+        "--token-path",
+        cache.to_str().unwrap(),
+    ];
+    let run = home.run(&args).expect(0);
+    assert_eq!(run.stdout, format!("{}\n", good.access_token));
+    assert!(!run.stderr.contains(&revoked));
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert!(
+        !text.contains(&revoked),
+        "the rejected token left the cache"
+    );
+    assert!(text.contains(&good.access_token));
+    // Once per run: the second run asks about the good token only.
+    s.reset_stats();
+    home.run(&args).expect(0);
+    assert_eq!(s.stats().user_calls, 1);
+}
+
+/// DHCore in a cluster: `DHCORE_ENDPOINT=http://<release>-core:<port>`. The
+/// SDK accepts it, so hubauth does, warning once per origin per process that
+/// the token travels unencrypted.
+#[test]
+fn a_configured_http_endpoint_is_used_with_one_warning() {
+    let home = Home::new();
+    let run = home
+        .run_with(
+            &["token", "--provider", "dhcore", "-o", "validate=false"],
+            None,
+            &[
+                ("DHCORE_ENDPOINT", "http://digitalhub-core:8080"),
+                ("DHCORE_ACCESS_TOKEN", "tok-in-cluster"),
+            ],
+        )
+        .expect(0);
+    assert_eq!(run.stdout, "tok-in-cluster\n");
+    assert_eq!(
+        run.stderr.matches("uses plain http").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("http://digitalhub-core:8080"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("tok-in-cluster"));
 }

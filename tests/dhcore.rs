@@ -255,10 +255,13 @@ fn the_spec_file_reads_with_default_inheritance_and_any_case() {
     let p = Engine::new(DhCore::with_env(&lookup(&env), &o).unwrap());
     assert_eq!(
         p.server(),
-        "http://127.0.0.1:8",
-        "the file wins, / stripped"
+        "http://127.0.0.1:9",
+        "SDK 0.15.11: the environment wins for the endpoint"
     );
     assert_eq!(p.authenticate(&o).unwrap().bearer.expose(), "tok-dev");
+    let file_only: EnvMap = [("HOME".to_string(), dir.path().display().to_string())].into();
+    let p = Engine::new(DhCore::with_env(&lookup(&file_only), &o).unwrap());
+    assert_eq!(p.server(), "http://127.0.0.1:8", "the file's, / stripped");
 }
 
 #[test]
@@ -424,26 +427,21 @@ fn an_environment_pat_creates_the_file_the_sdk_writes() {
     );
 }
 
+/// SDK 0.15.11 (config_manager.py:101-113 and 139-156): the environment wins
+/// for the configuration keys, the file for the credentials.
 #[test]
-fn the_file_wins_over_the_environment() {
+fn configuration_from_the_environment_credentials_from_the_file() {
     let fx = Fx::new(60);
     let file_token = fx.api.issue_token();
     let env_token = fx.api.issue_token();
     let env = fx.env(&[
-        ("DHCORE_ENDPOINT", "http://example.invalid"),
+        ("DHCORE_ENDPOINT", &fx.api.url()),
         ("DHCORE_ACCESS_TOKEN", &env_token),
     ]);
     let o = fx.options();
 
-    // Only the environment: its token and its endpoint (here, refused as
-    // plain http to a non-loopback host).
+    // Only the environment: its token and its endpoint.
     let p = fx.provider(&env, &o);
-    assert_eq!(p.authenticate(&o).unwrap_err().kind(), ErrorKind::Insecure);
-    let env_ok = fx.env(&[
-        ("DHCORE_ENDPOINT", &fx.api.url()),
-        ("DHCORE_ACCESS_TOKEN", &env_token),
-    ]);
-    let p = fx.provider(&env_ok, &o);
     let token = p.authenticate(&o).unwrap();
     assert_eq!(token.bearer.expose(), env_token);
     assert!(p.check(&token, &o).unwrap());
@@ -452,15 +450,32 @@ fn the_file_wins_over_the_environment() {
         "a bearer token from the environment is not written"
     );
 
-    // The file has both: it wins, for the token and for the endpoint.
+    // The file has both: its token wins, the environment's endpoint wins.
     fx.write(&format!(
-        "[__default]\ndhcore_endpoint = {}\ndhcore_access_token = {file_token}\n",
-        fx.api.url()
+        "[__default]\ndhcore_endpoint = http://127.0.0.1:9\ndhcore_access_token = {file_token}\n"
     ));
     let p = fx.provider(&env, &o);
     assert_eq!(p.server(), fx.api.url());
     let token = p.authenticate(&o).unwrap();
     assert_eq!(token.bearer.expose(), file_token);
+    assert!(p.check(&token, &o).unwrap());
+    // Without the variable, the file's endpoint.
+    let p = fx.provider(&fx.env(&[]), &o);
+    assert_eq!(p.server(), "http://127.0.0.1:9");
+
+    // Issuer and client id as well: the environment's are the ones the
+    // exchange uses, though the file names others.
+    fx.write(&format!(
+        "[__default]\ndhcore_issuer = https://wrong.invalid\ndhcore_client_id = wrong\n\
+         dhcore_personal_access_token = {ALICE_PAT}\n"
+    ));
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_ISSUER", &fx.oidc.issuer),
+        ("DHCORE_CLIENT_ID", PUBLIC_CLIENT),
+    ]);
+    let p = fx.provider(&env, &o);
+    let token = p.authenticate(&o).unwrap();
     assert!(p.check(&token, &o).unwrap());
 }
 
@@ -539,6 +554,8 @@ fn methods_are_tried_in_the_sdks_order() {
         "DHCORE_ACCESS_TOKEN",
         "DHCORE_USER",
         "lower case",
+        // A deployment without authentication is not an error of the user's.
+        "without authentication needs no hubauth",
         ".dhcore.ini",
     ] {
         assert!(err.message().contains(hint), "{hint} missing: {err}");
@@ -825,7 +842,6 @@ fn check_is_true_or_false_and_needs_a_valid_endpoint() {
     for (endpoint, kind, hint) in [
         ("ftp://127.0.0.1:1", ErrorKind::InvalidArgument, "http://"),
         ("127.0.0.1:1", ErrorKind::InvalidArgument, "http://"),
-        ("http://dhcore.example.org", ErrorKind::Insecure, "https"),
     ] {
         let env = fx.env(&[("DHCORE_ENDPOINT", endpoint)]);
         let err = fx.provider(&env, &o).authenticate(&with_token).unwrap_err();
@@ -963,4 +979,223 @@ fn a_malformed_file_is_a_format_error_and_stays_unchanged() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, [".dhcore.ini"], "no temp file left behind");
+}
+
+/// refresh.py:328-354: the SDK takes `token_endpoint` from the discovery
+/// document and never compares its `issuer` with `DHCORE_ISSUER`. Here the
+/// user names the issuer `http://localhost:PORT/` while the server calls
+/// itself `http://127.0.0.1:PORT` (an internal vs external name). The `oidc`
+/// provider keeps RFC 8414's exact match.
+#[test]
+fn discovery_accepts_an_issuer_named_in_another_form() {
+    let fx = Fx::new(60);
+    let port = fx.oidc.issuer.rsplit(':').next().unwrap().to_string();
+    let other_form = format!("http://localhost:{port}/");
+    let mut env = fx.pat_env();
+    env.insert("DHCORE_ISSUER".into(), other_form.clone());
+    let o = fx.options();
+    let p = fx.provider(&env, &o);
+    let token = p.authenticate(&o).unwrap();
+    assert!(p.check(&token, &o).unwrap());
+    assert_eq!(
+        fx.ini().get("__default", "dhcore_issuer"),
+        Some(other_form.as_str()),
+        "the issuer the user named, not the document's"
+    );
+
+    let path = fx.dir.path().join("oidc.toml");
+    let mut oidc = fx.oidc.options(PUBLIC_CLIENT, &path);
+    oidc.set("issuer", &other_form).unwrap();
+    oidc.set("interactive", "false").unwrap();
+    oidc.set("subject_token", ALICE_PAT).unwrap();
+    let err = hubauth::authenticate(&oidc).unwrap_err();
+    assert!(err.message().contains("is for the issuer"), "{err}");
+}
+
+/// DHCore defaults to `http://localhost:8080` and in-cluster workspaces get
+/// `dhcore_endpoint=http://<release>-core:<port>`: a plain-http endpoint,
+/// issuer or token endpoint the user configured is accepted (the SDK accepts
+/// it); requests then go over http (here to 127.0.0.1).
+#[test]
+fn a_configured_plain_http_endpoint_is_accepted() {
+    let fx = Fx::new(60);
+    let o = fx.options();
+    for (name, value) in [
+        ("DHCORE_ENDPOINT", "http://digitalhub-core:8080"),
+        ("DHCORE_ENDPOINT", "http://core.example.org/"),
+    ] {
+        let p = fx.provider(&fx.env(&[(name, value)]), &o);
+        assert_eq!(p.server(), value.trim_end_matches('/'));
+    }
+    fx.write(
+        "[__default]\ndhcore_endpoint = http://digitalhub-core:8080\n\
+         oauth2_token_endpoint = http://digitalhub-core:8080/auth/token\n",
+    );
+    let p = fx.provider(&fx.env(&[]), &o);
+    assert_eq!(p.server(), "http://digitalhub-core:8080");
+    // An http token endpoint from the user's file passes the URL checks (the
+    // request then fails to resolve the name, not as insecure).
+    let mut pat = fx.options();
+    pat.set("subject_token", "pat-x").unwrap();
+    pat.set("client_id", PUBLIC_CLIENT).unwrap();
+    pat.set("timeout_ms", "3000").unwrap();
+    let err = p.authenticate(&pat).unwrap_err();
+    assert_ne!(err.kind(), ErrorKind::Insecure, "{err}");
+
+    // Requests over http (to 127.0.0.1) work end to end.
+    fs::remove_file(fx.path()).unwrap();
+    let p = fx.provider(&fx.pat_env(), &o);
+    assert!(fx.api.url().starts_with("http://"));
+    let token = p.authenticate(&o).unwrap();
+    assert!(p.check(&token, &o).unwrap());
+}
+
+/// The SDK never writes `oauth2_token_endpoint` from the environment, and a
+/// copy in the file would pin it; a reply never changes where the PAT goes.
+#[test]
+fn the_environment_token_endpoint_is_not_written_back() {
+    let fx = Fx::new(60);
+    let mut env = fx.pat_env();
+    env.remove("DHCORE_ISSUER");
+    env.insert("OAUTH2_TOKEN_ENDPOINT".into(), fx.oidc.url("/token"));
+    let o = fx.options();
+    fx.provider(&env, &o).authenticate(&o).unwrap();
+    let ini = fx.ini();
+    assert!(ini.get("__default", "dhcore_access_token").is_some());
+    assert_eq!(
+        ini.get("__default", "oauth2_token_endpoint"),
+        None,
+        "{}",
+        fx.read()
+    );
+}
+
+/// After the SDK refreshed (it rewrites the token, never `dhcore_expires_at`),
+/// hubauth's key is stale: the access token's JWT `exp` wins, so hubauth
+/// does not refresh a token that is still good.
+#[test]
+fn a_jwt_exp_wins_over_a_stale_dhcore_expires_at() {
+    let fx = Fx::new(60);
+    let exp = now() as i64 + 3600;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!(r#"{{"exp":{exp},"sub":"alice"}}"#));
+    let jwt = format!("eyJhbGciOiJub25lIn0.{payload}.c2ln");
+    fx.write(&format!(
+        "[__default]\ndhcore_endpoint = http://127.0.0.1:1\ndhcore_issuer = http://127.0.0.1:1\n\
+         dhcore_client_id = c\ndhcore_access_token = {jwt}\ndhcore_refresh_token = r-new\n\
+         expires_in = 3600\ndhcore_expires_at = 2001-01-01T00:00:00Z\n"
+    ));
+    let mut o = fx.options();
+    o.set("validate", "false").unwrap();
+    let token = fx.provider(&fx.env(&[]), &o).authenticate(&o).unwrap();
+    assert_eq!(token.bearer.expose(), jwt, "no refresh was attempted");
+    assert_eq!(token.expires_at, Some(exp));
+}
+
+/// A dotfiles-managed `~/.dhcore.ini` (a symlink to the user's own file)
+/// stays a symlink after a write; the target is updated. Fails until
+/// src/store/fsutil.rs writes through the user's own link.
+#[test]
+fn a_symlinked_dhcore_ini_stays_a_symlink() {
+    let fx = Fx::new(60);
+    let dotfiles = fx.dir.path().join("dotfiles");
+    fs::create_dir_all(&dotfiles).unwrap();
+    let target = dotfiles.join("dhcore.ini");
+    fs::write(&target, "[dev]\nnote = kept\n").unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&target, fx.path()).unwrap();
+    let mut env = fx.pat_env();
+    env.insert("DH_NAME".into(), "dev".into());
+    let o = fx.options();
+    fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert!(
+        fs::symlink_metadata(fx.path())
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a regular file"
+    );
+    let text = fs::read_to_string(&target).unwrap();
+    assert!(text.contains("dhcore_access_token"), "{text}");
+    assert!(text.contains("note = kept"), "{text}");
+    assert_eq!(mode(&target), 0o600);
+}
+
+/// The SDK takes `""` as set: an empty personal access token selects the
+/// exchange (over an access token below it), and an empty file value shadows
+/// the environment's. hubauth does the same, and says what is empty instead
+/// of sending an empty credential.
+#[test]
+fn an_empty_value_is_set_as_for_the_sdk() {
+    let fx = Fx::new(60);
+    let good = fx.api.issue_token();
+    let o = fx.options();
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_PERSONAL_ACCESS_TOKEN", ""),
+        ("DHCORE_ACCESS_TOKEN", &good),
+    ]);
+    let p = fx.provider(&env, &o);
+    assert_eq!(p.method(&o).unwrap(), Method::Exchange);
+    let err = p.authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(
+        err.message()
+            .contains("DHCORE_PERSONAL_ACCESS_TOKEN is empty"),
+        "{err}"
+    );
+
+    // An empty access token in the file shadows the environment's.
+    fx.write("[__default]\ndhcore_access_token =\n");
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_ACCESS_TOKEN", &good),
+    ]);
+    let err = fx.provider(&env, &o).authenticate(&o).unwrap_err();
+    assert!(
+        err.message().contains("dhcore_access_token in [__default]"),
+        "{err}"
+    );
+    assert!(err.message().contains("is empty"), "{err}");
+}
+
+/// SDK 0.15.11 reads `file[profile][key]` and takes the KeyError of a
+/// missing profile as unset (file_module.py:139-142): the file gives nothing,
+/// not even `[DEFAULT]`'s values, which hubauth used to inherit.
+#[test]
+fn a_missing_profile_takes_nothing_from_the_file() {
+    let fx = Fx::new(60);
+    let token = fx.api.issue_token();
+    let env_token = fx.api.issue_token();
+    fx.write(&format!(
+        "[DEFAULT]\ndhcore_endpoint = http://127.0.0.1:9\ndhcore_access_token = {token}\n\n\
+         [prod]\nx = 1\n"
+    ));
+    let mut o = fx.options();
+    o.set("profile", "staging").unwrap();
+    let p = fx.provider(&fx.env(&[("DHCORE_ENDPOINT", &fx.api.url())]), &o);
+    let err = p.authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    // Not even the endpoint of [DEFAULT].
+    let p = fx.provider(&fx.env(&[]), &o);
+    assert_eq!(p.server(), "");
+    // The environment's credentials are used.
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_ACCESS_TOKEN", &env_token),
+    ]);
+    let got = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_eq!(got.bearer.expose(), env_token);
+    // An existing profile inherits [DEFAULT] as ConfigParser does.
+    o.set("profile", "prod").unwrap();
+    let env = fx.env(&[("DHCORE_ENDPOINT", &fx.api.url())]);
+    let got = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_eq!(got.bearer.expose(), token);
+    // save_token creates a new profile.
+    o.set("profile", "staging").unwrap();
+    fx.provider(&env, &o).save_token("tok-staging", &o).unwrap();
+    assert_eq!(
+        fx.ini().get("staging", "dhcore_access_token"),
+        Some("tok-staging")
+    );
 }

@@ -5,7 +5,8 @@
 # and CMake examples of the installed tree), the Julia binding's header check, the Python binding's tests, a
 # fuzz smoke run of every parser, the benchmarks' build and the quick start.
 # Needs: cargo, gcc, make, valgrind, pkg-config, cmake, node + npm, python3 with the
-# packages in bindings/python/requirements-test.txt (.ci/run installs them).
+# packages in bindings/python/requirements-test.txt (.ci/run installs them), and
+# target/sdk-venv with the real SDKs (tests/sdk_compat/setup.sh; .ci/run makes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,10 @@ if [ -d bindings/python/tests ]; then
   step "Python binding (pytest)"
   python3 -m pytest -q bindings/python/tests
 fi
+
+step "real SDKs (dagshub, digitalhub 0.15.11, caveclient) read what hubauth wrote and back"
+bash tests/sdk_compat/setup.sh   # target/sdk-venv, created once (pip), then cached
+target/sdk-venv/bin/python -m pytest -q tests/sdk_compat
 
 step "no secret in any message, warning or Debug output of the whole suite"
 python3 tests/check_transcript.py "$HUBAUTH_TRANSCRIPT" "$HUBAUTH_TRANSCRIPT_TOKENS"

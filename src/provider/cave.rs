@@ -4,14 +4,45 @@
 //! the user makes a token and says how to save it.
 //!
 //! Files (in the secrets directory; `token_path` names the file to use and
-//! puts the secrets directory beside it, so nothing under `~` is touched):
+//! puts the secrets directory beside it, so nothing under `~` is touched,
+//! where CAVEclient would still look in `~/.cloudvolume/secrets` for the
+//! others):
 //! - load: `token` given wins; else `token_path`, else the server file if it
 //!   exists, else `cave-secret.json`; the key from that file, else the same
 //!   key from the deprecated `chunkedgraph-secret.json` (with a warning). A
 //!   server file without the key does not fall back to `cave-secret.json`.
-//! - save: the server file, then `cave-secret.json` (or `token_path`), the key
-//!   merged into each; with `overwrite=false` and the key present in either,
+//! - save (auth.py:96-102, 294-315): the server file; `cave-secret.json` (or
+//!   `token_path`) only when the server had no file of its own before, as
+//!   CAVEclient does, since that file is the fallback of every other server
+//!   and what CloudVolume reads; plus `<local_server>-cave-secret.json` when
+//!   a datastack names a local server (auth.py:386-407). The key is merged
+//!   into each; with `overwrite=false` and the key present in any of them,
 //!   nothing is written.
+//! - logout (CAVEclient has none): removes the key from the server file, and
+//!   from `token_path` when one is given; never from the shared
+//!   `cave-secret.json`, which every server without a file of its own and
+//!   CloudVolume use (a warning says when it still holds a token that
+//!   applies to this server).
+//!
+//! Datastacks: option `profile` names a CAVE datastack. Without `server`,
+//! its server is looked up in `cave_datastack_to_server_map.json` of the
+//! secrets directory (CAVEclient's datastack_lookup.py); with `server`,
+//! `save_token` records the pair there, as CAVEclient does. Saving a token
+//! for a datastack also asks the info service
+//! (`GET <server>/info/api/v2/datastack/full/<datastack>`) for its
+//! `local_server` and writes `<local_server>-cave-secret.json`, the file
+//! CloudVolume reads for that server; the server's answer names a file only,
+//! never where a request goes.
+//!
+//! Server API (middle_auth): the check and the username come from
+//! `GET /auth/api/v1/user/cache`, which answers for any valid token with the
+//! user's record. `/user/token` is not used: it lists every API key of the
+//! user in plaintext. A new key is made by the user in the browser at
+//! `<server>/sticky_auth/settings/tokens` (where CAVEclient 8.x sends users);
+//! making one does not revoke the older ones.
+//!
+//! Plain `http://` servers are accepted when the user configured them (the
+//! option, the datastack map), as CAVEclient accepts them, with a warning.
 
 pub(crate) mod status;
 
@@ -47,9 +78,13 @@ pub struct Cave {
     /// `token_path`, else `cave-secret.json` in the secrets directory.
     default_file: PathBuf,
     key: String,
+    /// The datastack (option `profile`), if any.
+    datastack: Option<String>,
+    /// `cave_datastack_to_server_map.json` in the secrets directory.
+    map_file: PathBuf,
 }
 
-/// What `/user/token` said about a token.
+/// What `/user/cache` said about a token.
 enum Answer {
     Valid,
     Rejected,
@@ -70,11 +105,9 @@ impl Cave {
         Self::with_env(&process_env, options)
     }
 
-    /// Like [`new`](Self::new), reading `HOME` through `env`.
+    /// Like [`new`](Self::new), reading `HOME` through `env`. With a
+    /// datastack (option `profile`) and no `server`, reads the datastack map.
     pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
-        let input = options.server.as_deref().unwrap_or(DEFAULT_SERVER);
-        let server = ServerUrl::parse(input)?;
-        let netloc = cave_json::netloc(input);
         let explicit = options.token_path.clone();
         let dir = match &explicit {
             Some(path) => match path.parent() {
@@ -90,6 +123,28 @@ impl Cave {
                 cave_json::secrets_dir(Path::new(&home))
             }
         };
+        let map_file = dir.join(cave_json::DATASTACK_MAP_FILE);
+        let datastack = options
+            .profile
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
+        let input = match (&options.server, &datastack) {
+            (Some(server), _) => server.clone(),
+            (None, Some(name)) => SecretFile::load(&map_file)?
+                .and_then(|map| map.token(name).map(str::to_string))
+                .ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "the datastack {name:?} has no server in {}; pass the option server \
+                         (save_token then records it there)",
+                        map_file.display()
+                    ))
+                })?,
+            (None, None) => DEFAULT_SERVER.to_string(),
+        };
+        let server = ServerUrl::parse_configured(&input)?;
+        let netloc = cave_json::netloc(&input);
         let server_file = dir.join(cave_json::server_file_name(&netloc));
         let default_file = explicit
             .clone()
@@ -105,6 +160,8 @@ impl Cave {
             server_file,
             default_file,
             key,
+            datastack,
+            map_file,
         })
     }
 
@@ -133,13 +190,64 @@ impl Cave {
         }
     }
 
-    /// The files `save_token` writes, in order (once each).
-    fn save_files(&self) -> Vec<&Path> {
+    /// The files `save_token` may write and `logout` may change, locked
+    /// while they do: the server file, `token_path` or `cave-secret.json`,
+    /// and the datastack map.
+    fn files(&self) -> Vec<&Path> {
         let mut files = vec![self.server_file.as_path()];
         if self.default_file != self.server_file {
             files.push(&self.default_file);
         }
+        if self.datastack.is_some() {
+            files.push(&self.map_file);
+        }
         files
+    }
+
+    /// The files a token is saved in, in order: the server file, then
+    /// `token_path` / `cave-secret.json` only when the server had no file of
+    /// its own, then the local server's file.
+    fn save_files(&self, local: Option<PathBuf>) -> Vec<PathBuf> {
+        let mut files = vec![self.server_file.clone()];
+        if self.default_file != self.server_file && !self.server_file.exists() {
+            files.push(self.default_file.clone());
+        }
+        if let Some(local) = local
+            && !files.contains(&local)
+        {
+            files.push(local);
+        }
+        files
+    }
+
+    /// The datastack's local server's file, from the info service; None
+    /// without a datastack, or (with a warning) when the service does not say.
+    fn local_server_file(&self, token: &str, options: &Options) -> Option<PathBuf> {
+        let datastack = self.datastack.as_deref()?;
+        let encoded: String = url::form_urlencoded::byte_serialize(datastack.as_bytes()).collect();
+        let path = format!("/info/api/v2/datastack/full/{encoded}");
+        let local = self
+            .get(&path, token, options)
+            .ok()
+            .filter(|r| r.status == 200)
+            .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .and_then(|v| {
+                v.get("local_server")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .filter(|l| ServerUrl::parse_configured(l).is_ok());
+        let Some(local) = local else {
+            log::warn(&format!(
+                "the info service of {} did not name the local server of the datastack \
+                 {datastack:?}; saved without <local_server>-cave-secret.json",
+                self.server.as_str()
+            ));
+            return None;
+        };
+        let name = cave_json::server_file_name(&cave_json::netloc(&local));
+        // A file name from a reply: a bare name in the secrets directory.
+        (!name.contains('/') && !name.starts_with('.')).then(|| self.dir.join(name))
     }
 
     /// The stored token, as CAVEclient finds it.
@@ -175,9 +283,10 @@ impl Cave {
         )
     }
 
-    /// `GET /auth/api/v1/user/token`: 200 valid, 401/403 rejected.
+    /// `GET /auth/api/v1/user/cache`: 200 valid (with the user's record),
+    /// 401/403 rejected.
     fn ask(&self, token: &str, options: &Options) -> Result<(Answer, Option<Value>)> {
-        let path = format!("{API}/user/token");
+        let path = format!("{API}/user/cache");
         let response = self.get(&path, token, options)?;
         match response.status {
             200 => Ok((Answer::Valid, serde_json::from_slice(&response.body).ok())),
@@ -191,44 +300,19 @@ impl Cave {
         }
     }
 
-    /// The user's name, best effort: the user id from the token records, then
-    /// `GET /auth/api/v1/user?id=<id>`.
-    fn username(&self, token: &str, records: Option<Value>, options: &Options) -> Option<String> {
-        let records = records?;
-        let records = records.as_array()?;
-        let record = records
-            .iter()
-            .find(|r| r.get("token").and_then(Value::as_str) == Some(token))
-            .or_else(|| records.first())?;
-        let id = match record.get("user_id")? {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() => s.clone(),
-            _ => return None,
-        };
-        let response = self
-            .get(&format!("{API}/user?id={id}"), token, options)
-            .ok()?;
-        if response.status != 200 {
-            return None;
-        }
-        let users: Value = serde_json::from_slice(&response.body).ok()?;
-        let user = match &users {
-            Value::Array(list) => list
-                .iter()
-                .find(|u| u.get("id").map(|v| v.to_string()) == Some(id.clone()))
-                .or_else(|| list.first())?,
-            object @ Value::Object(_) => object,
-            _ => return None,
-        };
+    /// The user's name from the `/user/cache` record.
+    fn username(record: Option<Value>) -> Option<String> {
+        let record = record?;
         ["name", "email"]
             .iter()
-            .find_map(|k| user.get(*k).and_then(Value::as_str))
+            .find_map(|k| record.get(*k).and_then(Value::as_str))
             .filter(|n| !n.is_empty())
             .map(str::to_string)
     }
 
+    /// Where CAVEclient 8.x sends users to make a key.
     fn create_token_url(&self) -> String {
-        self.server.join(&format!("{API}/create_token"))
+        self.server.join("/sticky_auth/settings/tokens")
     }
 
     /// There is no programmatic login: send the user to the page that makes
@@ -244,7 +328,7 @@ impl Cave {
         with_advice(
             problem,
             format!(
-                "create a token at {url} (this revokes your previous one), then save it with \
+                "create a token at {url} (older tokens keep working), then save it with \
              `hubauth save-token --provider cave --server {server}` (the token on stdin) \
              or hubauth_save_token with provider=cave and server={server}",
                 server = self.server.as_str()
@@ -268,7 +352,7 @@ impl Provider for Cave {
     }
 
     fn lock_paths(&self) -> Vec<&Path> {
-        self.save_files()
+        self.files()
     }
 
     fn load(&self, _options: &Options, _skip: &[Secret]) -> Result<Option<Secret>> {
@@ -309,8 +393,8 @@ impl Provider for Cave {
 
     fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
         Ok(match self.ask(token.bearer.expose(), options)? {
-            (Answer::Valid, records) => Verdict::Valid {
-                username: self.username(token.bearer.expose(), records, options),
+            (Answer::Valid, record) => Verdict::Valid {
+                username: Self::username(record),
             },
             (Answer::Rejected, _) => Verdict::Rejected,
         })
@@ -344,7 +428,8 @@ impl Provider for Cave {
         if token.is_empty() {
             return Err(Error::invalid_argument("the token is empty"));
         }
-        let files = self.save_files();
+        let local = self.local_server_file(&token, options);
+        let files = self.save_files(local);
         let mut contents = Vec::with_capacity(files.len());
         for path in &files {
             let secrets = SecretFile::load(path)?.unwrap_or_default();
@@ -361,17 +446,42 @@ impl Provider for Cave {
             secrets.set(&self.key, &token);
             secrets.save(path)?;
         }
+        if let (Some(datastack), Some(_)) = (&self.datastack, &options.server) {
+            let mut map = SecretFile::load(&self.map_file)?.unwrap_or_default();
+            if map.token(datastack) != Some(self.server.as_str()) {
+                map.set(datastack, self.server.as_str());
+                map.save(&self.map_file)?;
+            }
+        }
         Ok(())
     }
 
-    /// Removes `token_key` from the files `save_token` writes (other keys stay).
+    /// Removes `token_key` from the server file (and from `token_path` when
+    /// given); never from the shared `cave-secret.json`.
     fn logout(&self, _options: &Options) -> Result<()> {
-        for path in self.save_files() {
+        let mut files = vec![self.server_file.as_path()];
+        if self.explicit.is_some() && self.default_file != self.server_file {
+            files.push(&self.default_file);
+        }
+        for path in files {
             if let Some(mut secrets) = SecretFile::load(path)?
                 && secrets.remove(&self.key)
             {
                 secrets.save(path)?;
             }
+        }
+        if self.explicit.is_none()
+            && !self.server_file.exists()
+            && SecretFile::load(&self.default_file)?.is_some_and(|f| f.contains(&self.key))
+        {
+            log::warn(&format!(
+                "{} still holds a token under {:?}: it is the fallback of every server without \
+                 a file of its own (and what CloudVolume reads), so logout leaves it; remove \
+                 it there if {} should not use it",
+                self.default_file.display(),
+                self.key,
+                self.server.as_str()
+            ));
         }
         Ok(())
     }

@@ -10,6 +10,21 @@
 //!    and the ones the server rejects removed from the cache;
 //! 4. the OAuth login (when someone can approve it), its token appended.
 //!
+//! Checks and renegotiation (specs/dagshub.md, corrections): the real
+//! `get_token()` checks each cached token at `/api/v1/user` and drops the
+//! rejected ones (tokens.py:136-175), so `hubauth token --provider dagshub`
+//! always checks (once per run, i.e. per process; `-o validate=false`
+//! skips it), and never prints a token the server rejected. On a 401 from
+//! another call (`hubauth_reauthenticate`), the token is checked first and
+//! dropped only when `/api/v1/user` rejects it (token_auth.py:42-45); a
+//! 401 from permissions, a proxy or a transient fault keeps it. Unlike the
+//! real client, only a 401/403 from the check drops a token (never a 5xx,
+//! a 429 or a network error).
+//!
+//! Plain `http://` hosts are accepted when the user configured them (option
+//! `server`, `DAGSHUB_CLIENT_HOST`), as the real client accepts them, with
+//! a warning once per origin that the token travels unencrypted.
+//!
 //! DagsHub issues no refresh tokens: an expiring OAuth token is replaced by
 //! another cached token when there is one, else the user must log in again.
 
@@ -75,12 +90,12 @@ impl DagsHub {
     pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
         let default_input =
             non_empty(env, "DAGSHUB_CLIENT_HOST").unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let default_server =
-            ServerUrl::parse(&default_input).map_err(|e| e.context("DAGSHUB_CLIENT_HOST"))?;
+        let default_server = ServerUrl::parse_configured(&default_input)
+            .map_err(|e| e.context("DAGSHUB_CLIENT_HOST"))?;
         let default_host = host_key(&default_input, &default_server);
         let (server, host) = match &options.server {
             Some(input) => {
-                let server = ServerUrl::parse(input)?;
+                let server = ServerUrl::parse_configured(input)?;
                 let host = host_key(input, &server);
                 (server, host)
             }
@@ -410,5 +425,22 @@ mod tests {
         let mut same = Options::new();
         same.set("server", "https://my.dagshub.example").unwrap();
         assert!(DagsHub::with_env(&e, &same).unwrap().uses_env_token());
+    }
+
+    #[test]
+    fn a_configured_http_host_is_accepted_like_the_real_client() {
+        let e = env(&[
+            ("HOME", "/h"),
+            ("DAGSHUB_CLIENT_HOST", "http://dagshub.internal:3000/"),
+        ]);
+        let d = DagsHub::with_env(&e, &Options::new()).unwrap();
+        assert_eq!(d.host(), "http://dagshub.internal:3000");
+        assert_eq!(d.server(), "http://dagshub.internal:3000");
+        let mut o = Options::new();
+        o.set("server", "http://dagshub.lan").unwrap();
+        assert_eq!(
+            DagsHub::with_env(&e, &o).unwrap().server(),
+            "http://dagshub.lan"
+        );
     }
 }

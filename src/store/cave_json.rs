@@ -19,6 +19,8 @@ use crate::store::fsutil;
 pub(crate) const DEFAULT_FILE: &str = "cave-secret.json";
 /// The deprecated file, read as the last resort.
 pub(crate) const DEPRECATED_FILE: &str = "chunkedgraph-secret.json";
+/// CAVEclient's map of datastack names to their servers (datastack_lookup.py).
+pub(crate) const DATASTACK_MAP_FILE: &str = "cave_datastack_to_server_map.json";
 /// The key a token is saved under unless `token_key` says otherwise.
 pub(crate) const DEFAULT_KEY: &str = "token";
 

@@ -188,7 +188,8 @@ struct TokenArgs {
     /// Log in when no usable token is stored (default: fail with exit code 3)
     #[arg(long)]
     interactive: bool,
-    /// Ask the server whether the token is good before printing it
+    /// Ask the server whether the token is good before printing it (always
+    /// for dagshub, as its SDK does; `-o validate=false` skips it)
     #[arg(long)]
     validate: bool,
     /// With --interactive: print the login URL, do not open a browser
@@ -366,13 +367,18 @@ fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
 }
 
 fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
-    // `token` is for scripts: it logs in or asks the server only when told to.
+    // `token` is for scripts: it logs in or asks the server only when told
+    // to, but for dagshub: its SDK's get_token() checks each cached token and
+    // drops the rejected ones (tokens.py:136-175), and an app token has no
+    // expiry to judge it by, so the token is checked once per `hubauth token`
+    // (one process); `-o validate=false` skips it.
     let mut options = g.options(|o| {
         o.set("interactive", flag(args.interactive))?;
         if let Some(secs) = &args.min_valid {
             o.set("min_valid_s", secs)?;
         }
-        o.set("validate", flag(args.validate))
+        let dagshub = o.provider == hubauth::ProviderKind::DagsHub;
+        o.set("validate", flag(args.validate || dagshub))
     })?;
     let session = args
         .interactive

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::credential::{CredentialInfo, blank};
 use crate::options::{Options, ProviderKind};
-use crate::store::cave_json::SecretFile;
+use crate::store::cave_json::{self, SecretFile};
 
 use super::Cave;
 
@@ -24,6 +24,15 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
+    let known: Vec<String> = SecretFile::load(&dir.join(cave_json::DATASTACK_MAP_FILE))
+        .ok()
+        .flatten()
+        .map(|map| {
+            map.keys()
+                .filter_map(|k| map.token(k).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut files: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
@@ -39,7 +48,13 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
         .map(|path| {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let server = match name.strip_suffix("-cave-secret.json") {
-                Some(netloc) => format!("https://{netloc}"),
+                // The scheme from the datastack map when it names this host
+                // (an http server), else https.
+                Some(netloc) => known
+                    .iter()
+                    .find(|s| cave_json::netloc(s) == netloc)
+                    .cloned()
+                    .unwrap_or_else(|| format!("https://{netloc}")),
                 None => cave_default_server(),
             };
             let source = path.display().to_string();

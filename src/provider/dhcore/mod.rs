@@ -3,12 +3,34 @@
 //! Settings come from `.dhcore.ini` (option `token_path`, else `$DH_CONFIG`,
 //! else `~/.dhcore.ini`) and the environment, under the same names
 //! (`DHCORE_ACCESS_TOKEN` in the environment is `dhcore_access_token` in the
-//! file). Each setting is looked up in this order: the option that names it
-//! (`server` for `DHCORE_ENDPOINT`, `client_id`, `issuer`, `subject_token`
-//! for the personal access token), then the profile's section of the file
-//! (with `[DEFAULT]` inherited), then the environment: the file wins, as in
-//! SDK 0.16. The profile is option `profile`, else `$DH_NAME`, else
-//! `[DEFAULT] current_environment`, else `__default`.
+//! file). Each setting is looked up as SDK 0.15.11 (the stable release)
+//! does: first the option that names it (`server` for `DHCORE_ENDPOINT`,
+//! `client_id`, `issuer`, `subject_token` for the personal access token);
+//! then, for the configuration (`DHCORE_ENDPOINT`, `DHCORE_ISSUER`,
+//! `DHCORE_CLIENT_ID`, `OAUTH2_TOKEN_ENDPOINT`), the environment before the
+//! profile's section of the file (config_manager.py:101-113), and for the
+//! credentials the file before the environment (139-156). (0.16 betas let
+//! the file win for everything; hubauth follows the stable release.) The
+//! profile is option `profile`, else `$DH_NAME`, else `[DEFAULT]
+//! current_environment`, else `__default`. A profile missing from the file
+//! gives no value at all, not even `[DEFAULT]`'s, as in SDK 0.15.11, which
+//! reads `file[profile][key]` and takes the KeyError as unset
+//! (file_module.py:139-142); an existing profile inherits `[DEFAULT]`. An empty value is set, as for the SDK: an empty
+//! personal access token selects the exchange, and hubauth then fails saying
+//! which value is empty rather than sending it.
+//!
+//! Plain http: DHCore defaults to `http://localhost:8080` and in-cluster
+//! workspaces get `http://<release>-core:<port>`, and the SDK accepts http.
+//! So does hubauth for what the user configured (endpoint, issuer, token
+//! endpoint; option, environment or file), with a warning once per origin
+//! that tokens travel unencrypted. A token endpoint learned from discovery
+//! must be https, or http only on the configured http issuer's own origin.
+//! Discovery reads `token_endpoint` from
+//! `<DHCORE_ISSUER>/.well-known/openid-configuration` and, like the SDK
+//! (refresh.py:328-354), does not compare the document's `issuer` with
+//! `DHCORE_ISSUER` (deployments name it in another form: internal vs
+//! external URL, `:443`, http behind a TLS proxy). The `oidc` provider keeps
+//! RFC 8414's exact match.
 //!
 //! The method, in priority order:
 //! 1. a personal access token: exchanged (RFC 8693, `subject_token_type`
@@ -22,7 +44,8 @@
 //!    taking it, and the rotated one is written before the lock is released;
 //! 3. access token only: used as is until it expires, never refreshed;
 //! 4. user + password: HTTP Basic;
-//! 5. nothing: `NoCredentials`.
+//! 5. nothing: `NoCredentials` (a deployment without authentication needs
+//!    no hubauth: its requests carry no Authorization header).
 //!
 //! What `token()` hands out is the value a request needs, in the form its
 //! method needs:
@@ -39,14 +62,27 @@
 //!
 //! Token replies are written to the profile's section with the SDK's names
 //! (`access_token` → `dhcore_access_token`, `refresh_token` →
-//! `dhcore_refresh_token`, `client_id` → `dhcore_client_id`, `issuer` →
-//! `dhcore_issuer`, `token_endpoint` → `oauth2_token_endpoint`, every other
-//! field as is), plus the client id and issuer used, plus
-//! `dhcore_expires_at` (RFC 3339, UTC: when the token was requested +
-//! `expires_in`), and `[DEFAULT] current_environment` is set to the profile.
-//! The personal access token is never written. Expiry of a stored access
-//! token: `dhcore_expires_at`, else the `exp` claim when it is a JWT, else
-//! unknown (then it is used until the server rejects it).
+//! `dhcore_refresh_token`, every other field as is, e.g. `expires_in`,
+//! `token_type`, `scope`, `id_token`, store credentials such as `aws_*`),
+//! plus the client id and issuer used, plus `dhcore_expires_at` (RFC 3339,
+//! UTC: when the token was requested + `expires_in`), and `[DEFAULT]
+//! current_environment` is set to the profile. A reply never writes
+//! `client_id`, `issuer`, `token_endpoint` or an endpoint (a reply must not
+//! change where the PAT goes next), and the token endpoint from the
+//! environment is never written (the SDK does not, and a copy in the file
+//! would pin it). The personal access token is never written. Expiry of a
+//! stored access token: the `exp` claim when it is a JWT (after the SDK
+//! refreshed, hubauth's `dhcore_expires_at` describes an older token), else
+//! `dhcore_expires_at`, else unknown (then it is used until the server
+//! rejects it).
+//!
+//! `~/.env`: SDK 0.15.11 also writes the new tokens to `~/.env` and loads
+//! it; 0.16 only with `DOTENV_WRITE=true`. hubauth never writes it: the
+//! ini file always holds the current tokens, and both SDK versions take
+//! credentials from the file before the environment, so a `~/.env` left
+//! behind (with a rotated, single-use refresh token) is never used while the
+//! profile has a token; a second copy of every secret, outside the file's
+//! lock, would only be one more place for a stale refresh token.
 //!
 //! The check is `GET <DHCORE_ENDPOINT>/api/auth` with the credentials: 200
 //! valid, 401/403 not. With `validate` (the default), `authenticate` checks a
@@ -116,9 +152,10 @@ impl DhCore {
             Some(path) => path.clone(),
             None => default_path(env)?,
         };
+        // An empty variable is set, as for the SDK (see check_not_empty).
         let env_values: BTreeMap<&'static str, String> = SETTINGS
             .iter()
-            .filter_map(|name| non_empty(env(name).as_deref()).map(|v| (*name, v)))
+            .filter_map(|name| env(name).map(|v| (*name, v.trim().to_string())))
             .collect();
         let ini = dhcore_ini::load(&path)?.unwrap_or_default();
         let profile = options
@@ -128,16 +165,19 @@ impl DhCore {
             .or_else(|| ini.current_environment().map(str::to_string))
             .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
         check_profile(&profile)?;
-        let file_endpoint = non_empty(ini.get(&profile, &ini_key(ENDPOINT)));
-        let (endpoint, endpoint_source) = match (&options.server, file_endpoint) {
-            (Some(server), _) => (Some(server.clone()), "the option server".to_string()),
-            (None, Some(value)) => (
-                Some(value),
+        // A profile missing from the file gives no value (see load_profile).
+        let file_endpoint = ini
+            .has_section(&profile)
+            .then(|| non_empty(ini.get(&profile, &ini_key(ENDPOINT))))
+            .flatten();
+        // SDK 0.15.11: the environment before the file for the endpoint.
+        let env_endpoint = env_values.get(ENDPOINT).cloned().filter(|v| !v.is_empty());
+        let (endpoint, endpoint_source) = match (&options.server, env_endpoint, file_endpoint) {
+            (Some(server), _, _) => (Some(server.clone()), "the option server".to_string()),
+            (None, Some(value), _) => (Some(value), format!("the environment variable {ENDPOINT}")),
+            (None, None, file) => (
+                file,
                 format!("{} in [{profile}] of {}", ini_key(ENDPOINT), path.display()),
-            ),
-            (None, None) => (
-                env_values.get(ENDPOINT).cloned(),
-                format!("the environment variable {ENDPOINT}"),
             ),
         };
         let endpoint = endpoint.map(|raw| parse_endpoint(&raw, &endpoint_source));
@@ -182,6 +222,19 @@ impl DhCore {
         Ok(dhcore_ini::load(&self.path)?.unwrap_or_default())
     }
 
+    /// The file, for reading the profile's settings. SDK 0.15.11 reads each
+    /// key as `file[profile][key]` and takes a KeyError as "not set"
+    /// (file_module.py:139-142): a profile missing from the file gives no
+    /// value at all, not even `[DEFAULT]`'s. So does hubauth (it used to
+    /// inherit `[DEFAULT]`); `save_token` still creates the profile.
+    fn load_profile(&self) -> Result<Ini> {
+        let ini = self.load_ini()?;
+        if !ini.has_section(&self.profile) {
+            return Ok(Ini::default());
+        }
+        Ok(ini)
+    }
+
     fn deadline(options: &Options) -> Option<Instant> {
         Some(Instant::now() + options.timeout)
     }
@@ -191,7 +244,8 @@ impl DhCore {
             "no DHCore credentials for profile {:?}: set {PAT} (with {CLIENT_ID} and {ISSUER} \
              or {TOKEN_ENDPOINT}), or {ACCESS_TOKEN} (and {REFRESH_TOKEN}), or {USER} and \
              {PASSWORD}, in the environment or as the same keys in lower case in [{}] of {} \
-             (or save a token with save_token)",
+             (or save a token with save_token); a DHCore deployment without authentication \
+             needs no hubauth: send its requests without an Authorization header",
             self.profile,
             self.profile,
             self.path.display()
@@ -272,7 +326,8 @@ impl Provider for DhCore {
     /// The profile's settings; None when they hold no credentials.
     fn load(&self, options: &Options, _skip: &[Secret]) -> Result<Option<Settings>> {
         self.endpoint()?;
-        let settings = self.settings(&self.load_ini()?, options);
+        let settings = self.settings(&self.load_profile()?, options);
+        settings.check_not_empty()?;
         Ok((settings.method() != Method::None).then_some(settings))
     }
 
@@ -309,7 +364,8 @@ impl Provider for DhCore {
     /// error says what to set.
     fn login(&self, options: &Options) -> Result<DhCoreGrant> {
         self.endpoint()?;
-        let settings = self.settings(&self.load_ini()?, options);
+        let settings = self.settings(&self.load_profile()?, options);
+        settings.check_not_empty()?;
         match settings.method() {
             Method::Exchange => self.exchange(&settings, options),
             Method::Basic => settings
@@ -489,7 +545,9 @@ mod tests {
             &o,
         )
         .unwrap();
-        assert_eq!(p.endpoint().unwrap_err().kind(), ErrorKind::Insecure);
+        // In-cluster workspaces get http://<release>-core:<port>; the SDK
+        // accepts it, and so does hubauth when the user configured it.
+        assert_eq!(p.endpoint().unwrap().as_str(), "http://core.example.org");
         let p = DhCore::with_env(&env(&[("HOME", "/h")]), &o).unwrap();
         let e = p.endpoint().unwrap_err();
         assert!(e.message().contains("DHCORE_ENDPOINT"), "{}", e.message());

@@ -3,15 +3,20 @@
 //! refused), and writing the reply back to the profile, all under the file's
 //! lock that the caller holds.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use once_cell::sync::Lazy;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::flow::discovery;
 use crate::flow::exchange::{self, Subject};
 use crate::flow::oauth::{self, Client};
 use crate::flow::refresh;
+use crate::net::{self, Request};
 use crate::options::Options;
-use crate::server::{ServerUrl, require_secure};
+use crate::server::{ServerUrl, is_loopback};
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
 use crate::token::{Token, unix_now};
 
@@ -31,14 +36,15 @@ impl DhCore {
         Ok(Client::public(id))
     }
 
-    /// `OAUTH2_TOKEN_ENDPOINT`, else the issuer's discovery document (cached).
+    /// `OAUTH2_TOKEN_ENDPOINT`, else `token_endpoint` from the issuer's
+    /// discovery document (see [`discover_token_endpoint`]).
     fn token_endpoint(&self, settings: &Settings, options: &Options) -> Result<String> {
         if let Some(endpoint) = settings.get(TOKEN_ENDPOINT) {
             let source = settings.source(TOKEN_ENDPOINT);
-            let url = url::Url::parse(endpoint)
-                .map_err(|_| Error::invalid_argument(format!("{source} is not a URL")))?;
-            require_secure(&url, &source)?;
-            return Ok(endpoint.to_string());
+            // Configured by the user: plain http is accepted, as by the SDK.
+            return ServerUrl::parse_configured(endpoint)
+                .map(|_| endpoint.trim().to_string())
+                .map_err(|e| e.context(source));
         }
         let issuer = settings.get(ISSUER).ok_or_else(|| {
             Error::invalid_argument(format!(
@@ -48,10 +54,9 @@ impl DhCore {
                 self.path.display()
             ))
         })?;
-        let issuer = ServerUrl::parse(issuer).map_err(|e| e.context(settings.source(ISSUER)))?;
-        Ok(discovery::discover(&issuer, Self::deadline(options))?
-            .token_endpoint
-            .clone())
+        let issuer = ServerUrl::parse_configured(issuer.trim_end_matches('/'))
+            .map_err(|e| e.context(settings.source(ISSUER)))?;
+        discover_token_endpoint(&issuer, Self::deadline(options))
     }
 
     /// Exchanges the personal access token (RFC 8693).
@@ -132,6 +137,65 @@ impl DhCore {
     }
 }
 
+/// Token endpoints found by discovery, by issuer, for the life of the process.
+static TOKEN_ENDPOINTS: Lazy<Mutex<HashMap<String, String>>> = Lazy::new(Default::default);
+
+/// `token_endpoint` from `<issuer>/.well-known/openid-configuration`, as the
+/// SDK reads it (refresh.py:328-354): the document's `issuer` is not compared
+/// with `DHCORE_ISSUER`, because deployments name it in another form
+/// (internal vs external URL, an explicit `:443`, http behind a TLS proxy).
+/// The endpoint is a URL a server handed over, so it must be https, or plain
+/// http only to loopback or to the origin of the issuer the user configured
+/// with http (a reply never opens a new plain-http origin). Cached per issuer
+/// for the process; a failure is not cached.
+pub(super) fn discover_token_endpoint(
+    issuer: &ServerUrl,
+    deadline: Option<Instant>,
+) -> Result<String> {
+    let key = issuer.as_str().to_string();
+    let cache = || TOKEN_ENDPOINTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = cache().get(&key) {
+        return Ok(found.clone());
+    }
+    let url = issuer.join("/.well-known/openid-configuration");
+    let what = format!("discovery for the DHCore issuer {}", issuer.as_str());
+    let response = net::send(
+        Request::get(&url)
+            .header("accept", "application/json")
+            .same_origin_only()
+            .deadline(deadline),
+    )?;
+    if !response.is_success() {
+        return Err(Error::server_reply(
+            crate::error::ErrorKind::Server,
+            &format!("{what} (is {ISSUER} right?)"),
+            response.status,
+            &response.body,
+        ));
+    }
+    let doc = response.json(&what)?;
+    let text = doc
+        .get("token_endpoint")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::server(format!("{what}: the document has no token_endpoint")))?;
+    let endpoint = url::Url::parse(text)
+        .map_err(|_| Error::server(format!("{what}: token_endpoint is not a valid URL")))?;
+    let allowed = match endpoint.scheme() {
+        "https" => true,
+        "http" => is_loopback(&endpoint) || issuer.same_origin(&endpoint),
+        _ => false,
+    };
+    if !allowed || !endpoint.username().is_empty() || endpoint.password().is_some() {
+        return Err(Error::insecure(format!(
+            "{what}: the token_endpoint {} is not https (plain http is accepted only on the \
+             issuer's own http origin); set {TOKEN_ENDPOINT}",
+            crate::server::display_url(text)
+        )));
+    }
+    cache().insert(key, text.to_string());
+    Ok(text.to_string())
+}
+
 /// Lays a token reply over `profile` with the SDK's names, plus the client id
 /// and issuer used, `dhcore_expires_at`, and `current_environment`.
 ///
@@ -161,7 +225,9 @@ fn apply_reply(
         let key = match field.as_str() {
             "access_token" => "dhcore_access_token".to_string(),
             "refresh_token" => "dhcore_refresh_token".to_string(),
-            "client_id" | "issuer" | "token_endpoint" => continue,
+            // A reply never changes where requests (and the PAT) go next,
+            // nor the client they are made for.
+            "client_id" | "issuer" | "token_endpoint" | "endpoint" | "dhcore_endpoint" => continue,
             other => other.to_ascii_lowercase(),
         };
         let token_field = crate::reply::may_change(field);
@@ -191,6 +257,8 @@ fn apply_reply(
         };
         ini.set(profile, &key, &text)?;
     }
+    // The client id and issuer used, as the SDK writes them; never the token
+    // endpoint (the SDK does not, and a copy in the file would pin it).
     for name in [CLIENT_ID, ISSUER] {
         let key = ini_key(name);
         if let Some(value) = used.get(name)
@@ -198,13 +266,6 @@ fn apply_reply(
         {
             ini.set(profile, &key, value)?;
         }
-    }
-    if used
-        .origin(TOKEN_ENDPOINT)
-        .is_some_and(|f| f != Origin::File)
-        && let Some(value) = used.get(TOKEN_ENDPOINT)
-    {
-        ini.set(profile, &ini_key(TOKEN_ENDPOINT), value)?;
     }
     if let Some(expires_in) = oauth::number(reply, "expires_in") {
         ini.set(

@@ -1,5 +1,5 @@
-//! DHCore's settings: where each comes from (option, else the profile's
-//! section of `.dhcore.ini` with `[DEFAULT]` inherited, else the environment),
+//! DHCore's settings: where each comes from (option, then the environment
+//! and the profile's section of `.dhcore.ini` in SDK 0.15.11's order),
 //! the file's key for each, and the method they select. See the module docs
 //! of `provider::dhcore` for the rules.
 
@@ -54,6 +54,11 @@ pub(super) const SETTINGS: [&str; 11] = [
     EXPIRES_IN,
     ID_TOKEN,
 ];
+
+/// The configuration settings, which SDK 0.15.11 takes from the environment
+/// before the file (config_manager.py:101-113); the others are credentials,
+/// taken from the file first (139-156).
+pub(super) const CONFIGURATION: [&str; 4] = [ENDPOINT, ISSUER, CLIENT_ID, TOKEN_ENDPOINT];
 
 /// hubauth's own key: when the stored access token expires.
 pub(super) const EXPIRES_AT_KEY: &str = "dhcore_expires_at";
@@ -153,6 +158,27 @@ impl Settings {
         }
     }
 
+    /// The SDK takes an empty value as set (an empty personal access token
+    /// selects the exchange); hubauth does too, and says so rather than
+    /// sending an empty credential.
+    pub(super) fn check_not_empty(&self) -> Result<()> {
+        let needed: &[&str] = match self.method() {
+            Method::Exchange => &[PAT],
+            Method::OAuth2 => &[ACCESS_TOKEN, REFRESH_TOKEN],
+            Method::Bearer => &[ACCESS_TOKEN],
+            Method::Basic => &[USER],
+            Method::None => &[],
+        };
+        match needed.iter().find(|name| self.get(name) == Some("")) {
+            Some(name) => Err(Error::invalid_argument(format!(
+                "{} is empty: an empty value counts as set (as for the DigitalHub SDK) and \
+                 selects this method; remove it or give it a value",
+                self.source(name)
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Where a setting is, for messages: `DHCORE_X` or `dhcore_x in [p] of <path>`.
     pub(super) fn source(&self, name: &str) -> String {
         match self.origin(name) {
@@ -188,7 +214,9 @@ impl Settings {
                     .and_then(parse_seconds),
             )
         };
-        let expires_at = expires_at.or_else(|| jwt::expiry(access.expose()));
+        // The JWT's own `exp` first: after the SDK refreshed (it never
+        // updates `dhcore_expires_at`), hubauth's key describes an older token.
+        let expires_at = jwt::expiry(access.expose()).or(expires_at);
         Some(Token {
             refresh: self.secret(REFRESH_TOKEN),
             expires_at,
@@ -238,7 +266,8 @@ pub(super) fn parse_seconds(text: &str) -> Option<i64> {
     })
 }
 
-/// `DHCORE_ENDPOINT`: http(s) only, trailing `/` dropped, https unless loopback.
+/// `DHCORE_ENDPOINT`: http(s) only, trailing `/` dropped; plain http is
+/// accepted (the user configured it; see the module docs).
 pub(super) fn parse_endpoint(raw: &str, source: &str) -> Result<ServerUrl> {
     let trimmed = raw.trim();
     if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
@@ -246,7 +275,7 @@ pub(super) fn parse_endpoint(raw: &str, source: &str) -> Result<ServerUrl> {
             "{source} must start with http:// or https://"
         )));
     }
-    ServerUrl::parse(trimmed.trim_end_matches('/')).map_err(|e| e.context(source))
+    ServerUrl::parse_configured(trimmed.trim_end_matches('/')).map_err(|e| e.context(source))
 }
 
 pub(super) fn check_profile(profile: &str) -> Result<()> {
@@ -281,10 +310,17 @@ impl DhCore {
         let section = ini.section(&self.profile);
         let mut values = BTreeMap::new();
         for name in SETTINGS {
-            let file = non_empty(section.get(&ini_key(name)).map(String::as_str));
-            let found = match file {
-                Some(value) => Some((value, Origin::File)),
-                None => self.env.get(name).map(|v| (v.clone(), Origin::Env)),
+            // An empty value is set, as for the SDK (`""` is not None there).
+            let file = section
+                .get(&ini_key(name))
+                .map(|v| (v.trim().to_string(), Origin::File));
+            let env = self.env.get(name).map(|v| (v.clone(), Origin::Env));
+            // SDK 0.15.11: configuration from the environment first,
+            // credentials from the file first.
+            let found = if CONFIGURATION.contains(&name) {
+                env.or(file)
+            } else {
+                file.or(env)
             };
             if let Some(found) = found {
                 values.insert(name, found);

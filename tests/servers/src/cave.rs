@@ -1,9 +1,16 @@
 //! A CAVE auth server (middle_auth, as CAVEclient's AuthClient uses it),
-//! following specs/cave.md to the letter: `GET /auth/api/v1/user/token`
-//! (the check), `GET /auth/api/v1/user?id=` (user records) and the browser
-//! page `GET /auth/api/v1/create_token`, which makes a new token and revokes
-//! the user's previous ones. Requests authenticate with `Authorization: Bearer`
-//! and/or the cookie `middle_auth_token`. Plus a `/_test/` control API.
+//! following specs/cave.md to the letter: `GET /auth/api/v1/user/cache`
+//! (any valid token: the user's record), `GET /auth/api/v1/user/token` (all
+//! the user's keys, in plaintext, as middle_auth lists them),
+//! `GET /auth/api/v1/user?id=` (user records; admins only in middle_auth,
+//! any valid token here), and the browser pages
+//! `GET /auth/api/v1/create_token` and `GET /sticky_auth/settings/tokens`
+//! (CAVEclient 8.x), which make a new token; older keys keep working
+//! (`APIKey.generate` revokes nothing). The info service
+//! `GET /info/api/v2/datastack/full/<name>` names a datastack's
+//! `local_server` (config `local_server`). Requests authenticate with
+//! `Authorization: Bearer` and/or the cookie `middle_auth_token`. Plus a
+//! `/_test/` control API.
 //!
 //! See tests/servers/README.md for the wire-level description.
 
@@ -32,8 +39,12 @@ pub struct CaveConfig {
     pub accept_bearer: bool,
     /// Accept the token from the cookie `middle_auth_token`. Default true.
     pub accept_cookie: bool,
-    /// `/user/token` answers this status whatever the token. Default None.
+    /// `/user/token` and `/user/cache` answer this status whatever the
+    /// token. Default None.
     pub api_status: Option<u16>,
+    /// The `local_server` the info service names for every datastack; None:
+    /// the info service answers 404. Default None.
+    pub local_server: Option<String>,
 }
 
 impl Default for CaveConfig {
@@ -44,6 +55,7 @@ impl Default for CaveConfig {
             accept_bearer: true,
             accept_cookie: true,
             api_status: None,
+            local_server: None,
         }
     }
 }
@@ -84,6 +96,17 @@ impl ConfigPatch for CaveConfig {
                         )
                     }
                 }
+                "local_server" => {
+                    next.local_server = if v.is_null() {
+                        None
+                    } else {
+                        Some(
+                            v.as_str()
+                                .ok_or_else(|| want("a string or null"))?
+                                .to_string(),
+                        )
+                    }
+                }
                 _ => return Err(format!("unknown config key {key:?}")),
             }
         }
@@ -99,6 +122,10 @@ pub struct CaveStats {
     pub token_checks: u64,
     /// `GET /auth/api/v1/user` requests.
     pub user_info_calls: u64,
+    /// `GET /auth/api/v1/user/cache` requests.
+    pub cache_checks: u64,
+    /// `GET /info/api/v2/datastack/full/<name>` requests.
+    pub info_calls: u64,
     /// API requests that carried `Authorization: Bearer`.
     pub bearer_seen: u64,
     /// API requests that carried the cookie `middle_auth_token`.
@@ -226,6 +253,47 @@ impl Cave {
         Response::json(200, &list)
     }
 
+    /// middle_auth's `/user/cache`: the record of the token's user.
+    fn user_cache(&self, req: &Request) -> Response {
+        let mut s = self.lock();
+        s.stats.cache_checks += 1;
+        let user = s.authenticate(req);
+        if let Some(status) = s.config.api_status {
+            return Response::error(status, "forced", "status forced by the test config");
+        }
+        let Some(user_id) = user else {
+            return unauthorized();
+        };
+        let name = s.users.get(&user_id).cloned().unwrap_or_default();
+        Response::json(
+            200,
+            &json!({
+                "id": user_id,
+                "name": name,
+                "email": format!("{name}@example.com"),
+                "admin": false,
+                "groups": ["default"],
+                "permissions": {},
+                "datasets_admin": [],
+            }),
+        )
+    }
+
+    fn datastack_info(&self, req: &Request) -> Response {
+        let mut s = self.lock();
+        s.stats.info_calls += 1;
+        if s.authenticate(req).is_none() {
+            return unauthorized();
+        }
+        match &s.config.local_server {
+            Some(local) => Response::json(
+                200,
+                &json!({ "local_server": local, "aligned_volume": { "name": "v1" } }),
+            ),
+            None => Response::error(404, "not_found", "no such datastack"),
+        }
+    }
+
     fn user_info(&self, req: &Request) -> Response {
         let mut s = self.lock();
         s.stats.user_info_calls += 1;
@@ -258,10 +326,12 @@ impl Cave {
         Response::json(200, &users)
     }
 
+    /// A browser visit that makes a key; middle_auth's `APIKey.generate`
+    /// revokes none of the older ones.
     fn create_token(&self, _req: &Request) -> Response {
         let mut s = self.lock();
         s.stats.create_token_visits += 1;
-        let token = s.create(true);
+        let token = s.create(false);
         Response::json(200, &token)
     }
 
@@ -305,6 +375,11 @@ impl Handler for Cave {
         match req.path.as_str() {
             p if p == format!("{API}/user/token") => route("GET", Self::user_token),
             p if p == format!("{API}/user") => route("GET", Self::user_info),
+            p if p == format!("{API}/user/cache") => route("GET", Self::user_cache),
+            "/sticky_auth/settings/tokens" => route("GET", Self::create_token),
+            p if p.starts_with("/info/api/v2/datastack/full/") => {
+                route("GET", Self::datastack_info)
+            }
             p if p == format!("{API}/create_token") => route("GET", Self::create_token),
             "/_test/issue" => route("POST", |h, _| {
                 Response::json(200, &json!({ "token": h.lock().create(false) }))

@@ -2,7 +2,11 @@
 //! to the letter: `GET /api/v1/user` (optionally behind a redirect), and the
 //! OAuth "middleman" login: `/login/oauth/authorize` (the browser visit
 //! approves), the long-polled `POST /login/oauth/middleman`, and
-//! `POST /login/oauth/access_token`. Plus a `/_test/` control API.
+//! `POST /login/oauth/access_token`. A data API `GET /api/v1/repos/<path>`
+//! stands for every other authenticated call (its 401 is what makes a client
+//! renegotiate; config `reject_valid` makes it refuse good tokens, as a
+//! permission error, a proxy or a transient fault does). Plus a `/_test/`
+//! control API.
 //!
 //! See tests/servers/README.md for the wire-level description.
 
@@ -41,6 +45,9 @@ pub struct DagsHubConfig {
     pub middleman_hold_ms: u64,
     /// `/api/v1/user` answers this status whatever the token. Default None.
     pub api_status: Option<u16>,
+    /// The next this many `GET /api/v1/repos/…` requests answer 401 even
+    /// with a valid token (`/api/v1/user` still accepts it). Default 0.
+    pub reject_valid: u64,
 }
 
 impl Default for DagsHubConfig {
@@ -53,6 +60,7 @@ impl Default for DagsHubConfig {
             user_redirect: false,
             middleman_hold_ms: 20_000,
             api_status: None,
+            reject_valid: 0,
         }
     }
 }
@@ -95,6 +103,9 @@ impl ConfigPatch for DagsHubConfig {
                         )
                     }
                 }
+                "reject_valid" => {
+                    next.reject_valid = v.as_u64().ok_or_else(|| want("an integer >= 0"))?
+                }
                 _ => return Err(format!("unknown config key {key:?}")),
             }
         }
@@ -110,6 +121,10 @@ pub struct DagsHubStats {
     pub user_calls: u64,
     /// The bearer token of each of those calls, in order ("" when none).
     pub user_call_tokens: Vec<String>,
+    /// `GET /api/v1/repos/…` requests.
+    pub data_calls: u64,
+    /// Of those, the ones refused with a valid token (`reject_valid`).
+    pub data_rejected_valid: u64,
     /// Redirects sent by `GET /api/v1/user`.
     pub user_redirects: u64,
     /// Visits of `/login/oauth/authorize` (the "browser").
@@ -268,6 +283,26 @@ impl Inner {
 impl DagsHub {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The data API: 200 `{"repo": <path>, "owner": <user>}` for a valid
+    /// token, 401 otherwise (and for `reject_valid` requests with one).
+    fn data(&self, req: &Request) -> Response {
+        let mut s = self.lock();
+        s.stats.data_calls += 1;
+        let user = req.bearer().and_then(|t| s.user_of(t));
+        let Some(user) = user else {
+            return Response::json(401, &json!({ "message": "invalid or missing token" }))
+                .with_header("WWW-Authenticate", "Bearer");
+        };
+        if s.config.reject_valid > 0 {
+            s.config.reject_valid -= 1;
+            s.stats.data_rejected_valid += 1;
+            return Response::json(401, &json!({ "message": "not allowed (transient)" }))
+                .with_header("WWW-Authenticate", "Bearer");
+        }
+        let repo = req.path.trim_start_matches("/api/v1/repos/").to_string();
+        Response::json(200, &json!({ "repo": repo, "owner": user }))
     }
 
     fn user(&self, req: &Request) -> Response {
@@ -519,6 +554,7 @@ impl Handler for DagsHub {
             "/login/oauth/authorize" => route("GET", Self::authorize),
             "/login/oauth/middleman" => route("POST", Self::middleman),
             "/login/oauth/access_token" => route("POST", Self::access_token),
+            p if p.starts_with("/api/v1/repos/") => route("GET", Self::data),
             "/_test/issue" => route("POST", Self::test_issue),
             "/_test/revoke" => route("POST", Self::test_revoke),
             _ => not_found(req),

@@ -4,8 +4,13 @@
 //! threads do not exist there and its pooled connections are shared sockets.
 //! Bodies are capped and every request is bounded in time, so a hostile or
 //! stalled server yields an error, never a hang or an unbounded allocation.
+//! How a client is built (proxies, CA roots) is in [`client`]; one client is
+//! kept per set of extra root files.
 
-use std::sync::Arc;
+pub mod client;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -18,13 +23,29 @@ use crate::server::display_url;
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
 /// Longest a single request may take when the caller's deadline is further away.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const USER_AGENT: &str = concat!("hubauth/", env!("CARGO_PKG_VERSION"));
 
 struct Net {
     pid: u32,
     runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
+    /// The clients built so far, by their extra root files (usually one).
+    clients: Mutex<Vec<(Vec<PathBuf>, reqwest::Client)>>,
+}
+
+impl Net {
+    /// The client for requests under `roots`, built on first use.
+    fn client(&self, roots: &client::Roots) -> Result<reqwest::Client> {
+        let key = roots.key();
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, found)) = clients.iter().find(|(k, _)| *k == key) {
+            return Ok(found.clone());
+        }
+        let built = client::build(roots, &crate::env::process_env)?;
+        clients.push((key, built.clone()));
+        Ok(built)
+    }
 }
 
 static NET: ArcSwapOption<Net> = ArcSwapOption::const_empty();
@@ -45,16 +66,10 @@ fn net() -> Result<Arc<Net>> {
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the network runtime: {e}")))?;
-    let client = reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .build()
-        .map_err(|e| Error::internal(format!("cannot create the HTTP client: {e}")))?;
     let fresh = Arc::new(Net {
         pid,
         runtime,
-        client,
+        clients: Mutex::new(Vec::new()),
     });
     // Two threads may race here; the loser's instance is simply dropped.
     let previous = NET.compare_and_swap(&None::<Arc<Net>>, Some(fresh.clone()));
@@ -165,6 +180,8 @@ pub fn parse_text<'a>(body: &'a [u8], what: &str) -> Result<&'a str> {
 /// is ever retried (a refresh token must not be presented twice).
 pub fn send(request: Request) -> Result<Response> {
     let net = net()?;
+    let roots = client::current_roots();
+    let http = net.client(&roots)?;
     let shown = display_url(&request.url);
     let what = format!("{} {shown}", request.method);
     let timeout = match request.deadline {
@@ -187,8 +204,7 @@ pub fn send(request: Request) -> Result<Response> {
         headers.append(HeaderName::from_static(name), value);
     }
     let build = || {
-        let mut builder = net
-            .client
+        let mut builder = http
             .request(request.method.clone(), &request.url)
             .headers(headers.clone());
         builder = match &request.body {
@@ -214,7 +230,7 @@ pub fn send(request: Request) -> Result<Response> {
                         attempt += 1;
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    Err(e) => return Err(describe(&what, e)),
+                    Err(e) => return Err(describe(&what, e, &roots)),
                 }
             };
             let status = response.status().as_u16();
@@ -230,7 +246,11 @@ pub fn send(request: Request) -> Result<Response> {
                 return Err(too_large(&what));
             }
             let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(|e| describe(&what, e))? {
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| describe(&what, e, &roots))?
+            {
                 if body.len() + chunk.len() > MAX_BODY {
                     return Err(too_large(&what));
                 }
@@ -259,7 +279,7 @@ fn too_large(what: &str) -> Error {
     ))
 }
 
-fn describe(what: &str, err: reqwest::Error) -> Error {
+fn describe(what: &str, err: reqwest::Error, roots: &client::Roots) -> Error {
     // The URL is already in `what` without its query; drop reqwest's copy.
     let err = err.without_url();
     let unsent = err.is_connect();
@@ -268,6 +288,10 @@ fn describe(what: &str, err: reqwest::Error) -> Error {
     while let Some(inner) = source {
         cause = format!("{cause}: {inner}");
         source = inner.source();
+    }
+    // An untrusted certificate: say which roots were used and how to add one.
+    if cause.contains("certificate") {
+        cause = format!("{cause} ({})", roots.hint());
     }
     let error = Error::new(ErrorKind::Network, format!("{what}: {cause}"));
     if unsent { error.unsent() } else { error }

@@ -26,8 +26,14 @@
 //!
 //! A refused redirect is an `Insecure` error naming both URLs without their
 //! query strings (where secrets may be).
+//!
+//! How a client is built (proxies, CA roots) is in [`client`]; one client is
+//! kept per set of extra root files.
 
-use std::sync::Arc;
+pub mod client;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -43,8 +49,6 @@ use crate::server::{display_url, require_secure_with, same_origin};
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
 /// Longest a single request may take when the caller's deadline is further away.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const USER_AGENT: &str = concat!("hubauth/", env!("CARGO_PKG_VERSION"));
 /// Most redirects one request follows.
 pub(crate) const MAX_REDIRECTS: usize = 5;
 
@@ -120,7 +124,7 @@ fn check_redirect(rule: &RedirectRule, status: u16, next: &Url, previous: &[Url]
 
 /// The client's redirect policy: [`check_redirect`] with the rule of the
 /// request being sent (the strictest rule when there is none).
-fn redirect_policy() -> reqwest::redirect::Policy {
+pub(crate) fn redirect_policy() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let strict = RedirectRule {
             credential: true,
@@ -144,7 +148,25 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 struct Net {
     pid: u32,
     runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
+    /// The clients built so far, by their extra root files (usually one).
+    clients: Mutex<Vec<(Vec<PathBuf>, reqwest::Client)>>,
+}
+
+impl Net {
+    /// The client for requests under `roots`, built on first use.
+    fn client(&self, roots: &client::Roots) -> Result<reqwest::Client> {
+        let key = roots.key();
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, found)) = clients.iter().find(|(k, _)| *k == key) {
+            return Ok(found.clone());
+        }
+        let built = client::build(roots, &crate::env::process_env)?;
+        clients.push((key, built.clone()));
+        Ok(built)
+    }
 }
 
 static NET: ArcSwapOption<Net> = ArcSwapOption::const_empty();
@@ -165,16 +187,10 @@ fn net() -> Result<Arc<Net>> {
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the network runtime: {e}")))?;
-    let client = reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .redirect(redirect_policy())
-        .build()
-        .map_err(|e| Error::internal(format!("cannot create the HTTP client: {e}")))?;
     let fresh = Arc::new(Net {
         pid,
         runtime,
-        client,
+        clients: Mutex::new(Vec::new()),
     });
     // Two threads may race here; the loser's instance is simply dropped.
     let previous = NET.compare_and_swap(&None::<Arc<Net>>, Some(fresh.clone()));
@@ -353,6 +369,8 @@ pub fn parse_text<'a>(body: &'a [u8], what: &str) -> Result<&'a str> {
 /// (an unsent `Cancelled`), or while waiting for the answer.
 pub fn send(request: Request) -> Result<Response> {
     let net = net()?;
+    let roots = client::current_roots();
+    let http = net.client(&roots)?;
     let shown = display_url(&request.url);
     let what = format!("{} {shown}", request.method);
     let url = Url::parse(&request.url)
@@ -393,8 +411,7 @@ pub fn send(request: Request) -> Result<Response> {
         headers.append(HeaderName::from_static(name), value);
     }
     let build = || {
-        let mut builder = net
-            .client
+        let mut builder = http
             .request(request.method.clone(), &request.url)
             .headers(headers.clone());
         builder = match &request.body {
@@ -420,7 +437,7 @@ pub fn send(request: Request) -> Result<Response> {
                         attempt += 1;
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    Err(e) => return Err(describe(&what, e)),
+                    Err(e) => return Err(describe(&what, e, &roots)),
                 }
             };
             let status = response.status().as_u16();
@@ -441,7 +458,11 @@ pub fn send(request: Request) -> Result<Response> {
                 return Err(too_large(&what));
             }
             let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(|e| describe(&what, e))? {
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| describe(&what, e, &roots))?
+            {
                 if body.len() + chunk.len() > MAX_BODY {
                     return Err(too_large(&what));
                 }
@@ -525,7 +546,7 @@ fn too_large(what: &str) -> Error {
     ))
 }
 
-fn describe(what: &str, err: reqwest::Error) -> Error {
+fn describe(what: &str, err: reqwest::Error, roots: &client::Roots) -> Error {
     // A redirect the policy refused: its own error says it all.
     if err.is_redirect() {
         let mut source = std::error::Error::source(&err);
@@ -544,6 +565,10 @@ fn describe(what: &str, err: reqwest::Error) -> Error {
     while let Some(inner) = source {
         cause = format!("{cause}: {inner}");
         source = inner.source();
+    }
+    // An untrusted certificate: say which roots were used and how to add one.
+    if cause.contains("certificate") {
+        cause = format!("{cause} ({})", roots.hint());
     }
     let error = Error::new(ErrorKind::Network, format!("{what}: {cause}"));
     if unsent { error.unsent() } else { error }

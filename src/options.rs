@@ -51,6 +51,28 @@ impl ProviderKind {
     }
 }
 
+/// Which interactive login the `oidc` provider runs (option `flow`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginFlow {
+    /// The device flow when the server offers it, else the browser login.
+    Auto,
+    Device,
+    Browser,
+}
+
+impl LoginFlow {
+    fn parse(key: &str, value: &str) -> Result<Self> {
+        match value {
+            "auto" => Ok(LoginFlow::Auto),
+            "device" => Ok(LoginFlow::Device),
+            "browser" => Ok(LoginFlow::Browser),
+            _ => Err(Error::invalid_argument(format!(
+                "option {key} takes auto, device or browser, not {value:?}"
+            ))),
+        }
+    }
+}
+
 /// What a hook tells the login flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HookAction {
@@ -226,6 +248,12 @@ options_table! {
     "min_valid_s" => min_valid_s: i64 = 0,
         |k, v| at_most(k, non_negative_seconds(k, v)?, 31_536_000, "31536000 (a year)"),
         " A token handed out stays valid at least this many seconds: it is renewed first when it expires sooner, and an error says so when even a new one would not last that long (default 0; at most a year).";
+    "flow" => flow: LoginFlow = LoginFlow::Auto, LoginFlow::parse,
+        " The interactive login (oidc): auto (default: the device flow when the server offers it, else the browser), device, or browser (authorization code + PKCE).";
+    "redirect_port" => redirect_port: Option<u16> = None, port,
+        " The browser login's redirect port on 127.0.0.1, 1-65535 (default: a random free port).";
+    "ca_file" => ca_file: Option<PathBuf> = None, |_, v| Ok(non_empty(v).map(PathBuf::from)),
+        " A PEM file of extra CA certificates to trust, besides the built-in roots and SSL_CERT_FILE / SSL_CERT_DIR.";
 }
 
 impl Options {
@@ -299,6 +327,15 @@ fn at_least_one(key: &str, value: &str) -> Result<u32> {
     match parse_number(key, value)? {
         0 => Err(Error::invalid_argument(format!("{key} must be at least 1"))),
         n => Ok(n),
+    }
+}
+
+fn port(key: &str, value: &str) -> Result<Option<u16>> {
+    match parse_number::<u16>(key, value) {
+        Ok(0) | Err(_) => Err(Error::invalid_argument(format!(
+            "option {key} takes a port number from 1 to 65535, not {value:?}"
+        ))),
+        Ok(port) => Ok(Some(port)),
     }
 }
 
@@ -379,6 +416,13 @@ mod tests {
             assert!(e.message().contains(max), "{e}");
         }
         assert!(o.force, "a refused value leaves the option unchanged");
+        for bad in ["0", "65536", "-1", "x"] {
+            assert!(o.set("redirect_port", bad).is_err(), "{bad}");
+        }
+        o.set("redirect_port", "65535").unwrap();
+        assert_eq!(o.redirect_port, Some(65535));
+        assert!(o.set("flow", "web").is_err());
+        assert_eq!(o.flow, LoginFlow::Auto);
     }
 
     #[test]
@@ -402,7 +446,8 @@ mod tests {
                 "provider" => "oidc",
                 "force" | "interactive" | "validate" | "overwrite" => "true",
                 "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms"
-                | "min_valid_s" => "7",
+                | "min_valid_s" | "redirect_port" => "7",
+                "flow" => "browser",
                 _ => "x",
             };
             all.set(key, value).unwrap();
@@ -418,9 +463,9 @@ mod tests {
             "provider" => "oidc",
             "force" | "interactive" => "true",
             "validate" | "overwrite" => "false",
-            "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" | "min_valid_s" => {
-                "7"
-            }
+            "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" | "min_valid_s"
+            | "redirect_port" => "7",
+            "flow" => "browser",
             _ => "x",
         }
     }

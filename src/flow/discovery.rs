@@ -19,6 +19,8 @@ use crate::server::{ServerUrl, require_secure};
 pub struct Discovery {
     pub issuer: String,
     pub token_endpoint: String,
+    /// Where a browser login starts (authorization code + PKCE).
+    pub authorization_endpoint: Option<String>,
     pub device_authorization_endpoint: Option<String>,
     pub userinfo_endpoint: Option<String>,
     pub introspection_endpoint: Option<String>,
@@ -111,6 +113,7 @@ fn parse(issuer: &ServerUrl, doc: &Map<String, Value>) -> Result<Discovery> {
         issuer: issuer.as_str().to_string(),
         token_endpoint: endpoint("token_endpoint")?
             .ok_or_else(|| Error::server(format!("{what}: the document has no token_endpoint")))?,
+        authorization_endpoint: endpoint("authorization_endpoint")?,
         device_authorization_endpoint: endpoint("device_authorization_endpoint")?,
         userinfo_endpoint: endpoint("userinfo_endpoint")?,
         introspection_endpoint: endpoint("introspection_endpoint")?,
@@ -144,6 +147,7 @@ mod tests {
             Some("https://id.example/r")
         );
         assert_eq!(d.introspection_endpoint, None);
+        assert_eq!(d.authorization_endpoint, None);
 
         let wrong = parse(
             &issuer,
@@ -155,6 +159,27 @@ mod tests {
             &issuer,
             &doc(
                 r#"{"issuer":"https://id.example/realms/a","token_endpoint":"http://id.example/t"}"#,
+            ),
+        );
+        assert_eq!(plain.unwrap_err().kind(), ErrorKind::Insecure);
+
+        let browser = parse(
+            &issuer,
+            &doc(
+                r#"{"issuer":"https://id.example/realms/a","token_endpoint":"https://id.example/t",
+                 "authorization_endpoint":"https://id.example/auth"}"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            browser.authorization_endpoint.as_deref(),
+            Some("https://id.example/auth")
+        );
+        let plain = parse(
+            &issuer,
+            &doc(
+                r#"{"issuer":"https://id.example/realms/a","token_endpoint":"https://id.example/t",
+                 "authorization_endpoint":"http://id.example/auth"}"#,
             ),
         );
         assert_eq!(plain.unwrap_err().kind(), ErrorKind::Insecure);

@@ -1,5 +1,6 @@
 //! How new tokens are obtained: refresh, interactive logins, exchanges.
 
+pub mod authcode;
 pub mod browser;
 pub mod client_credentials;
 pub mod dagshub_oauth;
@@ -7,6 +8,7 @@ pub mod device;
 pub mod discovery;
 pub mod exchange;
 pub mod introspect;
+pub mod loopback;
 pub mod oauth;
 pub mod pkg_classic;
 pub mod pkg_refresh;

@@ -10,9 +10,13 @@
 //! 3. `force`: the stored token is deleted first;
 //! 4. the stored token, when fresh; else refreshed with the refresh token read
 //!    from the file under the lock, and stored before it is used;
-//! 5. a new grant: client credentials for a confidential client, else a
-//!    device login when someone can approve it (a hook, or `interactive`,
-//!    which defaults to true here), else `NoCredentials`.
+//! 5. a new grant: client credentials for a confidential client, else an
+//!    interactive login when someone can approve it (a hook, or
+//!    `interactive`, which defaults to true here), else `NoCredentials`. The
+//!    login is the one `flow` names; `auto` (the default) picks the device
+//!    flow when discovery offers `device_authorization_endpoint`, else the
+//!    browser login (authorization code + PKCE) when it offers
+//!    `authorization_endpoint`.
 //!
 //! Steps 4-5 are tried up to `maxcount` times, as JuliaHub.jl does.
 
@@ -26,6 +30,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::flow::LoginContext;
+use crate::flow::authcode::{self, AuthCodeEndpoints};
 use crate::flow::client_credentials;
 use crate::flow::device::{self, DeviceEndpoints};
 use crate::flow::discovery::{self, Discovery};
@@ -35,7 +40,7 @@ use crate::flow::oauth::{self, Client};
 use crate::flow::refresh;
 use crate::flow::revoke;
 use crate::log;
-use crate::options::Options;
+use crate::options::{LoginFlow, Options};
 use crate::provider::{Provider, Renewal, Verdict};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
@@ -160,8 +165,8 @@ impl Oidc {
         Ok(OidcGrant::Reply(reply, issued_at))
     }
 
-    /// A device login, approved by a person.
-    fn device_login(&self, options: &Options) -> Result<OidcGrant> {
+    /// The login context, or `NoCredentials` when no one can approve a login.
+    fn login_context(&self, options: &Options) -> Result<LoginContext> {
         let ctx = LoginContext::from_options(options, true);
         if !ctx.can_login() {
             return Err(Error::no_credentials(format!(
@@ -172,7 +177,63 @@ impl Oidc {
                 self.client.id
             )));
         }
+        Ok(ctx)
+    }
+
+    /// The interactive login `flow` names (see the module doc for `auto`).
+    fn interactive_login(&self, options: &Options) -> Result<OidcGrant> {
+        let ctx = self.login_context(options)?;
         let found = self.discovery(options)?;
+        let browser = match options.flow {
+            LoginFlow::Device => false,
+            LoginFlow::Browser => true,
+            LoginFlow::Auto => {
+                found.device_authorization_endpoint.is_none()
+                    && found.authorization_endpoint.is_some()
+            }
+        };
+        if browser {
+            self.browser_login(&found, options, &ctx)
+        } else {
+            self.device_login(&found, options, &ctx)
+        }
+    }
+
+    /// A browser login (authorization code + PKCE, loopback redirect).
+    fn browser_login(
+        &self,
+        found: &Discovery,
+        options: &Options,
+        ctx: &LoginContext,
+    ) -> Result<OidcGrant> {
+        let authorization = found.authorization_endpoint.as_deref().ok_or_else(|| {
+            Error::no_credentials(format!(
+                "{} offers no browser login (no authorization_endpoint); \
+                 use flow=device or pass subject_token or token instead",
+                self.issuer.as_str()
+            ))
+        })?;
+        let scope = options.scope.as_deref().unwrap_or(DEFAULT_SCOPE);
+        let reply = authcode::login(
+            &AuthCodeEndpoints {
+                authorization,
+                token: &found.token_endpoint,
+            },
+            &self.client,
+            scope,
+            options.redirect_port,
+            ctx,
+        )?;
+        Ok(OidcGrant::Reply(reply, unix_now()))
+    }
+
+    /// A device login, approved by a person.
+    fn device_login(
+        &self,
+        found: &Discovery,
+        options: &Options,
+        ctx: &LoginContext,
+    ) -> Result<OidcGrant> {
         let authorization = found
             .device_authorization_endpoint
             .as_deref()
@@ -191,7 +252,7 @@ impl Oidc {
             },
             &self.client,
             Some(scope),
-            &ctx,
+            ctx,
         )?;
         // The token was issued by the last poll, not when the login began.
         Ok(OidcGrant::Reply(reply, unix_now()))
@@ -320,7 +381,7 @@ impl Provider for Oidc {
     }
 
     /// A new grant: an exchange of `subject_token`, client credentials for a
-    /// confidential client, else a device login.
+    /// confidential client, else the interactive login `flow` picks.
     fn login(&self, options: &Options) -> Result<OidcGrant> {
         if let Some(subject_token) = &options.subject_token {
             return self.exchange(subject_token, options);
@@ -328,7 +389,7 @@ impl Provider for Oidc {
         if self.is_confidential() {
             return self.client_credentials(options);
         }
-        self.device_login(options)
+        self.interactive_login(options)
     }
 
     fn save(&self, grant: OidcGrant, _options: &Options) -> Result<Token> {

@@ -106,6 +106,44 @@ export async function approve({ issuer, userCode, deny = false, account }) {
   return { ok: false, state: m?.state || 'error', message: why };
 }
 
+/**
+ * Plays the browser of a browser login (authorization code flow): opens the
+ * authorization URL, follows the issuer's redirects with a cookie jar (the
+ * /interaction/:uid step of server.js logs the account in and consents), and
+ * stops at the first redirect that leaves the issuer's origin: the client's
+ * redirect URI with `code` and `state` (or `error`).
+ * @param {object} o
+ * @param {string} o.issuer
+ * @param {string} o.url        the authorization URL the client produced
+ * @param {string} [o.account]  account that logs in (default alice)
+ * @param {boolean} [o.deliver] also GET the redirect URI (default true), as a browser would
+ * @returns {Promise<{location: string, status?: number, body?: string, error?: string}>}
+ */
+export async function browse({ issuer, url, account, deliver = true }) {
+  const origin = new URL(issuer).origin;
+  const jar = new Jar();
+  if (account) jar.cookies.set('_test_account', account);
+  let current = new URL(url, issuer).href;
+  if (new URL(current).origin !== origin) throw new Error('the URL is not at the issuer');
+  for (let hops = 0; hops < 12; hops += 1) {
+    const res = await request(jar, current, { method: 'GET' });
+    if (res.status < 300 || res.status >= 400) {
+      const text = await res.text();
+      return { location: current, status: res.status, error: `no redirect out of the issuer: ${text.slice(0, 300)}` };
+    }
+    await res.arrayBuffer();
+    const next = new URL(res.headers.get('location'), current);
+    if (next.origin !== origin) {
+      if (!deliver) return { location: next.href };
+      // The client's listener, without the issuer's cookies.
+      const out = await fetch(next.href, { redirect: 'manual' });
+      return { location: next.href, status: out.status, body: await out.text() };
+    }
+    current = next.href;
+  }
+  throw new Error('too many redirects');
+}
+
 function parseArgs(argv) {
   const out = { deny: false };
   const rest = [];

@@ -3,6 +3,7 @@
 //
 //   node server.js [--port 0] [--access-ttl SECS] [--refresh-ttl SECS]
 //                  [--device-interval SECS] [--scopes "extra scopes"] [--ignore-stdin]
+//                  [--no-device-flow]
 //
 // Binds 127.0.0.1 only. When ready prints exactly one line on stdout:
 //   ISSUER=http://127.0.0.1:PORT
@@ -17,12 +18,13 @@ import Provider, { errors } from 'oidc-provider';
 // internal, but stable within the pinned version: gives the live scope Set
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 
-import { approve } from './approve.js';
+import { approve, browse } from './approve.js';
 
 // ---------------------------------------------------------------- arguments
 function parseArgs(argv) {
   const o = {
     port: 0, accessTtl: 60, refreshTtl: 86400, scopes: [], ignoreStdin: false, deviceInterval: undefined,
+    deviceFlow: true,
   };
   const num = (name, v) => {
     const n = Number(v);
@@ -42,8 +44,9 @@ function parseArgs(argv) {
       case '--device-interval': o.deviceInterval = num(k, take()); break;
       case '--scopes': o.scopes.push(...take().split(/[\s,]+/).filter(Boolean)); break;
       case '--ignore-stdin': o.ignoreStdin = true; break;
+      case '--no-device-flow': o.deviceFlow = false; break;
       case '-h': case '--help':
-        process.stdout.write('usage: node server.js [--port 0] [--access-ttl SECS] [--refresh-ttl SECS] [--device-interval SECS] [--scopes "a b"] [--ignore-stdin]\n');
+        process.stdout.write('usage: node server.js [--port 0] [--access-ttl SECS] [--refresh-ttl SECS] [--device-interval SECS] [--scopes "a b"] [--ignore-stdin] [--no-device-flow]\n');
         process.exit(0);
         break;
       default:
@@ -158,7 +161,20 @@ const configuration = {
       response_types: [],
       redirect_uris: [],
     },
-  ],
+    {
+      // The browser login (authorization code + PKCE, RFC 8252): a native
+      // client's loopback redirect URI matches on any port (oidc-provider's
+      // Client#redirectUriAllowed strips the port of http://127.0.0.1 URIs
+      // for application_type native), and a public client must use PKCE.
+      client_id: 'hubauth-native',
+      client_name: 'hubauth native test client',
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+      grant_types: ['authorization_code', 'refresh_token', DEVICE_CODE],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/callback'],
+    },
+  ].map((c) => (opts.deviceFlow ? c : { ...c, grant_types: c.grant_types.filter((g) => g !== DEVICE_CODE) })),
   clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
   async findAccount(ctx, id) {
     const acc = ACCOUNTS[id];
@@ -178,7 +194,7 @@ const configuration = {
   features: {
     devInteractions: { enabled: false },
     deviceFlow: {
-      enabled: true,
+      enabled: opts.deviceFlow,
       async userCodeInputSource(ctx, form, out, err) {
         if (err?.name === 'AbortedError') {
           ctx.body = page('Aborted', 'aborted', form);
@@ -540,6 +556,18 @@ function setup(provider, issuer) {
           const pat = `pat-${accountId}-${randomBytes(16).toString('hex')}`;
           PATS.set(pat, { accountId, scope: body.scope || 'credentials' });
           ctx.body = { pat, account: accountId };
+          return;
+        }
+        case 'POST /_test/browse': {
+          const body = await readJson(ctx);
+          if (!body.url) {
+            ctx.status = 400;
+            ctx.body = { error: 'invalid_request', error_description: 'url is required' };
+            return;
+          }
+          ctx.body = await browse({
+            issuer, url: body.url, account: body.account, deliver: body.deliver !== false,
+          });
           return;
         }
         case 'POST /_test/approve': {

@@ -15,6 +15,9 @@ use hubauth::{HookAction, Options};
 use serde_json::{Value, json};
 
 pub const PUBLIC_CLIENT: &str = "hubauth-public";
+/// Native public client for browser logins (redirect http://127.0.0.1/callback,
+/// any port), with the device flow too when the server offers it.
+pub const NATIVE_CLIENT: &str = "hubauth-native";
 pub const CONFIDENTIAL_CLIENT: &str = "hubauth-confidential";
 pub const CONFIDENTIAL_SECRET: &str = "hubauth-secret";
 /// Always exists, for the account alice.
@@ -31,6 +34,8 @@ pub struct Config {
     /// `--device-interval`; None = the server sends no interval (then the
     /// client's poll_interval_ms applies).
     pub device_interval: Option<u64>,
+    /// false: `--no-device-flow` (discovery offers no device_authorization_endpoint).
+    pub device_flow: bool,
 }
 
 impl Default for Config {
@@ -38,6 +43,7 @@ impl Default for Config {
         Config {
             access_ttl: 60,
             device_interval: Some(1),
+            device_flow: true,
         }
     }
 }
@@ -81,6 +87,9 @@ impl OidcServer {
         ]);
         if let Some(interval) = config.device_interval {
             command.args(["--device-interval", &interval.to_string()]);
+        }
+        if !config.device_flow {
+            command.arg("--no-device-flow");
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -173,6 +182,16 @@ impl Control {
             json!({"user_code": user_code(url_or_code), "deny": deny}),
         );
         assert_eq!(status, 200, "approve: {reply}");
+        reply
+    }
+
+    /// Plays the browser of a browser login: opens `url` (an authorization
+    /// URL), logs alice in and consents, and stops at the redirect to the
+    /// client; with `deliver`, also GETs it. `{"location", "status", "body"}`.
+    pub fn browse(&self, url: &str, deliver: bool) -> Value {
+        let (status, reply) =
+            self.post_json("/_test/browse", json!({"url": url, "deliver": deliver}));
+        assert_eq!(status, 200, "browse: {reply}");
         reply
     }
 

@@ -209,6 +209,9 @@ options_table! {
         " A token to exchange for an access token (RFC 8693), e.g. a personal access token.";
     "subject_token_type" => subject_token_type: Option<String> = None, string,
         " The RFC 8693 type of subject_token (default urn:ietf:params:oauth:token-type:access_token; DHCore PATs: urn:ietf:params:oauth:token-type:pat).";
+    "token_kind" => token_kind: &'static str = "id",
+        |k, v| ["id", "access"].into_iter().find(|t| *t == v).ok_or_else(|| Error::invalid_argument(format!("option {k} takes id or access, not {v:?}"))),
+        " juliahub: which token requests carry: id (default; JuliaHub's API, as JuliaHub.jl) or access (the package server, as Pkg).";
 }
 
 impl Options {
@@ -355,6 +358,7 @@ mod tests {
                 "provider" => "oidc",
                 "force" | "interactive" | "validate" | "overwrite" => "true",
                 "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" => "7",
+                "token_kind" => "access",
                 _ => "x",
             };
             all.set(key, value).unwrap();
@@ -371,6 +375,7 @@ mod tests {
             "force" | "interactive" => "true",
             "validate" | "overwrite" => "false",
             "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" => "7",
+            "token_kind" => "access",
             _ => "x",
         }
     }

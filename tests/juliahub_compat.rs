@@ -308,9 +308,18 @@ fn p11_cli_and_git_credential_helper_take_token_kind() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let token = run(&["token", "--token-kind", "access"], "");
@@ -319,9 +328,40 @@ fn p11_cli_and_git_credential_helper_take_token_kind() {
     assert_eq!(token.trim(), stored.id_token);
     let host = format!("127.0.0.1:{}", f.server.port());
     let request = format!("protocol=http\nhost={host}\n\n");
-    let answer = run(&["git-credential", "get", "--token-kind", "access"], &request);
+    let answer = run(
+        &["git-credential", "get", "--token-kind", "access"],
+        &request,
+    );
     assert!(
         answer.contains(&format!("password={}\n", stored.access_token)),
         "{answer}"
     );
+}
+
+// 10. A pure read writes nothing (the read-only depot: juliahub_readonly.rs).
+#[test]
+fn p10_reading_a_file_with_user_name_creates_no_lock_file() {
+    let f = Fixture::new();
+    let stored = f.store_token(3600);
+    let before = f.stored_text();
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), stored.id_token);
+    assert!(!hubauth::store::fsutil::lock_path(&f.token_path()).exists());
+    assert_eq!(f.stored_text(), before);
+}
+
+#[test]
+#[ignore = "needs a lifecycle change: with_username takes the lock before asking the provider"]
+fn p10_reading_a_file_without_user_name_creates_no_lock_file() {
+    let f = Fixture::new();
+    let t = f.server.issue_token(3600);
+    let text = format!(
+        "id_token = {:?}\nrefresh_token = {:?}\nrefresh_url = {:?}\nexpires = {}\n",
+        t.id_token, t.refresh_token, t.refresh_url, t.expires_at
+    );
+    write_token(&f, &text);
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    assert!(!hubauth::store::fsutil::lock_path(&f.token_path()).exists());
+    assert_eq!(f.stored_text(), text, "a read writes nothing");
 }

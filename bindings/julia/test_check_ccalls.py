@@ -181,6 +181,40 @@ class CatchesMistakes(CopyTestCase):
         self.assertIn("FAIL ", proc.stdout)
 
 
+class WrapperCalls(CopyTestCase):
+    """Calls of the generated wrappers from the hand-written API."""
+
+    def test_wrong_arity_under_check(self) -> None:
+        self.write_extra("""
+            g(a, out) = @check L.hubauth_token(a, out, nothing)
+        """)
+        self.assertFails(self.run_checker(),
+                         r"extra\.jl:2: hubauth_token is called with 4 argument\(s\).*it takes 3")
+
+    def test_unknown_wrapper(self) -> None:
+        self.write_extra("""
+            g() = L.hubauth_nope(1)
+        """)
+        self.assertFails(self.run_checker(), r"extra\.jl:2: hubauth_nope\(\.\.\.\) calls no function")
+
+    def test_pending_functions_are_accepted_with_their_arity(self) -> None:
+        self.write_extra("""
+            g(o) = (c = L.hubauth_cancel_new(); L.hubauth_options_set_cancel(o, c); L.hubauth_cancel_free(c))
+            h(c) = L.hubauth_cancel_trigger(c, 1)
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:3: hubauth_cancel_trigger is called with 2 argument\(s\).*it takes 1")
+        self.assertEqual(r.failed, 1, r.messages)
+
+    def test_the_header_overrides_a_pending_entry_that_disagrees(self) -> None:
+        h = self.root / "include" / "hubauth.h"
+        text = h.read_text(encoding="utf-8")
+        h.write_text(text.replace("#ifdef __cplusplus\n}", "void hubauth_cancel_free(void);\n#ifdef __cplusplus\n}", 1)
+                     if "#ifdef __cplusplus\n}" in text else text + "\nvoid hubauth_cancel_free(void);\n",
+                     encoding="utf-8")
+        self.assertFails(self.run_checker(), r"PENDING_ABI says hubauth_cancel_free takes 1 argument\(s\)")
+
+
 class AcceptsEquivalentSpellings(CopyTestCase):
     def test_aliases_refs_and_c_names(self) -> None:
         self.write_extra("""

@@ -254,6 +254,9 @@ options_table! {
         " The browser login's redirect port on 127.0.0.1, 1-65535 (default: a random free port).";
     "ca_file" => ca_file: Option<PathBuf> = None, |_, v| Ok(non_empty(v).map(PathBuf::from)),
         " A PEM file of extra CA certificates to trust, besides the built-in roots and SSL_CERT_FILE / SSL_CERT_DIR.";
+    "token_kind" => token_kind: &'static str = "id",
+        |k, v| ["id", "access"].into_iter().find(|t| *t == v).ok_or_else(|| Error::invalid_argument(format!("option {k} takes id or access, not {v:?}"))),
+        " juliahub: which token requests carry: id (default; JuliaHub's API, as JuliaHub.jl) or access (the package server, as Pkg).";
 }
 
 impl Options {
@@ -448,6 +451,7 @@ mod tests {
                 "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms"
                 | "min_valid_s" | "redirect_port" => "7",
                 "flow" => "browser",
+                "token_kind" => "access",
                 _ => "x",
             };
             all.set(key, value).unwrap();
@@ -466,6 +470,7 @@ mod tests {
             "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" | "min_valid_s"
             | "redirect_port" => "7",
             "flow" => "browser",
+            "token_kind" => "access",
             _ => "x",
         }
     }

@@ -16,7 +16,14 @@ bindings/julia/HubAuth/src, and fails (exit 1) unless:
     types that are not a tuple literal);
   * every header function has a wrapper in LibHubAuth.jl, every
     `#define HUBAUTH_*` a constant there with the same value;
-  * LibHubAuth.jl is byte for byte what gen/generate.py makes of the header now.
+  * LibHubAuth.jl is byte for byte what gen/generate.py makes of the header now;
+  * every call of a generated wrapper outside LibHubAuth.jl (`L.hubauth_f(...)`,
+    `LibHubAuth.hubauth_f(...)`) names a header function and passes as many
+    arguments as it has (one fewer under `@check`, which supplies `err`), or
+    names a function of PENDING_ABI (C functions being added to the header in
+    parallel; the binding uses them only when the library exports them) with
+    the arity written there. Once the header declares a pending function, the
+    header decides, and a PENDING_ABI entry that disagrees with it fails.
 
 Prints one line per failure, then `julia binding: N ccalls match
 include/hubauth.h` (on success) and, last, `P passed, F failed`. Python stdlib
@@ -36,6 +43,11 @@ sys.dont_write_bytecode = True  # keep the checkout clean
 HERE = Path(__file__).resolve().parent
 SRC_REL = Path("bindings/julia/HubAuth/src")
 LIB_FILE = "LibHubAuth.jl"
+
+
+# C functions the binding calls before include/hubauth.h declares them:
+# name → number of parameters (DESIGN.md, "Added in the second round").
+PENDING_ABI: dict[str, int] = {}  # none: the cancel functions are in the header now
 
 
 def _load_generator():
@@ -385,6 +397,43 @@ def check_cfunction(header, aliases, rel, text, mask, pos, report: Report) -> No
                 f"of include/hubauth.h ({want})")
 
 
+_WRAPPER_CALL = re.compile(r"(?<![\w.])(?:L|LibHubAuth|HubAuth\.LibHubAuth)\.(hubauth_\w+)")
+
+
+def check_wrapper_calls(header, rel, text, mask, report: Report) -> None:
+    """Every `L.hubauth_f(args...)` outside the generated file: a header (or
+    pending) function, called with its number of arguments."""
+    for m in _WRAPPER_CALL.finditer(text):
+        if mask[m.start()] != CODE or not at_paren(text, m.end()):
+            continue
+        name = m.group(1)
+        where = f"{rel}:{line_of(text, m.start())}"
+        args, _ = split_call(text, mask, text.index("(", m.end()))
+        given = [a for a, _ in args if a.strip()]
+        n = len(given)
+        if re.search(r"@check\s*$", text[:m.start()]):
+            n += 1                                      # @check supplies `err`
+        f = header.function(name)
+        if f is not None:
+            want = len(f.params)
+            pending = PENDING_ABI.get(name)
+            if pending is not None and pending != want:
+                report.fail(f"{where}: PENDING_ABI says {name} takes {pending} argument(s); "
+                            f"include/hubauth.h:{f.line} says {want}: {f.prototype()}")
+                continue
+        elif name in PENDING_ABI:
+            want = PENDING_ABI[name]
+        else:
+            report.fail(f"{where}: {name}(...) calls no function of include/hubauth.h "
+                        "(nor of PENDING_ABI in check_ccalls.py)")
+            continue
+        if n == want:
+            report.ok()
+        else:
+            report.fail(f"{where}: {name} is called with {n} argument(s) (err included under @check); "
+                        f"it takes {want}")
+
+
 def run(root: Path) -> Report:
     report = Report()
     header_path = root / gen.HEADER_REL
@@ -429,6 +478,11 @@ def run(root: Path) -> Report:
                     check_cfunction(header, aliases, rel, text, mask, m.start(2), report)
             except JuliaLexError as e:
                 report.fail(f"{rel}:{line_of(text, m.start())}: cannot parse the call: {e}")
+        if path.name != LIB_FILE:
+            try:
+                check_wrapper_calls(header, rel, text, mask, report)
+            except JuliaLexError as e:
+                report.fail(f"{rel}: cannot parse a wrapper call: {e}")
         if path.name == LIB_FILE:
             for fm in re.finditer(r"^function\s+([A-Za-z_]\w*)\s*\(", text, re.M):
                 lib_funcs.add(fm.group(1))

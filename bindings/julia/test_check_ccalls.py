@@ -181,6 +181,32 @@ class CatchesMistakes(CopyTestCase):
         self.assertIn("FAIL ", proc.stdout)
 
 
+class WrapperCalls(CopyTestCase):
+    """Calls of the generated wrappers from the hand-written API."""
+
+    def test_wrong_arity_under_check(self) -> None:
+        self.write_extra("""
+            g(a, out) = @check L.hubauth_token(a, out, nothing)
+        """)
+        self.assertFails(self.run_checker(),
+                         r"extra\.jl:2: hubauth_token is called with 4 argument\(s\).*it takes 3")
+
+    def test_unknown_wrapper(self) -> None:
+        self.write_extra("""
+            g() = L.hubauth_nope(1)
+        """)
+        self.assertFails(self.run_checker(), r"extra\.jl:2: hubauth_nope\(\.\.\.\) calls no function")
+
+    def test_the_cancel_functions_are_checked_against_the_header(self) -> None:
+        self.write_extra("""
+            g(o) = (c = L.hubauth_cancel_new(); L.hubauth_options_set_cancel(o, c); L.hubauth_cancel_free(c))
+            h(c) = L.hubauth_cancel_trigger(c, 1)
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:3: hubauth_cancel_trigger is called with 2 argument\(s\).*it takes 1")
+        self.assertEqual(r.failed, 1, r.messages)
+
+
 class AcceptsEquivalentSpellings(CopyTestCase):
     def test_aliases_refs_and_c_names(self) -> None:
         self.write_extra("""

@@ -73,28 +73,68 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
     Ok(())
 }
 
-/// The desktop's URL opener, or None on a headless machine (no DISPLAY or
-/// WAYLAND_DISPLAY outside macOS), where printing the URL is all we can do.
+/// The desktop's URL opener. The URL is always printed first, so the opener
+/// is a convenience, as in PkgAuthentication.jl (`open_browser`): under WSL
+/// the Windows browser (PkgAuthentication runs `cmd.exe /c start`; we run
+/// `explorer.exe <url>`, which opens the default browser without a shell),
+/// `open` on macOS, and elsewhere `xdg-open` even without DISPLAY (it may
+/// find a browser that needs none, and its failure is harmless).
 pub fn opener() -> Option<&'static str> {
-    if cfg!(target_os = "macos") {
+    opener_for(cfg!(target_os = "macos"), is_wsl())
+}
+
+/// [`opener`]'s policy, without looking at the machine.
+pub fn opener_for(macos: bool, wsl: bool) -> Option<&'static str> {
+    if macos {
         Some("open")
-    } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
-    {
+    } else if wsl {
+        Some("explorer.exe")
+    } else if cfg!(unix) {
         Some("xdg-open")
     } else {
         None
     }
 }
 
-/// Starts the desktop's opener (the `opener` crate: xdg-open / open, no
-/// shell) without waiting; failure is fine (the URL was printed). Does
-/// nothing on a headless machine, or when `url` fails [`check_login_url`].
-/// Public for hooks that print the URL their own way (the `hubauth` CLI).
+/// True inside the Windows Subsystem for Linux (WSL sets `WSL_DISTRO_NAME`;
+/// its kernel names itself "microsoft").
+pub fn is_wsl() -> bool {
+    if cfg!(not(target_os = "linux")) {
+        return false;
+    }
+    std::env::var_os("WSL_DISTRO_NAME").is_some_and(|v| !v.is_empty())
+        || std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .is_ok_and(|r| r.to_ascii_lowercase().contains("microsoft"))
+}
+
+/// Starts the desktop's opener without waiting; failure is fine (the URL was
+/// printed). Never through a shell: under WSL `explorer.exe <url>` is run
+/// directly, elsewhere the `opener` crate (xdg-open / open). Does nothing
+/// when `url` fails [`check_login_url`]. Public for hooks that print the URL
+/// their own way (the `hubauth` CLI).
 pub fn launch_opener(url: &str) {
-    if opener().is_none() || check_login_url(url).is_err() {
+    let Some(program) = opener() else {
+        return;
+    };
+    if check_login_url(url).is_err() {
         return;
     }
-    let _ = opener::open_browser(url);
+    if program != "explorer.exe" {
+        let _ = opener::open_browser(url);
+        return;
+    }
+    let spawned = std::process::Command::new(program)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut child) = spawned {
+        // Reaped in the background so no zombie is left behind.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+    }
 }
 
 #[cfg(test)]
@@ -124,5 +164,18 @@ mod tests {
         }
         let e = check_login_url("file:///x\x1b[2J").unwrap_err();
         assert!(!e.message().contains('\x1b'), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod opener_tests {
+    use super::opener_for;
+
+    #[test]
+    fn opener_policy_is_pkg_authentications() {
+        assert_eq!(opener_for(true, false), Some("open"));
+        assert_eq!(opener_for(false, true), Some("explorer.exe"));
+        // No DISPLAY is not consulted: xdg-open is tried anyway.
+        assert_eq!(opener_for(false, false), Some("xdg-open"));
     }
 }

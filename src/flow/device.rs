@@ -115,12 +115,49 @@ fn parse_authorization(reply: &Map<String, Value>) -> Result<DeviceAuthorization
     })
 }
 
+/// How the token endpoint's "not yet" is recognised while polling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollRules {
+    /// Any 400 or 401 reply without an OAuth error body (plain text, HTML,
+    /// JSON without `error`) and any OAuth error other than `slow_down`,
+    /// `access_denied` and `expired_token` on a 400 or 401 means "pending",
+    /// as PkgAuthentication.jl reads JuliaHub's replies
+    /// (PkgAuthentication.jl:671-685). False (the default): RFC 8628 §3.5,
+    /// only `authorization_pending` is.
+    pub any_400_401_is_pending: bool,
+}
+
+impl PollRules {
+    /// RFC 8628 as written (standard OAuth servers).
+    pub fn rfc8628() -> Self {
+        PollRules::default()
+    }
+
+    /// PkgAuthentication.jl's reading, for JuliaHub's device endpoint.
+    pub fn pkg_authentication() -> Self {
+        PollRules {
+            any_400_401_is_pending: true,
+        }
+    }
+}
+
 /// Runs the whole device login and returns the token reply.
 pub fn login(
     endpoints: &DeviceEndpoints<'_>,
     client: &Client,
     scope: Option<&str>,
     ctx: &LoginContext,
+) -> Result<Map<String, Value>> {
+    login_with(endpoints, client, scope, ctx, PollRules::rfc8628())
+}
+
+/// [`login`] with the polling rules of a particular server.
+pub fn login_with(
+    endpoints: &DeviceEndpoints<'_>,
+    client: &Client,
+    scope: Option<&str>,
+    ctx: &LoginContext,
+    rules: PollRules,
 ) -> Result<Map<String, Value>> {
     let authorization = authorize(endpoints.authorization, client, scope, ctx.deadline)?;
     let shown_code = if authorization.url.contains("user_code") {
@@ -129,7 +166,7 @@ pub fn login(
         authorization.user_code.as_deref()
     };
     browser::open(ctx, &authorization.url, shown_code)?;
-    poll(endpoints.token, client, &authorization, ctx)
+    poll_with(endpoints.token, client, &authorization, ctx, rules)
 }
 
 /// Polls the token endpoint until the user approved, refused, or time ran out.
@@ -138,6 +175,58 @@ pub fn poll(
     client: &Client,
     authorization: &DeviceAuthorization,
     ctx: &LoginContext,
+) -> Result<Map<String, Value>> {
+    poll_with(
+        token_endpoint,
+        client,
+        authorization,
+        ctx,
+        PollRules::rfc8628(),
+    )
+}
+
+/// What one poll reply means under `rules`: the token, pending (`Ok(None)`),
+/// or the end of the login. Without I/O.
+pub fn read_poll_reply(status: u16, body: &[u8], rules: PollRules) -> Result<Option<PollStep>> {
+    const WHAT: &str = "device login";
+    let lenient = rules.any_400_401_is_pending && matches!(status, 400 | 401);
+    let outcome = match oauth::parse_token_reply(status, body, WHAT) {
+        Ok(outcome) => outcome,
+        Err(_) if lenient => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(match outcome {
+        TokenOutcome::Token(reply) => PollStep::Token(reply),
+        TokenOutcome::Refused(refusal) => match refusal.error.as_str() {
+            "authorization_pending" => return Ok(None),
+            "slow_down" => PollStep::SlowDown,
+            "access_denied" => {
+                return Err(Error::authentication("device login: the login was denied"));
+            }
+            "expired_token" => {
+                return Err(Error::authentication(
+                    "device login: the code expired before the login was approved; start again",
+                ));
+            }
+            _ if lenient => return Ok(None),
+            _ => return Err(refusal.into_error(WHAT)),
+        },
+    }))
+}
+
+/// A poll reply that is not "pending".
+pub enum PollStep {
+    Token(Map<String, Value>),
+    SlowDown,
+}
+
+/// [`poll`] with the polling rules of a particular server.
+pub fn poll_with(
+    token_endpoint: &str,
+    client: &Client,
+    authorization: &DeviceAuthorization,
+    ctx: &LoginContext,
+    rules: PollRules,
 ) -> Result<Map<String, Value>> {
     const WHAT: &str = "device login";
     let start = Instant::now();
@@ -160,21 +249,17 @@ pub fn poll(
             ("grant_type", GRANT_TYPE),
             ("device_code", &authorization.device_code),
         ]);
-        match oauth::token_request(token_endpoint, client, form, Some(ctx.deadline), WHAT)? {
-            TokenOutcome::Token(reply) => return Ok(reply),
-            TokenOutcome::Refused(refusal) => match refusal.error.as_str() {
-                "authorization_pending" => {}
-                "slow_down" => interval += SLOW_DOWN_STEP,
-                "access_denied" => {
-                    return Err(Error::authentication("device login: the login was denied"));
-                }
-                "expired_token" => {
-                    return Err(Error::authentication(
-                        "device login: the code expired before the login was approved; start again",
-                    ));
-                }
-                _ => return Err(refusal.into_error(WHAT)),
-            },
+        let mut form = form;
+        client.add_to_form(&mut form);
+        let response = net::send(
+            Request::post(token_endpoint, Body::Form(form))
+                .header("accept", "application/json")
+                .deadline(Some(ctx.deadline)),
+        )?;
+        match read_poll_reply(response.status, &response.body, rules)? {
+            Some(PollStep::Token(reply)) => return Ok(reply),
+            Some(PollStep::SlowDown) => interval += SLOW_DOWN_STEP,
+            None => {}
         }
     }
 }
@@ -182,6 +267,28 @@ pub fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_text_4xx_is_pending_only_under_pkg_rules() {
+        let pkg = PollRules::pkg_authentication();
+        let rfc = PollRules::rfc8628();
+        assert!(matches!(read_poll_reply(400, b"pending", pkg), Ok(None)));
+        assert!(matches!(read_poll_reply(401, b"<html>", pkg), Ok(None)));
+        assert!(read_poll_reply(400, b"pending", rfc).is_err());
+        assert!(read_poll_reply(403, b"nope", pkg).is_err());
+        let denied = br#"{"error":"access_denied"}"#;
+        assert!(read_poll_reply(400, denied, pkg).is_err());
+        let odd = br#"{"error":"invalid_grant"}"#;
+        assert!(matches!(read_poll_reply(400, odd, pkg), Ok(None)));
+        assert!(read_poll_reply(400, odd, rfc).is_err());
+        let pending = br#"{"error":"authorization_pending"}"#;
+        assert!(matches!(read_poll_reply(400, pending, rfc), Ok(None)));
+        let slow = br#"{"error":"slow_down"}"#;
+        assert!(matches!(
+            read_poll_reply(400, slow, pkg),
+            Ok(Some(PollStep::SlowDown))
+        ));
+    }
 
     #[test]
     fn authorization_reply_needs_a_url_and_code() {

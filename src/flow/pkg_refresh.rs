@@ -1,5 +1,14 @@
 //! Pkg's refresh: `GET <refresh_url>` with the refresh token as bearer; the
 //! reply is TOML.
+//!
+//! Where the refresh token may go (Pkg.jl src/PlatformEngines.jl:71-72
+//! `is_secure_url`, :183): any `https://` URL, or plain http to loopback.
+//! PkgAuthentication's docs say the refresh URL need not be on the package
+//! server, and JuliaHub's `device_token_refresh_url` may name another host, so
+//! the host is not compared with the server's. hubauth's loopback is a little
+//! wider than Pkg's (all of 127.0.0.0/8 and ::1, not only 127.0.0.1 and
+//! localhost). Redirects follow hubauth's rules in `net` (the bearer never
+//! follows a redirect to another origin).
 
 use std::time::Instant;
 
@@ -8,35 +17,31 @@ use reqwest::Url;
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::{self, Request};
 use crate::secret::Secret;
-use crate::server::{ServerUrl, require_secure};
+use crate::server::require_secure;
 use crate::store::pkg_toml::PkgToken;
 
-/// Checks that `refresh_url` may receive the refresh token: https (or loopback
-/// http) and on the server's own host, so a tampered file cannot send it away.
-pub fn check_refresh_url(server: &ServerUrl, refresh_url: &str) -> Result<Url> {
-    let url = Url::parse(refresh_url)
-        .map_err(|_| Error::format("the stored refresh_url is not a valid URL"))?;
-    require_secure(&url, "refresh_url")?;
-    if !server.same_origin(&url) {
-        return Err(Error::insecure(format!(
-            "the stored refresh_url points to {}, not to the server {}; refusing to send the refresh token there",
-            url.host_str().unwrap_or("?"),
-            server.as_str()
-        )));
+/// Checks that `refresh_url` may receive the refresh token: https, or http to
+/// a loopback host (Pkg's `is_secure_url`). Used on a stored file's URL and on
+/// the `device_token_refresh_url` a device login is about to store.
+pub fn check_refresh_url(refresh_url: &str) -> Result<Url> {
+    let url =
+        Url::parse(refresh_url).map_err(|_| Error::format("the refresh_url is not a valid URL"))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::format("the refresh_url has no host"));
     }
+    require_secure(&url, "refresh_url")?;
     Ok(url)
 }
 
 /// Asks for a new token. A 4xx means the refresh token is no good
 /// (`Authentication`); the caller may then log in again.
 pub fn refresh(
-    server: &ServerUrl,
     refresh_url: &str,
     refresh_token: &Secret,
     deadline: Option<Instant>,
 ) -> Result<toml::Table> {
     const WHAT: &str = "token refresh";
-    let url = check_refresh_url(server, refresh_url)?;
+    let url = check_refresh_url(refresh_url)?;
     let response = net::send(
         Request::get(url.as_str())
             .bearer(refresh_token.expose())

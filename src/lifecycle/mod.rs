@@ -257,7 +257,23 @@ impl<P: Provider> Engine<P> {
                 });
             };
             if !Self::is_fresh(&candidate, options) {
-                match self.renew_locked(options, &rejected)? {
+                let renewed = match self.renew_locked(options, &rejected) {
+                    // No renewal could even start (a read-only directory where
+                    // the lock file cannot be made, a server out of reach): a
+                    // token that still works is used as it is.
+                    Err(e)
+                        if e.kind() != ErrorKind::Cancelled
+                            && Self::still_works(&candidate, options) =>
+                    {
+                        log::warn(&format!(
+                            "{}; using the stored token until it expires",
+                            e.message().trim_end_matches('.')
+                        ));
+                        Renewed::Failed(e)
+                    }
+                    other => other?,
+                };
+                match renewed {
                     Renewed::Token(token) => return self.issued(token, options).map(Stored::Token),
                     // A token that cannot be renewed, or whose renewal
                     // failed, is still used while it works.
@@ -276,9 +292,7 @@ impl<P: Provider> Engine<P> {
             }
             match self.hub.check(&candidate, options)? {
                 Verdict::Valid { username } => {
-                    return Ok(Stored::Token(
-                        self.with_username(candidate, username, options),
-                    ));
+                    return Ok(Stored::Token(Self::with_username(candidate, username)));
                 }
                 Verdict::Unknown => return Ok(Stored::Token(candidate)),
                 Verdict::Rejected => {
@@ -425,7 +439,7 @@ impl<P: Provider> Engine<P> {
             return Ok(token);
         }
         match self.hub.check(&token, options)? {
-            Verdict::Valid { username } => Ok(self.with_username(token, username, options)),
+            Verdict::Valid { username } => Ok(Self::with_username(token, username)),
             Verdict::Unknown => Ok(token),
             Verdict::Rejected => Err(Error::authentication(format!(
                 "{} rejected the token it has just issued",
@@ -449,15 +463,9 @@ impl<P: Provider> Engine<P> {
         )))
     }
 
-    /// `token` with the username the server named; written into the store
-    /// when the token had none.
-    fn with_username(&self, token: Token, username: Option<String>, options: &Options) -> Token {
-        if let Some(name) = &username
-            && token.username.is_none()
-            && let Ok(_lock) = self.lock(options)
-        {
-            self.hub.remember_username(&token, name);
-        }
+    /// `token` with the username the server named. A read writes nothing
+    /// (Pkg's and the SDKs' files are theirs: no lock file, no new field).
+    fn with_username(token: Token, username: Option<String>) -> Token {
         Token {
             username: username.or(token.username.clone()),
             ..token

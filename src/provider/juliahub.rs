@@ -1,20 +1,43 @@
 //! `juliahub`: JuliaHub.jl + PkgAuthentication.jl. Pkg's auth.toml, its TOML
 //! refresh, the classic and device logins chosen by `/auth/configuration`, and
 //! JuliaHub's `/api/v1` for the user and for checks.
+//!
+//! Facts from the sources (JuliaHub.jl 42e8422, PkgAuthentication.jl master
+//! 763e829), where they decide what this file does:
+//! - `/api/v1` (JuliaHub.jl src/userinfo.jl:59-71 `_get_api_information`): a
+//!   404 (JuliaHub before 6.2) falls back to GraphQL, `POST <server>/v1/graphql`
+//!   with `X-Hasura-Role: jhuser` and the `UserInfo` query (userinfo.jl:8-26,
+//!   src/userinfo.gql), whose reply is `{"data":{"users":[{"username":…}]}}`.
+//!   Its check (src/authentication.jl:543-553 `check_authentication`) asks
+//!   `app/config/nodespecs/info` on such servers and looks at the status only:
+//!   200 valid, 401 or 500 invalid. A 200 from `/api/v1` without `api_version`
+//!   is therefore valid here too.
+//! - A 401 moves the file aside and logs in again only when `maxcount > 1`
+//!   (authentication.jl:357-366); with `maxcount = 1` the error stands.
+//! - `JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE` is read with
+//!   `parse(Bool, strip(v))`: `true`, `false`, `1`, `0`; any other value throws
+//!   inside PkgAuthentication, which then refuses an interactive login.
+//! - Device polling (PkgAuthentication.jl:671-685): any 400 or 401 reply is
+//!   "pending", JSON or not ([`PollRules::pkg_authentication`]); an OAuth
+//!   `access_denied` / `expired_token` still ends it (hubauth's improvement).
+//! - A device login writes `expires` and `expires_at` (integers,
+//!   `floor(now) + expires_in`) and `refresh_url = device_token_refresh_url`.
+//! - JuliaHub.jl sends the `id_token` to its API; Pkg sends the
+//!   `access_token` to the package server: option `token_kind`.
 
 pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::flow::device::{self, DeviceEndpoints};
+use crate::flow::device::{self, DeviceEndpoints, PollRules};
 use crate::flow::oauth::Client;
 use crate::flow::{LoginContext, pkg_classic, pkg_refresh};
 use crate::log;
-use crate::net::{self, Request};
+use crate::net::{self, Body, Request};
 use crate::options::Options;
 use crate::provider::{Provider, Renewal, Verdict};
 use crate::secret::Secret;
@@ -49,10 +72,13 @@ impl JuliaHub {
                     Error::invalid_argument("no server: set JULIA_PKG_SERVER or pass a server")
                 })?,
         };
-        let server = ServerUrl::parse(&server)?;
+        // The directory is named from the text as written (Pkg's rule), so
+        // the path comes from `raw`, not from the normalised URL.
+        let raw = server;
+        let server = ServerUrl::parse(&raw)?;
         let path = match &options.token_path {
             Some(path) => path.clone(),
-            None => pkg_toml::path_for(&server)?,
+            None => pkg_toml::path_for(&raw)?,
         };
         Ok(JuliaHub { server, path })
     }
@@ -67,11 +93,10 @@ impl JuliaHub {
     }
 
     fn interactive_default() -> bool {
-        !matches!(
-            std::env::var("JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE")
-                .map(|v| v.trim().to_ascii_lowercase())
+        allow_interactive(
+            std::env::var_os("JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE")
+                .map(|v| v.to_string_lossy().into_owned())
                 .as_deref(),
-            Ok("false" | "0" | "no")
         )
     }
 
@@ -89,7 +114,7 @@ impl JuliaHub {
         let mut stored = PkgToken::default();
         match self.device_configuration(&ctx)? {
             Some(config) => {
-                let reply = device::login(
+                let reply = device::login_with(
                     &DeviceEndpoints {
                         authorization: &config.authorization,
                         token: &config.token,
@@ -97,10 +122,16 @@ impl JuliaHub {
                     &Client::public(device_client_id()),
                     config.scope.as_deref(),
                     &ctx,
+                    PollRules::pkg_authentication(),
                 )?;
                 // expires_in counts from the reply, not from when the login
                 // began (spec: expires_at = floor(now) + expires_in on success).
                 stored.apply_reply(pkg_toml::table_from_json(&reply), unix_now());
+                // As PkgAuthentication writes it: both expiry fields, integers.
+                if let Some(expires_at) = stored.expires_at() {
+                    stored.set("expires_at", toml::Value::Integer(expires_at));
+                    stored.set("expires", toml::Value::Integer(expires_at));
+                }
                 if let Some(refresh_url) = config.refresh_url {
                     stored.set("refresh_url", toml::Value::String(refresh_url));
                 }
@@ -110,7 +141,25 @@ impl JuliaHub {
                 stored.apply_reply(pkg_toml::table_from_json(&reply), unix_now());
             }
         }
+        // A device reply names no user: ask now, so the file is written once
+        // with it and later reads need neither the lock nor a write.
+        if options.validate
+            && stored.user_name().is_none()
+            && let Ok(id_token) = stored.to_token()
+            && let Ok(ApiAnswer::Valid {
+                username: Some(name),
+            }) = self.ask_api(&id_token, options)
+        {
+            stored.set("user_name", toml::Value::String(name));
+        }
         Ok(stored)
+    }
+
+    /// The token of `stored` a request carries: the `id_token` (JuliaHub's
+    /// API, the default) or the `access_token` (Pkg's package server), as
+    /// option `token_kind` says.
+    fn bearer_token(&self, stored: &PkgToken, options: &Options) -> Result<Token> {
+        stored.to_token_kind(options.token_kind)
     }
 
     /// `/auth/configuration`: Some when the server offers the device flow.
@@ -125,6 +174,8 @@ impl JuliaHub {
         parse_configuration(response.status, &response.body)
     }
 
+    /// `GET /api/v1`. A 200 is valid whatever its body (JuliaHub.jl's check
+    /// looks at the status only); the username comes from it when it has one.
     fn api_v1(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {
         let response = net::send(
             Request::get(self.server.join("/api/v1"))
@@ -134,23 +185,66 @@ impl JuliaHub {
         )?;
         match response.status {
             200 => {
-                let info = response.json("/api/v1")?;
-                if info.get("api_version").is_none() {
-                    return Err(Error::server(format!(
-                        "{}/api/v1 did not answer like JuliaHub (no api_version)",
-                        self.server.as_str()
-                    )));
-                }
-                let username = info
-                    .get("username")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .or_else(|| token.username.clone());
+                let username = serde_json::from_slice::<Value>(&response.body)
+                    .ok()
+                    .and_then(|info| info.get("username")?.as_str().map(str::to_string));
                 Ok(ApiAnswer::Valid { username })
             }
             401 => Ok(ApiAnswer::Unauthorized),
             status => Ok(ApiAnswer::Status(status)),
         }
+    }
+
+    /// What JuliaHub's API says about an id_token: `/api/v1`, or on a server
+    /// without it the legacy endpoints.
+    fn ask_api(&self, id_token: &Token, options: &Options) -> Result<ApiAnswer> {
+        match self.api_v1(id_token, options)? {
+            ApiAnswer::Status(404) => self.legacy_check(id_token, options),
+            answer => Ok(answer),
+        }
+    }
+
+    /// A JuliaHub before 6.2 (no `/api/v1`): GraphQL names the user; when it
+    /// cannot, `app/config/nodespecs/info` says whether the token is good.
+    fn legacy_check(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {
+        let query = json!({
+            "variables": {},
+            "operationName": null,
+            "query": "query UserInfo { users { name username id info: emails { email } } }",
+        });
+        let response = net::send(
+            Request::post(self.server.join("/v1/graphql"), Body::Json(query))
+                .bearer(token.bearer.expose())
+                .header("x-hasura-role", "jhuser")
+                .header("accept", "application/json")
+                .deadline(Self::deadline(options)),
+        )?;
+        match response.status {
+            200 => {
+                let username = serde_json::from_slice::<Value>(&response.body)
+                    .ok()
+                    .and_then(|v| match v.pointer("/data/users")?.as_array()?.as_slice() {
+                        [user] => user.get("username")?.as_str().map(str::to_string),
+                        _ => None,
+                    });
+                if username.is_some() {
+                    return Ok(ApiAnswer::Valid { username });
+                }
+            }
+            401 => return Ok(ApiAnswer::Unauthorized),
+            _ => {}
+        }
+        let response = net::send(
+            Request::get(self.server.join("/app/config/nodespecs/info"))
+                .bearer(token.bearer.expose())
+                .header("accept", "application/json")
+                .deadline(Self::deadline(options)),
+        )?;
+        Ok(match response.status {
+            200 => ApiAnswer::Valid { username: None },
+            401 | 500 => ApiAnswer::Unauthorized,
+            status => ApiAnswer::Status(status),
+        })
     }
 
     /// Moves the bad token file aside as `auth.toml.<8 hex>.backup`. The
@@ -168,23 +262,6 @@ impl JuliaHub {
             backup.display()
         ));
         Ok(())
-    }
-
-    /// Writes the user name `/api/v1` gave into the token file when it has
-    /// none (a device login's reply carries no user_name), so `status` and
-    /// later loads know the user without asking. Best effort: only if the file
-    /// still holds this token; a failure changes nothing. The caller holds
-    /// the lock.
-    fn write_username(&self, token: &Token, username: &str) {
-        let Ok(Some(mut stored)) = pkg_toml::load(&self.path) else {
-            return;
-        };
-        let same_token = stored.table().get("id_token").and_then(toml::Value::as_str)
-            == Some(token.bearer.expose());
-        if same_token && stored.user_name().is_none() && stored.is_usable() {
-            stored.set("user_name", toml::Value::String(username.to_string()));
-            let _ = pkg_toml::save(&self.path, &stored);
-        }
     }
 }
 
@@ -229,15 +306,33 @@ pub fn parse_configuration(status: u16, body: &[u8]) -> Result<Option<DeviceConf
     Ok(Some(DeviceConfig {
         authorization: endpoint("device_authorization_endpoint")?,
         token: endpoint("device_token_endpoint")?,
+        // Checked now, before anyone logs in: a URL that can never receive
+        // the refresh token would make every later refresh fail.
         refresh_url: config
             .get("device_token_refresh_url")
             .and_then(Value::as_str)
-            .map(str::to_string),
+            .map(|url| {
+                pkg_refresh::check_refresh_url(url)
+                    .map_err(|e| e.context("/auth/configuration: device_token_refresh_url"))?;
+                Ok::<_, Error>(url.to_string())
+            })
+            .transpose()?,
         scope: config
             .get("device_token_scope")
             .and_then(Value::as_str)
             .map(str::to_string),
     }))
+}
+
+/// `JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE` as PkgAuthentication reads it:
+/// unset allows; `parse(Bool, strip(v))` decides; a value Julia cannot parse
+/// throws there, which refuses the interactive login.
+#[doc(hidden)]
+pub fn allow_interactive(value: Option<&str>) -> bool {
+    match value {
+        None => true,
+        Some(v) => matches!(v.trim(), "true" | "1"),
+    }
 }
 
 fn device_client_id() -> String {
@@ -263,8 +358,13 @@ impl Provider for JuliaHub {
         pkg_toml::load(&self.path)
     }
 
-    fn token(&self, stored: &PkgToken, _options: &Options) -> Option<Token> {
-        stored.is_usable().then(|| stored.to_token().ok()).flatten()
+    /// JuliaHub.jl's rule: `id_token` and an expiry; no refresh fields needed
+    /// (an unexpired token that cannot be renewed is used while it works).
+    fn token(&self, stored: &PkgToken, options: &Options) -> Option<Token> {
+        stored
+            .is_usable()
+            .then(|| self.bearer_token(stored, options).ok())
+            .flatten()
     }
 
     fn renewal(&self, stored: &PkgToken, _options: &Options) -> Renewal {
@@ -288,12 +388,7 @@ impl Provider for JuliaHub {
             ));
         };
         let refresh_url = stored.refresh_url().unwrap_or_default();
-        let reply = pkg_refresh::refresh(
-            &self.server,
-            refresh_url,
-            &refresh_token,
-            Self::deadline(options),
-        )?;
+        let reply = pkg_refresh::refresh(refresh_url, &refresh_token, Self::deadline(options))?;
         let mut renewed = stored.clone();
         renewed.apply_reply(reply, unix_now());
         Ok(renewed)
@@ -309,16 +404,36 @@ impl Provider for JuliaHub {
         self.interactive_login(options)
     }
 
-    fn save(&self, grant: PkgToken, _options: &Options) -> Result<Token> {
-        let token = grant
-            .to_token()
+    fn save(&self, grant: PkgToken, options: &Options) -> Result<Token> {
+        let token = self
+            .bearer_token(&grant, options)
             .map_err(|e| Error::server(format!("token reply: {}", e.message())))?;
         pkg_toml::save(&self.path, &grant)?;
         Ok(token)
     }
 
+    /// JuliaHub's API takes the id_token. With `token_kind=access` the
+    /// id_token stored beside the access token is asked about; a token with
+    /// none (e.g. given) cannot be checked.
     fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        match self.api_v1(token, options)? {
+        let id_token;
+        let token = if options.token_kind == "access" {
+            let stored = pkg_toml::load(&self.path)?;
+            let beside = stored.filter(|s| {
+                s.table().get("access_token").and_then(toml::Value::as_str)
+                    == Some(token.bearer.expose())
+            });
+            match beside.map(|s| s.to_token()) {
+                Some(Ok(t)) => {
+                    id_token = t;
+                    &id_token
+                }
+                _ => return Ok(Verdict::Unknown),
+            }
+        } else {
+            token
+        };
+        match self.ask_api(token, options)? {
             ApiAnswer::Valid { username } => Ok(Verdict::Valid { username }),
             ApiAnswer::Unauthorized => Ok(Verdict::Rejected),
             ApiAnswer::Status(status) => Err(Error::server(format!(
@@ -328,12 +443,17 @@ impl Provider for JuliaHub {
         }
     }
 
-    fn discard(&self, _stored: &PkgToken, _options: &Options) -> Result<()> {
+    /// JuliaHub.jl moves the file aside and logs in again only when
+    /// `maxcount > 1`; with one try the rejection is the answer.
+    fn discard(&self, _stored: &PkgToken, options: &Options) -> Result<()> {
+        if options.maxcount <= 1 {
+            return Err(Error::authentication(format!(
+                "{} rejected the stored token (HTTP 401) and maxcount=1 allows no new login; \
+                 authenticate again with force=true or a higher maxcount",
+                self.server.as_str()
+            )));
+        }
         self.back_up_bad_token()
-    }
-
-    fn remember_username(&self, token: &Token, username: &str) {
-        self.write_username(token, username);
     }
 
     /// Takes a whole auth.toml (e.g. copied from another machine); it must

@@ -95,12 +95,6 @@ pub trait Provider: Send + Sync + 'static {
     /// with what the user must do. The lock is held.
     fn discard(&self, stored: &Self::Stored, options: &Options) -> Result<()>;
 
-    /// Writes a username the server named into the store when it has none.
-    /// Best effort; the lock is held.
-    fn remember_username(&self, token: &Token, username: &str) {
-        let _ = (token, username);
-    }
-
     /// The error for a token that expires and cannot be renewed.
     fn cannot_renew(&self) -> Error {
         Error::authentication(format!(

@@ -1,36 +1,101 @@
-//! Pkg's `auth.toml`: `<depot>/servers/<host[_port]>/auth.toml`, read and
-//! written the way PkgAuthentication.jl and Pkg do, unknown fields preserved.
+//! Pkg's `auth.toml`: `<depot>/servers/<dir>/auth.toml`, read and written the
+//! way PkgAuthentication.jl and Pkg do, unknown fields preserved.
+//!
+//! Facts from the sources (Pkg.jl e52498951, Julia's base/initdefs.jl,
+//! JuliaHub.jl 42e8422):
+//! - **The directory** (Pkg.jl src/PlatformEngines.jl:74-89 `get_server_dir`,
+//!   src/Pkg.jl:39-44 `pkg_server`): the server text as written (a missing
+//!   `scheme://` becomes `https://`, trailing `/` stripped), then the regex
+//!   `^\w+:///?([^\\/]+)(?:$|/)` takes everything after `://` up to the first
+//!   `/` or `\`, case kept, an explicit port kept, no IDNA; each of
+//!   `: / < > " \ | ? *` becomes `_`. So `https://JuliaHub.com` →
+//!   `JuliaHub.com` and `https://juliahub.com:443` → `juliahub.com_443`. The
+//!   host is therefore *not* normalised here: see [`dir_name`].
+//! - **The depot** (base/initdefs.jl `init_depot_path`): `JULIA_DEPOT_PATH`
+//!   split on `:`, each entry `expanduser`-ed; an empty entry stands for the
+//!   default depots (`~/.julia` first) at its position. Julia ≥ 1.10 treats an
+//!   entirely empty value as "no depot at all" (Pkg then sends no token); we
+//!   use the default depot instead (README, "Differences from the originals").
+//! - **A usable file** (JuliaHub.jl src/authentication.jl:427-449
+//!   `_authenticate_retry`): `id_token` and `expires` or `expires_at` (a
+//!   number) in the future. `refresh_token` and `refresh_url` matter only for
+//!   refreshing (PkgAuthentication's stricter rule decides refreshability).
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::reply::may_change;
 use crate::secret::Secret;
-use crate::server::ServerUrl;
 use crate::store::{fsutil, toml_file};
 use crate::token::Token;
 
-/// The first depot: first entry of `JULIA_DEPOT_PATH`, else `~/.julia`.
+/// The first depot, as Julia's `DEPOT_PATH[1]` (see the module doc).
 pub fn depot() -> Result<PathBuf> {
-    if let Ok(paths) = std::env::var("JULIA_DEPOT_PATH") {
-        // Julia treats an empty entry as "the default depot here".
-        if let Some(first) = paths.split(':').next().filter(|p| !p.is_empty()) {
-            return Ok(PathBuf::from(first));
-        }
-    }
-    dirs::home_dir()
-        .map(|home| home.join(".julia"))
-        .ok_or_else(|| {
-            Error::no_credentials("cannot find the home directory; set JULIA_DEPOT_PATH")
-        })
+    first_depot(
+        std::env::var("JULIA_DEPOT_PATH").ok().as_deref(),
+        dirs::home_dir(),
+    )
 }
 
-/// Where Pkg keeps the token for `server`.
-pub fn path_for(server: &ServerUrl) -> Result<PathBuf> {
-    Ok(depot()?
-        .join("servers")
-        .join(server.dir_name())
-        .join("auth.toml"))
+/// [`depot`] for a given `JULIA_DEPOT_PATH` value and home directory.
+pub fn first_depot(value: Option<&str>, home: Option<PathBuf>) -> Result<PathBuf> {
+    let no_home = || Error::no_credentials("cannot find the home directory; set JULIA_DEPOT_PATH");
+    let default = || home.clone().map(|h| h.join(".julia")).ok_or_else(no_home);
+    match value.and_then(|v| v.split(':').next()) {
+        // Unset, entirely empty, or an empty first entry: the default depots
+        // come first.
+        None | Some("") => default(),
+        Some(first) => expand_user(first, home.as_deref()).ok_or_else(no_home),
+    }
+}
+
+/// Julia's `expanduser`: a leading `~` (alone or before `/`) is the home
+/// directory; anything else is kept as written.
+fn expand_user(path: &str, home: Option<&Path>) -> Option<PathBuf> {
+    match path.strip_prefix('~') {
+        Some("") => home.map(Path::to_path_buf),
+        Some(rest) if rest.starts_with('/') => home.map(|h| h.join(rest.trim_start_matches('/'))),
+        _ => Some(PathBuf::from(path)),
+    }
+}
+
+/// The directory under `servers/` Pkg uses for `server`, the server text as
+/// the user wrote it (see the module doc). None when Pkg would find no
+/// host in it.
+pub fn dir_name(server: &str) -> Option<String> {
+    let server = server.trim();
+    let has_scheme = server
+        .find("://")
+        .is_some_and(|i| i > 0 && server[..i].chars().all(|c| c.is_alphanumeric() || c == '_'));
+    let server = if has_scheme {
+        server.to_string()
+    } else {
+        format!("https://{server}")
+    };
+    let server = server.trim_end_matches('/');
+    let rest = &server[server.find("://")? + 3..];
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let end = rest.find(['/', '\\']).unwrap_or(rest.len());
+    let host = &rest[..end];
+    if host.is_empty() {
+        return None;
+    }
+    Some(
+        host.chars()
+            .map(|c| match c {
+                ':' | '/' | '<' | '>' | '"' | '\\' | '|' | '?' | '*' => '_',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
+/// Where Pkg keeps the token for the server written as `server`.
+pub fn path_for(server: &str) -> Result<PathBuf> {
+    let dir = dir_name(server).ok_or_else(|| {
+        Error::invalid_argument(format!("the server URL has no host: {:?}", server.trim()))
+    })?;
+    Ok(depot()?.join("servers").join(dir).join("auth.toml"))
 }
 
 /// The contents of one auth.toml. Every field is kept, so a rewrite preserves
@@ -77,12 +142,11 @@ impl PkgToken {
         self.string("user_name")
     }
 
-    /// PkgAuthentication's rule: `id_token`, `refresh_token` and `refresh_url`
-    /// are strings and `expires_at` or `expires` is a number.
+    /// JuliaHub.jl's rule (authentication.jl:427-449): `id_token` is a string
+    /// and `expires` or `expires_at` a number. Whether it is still in the
+    /// future is the lifecycle's question; refresh fields are not needed.
     pub fn is_usable(&self) -> bool {
-        ["id_token", "refresh_token", "refresh_url"]
-            .iter()
-            .all(|k| self.string(k).is_some())
+        self.string("id_token").is_some()
             && (self.number("expires_at").is_some() || self.number("expires").is_some())
     }
 
@@ -112,11 +176,23 @@ impl PkgToken {
 
     /// The token a request carries: the `id_token`, as JuliaHub.jl uses it.
     pub fn to_token(&self) -> Result<Token> {
-        let id_token = self
-            .string("id_token")
-            .ok_or_else(|| Error::format("the token has no id_token"))?;
+        self.to_token_kind("id")
+    }
+
+    /// The token a request carries, by option `token_kind`: `"id"` (the
+    /// `id_token`, for JuliaHub's API as JuliaHub.jl sends it) or `"access"`
+    /// (the `access_token`, for the package server as Pkg sends it).
+    pub fn to_token_kind(&self, kind: &str) -> Result<Token> {
+        let field = if kind == "access" {
+            "access_token"
+        } else {
+            "id_token"
+        };
+        let bearer = self
+            .string(field)
+            .ok_or_else(|| Error::format(format!("the token has no {field}")))?;
         Ok(Token {
-            bearer: Secret::new(id_token)?,
+            bearer: Secret::new(bearer)?,
             refresh: self.string("refresh_token").map(Secret::new).transpose()?,
             expires_at: self.expires_at(),
             lifetime: self.number("expires_in").map(|s| s as i64),
@@ -293,6 +369,45 @@ client_id = "evil"
             .unwrap();
         fresh.apply_reply(login, 5000);
         assert_eq!(fresh.refresh_url(), Some("https://juliahub.com/r"));
+    }
+
+    #[test]
+    fn directory_name_is_pkgs() {
+        let d = |s: &str| dir_name(s).unwrap();
+        assert_eq!(d("https://JuliaHub.com"), "JuliaHub.com");
+        assert_eq!(d("https://juliahub.com:443/"), "juliahub.com_443");
+        assert_eq!(d("JuliaHub.com"), "JuliaHub.com");
+        assert_eq!(d("http://127.0.0.1:8080/path/x"), "127.0.0.1_8080");
+        assert_eq!(d("https://bücher.example"), "bücher.example");
+        assert_eq!(d("https://[::1]:9"), "[__1]_9");
+        assert_eq!(dir_name("https://"), None);
+    }
+
+    #[test]
+    fn depot_follows_julia_init_depot_path() {
+        let home = Some(PathBuf::from("/home/u"));
+        let d = |v: Option<&str>| first_depot(v, home.clone()).unwrap();
+        assert_eq!(d(None), PathBuf::from("/home/u/.julia"));
+        assert_eq!(d(Some("")), PathBuf::from("/home/u/.julia"));
+        assert_eq!(d(Some(":/opt/depot")), PathBuf::from("/home/u/.julia"));
+        assert_eq!(d(Some("/opt/depot:")), PathBuf::from("/opt/depot"));
+        assert_eq!(d(Some("~/depot:/x")), PathBuf::from("/home/u/depot"));
+        assert_eq!(d(Some("~")), PathBuf::from("/home/u"));
+        assert_eq!(d(Some("~other/x")), PathBuf::from("~other/x"));
+    }
+
+    #[test]
+    fn a_file_without_refresh_fields_is_usable_but_not_refreshable() {
+        let t = PkgToken::parse(
+            b"id_token = \"i\"\nexpires = 4000000000\n",
+            Path::new("a"),
+            None,
+        )
+        .unwrap();
+        assert!(t.is_usable());
+        assert!(!t.is_refreshable());
+        let t = PkgToken::parse(b"id_token = \"i\"\n", Path::new("a"), None).unwrap();
+        assert!(!t.is_usable(), "no expiry: JuliaHub.jl logs in again");
     }
 
     #[test]

@@ -89,6 +89,10 @@ struct Global {
     /// How long a login may wait, and any lock or request may take
     #[arg(long, global = true, value_name = "SECS", value_parser = parse_timeout)]
     timeout: Option<u64>,
+    /// juliahub: which token to hand out (and to git): id (JuliaHub's API,
+    /// the default) or access (the package server, as Pkg sends it)
+    #[arg(long, global = true, value_name = "KIND")]
+    token_kind: Option<String>,
     /// Any library option, as KEY=VALUE (repeatable; e.g. -o poll_interval_ms=500).
     /// Arguments are visible to other users: do not pass secrets here
     #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE",
@@ -274,6 +278,7 @@ impl Global {
                 self.token_path.as_ref().map(|p| p.display().to_string()),
             ),
             ("timeout_ms", self.timeout.map(|ms| ms.to_string())),
+            ("token_kind", self.token_kind.clone()),
         ];
         for (key, value) in flags {
             if let Some(value) = value {

@@ -23,7 +23,15 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
     if let Ok(depot) = &depot {
         for (dir, path) in token_files(&depot.join("servers")) {
             let env_match = match &env_url {
-                Some(Ok(url)) if url.dir_name() == dir => Some(url),
+                Some(Ok(url))
+                    if env_server
+                        .as_deref()
+                        .and_then(pkg_toml::dir_name)
+                        .as_deref()
+                        == Some(dir.as_str()) =>
+                {
+                    Some(url)
+                }
                 _ => None,
             };
             env_covered |= env_match.is_some();
@@ -45,7 +53,7 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
         };
         match (env_url, &depot) {
             (Some(Ok(url)), Ok(_)) => {
-                let expected = pkg_toml::path_for(&url)
+                let expected = pkg_toml::path_for(&raw)
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
                 entry.problem = Some(format!(
@@ -122,8 +130,8 @@ fn juliahub_file(
         entry.usable = stored.is_usable();
         if !entry.usable {
             entry.problem = Some(
-                "incomplete token (it needs id_token, refresh_token, refresh_url and \
-                 expires_at); run `hubauth login --force`"
+                "incomplete token (it needs id_token and expires or expires_at); \
+                 run `hubauth login --force`"
                     .to_string(),
             );
         }
@@ -142,8 +150,8 @@ fn juliahub_server(dir: &str, stored: Option<&PkgToken>, env_match: Option<&Serv
         .and_then(PkgToken::refresh_url)
         .and_then(|u| url::Url::parse(u).ok())
         .map(|u| u.origin().ascii_serialization())
-        .and_then(|origin| ServerUrl::parse(&origin).ok())
-        .filter(|url| url.dir_name() == dir);
+        .filter(|origin| pkg_toml::dir_name(origin).as_deref() == Some(dir))
+        .and_then(|origin| ServerUrl::parse(&origin).ok());
     if let Some(url) = from_refresh_url {
         return url.as_str().to_string();
     }

@@ -78,6 +78,25 @@ pub struct JuliaHubConfig {
     /// How far the server's clock (its `Date` header) is ahead of the real
     /// one, in seconds; negative = behind. Default 0.
     pub clock_skew_s: i64,
+    /// Pending device polls are answered with this status (400 or 401) and
+    /// a plain-text body, as PkgAuthentication.jl allows (it treats any 400
+    /// or 401 as pending). None (default): RFC 8628's JSON
+    /// `authorization_pending`.
+    pub plain_pending: Option<u16>,
+    /// The base URL (`scheme://host:port`) of the `refresh_url` of new
+    /// logins and of `device_token_refresh_url`; None (default): the
+    /// server's own. [`JuliaHubServer::serve_refresh_on`] opens a listener on
+    /// another loopback host and sets it.
+    pub refresh_base: Option<String>,
+    /// JuliaHub before 6.2: `/api/v1` answers 404; `POST /v1/graphql`
+    /// (the user) and `GET /app/config/nodespecs/info` (the check) serve
+    /// instead. Default false.
+    pub legacy_api: bool,
+    /// With `legacy_api`: `/v1/graphql` answers 404 too, leaving only
+    /// nodespecs. Default false.
+    pub no_graphql: bool,
+    /// `/api/v1`'s 200 carries `api_version`. Default true.
+    pub api_version: bool,
 }
 
 impl Default for JuliaHubConfig {
@@ -97,6 +116,11 @@ impl Default for JuliaHubConfig {
             user: "alice".into(),
             email: None,
             clock_skew_s: 0,
+            plain_pending: None,
+            refresh_base: None,
+            legacy_api: false,
+            no_graphql: false,
+            api_version: true,
         }
     }
 }
@@ -194,6 +218,34 @@ impl ConfigPatch for JuliaHubConfig {
                         )
                     }
                 }
+                "plain_pending" => {
+                    next.plain_pending = if v.is_null() {
+                        None
+                    } else {
+                        Some(
+                            v.as_u64()
+                                .filter(|s| matches!(s, 400 | 401))
+                                .map(|s| s as u16)
+                                .ok_or_else(|| want("400, 401 or null"))?,
+                        )
+                    }
+                }
+                "refresh_base" => {
+                    next.refresh_base = if v.is_null() {
+                        None
+                    } else {
+                        Some(
+                            v.as_str()
+                                .filter(|s| s.starts_with("http"))
+                                .ok_or_else(|| want("a base URL or null"))?
+                                .trim_end_matches('/')
+                                .to_string(),
+                        )
+                    }
+                }
+                "legacy_api" => next.legacy_api = v.as_bool().ok_or_else(|| want("a boolean"))?,
+                "no_graphql" => next.no_graphql = v.as_bool().ok_or_else(|| want("a boolean"))?,
+                "api_version" => next.api_version = v.as_bool().ok_or_else(|| want("a boolean"))?,
                 _ => return Err(format!("unknown config key {key:?}")),
             }
         }
@@ -244,6 +296,10 @@ pub struct JuliaHubStats {
     pub refresh_replies_lost: u64,
     /// `GET /api/v1` requests.
     pub api_v1_calls: u64,
+    /// `POST /v1/graphql` requests (legacy user query).
+    pub graphql_calls: u64,
+    /// `GET /app/config/nodespecs/info` requests (legacy check).
+    pub nodespecs_calls: u64,
     /// Visits of `/auth/response?...` and `/auth/device...` (the "browser").
     pub browser_visits: u64,
     /// Logins minted by `/_test/issue`.
@@ -339,6 +395,12 @@ pub struct JuliaHub {
     inner: Mutex<Inner>,
 }
 
+/// The path of an absolute URL (`/` when it has none).
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("/", |i| &rest[i..])
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -417,11 +479,20 @@ impl Inner {
         token
     }
 
+    /// The base of refresh URLs: `refresh_base`, else the server's `base`.
+    fn refresh_base(&self, base: &str) -> String {
+        self.config
+            .refresh_base
+            .clone()
+            .unwrap_or_else(|| base.to_string())
+    }
+
     fn issue(&mut self, base: &str, ttl_s: i64, user: Option<&str>) -> JuliaHubToken {
         let path = match self.config.flow {
             Flow::Classic => CLASSIC_REFRESH_PATH,
             Flow::Device => DEVICE_REFRESH_PATH,
         };
+        let base = self.refresh_base(base);
         let family = self.new_family(format!("{base}{path}"), user);
         self.stats.test_issued += 1;
         self.mint(family, ttl_s)
@@ -502,13 +573,14 @@ impl JuliaHub {
             );
         }
         let base = &req.base_url;
+        let refresh_base = s.refresh_base(base);
         Response::json(
             200,
             &json!({
                 "auth_flows": ["classic", "device"],
                 "device_authorization_endpoint": format!("{base}/auth/device/code"),
                 "device_token_endpoint": format!("{base}/auth/token"),
-                "device_token_refresh_url": format!("{base}{DEVICE_REFRESH_PATH}"),
+                "device_token_refresh_url": format!("{refresh_base}{DEVICE_REFRESH_PATH}"),
                 "device_token_scope": "openid offline_access",
             }),
         )
@@ -605,7 +677,8 @@ impl JuliaHub {
             }
             Approval::Approved => {
                 s.classic.remove(challenge);
-                let family = s.new_family(format!("{}{CLASSIC_REFRESH_PATH}", req.base_url), None);
+                let base = s.refresh_base(&req.base_url);
+                let family = s.new_family(format!("{base}{CLASSIC_REFRESH_PATH}"), None);
                 let ttl = s.config.token_ttl_s;
                 let token = s.mint(family, ttl);
                 s.stats.tokens_claimed += 1;
@@ -770,18 +843,26 @@ impl JuliaHub {
         }
         login.approval = decision;
         match decision {
-            Approval::Pending => Response::error(
-                400,
-                "authorization_pending",
-                "the user has not yet approved the login",
-            ),
+            Approval::Pending => match s.config.plain_pending {
+                Some(status) => Response::new(
+                    status,
+                    "text/plain; charset=utf-8",
+                    "authorization pending\n",
+                ),
+                None => Response::error(
+                    400,
+                    "authorization_pending",
+                    "the user has not yet approved the login",
+                ),
+            },
             Approval::Denied => {
                 s.device.remove(device_code);
                 Response::error(400, "access_denied", "the user denied the login")
             }
             Approval::Approved => {
                 s.device.remove(device_code);
-                let family = s.new_family(format!("{}{DEVICE_REFRESH_PATH}", req.base_url), None);
+                let base = s.refresh_base(&req.base_url);
+                let family = s.new_family(format!("{base}{DEVICE_REFRESH_PATH}"), None);
                 let ttl = s.config.token_ttl_s;
                 let token = s.mint(family, ttl);
                 s.stats.device_tokens_issued += 1;
@@ -832,11 +913,7 @@ impl JuliaHub {
                 "refresh token reused: every token of this login is revoked",
             );
         }
-        let expected_path = s.families[family]
-            .refresh_url
-            .strip_prefix(&req.base_url)
-            .unwrap_or("")
-            .to_string();
+        let expected_path = url_path(&s.families[family].refresh_url).to_string();
         if req.path != expected_path {
             s.stats.refresh_rejections += 1;
             return Response::error(
@@ -864,30 +941,79 @@ impl JuliaHub {
         Response::new(200, "application/toml", token.to_toml())
     }
 
+    /// The user of a live id_token sent as bearer.
+    fn known_user(s: &Inner, req: &Request) -> Option<String> {
+        req.bearer().and_then(|t| s.id_tokens.get(t)).and_then(|t| {
+            let f = &s.families[t.family];
+            (!f.revoked && now_unix() < t.valid_until).then(|| f.user_name.clone())
+        })
+    }
+
     fn api_v1(&self, req: &Request) -> Response {
         let mut s = self.lock();
         s.stats.api_v1_calls += 1;
-        let known = req.bearer().and_then(|t| s.id_tokens.get(t)).and_then(|t| {
-            let f = &s.families[t.family];
-            (!f.revoked && now_unix() < t.valid_until).then(|| f.user_name.clone())
-        });
+        if s.config.legacy_api {
+            return not_found(req);
+        }
+        let known = Self::known_user(&s, req);
+        let info = |user: &str| {
+            if s.config.api_version {
+                json!({ "api_version": "0.0.1", "username": user })
+            } else {
+                json!({ "username": user })
+            }
+        };
         match (s.config.api_status, known) {
-            (Some(200), _) => Response::json(
-                200,
-                &json!({ "api_version": "0.0.1", "username": s.config.user }),
-            ),
+            (Some(200), _) => Response::json(200, &info(&s.config.user)),
             (Some(status), _) => {
                 Response::error(status, "forced", "status forced by the test config")
             }
-            (None, Some(user)) => {
-                Response::json(200, &json!({ "api_version": "0.0.1", "username": user }))
-            }
+            (None, Some(user)) => Response::json(200, &info(&user)),
             (None, None) => Response::error(
                 401,
                 "invalid_token",
                 "missing, unknown, expired or revoked id_token",
             )
             .with_header("WWW-Authenticate", "Bearer error=\"invalid_token\""),
+        }
+    }
+
+    /// JuliaHub before 6.2: the Hasura GraphQL user query JuliaHub.jl sends
+    /// (`X-Hasura-Role: jhuser`); the reply lists the token's user.
+    fn graphql(&self, req: &Request) -> Response {
+        let mut s = self.lock();
+        s.stats.graphql_calls += 1;
+        if !s.config.legacy_api || s.config.no_graphql {
+            return not_found(req);
+        }
+        if req.header("x-hasura-role") != Some("jhuser") {
+            return Response::error(400, "invalid_request", "X-Hasura-Role: jhuser is required");
+        }
+        match Self::known_user(&s, req) {
+            Some(user) => Response::json(
+                200,
+                &json!({ "data": { "users": [{
+                    "id": 1, "name": user, "username": user, "firstname": user,
+                    "info": [{ "email": format!("{user}@example.com"), "features": [] }],
+                }] } }),
+            ),
+            None => Response::error(401, "invalid_token", "unknown or expired token"),
+        }
+    }
+
+    /// JuliaHub before 6.2: what JuliaHub.jl's check asks instead of `/api/v1`.
+    fn nodespecs(&self, req: &Request) -> Response {
+        let mut s = self.lock();
+        s.stats.nodespecs_calls += 1;
+        if !s.config.legacy_api {
+            return not_found(req);
+        }
+        match Self::known_user(&s, req) {
+            Some(_) => Response::json(
+                200,
+                &json!({ "success": true, "node_specs": [["cpu", 2, 8.0, 0, 0.1, "m6", 1.0, true]] }),
+            ),
+            None => Response::error(401, "invalid_token", "unknown or expired token"),
         }
     }
 
@@ -947,6 +1073,8 @@ impl JuliaHub {
                 route("GET", Self::refresh)
             }
             "/api/v1" => route("GET", Self::api_v1),
+            "/v1/graphql" => route("POST", Self::graphql),
+            "/app/config/nodespecs/info" => route("GET", Self::nodespecs),
             "/_test/revoke" => route("POST", |h, _| {
                 let n = h.lock().revoke_all();
                 Response::json(200, &json!({ "revoked_logins": n }))
@@ -1018,5 +1146,54 @@ impl Running<JuliaHub> {
     /// [`issue_token`](Self::issue_token) as `auth.toml` text.
     pub fn issue_token_toml(&self, ttl_s: i64) -> String {
         self.issue_token(ttl_s).to_toml()
+    }
+
+    /// A login as a file without refresh fields (no `refresh_token`, no
+    /// `refresh_url`), as JuliaHub.jl accepts it: `id_token`,
+    /// `access_token`, `expires` (integer), `user_name`, `user_email`.
+    pub fn issue_token_toml_without_refresh(&self, ttl_s: i64) -> String {
+        let t = self.issue_token(ttl_s);
+        format!(
+            "access_token = {:?}\nid_token = {:?}\nexpires = {}\nuser_name = {:?}\nuser_email = {:?}\n",
+            t.access_token, t.id_token, t.expires_at, t.user_name, t.user_email
+        )
+    }
+
+    /// Serves this server on another loopback address too (e.g.
+    /// `127.0.0.2`, any free port) and makes new refresh URLs point there,
+    /// as a JuliaHub whose refresh endpoint lives on another host. Returns
+    /// that base URL. The listener forwards bytes to the server and lives as
+    /// long as the process.
+    pub fn serve_refresh_on(&self, host: &str) -> std::io::Result<String> {
+        let listener = std::net::TcpListener::bind((host, 0))?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], self.port()));
+        std::thread::Builder::new()
+            .name("juliahub-refresh-forwarder".into())
+            .spawn(move || {
+                for client in listener.incoming().flatten() {
+                    let Ok(upstream) = std::net::TcpStream::connect(target) else {
+                        continue;
+                    };
+                    forward(client, upstream);
+                }
+            })?;
+        let refresh_base = base.clone();
+        self.configure(|c| c.refresh_base = Some(refresh_base));
+        Ok(base)
+    }
+}
+
+/// Copies bytes both ways between two connections until either closes.
+fn forward(a: std::net::TcpStream, b: std::net::TcpStream) {
+    let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+    };
+    if let (Ok(a2), Ok(b2)) = (a.try_clone(), b.try_clone()) {
+        pipe(a, b2);
+        pipe(b, a2);
     }
 }

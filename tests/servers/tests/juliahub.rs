@@ -669,3 +669,85 @@ fn server_stops_on_drop() {
     drop(s);
     assert!(http::get(&url).is_err());
 }
+
+#[test]
+fn plain_text_pending_and_refresh_on_another_host() {
+    let s = JuliaHubServer::start_with(JuliaHubConfig {
+        plain_pending: Some(401),
+        device_interval_s: 0,
+        ..JuliaHubConfig::default()
+    });
+    let code = device_code(&s);
+    let r = poll(&s, code["device_code"].as_str().unwrap());
+    assert_eq!(r.status, 401);
+    assert!(r.json().is_err(), "plain text, not JSON: {}", r.text());
+
+    let base = s.serve_refresh_on("127.0.0.2").unwrap();
+    assert!(base.starts_with("http://127.0.0.2:"), "{base}");
+    let t = s.issue_token(60);
+    assert!(t.refresh_url.starts_with(&base), "{}", t.refresh_url);
+    let r = refresh(&t.refresh_url, &t.refresh_token);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = http::request(
+        "GET",
+        &format!("{}/auth/configuration", s.url()),
+        &[("accept", "application/json")],
+        b"",
+    )
+    .unwrap();
+    assert!(
+        json_of(&r)["device_token_refresh_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&base)
+    );
+}
+
+#[test]
+fn legacy_api_serves_graphql_and_nodespecs() {
+    let s = JuliaHubServer::start_with(JuliaHubConfig {
+        legacy_api: true,
+        ..JuliaHubConfig::default()
+    });
+    let t = s.issue_token(60);
+    assert_eq!(api_v1(&s, &t.id_token).status, 404);
+    let gql = |role: Option<&str>| {
+        let mut headers = vec![
+            ("authorization", format!("Bearer {}", t.id_token)),
+            ("content-type", "application/json".to_string()),
+        ];
+        if let Some(role) = role {
+            headers.push(("x-hasura-role", role.to_string()));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        http::request(
+            "POST",
+            &format!("{}/v1/graphql", s.url()),
+            &headers,
+            br#"{"query":"query UserInfo { users { username } }"}"#,
+        )
+        .unwrap()
+    };
+    let r = gql(Some("jhuser"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json_of(&r)["data"]["users"][0]["username"], "alice");
+    assert_eq!(gql(None).status, 400);
+    let nodespecs = format!("{}/app/config/nodespecs/info", s.url());
+    assert_eq!(
+        http::get_bearer(&nodespecs, &t.id_token).unwrap().status,
+        200
+    );
+    assert_eq!(http::get_bearer(&nodespecs, "nope").unwrap().status, 401);
+    s.configure(|c| c.no_graphql = true);
+    assert_eq!(gql(Some("jhuser")).status, 404);
+    s.configure(|c| {
+        c.legacy_api = false;
+        c.api_version = false;
+    });
+    let r = api_v1(&s, &t.id_token);
+    assert_eq!(r.status, 200);
+    assert!(json_of(&r).get("api_version").is_none());
+    let bare: toml::Table = s.issue_token_toml_without_refresh(60).parse().unwrap();
+    assert!(bare.get("refresh_token").is_none() && bare.get("refresh_url").is_none());
+    assert!(bare["expires"].is_integer());
+}

@@ -3,7 +3,8 @@
 
 Get, keep, refresh, check and hand out tokens for data and compute hubs
 (JuliaHub, DagsHub, DigitalHub, CAVE, any OpenID Connect server) through the
-hubauth native library, with an API shaped like JuliaHub.jl's:
+hubauth native library, with JuliaHub.jl's authentication API (a drop-in:
+same names, return values, errors and properties):
 
 ```julia
 using HubAuth
@@ -17,13 +18,16 @@ HTTP.get(url, ["Authorization" => "Bearer " * String(HubAuth.token(auth))])
 module HubAuth
 
 using Dates: DateTime, unix2datetime
+using UUIDs: UUID
+import Libdl
+import URIs
 
 include("LibHubAuth.jl")   # generated: the C API, one function per C function
 const L = LibHubAuth
 
 include("api.jl")
 
-export Authentication, AuthenticationError, Secret,
+export Authentication, AuthenticationError, InvalidAuthentication, JuliaHubException, Secret,
     authenticate, reauthenticate!, check_authentication, current_authentication,
     get_token, logout, save_token
 

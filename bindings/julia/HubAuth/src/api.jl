@@ -1,4 +1,6 @@
-# The high-level API, shaped like JuliaHub.jl's authentication functions.
+# The high-level API: a drop-in for JuliaHub.jl's authentication API (names,
+# return values, error types and fields, `show`, hook semantics, projects; the
+# table is in bindings/julia/juliahub_api.tsv, checked by test_juliahub_api.py).
 #
 # Every C call goes through the generated wrappers in LibHubAuth (`L.hubauth_*`),
 # so this file holds no `ccall` of its own and check_ccalls.py checks each C
@@ -12,16 +14,46 @@
 # ---------------------------------------------------------------------------
 
 """
-    AuthenticationError(code, message) <: Exception
+    JuliaHubException <: Exception
 
-A hubauth call failed. `code` is the stable status code (one of the
-`HubAuth.LibHubAuth.HUBAUTH_ERR_*` constants, e.g. `HUBAUTH_ERR_CANCELLED`),
-`message` says why in words and never contains a token.
+The supertype of the exceptions below, as in JuliaHub.jl.
 """
-struct AuthenticationError <: Exception
+abstract type JuliaHubException <: Exception end
+
+"""
+    AuthenticationError(msg) <: JuliaHubException
+
+Authentication failed. As in JuliaHub.jl, `.msg` holds a human-readable
+message (never a token). `.code` is hubauth's stable status code (one of the
+`HubAuth.LibHubAuth.HUBAUTH_ERR_*` constants, e.g. `HUBAUTH_ERR_CANCELLED`);
+`AuthenticationError(msg)` gets `HUBAUTH_ERR_AUTHENTICATION`. (`.message` is
+kept as an alias of `.msg`.)
+"""
+struct AuthenticationError <: JuliaHubException
+    msg::String
     code::Int32
-    message::String
 end
+AuthenticationError(msg::AbstractString) = AuthenticationError(String(msg), L.HUBAUTH_ERR_AUTHENTICATION)
+AuthenticationError(code::Integer, msg::AbstractString) = AuthenticationError(String(msg), Int32(code))
+
+Base.getproperty(e::AuthenticationError, name::Symbol) =
+    name === :message ? getfield(e, :msg) : getfield(e, name)
+Base.propertynames(::AuthenticationError, private::Bool = false) = (:msg, :code)
+
+"""
+    InvalidAuthentication <: JuliaHubException
+
+The token is invalid or has expired and could not be renewed, as in JuliaHub.jl:
+thrown by [`HubAuth.token`](@ref) (and `auth.token`); re-authenticating with
+[`authenticate`](@ref) or [`reauthenticate!`](@ref) resolves it.
+"""
+struct InvalidAuthentication <: JuliaHubException end
+Base.showerror(io::IO, ::InvalidAuthentication) = print(
+    io,
+    """
+    InvalidAuthentication: authentication token invalid or expired
+    Please re-authenticate with HubAuth.authenticate()""",
+)
 
 function _code_name(code::Integer)
     for name in names(L; all = true)
@@ -34,12 +66,18 @@ function _code_name(code::Integer)
 end
 
 function Base.showerror(io::IO, e::AuthenticationError)
-    print(io, "AuthenticationError: ", e.message, " (", _code_name(e.code), ")")
+    print(io, "AuthenticationError: ", e.msg)
+    e.code == L.HUBAUTH_ERR_AUTHENTICATION || print(io, " (", _code_name(e.code), ")")
 end
 
 # Turns a nonzero status and the `hubauth_error *` that came with it into a
 # thrown AuthenticationError. The error object is freed on every path.
-function _raise_if_error(status::Integer, err::Ptr{Cvoid})
+function _raise_if_error(status::Integer, err::Ptr{Cvoid}; invalid::Bool = false)
+    if invalid && status == L.HUBAUTH_ERR_AUTHENTICATION
+        # The token expired and could not be renewed: JuliaHub.jl's exception.
+        L.hubauth_error_free(err)
+        throw(InvalidAuthentication())
+    end
     if status == L.HUBAUTH_OK
         err == C_NULL || L.hubauth_error_free(err)   # not written on success; be safe
         return nothing
@@ -107,18 +145,21 @@ version() = VersionNumber(unsafe_string(L.hubauth_version()))
 
 """
     Secret(value::AbstractString)
+    Secret(value::Vector{UInt8})
 
 A token kept by hubauth outside Julia's heap: zeroed when freed, never shown.
-`show`, `print` and `string` give `Secret(*****)`; `String(secret)` copies the
-value out (that copy is an ordinary `String`, so use it and drop it);
+The constructors are JuliaHub.jl's; like `Base.SecretBuffer!`, the
+`Vector{UInt8}` one zeroes the vector it was given. `show`, `print` and
+`string` give `HubAuth.Secret("*******")`; `String(secret)` copies the value
+out (that copy is an ordinary `String`, so use it and drop it);
 `length(secret)` is its length in bytes. `close(secret)` zeroes and frees it at
-once, otherwise the finalizer does.
+once (idempotent, safe from several threads), otherwise the finalizer does.
 """
 mutable struct Secret
-    ptr::Ptr{Cvoid}
+    ptr::Threads.Atomic{UInt}   # the hubauth_secret *, swapped to 0 by close
     function Secret(ptr::Ptr{Cvoid})
         ptr == C_NULL && throw(ArgumentError("Secret: NULL hubauth_secret"))
-        s = new(ptr)
+        s = new(Threads.Atomic{UInt}(UInt(ptr)))
         finalizer(close, s)
         return s
     end
@@ -131,22 +172,40 @@ function Secret(value::AbstractString)
     return Secret(L.hubauth_secret_new(v))
 end
 
+function Secret(value::Vector{UInt8})
+    try
+        isvalid(String, value) || throw(ArgumentError("Secret: the value is not valid UTF-8"))
+        0x00 in value && throw(ArgumentError("Secret: the value contains a NUL byte"))
+        buf = Vector{UInt8}(undef, length(value) + 1)   # NUL-terminated copy for C
+        copyto!(buf, value)
+        buf[end] = 0x00
+        try
+            return GC.@preserve buf Secret(L.hubauth_secret_new(pointer(buf)))
+        finally
+            fill!(buf, 0x00)
+        end
+    finally
+        fill!(value, 0x00)
+    end
+end
+
 Secret(s::Secret) = s
 
+_handle(a::Threads.Atomic{UInt}) = Ptr{Cvoid}(a[])
+
 function Base.unsafe_convert(::Type{Ptr{Cvoid}}, s::Secret)
-    p = getfield(s, :ptr)
+    p = _handle(getfield(s, :ptr))
     p == C_NULL && throw(ArgumentError("this Secret has been closed"))
     return p
 end
 
 function Base.close(s::Secret)
-    p = getfield(s, :ptr)
-    setfield!(s, :ptr, C_NULL)
+    p = Ptr{Cvoid}(Threads.atomic_xchg!(getfield(s, :ptr), UInt(0)))
     p == C_NULL || L.hubauth_secret_free(p)
     return nothing
 end
 
-Base.isopen(s::Secret) = getfield(s, :ptr) != C_NULL
+Base.isopen(s::Secret) = _handle(getfield(s, :ptr)) != C_NULL
 
 function Base.String(s::Secret)
     GC.@preserve s begin
@@ -157,14 +216,15 @@ end
 
 Base.length(s::Secret) = Int(L.hubauth_secret_len(s))
 Base.isempty(s::Secret) = length(s) == 0
-Base.show(io::IO, ::Secret) = print(io, "Secret(*****)")
+Base.show(io::IO, ::Secret) = print(io, "HubAuth.Secret(\"*******\")")
 Base.print(io::IO, s::Secret) = show(io, s)
 
 # ---------------------------------------------------------------------------
 # The login hook and how it is kept alive
 # ---------------------------------------------------------------------------
 
-# The user's hook, `url -> Bool/Nothing`, and the exception it threw, if any.
+# The user's hook, `url -> anything` (its value is ignored, as in JuliaHub.jl),
+# and the exception it threw, if any.
 # C receives `pointer_from_objref(box)` as `userdata`: a pointer the GC neither
 # traces nor updates, so the box must stay reachable from Julia for as long as
 # C may call it (see _Origin).
@@ -175,7 +235,9 @@ end
 _HookBox(f) = _HookBox(f, nothing)
 
 # Called by hubauth (on the thread that runs the login, inside the ccall) with
-# the URL a user must open. Returns 0 to go on, 1 to cancel. Nothing may unwind
+# the URL a user must open. Returns 0 to go on whatever the hook returned
+# (JuliaHub.jl ignores the hook's value); 1 (cancel) only when it threw.
+# Nothing may unwind
 # into C (hubauth is Rust: unwinding through it is undefined behaviour), so
 # every exception is caught here, the login is cancelled, and the exception is
 # thrown again once the C call has returned (_calling_hook).
@@ -183,7 +245,8 @@ function _hook_trampoline(userdata::Ptr{Cvoid}, url::Cstring)::Int32
     box = nothing
     try
         box = unsafe_pointer_to_objref(userdata)::_HookBox
-        return box.f(unsafe_string(url)) === false ? Int32(1) : Int32(0)
+        box.f(unsafe_string(url))
+        return Int32(0)
     catch e
         box isa _HookBox && (box.exception = e)
         return Int32(1)
@@ -231,7 +294,9 @@ end
 #     that succeeded during the last busy period, and those replace the old set.
 mutable struct _Origin
     hook::Union{Nothing,_HookBox}
+    project_id::Union{Nothing,UUID}   # JuliaHub.jl's project, kept by this binding
 end
+_Origin(hook) = _Origin(hook, nothing)
 
 const _REGISTRY_LOCK = ReentrantLock()
 const _INFLIGHT = Set{_Origin}()   # authenticate calls running now
@@ -366,52 +431,119 @@ _base_options(server, provider) =
 # Authentication
 # ---------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------
+# Running a blocking C call without stopping the Julia scheduler, and
+# turning an interrupt (Ctrl-C) into hubauth's cancellation
+# ---------------------------------------------------------------------------
+
+# Can the blocking call run on another Julia thread than this one? (With one
+# thread, `Threads.@spawn` would run it here anyway.)
+function _can_offload()
+    Threads.nthreads() > 1 && return true
+    # Julia ≥ 1.9: `julia -t 1,1` runs the REPL on the interactive thread and
+    # spawns onto the default one.
+    return VERSION >= v"1.9" && Threads.threadpool() === :interactive
+end
+
+function _fetch(t::Task)
+    try
+        return fetch(t)
+    catch e
+        e isa TaskFailedException && throw(e.task.exception)
+        rethrow()
+    end
+end
+
+# Runs `call()` (one blocking hubauth call that needs no cancel: a check, a
+# token refresh) on another Julia thread when one exists, so this thread's
+# tasks keep running while it waits for the network. Logins go through
+# `_interruptible` instead, whose cancel Ctrl-C triggers.
+#
+# Caveat: a Julia thread inside a ccall does not take part in garbage
+# collection, so another thread that needs a collection waits for the call to
+# return (ccall's `gc_safe` needs Julia ≥ 1.12 and @ccall, which the header
+# check does not read yet).
+function _blocking(call)
+    _can_offload() || return call()
+    return _fetch(Threads.@spawn call())
+end
+
+# ---------------------------------------------------------------------------
+# Projects (JuliaHub.jl's `project` keyword and JULIAHUB_PROJECT_UUID)
+# ---------------------------------------------------------------------------
+
+# `missing`: JULIAHUB_PROJECT_UUID (stripped; empty = none); `nothing`: none,
+# whatever the environment says; a UUID or a UUID string: that project.
+function _juliahub_project(project::Union{AbstractString,UUID,Nothing,Missing})
+    if project === missing
+        env = strip(get(ENV, "JULIAHUB_PROJECT_UUID", ""))
+        project = isempty(env) ? nothing : env
+    end
+    project === nothing && return nothing
+    project isa UUID && return project
+    uuid = tryparse(UUID, project)
+    uuid === nothing &&
+        throw(ArgumentError("Invalid project_id passed to Authentication() - not a UUID: $(project)"))
+    return uuid
+end
+
+# ---------------------------------------------------------------------------
+# Authentication
+# ---------------------------------------------------------------------------
+
 """
     Authentication
 
 A logged-in session with a hub, shared with hubauth: when
 [`reauthenticate!`](@ref) (or a refresh) renews the token, every holder sees
-it. Properties:
+it. Properties, as in JuliaHub.jl:
 
-- `server::String`: the normalised server URL;
-- `username::Union{String,Nothing}`: `nothing` when the hub did not say;
-- `expires_at::Union{DateTime,Nothing}`: when the current token expires (UTC),
-  `nothing` when it does not or that is unknown;
+- `server::URIs.URI`: the server;
+- `username::String`: the user (`nothing` only for hubs that do not say;
+  `authenticate` fails with "Unable to determine username." for JuliaHub);
 - `token::Secret`: the token to send, refreshed first when it is about to
-  expire (the same as [`HubAuth.token(auth)`](@ref HubAuth.token)).
+  expire (the same as [`HubAuth.token(auth)`](@ref HubAuth.token));
+- `project_id::Union{UUID,Nothing}`: the JuliaHub project;
 
-`close(auth)` frees the handle now; otherwise the finalizer does.
+and `expires_at::Union{DateTime,Nothing}` (UTC; `nothing` when it does not
+expire or that is unknown).
+
+`close(auth)` frees the handle now (idempotent, safe from several threads);
+otherwise the finalizer does.
 """
 mutable struct Authentication
-    ptr::Ptr{Cvoid}
-    origin::Union{Nothing,_Origin}  # how it was made; nothing if unknown
-    roots::Vector{_Origin}          # hook boxes C may call through it (see _Origin)
-    function Authentication(ptr::Ptr{Cvoid}, origin, roots::Vector{_Origin})
+    ptr::Threads.Atomic{UInt}        # the hubauth_auth *, swapped to 0 by close
+    origin::Union{Nothing,_Origin}   # how it was made; nothing if unknown
+    roots::Vector{_Origin}           # hook boxes C may call through it (see _Origin)
+    project_id::Union{UUID,Nothing}
+    function Authentication(ptr::Ptr{Cvoid}, origin, roots::Vector{_Origin},
+                            project_id::Union{UUID,Nothing} = nothing)
         ptr == C_NULL && throw(ArgumentError("Authentication: NULL hubauth_auth"))
-        a = new(ptr, origin, roots)
+        a = new(Threads.Atomic{UInt}(UInt(ptr)), origin, roots, project_id)
         finalizer(close, a)
         return a
     end
 end
 
 function Base.unsafe_convert(::Type{Ptr{Cvoid}}, a::Authentication)
-    p = getfield(a, :ptr)
+    p = _handle(getfield(a, :ptr))
     p == C_NULL && throw(ArgumentError("this Authentication has been closed"))
     return p
 end
 
 function Base.close(a::Authentication)
-    p = getfield(a, :ptr)
-    setfield!(a, :ptr, C_NULL)
+    p = Ptr{Cvoid}(Threads.atomic_xchg!(getfield(a, :ptr), UInt(0)))
     p == C_NULL || L.hubauth_auth_free(p)
     return nothing
 end
 
-Base.isopen(a::Authentication) = getfield(a, :ptr) != C_NULL
+Base.isopen(a::Authentication) = _handle(getfield(a, :ptr)) != C_NULL
+
+_server_string(a::Authentication) = something(_take_string(L.hubauth_auth_server(a)))
 
 function Base.getproperty(a::Authentication, name::Symbol)
     if name === :server
-        return something(_take_string(L.hubauth_auth_server(a)))
+        return URIs.URI(_server_string(a))
     elseif name === :username
         return _take_string(L.hubauth_auth_username(a))
     elseif name === :expires_at
@@ -425,55 +557,83 @@ function Base.getproperty(a::Authentication, name::Symbol)
 end
 
 function Base.propertynames(::Authentication, private::Bool = false)
-    public = (:server, :username, :expires_at, :token)
+    public = (:server, :username, :token, :project_id, :expires_at)
     return private ? (public..., :ptr, :origin, :roots) : public
 end
 
+# As JuliaHub.jl: HubAuth.Authentication("https://juliahub.com", "username", *****; project_id = "…")
 function Base.show(io::IO, a::Authentication)
-    if isopen(a)
-        print(io, "HubAuth.Authentication(", repr(a.server), ", ", repr(a.username), ", *****)")
-    else
+    if !isopen(a)
         print(io, "HubAuth.Authentication(<closed>)")
+        return
     end
+    print(io, "HubAuth.Authentication(")
+    print(io, '"', _server_string(a), "\", ")
+    user = a.username
+    print(io, user === nothing ? "nothing" : repr(user), ", ")
+    print(io, "*****")
+    project = getfield(a, :project_id)
+    project === nothing || print(io, "; project_id = \"", project, "\"")
+    print(io, ")")
+end
+
+_is_juliahub(provider) = provider === nothing || string(provider) == "juliahub"
+
+function _check_login_arguments(maxcount, hook)
+    maxcount === nothing || maxcount >= 1 ||
+        throw(ArgumentError("maxcount must be >= 1, got '$maxcount'"))
+    hook === nothing || hasmethod(hook, Tuple{AbstractString}) || throw(ArgumentError(
+        "Browser hook ($hook) must have a method taking a single URL string argument."))
+    return nothing
 end
 
 """
-    authenticate(server = nothing; provider = nothing, force = nothing, maxcount = nothing,
-                 hook = nothing, token = nothing, kwargs...) -> Authentication
-    authenticate(server, token; kwargs...) -> Authentication
+    authenticate(server = nothing; force = false, maxcount = 3, hook = nothing,
+                 project = <JULIAHUB_PROJECT_UUID>, provider = :juliahub, kwargs...) -> Authentication
+    authenticate(server, token::Union{AbstractString,Secret}; project, kwargs...) -> Authentication
 
-Finds a stored token for `server`, refreshes it, or logs in, and makes the
-result what [`current_authentication`](@ref) returns. `server = nothing` means
-the provider's default (for `:juliahub`, `ENV["JULIA_PKG_SERVER"]`). A keyword
-left at `nothing` is not passed, so the library's default applies (provider
-`:juliahub`, `maxcount = 3`, ...).
+JuliaHub.jl's `authenticate`: finds a stored token for `server`, refreshes it,
+or logs in, and makes the result what [`current_authentication`](@ref)
+returns. `server = nothing` means the provider's default (for JuliaHub,
+`ENV["JULIA_PKG_SERVER"]`). For JuliaHub it then sets `ENV["JULIA_PKG_SERVER"]`
+to the server, so Pkg uses it. A keyword left out is not passed, so the
+library's default applies (the defaults shown are the library's).
 
 - `force = true` forgets the stored token and logs in again;
-- `maxcount`: how many times to try (default 3);
-- `hook`: called with the URL the user must open to log in, instead of opening
-  a browser; return `false` to cancel the login (it then fails with
-  `HUBAUTH_ERR_CANCELLED`), anything else to wait for it. If the hook throws,
-  the login is cancelled and its exception is rethrown here;
-- `token`: use this token as given (e.g. in CI) and touch no file;
+- `maxcount`: how many times to try a login (≥ 1);
+- `hook`: called with the URL the user must open to log in, instead of
+  opening a browser; its return value is ignored (as in JuliaHub.jl). If it
+  throws, the login is cancelled and its exception is rethrown here. Ctrl-C
+  while waiting cancels the login (Julia started with more than one thread and
+  a library with `hubauth_cancel_*`);
+- `project`: a project UUID (or its string); `nothing` ignores
+  `JULIAHUB_PROJECT_UUID`, which is used when the keyword is not given;
+- `token`, or the second positional argument: use this token as given (e.g. in
+  CI) and touch no file;
 - any other keyword is a hubauth option, passed as `string(k) => string(v)`
   (`true`/`false` for Bools): `interactive = false`, `timeout_ms = 60_000`,
-  `token_path = "..."`, `refresh_margin_s = 300`, `validate = true`, ...
+  `token_path = "..."`, `token_kind = "access"`, `validate = true`, ...
   `provider` is one of `:juliahub`, `:dagshub`, `:dhcore`, `:cave`, `:oidc`.
 
 Ctrl-C (`InterruptException`) cancels a waiting login at once, having written
 nothing, and is rethrown; this needs Julia started with more than one thread
 (`julia -t 2`), else the interrupt takes effect when the call returns.
 
-Throws [`AuthenticationError`](@ref) on failure.
+Throws [`AuthenticationError`](@ref) on failure, `ArgumentError` for a bad
+`maxcount`, `hook` or `project`.
 """
-function authenticate(server = nothing; provider = nothing, force::Union{Nothing,Bool} = nothing,
+function authenticate(server::Union{AbstractString,Nothing} = nothing;
+                      provider = nothing, force::Union{Nothing,Bool} = nothing,
                       maxcount::Union{Nothing,Integer} = nothing, hook = nothing,
+                      project::Union{AbstractString,UUID,Nothing,Missing} = missing,
                       token::Union{Nothing,AbstractString,Secret} = nothing, kwargs...)
+    _check_login_arguments(maxcount, hook)
+    project_id = _is_juliahub(provider) ? _juliahub_project(project) : nothing
     opts = _base_options(server, provider)
     _push_kwargs!(opts, (force = force, maxcount = maxcount, token = token))
     _push_kwargs!(opts, kwargs)
     box = hook === nothing ? nothing : _HookBox(hook)
-    origin = _Origin(box)
+    origin = _Origin(box, project_id)
     out = Ref{Ptr{Cvoid}}(C_NULL)
     succeeded = false
     _begin_call!(origin)
@@ -491,26 +651,47 @@ function authenticate(server = nothing; provider = nothing, force::Union{Nothing
     finally
         _end_call!(origin, succeeded)
     end
-    return Authentication(out[], origin, _Origin[])
+    auth = Authentication(out[], origin, _Origin[], project_id)
+    if _is_juliahub(provider)
+        if auth.username === nothing
+            close(auth)
+            throw(AuthenticationError("Unable to determine username."))
+        end
+        ENV["JULIA_PKG_SERVER"] = _server_string(auth)
+    end
+    return auth
 end
 
-authenticate(server, token::Union{AbstractString,Secret}; kwargs...) =
-    authenticate(server; token = token, kwargs...)
+function authenticate(server::AbstractString, token::Union{AbstractString,Secret};
+                      project::Union{AbstractString,UUID,Nothing,Missing} = missing, kwargs...)
+    return authenticate(server; token = token, project = project, kwargs...)
+end
+
+# JuliaHub.jl's `__auth__()`: the current authentication, or a new one.
+function _auth_or_authenticate()
+    auth = current_authentication()
+    auth === nothing || return auth
+    return authenticate()
+end
 
 """
-    reauthenticate!(auth = current_authentication(); force = nothing, hook = nothing, kwargs...) -> auth
+    reauthenticate!([auth = current_authentication()]; force = false, maxcount = 3, hook = nothing,
+                    kwargs...) -> auth
 
-Reloads the stored token (another process may have renewed it) and refreshes
-it if needed; logs in again when that fails or `force = true`. Updates `auth`
-in place, for every holder. hubauth uses the options and hook `auth` was
-created with, with the keywords given here (`force`, `hook`, `interactive`,
-`timeout_ms`, ...) laid over them for this call only; a keyword left at
-`nothing` keeps its value from `authenticate`. `force` applies only to the
-call that sets it (as in JuliaHub.jl). The user must not change.
+JuliaHub.jl's `reauthenticate!`: reloads the stored token (another process may
+have renewed it) and refreshes it if needed; logs in again when that fails or
+`force = true`. Updates `auth` in place, for every holder; its `project_id` is
+kept. Without `auth` and with no current authentication, it authenticates
+first (as JuliaHub.jl does). hubauth uses the options and hook `auth` was
+created with, with the keywords given here laid over them for this call only.
+`force` applies only to the call that sets it. The user must not change.
 """
-function reauthenticate!(auth::Authentication = current_authentication();
-                         force::Union{Nothing,Bool} = nothing, hook = nothing, kwargs...)
-    opts = _push_kwargs!(Pair{String,Any}[], (force = force,))
+reauthenticate!(; kwargs...) = reauthenticate!(_auth_or_authenticate(); kwargs...)
+
+function reauthenticate!(auth::Authentication; force::Union{Nothing,Bool} = nothing,
+                         maxcount::Union{Nothing,Integer} = nothing, hook = nothing, kwargs...)
+    _check_login_arguments(maxcount, hook)
+    opts = _push_kwargs!(Pair{String,Any}[], (force = force, maxcount = maxcount))
     _push_kwargs!(opts, kwargs)
     new_box = hook === nothing ? nothing : _HookBox(hook)
     # The hook C may call now: the one given here, or the one kept with `auth`
@@ -534,30 +715,35 @@ end
 """
     check_authentication(; auth = current_authentication()) -> Bool
 
-Asks the server whether the token is good. Throws [`AuthenticationError`](@ref)
+JuliaHub.jl's `check_authentication`: asks the server whether the token is
+good (on JuliaHub before 6.2 through its legacy endpoints). With no current
+authentication it authenticates first. Throws [`AuthenticationError`](@ref)
 when the server cannot say (unreachable, unexpected answer).
 """
-function check_authentication(; auth::Authentication = current_authentication())
+function check_authentication(; auth::Authentication = _auth_or_authenticate())
     valid = Ref{Bool}(false)
-    @check L.hubauth_check(auth, valid)
+    _blocking() do
+        @check L.hubauth_check(auth, valid)
+    end
     return valid[]
 end
 
 """
-    current_authentication() -> Authentication
+    current_authentication() -> Union{Authentication, Nothing}
 
 The most recent successful [`authenticate`](@ref) of this process (a new
-reference to the same shared session). Throws [`AuthenticationError`](@ref)
-(`HUBAUTH_ERR_NO_CREDENTIALS`) when there is none.
+reference to the same shared session), or `nothing` when there is none (as in
+JuliaHub.jl). It never authenticates.
 """
 function current_authentication()
     lock(_REGISTRY_LOCK) do
         p = L.hubauth_current()
-        p == C_NULL && throw(AuthenticationError(L.HUBAUTH_ERR_NO_CREDENTIALS,
-                                                 "not authenticated: call HubAuth.authenticate() first"))
+        p == C_NULL && return nothing
         roots = _Origin[_CURRENT; _BUSY; collect(_INFLIGHT)]
         calm = isempty(_BUSY) && isempty(_INFLIGHT) && length(_CURRENT) == 1
-        return Authentication(p, calm ? _CURRENT[1] : nothing, roots)
+        origin = calm ? _CURRENT[1] : nothing
+        project = origin === nothing ? nothing : origin.project_id
+        return Authentication(p, origin, roots, project)
     end
 end
 
@@ -565,13 +751,21 @@ end
     HubAuth.token(auth = current_authentication()) -> Secret
     get_token(auth = current_authentication()) -> Secret
 
-The token a request should carry (for JuliaHub the id_token), refreshed first
-when it expires within `refresh_margin_s`. A fresh token costs no lock and no
-I/O. Use it as `"Bearer " * String(token)`.
+The token a request should carry (for JuliaHub the id_token, or with
+`token_kind = "access"` the access token), refreshed first when it expires
+within `refresh_margin_s`. A fresh token costs no lock and no I/O. Use it as
+`"Bearer " * String(token)`. Throws [`InvalidAuthentication`](@ref) when the
+token expired and could not be renewed.
 """
-function token(auth::Authentication = current_authentication())
+function token(auth::Union{Authentication,Nothing} = current_authentication())
+    auth === nothing && throw(AuthenticationError(L.HUBAUTH_ERR_NO_CREDENTIALS,
+                                                  "not authenticated: call HubAuth.authenticate() first"))
     out = Ref{Ptr{Cvoid}}(C_NULL)
-    @check L.hubauth_token(auth, out)
+    _blocking() do
+        err = Ref{Ptr{Cvoid}}(C_NULL)
+        status = L.hubauth_token(auth, out, err)
+        _raise_if_error(status, err[]; invalid = true)
+    end
     return Secret(out[])
 end
 

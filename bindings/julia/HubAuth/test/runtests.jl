@@ -7,7 +7,8 @@
 # HUBAUTH_TEST_SERVER the server binary (default: target/debug/hubauth-test-server).
 
 using HubAuth
-using HubAuth: LibHubAuth, Secret, AuthenticationError
+using HubAuth: LibHubAuth, Secret, AuthenticationError, InvalidAuthentication
+using UUIDs
 using Dates
 using Downloads
 using Test
@@ -58,21 +59,40 @@ end
         s = Secret("abc")
         @test String(s) == "abc"
         @test length(s) == 3
-        @test sprint(show, s) == "Secret(*****)"
-        @test string(s) == "Secret(*****)"
-        @test "Bearer $(s)" == "Bearer Secret(*****)"       # never the value by accident
+        @test sprint(show, s) == "HubAuth.Secret(\"*******\")"   # as JuliaHub.Secret shows
+        @test string(s) == "HubAuth.Secret(\"*******\")"
+        @test "Bearer $(s)" == "Bearer HubAuth.Secret(\"*******\")"   # never the value by accident
         @test !occursin("abc", sprint(show, MIME"text/plain"(), s))
         close(s)
         close(s)                                              # idempotent
         @test !isopen(s)
         @test_throws ArgumentError String(s)
         @test_throws ArgumentError Secret("a\0b")
+        bytes = Vector{UInt8}("xyz")
+        b = Secret(bytes)                 # JuliaHub.jl's Secret(::Vector{UInt8})
+        @test String(b) == "xyz"
+        @test all(iszero, bytes)          # zeroed, like Base.SecretBuffer!
+        # close from many threads at once frees once
+        c = Secret("c")
+        fetch.([Threads.@spawn close(c) for _ in 1:8])
+        @test !isopen(c)
+    end
+
+    @testset "errors are JuliaHub.jl's" begin
+        e = AuthenticationError("nope")
+        @test e.msg == "nope"
+        @test e.code == LibHubAuth.HUBAUTH_ERR_AUTHENTICATION
+        @test sprint(showerror, e) == "AuthenticationError: nope"
+        @test e isa HubAuth.JuliaHubException
+        @test startswith(sprint(showerror, InvalidAuthentication()),
+                         "InvalidAuthentication: authentication token invalid or expired")
     end
 
     @testset "no authentication yet" begin
-        e = caught(current_authentication)
-        @test e isa AuthenticationError
-        @test e.code == LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS
+        @test current_authentication() === nothing       # as JuliaHub.jl
+        @test_throws ArgumentError authenticate("https://x.example"; maxcount = 0)
+        @test_throws ArgumentError authenticate("https://x.example"; hook = () -> nothing)
+        @test_throws ArgumentError authenticate("https://x.example"; project = "not-a-uuid")
     end
 
     mktempdir() do dir
@@ -84,7 +104,10 @@ end
                 auth = authenticate(url; hook = u -> (push!(urls, u); nothing), token_path = path)
                 @test length(urls) == 1
                 @test startswith(urls[1], url)
-                @test auth.server == url
+                @test auth.server == HubAuth.URIs.URI(url)
+                @test string(auth.server) == url
+                @test ENV["JULIA_PKG_SERVER"] == url           # as the spec says JuliaHub.jl does
+                @test sprint(show, auth) == "HubAuth.Authentication(\"$(url)\", \"alice\", *****)"
                 @test auth.username == "alice"
                 @test auth.expires_at isa DateTime
                 @test auth.expires_at > Dates.now(Dates.UTC)
@@ -96,7 +119,7 @@ end
                 @test check_authentication(auth = auth)
                 @test isfile(path)
                 @test filemode(path) & 0o777 == 0o600
-                @test current_authentication().server == url
+                @test string(current_authentication().server) == url
                 @test check_authentication()
             end
 
@@ -179,12 +202,24 @@ end
                 @test all(==(toks[1]), toks)
             end
 
-            @testset "the hook cancels" begin
-                e = caught(() -> authenticate(url; hook = u -> false,
-                                              token_path = joinpath(dir, "cancel.toml")))
-                @test e isa AuthenticationError
-                @test e.code == LibHubAuth.HUBAUTH_ERR_CANCELLED
-                @test occursin("HUBAUTH_ERR_CANCELLED", sprint(showerror, e))
+            @testset "the hook's value is ignored (JuliaHub.jl)" begin
+                auth = authenticate(url; hook = u -> false, token_path = joinpath(dir, "false.toml"))
+                @test auth.username == "alice"
+            end
+
+            @testset "projects" begin
+                id = UUID("b1a95ba8-43e6-4eb6-b280-3c5cbe0fa0b9")
+                withenv("JULIAHUB_PROJECT_UUID" => string(id)) do
+                    auth = authenticate(url; token_path = path, interactive = false)
+                    @test auth.project_id == id
+                    @test occursin("; project_id = \"$(id)\")", sprint(show, auth))
+                    @test reauthenticate!(auth).project_id == id
+                    @test current_authentication().project_id == id
+                    @test authenticate(url; token_path = path, interactive = false,
+                                       project = nothing).project_id === nothing
+                end
+                @test authenticate(url; token_path = path, interactive = false,
+                                   project = string(id)).project_id == id
             end
 
             @testset "the hook throws: its exception, not a crash" begin

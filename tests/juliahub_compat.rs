@@ -1,0 +1,367 @@
+//! Where hubauth stranded a real JuliaHub user (issue 14): files, servers and
+//! replies the originals (Pkg.jl, PkgAuthentication.jl, JuliaHub.jl) accept.
+//! Each test names the point of the issue it covers. The tests that need the
+//! process environment are in juliahub_compat_env.rs.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hubauth::{ErrorKind, HookAction, authenticate};
+use support::juliahub::{BrowserHook, Fixture};
+
+/// A hook that approves the login in the "browser" only after `delay`, so
+/// the first polls see "pending".
+fn slow_browser(options: &mut hubauth::Options, delay: Duration) -> Arc<AtomicUsize> {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    options.set_hook(Some(Arc::new(move |url: &str| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let url = url.to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            let _ = hubauth_test_servers::http::get(&url);
+        });
+        HookAction::Continue
+    })));
+    calls
+}
+
+fn write_token(f: &Fixture, text: &str) {
+    let path = f.token_path();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+}
+
+// 1. A file without refresh fields (JuliaHub.jl authentication.jl:427-449).
+#[test]
+fn p1_unexpired_file_without_refresh_fields_is_used() {
+    let f = Fixture::new();
+    let text = f.server.issue_token_toml_without_refresh(3600);
+    write_token(&f, &text);
+    let id_token = f.stored_id_token();
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), id_token);
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    let stats = f.server.stats();
+    assert_eq!(stats.refreshes + stats.refresh_rejections, 0);
+    assert_eq!(stats.device_code_requests + stats.challenges, 0);
+    assert_eq!(f.stored_text(), text, "the file is left as it was");
+}
+
+#[test]
+fn p1_file_without_refresh_fields_is_used_inside_the_margin_until_it_expires() {
+    let f = Fixture::new();
+    // 100 s left: inside the 600 s margin, but it cannot be renewed.
+    write_token(&f, &f.server.issue_token_toml_without_refresh(100));
+    let id_token = f.stored_id_token();
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), id_token);
+    // Expired and not renewable: a login is needed (none allowed here).
+    let f = Fixture::new();
+    write_token(&f, &f.server.issue_token_toml_without_refresh(-10));
+    let err = authenticate(&f.options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+}
+
+// 2. A refresh URL on another (secure) host, stored or announced.
+#[test]
+fn p2_refresh_url_on_another_loopback_host_is_used() {
+    let f = Fixture::new();
+    let base = f
+        .server
+        .serve_refresh_on("127.0.0.2")
+        .expect("binding 127.0.0.2 (Linux routes all of 127.0.0.0/8 to lo)");
+    let stored = f.store_token(-30);
+    assert!(
+        stored.refresh_url.starts_with(&base),
+        "{}",
+        stored.refresh_url
+    );
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(f.server.stats().refreshes, 1);
+    assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+    assert!(
+        f.stored_table()["refresh_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.2:")
+    );
+}
+
+#[test]
+fn p2_device_login_on_another_host_refreshes_later() {
+    let f = Fixture::new();
+    f.server.serve_refresh_on("127.0.0.2").unwrap();
+    let hook = BrowserHook::default();
+    let mut options = f.options();
+    hook.install(&mut options);
+    authenticate(&options).unwrap();
+    let refresh_url = f.stored_table()["refresh_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        refresh_url.starts_with("http://127.0.0.2:"),
+        "{refresh_url}"
+    );
+    // Expire it in place: the next call refreshes on 127.0.0.2.
+    let text = f.stored_text();
+    let expired: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("expires") && !l.starts_with("expires_in") {
+                let key = l.split('=').next().unwrap().trim();
+                format!("{key} = 1000\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(f.token_path(), expired).unwrap();
+    authenticate(&f.options()).unwrap();
+    assert_eq!(f.server.stats().refreshes, 1);
+}
+
+#[test]
+fn p2_insecure_device_refresh_url_fails_before_anyone_logs_in() {
+    let f = Fixture::new();
+    f.server
+        .configure(|c| c.refresh_base = Some("http://example.com".into()));
+    let hook = BrowserHook::default();
+    let mut options = f.options();
+    hook.install(&mut options);
+    let err = authenticate(&options).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Insecure, "{err}");
+    assert!(err.message().contains("device_token_refresh_url"), "{err}");
+    assert_eq!(hook.calls(), 0, "nobody was sent to log in");
+    assert_eq!(f.server.stats().device_code_requests, 0);
+    assert!(!f.token_path().exists());
+}
+
+// 5. Device polling: PkgAuthentication treats any 400/401 as pending.
+fn plain_pending_login(status: u16) {
+    let f = Fixture::new();
+    f.server.configure(|c| c.plain_pending = Some(status));
+    let mut options = f.options();
+    let calls = slow_browser(&mut options, Duration::from_millis(2500));
+    let auth = authenticate(&options).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one login, one code");
+    let stats = f.server.stats();
+    assert_eq!(stats.device_code_requests, 1);
+    assert!(stats.device_token_polls >= 2, "{stats:?}");
+    assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+}
+
+#[test]
+fn p5_plain_text_400_is_pending() {
+    plain_pending_login(400);
+}
+
+#[test]
+fn p5_plain_text_401_is_pending() {
+    plain_pending_login(401);
+}
+
+#[test]
+fn p5_denial_still_ends_the_login() {
+    let f = Fixture::new();
+    f.server.configure(|c| {
+        c.plain_pending = Some(400);
+        c.deny = true;
+    });
+    let mut options = f.options();
+    options.set("maxcount", "1").unwrap();
+    slow_browser(&mut options, Duration::from_millis(1500));
+    let err = authenticate(&options).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert!(err.message().contains("denied"), "{err}");
+}
+
+// 6. What a device login writes.
+#[test]
+fn p6_device_login_writes_expires_expires_at_and_refresh_url() {
+    let f = Fixture::new();
+    let hook = BrowserHook::default();
+    let mut options = f.options();
+    hook.install(&mut options);
+    authenticate(&options).unwrap();
+    let table = f.stored_table();
+    let expires = table["expires"]
+        .as_integer()
+        .expect("expires is an integer");
+    let expires_at = table["expires_at"]
+        .as_integer()
+        .expect("expires_at is an integer");
+    assert_eq!(expires, expires_at);
+    assert!(expires > hubauth::token::unix_now() + 3000);
+    assert_eq!(
+        table["refresh_url"].as_str().unwrap(),
+        format!("{}/auth/renew/token.toml/device/", f.server.url())
+    );
+    assert_eq!(table["user_name"].as_str(), Some("alice"));
+}
+
+// 7. /api/v1 as JuliaHub.jl reads it.
+#[test]
+fn p7_legacy_server_without_api_v1_uses_graphql_for_the_user() {
+    let f = Fixture::new();
+    f.store_token(3600);
+    f.server.configure(|c| c.legacy_api = true);
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    assert!(auth.check().unwrap());
+    let stats = f.server.stats();
+    assert!(stats.graphql_calls >= 1, "{stats:?}");
+    f.server.revoke_all();
+    assert!(!auth.check().unwrap());
+}
+
+#[test]
+fn p7_legacy_server_without_graphql_checks_with_nodespecs() {
+    let f = Fixture::new();
+    f.store_token(3600);
+    f.server.configure(|c| {
+        c.legacy_api = true;
+        c.no_graphql = true;
+    });
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.username().as_deref(), Some("alice"), "from the file");
+    assert!(auth.check().unwrap());
+    assert!(f.server.stats().nodespecs_calls >= 1);
+    f.server.revoke_all();
+    assert!(!auth.check().unwrap());
+}
+
+#[test]
+fn p7_rejected_token_with_maxcount_1_is_an_error_and_the_file_stays() {
+    let f = Fixture::new();
+    f.store_token(3600);
+    let before = f.stored_text();
+    f.server.revoke_all();
+    let hook = BrowserHook::default();
+    let mut options = f.options();
+    options.set("maxcount", "1").unwrap();
+    hook.install(&mut options);
+    let err = authenticate(&options).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert_eq!(hook.calls(), 0, "no new login with maxcount=1");
+    assert_eq!(f.stored_text(), before, "the file is not moved aside");
+}
+
+#[test]
+fn p7_api_v1_without_api_version_is_valid() {
+    let f = Fixture::new();
+    f.store_token(3600);
+    f.server.configure(|c| c.api_version = false);
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    assert!(auth.check().unwrap());
+}
+
+// 8. JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE is parse(Bool, strip(v)).
+#[test]
+fn p8_allow_interactive_is_julias_parse_bool() {
+    use hubauth::provider::juliahub::allow_interactive;
+    assert!(allow_interactive(None));
+    for yes in ["true", " true\n", "1"] {
+        assert!(allow_interactive(Some(yes)), "{yes:?}");
+    }
+    for no in ["false", "0", "yes", "TRUE", "on", "", "maybe"] {
+        assert!(!allow_interactive(Some(no)), "{no:?}");
+    }
+}
+
+// 11. token_kind: the access_token for Pkg's server, the id_token for the API.
+#[test]
+fn p11_token_kind_access_hands_out_the_access_token() {
+    let f = Fixture::new();
+    let stored = f.store_token(3600);
+    let mut options = f.options();
+    options.set("token_kind", "access").unwrap();
+    let auth = authenticate(&options).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), stored.access_token);
+    let mut options = f.options();
+    options.set("token_kind", "id").unwrap();
+    let auth = authenticate(&options).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), stored.id_token);
+    let err = f.options().set("token_kind", "refresh").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn p11_cli_and_git_credential_helper_take_token_kind() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let f = Fixture::new();
+    let stored = f.store_token(3600);
+    let run = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hubauth"))
+            .args(args)
+            .args(["--server", &f.server.url()])
+            .args(["--token-path", f.token_path().to_str().unwrap()])
+            .env_remove("JULIA_PKG_SERVER")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let token = run(&["token", "--token-kind", "access"], "");
+    assert_eq!(token.trim(), stored.access_token);
+    let token = run(&["token"], "");
+    assert_eq!(token.trim(), stored.id_token);
+    let host = format!("127.0.0.1:{}", f.server.port());
+    let request = format!("protocol=http\nhost={host}\n\n");
+    let answer = run(
+        &["git-credential", "get", "--token-kind", "access"],
+        &request,
+    );
+    assert!(
+        answer.contains(&format!("password={}\n", stored.access_token)),
+        "{answer}"
+    );
+}
+
+// 10. A pure read writes nothing (the read-only depot: juliahub_readonly.rs).
+#[test]
+fn p10_reading_a_file_with_user_name_creates_no_lock_file() {
+    let f = Fixture::new();
+    let stored = f.store_token(3600);
+    let before = f.stored_text();
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), stored.id_token);
+    assert!(!hubauth::store::fsutil::lock_path(&f.token_path()).exists());
+    assert_eq!(f.stored_text(), before);
+}
+
+#[test]
+
+fn p10_reading_a_file_without_user_name_creates_no_lock_file() {
+    let f = Fixture::new();
+    let t = f.server.issue_token(3600);
+    let text = format!(
+        "id_token = {:?}\nrefresh_token = {:?}\nrefresh_url = {:?}\nexpires = {}\n",
+        t.id_token, t.refresh_token, t.refresh_url, t.expires_at
+    );
+    write_token(&f, &text);
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    assert!(!hubauth::store::fsutil::lock_path(&f.token_path()).exists());
+    assert_eq!(f.stored_text(), text, "a read writes nothing");
+}

@@ -119,6 +119,30 @@ impl fmt::Display for Secret {
     }
 }
 
+/// From a JSON string (e.g. a token reply's `access_token`). A NUL is refused
+/// as [`Secret::from_string`] refuses it; the error never quotes the value.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        Secret::from_string(value).map_err(|e| serde::de::Error::custom(e.message()))
+    }
+}
+
+/// Zeroes every string in a JSON value (object values, array items; keys are
+/// not secret and cannot be changed in place). For replies that may hold
+/// credentials besides the tokens (DHCore's `aws_*` fields).
+pub fn zeroize_json(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(zeroize_json),
+        Value::Object(map) => map.values_mut().for_each(zeroize_json),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +189,24 @@ mod tests {
     #[test]
     fn interior_nul_is_rejected() {
         assert!(Secret::new("a\0b").is_err());
+    }
+
+    #[test]
+    fn deserializes_from_a_json_string_only() {
+        let s: Secret = serde_json::from_str(r#""tok""#).unwrap();
+        assert_eq!(s.expose(), "tok");
+        let nul = serde_json::from_str::<Secret>(r#""qx\u0000zy""#).unwrap_err();
+        assert!(!nul.to_string().contains("qx"), "{nul}");
+        assert!(serde_json::from_str::<Secret>("42").is_err());
+    }
+
+    #[test]
+    fn zeroize_json_clears_nested_strings() {
+        let mut v = serde_json::json!({"a": "xy", "b": ["zz", {"c": "w"}], "n": 1});
+        zeroize_json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": "", "b": ["", {"c": ""}], "n": 1})
+        );
     }
 }

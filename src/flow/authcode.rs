@@ -10,11 +10,10 @@
 //! oidc-provider does), so no refresh token would come.
 
 use reqwest::Url;
-use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::flow::loopback::{Callback, Listener};
-use crate::flow::oauth::{self, Client};
+use crate::flow::oauth::{self, Client, TokenReply};
 use crate::flow::{LoginContext, browser};
 use crate::random;
 use crate::secret::Secret;
@@ -95,7 +94,7 @@ pub fn login(
     scope: &str,
     redirect_port: Option<u16>,
     ctx: &LoginContext,
-) -> Result<Map<String, Value>> {
+) -> Result<TokenReply> {
     const WHAT: &str = "browser login";
     let listener = Listener::bind(redirect_port)?;
     let redirect_uri = format!("http://127.0.0.1:{}{REDIRECT_PATH}", listener.port());

@@ -3,10 +3,8 @@
 
 use std::time::Instant;
 
-use serde_json::{Map, Value};
-
 use crate::error::{Error, Result};
-use crate::flow::oauth::{self, Client};
+use crate::flow::oauth::{self, Client, TokenReply};
 
 pub(crate) const GRANT_TYPE: &str = "client_credentials";
 
@@ -17,7 +15,7 @@ pub fn request(
     client: &Client,
     scope: Option<&str>,
     deadline: Option<Instant>,
-) -> Result<Map<String, Value>> {
+) -> Result<TokenReply> {
     if client.secret.is_none() {
         return Err(Error::invalid_argument(
             "the client credentials grant needs a client_secret",

@@ -83,22 +83,24 @@ pub fn login(server: &ServerUrl, client_id: &str, ctx: &LoginContext) -> Result<
         Some(ctx.deadline),
         &what,
     )?;
-    let access_token = oauth::field(&reply, "access_token")
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::server(format!("{what}: the reply has no access_token")))?;
-    let expires_at_ns = match oauth::field(&reply, "expiry") {
+    if reply.access_token.is_empty() {
+        return Err(Error::server(format!(
+            "{what}: the reply has no access_token"
+        )));
+    }
+    let expires_at_ns = match reply.text("expiry") {
         Some(expiry) => parse_expiry(expiry).ok_or_else(|| {
             Error::server(format!(
                 "{what}: the reply's expiry is not an RFC 3339 time"
             ))
         })?,
-        None => match oauth::number(&reply, "expires_in") {
+        None => match reply.expires_in {
             Some(s) => (i128::from(crate::token::unix_now()) + i128::from(s)) * 1_000_000_000,
             None => return Err(Error::server(format!("{what}: the reply has no expiry"))),
         },
     };
     Ok(OAuthToken {
-        access_token: Secret::new(access_token)?,
+        access_token: reply.access_token.clone(),
         expires_at_ns,
     })
 }

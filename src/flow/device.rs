@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::flow::oauth::{self, Client, TokenOutcome};
+use crate::flow::oauth::{self, Client, TokenOutcome, TokenReply};
 use crate::flow::{LoginContext, browser};
 use crate::net::{self, Body, Request};
 
@@ -147,7 +147,7 @@ pub fn login(
     client: &Client,
     scope: Option<&str>,
     ctx: &LoginContext,
-) -> Result<Map<String, Value>> {
+) -> Result<TokenReply> {
     login_with(endpoints, client, scope, ctx, PollRules::rfc8628())
 }
 
@@ -158,7 +158,7 @@ pub fn login_with(
     scope: Option<&str>,
     ctx: &LoginContext,
     rules: PollRules,
-) -> Result<Map<String, Value>> {
+) -> Result<TokenReply> {
     let authorization = authorize(endpoints.authorization, client, scope, ctx.deadline)?;
     let shown_code = if authorization.url.contains("user_code") {
         None
@@ -175,7 +175,7 @@ pub fn poll(
     client: &Client,
     authorization: &DeviceAuthorization,
     ctx: &LoginContext,
-) -> Result<Map<String, Value>> {
+) -> Result<TokenReply> {
     poll_with(
         token_endpoint,
         client,
@@ -216,7 +216,7 @@ pub fn read_poll_reply(status: u16, body: &[u8], rules: PollRules) -> Result<Opt
 
 /// A poll reply that is not "pending".
 pub enum PollStep {
-    Token(Map<String, Value>),
+    Token(TokenReply),
     SlowDown,
 }
 
@@ -227,7 +227,7 @@ pub fn poll_with(
     authorization: &DeviceAuthorization,
     ctx: &LoginContext,
     rules: PollRules,
-) -> Result<Map<String, Value>> {
+) -> Result<TokenReply> {
     const WHAT: &str = "device login";
     let start = Instant::now();
     let expires = start.checked_add(authorization.expires_in).unwrap_or(start);

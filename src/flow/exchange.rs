@@ -4,10 +4,8 @@
 
 use std::time::Instant;
 
-use serde_json::{Map, Value};
-
 use crate::error::Result;
-use crate::flow::oauth::{self, Client};
+use crate::flow::oauth::{self, Client, TokenReply};
 use crate::secret::Secret;
 
 pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -31,7 +29,7 @@ pub fn exchange(
     subject: &Subject<'_>,
     scope: Option<&str>,
     deadline: Option<Instant>,
-) -> Result<Map<String, Value>> {
+) -> Result<TokenReply> {
     let mut form = oauth::form(&[
         ("grant_type", GRANT_TYPE),
         ("subject_token", subject.token.expose()),

@@ -90,9 +90,13 @@ impl OAuthError {
     }
 }
 
+/// A successful token reply; it lives in the leaf [`crate::reply`] so the
+/// stores can take one too.
+pub use crate::reply::TokenReply;
+
 /// The outcome of a token request: a token reply, or the server's OAuth error.
 pub enum TokenOutcome {
-    Token(Map<String, Value>),
+    Token(TokenReply),
     Refused(OAuthError),
 }
 
@@ -121,17 +125,12 @@ pub fn token_request(
 pub fn parse_token_reply(status: u16, body: &[u8], what: &str) -> Result<TokenOutcome> {
     if (200..300).contains(&status) {
         let value = net::parse_json(body, what)?;
-        let Value::Object(object) = value else {
+        if !value.is_object() {
             return Err(Error::server(format!(
                 "{what}: the reply is not a JSON object"
             )));
-        };
-        if !object.get("access_token").is_some_and(Value::is_string) {
-            return Err(Error::server(format!(
-                "{what}: the reply has no access_token"
-            )));
         }
-        return Ok(TokenOutcome::Token(object));
+        return TokenReply::from_json(value, what).map(TokenOutcome::Token);
     }
     match OAuthError::from_reply(status, body) {
         Some(refusal) => Ok(TokenOutcome::Refused(refusal)),
@@ -155,18 +154,18 @@ pub fn token_request_ok(
     form: Vec<(String, String)>,
     deadline: Option<Instant>,
     what: &str,
-) -> Result<Map<String, Value>> {
+) -> Result<TokenReply> {
     match token_request(endpoint, client, form, deadline, what)? {
         TokenOutcome::Token(object) => Ok(object),
         TokenOutcome::Refused(refusal) => Err(refusal.into_error(what)),
     }
 }
 
-/// A string field of a reply.
+/// A string field of a JSON object (a device authorization reply).
 pub fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     object.get(key).and_then(Value::as_str)
 }
-/// A numeric field of a reply (some servers send numbers as strings).
+/// A numeric field of a JSON object (some servers send numbers as strings).
 pub use crate::jwt::number;
 
 /// Form fields from string pairs.

@@ -5,10 +5,8 @@
 
 use std::time::Instant;
 
-use serde_json::{Map, Value};
-
 use crate::error::Result;
-use crate::flow::oauth::{self, Client};
+use crate::flow::oauth::{self, Client, TokenReply};
 use crate::secret::Secret;
 
 pub(crate) const GRANT_TYPE: &str = "refresh_token";
@@ -22,7 +20,7 @@ pub fn refresh(
     refresh_token: &Secret,
     scope: Option<&str>,
     deadline: Option<Instant>,
-) -> Result<Map<String, Value>> {
+) -> Result<TokenReply> {
     let mut form = oauth::form(&[
         ("grant_type", GRANT_TYPE),
         ("refresh_token", refresh_token.expose()),

@@ -126,7 +126,8 @@ impl JuliaHub {
                 )?;
                 // expires_in counts from the reply, not from when the login
                 // began (spec: expires_at = floor(now) + expires_in on success).
-                stored.apply_reply(pkg_toml::table_from_json(&reply), unix_now());
+                // Stored whole, as PkgAuthentication stores it.
+                stored.apply_reply(pkg_toml::table_from_json(&reply.to_map()), unix_now());
                 // As PkgAuthentication writes it: both expiry fields, integers.
                 if let Some(expires_at) = stored.expires_at() {
                     stored.set("expires_at", toml::Value::Integer(expires_at));

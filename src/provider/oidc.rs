@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::flow::LoginContext;
@@ -36,12 +36,13 @@ use crate::flow::device::{self, DeviceEndpoints};
 use crate::flow::discovery::{self, Discovery};
 use crate::flow::exchange::{self, Subject};
 use crate::flow::introspect::{self, Inspection};
-use crate::flow::oauth::{self, Client};
+use crate::flow::oauth::Client;
 use crate::flow::refresh;
 use crate::flow::revoke;
 use crate::log;
 use crate::options::{LoginFlow, Options};
 use crate::provider::{Provider, Renewal, Verdict};
+use crate::reply::TokenReply;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::fsutil;
@@ -113,7 +114,7 @@ impl Oidc {
     /// Stores the reply of a new grant; the caller holds the lock. Fields of
     /// the old file that hubauth does not know are kept; a file that cannot be
     /// read is replaced, one of another issuer or client is refused.
-    fn save_grant_locked(&self, reply: &Map<String, Value>, issued_at: i64) -> Result<Token> {
+    fn save_grant_locked(&self, reply: &TokenReply, issued_at: i64) -> Result<Token> {
         let mut record = match oidc_toml::load(&self.path) {
             Ok(Some(record)) => {
                 record.check_owner(&self.path, self.issuer.as_str(), &self.client.id)?;
@@ -316,7 +317,7 @@ impl Oidc {
 /// A token reply not yet saved.
 pub enum OidcGrant {
     /// A new grant's reply and when it was issued.
-    Reply(Map<String, Value>, i64),
+    Reply(TokenReply, i64),
     /// The stored record with a refresh reply laid over it.
     Refreshed(OidcToken),
 }
@@ -423,12 +424,14 @@ impl Provider for Oidc {
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {
         let text = token.trim();
         let mut record = OidcToken::new(self.issuer.as_str(), &self.client.id);
-        if let Ok(Value::Object(reply)) = serde_json::from_str::<Value>(text) {
-            if oauth::field(&reply, "access_token").is_none() {
+        if let Ok(reply @ Value::Object(_)) = serde_json::from_str::<Value>(text) {
+            if !reply.get("access_token").is_some_and(Value::is_string) {
                 return Err(Error::invalid_argument(
                     "the given token reply has no access_token",
                 ));
             }
+            let reply = TokenReply::from_json(reply, "the given token reply")
+                .map_err(|e| Error::invalid_argument(e.message()))?;
             record.apply_grant(&reply, unix_now());
         } else if let Ok(file) = OidcToken::parse(text.as_bytes(), std::path::Path::new("-")) {
             file.check_owner(
@@ -449,8 +452,7 @@ impl Provider for Oidc {
                     "oidc takes an access token, a JSON token reply or a token file as the token",
                 ));
             }
-            let mut reply = Map::new();
-            reply.insert("access_token".into(), Value::String(text.to_string()));
+            let reply = TokenReply::new(Secret::new(text)?);
             record.apply_grant(&reply, unix_now());
         }
         if !options.overwrite && self.path.exists() {

@@ -7,11 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-
 use crate::error::{Error, Result};
 use crate::jwt;
-use crate::reply::may_change;
+use crate::reply::{TokenReply, may_change};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::{fsutil, toml_file};
@@ -193,7 +191,7 @@ impl OidcToken {
     /// over this record: every token field, and the username, comes from the
     /// reply or is removed. `issued_at` is when the request was sent, so
     /// `expires_at` errs on the early side.
-    pub fn apply_grant(&mut self, reply: &Map<String, Value>, issued_at: i64) {
+    pub fn apply_grant(&mut self, reply: &TokenReply, issued_at: i64) {
         self.table.remove("username");
         self.apply(reply, issued_at, false);
     }
@@ -202,15 +200,15 @@ impl OidcToken {
     /// username are kept unless the reply replaces them (RFC 6749 §6: a reply
     /// without a refresh token leaves the old one valid); a stale id_token is
     /// never kept beside a new access token.
-    pub fn apply_refresh(&mut self, reply: &Map<String, Value>, issued_at: i64) {
+    pub fn apply_refresh(&mut self, reply: &TokenReply, issued_at: i64) {
         self.apply(reply, issued_at, true);
     }
 
-    fn apply(&mut self, reply: &Map<String, Value>, issued_at: i64, keep: bool) {
+    fn apply(&mut self, reply: &TokenReply, issued_at: i64, keep: bool) {
         debug_assert!(TOKEN_FIELDS.iter().all(|k| may_change(k)));
         for key in TOKEN_FIELDS {
             let kept = keep && matches!(key, "refresh_token" | "scope");
-            if !kept || reply.get(key).and_then(Value::as_str).is_some() {
+            if !kept || reply.text(key).is_some() {
                 self.table.remove(key);
             }
         }
@@ -221,13 +219,13 @@ impl OidcToken {
             "token_type",
             "scope",
         ] {
-            if let Some(value) = reply.get(key).and_then(Value::as_str)
+            if let Some(value) = reply.text(key)
                 && may_change(key)
             {
                 self.set_str(key, value);
             }
         }
-        if let Some(expires_in) = jwt::number(reply, "expires_in") {
+        if let Some(expires_in) = reply.expires_in {
             self.table
                 .insert("expires_in".into(), toml::Value::Integer(expires_in));
             self.table.insert(
@@ -266,8 +264,8 @@ pub fn save(path: &Path, token: &OidcToken) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn reply(text: &str) -> Map<String, Value> {
-        serde_json::from_str(text).unwrap()
+    fn reply(text: &str) -> TokenReply {
+        crate::reply::token_reply(text).unwrap()
     }
 
     #[test]

@@ -364,7 +364,7 @@ pub fn cave_json(data: &[u8]) {
 // ---------------------------------------------------------------------------
 
 /// A token reply laid over the stores that take one.
-fn apply_token_reply(reply: &serde_json::Map<String, serde_json::Value>) {
+fn apply_token_reply(reply: &oauth::TokenReply) {
     let mut oidc = OidcToken::new("https://id.example", "cli");
     oidc.apply_grant(reply, NOW);
     use_oidc_token(&oidc);
@@ -374,7 +374,7 @@ fn apply_token_reply(reply: &serde_json::Map<String, serde_json::Value>) {
     oidc_round_trip(&oidc);
     // juliahub's device flow saves the reply in auth.toml.
     let mut pkg = PkgToken::default();
-    pkg.apply_reply(pkg_toml::table_from_json(reply), NOW);
+    pkg.apply_reply(pkg_toml::table_from_json(&reply.to_map()), NOW);
     use_pkg_token(&pkg);
     pkg_round_trip(&pkg);
 }
@@ -389,7 +389,7 @@ pub fn token_reply(data: &[u8]) {
     match oauth::parse_token_reply(status, body, "refresh") {
         Ok(TokenOutcome::Token(reply)) => {
             assert!(success);
-            assert!(oauth::field(&reply, "access_token").is_some());
+            assert!(reply.text("access_token").is_some());
             apply_token_reply(&reply);
         }
         Ok(TokenOutcome::Refused(refusal)) => {

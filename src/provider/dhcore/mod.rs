@@ -100,13 +100,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::env::{Env, process_env};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::{self, Request};
 use crate::options::Options;
 use crate::provider::{Provider, Renewal, Verdict};
+use crate::reply::TokenReply;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
@@ -299,7 +300,7 @@ impl DhCore {
 pub enum DhCoreGrant {
     /// A token reply, the settings it was requested with, and when.
     Reply {
-        reply: Map<String, Value>,
+        reply: Box<TokenReply>,
         used: Settings,
         issued_at: i64,
     },

@@ -8,14 +8,15 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use once_cell::sync::Lazy;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::flow::exchange::{self, Subject};
-use crate::flow::oauth::{self, Client};
+use crate::flow::oauth::Client;
 use crate::flow::refresh;
 use crate::net::{self, Request};
 use crate::options::Options;
+use crate::reply::TokenReply;
 use crate::server::{ServerUrl, is_loopback};
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
 use crate::token::{Token, unix_now};
@@ -78,7 +79,7 @@ impl DhCore {
             Self::deadline(options),
         )?;
         Ok(DhCoreGrant::Reply {
-            reply,
+            reply: Box::new(reply),
             used: settings.clone(),
             issued_at,
         })
@@ -107,7 +108,7 @@ impl DhCore {
             ))
         })?;
         Ok(DhCoreGrant::Reply {
-            reply,
+            reply: Box::new(reply),
             used: settings.clone(),
             issued_at,
         })
@@ -117,7 +118,7 @@ impl DhCore {
     /// re-reading the file first so nothing another writer added is lost.
     pub(super) fn write_back_locked(
         &self,
-        reply: &Map<String, Value>,
+        reply: &TokenReply,
         used: &Settings,
         issued_at: i64,
     ) -> Result<Token> {
@@ -209,19 +210,21 @@ pub(super) fn discover_token_endpoint(
 fn apply_reply(
     ini: &mut Ini,
     profile: &str,
-    reply: &Map<String, Value>,
+    reply: &TokenReply,
     used: &Settings,
     issued_at: i64,
 ) -> Result<()> {
+    // The SDK writes back every field of the reply, so the whole of it.
+    let fields = reply.to_map();
     // Token fields of an earlier reply that this one does not renew would
     // describe the wrong token.
     for stale in ["id_token", "expires_in", EXPIRES_AT_KEY] {
-        if !reply.contains_key(stale) {
+        if !fields.contains_key(stale) {
             ini.remove(profile, stale);
         }
     }
     let setting_keys: Vec<String> = SETTINGS.iter().map(|s| ini_key(s)).collect();
-    for (field, value) in reply {
+    for (field, value) in &fields {
         let key = match field.as_str() {
             "access_token" => "dhcore_access_token".to_string(),
             "refresh_token" => "dhcore_refresh_token".to_string(),
@@ -267,7 +270,7 @@ fn apply_reply(
             ini.set(profile, &key, value)?;
         }
     }
-    if let Some(expires_in) = oauth::number(reply, "expires_in") {
+    if let Some(expires_in) = reply.expires_in {
         ini.set(
             profile,
             EXPIRES_AT_KEY,
@@ -283,6 +286,7 @@ mod tests {
 
     use super::*;
     use crate::provider::dhcore::tests::settings;
+    use crate::reply::token_reply;
 
     #[test]
     fn reply_is_written_with_the_sdk_names() {
@@ -293,7 +297,7 @@ mod tests {
         ]);
         let mut ini = Ini::default();
         ini.set("p", "id_token", "stale").unwrap();
-        let reply: Map<String, Value> = serde_json::from_str(
+        let reply = token_reply(
             r#"{"access_token":"a","refresh_token":"r","expires_in":60,"token_type":"Bearer",
                 "scope":"credentials","aws_access_key_id":"k","weird key":"x","n":null,
                 "flag":true,"token_endpoint":"http://127.0.0.1:9090/t"}"#,
@@ -337,7 +341,7 @@ mod tests {
             .unwrap();
         ini.set("p", "oauth2_token_endpoint", "https://id.example/t")
             .unwrap();
-        let reply: Map<String, Value> = serde_json::from_str(
+        let reply = token_reply(
             r#"{"access_token":"a","expires_in":60,"token_endpoint":"https://evil.example/t",
                 "dhcore_endpoint":"https://evil.example","DHCORE_ENDPOINT":"https://evil.example",
                 "issuer":"https://evil.example","client_id":"evil",

@@ -257,7 +257,7 @@ fn a_renewal_answered_502_is_never_sent_again() {
 #[test]
 fn a_request_that_never_left_keeps_the_credential_usable() {
     let r1 = unique("r");
-    let (_dir, e) = engine(Some(stale("a1", &r1)));
+    let (_dir, e) = engine(Some(expired("a1", &r1)));
     e.provider()
         .script_renewal(Err(Error::network("connection refused").unsent()), None);
     e.provider()
@@ -266,6 +266,13 @@ fn a_request_that_never_left_keeps_the_credential_usable() {
     assert_eq!(err.kind(), ErrorKind::Network);
     assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "a2");
     assert_eq!(e.provider().presented(), vec![r1.clone(), r1]);
+
+    // A token that still works is handed out when no renewal could start.
+    let r2 = unique("r");
+    let (_dir, e) = engine(Some(stale("b1", &r2)));
+    e.provider()
+        .script_renewal(Err(Error::network("connection refused").unsent()), None);
+    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b1");
 }
 
 #[test]

@@ -13,14 +13,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use hubauth::store::fsutil;
-use hubauth::{ErrorKind, authenticate};
+use hubauth::{ErrorKind, HookAction, authenticate};
 
 mod support;
 use support::juliahub::Fixture;
+use support::raw_server::RawServer;
 
 const OTHER_UID: u32 = 65534;
 
@@ -400,4 +401,99 @@ fn a_read_only_disk_leaves_the_stored_file_and_no_temp() {
     assert!(err.message().contains("auth.toml"), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), token.to_toml());
     disk.remount("rw");
+}
+
+// ---- hooks that call back into the library, and fork (issue 13) ----
+
+#[test]
+fn a_hook_that_reauthenticates_the_same_authentication_fails_at_once() {
+    let f = Fixture::new();
+    f.store_token(3600);
+    let auth = authenticate(&f.options()).unwrap();
+    let nested: Arc<Mutex<Vec<hubauth::Error>>> = Arc::default();
+    let mut forced = hubauth::Options::new();
+    forced.set("force", "true").unwrap();
+    let (inner_auth, seen) = (auth.clone(), nested.clone());
+    forced.set_hook(Some(Arc::new(move |_url: &str| {
+        // Each of these would wait for the refresh lock the login holds.
+        if let Err(e) = inner_auth.reauthenticate(None) {
+            seen.lock().unwrap().push(e);
+        }
+        if let Err(e) = authenticate(&inner_auth.options().clone()) {
+            seen.lock().unwrap().push(e);
+        }
+        // The lock-free paths work: the current token, the current handle.
+        assert!(inner_auth.token().is_ok());
+        assert!(hubauth::current().is_some());
+        HookAction::Cancel
+    })));
+    let outer = within(Duration::from_secs(20), move || {
+        auth.reauthenticate(Some(&forced)).unwrap_err()
+    });
+    assert_eq!(outer.kind(), ErrorKind::Cancelled, "{outer}");
+    let nested = nested.lock().unwrap();
+    assert_eq!(nested.len(), 2);
+    for e in nested.iter() {
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.message().contains("called from inside a hook"), "{e}");
+    }
+}
+
+#[test]
+fn a_fork_while_another_thread_refreshes_does_not_hang_the_child() {
+    let f = Fixture::new();
+    f.store_token(120); // usable, but inside a 600 s refresh margin
+    // A server that takes the refresh request and never answers.
+    let (got, seen) = mpsc::channel();
+    let got = Mutex::new(got);
+    let slow = RawServer::start(move |_line, stream| {
+        let _ = got.lock().unwrap().send(());
+        std::thread::sleep(Duration::from_secs(30));
+        let _ = stream;
+    });
+    let mut options = f.options();
+    options.set("server", &slow.url).unwrap();
+    options.set("refresh_margin_s", "600").unwrap();
+    options.set("timeout_ms", "25000").unwrap();
+    let refresher = std::thread::spawn(move || authenticate(&options));
+    // The refresh is in flight: the thread holds the file lock and waits.
+    seen.recv_timeout(Duration::from_secs(10))
+        .expect("the refresh reached the slow server");
+    let mut child_options = f.options();
+    child_options.set("refresh_margin_s", "0").unwrap();
+    // SAFETY: the child only calls the library and then _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let ok = authenticate(&child_options).is_ok_and(|a| a.token().is_ok());
+        // SAFETY: leaves the child without running the parent's destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let started = std::time::Instant::now();
+    let mut status = 0;
+    let done = loop {
+        // SAFETY: pid is our child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            // SAFETY: pid is our child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(done, "the forked child hung");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child could not authenticate from the file (status {status})"
+    );
+    // The refresher stays blocked on the slow server until its timeout;
+    // it is not waited for.
+    drop(refresher);
+    drop(slow);
 }

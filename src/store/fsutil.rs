@@ -93,11 +93,14 @@ static WARNED_MODE: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
 /// Warns once per file and process that others may read it.
 fn warn_loose_mode(path: &Path, mode: u32) {
-    let mut warned = WARNED_MODE.lock().unwrap_or_else(|p| p.into_inner());
-    if warned
+    // The lock is held for the insert only: a fork while another thread
+    // logs must not leave it locked in the child.
+    let first = WARNED_MODE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
         .get_or_insert_with(HashSet::new)
-        .insert(path.to_path_buf())
-    {
+        .insert(path.to_path_buf());
+    if first {
         log::warn(&format!(
             "{} can be read by other users (mode {:o}); hubauth makes it 0600 at its next \
              write, or run `chmod 600` on it",

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 use arc_swap::ArcSwapOption;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -122,11 +123,12 @@ impl Request {
     }
 }
 
-/// A response whose body has been read (at most [`MAX_BODY`] bytes).
+/// A response whose body has been read (at most [`MAX_BODY`] bytes). The
+/// body may hold tokens: it is zeroed when dropped.
 pub struct Response {
     pub status: u16,
     pub content_type: Option<String>,
-    pub body: Vec<u8>,
+    pub body: Zeroizing<Vec<u8>>,
 }
 
 impl Response {
@@ -229,10 +231,20 @@ pub fn send(request: Request) -> Result<Response> {
             {
                 return Err(too_large(&what));
             }
-            let mut body = Vec::new();
+            // Sized from Content-Length; growing moves to a new buffer and
+            // zeroes the old one, so no reallocation leaves a copy behind.
+            let mut body = Zeroizing::new(Vec::with_capacity(
+                response.content_length().unwrap_or(0) as usize,
+            ));
             while let Some(chunk) = response.chunk().await.map_err(|e| describe(&what, e))? {
                 if body.len() + chunk.len() > MAX_BODY {
                     return Err(too_large(&what));
+                }
+                if body.len() + chunk.len() > body.capacity() {
+                    let wanted = (body.len() + chunk.len()).max(body.capacity() * 2);
+                    let mut larger = Zeroizing::new(Vec::with_capacity(wanted.min(MAX_BODY)));
+                    larger.extend_from_slice(&body);
+                    body = larger;
                 }
                 body.extend_from_slice(&chunk);
             }

@@ -119,6 +119,34 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Zeroes every string in a parsed JSON value (a token reply holds tokens in
+/// its strings), nested ones included, so that dropping it leaves no copy.
+/// Numbers, booleans and object keys hold no secrets and are left.
+pub fn scrub_json(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(scrub_json),
+        Value::Object(map) => map.values_mut().for_each(scrub_json),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// [`scrub_json`] for a parsed TOML value (a token file).
+pub fn scrub_toml(value: &mut toml::Value) {
+    match value {
+        toml::Value::String(s) => s.zeroize(),
+        toml::Value::Array(items) => items.iter_mut().for_each(scrub_toml),
+        toml::Value::Table(table) => scrub_toml_table(table),
+        _ => {}
+    }
+}
+
+/// [`scrub_toml`] for every value of a TOML table.
+pub fn scrub_toml_table(table: &mut toml::Table) {
+    table.iter_mut().for_each(|(_, v)| scrub_toml(v));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +193,24 @@ mod tests {
     #[test]
     fn interior_nul_is_rejected() {
         assert!(Secret::new("a\0b").is_err());
+    }
+
+    #[test]
+    fn scrub_zeroes_every_string_of_json_and_toml() {
+        let mut json: serde_json::Value = serde_json::from_str(
+            r#"{"access_token":"tok-a","nested":{"list":["tok-b",1,true,null]}}"#,
+        )
+        .unwrap();
+        scrub_json(&mut json);
+        let shown = json.to_string();
+        assert!(!shown.contains("tok-"), "{shown}");
+        assert!(shown.contains("\"nested\""), "keys are kept: {shown}");
+        let mut table: toml::Table = "a = \"tok-c\"\n[t]\nb = [\"tok-d\"]\nn = 3\n"
+            .parse()
+            .unwrap();
+        scrub_toml_table(&mut table);
+        let shown = toml::to_string(&table).unwrap();
+        assert!(!shown.contains("tok-"), "{shown}");
+        assert!(shown.contains("n = 3"), "{shown}");
     }
 }

@@ -774,6 +774,10 @@ fn the_cli_knows_every_secret_option_of_the_library() {
             );
         }
     }
+    assert!(
+        secrets >= 3,
+        "client_secret, token and subject_token are secrets"
+    );
 }
 
 #[test]

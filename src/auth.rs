@@ -3,6 +3,7 @@
 //! state; refreshing is single-flight (one thread refreshes, the others wait and
 //! use its result) and the provider serialises processes with a file lock.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -42,11 +43,60 @@ impl std::fmt::Debug for Authentication {
     }
 }
 
+thread_local! {
+    /// How many hooks run on this thread now (a hook may log in again).
+    static IN_HOOK: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks the thread as running a hook until dropped (also on unwind).
+struct HookScope;
+
+impl HookScope {
+    fn enter() -> HookScope {
+        IN_HOOK.with(|n| n.set(n.get() + 1));
+        HookScope
+    }
+}
+
+impl Drop for HookScope {
+    fn drop(&mut self) {
+        IN_HOOK.with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
+/// Refuses a call made from inside a hook that could wait for the lock the
+/// login running the hook holds (the refresh mutex, the file lock): it would
+/// deadlock. The lock-free paths (a fresh `token`, `current`, `check`) work.
+fn refuse_in_hook(what: &str) -> Result<()> {
+    if IN_HOOK.with(Cell::get) > 0 {
+        return Err(Error::invalid_argument(format!(
+            "{what} was called from inside a hook; a hook must return before the \
+             library is used again for a login (hand the URL to another thread and return)"
+        )));
+    }
+    Ok(())
+}
+
+/// `options` with its hook wrapped so the thread is known to run a hook
+/// while it does.
+fn guarded(options: &Options) -> Options {
+    let mut guarded = options.clone();
+    if let Some(hook) = options.hook.clone() {
+        guarded.hook = Some(Arc::new(move |url: &str| {
+            let _scope = HookScope::enter();
+            hook(url)
+        }));
+    }
+    guarded
+}
+
 /// The most recent successful `authenticate` of this process.
 static CURRENT: ArcSwapOption<Inner> = ArcSwapOption::const_empty();
 
 /// Finds or obtains a token as the options say, and makes it the current one.
 pub fn authenticate(options: &Options) -> Result<Authentication> {
+    refuse_in_hook("authenticate")?;
+    let options = &guarded(options);
     let provider = hubs::for_options(options)?;
     let token = provider.authenticate(options)?;
     let mut kept = options.clone();
@@ -68,11 +118,13 @@ pub fn current() -> Option<Authentication> {
 
 /// Stores a token the user obtained elsewhere (an app token, a CAVE token, …).
 pub fn save_token(options: &Options, token: &str) -> Result<()> {
+    refuse_in_hook("save_token")?;
     hubs::for_options(options)?.save_token(token, options)
 }
 
 /// Forgets the stored token for the options' provider and server.
 pub fn logout(options: &Options) -> Result<()> {
+    refuse_in_hook("logout")?;
     hubs::for_options(options)?.logout(options)
 }
 
@@ -98,6 +150,7 @@ impl Authentication {
 
     #[cold]
     fn refresh_slow(&self) -> Result<Arc<Token>> {
+        refuse_in_hook("a token refresh")?;
         let _flight = self
             .inner
             .refreshing
@@ -147,7 +200,8 @@ impl Authentication {
     /// explicitly (force, interactive, hook, timeout, …) is laid over the
     /// options of the original call for this call only; None reuses them.
     pub fn reauthenticate(&self, options: Option<&Options>) -> Result<()> {
-        let merged = options.map(|o| o.overlaid_on(&self.inner.options));
+        refuse_in_hook("reauthenticate")?;
+        let merged = options.map(|o| guarded(&o.overlaid_on(&self.inner.options)));
         let options = merged.as_ref().unwrap_or(&self.inner.options);
         let _flight = self
             .inner

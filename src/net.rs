@@ -35,6 +35,7 @@ pub mod client;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 use arc_swap::ArcSwapOption;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -321,11 +322,12 @@ impl Request {
     }
 }
 
-/// A response whose body has been read (at most [`MAX_BODY`] bytes).
+/// A response whose body has been read (at most [`MAX_BODY`] bytes). The
+/// body may hold tokens: it is zeroed when dropped.
 pub struct Response {
     pub status: u16,
     pub content_type: Option<String>,
-    pub body: Vec<u8>,
+    pub body: Zeroizing<Vec<u8>>,
     /// The server's clock: its `Date` header in unix seconds, if it sent a valid one.
     pub date: Option<i64>,
 }
@@ -457,7 +459,11 @@ pub fn send(request: Request) -> Result<Response> {
             {
                 return Err(too_large(&what));
             }
-            let mut body = Vec::new();
+            // Sized from Content-Length; growing moves to a new buffer and
+            // zeroes the old one, so no reallocation leaves a copy behind.
+            let mut body = Zeroizing::new(Vec::with_capacity(
+                response.content_length().unwrap_or(0) as usize,
+            ));
             while let Some(chunk) = response
                 .chunk()
                 .await
@@ -465,6 +471,12 @@ pub fn send(request: Request) -> Result<Response> {
             {
                 if body.len() + chunk.len() > MAX_BODY {
                     return Err(too_large(&what));
+                }
+                if body.len() + chunk.len() > body.capacity() {
+                    let wanted = (body.len() + chunk.len()).max(body.capacity() * 2);
+                    let mut larger = Zeroizing::new(Vec::with_capacity(wanted.min(MAX_BODY)));
+                    larger.extend_from_slice(&body);
+                    body = larger;
                 }
                 body.extend_from_slice(&chunk);
             }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::secret::{Secret, zeroize_json};
+use crate::secret::{Secret, scrub_json};
 
 /// The reply fields a store takes from a token reply.
 pub const REPLY_MAY_CHANGE: [&str; 13] = [
@@ -85,7 +85,7 @@ fn lenient_string<'de, D: Deserializer<'de>>(
     Ok(match Value::deserialize(d)? {
         Value::String(s) => Some(s),
         mut other => {
-            zeroize_json(&mut other);
+            scrub_json(&mut other);
             None
         }
     })
@@ -97,7 +97,7 @@ fn lenient_secret<'de, D: Deserializer<'de>>(
     Ok(match Value::deserialize(d)? {
         Value::String(s) => Secret::from_string(s).ok(),
         mut other => {
-            zeroize_json(&mut other);
+            scrub_json(&mut other);
             None
         }
     })
@@ -201,7 +201,7 @@ impl fmt::Debug for TokenReply {
 
 impl Drop for TokenReply {
     fn drop(&mut self) {
-        self.extra.values_mut().for_each(zeroize_json);
+        self.extra.values_mut().for_each(scrub_json);
     }
 }
 

@@ -130,17 +130,32 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
-/// Zeroes every string in a JSON value (object values, array items; keys are
-/// not secret and cannot be changed in place). For replies that may hold
-/// credentials besides the tokens (DHCore's `aws_*` fields).
-pub fn zeroize_json(value: &mut serde_json::Value) {
+/// Zeroes every string in a parsed JSON value (a token reply holds tokens in
+/// its strings), nested ones included, so that dropping it leaves no copy.
+/// Numbers, booleans and object keys hold no secrets and are left.
+pub fn scrub_json(value: &mut serde_json::Value) {
     use serde_json::Value;
     match value {
         Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(zeroize_json),
-        Value::Object(map) => map.values_mut().for_each(zeroize_json),
+        Value::Array(items) => items.iter_mut().for_each(scrub_json),
+        Value::Object(map) => map.values_mut().for_each(scrub_json),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// [`scrub_json`] for a parsed TOML value (a token file).
+pub fn scrub_toml(value: &mut toml::Value) {
+    match value {
+        toml::Value::String(s) => s.zeroize(),
+        toml::Value::Array(items) => items.iter_mut().for_each(scrub_toml),
+        toml::Value::Table(table) => scrub_toml_table(table),
         _ => {}
     }
+}
+
+/// [`scrub_toml`] for every value of a TOML table.
+pub fn scrub_toml_table(table: &mut toml::Table) {
+    table.iter_mut().for_each(|(_, v)| scrub_toml(v));
 }
 
 #[cfg(test)]
@@ -201,12 +216,21 @@ mod tests {
     }
 
     #[test]
-    fn zeroize_json_clears_nested_strings() {
-        let mut v = serde_json::json!({"a": "xy", "b": ["zz", {"c": "w"}], "n": 1});
-        zeroize_json(&mut v);
-        assert_eq!(
-            v,
-            serde_json::json!({"a": "", "b": ["", {"c": ""}], "n": 1})
-        );
+    fn scrub_zeroes_every_string_of_json_and_toml() {
+        let mut json: serde_json::Value = serde_json::from_str(
+            r#"{"access_token":"tok-a","nested":{"list":["tok-b",1,true,null]}}"#,
+        )
+        .unwrap();
+        scrub_json(&mut json);
+        let shown = json.to_string();
+        assert!(!shown.contains("tok-"), "{shown}");
+        assert!(shown.contains("\"nested\""), "keys are kept: {shown}");
+        let mut table: toml::Table = "a = \"tok-c\"\n[t]\nb = [\"tok-d\"]\nn = 3\n"
+            .parse()
+            .unwrap();
+        scrub_toml_table(&mut table);
+        let shown = toml::to_string(&table).unwrap();
+        assert!(!shown.contains("tok-"), "{shown}");
+        assert!(shown.contains("n = 3"), "{shown}");
     }
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use hubauth_test_servers::{CaveServer, DagsHubServer, Flow, JuliaHubServer, JuliaHubToken};
 use serde_json::Value;
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_hubauth");
 
 /// An isolated home for one test.
@@ -936,4 +938,157 @@ fn a_configured_http_endpoint_is_used_with_one_warning() {
         run.stderr
     );
     assert!(!run.stderr.contains("tok-in-cluster"));
+}
+
+// ---- secrets never on the command line (issue 13) ----
+
+#[test]
+fn secrets_on_the_command_line_are_refused_with_how_to_pass_them() {
+    let home = Home::new();
+    for (key, flag, env) in [
+        (
+            "client_secret",
+            "--client-secret-file",
+            "HUBAUTH_CLIENT_SECRET",
+        ),
+        ("token", "--token-file", "HUBAUTH_TOKEN"),
+        (
+            "subject_token",
+            "--subject-token-file",
+            "HUBAUTH_SUBJECT_TOKEN",
+        ),
+    ] {
+        let arg = format!("{key}=hunter2-secret");
+        let run = home.run(&["token", "-o", &arg]).expect(2);
+        assert!(run.stderr.contains(flag), "{}", run.stderr);
+        assert!(run.stderr.contains(env), "{}", run.stderr);
+        assert!(!run.stderr.contains("hunter2-secret"), "{}", run.stderr);
+    }
+    // --help says how secrets are passed.
+    let run = home.run(&["token", "--help"]).expect(0);
+    for needle in [
+        "--client-secret-file",
+        "--token-file",
+        "--subject-token-file",
+        "HUBAUTH_CLIENT_SECRET",
+        "secrets are refused here",
+    ] {
+        assert!(run.stdout.contains(needle), "{needle}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn the_cli_knows_every_secret_option_of_the_library() {
+    // A key is a secret when Options' Debug does not show its value. Each
+    // such key must be one the CLI refuses on argv and takes from a file.
+    let home = Home::new();
+    let help = home.run(&["token", "--help"]).expect(0).stdout;
+    let mut secrets = 0;
+    for key in hubauth::options::KEYS {
+        let mut o = hubauth::Options::new();
+        let probe = "probe-value-314159";
+        if o.set(key, probe).is_err() {
+            continue;
+        }
+        let shown = format!("{o:?}");
+        if !shown.contains(probe) {
+            secrets += 1;
+            let line = help
+                .lines()
+                .find(|l| l.trim_start().starts_with(key) && l.contains("FILE"));
+            assert!(
+                line.is_some(),
+                "{key} is a secret the CLI does not take from a file"
+            );
+        }
+    }
+    assert!(
+        secrets >= 3,
+        "client_secret, token and subject_token are secrets"
+    );
+}
+
+#[test]
+fn a_token_comes_from_a_file_stdin_or_the_environment() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let token = s.issue_token(3600);
+    let file = home.dir.path().join("given-token");
+    std::fs::write(&file, format!("{}\n", token.id_token)).unwrap();
+    let server = s.url();
+    let base = ["token", "--server", server.as_str()];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|a| a.to_string()).collect()
+    };
+    let args = with(&["--token-file", file.to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = home.run(&args).expect(0);
+    assert_eq!(run.stdout, format!("{}\n", token.id_token));
+    let args = with(&["--token-file", "-"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = home
+        .run_with(&args, Some(&format!("{}\n", token.id_token)), &[])
+        .expect(0);
+    assert_eq!(run.stdout, format!("{}\n", token.id_token));
+    let run = home
+        .run_with(&base, None, &[("HUBAUTH_TOKEN", token.id_token.as_str())])
+        .expect(0);
+    assert_eq!(run.stdout, format!("{}\n", token.id_token));
+    // Nothing was stored: a given token touches no file.
+    assert!(!home.auth_toml(&s).exists());
+    // A missing file is an error naming it.
+    let run = home
+        .run(&[
+            "token",
+            "--server",
+            &server,
+            "--token-file",
+            "/nonexistent/t",
+        ])
+        .expect(1);
+    assert!(run.stderr.contains("/nonexistent/t"), "{}", run.stderr);
+}
+
+#[test]
+fn a_confidential_clients_secret_comes_from_a_file_or_the_environment() {
+    use support::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, OidcServer};
+    let home = Home::new();
+    let server = OidcServer::start();
+    let path = home.dir.path().join("oidc.toml");
+    let secret_file = home.dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{CONFIDENTIAL_SECRET}\n")).unwrap();
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "token",
+            "--provider",
+            "oidc",
+            "--issuer",
+            server.issuer.as_str(),
+            "--client-id",
+            CONFIDENTIAL_CLIENT,
+            "--token-path",
+            path.to_str().unwrap(),
+            "-o",
+            "force=true",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let a = args(&["--client-secret-file", secret_file.to_str().unwrap()]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let run = home.run(&a).expect(0);
+    assert!(!run.stdout.trim().is_empty());
+    assert!(!run.stderr.contains(CONFIDENTIAL_SECRET));
+    let a = args(&[]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    home.run_with(&a, None, &[("HUBAUTH_CLIENT_SECRET", CONFIDENTIAL_SECRET)])
+        .expect(0);
+    // A wrong secret from the environment is refused by the server.
+    let run = home
+        .run_with(&a, None, &[("HUBAUTH_CLIENT_SECRET", "wrong-secret")])
+        .expect(4);
+    assert!(!run.stderr.contains("wrong-secret"), "{}", run.stderr);
+    assert!(server.stat(&["token_success", "client_credentials"]) >= 2);
 }

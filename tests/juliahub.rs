@@ -320,8 +320,30 @@ fn rejected_stored_token_is_backed_up_and_replaced_once() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("auth.toml.") && n.ends_with(".backup"))
         .collect();
-    assert_eq!(backups.len(), 1, "{backups:?}");
-    assert_eq!(backups[0].len(), "auth.toml.".len() + 8 + ".backup".len());
+    // One backup per token file (issue 13): `auth.toml.backup`, 0600,
+    // replaced by the next rejected token rather than piling up.
+    assert_eq!(backups, ["auth.toml.backup"]);
+    let backup = f.token_path().with_file_name("auth.toml.backup");
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let first = std::fs::read(&backup).unwrap();
+    drop(auth);
+    f.server.revoke_all();
+    let auth = authenticate(&options).unwrap();
+    assert_eq!(hook.calls(), 2);
+    assert!(auth.check().unwrap());
+    let again: Vec<_> = std::fs::read_dir(f.token_path().parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".backup"))
+        .collect();
+    assert_eq!(again, ["auth.toml.backup"]);
+    assert_ne!(
+        std::fs::read(&backup).unwrap(),
+        first,
+        "the backup was replaced"
+    );
 }
 
 #[test]

@@ -161,11 +161,13 @@ fn hubauth(provider: &str, url: &str, extra: &[&str], env: &[(&str, &str)]) -> (
     match provider {
         "oidc" => cmd
             .args(["--issuer", url, "--client-id", "hubauth-test"])
-            .args(["-o", "subject_token=pat-0123", "-o", "interactive=false"]),
+            .args(["-o", "interactive=false"])
+            .env("HUBAUTH_SUBJECT_TOKEN", "pat-0123"),
         // validate=true: the given token is checked at /api/v1/user.
         _ => cmd
-            .args(["--server", url, "-o", "token=app-token-0123"])
-            .args(["-o", "validate=true", "-o", "interactive=false"]),
+            .args(["--server", url])
+            .args(["-o", "validate=true", "-o", "interactive=false"])
+            .env("HUBAUTH_TOKEN", "app-token-0123"),
     };
     cmd.args(extra).arg("token");
     for name in VARIABLES {

@@ -248,20 +248,16 @@ impl JuliaHub {
         })
     }
 
-    /// Moves the bad token file aside as `auth.toml.<8 hex>.backup`. The
-    /// caller holds the lock.
+    /// Moves the bad token file aside as `auth.toml.backup` (0600, replacing
+    /// an older one: one backup per token file, so refresh tokens do not
+    /// pile up), and says where it is. The caller holds the lock.
     fn back_up_bad_token(&self) -> Result<()> {
-        if !self.path.exists() {
-            return Ok(());
+        if let Some(backup) = fsutil::back_up(&self.path)? {
+            log::warn(&format!(
+                "the server rejected the stored token; moved it to {} (delete it when done)",
+                backup.display()
+            ));
         }
-        let mut backup = self.path.clone().into_os_string();
-        backup.push(format!(".{}.backup", crate::random::hex_suffix()?));
-        let backup = PathBuf::from(backup);
-        fsutil::rename(&self.path, &backup)?;
-        log::warn(&format!(
-            "the server rejected the stored token; moved it to {}",
-            backup.display()
-        ));
         Ok(())
     }
 }

@@ -141,10 +141,7 @@ impl SecretFile {
     pub fn load(path: &Path) -> Result<Option<Self>> {
         match fsutil::read_file(path)? {
             None => Ok(None),
-            Some(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                SecretFile::parse(&bytes, path).map(Some)
-            }
+            Some(bytes) => SecretFile::parse(&bytes, path).map(Some),
         }
     }
 

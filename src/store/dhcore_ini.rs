@@ -514,13 +514,13 @@ pub fn load(path: &Path) -> Result<Option<Ini>> {
     let Some(bytes) = fsutil::read_file(path)? else {
         return Ok(None);
     };
-    let text = String::from_utf8(bytes).map_err(|_| {
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
         Error::format(format!(
             "{} is not UTF-8 text; fix or remove it",
             path.display()
         ))
     })?;
-    Ini::parse(&text, path).map(Some)
+    Ini::parse(text, path).map(Some)
 }
 
 /// Writes the file atomically, 0600. The caller holds the file's lock.

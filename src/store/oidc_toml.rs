@@ -242,8 +242,16 @@ impl OidcToken {
         }
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string(&self.table).unwrap_or_default()
+    /// The file's text; zeroed when dropped.
+    pub fn to_toml(&self) -> zeroize::Zeroizing<String> {
+        toml_file::to_text(&self.table)
+    }
+}
+
+/// The tokens in the table are zeroed when the record is dropped.
+impl Drop for OidcToken {
+    fn drop(&mut self) {
+        crate::secret::scrub_toml_table(&mut self.table);
     }
 }
 

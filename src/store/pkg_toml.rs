@@ -107,6 +107,13 @@ pub struct PkgToken {
     mtime: Option<i64>,
 }
 
+/// The tokens in the table are zeroed when the record is dropped.
+impl Drop for PkgToken {
+    fn drop(&mut self) {
+        crate::secret::scrub_toml_table(&mut self.table);
+    }
+}
+
 impl PkgToken {
     pub fn from_table(table: toml::Table, mtime: Option<i64>) -> Self {
         PkgToken { table, mtime }
@@ -250,8 +257,9 @@ impl PkgToken {
             .any(|k| reply.get(*k).and_then(toml::Value::as_str).is_some())
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string(&self.table).unwrap_or_default()
+    /// The file's text; zeroed when dropped.
+    pub fn to_toml(&self) -> zeroize::Zeroizing<String> {
+        toml_file::to_text(&self.table)
     }
 }
 

@@ -125,7 +125,7 @@ fn pkg_round_trip(t: &PkgToken) {
         "a non-empty auth.toml is written as nothing"
     );
     let back = PkgToken::parse(text.as_bytes(), Path::new("auth.toml"), Some(MTIME))
-        .unwrap_or_else(|e| panic!("hubauth cannot read what it wrote ({e}):\n{text}"));
+        .unwrap_or_else(|e| panic!("hubauth cannot read what it wrote ({e}):\n{}", *text));
     assert_same_table(t.table(), back.table(), &text);
     assert_eq!(back.to_toml(), text, "writing twice gives another text");
     assert_eq!(t.is_usable(), back.is_usable());
@@ -162,7 +162,7 @@ fn oidc_round_trip(t: &OidcToken) {
         "a non-empty token file is written as nothing"
     );
     let back = OidcToken::parse(text.as_bytes(), Path::new("t.toml"))
-        .unwrap_or_else(|e| panic!("hubauth cannot read what it wrote ({e}):\n{text}"));
+        .unwrap_or_else(|e| panic!("hubauth cannot read what it wrote ({e}):\n{}", *text));
     assert_same_table(t.table(), back.table(), &text);
     assert_eq!(back.to_toml(), text, "writing twice gives another text");
 }
@@ -554,7 +554,7 @@ fn ini_round_trip(ini: &Ini) -> Ini {
         .to_text()
         .unwrap_or_else(|e| panic!("hubauth cannot write what it read: {e}"));
     let back = Ini::parse(&text, Path::new(".dhcore.ini"))
-        .unwrap_or_else(|e| panic!("hubauth cannot read what it wrote ({e}):\n{text}"));
+        .unwrap_or_else(|e| panic!("hubauth cannot read what it wrote ({e}):\n{}", &*text));
     assert_eq!(
         ini_contents(ini),
         ini_contents(&back),

@@ -696,6 +696,68 @@ done:
     hubauth_error_free(err);
 }
 
+/* A hook that calls back into the library for the same authentication. The
+ * login running it holds the refresh lock, so a nested reauthenticate would
+ * wait forever; it must fail at once with INVALID_ARGUMENT instead. */
+typedef struct {
+    hubauth_auth *auth;
+    const hubauth_options *options;
+    int calls;
+    hubauth_status nested_reauth;
+    hubauth_status nested_auth;
+    bool message_ok;
+} reentrant_record;
+
+static int32_t reentrant_hook(void *userdata, const char *url) {
+    reentrant_record *r = userdata;
+    hubauth_error *err = NULL;
+    hubauth_auth *nested = NULL;
+    (void)url;
+    r->calls++;
+    r->nested_reauth = hubauth_reauthenticate(r->auth, NULL, &err);
+    r->message_ok = err != NULL && contains(hubauth_error_message(err), "called from inside a hook");
+    hubauth_error_free(err);
+    err = NULL;
+    r->nested_auth = hubauth_authenticate(r->options, &nested, &err);
+    hubauth_auth_free(nested);
+    hubauth_error_free(err);
+    return 1; /* cancel the outer login */
+}
+
+static void case_hook_reentering_the_library_fails_at_once(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_options *forced = hubauth_options_new();
+    hubauth_auth *a = NULL;
+    char *toml = issue_token(3600);
+    reentrant_record rec = {0};
+    double started = 0;
+    CHECK(o != NULL && forced != NULL && toml != NULL);
+    CHECK(write_token_file(path, toml, 0600) == 0);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    rec.auth = a;
+    rec.options = o;
+    EXPECT(hubauth_options_set(forced, "force", "true", &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set_hook(forced, reentrant_hook, &rec), HUBAUTH_OK);
+    started = now_seconds();
+    EXPECT(hubauth_reauthenticate(a, forced, &err), HUBAUTH_ERR_CANCELLED);
+    CHECK(now_seconds() - started < 10.0);
+    CHECK(rec.calls == 1);
+    CHECK(rec.nested_reauth == HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(rec.message_ok);
+    CHECK(rec.nested_auth == HUBAUTH_ERR_INVALID_ARGUMENT);
+    /* The handle still works after the refused nested calls. */
+    EXPECT(hubauth_reauthenticate(a, NULL, &err), HUBAUTH_OK);
+done:
+    free(toml);
+    hubauth_auth_free(a);
+    hubauth_options_free(forced);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
 static void case_not_interactive_without_token(void) {
     hubauth_error *err = NULL;
     char path[1024];
@@ -1060,6 +1122,7 @@ static const struct {
     {"classic login through a hook that visits the URL", case_classic_login_through_hook},
     {"device login through a hook that visits the URL", case_device_login_through_hook},
     {"a hook returning nonzero cancels at once", case_hook_cancels},
+    {"a hook that calls back into the library fails at once, no deadlock", case_hook_reentering_the_library_fails_at_once},
     {"interactive=false without a token gives NO_CREDENTIALS", case_not_interactive_without_token},
     {"plain http to a non-loopback server gives INSECURE", case_insecure_server},
     {"malformed auth.toml gives FORMAT and is left byte-for-byte", case_malformed_file_is_left_alone},

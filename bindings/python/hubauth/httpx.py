@@ -4,22 +4,27 @@
     from hubauth.httpx import HubAuth
     client = httpx.Client(auth=HubAuth(hubauth.authenticate(server)))
 
-Every request carries ``Authorization: Bearer <token>`` (refreshed by the
-library before it expires). On a 401 the token is dropped,
-``auth.reauthenticate(force=True)`` runs once (single-flight: concurrent 401s
-share one renewal) and the request is retried once with the new token; a
-second 401 is returned to the caller. Works with ``httpx.AsyncClient`` too
-(the blocking library calls run in a worker thread).
+Requests to the hub's origin (scheme, host and port of the authentication's
+server) carry ``Authorization: Bearer <token>`` (refreshed by the library
+before it expires); requests to any other host get no token, so a client that
+also talks to other services never hands them the hub's credential
+(``extra_origins=["https://api.example.com"]`` names more origins that get
+it). On a 401 from such an origin ``auth.reauthenticate()`` runs once (the
+core asks the server whether the token is still good before it refreshes or
+logs in again; single-flight: concurrent 401s share one renewal) and the
+request is retried once with the new token; a second 401 is returned to the
+caller, and so is a 401 from any other host. Works with ``httpx.AsyncClient``
+too (the blocking library calls run in a worker thread).
 """
 
 from __future__ import annotations
 
-from typing import AsyncGenerator, Generator, Optional
+from typing import AsyncGenerator, Generator, Iterable, Optional
 
 import httpx as _httpx
 
 from ._api import Authentication
-from ._renew import Renewer
+from ._renew import Renewer, origins
 
 __all__ = ["HubAuth"]
 
@@ -28,10 +33,13 @@ class HubAuth(_httpx.Auth):
     # The body is read before the first send so that the retry can resend it.
     requires_request_body = True
 
-    def __init__(self, auth: Optional[Authentication] = None) -> None:
+    def __init__(self, auth: Optional[Authentication] = None, *,
+                 extra_origins: Iterable[str] = ()) -> None:
         """``auth``: the Authentication to use; None uses
-        ``hubauth.current_authentication()`` at each request."""
+        ``hubauth.current_authentication()`` at each request.
+        ``extra_origins``: URLs of other origins that get the token too."""
         self._renewer = Renewer(auth)
+        self._extra = origins(extra_origins)
 
     @property
     def authentication(self) -> Authentication:
@@ -41,6 +49,9 @@ class HubAuth(_httpx.Auth):
         return f"HubAuth({self._renewer.auth!r})"
 
     def auth_flow(self, request: _httpx.Request) -> Generator[_httpx.Request, _httpx.Response, None]:
+        if not self._renewer.sends_to(str(request.url), self._extra):
+            yield request
+            return
         used = self._renewer.bearer()
         request.headers["Authorization"] = f"Bearer {used}"
         response = yield request
@@ -55,6 +66,10 @@ class HubAuth(_httpx.Auth):
 
         if self.requires_request_body:
             await request.aread()
+        ours = await anyio.to_thread.run_sync(self._renewer.sends_to, str(request.url), self._extra)
+        if not ours:
+            yield request
+            return
         used = await anyio.to_thread.run_sync(self._renewer.bearer)
         request.headers["Authorization"] = f"Bearer {used}"
         response = yield request

@@ -5,24 +5,29 @@
     session = requests.Session()
     session.auth = HubAuth(hubauth.authenticate(server))
 
-Every request carries ``Authorization: Bearer <token>`` (refreshed by the
-library before it expires). On a 401 the token is dropped,
-``auth.reauthenticate(force=True)`` runs once (single-flight: concurrent 401s
-share one renewal) and the request is retried once with the new token; the
-401 goes into ``response.history``, and a second 401 is returned as is. A
-request whose body is a stream that cannot be rewound is not retried.
+Requests to the hub's origin (scheme, host and port of the authentication's
+server) carry ``Authorization: Bearer <token>`` (refreshed by the library
+before it expires); requests to any other host get no token
+(``extra_origins=["https://api.example.com"]`` names more origins that get
+it). On a 401 from such an origin ``auth.reauthenticate()`` runs once (the
+core asks the server whether the token is still good before it refreshes or
+logs in again; single-flight: concurrent 401s share one renewal) and the
+request is retried once with the new token; the 401 goes into
+``response.history``, and a second 401, or a 401 from any other host, is
+returned as is. A request whose body is a stream that cannot be rewound is
+not retried.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterable, Optional, Tuple
 
 import requests as _requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
 from ._api import Authentication
-from ._renew import Renewer, bearer_value
+from ._renew import Renewer, bearer_value, origins
 
 __all__ = ["HubAuth"]
 
@@ -30,10 +35,13 @@ _RETRIED = "_hubauth_retried"
 
 
 class HubAuth(AuthBase):
-    def __init__(self, auth: Optional[Authentication] = None) -> None:
+    def __init__(self, auth: Optional[Authentication] = None, *,
+                 extra_origins: Iterable[str] = ()) -> None:
         """``auth``: the Authentication to use; None uses
-        ``hubauth.current_authentication()`` at each request."""
+        ``hubauth.current_authentication()`` at each request.
+        ``extra_origins``: URLs of other origins that get the token too."""
         self._renewer = Renewer(auth)
+        self._extra = origins(extra_origins)
 
     @property
     def authentication(self) -> Authentication:
@@ -51,6 +59,8 @@ class HubAuth(AuthBase):
     __hash__ = object.__hash__
 
     def __call__(self, r: _requests.PreparedRequest) -> _requests.PreparedRequest:
+        if not self._renewer.sends_to(r.url or "", self._extra):
+            return r
         r.headers["Authorization"] = f"Bearer {self._renewer.bearer()}"
         position = None
         tell = getattr(r.body, "tell", None)
@@ -59,20 +69,26 @@ class HubAuth(AuthBase):
                 position = tell()
             except OSError:
                 position = None
-        r.register_hook("response", _RetryOn401(self._renewer, position))
+        r.register_hook("response", _RetryOn401(self._renewer, position, self._extra))
         return r
 
 
 class _RetryOn401:
-    """The response hook: one renewal and one retry on a 401."""
+    """The response hook: one renewal and one retry on a 401 from an origin
+    that gets the token."""
 
-    def __init__(self, renewer: Renewer, body_position: Optional[int]) -> None:
+    def __init__(self, renewer: Renewer, body_position: Optional[int],
+                 extra: Tuple[Tuple[str, str, int], ...] = ()) -> None:
         self._renewer = renewer
         self._position = body_position
+        self._extra = extra
 
     def __call__(self, response: _requests.Response, **kwargs: Any) -> _requests.Response:
         request = response.request
         if response.status_code != 401 or getattr(request, _RETRIED, False):
+            return response
+        # A redirect may have led elsewhere: only the hub's 401 renegotiates.
+        if not self._renewer.sends_to(request.url or "", self._extra):
             return response
         body = request.body
         if body is not None and not isinstance(body, (bytes, str)):

@@ -93,11 +93,84 @@ struct Global {
     /// the default) or access (the package server, as Pkg sends it)
     #[arg(long, global = true, value_name = "KIND")]
     token_kind: Option<String>,
+    /// Read the OAuth client secret from FILE (- = stdin); or set HUBAUTH_CLIENT_SECRET
+    #[arg(long, global = true, value_name = "FILE")]
+    client_secret_file: Option<PathBuf>,
+    /// Read a token to use as given (touching no file) from FILE (- = stdin); or set HUBAUTH_TOKEN
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Read the token to exchange (e.g. a personal access token) from FILE (- = stdin);
+    /// or set HUBAUTH_SUBJECT_TOKEN
+    #[arg(long, global = true, value_name = "FILE")]
+    subject_token_file: Option<PathBuf>,
     /// Any library option, as KEY=VALUE (repeatable; e.g. -o poll_interval_ms=500).
-    /// Arguments are visible to other users: do not pass secrets here
+    /// Not for secrets: arguments are visible to other users (`ps`)
     #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE",
           value_parser = parse_key_value, long_help = option_help())]
     options: Vec<(String, String)>,
+}
+
+/// The options that hold secrets, and the only ways the CLI takes them: a
+/// file (or stdin) and an environment variable, never the command line,
+/// which every user on the machine can read in `ps` or /proc/PID/cmdline.
+/// tests/cli.rs checks this list against the library's options table.
+const SECRET_OPTIONS: &[SecretOption] = &[
+    SecretOption {
+        key: "client_secret",
+        flag: "--client-secret-file",
+        env: "HUBAUTH_CLIENT_SECRET",
+    },
+    SecretOption {
+        key: "token",
+        flag: "--token-file",
+        env: "HUBAUTH_TOKEN",
+    },
+    SecretOption {
+        key: "subject_token",
+        flag: "--subject-token-file",
+        env: "HUBAUTH_SUBJECT_TOKEN",
+    },
+];
+
+struct SecretOption {
+    key: &'static str,
+    flag: &'static str,
+    env: &'static str,
+}
+
+/// Largest secret read from a file or stdin.
+const MAX_SECRET: u64 = 64 * 1024;
+
+/// A secret from `path` (- = stdin): its text less one trailing newline.
+fn read_secret(path: &std::path::Path, flag: &str) -> Result<Zeroizing<String>> {
+    let mut text = Zeroizing::new(String::new());
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_SECRET)
+            .read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(MAX_SECRET).read_to_string(&mut text))
+    };
+    read.map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("{flag}: cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let len = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .map(str::len)
+        .unwrap_or(text.len());
+    text.truncate(len);
+    if text.is_empty() {
+        return Err(Error::invalid_argument(format!(
+            "{flag}: {} is empty",
+            path.display()
+        )));
+    }
+    Ok(text)
 }
 
 /// `--provider`'s help, from the provider table: `juliahub (default), dagshub, … or oidc`.
@@ -230,9 +303,17 @@ struct GitArgs {
 fn option_help() -> String {
     let width = KEYS.iter().map(|k| k.len()).max().unwrap_or(0);
     let mut help = String::from(
-        "Any library option, as KEY=VALUE (repeatable; e.g. -o poll_interval_ms=500). \
-         Arguments are visible to other users: do not pass secrets here.\n\nKeys:",
+        "Any library option, as KEY=VALUE (repeatable; e.g. -o poll_interval_ms=500).\n\n\
+         Arguments are visible to other users (`ps`), so secrets are refused here; \
+         pass them from a file, stdin or the environment:",
     );
+    for s in SECRET_OPTIONS {
+        help.push_str(&format!(
+            "\n  {:width$}  {} FILE (- = stdin), or {}",
+            s.key, s.flag, s.env
+        ));
+    }
+    help.push_str("\n\nKeys:");
     for (key, doc) in KEY_DOCS {
         help.push_str(&format!("\n  {key:width$}  {doc}"));
     }
@@ -286,11 +367,58 @@ impl Global {
             }
         }
         command(&mut o)?;
+        let from_stdin = SECRET_OPTIONS
+            .iter()
+            .filter_map(|s| self.secret_file(s.key))
+            .filter(|p| p.as_os_str() == "-")
+            .count();
+        if from_stdin > 1 {
+            return Err(Error::invalid_argument(
+                "only one secret can come from stdin (-); give the others in files",
+            ));
+        }
+        for secret in SECRET_OPTIONS {
+            let value = match self.secret_file(secret.key) {
+                Some(path) => Some(read_secret(path, secret.flag)?),
+                None => std::env::var(secret.env)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .map(Zeroizing::new),
+            };
+            if let Some(value) = value {
+                o.set(secret.key, &value)?;
+            }
+        }
         for (key, value) in &self.options {
+            if let Some(secret) = SECRET_OPTIONS.iter().find(|s| s.key == key) {
+                return Err(Error::invalid_argument(format!(
+                    "-o {key}=… puts a secret on the command line, where other users can read \
+                     it (`ps`); pass it with {} FILE (- = stdin) or the {} environment variable",
+                    secret.flag, secret.env
+                )));
+            }
             o.set(key, value)
                 .map_err(|e| e.context(format!("-o {key}")))?;
         }
         Ok(o)
+    }
+
+    /// The file flag given for the secret option `key`.
+    fn secret_file(&self, key: &str) -> Option<&PathBuf> {
+        match key {
+            "client_secret" => self.client_secret_file.as_ref(),
+            "token" => self.token_file.as_ref(),
+            "subject_token" => self.subject_token_file.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether a secret is to be read from stdin.
+    fn reads_stdin(&self) -> bool {
+        SECRET_OPTIONS
+            .iter()
+            .filter_map(|s| self.secret_file(s.key))
+            .any(|p| p.as_os_str() == "-")
     }
 }
 
@@ -471,6 +599,11 @@ fn refresh(g: &Global, args: RefreshArgs) -> Result<ExitCode> {
 }
 
 fn save_token(g: &Global) -> Result<ExitCode> {
+    if g.reads_stdin() {
+        return Err(Error::invalid_argument(
+            "save-token reads the token from stdin; give the other secret from a file",
+        ));
+    }
     let options = g.options(|_| Ok(()))?;
     let server = server_of(&options)?;
     let stdin = std::io::stdin();

@@ -47,10 +47,7 @@ impl TokenCache {
     pub fn load(path: &Path, now: i64) -> Result<Self> {
         match fsutil::read_file(path)? {
             None => Ok(TokenCache::empty()),
-            Some(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                TokenCache::parse(&bytes, path, now)
-            }
+            Some(bytes) => TokenCache::parse(&bytes, path, now),
         }
     }
 

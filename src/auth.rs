@@ -90,6 +90,22 @@ impl Authentication {
         self.refresh_slow(margin).map(|t| t.bearer.clone())
     }
 
+    /// Calls `f` with a borrow of the token [`token`](Self::token) would
+    /// return, refreshed the same way, without copying it: on the fresh path
+    /// no allocation, lock or I/O. `f` runs while the state is pinned (an
+    /// arc-swap guard), so keep it short and do not call back into `self`.
+    #[inline]
+    pub fn with_token<R>(&self, f: impl FnOnce(&Secret) -> R) -> Result<R> {
+        let margin = self.inner.options.refresh_margin_s;
+        {
+            let state = self.inner.state.load();
+            if state.is_fresh(margin) {
+                return Ok(f(&state.bearer));
+            }
+        }
+        self.refresh_slow(margin).map(|t| f(&t.bearer))
+    }
+
     #[cold]
     fn refresh_slow(&self, margin: i64) -> Result<Arc<Token>> {
         let _flight = self

@@ -275,7 +275,11 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::Authentication => 4,
         ErrorKind::Network | ErrorKind::Server | ErrorKind::Timeout => 5,
         ErrorKind::Cancelled => 130,
-        ErrorKind::Io | ErrorKind::Format | ErrorKind::Panic | ErrorKind::Internal => 1,
+        ErrorKind::Io
+        | ErrorKind::Format
+        | ErrorKind::BufferTooSmall
+        | ErrorKind::Panic
+        | ErrorKind::Internal => 1,
     }
 }
 

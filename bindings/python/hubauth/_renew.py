@@ -1,6 +1,8 @@
-"""What the httpx and requests auth objects share: the bearer token to send,
-and the renegotiation on a 401 (drop the token: reauthenticate with force,
-then retry once), single-flight per authentication."""
+"""What the httpx and requests auth objects share: the Authorization header
+value to send (the library's ``hubauth_authorization``: the binding never
+picks the scheme), and the renegotiation on a 401 (drop the token:
+reauthenticate with force, then retry once), single-flight per
+authentication."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ _current_lock = threading.Lock()
 
 
 class Renewer:
-    """Bearer tokens for one Authentication (None: the current one at each request)."""
+    """Authorization header values for one Authentication (None: the current
+    one at each request)."""
 
     def __init__(self, auth: Optional[Authentication] = None) -> None:
         if auth is not None and not isinstance(auth, Authentication):
@@ -27,13 +30,14 @@ class Renewer:
     def authentication(self) -> Authentication:
         return _resolve(self.auth)
 
-    def bearer(self) -> str:
-        """The token to send now (refreshed by the library when it expires soon)."""
-        with self.authentication().token as secret:
-            return secret.reveal()
+    def header(self) -> str:
+        """The Authorization header value to send now (refreshed by the
+        library when the token expires soon)."""
+        return self.header_of(self.authentication())
 
-    def renew(self, rejected: str) -> str:
-        """The token to retry with after the server answered 401 to `rejected`.
+    def renew(self, rejected: Optional[str]) -> str:
+        """The header value to retry with after the server answered 401 to
+        the header value `rejected`.
 
         If another request already replaced that token (it got its 401 first),
         its replacement is used; otherwise the authentication is renewed with
@@ -41,15 +45,15 @@ class Renewer:
         given to authenticate) when no other valid token is stored."""
         auth = self.authentication()
         with _lock_for(self.auth):
-            current = self.bearer_of(auth)
-            if not hmac.compare_digest(current.encode(), rejected.encode()):
+            current = self.header_of(auth)
+            if not hmac.compare_digest(current.encode(), (rejected or "").encode()):
                 return current
             auth.reauthenticate(force=True)
-            return self.bearer_of(auth)
+            return self.header_of(auth)
 
     @staticmethod
-    def bearer_of(auth: Authentication) -> str:
-        with auth.token as secret:
+    def header_of(auth: Authentication) -> str:
+        with auth.authorization as secret:
             return secret.reveal()
 
 
@@ -61,11 +65,3 @@ def _lock_for(auth: Optional[Authentication]) -> threading.Lock:
         if lock is None:
             lock = _locks[auth] = threading.Lock()
         return lock
-
-
-def bearer_value(header: Optional[str]) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header ('' if none)."""
-    if not header:
-        return ""
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""

@@ -4,8 +4,9 @@
     from hubauth.httpx import HubAuth
     client = httpx.Client(auth=HubAuth(hubauth.authenticate(server)))
 
-Every request carries ``Authorization: Bearer <token>`` (refreshed by the
-library before it expires). On a 401 the token is dropped,
+Every request carries the ``Authorization`` header the library makes for the
+hub (``Bearer <token>``, or ``Basic …`` for DHCore user/password credentials),
+refreshed by the library before the token expires. On a 401 the token is dropped,
 ``auth.reauthenticate(force=True)`` runs once (single-flight: concurrent 401s
 share one renewal) and the request is retried once with the new token; a
 second 401 is returned to the caller. Works with ``httpx.AsyncClient`` too
@@ -41,11 +42,11 @@ class HubAuth(_httpx.Auth):
         return f"HubAuth({self._renewer.auth!r})"
 
     def auth_flow(self, request: _httpx.Request) -> Generator[_httpx.Request, _httpx.Response, None]:
-        used = self._renewer.bearer()
-        request.headers["Authorization"] = f"Bearer {used}"
+        used = self._renewer.header()
+        request.headers["Authorization"] = used
         response = yield request
         if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {self._renewer.renew(used)}"
+            request.headers["Authorization"] = self._renewer.renew(used)
             yield request
 
     async def async_auth_flow(
@@ -55,10 +56,10 @@ class HubAuth(_httpx.Auth):
 
         if self.requires_request_body:
             await request.aread()
-        used = await anyio.to_thread.run_sync(self._renewer.bearer)
-        request.headers["Authorization"] = f"Bearer {used}"
+        used = await anyio.to_thread.run_sync(self._renewer.header)
+        request.headers["Authorization"] = used
         response = yield request
         if response.status_code == 401:
             renewed = await anyio.to_thread.run_sync(self._renewer.renew, used)
-            request.headers["Authorization"] = f"Bearer {renewed}"
+            request.headers["Authorization"] = renewed
             yield request

@@ -5,8 +5,9 @@
     session = requests.Session()
     session.auth = HubAuth(hubauth.authenticate(server))
 
-Every request carries ``Authorization: Bearer <token>`` (refreshed by the
-library before it expires). On a 401 the token is dropped,
+Every request carries the ``Authorization`` header the library makes for the
+hub (``Bearer <token>``, or ``Basic …`` for DHCore user/password credentials),
+refreshed by the library before the token expires. On a 401 the token is dropped,
 ``auth.reauthenticate(force=True)`` runs once (single-flight: concurrent 401s
 share one renewal) and the request is retried once with the new token; the
 401 goes into ``response.history``, and a second 401 is returned as is. A
@@ -22,7 +23,7 @@ from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
 from ._api import Authentication
-from ._renew import Renewer, bearer_value
+from ._renew import Renewer
 
 __all__ = ["HubAuth"]
 
@@ -51,7 +52,7 @@ class HubAuth(AuthBase):
     __hash__ = object.__hash__
 
     def __call__(self, r: _requests.PreparedRequest) -> _requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self._renewer.bearer()}"
+        r.headers["Authorization"] = self._renewer.header()
         position = None
         tell = getattr(r.body, "tell", None)
         if tell is not None:
@@ -80,7 +81,7 @@ class _RetryOn401:
             if seek is None or self._position is None:
                 return response  # a one-shot stream: cannot send it again
             seek(self._position)
-        renewed = self._renewer.renew(bearer_value(request.headers.get("Authorization")))
+        renewed = self._renewer.renew(request.headers.get("Authorization"))
         # Free the connection of the 401 before sending the retry on it.
         response.content  # noqa: B018
         response.close()
@@ -89,7 +90,7 @@ class _RetryOn401:
         if retry._cookies is not None:  # what requests' own HTTPDigestAuth does
             extract_cookies_to_jar(retry._cookies, request, response.raw)
             retry.prepare_cookies(retry._cookies)
-        retry.headers["Authorization"] = f"Bearer {renewed}"
+        retry.headers["Authorization"] = renewed
         second = response.connection.send(retry, **kwargs)
         second.history.append(response)
         second.request = retry

@@ -121,3 +121,42 @@ def test_a_failing_options_call_frees_the_hook(server):
         raise AssertionError("an unknown option was accepted")
     gc.collect()
     assert hooks_now() == base
+
+
+def hubauth_cli():
+    import pytest
+
+    from conftest import TARGET
+
+    cli = TARGET / "debug" / "hubauth"
+    if not cli.is_file():
+        pytest.skip(f"the CLI {cli} is not built (cargo build --bin hubauth)")
+    return cli
+
+
+def test_cli_token_header_prints_the_library_value(start_dhcore, server, tmp_path, token_path):
+    import os
+    import subprocess
+
+    cli = hubauth_cli()
+    env = dict(os.environ, HOME=str(tmp_path / "home"))
+    api = start_dhcore("--basic", "ann:s3cret-pw")
+    ini = tmp_path / "dhcore" / ".dhcore.ini"
+    dhcore_ini(ini, api.url, "ann", "s3cret-pw")
+    out = subprocess.run(
+        [str(cli), "token", "--header", "--provider", "dhcore", "--token-path", str(ini)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "Basic " + base64.b64encode(b"ann:s3cret-pw").decode() + "\n"
+
+    token_path.parent.mkdir(parents=True)
+    toml = server.issue()
+    token_path.write_text(toml)
+    token_path.chmod(0o600)
+    args = [str(cli), "token", "--server", server.url, "--token-path", str(token_path)]
+    plain = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    header = subprocess.run(args + ["--header"], capture_output=True, text=True, env=env, timeout=60)
+    assert plain.returncode == 0 and header.returncode == 0, plain.stderr + header.stderr
+    assert plain.stdout == toml_string(toml, "id_token") + "\n"
+    assert header.stdout == "Bearer " + plain.stdout

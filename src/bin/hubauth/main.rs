@@ -181,6 +181,10 @@ struct TokenArgs {
     /// With --interactive: print the login URL, do not open a browser
     #[arg(long)]
     no_browser: bool,
+    /// Print the whole Authorization header value ("Bearer <token>", or
+    /// "Basic <credentials>" where the hub takes them) instead of the token
+    #[arg(long)]
+    header: bool,
 }
 
 #[derive(Args)]
@@ -356,7 +360,13 @@ fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
     let session = args
         .interactive
         .then(|| session::Session::start(&mut options, args.no_browser));
-    let result = hubauth::authenticate(&options).and_then(|auth| auth.token());
+    let result = hubauth::authenticate(&options).and_then(|auth| {
+        if args.header {
+            auth.authorization()
+        } else {
+            auth.token()
+        }
+    });
     if let Some(session) = session {
         session.finish();
     }

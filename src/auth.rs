@@ -96,10 +96,29 @@ impl Authentication {
     /// arc-swap guard), so keep it short and do not call back into `self`.
     #[inline]
     pub fn with_token<R>(&self, f: impl FnOnce(&Secret) -> R) -> Result<R> {
+        /// Unix seconds, as `token::unix_now`, read straight from the clock:
+        /// `SystemTime`'s subtraction and checks cost more than the reading.
+        #[inline]
+        fn now() -> i64 {
+            #[cfg(unix)]
+            {
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: a valid clock id and a valid out-pointer.
+                if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
+                    // time_t is narrower than i64 on some targets.
+                    #[allow(clippy::unnecessary_cast)]
+                    return ts.tv_sec as i64;
+                }
+            }
+            unix_now()
+        }
         let margin = self.inner.options.refresh_margin_s;
         {
             let state = self.inner.state.load();
-            if state.is_fresh(margin) {
+            if state.is_fresh_at(now(), margin) {
                 return Ok(f(&state.bearer));
             }
         }

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::auth::{self, Authentication};
 use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
 
 /// An authentication: a server, a user and a token kept fresh. A reference
 /// to shared state: every reference sees `hubauth_reauthenticate`'s update.
@@ -99,7 +100,7 @@ pub extern "C" fn hubauth_token(
 ) -> hubauth_status {
     guard(err, || {
         let out = Out::new(out, "out")?;
-        out.give(required(a, "auth")?.token()?);
+        out.give(required(a, "auth")?.with_token(Secret::clone)?);
         Ok(())
     })
 }
@@ -127,20 +128,28 @@ pub extern "C" fn hubauth_token_copy(
         if buf.is_null() && cap != 0 {
             return Err(null_argument("buf"));
         }
-        let auth = required(a, "auth")?;
-        auth.with_token(|token| {
+        // Ok(length copied) or Err(length needed): small, so the hot path
+        // moves no error value around.
+        let copied = required(a, "auth")?.with_token(|token| {
             let bytes = token.expose_cstr().to_bytes_with_nul();
-            let needed = bytes.len() - 1;
             if bytes.len() > cap {
-                len.write(needed);
-                return Err(buffer_too_small(cap, needed));
+                return Err(bytes.len() - 1);
             }
             // SAFETY: `buf` is non-NULL (cap > 0 here) and the caller promises
             // `cap` writable bytes; a token never overlaps the caller's buffer.
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len()) };
-            len.write(needed);
-            Ok(())
-        })?
+            Ok(bytes.len() - 1)
+        })?;
+        match copied {
+            Ok(n) => {
+                len.write(n);
+                Ok(())
+            }
+            Err(needed) => {
+                len.write(needed);
+                Err(buffer_too_small(cap, needed))
+            }
+        }
     })
 }
 

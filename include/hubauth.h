@@ -321,7 +321,8 @@ hubauth_status hubauth_options_set_hook(hubauth_options *o, hubauth_hook_fn hook
  * one (another `hubauth_authenticate` succeeded since). It runs on whichever
  * thread releases the last copy, inside one of `hubauth_options_free`,
  * `hubauth_auth_free`, `hubauth_authenticate`, `hubauth_reauthenticate` or
- * this function; never during a call to the hook.
+ * this function; never during a call to the hook. A hook still held when
+ * the process exits (e.g. by the current authentication) is not freed.
  * With a NULL `hook` nothing is kept and `free_userdata` runs before this
  * function returns. The library takes `userdata` only when the call
  * succeeds: on HUBAUTH_ERR_NULL_ARGUMENT (`o` NULL) `free_userdata` is not

@@ -6,6 +6,16 @@
 //! each, all at once) report the wall time divided by T × N, and, for
 //! `8_threads_cpu_time`, the threads' CPU time divided by T × N; see
 //! BENCHMARKS.md.
+//!
+//! With `--insns [--len=30] [--iters=100000]` it runs no criterion benchmark
+//! but fixed loops for callgrind's instruction counts (`bench/insns.sh` runs
+//! it under `valgrind --tool=callgrind` and reads each function's inclusive
+//! count): `hubauth_token` + `hubauth_secret_free` (a new secret, copied,
+//! zeroed, freed: what a C caller does per request), `hubauth_token_copy`
+//! into the caller's buffer, and `bench_bare_memcpy` (a plain `memcpy` of the
+//! same bytes, token + NUL), each `--iters` times on a cached, fresh token of
+//! exactly `--len` bytes. The C functions are called through function
+//! pointers, so LTO cannot inline them into the loops.
 
 mod common;
 
@@ -14,10 +24,11 @@ use std::ptr;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use hubauth::ffi::{
-    HUBAUTH_OK, hubauth_auth, hubauth_auth_free, hubauth_secret_free, hubauth_secret_len,
-    hubauth_token,
+    HUBAUTH_OK, hubauth_auth, hubauth_auth_free, hubauth_error, hubauth_secret,
+    hubauth_secret_expose, hubauth_secret_free, hubauth_secret_len, hubauth_token,
+    hubauth_token_copy,
 };
 
 /// A handle shared by the threads: `hubauth_auth` is thread-safe by contract.
@@ -145,4 +156,126 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+// ---------------------------------------------------------------------------
+// --insns: instruction counts under callgrind
+// ---------------------------------------------------------------------------
+
+type TokenFn =
+    extern "C" fn(*const hubauth_auth, *mut *mut hubauth_secret, *mut *mut hubauth_error) -> i32;
+type SecretFreeFn = extern "C" fn(*mut hubauth_secret);
+type TokenCopyFn = extern "C" fn(
+    *const hubauth_auth,
+    *mut std::ffi::c_char,
+    usize,
+    *mut usize,
+    *mut *mut hubauth_error,
+) -> i32;
+
+/// A plain copy of `n` bytes: the floor any hand-out of the token pays.
+///
+/// # Safety
+/// `dst` and `src` are distinct buffers of at least `n` bytes.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub unsafe extern "C" fn bench_bare_memcpy(dst: *mut u8, src: *const u8, n: usize) {
+    // SAFETY: by the contract above.
+    unsafe { ptr::copy_nonoverlapping(src, dst, n) }
+}
+
+/// An auth.toml holding a fresh id_token of exactly `len` bytes, authenticated
+/// through the C ABI (validate=false: no network afterwards).
+fn authenticated_exact(len: usize) -> (common::StoredToken, String, *mut hubauth_auth) {
+    let stored = common::StoredToken::fresh(30 * 86_400);
+    let alphabet = b"AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_";
+    let token: String = (0..len)
+        .map(|i| alphabet[i % alphabet.len()] as char)
+        .collect();
+    let toml = stored.toml.replace(&stored.id_token, &token);
+    assert_ne!(toml, stored.toml);
+    common::write_0600(&stored.path(), &toml);
+    let options = common::COptions::new(&common::option_pairs(&stored.server_url, &stored.path()));
+    let auth = options.authenticate();
+    (stored, token, auth)
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    std::env::args()
+        .find_map(|a| a.strip_prefix(&format!("--{name}="))?.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The `--insns` mode (see the module docs).
+fn instruction_loops() {
+    let len = arg("len", 30);
+    let iters = arg("iters", 100_000);
+    let (_stored, token, auth) = authenticated_exact(len);
+    let token_fn: TokenFn = black_box(hubauth_token);
+    let free_fn: SecretFreeFn = black_box(hubauth_secret_free);
+    let copy_fn: TokenCopyFn = black_box(hubauth_token_copy);
+
+    // hubauth_token + hubauth_secret_free
+    let mut secret = ptr::null_mut();
+    assert_eq!(token_fn(auth, &mut secret, ptr::null_mut()), HUBAUTH_OK);
+    assert_eq!(hubauth_secret_len(secret), len);
+    // SAFETY: a live secret; its value is a NUL-terminated string.
+    let exposed = unsafe { std::ffi::CStr::from_ptr(hubauth_secret_expose(secret)) };
+    assert_eq!(exposed.to_bytes(), token.as_bytes());
+    free_fn(secret);
+    for _ in 0..iters {
+        let mut secret = ptr::null_mut();
+        token_fn(black_box(auth), &mut secret, ptr::null_mut());
+        free_fn(black_box(secret));
+    }
+
+    // hubauth_token_copy
+    let mut buf = vec![0u8; len + 1];
+    let mut n = 0usize;
+    assert_eq!(
+        copy_fn(
+            auth,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut n,
+            ptr::null_mut()
+        ),
+        HUBAUTH_OK
+    );
+    assert_eq!((n, &buf[..len], buf[len]), (len, token.as_bytes(), 0));
+    for _ in 0..iters {
+        copy_fn(
+            black_box(auth),
+            black_box(buf.as_mut_ptr().cast()),
+            buf.len(),
+            &mut n,
+            ptr::null_mut(),
+        );
+    }
+
+    // a bare memcpy of the same bytes (the token and its NUL)
+    let mut source = token.into_bytes();
+    source.push(0);
+    assert!(buf.len() >= source.len());
+    for _ in 0..iters {
+        // SAFETY: two distinct buffers of at least source.len() bytes.
+        unsafe {
+            bench_bare_memcpy(
+                black_box(buf.as_mut_ptr()),
+                black_box(source.as_ptr()),
+                black_box(source.len()),
+            )
+        };
+    }
+    black_box(&buf);
+    hubauth_auth_free(auth);
+    println!("ffi_token --insns: {iters} calls of each on a {len}-byte token");
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--insns") {
+        instruction_loops();
+    } else {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}

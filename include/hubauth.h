@@ -6,8 +6,14 @@
  * Conventions:
  * - Every fallible function returns hubauth_status (HUBAUTH_OK = 0) and, where
  *   the reason matters, fills `hubauth_error **err` (NULL allowed; free the
- *   error with hubauth_error_free). Out-parameters are written only on success.
+ *   error with hubauth_error_free). `*err` must be NULL on entry: an error
+ *   already there is left as it is (still the caller's to free) and the call
+ *   does nothing but return HUBAUTH_ERR_INVALID_ARGUMENT. Out-parameters are
+ *   written only on success (hubauth_token_copy's `*len` is the one
+ *   exception, documented there).
  * - Handles are opaque and thread-safe. Every *_free function accepts NULL.
+ *   Each handle returned is owned by the caller and freed once with its
+ *   *_free (a hubauth_auth is one reference to shared state).
  * - Strings returned as `char *` belong to the caller: hubauth_string_free.
  *   `const char *` results are borrowed, valid as each function says.
  * - Strings passed in are NUL-terminated UTF-8; NULL where a pointer is
@@ -21,6 +27,89 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * Status codes (hubauth_status). Stable numbers, never reused.
+ */
+
+/**
+ * Success.
+ */
+#define HUBAUTH_OK 0
+
+/**
+ * A required pointer argument was NULL.
+ */
+#define HUBAUTH_ERR_NULL_ARGUMENT 1
+
+/**
+ * An argument was invalid: bad UTF-8, unknown option key, bad option
+ * value, or a non-NULL `*err` on entry.
+ */
+#define HUBAUTH_ERR_INVALID_ARGUMENT 2
+
+/**
+ * No usable token and no way to get one without a user (e.g. interactive=false).
+ */
+#define HUBAUTH_ERR_NO_CREDENTIALS 3
+
+/**
+ * The server refused: bad token, denied login, tries exhausted.
+ */
+#define HUBAUTH_ERR_AUTHENTICATION 4
+
+/**
+ * The server could not be reached or stopped answering.
+ */
+#define HUBAUTH_ERR_NETWORK 5
+
+/**
+ * The server answered with an error or with something unusable.
+ */
+#define HUBAUTH_ERR_SERVER 6
+
+/**
+ * A file could not be read or written.
+ */
+#define HUBAUTH_ERR_IO 7
+
+/**
+ * A stored file is malformed; it was left unchanged.
+ */
+#define HUBAUTH_ERR_FORMAT 8
+
+/**
+ * The call was cancelled: the hook returned nonzero, or the options'
+ * hubauth_cancel was triggered; nothing was written.
+ */
+#define HUBAUTH_ERR_CANCELLED 9
+
+/**
+ * The login or a lock wait took longer than timeout_ms.
+ */
+#define HUBAUTH_ERR_TIMEOUT 10
+
+/**
+ * A URL was refused because it is not https (http is allowed for loopback only).
+ */
+#define HUBAUTH_ERR_INSECURE 11
+
+/**
+ * The caller's buffer is too small (`hubauth_token_copy`); the length
+ * needed was written to `*len`.
+ */
+#define HUBAUTH_ERR_BUFFER_TOO_SMALL 12
+
+/**
+ * A bug: hubauth panicked; the panic was caught at the boundary.
+ */
+#define HUBAUTH_ERR_PANIC 98
+
+/**
+ * A bug or an impossible state inside hubauth.
+ */
+#define HUBAUTH_ERR_INTERNAL 99
+
 
 /**
  * An authentication: a server, a user and a token kept fresh. A reference
@@ -71,77 +160,6 @@ typedef int32_t hubauth_status;
  */
 typedef int32_t (*hubauth_hook_fn)(void *userdata, const char *url);
 
-/**
- * Success.
- */
-#define HUBAUTH_OK 0
-
-/**
- * A required pointer argument was NULL.
- */
-#define HUBAUTH_ERR_NULL_ARGUMENT 1
-
-/**
- * An argument was invalid: bad UTF-8, unknown option key, bad option value.
- */
-#define HUBAUTH_ERR_INVALID_ARGUMENT 2
-
-/**
- * No usable token and no way to get one without a user (e.g. interactive=false).
- */
-#define HUBAUTH_ERR_NO_CREDENTIALS 3
-
-/**
- * The server refused: bad token, denied login, tries exhausted.
- */
-#define HUBAUTH_ERR_AUTHENTICATION 4
-
-/**
- * The server could not be reached or stopped answering.
- */
-#define HUBAUTH_ERR_NETWORK 5
-
-/**
- * The server answered with an error or with something unusable.
- */
-#define HUBAUTH_ERR_SERVER 6
-
-/**
- * A file could not be read or written.
- */
-#define HUBAUTH_ERR_IO 7
-
-/**
- * A stored file is malformed; it was left unchanged.
- */
-#define HUBAUTH_ERR_FORMAT 8
-
-/**
- * The call was cancelled: the hook returned nonzero, or the options'
- * hubauth_cancel was triggered.
- */
-#define HUBAUTH_ERR_CANCELLED 9
-
-/**
- * The login or a lock wait took longer than timeout_ms.
- */
-#define HUBAUTH_ERR_TIMEOUT 10
-
-/**
- * A URL was refused because it is not https (http is allowed for loopback only).
- */
-#define HUBAUTH_ERR_INSECURE 11
-
-/**
- * A bug: hubauth panicked; the panic was caught at the boundary.
- */
-#define HUBAUTH_ERR_PANIC 98
-
-/**
- * A bug or an impossible state inside hubauth.
- */
-#define HUBAUTH_ERR_INTERNAL 99
-
 
 
 #ifdef __cplusplus
@@ -180,6 +198,29 @@ hubauth_status hubauth_check(const hubauth_auth *a, bool *valid, hubauth_error *
  * Thread-safe; concurrent callers share one refresh.
  */
 hubauth_status hubauth_token(const hubauth_auth *a, hubauth_secret **out, hubauth_error **err);
+
+/**
+ * Like `hubauth_token`, but copies the token into the caller's buffer `buf`
+ * of `cap` bytes, NUL-terminated, allocating nothing when the token is fresh.
+ * On success writes the token's length (without the NUL) to `*len`. When
+ * `cap` is less than that length + 1, returns HUBAUTH_ERR_BUFFER_TOO_SMALL,
+ * leaves `buf` untouched and writes the length needed (without the NUL) to
+ * `*len`: the one exception to "out-parameters only on success". So
+ * `buf` NULL with `cap` 0 asks for the length (the token may change between
+ * two calls: loop while the status is BUFFER_TOO_SMALL). `buf` NULL with
+ * `cap` > 0, or `len` NULL, gives HUBAUTH_ERR_NULL_ARGUMENT. The bytes are
+ * the caller's: zero them when done (e.g. `explicit_bzero`).
+ */
+hubauth_status hubauth_token_copy(const hubauth_auth *a, char *buf, size_t cap, size_t *len, hubauth_error **err);
+
+/**
+ * The whole value of the Authorization header a request should carry:
+ * `Bearer <token>`, or `Basic <base64 of user:password>` where the hub takes
+ * HTTP Basic credentials (dhcore with a user and password). Refreshed first
+ * like `hubauth_token`. On success writes a new secret to `*out`, owned by
+ * the caller (free with `hubauth_secret_free`). Thread-safe.
+ */
+hubauth_status hubauth_authorization(const hubauth_auth *a, hubauth_secret **out, hubauth_error **err);
 
 /**
  * Stores a token obtained elsewhere for the options' provider and server
@@ -311,8 +352,30 @@ hubauth_status hubauth_options_set(hubauth_options *o, const char *key, const ch
  * Sets (or, with a NULL `hook`, clears) the login hook. `userdata` is passed
  * back unchanged; it must stay valid as long as these options, or any
  * hubauth_auth created from them, may log in (authenticate, reauthenticate).
+ * The same as `hubauth_options_set_hook_full(o, hook, userdata, NULL)`.
  */
 hubauth_status hubauth_options_set_hook(hubauth_options *o, hubauth_hook_fn hook, void *userdata);
+
+/**
+ * Sets (or, with a NULL `hook`, clears) the login hook, and gives the library
+ * `userdata` to free: `free_userdata(userdata)` (when `free_userdata` is not
+ * NULL) runs exactly once, when the library holds no copy of this hook any
+ * more, which is the first moment when all of these hold: the hook was
+ * replaced or cleared in these options (or the options were freed), every
+ * hubauth_auth created from them was freed (every reference, including those
+ * from `hubauth_current`), and none of those authentications is the current
+ * one (another `hubauth_authenticate` succeeded since). It runs on whichever
+ * thread releases the last copy, inside one of `hubauth_options_free`,
+ * `hubauth_auth_free`, `hubauth_authenticate`, `hubauth_reauthenticate` or
+ * this function; never during a call to the hook. A hook still held when
+ * the process exits (e.g. by the current authentication) is not freed.
+ * With a NULL `hook` nothing is kept and `free_userdata` runs before this
+ * function returns. The library takes `userdata` only when the call
+ * succeeds: on HUBAUTH_ERR_NULL_ARGUMENT (`o` NULL) `free_userdata` is not
+ * called. The previous hook of `o`, if any, is released after the options
+ * lock is let go, so its free function may call into hubauth.
+ */
+hubauth_status hubauth_options_set_hook_full(hubauth_options *o, hubauth_hook_fn hook, void *userdata, void (*free_userdata)(void *userdata));
 
 /**
  * Frees options. NULL is allowed. Authentications created from them keep

@@ -148,6 +148,44 @@ impl Authentication {
         token.is_fresh_for(options.refresh_margin_s, options.min_valid_s)
     }
 
+    /// Calls `f` with a borrow of the token [`token`](Self::token) would
+    /// return, refreshed the same way, without copying it: on the fresh path
+    /// no allocation, lock or I/O. `f` runs while the state is pinned (an
+    /// arc-swap guard), so keep it short and do not call back into `self`.
+    #[inline]
+    pub fn with_token<R>(&self, f: impl FnOnce(&Secret) -> R) -> Result<R> {
+        /// Unix seconds, as `token::unix_now`, read straight from the clock:
+        /// `SystemTime`'s subtraction and checks cost more than the reading.
+        #[inline]
+        fn now() -> i64 {
+            #[cfg(unix)]
+            {
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: a valid clock id and a valid out-pointer.
+                if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
+                    // time_t is narrower than i64 on some targets.
+                    #[allow(clippy::unnecessary_cast)]
+                    return ts.tv_sec as i64;
+                }
+            }
+            unix_now()
+        }
+        let options = &self.inner.options;
+        {
+            let state = self.inner.state.load();
+            let now = now();
+            if state.is_fresh_at(now, options.refresh_margin_s)
+                && state.is_unexpired_at(now.saturating_add(options.min_valid_s))
+            {
+                return Ok(f(&state.bearer));
+            }
+        }
+        self.refresh_slow().map(|t| f(&t.bearer))
+    }
+
     #[cold]
     fn refresh_slow(&self) -> Result<Arc<Token>> {
         refuse_in_hook("a token refresh")?;

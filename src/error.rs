@@ -6,48 +6,99 @@
 
 use std::fmt;
 
-/// What went wrong, as a stable number the C ABI returns (`hubauth_status`).
-/// The numbers are part of the ABI: never renumber or reuse one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum ErrorKind {
-    NullArgument = 1,
-    InvalidArgument = 2,
-    NoCredentials = 3,
-    Authentication = 4,
-    Network = 5,
-    Server = 6,
-    Io = 7,
-    Format = 8,
-    Cancelled = 9,
-    Timeout = 10,
-    Insecure = 11,
-    Panic = 98,
-    Internal = 99,
+/// The one list of status codes. Each row: the variant, its stable number,
+/// its C name, a short label for messages, and its documentation (which the
+/// header carries). It makes [`ErrorKind`] and the constants of [`status`]
+/// (re-exported by `crate::ffi`); tests/header.rs writes the header's
+/// `#define HUBAUTH_*` lines from [`status::ALL`]. Add a code = add a row.
+macro_rules! status_codes {
+    ($( $(#[doc = $doc:literal])+ $variant:ident = $code:literal, $c_name:ident, $label:literal; )+) => {
+        /// What went wrong, as a stable number the C ABI returns (`hubauth_status`).
+        /// The numbers are part of the ABI: never renumber or reuse one.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(i32)]
+        pub enum ErrorKind {
+            $( $(#[doc = $doc])+ $variant = $code, )+
+        }
+
+        impl ErrorKind {
+            /// Every kind, in the order of the list.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$variant),+];
+
+            fn label(self) -> &'static str {
+                match self { $(ErrorKind::$variant => $label,)+ }
+            }
+
+            /// The name of its status code in the C header (`HUBAUTH_ERR_…`).
+            pub fn c_name(self) -> &'static str {
+                match self { $(ErrorKind::$variant => stringify!($c_name),)+ }
+            }
+
+            /// Its documentation, as the header shows it.
+            pub fn doc(self) -> &'static str {
+                match self { $(ErrorKind::$variant => concat!($($doc, "\n"),+).trim_ascii(),)+ }
+            }
+
+            /// The kind with status code `code`, if any.
+            pub fn from_code(code: i32) -> Option<ErrorKind> {
+                match code { $($code => Some(ErrorKind::$variant),)+ _ => None }
+            }
+        }
+
+        /// The status codes as constants: `HUBAUTH_OK` and one `HUBAUTH_ERR_…`
+        /// per [`ErrorKind`].
+        pub mod status {
+            /// Success.
+            pub const HUBAUTH_OK: i32 = 0;
+            $( $(#[doc = $doc])+ pub const $c_name: i32 = $code; )+
+
+            /// Every status code: (C name, number, documentation), `HUBAUTH_OK` first.
+            pub const ALL: &[(&str, i32, &str)] = &[
+                ("HUBAUTH_OK", HUBAUTH_OK, "Success."),
+                $( (stringify!($c_name), $code, concat!($($doc, "\n"),+).trim_ascii()), )+
+            ];
+        }
+    };
+}
+
+status_codes! {
+    /// A required pointer argument was NULL.
+    NullArgument = 1, HUBAUTH_ERR_NULL_ARGUMENT, "null argument";
+    /// An argument was invalid: bad UTF-8, unknown option key, bad option
+    /// value, or a non-NULL `*err` on entry.
+    InvalidArgument = 2, HUBAUTH_ERR_INVALID_ARGUMENT, "invalid argument";
+    /// No usable token and no way to get one without a user (e.g. interactive=false).
+    NoCredentials = 3, HUBAUTH_ERR_NO_CREDENTIALS, "no credentials";
+    /// The server refused: bad token, denied login, tries exhausted.
+    Authentication = 4, HUBAUTH_ERR_AUTHENTICATION, "authentication failed";
+    /// The server could not be reached or stopped answering.
+    Network = 5, HUBAUTH_ERR_NETWORK, "network error";
+    /// The server answered with an error or with something unusable.
+    Server = 6, HUBAUTH_ERR_SERVER, "server error";
+    /// A file could not be read or written.
+    Io = 7, HUBAUTH_ERR_IO, "I/O error";
+    /// A stored file is malformed; it was left unchanged.
+    Format = 8, HUBAUTH_ERR_FORMAT, "bad format";
+    /// The call was cancelled: the hook returned nonzero, or the options'
+    /// hubauth_cancel was triggered; nothing was written.
+    Cancelled = 9, HUBAUTH_ERR_CANCELLED, "cancelled";
+    /// The login or a lock wait took longer than timeout_ms.
+    Timeout = 10, HUBAUTH_ERR_TIMEOUT, "timed out";
+    /// A URL was refused because it is not https (http is allowed for loopback only).
+    Insecure = 11, HUBAUTH_ERR_INSECURE, "insecure";
+    /// The caller's buffer is too small (`hubauth_token_copy`); the length
+    /// needed was written to `*len`.
+    BufferTooSmall = 12, HUBAUTH_ERR_BUFFER_TOO_SMALL, "buffer too small";
+    /// A bug: hubauth panicked; the panic was caught at the boundary.
+    Panic = 98, HUBAUTH_ERR_PANIC, "internal panic";
+    /// A bug or an impossible state inside hubauth.
+    Internal = 99, HUBAUTH_ERR_INTERNAL, "internal error";
 }
 
 impl ErrorKind {
     /// The status code of this kind.
     pub fn code(self) -> i32 {
         self as i32
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            ErrorKind::NullArgument => "null argument",
-            ErrorKind::InvalidArgument => "invalid argument",
-            ErrorKind::NoCredentials => "no credentials",
-            ErrorKind::Authentication => "authentication failed",
-            ErrorKind::Network => "network error",
-            ErrorKind::Server => "server error",
-            ErrorKind::Io => "I/O error",
-            ErrorKind::Format => "bad format",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::Timeout => "timed out",
-            ErrorKind::Insecure => "insecure",
-            ErrorKind::Panic => "internal panic",
-            ErrorKind::Internal => "internal error",
-        }
     }
 }
 
@@ -112,6 +163,7 @@ impl Error {
             | ErrorKind::InvalidArgument
             | ErrorKind::NoCredentials
             | ErrorKind::Insecure
+            | ErrorKind::BufferTooSmall
             | ErrorKind::Panic
             | ErrorKind::Internal => true,
             _ => false,

@@ -270,6 +270,35 @@ class HeaderParser(unittest.TestCase):
         self.assertEqual({d.name: d.value for d in hdr.defines}["HUBAUTH_ERR_PANIC"], 98)
         self.assertIn("Sets option `key` to `value`", f.doc)
 
+    def test_reads_an_inline_function_pointer_parameter(self) -> None:
+        hdr = gen.parse_header((REPO / "include/hubauth.h").read_text())
+        f = hdr.function("hubauth_options_set_hook_full")
+        self.assertEqual([p.name for p in f.params], ["o", "hook", "userdata", "free_userdata"])
+        self.assertEqual(str(f.params[3]), "void (*free_userdata)(void *userdata)")
+        self.assertEqual(f.prototype(),
+                         "hubauth_status hubauth_options_set_hook_full(hubauth_options *o, hubauth_hook_fn hook, "
+                         "void *userdata, void (*free_userdata)(void *userdata));")
+        fn = hdr.typedef(f.params[3].ctype.base)
+        self.assertTrue(fn.inline and fn.kind == "fnptr")
+        self.assertEqual(fn.signature(), "void (*)(void *userdata)")
+        self.assertEqual(gen.julia_type(hdr, f.params[3].ctype, "arg"), "Ptr{Cvoid}")
+        self.assertEqual(gen.py_type(hdr, f.params[3].ctype, "arg"), "FREE_USERDATA_FN")
+        # Not declared under its made-up name in LibHubAuth.jl; the callback
+        # type is in the Python table.
+        self.assertNotIn("free_userdata_fn", gen.render(hdr))
+        self.assertIn("'FREE_USERDATA_FN': ('void (*)(void *userdata)', None, ['c_void_p'])",
+                      gen.render_python(hdr))
+
+    def test_inline_callback_types_must_agree(self) -> None:
+        text = ("void hubauth_a(void (*cb)(void *userdata));\n"
+                "void hubauth_b(int32_t (*cb)(void *userdata));\n")
+        with self.assertRaises(gen.HeaderError):
+            gen.parse_header(text)
+        same = ("void hubauth_a(void (*cb)(void *userdata));\n"
+                "void hubauth_b(int32_t x, void (*cb)(void *userdata));\n")
+        hdr = gen.parse_header(same)
+        self.assertEqual([t.name for t in hdr.typedefs], ["cb_fn"])
+
     def test_docstrings_escape_dollar_and_backslash(self) -> None:
         self.assertEqual(gen.docstring('costs $5 \\ "x" """'),
                          '"""\ncosts \\$5 \\\\ "x" \\"\\"\\"\n"""')

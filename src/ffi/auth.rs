@@ -2,13 +2,15 @@
 
 use std::ffi::{CString, c_char};
 
+use super::handle::{Castable, Out, OwnedArc, free_handle, into_handle, try_ref};
 use super::options::snapshot;
-use super::secret::{hubauth_secret, into_handle};
+use super::secret::hubauth_secret;
 use super::{
-    guard, hubauth_error, hubauth_options, hubauth_status, required, required_out, required_str,
-    write_out,
+    guard, hubauth_error, hubauth_options, hubauth_status, null_argument, required, required_str,
 };
 use crate::auth::{self, Authentication};
+use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
 
 /// An authentication: a server, a user and a token kept fresh. A reference
 /// to shared state: every reference sees `hubauth_reauthenticate`'s update.
@@ -18,17 +20,9 @@ pub struct hubauth_auth {
     _private: [u8; 0],
 }
 
-fn into_handle_auth(a: Authentication) -> *mut hubauth_auth {
-    Box::into_raw(Box::new(a)).cast()
-}
-
-fn as_auth<'a>(a: *const hubauth_auth) -> Option<&'a Authentication> {
-    // SAFETY: NULL or a pointer from `into_handle_auth`.
-    unsafe { a.cast::<Authentication>().as_ref() }
-}
-
-fn required_auth<'a>(a: *const hubauth_auth) -> crate::error::Result<&'a Authentication> {
-    required(a.cast::<Authentication>(), "auth")
+impl Castable for hubauth_auth {
+    type Ownership = OwnedArc;
+    type RustType = Authentication;
 }
 
 fn owned_string(s: &str) -> *mut c_char {
@@ -48,10 +42,9 @@ pub extern "C" fn hubauth_authenticate(
     err: *mut *mut hubauth_error,
 ) -> hubauth_status {
     guard(err, || {
-        required_out(out, "out")?;
+        let out = Out::new(out, "out")?;
         let options = snapshot(o, "options")?;
-        let authentication = auth::authenticate(&options)?;
-        write_out(out, into_handle_auth(authentication));
+        out.give(auth::authenticate(&options)?);
         Ok(())
     })
 }
@@ -69,7 +62,7 @@ pub extern "C" fn hubauth_reauthenticate(
     err: *mut *mut hubauth_error,
 ) -> hubauth_status {
     guard(err, || {
-        let authentication = required_auth(a)?;
+        let authentication = required(a.cast_const(), "auth")?;
         let options = if o.is_null() {
             None
         } else {
@@ -88,9 +81,8 @@ pub extern "C" fn hubauth_check(
     err: *mut *mut hubauth_error,
 ) -> hubauth_status {
     guard(err, || {
-        required_out(valid, "valid")?;
-        let good = required_auth(a)?.check()?;
-        write_out(valid, good);
+        let valid = Out::new(valid, "valid")?;
+        valid.write(required(a, "auth")?.check()?);
         Ok(())
     })
 }
@@ -107,9 +99,85 @@ pub extern "C" fn hubauth_token(
     err: *mut *mut hubauth_error,
 ) -> hubauth_status {
     guard(err, || {
-        required_out(out, "out")?;
-        let secret = required_auth(a)?.token()?;
-        write_out(out, into_handle(secret));
+        let out = Out::new(out, "out")?;
+        out.give(required(a, "auth")?.with_token(Secret::clone)?);
+        Ok(())
+    })
+}
+
+/// Like `hubauth_token`, but copies the token into the caller's buffer `buf`
+/// of `cap` bytes, NUL-terminated, allocating nothing when the token is fresh.
+/// On success writes the token's length (without the NUL) to `*len`. When
+/// `cap` is less than that length + 1, returns HUBAUTH_ERR_BUFFER_TOO_SMALL,
+/// leaves `buf` untouched and writes the length needed (without the NUL) to
+/// `*len`: the one exception to "out-parameters only on success". So
+/// `buf` NULL with `cap` 0 asks for the length (the token may change between
+/// two calls: loop while the status is BUFFER_TOO_SMALL). `buf` NULL with
+/// `cap` > 0, or `len` NULL, gives HUBAUTH_ERR_NULL_ARGUMENT. The bytes are
+/// the caller's: zero them when done (e.g. `explicit_bzero`).
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_token_copy(
+    a: *const hubauth_auth,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+    err: *mut *mut hubauth_error,
+) -> hubauth_status {
+    guard(err, || {
+        let len = Out::new(len, "len")?;
+        if buf.is_null() && cap != 0 {
+            return Err(null_argument("buf"));
+        }
+        // Ok(length copied) or Err(length needed): small, so the hot path
+        // moves no error value around.
+        let copied = required(a, "auth")?.with_token(|token| {
+            let bytes = token.expose_cstr().to_bytes_with_nul();
+            if bytes.len() > cap {
+                return Err(bytes.len() - 1);
+            }
+            // SAFETY: `buf` is non-NULL (cap > 0 here) and the caller promises
+            // `cap` writable bytes; a token never overlaps the caller's buffer.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len()) };
+            Ok(bytes.len() - 1)
+        })?;
+        match copied {
+            Ok(n) => {
+                len.write(n);
+                Ok(())
+            }
+            Err(needed) => {
+                len.write(needed);
+                Err(buffer_too_small(cap, needed))
+            }
+        }
+    })
+}
+
+#[cold]
+fn buffer_too_small(cap: usize, needed: usize) -> Error {
+    Error::new(
+        ErrorKind::BufferTooSmall,
+        format!(
+            "the buffer of {cap} bytes is too small: the token needs {} (its length {needed} and a NUL)",
+            needed + 1
+        ),
+    )
+}
+
+/// The whole value of the Authorization header a request should carry:
+/// `Bearer <token>`, or `Basic <base64 of user:password>` where the hub takes
+/// HTTP Basic credentials (dhcore with a user and password). Refreshed first
+/// like `hubauth_token`. On success writes a new secret to `*out`, owned by
+/// the caller (free with `hubauth_secret_free`). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_authorization(
+    a: *const hubauth_auth,
+    out: *mut *mut hubauth_secret,
+    err: *mut *mut hubauth_error,
+) -> hubauth_status {
+    guard(err, || {
+        let out = Out::new(out, "out")?;
+        out.give(required(a, "auth")?.authorization()?);
         Ok(())
     })
 }
@@ -145,7 +213,7 @@ pub extern "C" fn hubauth_logout(
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_current() -> *mut hubauth_auth {
     super::guard_value(std::ptr::null_mut(), || {
-        auth::current().map_or(std::ptr::null_mut(), into_handle_auth)
+        auth::current().map_or(std::ptr::null_mut(), into_handle::<hubauth_auth>)
     })
 }
 
@@ -154,7 +222,7 @@ pub extern "C" fn hubauth_current() -> *mut hubauth_auth {
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_auth_server(a: *const hubauth_auth) -> *mut c_char {
     super::guard_value(std::ptr::null_mut(), || {
-        as_auth(a).map_or(std::ptr::null_mut(), |a| owned_string(a.server()))
+        try_ref(a).map_or(std::ptr::null_mut(), |a| owned_string(a.server()))
     })
 }
 
@@ -163,7 +231,7 @@ pub extern "C" fn hubauth_auth_server(a: *const hubauth_auth) -> *mut c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_auth_username(a: *const hubauth_auth) -> *mut c_char {
     super::guard_value(std::ptr::null_mut(), || {
-        as_auth(a)
+        try_ref(a)
             .and_then(Authentication::username)
             .map_or(std::ptr::null_mut(), |u| owned_string(&u))
     })
@@ -174,7 +242,7 @@ pub extern "C" fn hubauth_auth_username(a: *const hubauth_auth) -> *mut c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_auth_expires_at(a: *const hubauth_auth) -> i64 {
     super::guard_value(-1, || {
-        as_auth(a)
+        try_ref(a)
             .and_then(Authentication::expires_at)
             .unwrap_or(-1)
     })
@@ -183,12 +251,7 @@ pub extern "C" fn hubauth_auth_expires_at(a: *const hubauth_auth) -> i64 {
 /// Frees one reference. NULL is allowed. Other references stay valid.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_auth_free(a: *mut hubauth_auth) {
-    super::guard_value((), || {
-        if !a.is_null() {
-            // SAFETY: a pointer from `into_handle_auth`, freed once by contract.
-            drop(unsafe { Box::from_raw(a.cast::<Authentication>()) });
-        }
-    })
+    super::guard_value((), || free_handle(a))
 }
 
 /// The library's version, e.g. "0.1.0". Static: never free it.

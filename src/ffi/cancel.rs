@@ -3,7 +3,6 @@
 //! (`Arc`); the options it is set on, and every hubauth_auth made from them,
 //! hold references of their own.
 
-use super::options::OptionsCell;
 use super::{guard, guard_value, hubauth_options, hubauth_status, required};
 use crate::cancel::Cancel;
 
@@ -72,7 +71,7 @@ pub extern "C" fn hubauth_options_set_cancel(
     c: *mut hubauth_cancel,
 ) -> hubauth_status {
     guard(std::ptr::null_mut(), || {
-        let cell = required(o.cast_const().cast::<OptionsCell>(), "options")?;
+        let cell = required(o.cast_const(), "options")?;
         // SAFETY: NULL or a live pointer from hubauth_cancel_new.
         let cancel = (!c.is_null()).then(|| unsafe { Cancel::clone_raw(c.cast_const().cast()) });
         cell.lock()

@@ -2,6 +2,7 @@
 
 use std::ffi::{CString, c_char};
 
+use super::handle::{Castable, OwnedBox, free_handle, into_handle, try_ref};
 use super::{HUBAUTH_ERR_NULL_ARGUMENT, hubauth_status};
 use crate::error::Error;
 
@@ -12,34 +13,36 @@ pub struct hubauth_error {
     _private: [u8; 0],
 }
 
-struct ErrorValue {
+pub(crate) struct ErrorValue {
     code: hubauth_status,
     message: CString,
 }
 
-/// Hands `e` to the caller through `err` (when not NULL).
+impl Castable for hubauth_error {
+    type Ownership = OwnedBox;
+    type RustType = ErrorValue;
+}
+
+/// Hands `e` to the caller through `err` (when not NULL; `guard` has checked
+/// that `*err` is NULL).
 pub(crate) fn store(err: *mut *mut hubauth_error, e: Error) {
     if err.is_null() {
         return;
     }
     let message = CString::new(e.message().replace('\0', " ")).unwrap_or_default();
-    let value = Box::new(ErrorValue {
+    let handle = into_handle::<hubauth_error>(ErrorValue {
         code: e.kind().code(),
         message,
     });
     // SAFETY: `err` is non-NULL and points to writable storage for a pointer.
-    unsafe { err.write(Box::into_raw(value).cast()) };
+    unsafe { err.write(handle) };
 }
 
 /// The status code of an error. NULL gives HUBAUTH_ERR_NULL_ARGUMENT.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_error_code(e: *const hubauth_error) -> hubauth_status {
     super::guard_value(HUBAUTH_ERR_NULL_ARGUMENT, || {
-        // SAFETY: NULL or a pointer from `store`.
-        match unsafe { e.cast::<ErrorValue>().as_ref() } {
-            Some(value) => value.code,
-            None => HUBAUTH_ERR_NULL_ARGUMENT,
-        }
+        try_ref(e).map_or(HUBAUTH_ERR_NULL_ARGUMENT, |value| value.code)
     })
 }
 
@@ -48,23 +51,14 @@ pub extern "C" fn hubauth_error_code(e: *const hubauth_error) -> hubauth_status 
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_error_message(e: *const hubauth_error) -> *const c_char {
     super::guard_value(c"".as_ptr(), || {
-        // SAFETY: NULL or a pointer from `store`.
-        match unsafe { e.cast::<ErrorValue>().as_ref() } {
-            Some(value) => value.message.as_ptr(),
-            None => c"".as_ptr(),
-        }
+        try_ref(e).map_or(c"".as_ptr(), |value| value.message.as_ptr())
     })
 }
 
 /// Frees an error. NULL is allowed.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_error_free(e: *mut hubauth_error) {
-    super::guard_value((), || {
-        if !e.is_null() {
-            // SAFETY: a pointer from `store`, freed once by contract.
-            drop(unsafe { Box::from_raw(e.cast::<ErrorValue>()) });
-        }
-    })
+    super::guard_value((), || free_handle(e))
 }
 
 /// Frees a string returned by hubauth (e.g. `hubauth_auth_server`). NULL is allowed.

@@ -1,9 +1,11 @@
 //! The extern "C" surface: converts and checks arguments, catches panics, and
 //! calls the Rust API. No auth logic lives here.
 //!
-//! Conventions (rustls-ffi, wasmtime's C API): opaque handles are boxed Rust
-//! values cast to pointers of zero-sized C types; out-parameters are written
-//! only on success; every `_free` accepts NULL.
+//! Conventions (rustls-ffi, wasmtime's C API): opaque handles are Rust values
+//! behind pointers of zero-sized C types, each kind converted by one typed
+//! path with its ownership ([`handle`]); out-parameters are written only on
+//! success, through [`handle::Out`]; every `_free` accepts NULL; a non-NULL
+//! `*err` on entry is refused ([`guard`]).
 #![allow(non_camel_case_types)]
 // These functions are called from C, where `unsafe` is invisible: the pointer
 // contract of each one is written in its doc comment (and so in the header).
@@ -12,6 +14,7 @@
 mod auth;
 mod cancel;
 mod error;
+mod handle;
 mod options;
 mod secret;
 
@@ -21,51 +24,37 @@ pub use error::*;
 pub use options::*;
 pub use secret::*;
 
+/// The status codes, `HUBAUTH_OK` and `HUBAUTH_ERR_*`: the one list in
+/// `crate::error` (tests/header.rs writes their `#define`s into the header).
+pub use crate::error::status::*;
+
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::error::{Error, ErrorKind, Result};
 
+pub(crate) use handle::{null_argument, required};
+
 /// The result of every fallible function: `HUBAUTH_OK` (0) or an error code.
 /// The numbers are stable and never reused.
 pub type hubauth_status = i32;
 
-/// Success.
-pub const HUBAUTH_OK: hubauth_status = 0;
-/// A required pointer argument was NULL.
-pub const HUBAUTH_ERR_NULL_ARGUMENT: hubauth_status = 1;
-/// An argument was invalid: bad UTF-8, unknown option key, bad option value.
-pub const HUBAUTH_ERR_INVALID_ARGUMENT: hubauth_status = 2;
-/// No usable token and no way to get one without a user (e.g. interactive=false).
-pub const HUBAUTH_ERR_NO_CREDENTIALS: hubauth_status = 3;
-/// The server refused: bad token, denied login, tries exhausted.
-pub const HUBAUTH_ERR_AUTHENTICATION: hubauth_status = 4;
-/// The server could not be reached or stopped answering.
-pub const HUBAUTH_ERR_NETWORK: hubauth_status = 5;
-/// The server answered with an error or with something unusable.
-pub const HUBAUTH_ERR_SERVER: hubauth_status = 6;
-/// A file could not be read or written.
-pub const HUBAUTH_ERR_IO: hubauth_status = 7;
-/// A stored file is malformed; it was left unchanged.
-pub const HUBAUTH_ERR_FORMAT: hubauth_status = 8;
-/// The call was cancelled: the hook returned nonzero, or the options'
-/// hubauth_cancel was triggered.
-pub const HUBAUTH_ERR_CANCELLED: hubauth_status = 9;
-/// The login or a lock wait took longer than timeout_ms.
-pub const HUBAUTH_ERR_TIMEOUT: hubauth_status = 10;
-/// A URL was refused because it is not https (http is allowed for loopback only).
-pub const HUBAUTH_ERR_INSECURE: hubauth_status = 11;
-/// A bug: hubauth panicked; the panic was caught at the boundary.
-pub const HUBAUTH_ERR_PANIC: hubauth_status = 98;
-/// A bug or an impossible state inside hubauth.
-pub const HUBAUTH_ERR_INTERNAL: hubauth_status = 99;
-
 /// Runs `body`, turning an error or a panic into a status code and, when
 /// `err` is not NULL, an error object for the caller.
+///
+/// `*err` must be NULL on entry (as with GLib's `GError`): an error object
+/// already there is neither freed nor overwritten (either could lose or
+/// corrupt what the caller holds), and the call does nothing and returns
+/// HUBAUTH_ERR_INVALID_ARGUMENT.
+#[inline]
 pub(crate) fn guard(
     err: *mut *mut hubauth_error,
     body: impl FnOnce() -> Result<()>,
 ) -> hubauth_status {
+    // SAFETY: `err` is NULL or points to a readable `hubauth_error *`.
+    if !err.is_null() && !unsafe { err.read() }.is_null() {
+        return HUBAUTH_ERR_INVALID_ARGUMENT;
+    }
     let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
         let what = payload
             .downcast_ref::<&str>()
@@ -93,41 +82,13 @@ pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
-/// A required pointer argument.
-pub(crate) fn required<'a, T>(ptr: *const T, name: &str) -> Result<&'a T> {
-    // SAFETY: the caller passes NULL or a pointer this library handed out.
-    unsafe { ptr.as_ref() }
-        .ok_or_else(|| Error::new(ErrorKind::NullArgument, format!("{name} must not be NULL")))
-}
-
 /// A required NUL-terminated UTF-8 string argument.
 pub(crate) fn required_str<'a>(ptr: *const c_char, name: &str) -> Result<&'a str> {
     if ptr.is_null() {
-        return Err(Error::new(
-            ErrorKind::NullArgument,
-            format!("{name} must not be NULL"),
-        ));
+        return Err(null_argument(name));
     }
     // SAFETY: the caller passes a NUL-terminated string.
     unsafe { CStr::from_ptr(ptr) }
         .to_str()
         .map_err(|_| Error::invalid_argument(format!("{name} is not valid UTF-8")))
-}
-
-/// Writes an out-parameter (checked non-NULL before any work was done).
-pub(crate) fn write_out<T>(out: *mut T, value: T) {
-    // SAFETY: checked non-NULL by the caller through `required_out`.
-    unsafe { out.write(value) }
-}
-
-/// Checks that an out-parameter is not NULL.
-pub(crate) fn required_out<T>(out: *mut T, name: &str) -> Result<()> {
-    if out.is_null() {
-        Err(Error::new(
-            ErrorKind::NullArgument,
-            format!("{name} must not be NULL"),
-        ))
-    } else {
-        Ok(())
-    }
 }

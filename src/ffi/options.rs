@@ -3,9 +3,10 @@
 use std::ffi::{CString, c_char, c_void};
 use std::sync::{Arc, Mutex};
 
+use super::handle::{Castable, OwnedBox, free_handle, into_handle};
 use super::{guard, hubauth_error, hubauth_status, required, required_str};
 use crate::error::Result;
-use crate::options::{HookAction, Options};
+use crate::options::{Hook, HookAction, Options};
 
 /// A set of options. Owned by the caller; free with `hubauth_options_free`.
 /// Thread-safe: it may be set and used from several threads.
@@ -20,11 +21,17 @@ pub struct hubauth_options {
 pub type hubauth_hook_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, url: *const c_char) -> i32>;
 
-pub(crate) type OptionsCell = Mutex<Options>;
+/// Frees the `userdata` of a hook (`hubauth_options_set_hook_full`).
+pub(crate) type FreeUserdataFn = unsafe extern "C" fn(userdata: *mut c_void);
+
+impl Castable for hubauth_options {
+    type Ownership = OwnedBox;
+    type RustType = Mutex<Options>;
+}
 
 /// The options behind a handle (a copy, so a login does not hold the lock).
 pub(crate) fn snapshot(o: *const hubauth_options, name: &str) -> Result<Options> {
-    let cell = required(o.cast::<OptionsCell>(), name)?;
+    let cell = required(o, name)?;
     Ok(cell.lock().unwrap_or_else(|p| p.into_inner()).clone())
 }
 
@@ -33,7 +40,7 @@ pub(crate) fn snapshot(o: *const hubauth_options, name: &str) -> Result<Options>
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_options_new() -> *mut hubauth_options {
     super::guard_value(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(OptionsCell::new(Options::new()))).cast()
+        into_handle::<hubauth_options>(Mutex::new(Options::new()))
     })
 }
 
@@ -55,7 +62,7 @@ pub extern "C" fn hubauth_options_set(
     err: *mut *mut hubauth_error,
 ) -> hubauth_status {
     guard(err, || {
-        let cell = required(o.cast_const().cast::<OptionsCell>(), "options")?;
+        let cell = required(o.cast_const(), "options")?;
         let key = required_str(key, "key")?;
         let value = required_str(value, "value")?;
         cell.lock()
@@ -88,24 +95,80 @@ impl CHook {
 unsafe impl Send for CHook {}
 unsafe impl Sync for CHook {}
 
+/// Calls `free_userdata(userdata)` when dropped: it lives in the hook's
+/// closure, so it runs once, when the last copy of the hook is gone.
+struct FreeOnDrop {
+    free: FreeUserdataFn,
+    userdata: *mut c_void,
+}
+
+impl Drop for FreeOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: the caller's function with the documented contract; an
+        // `extern "C"` function cannot unwind into us.
+        unsafe { (self.free)(self.userdata) }
+    }
+}
+
+// SAFETY: as for CHook: the header says free_userdata may run on any thread.
+unsafe impl Send for FreeOnDrop {}
+unsafe impl Sync for FreeOnDrop {}
+
 /// Sets (or, with a NULL `hook`, clears) the login hook. `userdata` is passed
 /// back unchanged; it must stay valid as long as these options, or any
 /// hubauth_auth created from them, may log in (authenticate, reauthenticate).
+/// The same as `hubauth_options_set_hook_full(o, hook, userdata, NULL)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_options_set_hook(
     o: *mut hubauth_options,
     hook: hubauth_hook_fn,
     userdata: *mut c_void,
 ) -> hubauth_status {
+    hubauth_options_set_hook_full(o, hook, userdata, None)
+}
+
+/// Sets (or, with a NULL `hook`, clears) the login hook, and gives the library
+/// `userdata` to free: `free_userdata(userdata)` (when `free_userdata` is not
+/// NULL) runs exactly once, when the library holds no copy of this hook any
+/// more, which is the first moment when all of these hold: the hook was
+/// replaced or cleared in these options (or the options were freed), every
+/// hubauth_auth created from them was freed (every reference, including those
+/// from `hubauth_current`), and none of those authentications is the current
+/// one (another `hubauth_authenticate` succeeded since). It runs on whichever
+/// thread releases the last copy, inside one of `hubauth_options_free`,
+/// `hubauth_auth_free`, `hubauth_authenticate`, `hubauth_reauthenticate` or
+/// this function; never during a call to the hook. A hook still held when
+/// the process exits (e.g. by the current authentication) is not freed.
+/// With a NULL `hook` nothing is kept and `free_userdata` runs before this
+/// function returns. The library takes `userdata` only when the call
+/// succeeds: on HUBAUTH_ERR_NULL_ARGUMENT (`o` NULL) `free_userdata` is not
+/// called. The previous hook of `o`, if any, is released after the options
+/// lock is let go, so its free function may call into hubauth.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_options_set_hook_full(
+    o: *mut hubauth_options,
+    hook: hubauth_hook_fn,
+    userdata: *mut c_void,
+    free_userdata: Option<unsafe extern "C" fn(userdata: *mut c_void)>,
+) -> hubauth_status {
     guard(std::ptr::null_mut(), || {
-        let cell = required(o.cast_const().cast::<OptionsCell>(), "options")?;
+        let cell = required(o.cast_const(), "options")?;
+        let free = free_userdata.map(|free| FreeOnDrop { free, userdata });
         let rust_hook = hook.map(|hook| {
             let c = CHook { hook, userdata };
-            Arc::new(move |url: &str| c.call(url)) as crate::options::Hook
+            Arc::new(move |url: &str| {
+                let _owned = &free;
+                c.call(url)
+            }) as Hook
         });
-        cell.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .set_hook(rust_hook);
+        // With no hook, `free` was not moved into a closure: dropped below.
+        let previous = {
+            let mut options = cell.lock().unwrap_or_else(|p| p.into_inner());
+            let previous = options.hook.take();
+            options.set_hook(rust_hook);
+            previous
+        };
+        drop(previous);
         Ok(())
     })
 }
@@ -114,10 +177,5 @@ pub extern "C" fn hubauth_options_set_hook(
 /// their own copy.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_options_free(o: *mut hubauth_options) {
-    super::guard_value((), || {
-        if !o.is_null() {
-            // SAFETY: a pointer from hubauth_options_new, freed once by contract.
-            drop(unsafe { Box::from_raw(o.cast::<OptionsCell>()) });
-        }
-    })
+    super::guard_value((), || free_handle(o))
 }

@@ -198,8 +198,14 @@ typedef struct {
     int answer;         /* what the hook returns: 0 go on, nonzero cancel */
     bool visit;         /* GET the URL (approves the login on the test server) */
     int visit_status;   /* HTTP status of the last visit */
+    int frees;          /* calls of count_free (hubauth_options_set_hook_full) */
     char url[2048];     /* the last URL */
 } hook_record;
+
+/* A free_userdata for hubauth_options_set_hook_full: counts its calls. */
+static void count_free(void *userdata) {
+    ((hook_record *)userdata)->frees++;
+}
 
 static int32_t recording_hook(void *userdata, const char *url) {
     hook_record *h = userdata;
@@ -1099,6 +1105,286 @@ done:
     hubauth_error_free(err);
 }
 
+/* A stored juliahub token, authenticated without the network; its id_token
+ * through *id. */
+static hubauth_auth *stored_auth(char **id) {
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_auth *a = NULL;
+    hubauth_error *err = NULL;
+    char *toml = issue_token(3600);
+    *id = toml ? toml_string(toml, "id_token") : NULL;
+    if (o == NULL || *id == NULL || write_token_file(path, toml, 0600) != 0 ||
+        hubauth_options_set(o, "validate", "false", NULL) != HUBAUTH_OK ||
+        hubauth_authenticate(o, &a, &err) != HUBAUTH_OK) {
+        diag("stored token setup failed: %s", hubauth_error_message(err));
+        a = NULL;
+    }
+    hubauth_error_free(err);
+    free(toml);
+    hubauth_options_free(o);
+    return a;
+}
+
+static void case_token_copy(void) {
+    hubauth_error *err = NULL;
+    char *id = NULL;
+    hubauth_auth *a = stored_auth(&id);
+    char buf[4096];
+    size_t len = 0, id_len = 0;
+    CHECK(a != NULL);
+    id_len = strlen(id);
+    CHECK(id_len > 30 && id_len + 1 < sizeof buf);
+
+    memset(buf, 'x', sizeof buf);
+    EXPECT(hubauth_token_copy(a, buf, sizeof buf, &len, &err), HUBAUTH_OK);
+    CHECK(err == NULL && len == id_len && strcmp(buf, id) == 0);
+    CHECK(buf[id_len + 1] == 'x'); /* nothing written past the NUL */
+    /* Exactly the length + NUL fits. */
+    memset(buf, 'x', sizeof buf);
+    len = 0;
+    EXPECT(hubauth_token_copy(a, buf, id_len + 1, &len, &err), HUBAUTH_OK);
+    CHECK(len == id_len && buf[id_len] == '\0' && memcmp(buf, id, id_len) == 0);
+
+    /* One byte short: BUFFER_TOO_SMALL, *len = the length needed, buf untouched. */
+    memset(buf, 'x', sizeof buf);
+    len = 0;
+    EXPECT(hubauth_token_copy(a, buf, id_len, &len, &err), HUBAUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == id_len);
+    CHECK(hubauth_error_code(err) == HUBAUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(contains(hubauth_error_message(err), "too small"));
+    CHECK(!contains(hubauth_error_message(err), id));
+    for (size_t i = 0; i < sizeof buf; i++) CHECK(buf[i] == 'x');
+    /* cap 0: with a buffer (untouched) or without one (asks for the length). */
+    len = 0;
+    EXPECT(hubauth_token_copy(a, buf, 0, &len, &err), HUBAUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == id_len && buf[0] == 'x');
+    len = 0;
+    EXPECT(hubauth_token_copy(a, NULL, 0, &len, NULL), HUBAUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == id_len);
+
+    /* Misuse: NULL where a pointer is required; *len untouched. */
+    len = 12345;
+    EXPECT(hubauth_token_copy(a, NULL, 8, &len, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(len == 12345 && contains(hubauth_error_message(err), "buf"));
+    EXPECT(hubauth_token_copy(a, buf, sizeof buf, NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(contains(hubauth_error_message(err), "len"));
+    EXPECT(hubauth_token_copy(NULL, buf, sizeof buf, &len, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(len == 12345 && buf[0] == 'x');
+done:
+    free(id);
+    hubauth_auth_free(a);
+    hubauth_error_free(err);
+}
+
+static void case_token_copy_long_and_refreshed(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = test_options(NULL);
+    hubauth_auth *a = NULL;
+    char *stored_id = NULL, *now = NULL;
+    char given[1025], buf[1025], small[1024];
+    size_t len = 0;
+    memset(given, 'k', sizeof given - 1);
+    given[sizeof given - 1] = '\0';
+    /* A 1 KiB token given by the caller. */
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set(o, "token", given, &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set(o, "validate", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    EXPECT(hubauth_token_copy(a, buf, sizeof buf, &len, &err), HUBAUTH_OK);
+    CHECK(len == 1024 && strcmp(buf, given) == 0);
+    EXPECT(hubauth_token_copy(a, small, sizeof small, &len, &err), HUBAUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == 1024);
+    hubauth_auth_free(a);
+    a = NULL;
+
+    /* A token within its refresh margin is refreshed first, like hubauth_token. */
+    a = short_lived_auth(&stored_id);
+    CHECK(a != NULL);
+    long expires_at = (long)hubauth_auth_expires_at(a);
+    EXPECT(hubauth_token_copy(a, buf, sizeof buf, &len, &err), HUBAUTH_OK);
+    CHECK(same(buf, stored_id));
+    sleep_until_unix(expires_at - 2);
+    EXPECT(hubauth_token_copy(a, buf, sizeof buf, &len, &err), HUBAUTH_OK);
+    CHECK(!same(buf, stored_id) && len == strlen(buf));
+    CHECK(server_stat("refreshes") == 1);
+    now = token_of(a);
+    CHECK(same(now, buf));
+done:
+    free(now);
+    free(stored_id);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_authorization(void) {
+    hubauth_error *err = NULL;
+    char *id = NULL, expected[4096];
+    hubauth_auth *a = stored_auth(&id);
+    hubauth_secret *sentinel = (hubauth_secret *)(uintptr_t)0x5678;
+    hubauth_secret *header = sentinel;
+    CHECK(a != NULL);
+    EXPECT(hubauth_authorization(a, &header, &err), HUBAUTH_OK);
+    CHECK(header != sentinel && header != NULL);
+    snprintf(expected, sizeof expected, "Bearer %s", id);
+    CHECK(same(hubauth_secret_expose(header), expected));
+    CHECK(hubauth_secret_len(header) == strlen(expected));
+    hubauth_secret_free(header);
+    header = sentinel;
+    EXPECT(hubauth_authorization(NULL, &header, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(header == sentinel);
+    EXPECT(hubauth_authorization(a, NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_authorization(NULL, NULL, NULL), HUBAUTH_ERR_NULL_ARGUMENT);
+done:
+    if (header != sentinel) hubauth_secret_free(header);
+    free(id);
+    hubauth_auth_free(a);
+    hubauth_error_free(err);
+}
+
+static void case_hook_full_free_when_replaced_or_options_freed(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = hubauth_options_new();
+    hook_record first = {0}, second = {0}, third = {0}, cleared = {0}, refused = {0};
+    CHECK(o != NULL);
+    /* Replaced by another hook_full, by the plain set_hook, cleared: each once. */
+    EXPECT(hubauth_options_set_hook_full(o, recording_hook, &first, count_free), HUBAUTH_OK);
+    CHECK(first.frees == 0);
+    EXPECT(hubauth_options_set_hook_full(o, recording_hook, &second, count_free), HUBAUTH_OK);
+    CHECK(first.frees == 1 && second.frees == 0);
+    EXPECT(hubauth_options_set_hook(o, recording_hook, &third), HUBAUTH_OK);
+    CHECK(first.frees == 1 && second.frees == 1 && third.frees == 0);
+    EXPECT(hubauth_options_set_hook_full(o, recording_hook, &third, count_free), HUBAUTH_OK);
+    EXPECT(hubauth_options_set_hook_full(o, NULL, NULL, NULL), HUBAUTH_OK); /* clears */
+    CHECK(third.frees == 1);
+    /* A NULL hook keeps nothing: its free_userdata runs at once. */
+    EXPECT(hubauth_options_set_hook_full(o, NULL, &cleared, count_free), HUBAUTH_OK);
+    CHECK(cleared.frees == 1);
+    /* A refused call takes nothing. */
+    EXPECT(hubauth_options_set_hook_full(NULL, recording_hook, &refused, count_free),
+           HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(refused.frees == 0);
+    /* Freeing the options frees their hook. */
+    EXPECT(hubauth_options_set_hook_full(o, recording_hook, &first, count_free), HUBAUTH_OK);
+    CHECK(first.frees == 1);
+    hubauth_options_free(o);
+    o = NULL;
+    CHECK(first.frees == 2);
+    CHECK(second.frees == 1 && third.frees == 1 && cleared.frees == 1 && refused.frees == 0);
+    CHECK(first.calls == 0 && second.calls == 0);
+done:
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_hook_full_free_after_last_authentication(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path));
+    hubauth_options *other = NULL, *overlay = NULL;
+    hubauth_auth *a = NULL, *c = NULL, *b = NULL;
+    hook_record hook = {.visit = true}, once = {0};
+    char *token = NULL;
+    CHECK(o != NULL);
+    /* A real device login through a hook_full hook. */
+    EXPECT(hubauth_options_set_hook_full(o, recording_hook, &hook, count_free), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(o, &a, &err), HUBAUTH_OK);
+    CHECK(hook.calls == 1 && hook.visit_status == 200);
+    c = hubauth_current();
+    CHECK(c != NULL);
+    /* The options, then every reference: the authentication still holds it. */
+    hubauth_options_free(o);
+    o = NULL;
+    CHECK(hook.frees == 0);
+    token = token_of(c);
+    CHECK(token != NULL);
+    hubauth_auth_free(a);
+    a = NULL;
+    CHECK(hook.frees == 0);
+    hubauth_auth_free(c);
+    c = NULL;
+    /* Still the current authentication: hubauth_current can hand it out again. */
+    CHECK(hook.frees == 0);
+    c = hubauth_current();
+    CHECK(c != NULL);
+    hubauth_auth_free(c);
+    c = NULL;
+    CHECK(hook.frees == 0);
+    /* Another login becomes current: the last copy goes, exactly once. */
+    other = test_options(NULL);
+    CHECK(other != NULL);
+    EXPECT(hubauth_options_set(other, "token", "not-a-real-token", &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set(other, "validate", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_authenticate(other, &b, &err), HUBAUTH_OK);
+    CHECK(hook.frees == 1);
+
+    /* A hook laid over for one reauthenticate is released after the call. */
+    overlay = hubauth_options_new();
+    CHECK(overlay != NULL);
+    EXPECT(hubauth_options_set_hook_full(overlay, recording_hook, &once, count_free), HUBAUTH_OK);
+    EXPECT(hubauth_reauthenticate(b, overlay, &err), HUBAUTH_OK);
+    CHECK(once.frees == 0);
+    hubauth_options_free(overlay);
+    overlay = NULL;
+    CHECK(once.frees == 1);
+    hubauth_auth_free(b);
+    b = NULL;
+    CHECK(hook.frees == 1 && once.frees == 1);
+done:
+    free(token);
+    hubauth_auth_free(a);
+    hubauth_auth_free(b);
+    hubauth_auth_free(c);
+    hubauth_options_free(o);
+    hubauth_options_free(other);
+    hubauth_options_free(overlay);
+    hubauth_error_free(err);
+}
+
+static void case_err_must_be_null_on_entry(void) {
+    hubauth_error *err = NULL, *before = NULL;
+    char path[1024];
+    hubauth_options *o = test_options(case_token_path(path, sizeof path)); /* no file yet */
+    hubauth_auth *sentinel = (hubauth_auth *)(uintptr_t)0x1234;
+    hubauth_auth *a = sentinel;
+    char *id = NULL, buf[64];
+    hubauth_auth *stored = NULL;
+    size_t len = 777;
+    CHECK(o != NULL);
+    /* A real error object, as a caller that forgot to free it would hold. */
+    CHECK(hubauth_options_set(o, "no_such_option", "1", &err) == HUBAUTH_ERR_INVALID_ARGUMENT);
+    before = err;
+    CHECK(before != NULL);
+    /* Refused before doing anything; the old error is neither freed nor replaced. */
+    CHECK(hubauth_options_set(o, "token", "not-a-real-token", &err) == HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(err == before && hubauth_error_code(err) == HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(contains(hubauth_error_message(err), "no_such_option"));
+    CHECK(hubauth_options_set(o, "validate", "false", NULL) == HUBAUTH_OK);
+    /* The token was not set: with it, this would succeed without a login. */
+    CHECK(hubauth_options_set(o, "interactive", "false", NULL) == HUBAUTH_OK);
+    CHECK(hubauth_authenticate(o, &a, &err) == HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(a == sentinel && err == before);
+    CHECK(hubauth_authenticate(o, &a, NULL) == HUBAUTH_ERR_NO_CREDENTIALS);
+    stored = stored_auth(&id);
+    CHECK(stored != NULL);
+    CHECK(hubauth_token_copy(stored, buf, sizeof buf, &len, &err) == HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(len == 777 && err == before);
+    CHECK(hubauth_token_copy(stored, NULL, 0, &len, &err) == HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(len == 777 && err == before);
+    /* Freed once by its owner (valgrind and ASan check there is no leak). */
+    hubauth_error_free(err);
+    err = NULL;
+    CHECK(hubauth_token_copy(stored, NULL, 0, &len, &err) == HUBAUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(err != NULL && len == strlen(id));
+done:
+    if (a != sentinel) hubauth_auth_free(a);
+    hubauth_auth_free(stored);
+    free(id);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
 /* ---------------------------------------------------------------- main */
 
 /* In order. Only the first depends on its place: no authentication yet. */
@@ -1136,6 +1422,12 @@ static const struct {
     {"cancel triggered from another thread during a waiting login", case_cancel_from_another_thread},
     {"cancel freed right after the trigger while the call waits", case_cancel_freed_while_the_call_waits},
     {"cancel freed before the call: the options keep it alive", case_cancel_freed_before_the_call},
+    {"token_copy: fits, exact fit, too small, cap 0, NULL arguments", case_token_copy},
+    {"token_copy: a 1 KiB token; a token due is refreshed first", case_token_copy_long_and_refreshed},
+    {"authorization: Bearer <token>; NULL arguments", case_authorization},
+    {"hook_full: free_userdata once when replaced, cleared or the options freed", case_hook_full_free_when_replaced_or_options_freed},
+    {"hook_full: free_userdata once after the last authentication is freed and not current", case_hook_full_free_after_last_authentication},
+    {"a non-NULL *err on entry is refused and left alone", case_err_must_be_null_on_entry},
 };
 
 

@@ -11,7 +11,10 @@ header, so an installed wheel needs no header).
 
 The header is cbindgen output and regular: doxygen `/** */` comments, opaque
 `typedef struct x x;`, scalar and function-pointer typedefs, `#define
-HUBAUTH_* <int>`, and one prototype per line. The parser is strict: a line it
+HUBAUTH_* <int>`, and one prototype per line. A parameter may itself be a
+function pointer written inline (`void (*free_userdata)(void *userdata)`): it
+becomes an unnamed callback type, `<param>_fn` (Typedef.inline), which the
+outputs treat like a function-pointer typedef but never declare by that name. The parser is strict: a line it
 does not understand is an error, never skipped, so a new kind of declaration
 cannot slip past the Julia binding unnoticed.
 
@@ -58,8 +61,11 @@ class CType:
 class Param:
     ctype: CType
     name: str
+    decl: str | None = None   # the C text of an inline function-pointer parameter
 
     def __str__(self) -> str:
+        if self.decl is not None:
+            return self.decl
         sep = "" if self.ctype.ptr else " "
         return f"{self.ctype}{sep}{self.name}"
 
@@ -96,6 +102,13 @@ class Typedef:
     target: CType | None = None            # alias
     ret: CType | None = None               # fnptr
     params: list[Param] = field(default_factory=list)  # fnptr
+    inline: bool = False                   # fnptr: an inline parameter type, not a C name
+
+    def signature(self) -> str:
+        """`ret (*)(params)` of a function-pointer type."""
+        args = ", ".join(str(p) for p in self.params) or "void"
+        ret = str(self.ret) + ("" if self.ret.ptr else " ")
+        return f"{ret}(*)({args})"
 
 
 @dataclass
@@ -137,13 +150,42 @@ def parse_ctype(text: str, where: str) -> CType:
     return CType(t[0], len(t) - 1, const)
 
 
-def parse_params(text: str, where: str) -> list[Param]:
+def split_top_level(text: str, where: str) -> list[str]:
+    """Splits at the commas outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                raise HeaderError(f"{where}: unbalanced parentheses in {text.strip()!r}")
+        elif c == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise HeaderError(f"{where}: unbalanced parentheses in {text.strip()!r}")
+    parts.append(text[start:])
+    return parts
+
+
+def parse_params(text: str, where: str, inline: list[Typedef] | None = None) -> list[Param]:
+    """The parameters of a prototype. An inline function-pointer parameter
+    `ret (*name)(params)` is read when `inline` is given: its type is added
+    there as an inline Typedef named `name_fn`, and the parameter refers to it."""
     text = text.strip()
     if text in ("", "void"):
         return []
     params = []
-    for i, p in enumerate(text.split(",")):
-        m = re.fullmatch(rf"\s*(.*?[\s*])({IDENT})\s*", p)
+    for i, p in enumerate(split_top_level(text, where)):
+        m = re.fullmatch(rf"\s*([^()]+?)\(\s*\*\s*({IDENT})\s*\)\s*\((.*)\)\s*", p)
+        if m and inline is not None:
+            fn = Typedef(f"{m.group(2)}_fn", "fnptr", "", 0, ret=parse_ctype(m.group(1), where),
+                         params=parse_params(m.group(3), where), inline=True)
+            inline.append(fn)
+            params.append(Param(CType(fn.name), m.group(2), decl=" ".join(p.split())))
+            continue
+        m = re.fullmatch(rf"\s*([^()]*?[\s*])({IDENT})\s*", p)
         if not m:
             raise HeaderError(f"{where}: cannot read parameter {i + 1} {p.strip()!r} (unnamed?)")
         params.append(Param(parse_ctype(m.group(1), where), m.group(2)))
@@ -238,8 +280,17 @@ def parse_header(text: str, name: str = "include/hubauth.h") -> Header:
             continue
         m = re.fullmatch(rf"([^()]+?[\s*])({IDENT})\s*\((.*)\)\s*;", code)
         if m:
+            inline: list[Typedef] = []
             functions.append(Function(m.group(2), parse_ctype(m.group(1), where),
-                                      parse_params(m.group(3), where), doc, lineno))
+                                      parse_params(m.group(3), where, inline), doc, lineno))
+            for fn in inline:
+                fn.line = lineno
+                same = next((t for t in typedefs if t.name == fn.name), None)
+                if same is None:
+                    typedefs.append(fn)
+                elif not same.inline or same.signature() != fn.signature():
+                    raise HeaderError(f"{where}: inline callback type {fn.name} ({fn.signature()}) "
+                                      f"clashes with line {same.line}")
             doc = ""
             continue
         raise HeaderError(f"{where}: unrecognised line {line!r} (one declaration per line expected)")
@@ -474,6 +525,8 @@ def render(hdr: Header) -> str:
     out.append("# ---------------------------------------------------------------------------")
     out.append("")
     for t in hdr.typedefs:
+        if t.inline:
+            continue                      # not a C name: documented with its function
         if t.kind == "opaque":
             out.append(docstring(f"`{t.name}` (opaque; use `Ptr{{{t.name}}}` == `Ptr{{Cvoid}}`)\n\n{t.doc}".rstrip()))
             out.append(f"const {t.name} = Cvoid")
@@ -543,6 +596,8 @@ def render(hdr: Header) -> str:
 #   hubauth_x * → XPtr (a distinct handle class per opaque type); hubauth_x ** → POINTER(XPtr)
 #   scalar * → POINTER(c_...)
 #   function-pointer typedef hubauth_hook_fn → HOOK_FN (a CFUNCTYPE from FN_POINTERS)
+#   inline function-pointer parameter `void (*free_userdata)(void *)` → FREE_USERDATA_FN
+#       (a CFUNCTYPE from FN_POINTERS, its C name there being its signature)
 
 PY_SCALARS = {
     "int8_t": "c_int8", "int16_t": "c_int16", "int32_t": "c_int32", "int64_t": "c_int64",
@@ -609,7 +664,7 @@ PY_PREAMBLE = '''\
 Types are ctypes names that ``_lib`` resolves: ``c_*`` from ctypes, ``None``
 for void, ``XPtr`` the handle class of the opaque ``hubauth_x``,
 ``OwnedString`` a ``char *`` the caller frees, ``POINTER(T)`` a pointer to T,
-``HOOK_FN`` the callback type of ``FN_POINTERS``.
+``HOOK_FN`` and the other callback types of ``FN_POINTERS``.
 """
 
 from typing import Dict, List, Optional, Tuple
@@ -636,7 +691,8 @@ def render_python(hdr: Header) -> str:
             where = f"{HEADER_REL}:{t.line}"
             ret = py_type(hdr, t.ret, "cb_ret", where=where)
             args = [py_type(hdr, p.ctype, "cb_arg", where=where) for p in t.params]
-            out.append(f"    {py_fnptr_name(t.name)!r}: ({t.name!r}, {ret!r}, {args!r}),")
+            c_name = t.signature() if t.inline else t.name
+            out.append(f"    {py_fnptr_name(t.name)!r}: ({c_name!r}, {ret!r}, {args!r}),")
     out.append("}")
     out.append("")
     out.append("#: Every function, in header order: name → (restype, argtypes).")

@@ -5,7 +5,7 @@ A thin ctypes binding of libhubauth's C ABI; every rule lives in the library.
 
     import hubauth
     auth = hubauth.authenticate("https://juliahub.com")
-    headers = {"Authorization": f"Bearer {auth.token.reveal()}"}
+    headers = {"Authorization": auth.authorization.reveal()}   # "Bearer …" or "Basic …"
 
 ``hubauth.httpx.HubAuth(auth)`` and ``hubauth.requests.HubAuth(auth)`` add the
 header to every request and, on a 401, reauthenticate once and retry.
@@ -21,6 +21,7 @@ from ._errors import (
     FormatError,
     HubAuthError,
     HubAuthIOError,
+    BufferTooSmallError,
     InsecureError,
     InternalError,
     InvalidArgumentError,
@@ -88,6 +89,7 @@ __all__ = [
     "FormatError",
     "CancelledError",
     "LoginTimeoutError",
+    "BufferTooSmallError",
     "InsecureError",
     "InternalError",
     "PanicError",

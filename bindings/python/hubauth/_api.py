@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import hmac
+import itertools
 import os
 import threading
 from datetime import datetime, timezone
@@ -111,6 +112,10 @@ def _call_interruptible(cancel: _Cancel, fn, *args, undo: Optional[Callable[[], 
         except BaseException as e:  # noqa: BLE001 -- re-raised below
             outcome["raised"] = e
         finally:
+            # A hook runs on this worker thread: what it raised travels to
+            # the caller's thread, whose _raise_pending re-raises it.
+            outcome["hook_error"] = getattr(_pending, "error", None)
+            _pending.error = None
             done.set()
 
     # An Event, not Thread.join: a join interrupted by KeyboardInterrupt can
@@ -126,6 +131,8 @@ def _call_interruptible(cancel: _Cancel, fn, *args, undo: Optional[Callable[[], 
             except KeyboardInterrupt as e:  # a second Ctrl-C waits as well
                 interrupted = interrupted or e
                 _L.hubauth_cancel_trigger(c)
+    if outcome.get("hook_error") is not None:
+        _pending.error = outcome["hook_error"]
     if "raised" in outcome:
         _L.hubauth_error_free(err)
         raise outcome["raised"]
@@ -292,48 +299,84 @@ class Secret:
 # --- options and the hook -----------------------------------------------------------
 
 
+# Hooks the library may still call, by the id passed to it as userdata. The
+# library says when it drops its last copy of a hook (free_userdata of
+# hubauth_options_set_hook_full), which removes the entry: until then the
+# thunk, and so its ctypes trampoline, stays alive whoever holds the options
+# or authentications (hubauth_current() included).
+_hooks_lock = threading.Lock()
+_hooks: Dict[int, "_HookThunk"] = {}
+_hook_ids = itertools.count(1)
+
+# What a hook raised, per thread: the library calls the hook on the thread
+# that runs the login, i.e. the one inside the C call.
+_pending = threading.local()
+
+
+def _free_hook(userdata: Optional[int]) -> None:
+    with _hooks_lock:
+        _hooks.pop(userdata or 0, None)
+
+
+# Module-level, so it outlives every hook the library may free.
+_FREE_HOOK = _lib.FREE_USERDATA_FN(_free_hook)
+
+
 class _HookThunk:
     """A Python hook as a C ``hubauth_hook_fn``.
 
-    The C function pointer ``cfunc`` is valid only while this object lives:
-    when ctypes collects a CFUNCTYPE object, its trampoline is freed and a
-    later call from C jumps into freed memory. libhubauth copies the pointer
-    into the options AND into every ``hubauth_auth`` created from them (it
-    calls the hook again on a forced reauthenticate), so the thunk is kept
-    alive by the options object, by every Authentication made from it, and
-    (for ``current_authentication()``) by the module while it is current.
+    The C function pointer ``cfunc`` is valid only while this object lives
+    (when ctypes collects a CFUNCTYPE object, its trampoline is freed): it is
+    kept in ``_hooks`` from ``install`` until the library frees it.
 
     An exception raised by the hook cannot cross C: ctypes would print it and
     return 0 ("continue"), so the login would wait for nothing. It is caught,
     the login is cancelled (return 1), and the caller re-raises it unchanged
-    when the C call returns (as ``sorted`` does with a failing ``key``).
+    when the C call returns (``_raise_pending``), as ``sorted`` does with a
+    failing ``key``.
     """
 
-    __slots__ = ("hook", "cfunc", "_errors", "_lock")
+    __slots__ = ("hook", "cfunc")
 
     def __init__(self, hook: Hook) -> None:
         if not callable(hook):
             raise TypeError(f"hook must be callable, not {type(hook).__name__}")
         self.hook = hook
-        self._errors: List[BaseException] = []
-        self._lock = threading.Lock()
         self.cfunc = _lib.HOOK_FN(self._call)
 
     def _call(self, _userdata, url: Optional[bytes]) -> int:
         try:
             answer = self.hook(url.decode("utf-8", "replace") if url else "")
-        except BaseException as e:  # noqa: BLE001 -- re-raised by raise_pending
-            with self._lock:
-                self._errors.append(e)
+        except BaseException as e:  # noqa: BLE001 -- re-raised by _raise_pending
+            if getattr(_pending, "error", None) is None:
+                _pending.error = e
             return 1
         # None (no return statement) or truthy: go on; False (or 0): cancel.
         return 0 if answer is None or answer else 1
 
-    def raise_pending(self) -> None:
-        with self._lock:
-            errors, self._errors = self._errors, []
-        if errors:
-            raise errors[0].with_traceback(errors[0].__traceback__)
+    def install(self, options_ptr) -> None:
+        """Sets this hook on ``options_ptr``; the library frees it."""
+        with _hooks_lock:
+            key = next(_hook_ids)
+            _hooks[key] = self
+        status = _L.hubauth_options_set_hook_full(
+            options_ptr, self.cfunc, ctypes.c_void_p(key), _FREE_HOOK
+        )
+        if status != _lib.HUBAUTH_OK:  # not taken: free_userdata will not run
+            _free_hook(key)
+            _raise_for(status, _lib.ErrorPtr())
+
+
+def _clear_pending() -> None:
+    _pending.error = None
+
+
+def _raise_pending() -> None:
+    """Re-raises what a hook raised during the C call that just returned."""
+    error = getattr(_pending, "error", None)
+    _pending.error = None
+    if error is not None:
+        raise error.with_traceback(error.__traceback__)
 
 
 def _to_value(key: str, value: Any) -> str:
@@ -359,7 +402,6 @@ class _Options:
         if not ptr:
             raise MemoryError("hubauth_options_new failed")
         self._owned = _Owned(ptr, _L.hubauth_options_free, "options")
-        self.thunk = thunk  # keeps the C hook alive as long as these options
         try:
             with _Using(self._owned) as p:
                 for key, value in settings.items():
@@ -372,8 +414,7 @@ class _Options:
                         _to_value(key, value).encode("utf-8"),
                     )
                 if thunk is not None:
-                    status = _L.hubauth_options_set_hook(p, thunk.cfunc, None)
-                    _raise_for(status, _lib.ErrorPtr())
+                    thunk.install(p)
                 if cancel is not None:
                     with cancel.use() as c:
                         _raise_for(_L.hubauth_options_set_cancel(p, c), _lib.ErrorPtr())
@@ -420,12 +461,6 @@ def _settings(
 
 # --- Authentication -----------------------------------------------------------------
 
-#: The hook thunk of the authentication hubauth_current() returns (the
-#: library keeps that authentication, and so its hook, alive).
-_current_lock = threading.Lock()
-_current: Optional[_HookThunk] = None
-
-
 class Authentication:
     """A logged-in session: a server, a user, and a token kept fresh.
 
@@ -437,18 +472,15 @@ class Authentication:
     early; otherwise it is released when collected.
     """
 
-    __slots__ = ("_owned", "_thunk", "__weakref__")
+    __slots__ = ("_owned", "__weakref__")
 
     def __init__(self) -> None:  # pragma: no cover - use authenticate()
         raise TypeError("use hubauth.authenticate() or hubauth.current_authentication()")
 
     @classmethod
-    def _wrap(cls, ptr: _lib.AuthPtr, thunk: Optional[_HookThunk]) -> "Authentication":
+    def _wrap(cls, ptr: _lib.AuthPtr) -> "Authentication":
         self = cls.__new__(cls)
         self._owned = _Owned(ptr, _L.hubauth_auth_free, "authentication")
-        # The library keeps calling this hook on later logins of this
-        # authentication (see _HookThunk): it must live as long as we do.
-        self._thunk = thunk
         return self
 
     # -- properties --
@@ -481,6 +513,17 @@ class Authentication:
             _call(_L.hubauth_token, ptr, ctypes.byref(out))
         return Secret._from_ptr(out)
 
+    @property
+    def authorization(self) -> Secret:
+        """A new Secret holding the whole ``Authorization`` header value a
+        request should carry, as the library makes it for this hub:
+        ``Bearer <token>``, or ``Basic <base64>`` for DHCore user/password
+        credentials. Refreshed first like ``token``."""
+        out = _lib.SecretPtr()
+        with _Using(self._owned) as ptr:
+            _call(_L.hubauth_authorization, ptr, ctypes.byref(out))
+        return Secret._from_ptr(out)
+
     # -- operations --
 
     def check(self) -> bool:
@@ -501,11 +544,10 @@ class Authentication:
         for this call only; what is not given here (None) keeps its value from
         authenticate, the hook included unless ``hook`` replaces it."""
         new_thunk = _HookThunk(hook) if hook is not None else None
-        # The hook the library may call during this one: ours, or the kept one.
-        thunk = new_thunk or self._thunk
         settings = _settings(None, None, dict(options, force=force), timeout)
         cancel = _Cancel()
         with _Using(self._owned) as ptr:
+            _clear_pending()
             try:
                 # Only what is set here (at least the cancel of this call,
                 # which Ctrl-C triggers) is laid over the options of
@@ -514,10 +556,10 @@ class Authentication:
                     _call_interruptible(cancel, _L.hubauth_reauthenticate, ptr, o)
             finally:
                 cancel.close()
-                if thunk is not None:
-                    thunk.raise_pending()
+                # Ours, or the hook kept from authenticate, may have raised.
+                _raise_pending()
         # A hook given here served this call only: the library keeps the
-        # options of authenticate (and so self._thunk) for later calls.
+        # options (and hook) of authenticate for later calls.
         return self
 
     def close(self) -> None:
@@ -587,7 +629,6 @@ def authenticate(
     Any other library option is passed by name, e.g. ``token_path=...``,
     ``refresh_margin_s=60``, ``poll_interval_ms=100``, ``client_id=...``.
     """
-    global _current
     settings = _settings(
         server,
         provider,
@@ -599,18 +640,14 @@ def authenticate(
     out = _lib.AuthPtr()
     cancel = _Cancel()  # Ctrl-C triggers it: KeyboardInterrupt within a second
     with _Options(settings, thunk, cancel) as opts, opts.use() as o:
+        _clear_pending()
         try:
             _call_interruptible(cancel, _L.hubauth_authenticate, o, ctypes.byref(out),
                                 undo=lambda: _L.hubauth_auth_free(out))
         finally:
             cancel.close()
-            if thunk is not None:
-                thunk.raise_pending()
-    auth = Authentication._wrap(out, thunk)
-    with _current_lock:
-        # hubauth_current() now returns this login: keep its hook alive.
-        _current = thunk
-    return auth
+            _raise_pending()
+    return Authentication._wrap(out)
 
 
 def reauthenticate(auth: Optional[Authentication] = None, *, force: Optional[bool] = None,
@@ -625,9 +662,7 @@ def current_authentication() -> Optional[Authentication]:
     ptr = _L.hubauth_current()
     if not ptr:
         return None
-    with _current_lock:
-        thunk = _current
-    return Authentication._wrap(ptr, thunk)
+    return Authentication._wrap(ptr)
 
 
 def _resolve(auth: Optional[Authentication]) -> Authentication:

@@ -17,6 +17,7 @@ __all__ = [
     "CancelledError",
     "LoginTimeoutError",
     "InsecureError",
+    "BufferTooSmallError",
     "InternalError",
     "PanicError",
     "LibraryNotFoundError",
@@ -116,6 +117,12 @@ class InsecureError(HubAuthError):
     status = 11
 
 
+class BufferTooSmallError(HubAuthError):
+    """A caller's buffer was too small for the token (12; hubauth_token_copy)."""
+
+    status = 12
+
+
 class InternalError(HubAuthError):
     """A bug or an impossible state inside hubauth (99)."""
 
@@ -146,6 +153,7 @@ _BY_CODE: Dict[int, Type[HubAuthError]] = {
         CancelledError,
         LoginTimeoutError,
         InsecureError,
+        BufferTooSmallError,
         InternalError,
         PanicError,
     )

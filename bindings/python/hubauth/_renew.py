@@ -1,7 +1,8 @@
-"""What the httpx and requests auth objects share: the bearer token to send,
-only to the hub's origin, and the renegotiation on a 401 from that origin
-(a bare reauthenticate: the core asks the server before it logs in again,
-then one retry), single-flight per authentication."""
+"""What the httpx and requests auth objects share: the Authorization header
+value to send (the library's ``hubauth_authorization``: the binding never
+picks the scheme), only to the hub's origin, and the renegotiation on a 401
+from that origin (a bare reauthenticate: the core asks the server before it
+logs in again, then one retry), single-flight per authentication."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ _current_lock = threading.Lock()
 
 
 class Renewer:
-    """Bearer tokens for one Authentication (None: the current one at each request)."""
+    """Authorization header values for one Authentication (None: the current
+    one at each request)."""
 
     def __init__(self, auth: Optional[Authentication] = None) -> None:
         if auth is not None and not isinstance(auth, Authentication):
@@ -29,13 +31,14 @@ class Renewer:
     def authentication(self) -> Authentication:
         return _resolve(self.auth)
 
-    def bearer(self) -> str:
-        """The token to send now (refreshed by the library when it expires soon)."""
-        with self.authentication().token as secret:
-            return secret.reveal()
+    def header(self) -> str:
+        """The Authorization header value to send now (refreshed by the
+        library when the token expires soon)."""
+        return self.header_of(self.authentication())
 
-    def renew(self, rejected: str) -> str:
-        """The token to retry with after the server answered 401 to `rejected`.
+    def renew(self, rejected: Optional[str]) -> str:
+        """The header value to retry with after the server answered 401 to
+        the header value `rejected`.
 
         If another request already replaced that token (it got its 401 first),
         its replacement is used; otherwise the authentication is renewed with a
@@ -44,11 +47,11 @@ class Renewer:
         (through the hook given to authenticate) only when it is not."""
         auth = self.authentication()
         with _lock_for(self.auth):
-            current = self.bearer_of(auth)
-            if not hmac.compare_digest(current.encode(), rejected.encode()):
+            current = self.header_of(auth)
+            if not hmac.compare_digest(current.encode(), (rejected or "").encode()):
                 return current
             auth.reauthenticate()
-            return self.bearer_of(auth)
+            return self.header_of(auth)
 
     def sends_to(self, url: str, extra: Iterable[Tuple[str, str, int]] = ()) -> bool:
         """Whether a request to `url` may carry the token: only to the origin
@@ -61,8 +64,8 @@ class Renewer:
         return target == origin(self.authentication().server) or target in extra
 
     @staticmethod
-    def bearer_of(auth: Authentication) -> str:
-        with auth.token as secret:
+    def header_of(auth: Authentication) -> str:
+        with auth.authorization as secret:
             return secret.reveal()
 
 
@@ -74,14 +77,6 @@ def _lock_for(auth: Optional[Authentication]) -> threading.Lock:
         if lock is None:
             lock = _locks[auth] = threading.Lock()
         return lock
-
-
-def bearer_value(header: Optional[str]) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header ('' if none)."""
-    if not header:
-        return ""
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
 
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}

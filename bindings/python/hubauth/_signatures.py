@@ -6,7 +6,7 @@
 Types are ctypes names that ``_lib`` resolves: ``c_*`` from ctypes, ``None``
 for void, ``XPtr`` the handle class of the opaque ``hubauth_x``,
 ``OwnedString`` a ``char *`` the caller frees, ``POINTER(T)`` a pointer to T,
-``HOOK_FN`` the callback type of ``FN_POINTERS``.
+``HOOK_FN`` and the other callback types of ``FN_POINTERS``.
 """
 
 from typing import Dict, List, Optional, Tuple
@@ -24,6 +24,7 @@ HUBAUTH_ERR_FORMAT = 8
 HUBAUTH_ERR_CANCELLED = 9
 HUBAUTH_ERR_TIMEOUT = 10
 HUBAUTH_ERR_INSECURE = 11
+HUBAUTH_ERR_BUFFER_TOO_SMALL = 12
 HUBAUTH_ERR_PANIC = 98
 HUBAUTH_ERR_INTERNAL = 99
 
@@ -39,6 +40,7 @@ HANDLES: Dict[str, str] = {
 #: Function-pointer typedefs: class name → (C name, restype, argtypes).
 FN_POINTERS: Dict[str, Tuple[str, Optional[str], List[str]]] = {
     'HOOK_FN': ('hubauth_hook_fn', 'c_int32', ['c_void_p', 'c_char_p']),
+    'FREE_USERDATA_FN': ('void (*)(void *userdata)', None, ['c_void_p']),
 }
 
 #: Every function, in header order: name → (restype, argtypes).
@@ -47,6 +49,8 @@ SIGNATURES: Dict[str, Tuple[Optional[str], List[str]]] = {
     'hubauth_reauthenticate': ('c_int32', ['AuthPtr', 'OptionsPtr', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_reauthenticate(hubauth_auth *a, const hubauth_options *o, hubauth_error **err);
     'hubauth_check': ('c_int32', ['AuthPtr', 'POINTER(c_bool)', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_check(const hubauth_auth *a, bool *valid, hubauth_error **err);
     'hubauth_token': ('c_int32', ['AuthPtr', 'POINTER(SecretPtr)', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_token(const hubauth_auth *a, hubauth_secret **out, hubauth_error **err);
+    'hubauth_token_copy': ('c_int32', ['AuthPtr', 'POINTER(c_char)', 'c_size_t', 'POINTER(c_size_t)', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_token_copy(const hubauth_auth *a, char *buf, size_t cap, size_t *len, hubauth_error **err);
+    'hubauth_authorization': ('c_int32', ['AuthPtr', 'POINTER(SecretPtr)', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_authorization(const hubauth_auth *a, hubauth_secret **out, hubauth_error **err);
     'hubauth_save_token': ('c_int32', ['OptionsPtr', 'c_char_p', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_save_token(const hubauth_options *o, const char *token, hubauth_error **err);
     'hubauth_logout': ('c_int32', ['OptionsPtr', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_logout(const hubauth_options *o, hubauth_error **err);
     'hubauth_current': ('AuthPtr', []),  # hubauth_auth *hubauth_current(void);
@@ -66,6 +70,7 @@ SIGNATURES: Dict[str, Tuple[Optional[str], List[str]]] = {
     'hubauth_options_new': ('OptionsPtr', []),  # hubauth_options *hubauth_options_new(void);
     'hubauth_options_set': ('c_int32', ['OptionsPtr', 'c_char_p', 'c_char_p', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_options_set(hubauth_options *o, const char *key, const char *value, hubauth_error **err);
     'hubauth_options_set_hook': ('c_int32', ['OptionsPtr', 'HOOK_FN', 'c_void_p']),  # hubauth_status hubauth_options_set_hook(hubauth_options *o, hubauth_hook_fn hook, void *userdata);
+    'hubauth_options_set_hook_full': ('c_int32', ['OptionsPtr', 'HOOK_FN', 'c_void_p', 'FREE_USERDATA_FN']),  # hubauth_status hubauth_options_set_hook_full(hubauth_options *o, hubauth_hook_fn hook, void *userdata, void (*free_userdata)(void *userdata));
     'hubauth_options_free': (None, ['OptionsPtr']),  # void hubauth_options_free(hubauth_options *o);
     'hubauth_secret_new': ('SecretPtr', ['c_char_p']),  # hubauth_secret *hubauth_secret_new(const char *value);
     'hubauth_secret_expose': ('c_char_p', ['SecretPtr']),  # const char *hubauth_secret_expose(const hubauth_secret *s);

@@ -5,8 +5,9 @@
     client = httpx.Client(auth=HubAuth(hubauth.authenticate(server)))
 
 Requests to the hub's origin (scheme, host and port of the authentication's
-server) carry ``Authorization: Bearer <token>`` (refreshed by the library
-before it expires); requests to any other host get no token, so a client that
+server) carry the ``Authorization`` header the library makes for the hub
+(``Bearer <token>``, or ``Basic …`` for DHCore user/password credentials;
+refreshed by the library before the token expires); requests to any other host get no token, so a client that
 also talks to other services never hands them the hub's credential
 (``extra_origins=["https://api.example.com"]`` names more origins that get
 it). On a 401 from such an origin ``auth.reauthenticate()`` runs once (the
@@ -52,11 +53,11 @@ class HubAuth(_httpx.Auth):
         if not self._renewer.sends_to(str(request.url), self._extra):
             yield request
             return
-        used = self._renewer.bearer()
-        request.headers["Authorization"] = f"Bearer {used}"
+        used = self._renewer.header()
+        request.headers["Authorization"] = used
         response = yield request
         if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {self._renewer.renew(used)}"
+            request.headers["Authorization"] = self._renewer.renew(used)
             yield request
 
     async def async_auth_flow(
@@ -70,10 +71,10 @@ class HubAuth(_httpx.Auth):
         if not ours:
             yield request
             return
-        used = await anyio.to_thread.run_sync(self._renewer.bearer)
-        request.headers["Authorization"] = f"Bearer {used}"
+        used = await anyio.to_thread.run_sync(self._renewer.header)
+        request.headers["Authorization"] = used
         response = yield request
         if response.status_code == 401:
             renewed = await anyio.to_thread.run_sync(self._renewer.renew, used)
-            request.headers["Authorization"] = f"Bearer {renewed}"
+            request.headers["Authorization"] = renewed
             yield request

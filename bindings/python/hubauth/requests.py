@@ -6,8 +6,9 @@
     session.auth = HubAuth(hubauth.authenticate(server))
 
 Requests to the hub's origin (scheme, host and port of the authentication's
-server) carry ``Authorization: Bearer <token>`` (refreshed by the library
-before it expires); requests to any other host get no token
+server) carry the ``Authorization`` header the library makes for the hub
+(``Bearer <token>``, or ``Basic …`` for DHCore user/password credentials;
+refreshed by the library before the token expires); requests to any other host get no token
 (``extra_origins=["https://api.example.com"]`` names more origins that get
 it). On a 401 from such an origin ``auth.reauthenticate()`` runs once (the
 core asks the server whether the token is still good before it refreshes or
@@ -27,7 +28,7 @@ from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
 from ._api import Authentication
-from ._renew import Renewer, bearer_value, origins
+from ._renew import Renewer, origins
 
 __all__ = ["HubAuth"]
 
@@ -61,7 +62,7 @@ class HubAuth(AuthBase):
     def __call__(self, r: _requests.PreparedRequest) -> _requests.PreparedRequest:
         if not self._renewer.sends_to(r.url or "", self._extra):
             return r
-        r.headers["Authorization"] = f"Bearer {self._renewer.bearer()}"
+        r.headers["Authorization"] = self._renewer.header()
         position = None
         tell = getattr(r.body, "tell", None)
         if tell is not None:
@@ -96,7 +97,7 @@ class _RetryOn401:
             if seek is None or self._position is None:
                 return response  # a one-shot stream: cannot send it again
             seek(self._position)
-        renewed = self._renewer.renew(bearer_value(request.headers.get("Authorization")))
+        renewed = self._renewer.renew(request.headers.get("Authorization"))
         # Free the connection of the 401 before sending the retry on it.
         response.content  # noqa: B018
         response.close()
@@ -105,7 +106,7 @@ class _RetryOn401:
         if retry._cookies is not None:  # what requests' own HTTPDigestAuth does
             extract_cookies_to_jar(retry._cookies, request, response.raw)
             retry.prepare_cookies(retry._cookies)
-        retry.headers["Authorization"] = f"Bearer {renewed}"
+        retry.headers["Authorization"] = renewed
         second = response.connection.send(retry, **kwargs)
         second.history.append(response)
         second.request = retry

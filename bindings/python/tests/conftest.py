@@ -61,14 +61,19 @@ def _isolated(monkeypatch, tmp_path):
         "WAYLAND_DISPLAY",
     ):
         monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith("DHCORE_"):  # the dhcore provider reads them
+            monkeypatch.delenv(name)
 
 
-class JuliaHubServer:
-    """`hubauth-test-server juliahub ...`, serving until its stdin closes."""
+class HubTestServer:
+    """`hubauth-test-server <protocol> ...`, serving until its stdin closes."""
+
+    protocol = ""
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [str(SERVER_BIN), "juliahub", *args],
+            [str(SERVER_BIN), self.protocol, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -94,16 +99,6 @@ class JuliaHubServer:
     def configure(self, **config) -> dict:
         return json.loads(self.request("POST", "/_test/config", config))
 
-    def revoke(self) -> int:
-        return json.loads(self.request("POST", "/_test/revoke", {}))["revoked_logins"]
-
-    def issue(self, ttl_s: Optional[int] = None, user: Optional[str] = None) -> str:
-        """A fresh login as auth.toml text (secrets: never print it)."""
-        query = "&".join(
-            f"{k}={v}" for k, v in (("ttl_s", ttl_s), ("user", user)) if v is not None
-        )
-        return self.request("POST", "/_test/issue" + (f"?{query}" if query else "")).decode()
-
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.stdin.close()
@@ -115,6 +110,28 @@ class JuliaHubServer:
         self.proc.stdout.close()
 
 
+class JuliaHubServer(HubTestServer):
+    """`hubauth-test-server juliahub ...`"""
+
+    protocol = "juliahub"
+
+    def revoke(self) -> int:
+        return json.loads(self.request("POST", "/_test/revoke", {}))["revoked_logins"]
+
+    def issue(self, ttl_s: Optional[int] = None, user: Optional[str] = None) -> str:
+        """A fresh login as auth.toml text (secrets: never print it)."""
+        query = "&".join(
+            f"{k}={v}" for k, v in (("ttl_s", ttl_s), ("user", user)) if v is not None
+        )
+        return self.request("POST", "/_test/issue" + (f"?{query}" if query else "")).decode()
+
+
+class DhCoreServer(HubTestServer):
+    """`hubauth-test-server dhcore ...`: DHCore's GET /api/auth."""
+
+    protocol = "dhcore"
+
+
 @pytest.fixture
 def start_server():
     """Factory: start_server("--auto-approve", ...) -> JuliaHubServer (stopped after the test)."""
@@ -122,6 +139,21 @@ def start_server():
 
     def start(*args: str) -> JuliaHubServer:
         s = JuliaHubServer(*args)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.close()
+
+
+@pytest.fixture
+def start_dhcore():
+    """Factory: start_dhcore("--basic", "ann:pw", ...) -> DhCoreServer (stopped after the test)."""
+    servers: List[DhCoreServer] = []
+
+    def start(*args: str) -> DhCoreServer:
+        s = DhCoreServer(*args)
         servers.append(s)
         return s
 

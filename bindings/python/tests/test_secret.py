@@ -76,3 +76,10 @@ def test_errors_have_code_and_message():
     assert type(unknown) is hubauth.HubAuthError and unknown.code == 12345
     for code in range(1, 12):
         assert error_for(code, "x").code == code
+    # One class per status code of the header, BUFFER_TOO_SMALL included.
+    from hubauth import _signatures
+
+    for name, code in vars(_signatures).items():
+        if name.startswith("HUBAUTH_ERR_"):
+            assert type(error_for(code, "x")) is not hubauth.HubAuthError, name
+    assert type(error_for(12, "x")) is hubauth.BufferTooSmallError

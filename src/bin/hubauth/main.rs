@@ -280,6 +280,10 @@ struct TokenArgs {
     /// (expires_at: unix seconds, or null when unknown or never)
     #[arg(long)]
     json: bool,
+    /// Print the whole Authorization header value ("Bearer <token>", or
+    /// "Basic <credentials>" where the hub takes them) instead of the token
+    #[arg(long)]
+    header: bool,
 }
 
 #[derive(Args)]
@@ -430,7 +434,11 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::Authentication => 4,
         ErrorKind::Network | ErrorKind::Server | ErrorKind::Timeout => 5,
         ErrorKind::Cancelled => 130,
-        ErrorKind::Io | ErrorKind::Format | ErrorKind::Panic | ErrorKind::Internal => 1,
+        ErrorKind::Io
+        | ErrorKind::Format
+        | ErrorKind::BufferTooSmall
+        | ErrorKind::Panic
+        | ErrorKind::Internal => 1,
     }
 }
 
@@ -516,7 +524,14 @@ fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
     let session = args
         .interactive
         .then(|| session::Session::start(&mut options, args.no_browser));
-    let result = hubauth::authenticate(&options).and_then(|auth| Ok((auth.token()?, auth)));
+    let result = hubauth::authenticate(&options).and_then(|auth| {
+        let value = if args.header {
+            auth.authorization()?
+        } else {
+            auth.token()?
+        };
+        Ok((value, auth))
+    });
     if let Some(session) = session {
         session.finish();
     }

@@ -10,7 +10,7 @@ same names, return values, errors and properties):
 using HubAuth
 auth = HubAuth.authenticate("https://juliahub.com")
 auth.username, auth.expires_at
-HTTP.get(url, ["Authorization" => "Bearer " * String(HubAuth.token(auth))])
+HTTP.get(url, ["Authorization" => String(HubAuth.authorization(auth))])   # Bearer or Basic
 ```
 
 `HubAuth.LibHubAuth` is the C API itself, generated from `include/hubauth.h`.

@@ -180,7 +180,8 @@ A required pointer argument was NULL.
 const HUBAUTH_ERR_NULL_ARGUMENT = Int32(1)
 
 """
-An argument was invalid: bad UTF-8, unknown option key, bad option value.
+An argument was invalid: bad UTF-8, unknown option key, bad option
+value, or a non-NULL `*err` on entry.
 """
 const HUBAUTH_ERR_INVALID_ARGUMENT = Int32(2)
 
@@ -216,7 +217,7 @@ const HUBAUTH_ERR_FORMAT = Int32(8)
 
 """
 The call was cancelled: the hook returned nonzero, or the options'
-hubauth_cancel was triggered.
+hubauth_cancel was triggered; nothing was written.
 """
 const HUBAUTH_ERR_CANCELLED = Int32(9)
 
@@ -229,6 +230,12 @@ const HUBAUTH_ERR_TIMEOUT = Int32(10)
 A URL was refused because it is not https (http is allowed for loopback only).
 """
 const HUBAUTH_ERR_INSECURE = Int32(11)
+
+"""
+The caller's buffer is too small (`hubauth_token_copy`); the length
+needed was written to `*len`.
+"""
+const HUBAUTH_ERR_BUFFER_TOO_SMALL = Int32(12)
 
 """
 A bug: hubauth panicked; the panic was caught at the boundary.
@@ -307,6 +314,45 @@ Thread-safe; concurrent callers share one refresh.
 """
 function hubauth_token(a, out, err)
     ccall((:hubauth_token, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), a, out, err)
+end
+
+"""
+    hubauth_token_copy(a, buf, cap, len, err) -> Int32
+
+```c
+hubauth_status hubauth_token_copy(const hubauth_auth *a, char *buf, size_t cap, size_t *len, hubauth_error **err);
+```
+
+Like `hubauth_token`, but copies the token into the caller's buffer `buf`
+of `cap` bytes, NUL-terminated, allocating nothing when the token is fresh.
+On success writes the token's length (without the NUL) to `*len`. When
+`cap` is less than that length + 1, returns HUBAUTH_ERR_BUFFER_TOO_SMALL,
+leaves `buf` untouched and writes the length needed (without the NUL) to
+`*len`: the one exception to "out-parameters only on success". So
+`buf` NULL with `cap` 0 asks for the length (the token may change between
+two calls: loop while the status is BUFFER_TOO_SMALL). `buf` NULL with
+`cap` > 0, or `len` NULL, gives HUBAUTH_ERR_NULL_ARGUMENT. The bytes are
+the caller's: zero them when done (e.g. `explicit_bzero`).
+"""
+function hubauth_token_copy(a, buf, cap, len, err)
+    ccall((:hubauth_token_copy, libhubauth), Int32, (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ptr{Csize_t}, Ptr{Ptr{Cvoid}}), a, buf, cap, len, err)
+end
+
+"""
+    hubauth_authorization(a, out, err) -> Int32
+
+```c
+hubauth_status hubauth_authorization(const hubauth_auth *a, hubauth_secret **out, hubauth_error **err);
+```
+
+The whole value of the Authorization header a request should carry:
+`Bearer <token>`, or `Basic <base64 of user:password>` where the hub takes
+HTTP Basic credentials (dhcore with a user and password). Refreshed first
+like `hubauth_token`. On success writes a new secret to `*out`, owned by
+the caller (free with `hubauth_secret_free`). Thread-safe.
+"""
+function hubauth_authorization(a, out, err)
+    ccall((:hubauth_authorization, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), a, out, err)
 end
 
 """
@@ -589,9 +635,39 @@ hubauth_status hubauth_options_set_hook(hubauth_options *o, hubauth_hook_fn hook
 Sets (or, with a NULL `hook`, clears) the login hook. `userdata` is passed
 back unchanged; it must stay valid as long as these options, or any
 hubauth_auth created from them, may log in (authenticate, reauthenticate).
+The same as `hubauth_options_set_hook_full(o, hook, userdata, NULL)`.
 """
 function hubauth_options_set_hook(o, hook, userdata)
     ccall((:hubauth_options_set_hook, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}), o, hook, userdata)
+end
+
+"""
+    hubauth_options_set_hook_full(o, hook, userdata, free_userdata) -> Int32
+
+```c
+hubauth_status hubauth_options_set_hook_full(hubauth_options *o, hubauth_hook_fn hook, void *userdata, void (*free_userdata)(void *userdata));
+```
+
+Sets (or, with a NULL `hook`, clears) the login hook, and gives the library
+`userdata` to free: `free_userdata(userdata)` (when `free_userdata` is not
+NULL) runs exactly once, when the library holds no copy of this hook any
+more, which is the first moment when all of these hold: the hook was
+replaced or cleared in these options (or the options were freed), every
+hubauth_auth created from them was freed (every reference, including those
+from `hubauth_current`), and none of those authentications is the current
+one (another `hubauth_authenticate` succeeded since). It runs on whichever
+thread releases the last copy, inside one of `hubauth_options_free`,
+`hubauth_auth_free`, `hubauth_authenticate`, `hubauth_reauthenticate` or
+this function; never during a call to the hook. A hook still held when
+the process exits (e.g. by the current authentication) is not freed.
+With a NULL `hook` nothing is kept and `free_userdata` runs before this
+function returns. The library takes `userdata` only when the call
+succeeds: on HUBAUTH_ERR_NULL_ARGUMENT (`o` NULL) `free_userdata` is not
+called. The previous hook of `o`, if any, is released after the options
+lock is let go, so its free function may call into hubauth.
+"""
+function hubauth_options_set_hook_full(o, hook, userdata, free_userdata)
+    ccall((:hubauth_options_set_hook_full, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}), o, hook, userdata, free_userdata)
 end
 
 """

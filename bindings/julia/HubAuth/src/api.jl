@@ -116,7 +116,7 @@ macro check(call)
     end
 end
 
-# For the one function without an `err` parameter (hubauth_options_set_hook).
+# For the functions without an `err` parameter (hubauth_options_set_hook_full).
 function _check_status(status::Integer, what::AbstractString)
     status == L.HUBAUTH_OK && return nothing
     throw(AuthenticationError(Int32(status), "$(what) failed ($(_code_name(status)))"))
@@ -223,103 +223,86 @@ Base.print(io::IO, s::Secret) = show(io, s)
 # The login hook and how it is kept alive
 # ---------------------------------------------------------------------------
 
-# The user's hook, `url -> anything` (its value is ignored, as in JuliaHub.jl),
-# and the exception it threw, if any.
-# C receives `pointer_from_objref(box)` as `userdata`: a pointer the GC neither
-# traces nor updates, so the box must stay reachable from Julia for as long as
-# C may call it (see _Origin).
+# The user's hook, `url -> anything` (its value is ignored, as in JuliaHub.jl). C receives `pointer_from_objref(box)`
+# as `userdata`: a pointer the GC neither traces nor updates, so the box stays
+# in `_HOOKS` until hubauth says it holds no copy of the hook any more
+# (`free_userdata` of hubauth_options_set_hook_full: the options freed, every
+# authentication made from them freed and no longer current, or the hook
+# replaced). hubauth decides that; this binding keeps no record of which
+# authentication or which "current" holds which hook.
 mutable struct _HookBox
     f::Any
-    exception::Any
+    freed::Threads.Atomic{Bool}    # set by _free_hook; the entry goes at the next sweep
 end
-_HookBox(f) = _HookBox(f, nothing)
+_HookBox(f) = _HookBox(f, Threads.Atomic{Bool}(false))
 
-# Called by hubauth (on the thread that runs the login, inside the ccall) with
-# the URL a user must open. Returns 0 to go on whatever the hook returned
-# (JuliaHub.jl ignores the hook's value); 1 (cancel) only when it threw.
-# Nothing may unwind
-# into C (hubauth is Rust: unwinding through it is undefined behaviour), so
-# every exception is caught here, the login is cancelled, and the exception is
+const _HOOKS_LOCK = ReentrantLock()
+const _HOOKS = _HookBox[]
+
+# Called by hubauth when it drops its last copy of a hook. That can happen
+# inside a finalizer (an Authentication's close → hubauth_auth_free), where
+# taking a lock or allocating is not allowed: so it only marks the box, which
+# stays rooted until `_register_hook` sweeps it out.
+function _free_hook(userdata::Ptr{Cvoid})::Cvoid
+    box = unsafe_pointer_to_objref(userdata)::_HookBox
+    box.freed[] = true
+    return nothing
+end
+
+_free_hook_cfunction() = @cfunction(_free_hook, Cvoid, (Ptr{Cvoid},))
+
+# Roots `box` until hubauth frees it, and drops the boxes it has freed.
+function _register_hook(box::_HookBox)
+    lock(_HOOKS_LOCK) do
+        filter!(b -> !b.freed[], _HOOKS)
+        push!(_HOOKS, box)
+    end
+    return nothing
+end
+
+# How many hooks hubauth may still call (for tests).
+_live_hooks() = lock(() -> count(b -> !b.freed[], _HOOKS), _HOOKS_LOCK)
+
+# Called by hubauth (on the thread that runs the login, inside the ccall, so
+# in the task that made it) with the URL a user must open. Returns 0 to go
+# on whatever the hook returned (JuliaHub.jl ignores the hook's value); 1
+# (cancel) only when it threw. Nothing may unwind into C (hubauth is Rust: unwinding
+# through it is undefined behaviour), so every exception is caught here, kept
+# in the task's local storage, the login is cancelled, and the exception is
 # thrown again once the C call has returned (_calling_hook).
 function _hook_trampoline(userdata::Ptr{Cvoid}, url::Cstring)::Int32
-    box = nothing
     try
         box = unsafe_pointer_to_objref(userdata)::_HookBox
         box.f(unsafe_string(url))
         return Int32(0)
     catch e
-        box isa _HookBox && (box.exception = e)
+        get(task_local_storage(), :hubauth_hook_exception, nothing) === nothing &&
+            task_local_storage(:hubauth_hook_exception, e)
         return Int32(1)
     end
 end
 
 _hook_cfunction() = @cfunction(_hook_trampoline, Int32, (Ptr{Cvoid}, Cstring))
 
-# Runs `f` (a C call that may invoke the hook); when it fails because the hook
-# threw, throws the hook's exception instead of the CANCELLED error.
-function _calling_hook(f, box::Union{Nothing,_HookBox})
-    box === nothing || (box.exception = nothing)
+# Runs `f` (a C call that may invoke a hook: the one given to this call or
+# one hubauth kept from authenticate); when it fails because the hook threw,
+# throws the hook's exception instead of the CANCELLED error.
+function _calling_hook(f)
+    task_local_storage(:hubauth_hook_exception, nothing)
     try
         return f()
     catch
-        if box !== nothing && box.exception !== nothing
-            e = box.exception
-            box.exception = nothing
-            throw(e)
-        end
-        rethrow()
+        e = get(task_local_storage(), :hubauth_hook_exception, nothing)
+        e === nothing && rethrow()
+        throw(e)
+    finally
+        task_local_storage(:hubauth_hook_exception, nothing)
     end
 end
 
-# How an authentication was made: the hook box of `authenticate` (the options
-# are kept by hubauth itself, which lays those of a later reauthenticate over
-# them, so this binding keeps no copy of them).
-#
-# Why the box is rooted where it is. hubauth copies the options, hook and
-# userdata included, into every authentication it creates, and uses them again
-# whenever that authentication logs in (reauthenticate with NULL options). The
-# copy lives in two places that outlive the call to authenticate:
-#  1. the handle it returns, and every other reference to the same
-#     authentication: each Authentication holds its _Origin in a field, so the
-#     box is reachable at least until the finalizer has freed the handle;
-#  2. the process-wide "current" authentication (hubauth_current), which keeps
-#     the options even after every handle we hold has been freed. Without (2),
-#     `authenticate(; hook)` whose result is dropped, then GC, then
-#     `reauthenticate!(current_authentication(); force = true)` would have C call
-#     the hook through a dangling pointer. The registry below keeps every
-#     origin the current slot may refer to. C updates that slot inside
-#     hubauth_authenticate, where we cannot see it, so while calls overlap we
-#     keep all candidates (calls in flight, calls that succeeded since the last
-#     quiet moment); when none is in flight, the slot holds one of the origins
-#     that succeeded during the last busy period, and those replace the old set.
-mutable struct _Origin
-    hook::Union{Nothing,_HookBox}
-    project_id::Union{Nothing,UUID}   # JuliaHub.jl's project, kept by this binding
-end
-_Origin(hook) = _Origin(hook, nothing)
-
-const _REGISTRY_LOCK = ReentrantLock()
-const _INFLIGHT = Set{_Origin}()   # authenticate calls running now
-const _BUSY = _Origin[]            # succeeded while calls were in flight
-const _CURRENT = _Origin[]         # what hubauth_current may refer to (one when calm)
-
-function _begin_call!(origin::_Origin)
-    lock(() -> push!(_INFLIGHT, origin), _REGISTRY_LOCK)
-    return nothing
-end
-
-function _end_call!(origin::_Origin, succeeded::Bool)
-    lock(_REGISTRY_LOCK) do
-        delete!(_INFLIGHT, origin)
-        succeeded && push!(_BUSY, origin)
-        if isempty(_INFLIGHT) && !isempty(_BUSY)
-            empty!(_CURRENT)
-            append!(_CURRENT, _BUSY)
-            empty!(_BUSY)
-        end
-    end
-    return nothing
-end
+# JuliaHub.jl's project of the most recent successful authenticate, which
+# current_authentication() reports (hubauth keeps the hook and options itself).
+const _CURRENT_PROJECT = Ref{Union{Nothing,UUID}}(nothing)
 
 # ---------------------------------------------------------------------------
 # Options
@@ -362,8 +345,11 @@ function _with_options(f, opts::Vector{Pair{String,Any}}, box::Union{Nothing,_Ho
             _set_option(o, k, v)
         end
         if box !== nothing
-            status = L.hubauth_options_set_hook(o, _hook_cfunction(), pointer_from_objref(box))
-            _check_status(status, "hubauth_options_set_hook")
+            _register_hook(box)
+            status = L.hubauth_options_set_hook_full(o, _hook_cfunction(), pointer_from_objref(box),
+                                                     _free_hook_cfunction())
+            status == L.HUBAUTH_OK || (box.freed[] = true)   # not taken: never freed by C
+            _check_status(status, "hubauth_options_set_hook_full")
         end
         if cancel != C_NULL
             _check_status(L.hubauth_options_set_cancel(o, cancel), "hubauth_options_set_cancel")
@@ -504,6 +490,8 @@ it. Properties, as in JuliaHub.jl:
 - `token::Secret`: the token to send, refreshed first when it is about to
   expire (the same as [`HubAuth.token(auth)`](@ref HubAuth.token));
 - `project_id::Union{UUID,Nothing}`: the JuliaHub project;
+- `authorization::Secret`: the whole `Authorization` header value, as hubauth
+  makes it for the hub (the same as [`HubAuth.authorization(auth)`](@ref)).
 
 and `expires_at::Union{DateTime,Nothing}` (UTC; `nothing` when it does not
 expire or that is unknown).
@@ -513,13 +501,10 @@ otherwise the finalizer does.
 """
 mutable struct Authentication
     ptr::Threads.Atomic{UInt}        # the hubauth_auth *, swapped to 0 by close
-    origin::Union{Nothing,_Origin}   # how it was made; nothing if unknown
-    roots::Vector{_Origin}           # hook boxes C may call through it (see _Origin)
-    project_id::Union{UUID,Nothing}
-    function Authentication(ptr::Ptr{Cvoid}, origin, roots::Vector{_Origin},
-                            project_id::Union{UUID,Nothing} = nothing)
+    project_id::Union{UUID,Nothing}  # JuliaHub.jl's project, kept by this binding
+    function Authentication(ptr::Ptr{Cvoid}, project_id::Union{UUID,Nothing} = nothing)
         ptr == C_NULL && throw(ArgumentError("Authentication: NULL hubauth_auth"))
-        a = new(Threads.Atomic{UInt}(UInt(ptr)), origin, roots, project_id)
+        a = new(Threads.Atomic{UInt}(UInt(ptr)), project_id)
         finalizer(close, a)
         return a
     end
@@ -551,14 +536,16 @@ function Base.getproperty(a::Authentication, name::Symbol)
         return t < 0 ? nothing : unix2datetime(t)
     elseif name === :token
         return token(a)
+    elseif name === :authorization
+        return authorization(a)
     else
         return getfield(a, name)
     end
 end
 
 function Base.propertynames(::Authentication, private::Bool = false)
-    public = (:server, :username, :token, :project_id, :expires_at)
-    return private ? (public..., :ptr, :origin, :roots) : public
+    public = (:server, :username, :token, :authorization, :project_id, :expires_at)
+    return private ? (public..., :ptr) : public
 end
 
 # As JuliaHub.jl: HubAuth.Authentication("https://juliahub.com", "username", *****; project_id = "…")
@@ -633,25 +620,20 @@ function authenticate(server::Union{AbstractString,Nothing} = nothing;
     _push_kwargs!(opts, (force = force, maxcount = maxcount, token = token))
     _push_kwargs!(opts, kwargs)
     box = hook === nothing ? nothing : _HookBox(hook)
-    origin = _Origin(box, project_id)
     out = Ref{Ptr{Cvoid}}(C_NULL)
-    succeeded = false
-    _begin_call!(origin)
-    try
-        _with_cancel() do cancel
-            _with_options(opts, box, cancel) do o
-                _calling_hook(box) do
-                    _interruptible(cancel; undo = () -> L.hubauth_auth_free(out[])) do
-                        GC.@preserve box @check L.hubauth_authenticate(o, out)
-                    end
+    _with_cancel() do cancel
+        _with_options(opts, box, cancel) do o
+            # The hook runs in the task that makes the ccall: _calling_hook
+            # goes inside _interruptible, which may spawn that task.
+            _interruptible(cancel; undo = () -> L.hubauth_auth_free(out[])) do
+                _calling_hook() do
+                    @check L.hubauth_authenticate(o, out)
                 end
             end
         end
-        succeeded = true
-    finally
-        _end_call!(origin, succeeded)
     end
-    auth = Authentication(out[], origin, _Origin[], project_id)
+    auth = Authentication(out[], project_id)
+    _CURRENT_PROJECT[] = project_id
     if _is_juliahub(provider)
         if auth.username === nothing
             close(auth)
@@ -694,17 +676,14 @@ function reauthenticate!(auth::Authentication; force::Union{Nothing,Bool} = noth
     opts = _push_kwargs!(Pair{String,Any}[], (force = force, maxcount = maxcount))
     _push_kwargs!(opts, kwargs)
     new_box = hook === nothing ? nothing : _HookBox(hook)
-    # The hook C may call now: the one given here, or the one kept with `auth`
-    # (when `origin` is unknown, `roots` keeps that one alive).
-    origin = getfield(auth, :origin)
-    box = new_box !== nothing ? new_box : origin === nothing ? nothing : origin.hook
     # Options with only what is given here, and this call's cancel (Ctrl-C):
-    # C lays them over those of authenticate, so nothing else changes.
+    # C lays them over those of authenticate (its hook included), so nothing
+    # else changes.
     _with_cancel() do cancel
         _with_options(opts, new_box, cancel) do o
-            _calling_hook(box) do
-                _interruptible(cancel) do
-                    GC.@preserve box new_box @check L.hubauth_reauthenticate(auth, o)
+            _interruptible(cancel) do
+                _calling_hook() do
+                    @check L.hubauth_reauthenticate(auth, o)
                 end
             end
         end
@@ -736,15 +715,9 @@ reference to the same shared session), or `nothing` when there is none (as in
 JuliaHub.jl). It never authenticates.
 """
 function current_authentication()
-    lock(_REGISTRY_LOCK) do
-        p = L.hubauth_current()
-        p == C_NULL && return nothing
-        roots = _Origin[_CURRENT; _BUSY; collect(_INFLIGHT)]
-        calm = isempty(_BUSY) && isempty(_INFLIGHT) && length(_CURRENT) == 1
-        origin = calm ? _CURRENT[1] : nothing
-        project = origin === nothing ? nothing : origin.project_id
-        return Authentication(p, origin, roots, project)
-    end
+    p = L.hubauth_current()
+    p == C_NULL && return nothing
+    return Authentication(p, _CURRENT_PROJECT[])
 end
 
 """
@@ -753,9 +726,11 @@ end
 
 The token a request should carry (for JuliaHub the id_token, or with
 `token_kind = "access"` the access token), refreshed first when it expires
-within `refresh_margin_s`. A fresh token costs no lock and no I/O. Use it as
-`"Bearer " * String(token)`. Throws [`InvalidAuthentication`](@ref) when the
-token expired and could not be renewed.
+within `refresh_margin_s`. A fresh token costs no lock and no I/O. For the
+header, use [`HubAuth.authorization`](@ref): hubauth knows the scheme
+(`Bearer`, or `Basic` for DHCore user/password credentials). Throws
+[`InvalidAuthentication`](@ref) when the token expired and could not be
+renewed.
 """
 function token(auth::Union{Authentication,Nothing} = current_authentication())
     auth === nothing && throw(AuthenticationError(L.HUBAUTH_ERR_NO_CREDENTIALS,
@@ -770,6 +745,20 @@ function token(auth::Union{Authentication,Nothing} = current_authentication())
 end
 
 const get_token = token
+
+"""
+    HubAuth.authorization(auth = current_authentication()) -> Secret
+
+The whole `Authorization` header value a request should carry, as hubauth
+makes it for the hub: `Bearer <token>`, or `Basic <base64>` for DHCore user
+and password credentials. Refreshed first like [`HubAuth.token`](@ref).
+Use it as `["Authorization" => String(HubAuth.authorization(auth))]`.
+"""
+function authorization(auth::Authentication = current_authentication())
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    @check L.hubauth_authorization(auth, out)
+    return Secret(out[])
+end
 
 """
     logout(server = nothing; provider = nothing, kwargs...) -> nothing

@@ -115,6 +115,9 @@ end
                 @test tok isa Secret
                 @test length(tok) > 0
                 @test String(tok) == String(HubAuth.token(auth)) == String(get_token(auth))
+                # The header value comes from hubauth, scheme included.
+                @test String(auth.authorization) == "Bearer " * String(tok)
+                @test String(HubAuth.authorization(auth)) == "Bearer " * String(tok)
                 @test !occursin(String(tok), sprint(show, auth))
                 @test check_authentication(auth = auth)
                 @test isfile(path)
@@ -265,6 +268,25 @@ end
                     authenticate(url; hook = u -> nothing)
                 end
                 @test isfile(joinpath(depot, "servers", "127.0.0.1_$(port)", "auth.toml"))
+            end
+
+            @testset "hubauth frees a hook when it holds no copy of it (hook_full)" begin
+                GC.gc(true); GC.gc(true)
+                a = authenticate(url; hook = u -> nothing, token_path = joinpath(dir, "h.toml"))
+                live = HubAuth._live_hooks()
+                @test live >= 1
+                c = current_authentication()
+                close(a); close(c)
+                @test HubAuth._live_hooks() == live        # still the current authentication
+                # Another login becomes current: hubauth drops its last copy.
+                toml = post("$(url)/_test/issue?ttl_s=3600")
+                id = String(match(r"id_token\s*=\s*\"([^\"]+)\"", toml)[1])
+                b = authenticate(url, id)
+                @test HubAuth._live_hooks() == live - 1
+                # A hook given to one reauthenticate! is freed after it.
+                reauthenticate!(b; hook = u -> nothing)
+                @test HubAuth._live_hooks() == live - 1
+                close(b)
             end
 
             @testset "a bare token; close" begin

@@ -157,10 +157,8 @@ fn secrets_do_not_stay_in_freed_memory() {
             .collect()
     };
     // What hubauth owns is zeroed: the stored files' bytes and tables, the
-    // TOML written, the response body. Outside this change, the token reply
-    // parsed by src/flow/oauth.rs (a serde_json Map) is still dropped without
-    // scrub_json, leaving at most one copy of each new token; the old refresh
-    // token and the client secret are left only in wire buffers.
+    // TOML written, the response body, the typed token reply (its tokens are
+    // Secrets, its other fields scrubbed on drop). Only wire buffers remain.
     for name in ["old refresh token", "client secret", "old access token"] {
         let left = leftovers(name);
         assert!(
@@ -171,7 +169,7 @@ fn secrets_do_not_stay_in_freed_memory() {
     for name in ["new access token", "new refresh token"] {
         let left = leftovers(name);
         assert!(
-            left.len() <= 1,
+            left.is_empty(),
             "{name} left {} times outside wire buffers: {left:#?}",
             left.len()
         );

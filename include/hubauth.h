@@ -27,7 +27,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
 /*
  * Status codes (hubauth_status). Stable numbers, never reused.
  */

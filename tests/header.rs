@@ -3,18 +3,19 @@
 //! Regenerate with `HUBAUTH_BLESS=1 cargo test --test header`.
 //!
 //! The status codes come from the one list in src/error.rs
-//! (`hubauth::error::status::ALL`, the `ErrorKind` rows): cbindgen does not
-//! expand macros, so this test writes their `#define`s, documented, after the
-//! header's includes. The plain `cbindgen` command would leave them out.
+//! (`hubauth::error::status::ALL`, the `ErrorKind` rows). cbindgen does not
+//! expand macros, so their `#define`s reach the header through cbindgen.toml's
+//! `after_includes`, which this test writes from that list (and checks): the
+//! plain `cbindgen --config cbindgen.toml --crate hubauth` command and this
+//! test generate the same header.
 
 use std::path::Path;
 
 #[test]
 fn header_matches_the_sources() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut config =
-        cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
-    config.after_includes = Some(status_defines());
+    bless_or_check_config(root);
+    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
     let mut generated = Vec::new();
     cbindgen::Builder::new()
         .with_crate(root)
@@ -44,6 +45,31 @@ fn header_matches_the_sources() {
     assert!(
         checked_in == generated,
         "include/hubauth.h is stale: run `HUBAUTH_BLESS=1 cargo test --test header` and commit it"
+    );
+}
+
+/// The `after_includes` block of cbindgen.toml, between its two marker
+/// lines, is written from the status list (with HUBAUTH_BLESS) or checked.
+fn bless_or_check_config(root: &Path) {
+    const BEGIN: &str = "# BEGIN status codes: written by tests/header.rs from src/error.rs; do not edit\n";
+    const END: &str = "# END status codes\n";
+    let path = root.join("cbindgen.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (Some(start), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+        panic!("cbindgen.toml lacks the status code markers");
+    };
+    let block = format!(
+        "after_includes = \"\"\"{}\"\"\"\n",
+        status_defines()
+    );
+    let wanted = format!("{}{BEGIN}{block}{}", &text[..start], &text[end..]);
+    if std::env::var_os("HUBAUTH_BLESS").is_some() {
+        std::fs::write(&path, wanted).unwrap();
+        return;
+    }
+    assert!(
+        text == wanted,
+        "cbindgen.toml's status codes are stale: run `HUBAUTH_BLESS=1 cargo test --test header`"
     );
 }
 

@@ -138,5 +138,59 @@ fn bench(c: &mut Criterion) {
     assert_eq!(oidc.expires_at(), Some(4102444800));
 }
 
-criterion_group!(benches, bench);
+/// Items `item(0)`, `item(1)`, … joined by `sep` until the text reaches 1 MiB.
+fn one_mib(sep: &str, item: impl Fn(usize) -> String) -> String {
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 1 << 20 {
+        if i > 0 {
+            text.push_str(sep);
+        }
+        text.push_str(&item(i));
+        i += 1;
+    }
+    text
+}
+
+/// Hostile 1 MiB files of each format: tens of thousands of keys, the shape
+/// that made the duplicate-key checks quadratic (an 830 KB CAVE file took
+/// 27 s, a 388 KB YAML file 65 s). Each must be read or refused quickly;
+/// whether it parses does not matter here.
+fn hostile(c: &mut Criterion) {
+    let cave = format!(
+        "{{{}}}",
+        one_mib(", ", |i| format!("\"key{i:07}\": \"0123456789abcdef\""))
+    );
+    let yaml = one_mib("", |i| {
+        format!("https://h{i:07}.example:\n- access_token: t{i}\n  expiry: never\n")
+    });
+    let toml = one_mib("", |i| format!("k{i:07} = \"v{i}\"\n"));
+    let ini = format!("[p]\n{}", one_mib("", |i| format!("k{i:07} = v{i}\n")));
+    let path = Path::new("hostile");
+    let now = hubauth::token::unix_now();
+    let mut group = c.benchmark_group("hostile_1mib");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(cave.len() as u64));
+    group.bench_function("cave_json", |b| {
+        b.iter(|| cave_json::SecretFile::parse(black_box(cave.as_bytes()), path).is_ok())
+    });
+    group.throughput(Throughput::Bytes(yaml.len() as u64));
+    group.bench_function("dagshub_yaml", |b| {
+        b.iter(|| dagshub_yaml::TokenCache::parse(black_box(yaml.as_bytes()), path, now).is_ok())
+    });
+    group.throughput(Throughput::Bytes(toml.len() as u64));
+    group.bench_function("pkg_toml", |b| {
+        b.iter(|| pkg_toml::PkgToken::parse(black_box(toml.as_bytes()), path, None).is_ok())
+    });
+    group.throughput(Throughput::Bytes(ini.len() as u64));
+    group.bench_function("dhcore_ini", |b| {
+        b.iter(|| dhcore_ini::Ini::parse(black_box(&ini), path).is_ok())
+    });
+    group.finish();
+    for text in [&cave, &yaml, &toml, &ini] {
+        assert!(text.len() >= 1 << 20);
+    }
+}
+
+criterion_group!(benches, bench, hostile);
 criterion_main!(benches);

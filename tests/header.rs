@@ -51,17 +51,15 @@ fn header_matches_the_sources() {
 /// The `after_includes` block of cbindgen.toml, between its two marker
 /// lines, is written from the status list (with HUBAUTH_BLESS) or checked.
 fn bless_or_check_config(root: &Path) {
-    const BEGIN: &str = "# BEGIN status codes: written by tests/header.rs from src/error.rs; do not edit\n";
+    const BEGIN: &str =
+        "# BEGIN status codes: written by tests/header.rs from src/error.rs; do not edit\n";
     const END: &str = "# END status codes\n";
     let path = root.join("cbindgen.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let (Some(start), Some(end)) = (text.find(BEGIN), text.find(END)) else {
         panic!("cbindgen.toml lacks the status code markers");
     };
-    let block = format!(
-        "after_includes = \"\"\"{}\"\"\"\n",
-        status_defines()
-    );
+    let block = format!("after_includes = \"\"\"{}\"\"\"\n", status_defines());
     let wanted = format!("{}{BEGIN}{block}{}", &text[..start], &text[end..]);
     if std::env::var_os("HUBAUTH_BLESS").is_some() {
         std::fs::write(&path, wanted).unwrap();

@@ -309,8 +309,21 @@ pub fn parse_configuration(status: u16, body: &[u8]) -> Result<Option<DeviceConf
             .get("device_token_refresh_url")
             .and_then(Value::as_str)
             .map(|url| {
-                pkg_refresh::check_refresh_url(url)
-                    .map_err(|e| e.context("/auth/configuration: device_token_refresh_url"))?;
+                pkg_refresh::check_refresh_url(url).map_err(|e| {
+                    // A URL the server handed over that is not a URL is the
+                    // server's fault (Server); an insecure one stays Insecure.
+                    let kind = match e.kind() {
+                        crate::error::ErrorKind::Format => crate::error::ErrorKind::Server,
+                        kind => kind,
+                    };
+                    Error::new(
+                        kind,
+                        format!(
+                            "/auth/configuration: device_token_refresh_url: {}",
+                            e.message()
+                        ),
+                    )
+                })?;
                 Ok::<_, Error>(url.to_string())
             })
             .transpose()?,

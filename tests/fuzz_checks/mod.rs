@@ -449,9 +449,10 @@ pub fn device_reply(data: &[u8]) {
             let _ = (a.url.len(), a.user_code.as_deref());
         }
         Err(e) => {
+            // Insecure: a verification URI that is not https (or loopback http).
             assert!(matches!(
                 e.kind(),
-                ErrorKind::Authentication | ErrorKind::Server
+                ErrorKind::Authentication | ErrorKind::Server | ErrorKind::Insecure
             ));
             // The device code is a secret; a refusal's text is quoted by design.
             assert_clean_message(e.message(), !success);

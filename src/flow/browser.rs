@@ -18,13 +18,15 @@ use crate::server::require_secure;
 
 /// A login URL a server handed over, checked: absolute, https (plain http only
 /// to loopback), with a host; anything else (`file:`, `javascript:`, a
-/// relative path, `-o…`) is an `Insecure` error that shows the URL escaped.
+/// relative path, `-o…`) is an `Insecure` error that does not quote the URL.
 pub fn check_login_url(url: &str) -> Result<Url> {
+    // The URL itself is not quoted: it came in a reply whose other fields
+    // are secrets (the device code), and a refused one may carry any of them.
     let refuse = || {
-        Error::insecure(format!(
-            "the server sent a login URL that is not an https URL: {:?}",
-            escape(&url.chars().take(200).collect::<String>())
-        ))
+        Error::insecure(
+            "the server sent a login URL that is not an absolute https URL (plain http only \
+             to loopback); it was neither opened nor shown",
+        )
     };
     if url.starts_with('-') || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(refuse());

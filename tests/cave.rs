@@ -3,9 +3,11 @@
 //! save_token's merge and overwrite rules, token checks with Bearer + cookie,
 //! and the interactive "make a token in the browser" path through a hook.
 //!
-//! Files live in per-test temporary directories: either `token_path` (which
-//! puts the secrets directory beside it) or a fake `HOME` handed to
-//! `Cave::with_env`; the real `~/.cloudvolume` is never touched.
+//! Files live in per-test temporary directories: a fake `HOME` handed to
+//! `Cave::with_env`, or, for the tests that go through the public API (and so
+//! the process's `HOME`), a `token_path` that already holds the token, so
+//! that nothing else is read or written; the real `~/.cloudvolume` is never
+//! touched.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -23,39 +25,61 @@ const FIXTURE_SERVER: &str = include_str!("fixtures/cave/global.daf-apis.com-cav
 
 struct Fx {
     server: CaveServer,
-    dir: tempfile::TempDir,
+    /// The user's home: `~/.cloudvolume/secrets` is in it.
+    home: tempfile::TempDir,
 }
 
 impl Fx {
     fn new() -> Fx {
         Fx {
             server: CaveServer::start(),
-            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
         }
     }
 
-    /// The file given as token_path; the server file sits beside it.
+    fn secrets(&self) -> PathBuf {
+        self.home.path().join(".cloudvolume").join("secrets")
+    }
+
     fn default_file(&self) -> PathBuf {
-        self.dir.path().join("cave-secret.json")
+        self.secrets().join("cave-secret.json")
     }
 
     fn server_file(&self) -> PathBuf {
-        self.dir.path().join(self.server.server_file_name())
+        self.secrets().join(self.server.server_file_name())
     }
 
     fn deprecated_file(&self) -> PathBuf {
-        self.dir.path().join("chunkedgraph-secret.json")
+        self.secrets().join("chunkedgraph-secret.json")
+    }
+
+    /// A file of the user's choosing, outside the secrets directory.
+    fn token_file(&self) -> PathBuf {
+        self.home.path().join("elsewhere").join("mine.json")
     }
 
     fn options(&self) -> Options {
         let mut o = Options::new();
         o.set("provider", "cave").unwrap();
         o.set("server", &self.server.url()).unwrap();
-        o.set("token_path", self.default_file().to_str().unwrap())
-            .unwrap();
         o.set("interactive", "false").unwrap();
         o.set("timeout_ms", "20000").unwrap();
         o
+    }
+
+    /// [`options`](Self::options) with `token_path` = [`token_file`](Self::token_file).
+    fn with_token_path(&self) -> Options {
+        let mut o = self.options();
+        o.set("token_path", self.token_file().to_str().unwrap())
+            .unwrap();
+        o
+    }
+
+    /// The hub as `hubauth` drives it, with `HOME` = the fake home.
+    fn cave(&self, o: &Options) -> Engine<Cave> {
+        let home = self.home.path().to_string_lossy().into_owned();
+        let env = move |name: &str| (name == "HOME").then(|| home.clone());
+        Engine::new(Cave::with_env(&env, o).unwrap())
     }
 }
 
@@ -155,7 +179,7 @@ fn the_spec_files_and_caveclients_load_order() {
     let cave = Engine::new(Cave::with_env(&env, &local).unwrap());
     assert_eq!(
         cave.server_file(),
-        secrets.join("localhost:8080-cave-secret.json")
+        Some(secrets.join("localhost:8080-cave-secret.json").as_path())
     );
 
     // A given token wins; no file is read (even a broken one).
@@ -232,6 +256,7 @@ fn overwrite_false_writes_nothing_when_either_file_has_the_key() {
     let fx = Fx::new();
     let mut o = fx.options();
     o.set("overwrite", "false").unwrap();
+    let cave = fx.cave(&o);
     let token = "abcdef0123456789abcdef0123456789";
 
     // The key only in the default file: the server file is not created.
@@ -239,7 +264,7 @@ fn overwrite_false_writes_nothing_when_either_file_has_the_key() {
         &fx.default_file(),
         r#"{"token": "1111456789abcdef0123456789abcdef"}"#,
     );
-    let err = hubauth::save_token(&o, token).unwrap_err();
+    let err = cave.save_token(token, &o).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.message().contains("nothing was written"), "{err}");
     assert!(!err.message().contains(token));
@@ -253,14 +278,14 @@ fn overwrite_false_writes_nothing_when_either_file_has_the_key() {
         r#"{"token": "2222456789abcdef0123456789abcdef"}"#,
     );
     assert_eq!(
-        hubauth::save_token(&o, token).unwrap_err().kind(),
+        cave.save_token(token, &o).unwrap_err().kind(),
         ErrorKind::InvalidArgument
     );
     assert!(!fx.default_file().exists());
 
     // Another key is fine, and merges.
     o.set("token_key", "my_dataset").unwrap();
-    hubauth::save_token(&o, token).unwrap();
+    fx.cave(&o).save_token(token, &o).unwrap();
     assert_eq!(
         read(&fx.server_file()),
         format!(r#"{{"token": "2222456789abcdef0123456789abcdef", "my_dataset": "{token}"}}"#)
@@ -274,13 +299,13 @@ fn tokens_must_be_32_hex_unless_validate_is_false() {
     let fx = Fx::new();
     let o = fx.options();
     for bad in ["short", "abcdef0123456789abcdef012345678g", ""] {
-        let err = hubauth::save_token(&o, bad).unwrap_err();
+        let err = fx.cave(&o).save_token(bad, &o).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad:?}");
     }
     assert!(!fx.default_file().exists() && !fx.server_file().exists());
     let mut lax = o.clone();
     lax.set("validate", "false").unwrap();
-    hubauth::save_token(&lax, "Not-A-Cave-Token").unwrap();
+    fx.cave(&lax).save_token("Not-A-Cave-Token", &lax).unwrap();
     assert_eq!(read(&fx.default_file()), r#"{"token": "Not-A-Cave-Token"}"#);
     assert_eq!(read(&fx.server_file()), r#"{"token": "Not-A-Cave-Token"}"#);
 }
@@ -289,8 +314,8 @@ fn tokens_must_be_32_hex_unless_validate_is_false() {
 fn check_uses_bearer_and_cookie_and_finds_the_user() {
     let fx = Fx::new();
     let token = fx.server.issue_token();
-    hubauth::save_token(&fx.options(), &token).unwrap();
-    let auth = hubauth::authenticate(&fx.options()).unwrap();
+    hubauth::save_token(&fx.with_token_path(), &token).unwrap();
+    let auth = hubauth::authenticate(&fx.with_token_path()).unwrap();
     assert_eq!(auth.token().unwrap().expose(), token);
     assert_eq!(auth.username().as_deref(), Some("alice"));
     assert_eq!(auth.expires_at(), None);
@@ -330,9 +355,9 @@ fn check_uses_bearer_and_cookie_and_finds_the_user() {
 fn a_rejected_saved_token_says_how_to_replace_it() {
     let fx = Fx::new();
     let token = fx.server.issue_token();
-    hubauth::save_token(&fx.options(), &token).unwrap();
+    hubauth::save_token(&fx.with_token_path(), &token).unwrap();
     fx.server.revoke(&token);
-    let err = hubauth::authenticate(&fx.options()).unwrap_err();
+    let err = hubauth::authenticate(&fx.with_token_path()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication);
     assert!(
         err.message().contains("/sticky_auth/settings/tokens"),
@@ -363,7 +388,8 @@ fn interactive_opens_create_token_and_fails_with_how_to_save() {
             HookAction::Continue
         })));
     }
-    let err = hubauth::authenticate(&o).unwrap_err();
+    let cave = fx.cave(&o);
+    let err = cave.authenticate(&o).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
     let expected_url = format!("{}/sticky_auth/settings/tokens", fx.server.url());
     assert_eq!(*seen.lock().unwrap(), vec![expected_url.clone()]);
@@ -380,9 +406,8 @@ fn interactive_opens_create_token_and_fails_with_how_to_save() {
 
     // The user saves the token the page showed; now it works.
     let token = made.lock().unwrap().clone().unwrap();
-    hubauth::save_token(&o, &token).unwrap();
-    let auth = hubauth::authenticate(&o).unwrap();
-    assert_eq!(auth.token().unwrap().expose(), token);
+    cave.save_token(&token, &o).unwrap();
+    assert_eq!(cave.authenticate(&o).unwrap().bearer.expose(), token);
     assert_eq!(seen.lock().unwrap().len(), 1, "no page when a token works");
 
     // A hook that cancels stops it with Cancelled.
@@ -390,23 +415,28 @@ fn interactive_opens_create_token_and_fails_with_how_to_save() {
     cancel.set("force", "true").unwrap();
     cancel.set_hook(Some(Arc::new(|_: &str| HookAction::Cancel)));
     assert_eq!(
-        hubauth::authenticate(&cancel).unwrap_err().kind(),
+        cave.authenticate(&cancel).unwrap_err().kind(),
         ErrorKind::Cancelled
     );
 }
 
+/// With `token_path`, logout removes the key from that file, the one the
+/// token is read from, and keeps its other keys; the secrets directory's
+/// files belong to whoever uses them without `token_path`.
 #[test]
-fn logout_removes_the_key_and_keeps_the_others() {
+fn logout_removes_the_key_from_token_path_and_keeps_the_others() {
     let fx = Fx::new();
+    write(&fx.token_file(), FIXTURE_DEFAULT);
     write(&fx.default_file(), FIXTURE_DEFAULT);
     write(&fx.server_file(), FIXTURE_SERVER);
-    hubauth::logout(&fx.options()).unwrap();
-    for path in [fx.default_file(), fx.server_file()] {
-        assert_eq!(
-            read(&path),
-            r#"{"fanc_production_mar2021": "tok-for-fanc"}"#
-        );
-    }
+    let o = fx.with_token_path();
+    fx.cave(&o).logout(&o).unwrap();
+    assert_eq!(
+        read(&fx.token_file()),
+        r#"{"fanc_production_mar2021": "tok-for-fanc"}"#
+    );
+    assert_eq!(read(&fx.default_file()), FIXTURE_DEFAULT);
+    assert_eq!(read(&fx.server_file()), FIXTURE_SERVER);
     assert!(!fx.deprecated_file().exists());
 }
 
@@ -425,7 +455,7 @@ fn save_token_through_the_c_abi() {
     let o = hubauth_options_new();
     set(o, "provider", "cave");
     set(o, "server", &fx.server.url());
-    set(o, "token_path", fx.default_file().to_str().unwrap());
+    set(o, "token_path", fx.token_file().to_str().unwrap());
     set(o, "interactive", "false");
     let token = fx.server.issue_token();
     let c_token = CString::new(token.clone()).unwrap();
@@ -511,15 +541,14 @@ fn a_datastack_finds_its_server_in_the_map_and_saves_for_its_local_server() {
     let token = fx.server.issue_token();
     let mut o = fx.options();
     o.set("profile", "minnie65_public").unwrap();
-    hubauth::save_token(&o, &token).unwrap();
+    fx.cave(&o).save_token(&token, &o).unwrap();
     let map: Value = serde_json::from_str(&read(
-        &fx.dir.path().join("cave_datastack_to_server_map.json"),
+        &fx.secrets().join("cave_datastack_to_server_map.json"),
     ))
     .unwrap();
     assert_eq!(map["minnie65_public"], fx.server.url().as_str());
     let local = fx
-        .dir
-        .path()
+        .secrets()
         .join("minnie.local.example:4443-cave-secret.json");
     assert_eq!(read(&local), format!(r#"{{"token": "{token}"}}"#));
     assert_eq!(
@@ -532,17 +561,74 @@ fn a_datastack_finds_its_server_in_the_map_and_saves_for_its_local_server() {
     let mut by_name = Options::new();
     by_name.set("provider", "cave").unwrap();
     by_name.set("profile", "minnie65_public").unwrap();
-    by_name
-        .set("token_path", fx.default_file().to_str().unwrap())
-        .unwrap();
     by_name.set("interactive", "false").unwrap();
-    let auth = hubauth::authenticate(&by_name).unwrap();
-    assert_eq!(auth.server(), fx.server.url());
-    assert_eq!(auth.token().unwrap().expose(), token);
+    let cave = fx.cave(&by_name);
+    assert_eq!(cave.server(), fx.server.url());
+    assert_eq!(cave.authenticate(&by_name).unwrap().bearer.expose(), token);
     by_name.set("profile", "unknown_stack").unwrap();
-    let err = hubauth::authenticate(&by_name).unwrap_err();
+    let home = fx.home.path().to_string_lossy().into_owned();
+    let env = move |name: &str| (name == "HOME").then(|| home.clone());
+    let err = Cave::with_env(&env, &by_name).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.message().contains("unknown_stack"), "{err}");
+}
+
+/// `token_path` is CAVEclient's `token_file` (auth.py:96-118): the one file
+/// the token is read from and saved to. The deprecated file, the datastack
+/// map and the local server's file stay in `~/.cloudvolume/secrets`, where
+/// CAVEclient and CloudVolume look for them whatever `token_file` is; nothing
+/// is put beside `token_path`, and the per-server file is left alone.
+#[test]
+fn token_path_names_the_token_file_and_the_others_stay_in_home() {
+    let fx = Fx::new();
+    fx.server
+        .configure(|c| c.local_server = Some("https://minnie.local.example:4443".into()));
+    let old = fx.server.issue_token();
+    write(&fx.deprecated_file(), &format!(r#"{{"token": "{old}"}}"#));
+    let o = fx.with_token_path();
+    // Nothing in token_path yet: the deprecated file of the secrets directory.
+    assert_eq!(fx.cave(&o).authenticate(&o).unwrap().bearer.expose(), old);
+
+    let token = fx.server.issue_token();
+    let mut o = fx.with_token_path();
+    o.set("profile", "minnie65_public").unwrap();
+    fx.cave(&o).save_token(&token, &o).unwrap();
+    let saved = format!(r#"{{"token": "{token}"}}"#);
+    assert_eq!(read(&fx.token_file()), saved);
+    let local = fx
+        .secrets()
+        .join("minnie.local.example:4443-cave-secret.json");
+    assert_eq!(read(&local), saved, "what CloudVolume reads");
+    let map: Value = serde_json::from_str(&read(
+        &fx.secrets().join("cave_datastack_to_server_map.json"),
+    ))
+    .unwrap();
+    assert_eq!(map["minnie65_public"], fx.server.url().as_str());
+    assert!(!fx.server_file().exists() && !fx.default_file().exists());
+    let beside: Vec<_> = fs::read_dir(fx.token_file().parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert_eq!(beside, ["mine.json"], "nothing else beside token_path");
+
+    // The datastack alone finds its server in the map of the secrets directory.
+    let mut by_name = Options::new();
+    by_name.set("provider", "cave").unwrap();
+    by_name.set("profile", "minnie65_public").unwrap();
+    by_name
+        .set("token_path", fx.token_file().to_str().unwrap())
+        .unwrap();
+    by_name.set("interactive", "false").unwrap();
+    let cave = fx.cave(&by_name);
+    assert_eq!(cave.server(), fx.server.url());
+    assert_eq!(cave.authenticate(&by_name).unwrap().bearer.expose(), token);
+
+    // Logout: out of token_path; the files others read stay.
+    cave.logout(&by_name).unwrap();
+    assert_eq!(read(&fx.token_file()), "{}");
+    assert_eq!(read(&local), saved);
 }
 
 /// CAVEclient accepts plain http servers; so does hubauth when the user
@@ -550,43 +636,48 @@ fn a_datastack_finds_its_server_in_the_map_and_saves_for_its_local_server() {
 #[test]
 fn a_configured_http_server_is_accepted() {
     let mut o = no_validate();
-    o.set("token_path", "/nonexistent/cave-secret.json")
-        .unwrap();
     o.set("server", "http://cave.internal.example:8080")
         .unwrap();
-    let env = |_: &str| None;
+    let env = |name: &str| (name == "HOME").then(|| "/h".to_string());
     let cave = Cave::with_env(&env, &o).unwrap();
     assert_eq!(
+        hubauth::provider::Provider::server(&cave),
+        "http://cave.internal.example:8080"
+    );
+    assert_eq!(
         cave.server_file(),
-        Path::new("/nonexistent/cave.internal.example:8080-cave-secret.json")
+        Some(Path::new(
+            "/h/.cloudvolume/secrets/cave.internal.example:8080-cave-secret.json"
+        ))
     );
     let fx = Fx::new();
     assert!(fx.server.url().starts_with("http://"));
     let token = fx.server.issue_token();
-    hubauth::save_token(&fx.options(), &token).unwrap();
+    hubauth::save_token(&fx.with_token_path(), &token).unwrap();
     assert!(
-        hubauth::authenticate(&fx.options())
+        hubauth::authenticate(&fx.with_token_path())
             .unwrap()
             .check()
             .unwrap()
     );
 }
 
-/// A dotfiles-managed `cave-secret.json` (a symlink to the user's own file)
+/// A dotfiles-managed secret file (a symlink to the user's own file)
 /// stays a symlink after a write; the target is updated. Fails until
 /// src/store/fsutil.rs writes through the user's own link.
 #[test]
 fn a_symlinked_secret_file_stays_a_symlink() {
     let fx = Fx::new();
-    let dotfiles = fx.dir.path().join("dotfiles");
+    let dotfiles = fx.home.path().join("dotfiles");
     fs::create_dir_all(&dotfiles).unwrap();
     let target = dotfiles.join("cave-secret.json");
     write(&target, r#"{"other": "x"}"#);
-    std::os::unix::fs::symlink(&target, fx.default_file()).unwrap();
+    fs::create_dir_all(fx.token_file().parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&target, fx.token_file()).unwrap();
     let token = fx.server.issue_token();
-    hubauth::save_token(&fx.options(), &token).unwrap();
+    hubauth::save_token(&fx.with_token_path(), &token).unwrap();
     assert!(
-        fs::symlink_metadata(fx.default_file())
+        fs::symlink_metadata(fx.token_file())
             .unwrap()
             .file_type()
             .is_symlink(),

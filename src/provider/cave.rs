@@ -3,25 +3,36 @@
 //! programmatic login, so an interactive authenticate opens the page where
 //! the user makes a token and says how to save it.
 //!
-//! Files (in the secrets directory; `token_path` names the file to use and
-//! puts the secrets directory beside it, so nothing under `~` is touched,
-//! where CAVEclient would still look in `~/.cloudvolume/secrets` for the
-//! others):
+//! Files live in `~/.cloudvolume/secrets`, the secrets directory, as in
+//! CAVEclient (auth.py:17-25, 54-61; datastack_lookup.py:9-10). Option
+//! `token_path` is CAVEclient's `token_file`: it names the one file the token
+//! is read from and saved to, and the secrets directory stays where it is for
+//! everything else (the deprecated file, the datastack map, the local
+//! server's file), whose paths CAVEclient builds from the default location
+//! whatever `token_file` is (auth.py:96-118, 380-384). With `token_path` and no `HOME`, those others
+//! are skipped (with a warning where one would have been written).
 //! - load: `token` given wins; else `token_path`, else the server file if it
 //!   exists, else `cave-secret.json`; the key from that file, else the same
-//!   key from the deprecated `chunkedgraph-secret.json` (with a warning). A
-//!   server file without the key does not fall back to `cave-secret.json`.
-//! - save (auth.py:96-102, 294-315): the server file; `cave-secret.json` (or
-//!   `token_path`) only when the server had no file of its own before, as
-//!   CAVEclient does, since that file is the fallback of every other server
-//!   and what CloudVolume reads; plus `<local_server>-cave-secret.json` when
-//!   a datastack names a local server (auth.py:386-407). The key is merged
-//!   into each; with `overwrite=false` and the key present in any of them,
-//!   nothing is written.
-//! - logout (CAVEclient has none): removes the key from the server file, and
-//!   from `token_path` when one is given; never from the shared
-//!   `cave-secret.json`, which every server without a file of its own and
-//!   CloudVolume use (a warning says when it still holds a token that
+//!   key from the deprecated `chunkedgraph-secret.json` of the secrets
+//!   directory (with a warning), also when `token_path` is given. A server
+//!   file without the key does not fall back to `cave-secret.json`.
+//! - save (auth.py:96-102, 294-315): the server file; `cave-secret.json`
+//!   only when the server had no file of its own before, as CAVEclient does,
+//!   since that file is the fallback of every other server and what
+//!   CloudVolume reads; plus `<local_server>-cave-secret.json` when a
+//!   datastack names a local server (auth.py:386-407). With `token_path`,
+//!   that file instead of the server file and `cave-secret.json`: CAVEclient
+//!   8.2.1 sets `_server_file_path` only when no `token_file` is given
+//!   (auth.py:96-99), so its `save_token` with a `token_file` and the default
+//!   `write_to_server_file=True` fails on the missing attribute (auth.py:301);
+//!   hubauth writes the file the user named and leaves the per-server file of
+//!   a user who chose another one alone. The key is merged into each file;
+//!   with `overwrite=false` and the key present in any of them, nothing is
+//!   written.
+//! - logout (CAVEclient has none): removes the key from the file it is read
+//!   from: `token_path` when given, else the server file; never from the
+//!   shared `cave-secret.json`, which every server without a file of its own
+//!   and CloudVolume use (a warning says when it still holds a token that
 //!   applies to this server).
 //!
 //! Datastacks: option `profile` names a CAVE datastack. Without `server`,
@@ -69,19 +80,18 @@ const API: &str = "/auth/api/v1";
 
 pub struct Cave {
     server: ServerUrl,
-    /// `token_path`, when given.
-    explicit: Option<PathBuf>,
-    /// The secrets directory (beside `token_path` when given).
-    dir: PathBuf,
-    /// `<netloc>-cave-secret.json` in the secrets directory.
-    server_file: PathBuf,
+    /// `~/.cloudvolume/secrets`; None only with `token_path` and no `HOME`.
+    dir: Option<PathBuf>,
+    /// `<netloc>-cave-secret.json` in the secrets directory; None with
+    /// `token_path`, which replaces it.
+    server_file: Option<PathBuf>,
     /// `token_path`, else `cave-secret.json` in the secrets directory.
     default_file: PathBuf,
     key: String,
     /// The datastack (option `profile`), if any.
     datastack: Option<String>,
     /// `cave_datastack_to_server_map.json` in the secrets directory.
-    map_file: PathBuf,
+    map_file: Option<PathBuf>,
 }
 
 /// What `/user/cache` said about a token.
@@ -109,53 +119,59 @@ impl Cave {
     /// datastack (option `profile`) and no `server`, reads the datastack map.
     pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
         let explicit = options.token_path.clone();
-        let dir = match &explicit {
-            Some(path) => match path.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-                _ => PathBuf::from("."),
-            },
-            None => {
-                let home = env("HOME").filter(|h| !h.trim().is_empty()).ok_or_else(|| {
-                    Error::invalid_argument(
-                        "cannot find the home directory for ~/.cloudvolume/secrets; set HOME or token_path",
-                    )
-                })?;
-                cave_json::secrets_dir(Path::new(&home))
+        let home = env("HOME").filter(|h| !h.trim().is_empty());
+        let dir = home.map(|home| cave_json::secrets_dir(Path::new(&home)));
+        let default_file = match (&explicit, &dir) {
+            (Some(path), _) => path.clone(),
+            (None, Some(dir)) => dir.join(cave_json::DEFAULT_FILE),
+            (None, None) => {
+                return Err(Error::invalid_argument(
+                    "cannot find the home directory for ~/.cloudvolume/secrets; set HOME or token_path",
+                ));
             }
         };
-        let map_file = dir.join(cave_json::DATASTACK_MAP_FILE);
         let datastack = options
             .profile
             .as_deref()
             .map(str::trim)
             .filter(|d| !d.is_empty())
             .map(str::to_string);
+        let map_file = dir.as_ref().map(|d| d.join(cave_json::DATASTACK_MAP_FILE));
         let input = match (&options.server, &datastack) {
             (Some(server), _) => server.clone(),
-            (None, Some(name)) => SecretFile::load(&map_file)?
-                .and_then(|map| map.token(name).map(str::to_string))
-                .ok_or_else(|| {
-                    Error::invalid_argument(format!(
-                        "the datastack {name:?} has no server in {}; pass the option server \
-                         (save_token then records it there)",
-                        map_file.display()
-                    ))
-                })?,
+            (None, Some(name)) => {
+                let Some(map_file) = &map_file else {
+                    return Err(Error::invalid_argument(format!(
+                        "the server of the datastack {name:?} is looked up in \
+                         ~/.cloudvolume/secrets/{}, and HOME is not set; pass the option server",
+                        cave_json::DATASTACK_MAP_FILE
+                    )));
+                };
+                SecretFile::load(map_file)?
+                    .and_then(|map| map.token(name).map(str::to_string))
+                    .ok_or_else(|| {
+                        Error::invalid_argument(format!(
+                            "the datastack {name:?} has no server in {}; pass the option server \
+                             (save_token then records it there)",
+                            map_file.display()
+                        ))
+                    })?
+            }
             (None, None) => DEFAULT_SERVER.to_string(),
         };
         let server = ServerUrl::parse_configured(&input)?;
-        let netloc = cave_json::netloc(&input);
-        let server_file = dir.join(cave_json::server_file_name(&netloc));
-        let default_file = explicit
-            .clone()
-            .unwrap_or_else(|| dir.join(cave_json::DEFAULT_FILE));
+        let server_file = match (&explicit, &dir) {
+            (None, Some(dir)) => {
+                Some(dir.join(cave_json::server_file_name(&cave_json::netloc(&input))))
+            }
+            _ => None,
+        };
         let key = options
             .token_key
             .clone()
             .unwrap_or_else(|| cave_json::DEFAULT_KEY.to_string());
         Ok(Cave {
             server,
-            explicit,
             dir,
             server_file,
             default_file,
@@ -165,9 +181,10 @@ impl Cave {
         })
     }
 
-    /// The per-server file, `<netloc>-cave-secret.json`.
-    pub fn server_file(&self) -> &Path {
-        &self.server_file
+    /// The per-server file, `<netloc>-cave-secret.json` in the secrets
+    /// directory; None with `token_path`, which takes its place.
+    pub fn server_file(&self) -> Option<&Path> {
+        self.server_file.as_deref()
     }
 
     /// `token_path`, else `cave-secret.json`.
@@ -175,18 +192,22 @@ impl Cave {
         &self.default_file
     }
 
-    /// The deprecated `chunkedgraph-secret.json`.
-    pub fn deprecated_file(&self) -> PathBuf {
-        self.dir.join(cave_json::DEPRECATED_FILE)
+    /// The deprecated `chunkedgraph-secret.json` of the secrets directory.
+    pub fn deprecated_file(&self) -> Option<PathBuf> {
+        Some(self.dir.as_ref()?.join(cave_json::DEPRECATED_FILE))
+    }
+
+    /// `cave_datastack_to_server_map.json` of the secrets directory.
+    pub fn datastack_map_file(&self) -> Option<&Path> {
+        self.map_file.as_deref()
     }
 
     /// The file a token is read from: `token_path`, else the server file if it
     /// exists, else `cave-secret.json`.
     pub fn load_file(&self) -> &Path {
-        match &self.explicit {
-            Some(path) => path,
-            None if self.server_file.is_file() => &self.server_file,
-            None => &self.default_file,
+        match &self.server_file {
+            Some(server_file) if server_file.is_file() => server_file,
+            _ => &self.default_file,
         }
     }
 
@@ -194,24 +215,23 @@ impl Cave {
     /// while they do: the server file, `token_path` or `cave-secret.json`,
     /// and the datastack map.
     fn files(&self) -> Vec<&Path> {
-        let mut files = vec![self.server_file.as_path()];
-        if self.default_file != self.server_file {
-            files.push(&self.default_file);
-        }
+        let mut files: Vec<&Path> = self.server_file().into_iter().collect();
+        files.push(&self.default_file);
         if self.datastack.is_some() {
-            files.push(&self.map_file);
+            files.extend(self.datastack_map_file());
         }
         files
     }
 
-    /// The files a token is saved in, in order: the server file, then
-    /// `token_path` / `cave-secret.json` only when the server had no file of
-    /// its own, then the local server's file.
+    /// The files a token is saved in, in order: `token_path`; or the server
+    /// file, then `cave-secret.json` only when the server had no file of its
+    /// own; then the local server's file.
     fn save_files(&self, local: Option<PathBuf>) -> Vec<PathBuf> {
-        let mut files = vec![self.server_file.clone()];
-        if self.default_file != self.server_file && !self.server_file.exists() {
-            files.push(self.default_file.clone());
-        }
+        let mut files = match &self.server_file {
+            Some(server_file) if server_file.exists() => vec![server_file.clone()],
+            Some(server_file) => vec![server_file.clone(), self.default_file.clone()],
+            None => vec![self.default_file.clone()],
+        };
         if let Some(local) = local
             && !files.contains(&local)
         {
@@ -221,9 +241,17 @@ impl Cave {
     }
 
     /// The datastack's local server's file, from the info service; None
-    /// without a datastack, or (with a warning) when the service does not say.
+    /// without a datastack, or (with a warning) when the service does not say
+    /// or there is no secrets directory to put it in.
     fn local_server_file(&self, token: &str, options: &Options) -> Option<PathBuf> {
         let datastack = self.datastack.as_deref()?;
+        let Some(dir) = &self.dir else {
+            log::warn(&format!(
+                "HOME is not set: saved without the datastack {datastack:?}'s \
+                 ~/.cloudvolume/secrets/<local_server>-cave-secret.json"
+            ));
+            return None;
+        };
         let encoded: String = url::form_urlencoded::byte_serialize(datastack.as_bytes()).collect();
         let path = format!("/info/api/v2/datastack/full/{encoded}");
         let local = self
@@ -247,7 +275,7 @@ impl Cave {
         };
         let name = cave_json::server_file_name(&cave_json::netloc(&local));
         // A file name from a reply: a bare name in the secrets directory.
-        (!name.contains('/') && !name.starts_with('.')).then(|| self.dir.join(name))
+        (!name.contains('/') && !name.starts_with('.')).then(|| dir.join(name))
     }
 
     /// The stored token, as CAVEclient finds it.
@@ -258,7 +286,9 @@ impl Cave {
         {
             return Secret::new(token).map(Some);
         }
-        let deprecated = self.deprecated_file();
+        let Some(deprecated) = self.deprecated_file() else {
+            return Ok(None);
+        };
         if let Some(secrets) = SecretFile::load(&deprecated)?
             && let Some(token) = secrets.token(&self.key)
         {
@@ -373,10 +403,8 @@ impl Provider for Cave {
                 self.server.as_str()
             ))
         } else {
-            let files = [
-                self.load_file().display().to_string(),
-                self.deprecated_file().display().to_string(),
-            ];
+            let mut files = vec![self.load_file().display().to_string()];
+            files.extend(self.deprecated_file().map(|f| f.display().to_string()));
             Error::no_credentials(format!(
                 "no usable CAVE token under {:?} for {} (looked in {})",
                 self.key,
@@ -447,31 +475,34 @@ impl Provider for Cave {
             secrets.save(path)?;
         }
         if let (Some(datastack), Some(_)) = (&self.datastack, &options.server) {
-            let mut map = SecretFile::load(&self.map_file)?.unwrap_or_default();
+            let Some(map_file) = &self.map_file else {
+                log::warn(&format!(
+                    "HOME is not set: the datastack {datastack:?} was not recorded in \
+                     ~/.cloudvolume/secrets/{}",
+                    cave_json::DATASTACK_MAP_FILE
+                ));
+                return Ok(());
+            };
+            let mut map = SecretFile::load(map_file)?.unwrap_or_default();
             if map.token(datastack) != Some(self.server.as_str()) {
                 map.set(datastack, self.server.as_str());
-                map.save(&self.map_file)?;
+                map.save(map_file)?;
             }
         }
         Ok(())
     }
 
-    /// Removes `token_key` from the server file (and from `token_path` when
-    /// given); never from the shared `cave-secret.json`.
+    /// Removes `token_key` from the file it is read from (`token_path`, else
+    /// the server file); never from the shared `cave-secret.json`.
     fn logout(&self, _options: &Options) -> Result<()> {
-        let mut files = vec![self.server_file.as_path()];
-        if self.explicit.is_some() && self.default_file != self.server_file {
-            files.push(&self.default_file);
+        let path = self.server_file().unwrap_or(&self.default_file);
+        if let Some(mut secrets) = SecretFile::load(path)?
+            && secrets.remove(&self.key)
+        {
+            secrets.save(path)?;
         }
-        for path in files {
-            if let Some(mut secrets) = SecretFile::load(path)?
-                && secrets.remove(&self.key)
-            {
-                secrets.save(path)?;
-            }
-        }
-        if self.explicit.is_none()
-            && !self.server_file.exists()
+        if let Some(server_file) = self.server_file()
+            && !server_file.exists()
             && SecretFile::load(&self.default_file)?.is_some_and(|f| f.contains(&self.key))
         {
             log::warn(&format!(
@@ -498,26 +529,67 @@ mod tests {
         assert_eq!(c.server(), DEFAULT_SERVER);
         assert_eq!(
             c.server_file(),
-            Path::new("/h/.cloudvolume/secrets/global.daf-apis.com-cave-secret.json")
+            Some(Path::new(
+                "/h/.cloudvolume/secrets/global.daf-apis.com-cave-secret.json"
+            ))
         );
         assert_eq!(
             c.default_file(),
             Path::new("/h/.cloudvolume/secrets/cave-secret.json")
         );
+        assert_eq!(
+            c.files(),
+            [c.server_file().unwrap(), c.default_file()],
+            "no datastack, no map"
+        );
+        assert!(Cave::with_env(&|_: &str| None, &Options::new()).is_err());
+    }
+
+    /// `token_path` is CAVEclient's `token_file`: the one file of the token;
+    /// the other files stay in `~/.cloudvolume/secrets` (auth.py:96-118).
+    #[test]
+    fn token_path_replaces_the_token_files_only() {
+        let env = |name: &str| (name == "HOME").then(|| "/h".to_string());
         let mut o = Options::new();
         o.set("server", "http://localhost:8080/x/").unwrap();
         o.set("token_path", "/t/mine.json").unwrap();
+        o.set("profile", "stack").unwrap();
         let c = Cave::with_env(&env, &o).unwrap();
-        assert_eq!(
-            c.server_file(),
-            Path::new("/t/localhost:8080-cave-secret.json")
-        );
+        assert_eq!(c.server_file(), None);
         assert_eq!(c.default_file(), Path::new("/t/mine.json"));
         assert_eq!(c.load_file(), Path::new("/t/mine.json"));
         assert_eq!(
-            c.deprecated_file(),
-            Path::new("/t/chunkedgraph-secret.json")
+            c.deprecated_file().as_deref(),
+            Some(Path::new(
+                "/h/.cloudvolume/secrets/chunkedgraph-secret.json"
+            ))
         );
+        assert_eq!(
+            c.datastack_map_file(),
+            Some(Path::new(
+                "/h/.cloudvolume/secrets/cave_datastack_to_server_map.json"
+            ))
+        );
+        assert_eq!(
+            c.files(),
+            [
+                Path::new("/t/mine.json"),
+                Path::new("/h/.cloudvolume/secrets/cave_datastack_to_server_map.json")
+            ]
+        );
+        let local = PathBuf::from("/h/.cloudvolume/secrets/l:1-cave-secret.json");
+        assert_eq!(
+            c.save_files(Some(local.clone())),
+            [PathBuf::from("/t/mine.json"), local]
+        );
+
+        // Without HOME only the named file is known.
+        let c = Cave::with_env(&|_: &str| None, &o).unwrap();
+        assert_eq!(c.default_file(), Path::new("/t/mine.json"));
+        assert_eq!((c.deprecated_file(), c.datastack_map_file()), (None, None));
+        o.clear("server").unwrap();
+        let err = Cave::with_env(&|_: &str| None, &o).err().unwrap();
+        assert!(err.message().contains("HOME is not set"), "{err}");
     }
 
     #[test]

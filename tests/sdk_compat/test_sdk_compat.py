@@ -143,6 +143,38 @@ def test_cave_datastack_map_both_ways(home):
     assert out.strip() == CAVE_OTHER
 
 
+def test_cave_token_path_is_caveclients_token_file(home):
+    server = "https://minnie.example"
+    mine = home / "elsewhere" / "mine.json"
+    hubauth(
+        "save-token", "--provider", "cave", "--server", server, "--profile", "minnie65_public",
+        "-o", f"token_path={mine}", "-o", "validate=false", stdin=CAVE_TOKEN,
+    )
+    # caveclient's token_file reads it; its map (always in ~/.cloudvolume/secrets)
+    # has the datastack; the per-server file of the secrets directory was not written.
+    assert cave_auth.AuthClient(token_file=str(mine), server_address=server).token == CAVE_TOKEN
+    assert datastack_lookup.handle_server_address("minnie65_public", None) == server
+    assert cave_auth.AuthClient(server_address=server).token is None
+    assert sorted(p.name for p in mine.parent.iterdir() if not p.name.endswith(".lock")) == [
+        "mine.json"
+    ]
+
+    # caveclient 8.2.1 cannot save to a token_file with write_to_server_file
+    # (the default): it only sets the per-server path without one (auth.py:96-99, 301).
+    theirs = home / "elsewhere" / "theirs.json"
+    real = cave_auth.AuthClient(token_file=str(theirs), server_address=server)
+    with pytest.raises(AttributeError):
+        real.save_token(CAVE_OTHER)
+    real.save_token(CAVE_OTHER, write_to_server_file=False)
+    out = hubauth("token", "--provider", "cave", "--server", server, "-o", f"token_path={theirs}")
+    assert out.strip() == CAVE_OTHER
+    # The datastack alone, with token_path: its server from the map in ~.
+    out = hubauth(
+        "token", "--provider", "cave", "--profile", "minnie65_public", "-o", f"token_path={mine}"
+    )
+    assert out.strip() == CAVE_TOKEN
+
+
 # --- DagsHub ------------------------------------------------------------
 
 

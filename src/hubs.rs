@@ -24,6 +24,10 @@ pub struct ProviderEntry {
     /// The credentials `hubauth status` lists for this hub (files and the
     /// environment only: no network, no lock, no token values).
     pub discover: fn() -> Vec<CredentialInfo>,
+    /// The hub's own SDK asks the server about a stored token before handing
+    /// it out, so whoever otherwise hands tokens out unchecked (`hubauth
+    /// token`) checks them too, unless told `validate=false`.
+    pub checks_before_use: bool,
 }
 
 /// Every hub, in the order of [`ProviderKind::ALL`] (a test checks it).
@@ -34,6 +38,7 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         about: "JuliaHub and Julia package servers (Pkg's auth.toml, JULIA_PKG_SERVER)",
         new: |options| Ok(Engine::boxed(juliahub::JuliaHub::new(options)?)),
         discover: juliahub::status::discover,
+        checks_before_use: false,
     },
     ProviderEntry {
         kind: ProviderKind::DagsHub,
@@ -41,6 +46,10 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         about: "DagsHub (the dagshub client's token cache, DAGSHUB_USER_TOKEN)",
         new: |options| Ok(Engine::boxed(dagshub::DagsHub::new(options)?)),
         discover: dagshub::status::discover,
+        // get_token() asks /api/v1/user about each cached token and drops
+        // the rejected ones (dagshub 0.7.3, auth/tokens.py:136-175); an app
+        // token has no expiry to judge it by.
+        checks_before_use: true,
     },
     ProviderEntry {
         kind: ProviderKind::DhCore,
@@ -48,6 +57,7 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         about: "DigitalHub DHCore (~/.dhcore.ini and the DHCORE_* variables)",
         new: |options| Ok(Engine::boxed(dhcore::DhCore::new(options)?)),
         discover: || dhcore::discover(&crate::env::process_env),
+        checks_before_use: false,
     },
     ProviderEntry {
         kind: ProviderKind::Cave,
@@ -55,6 +65,7 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         about: "CAVE (CAVEclient's tokens in ~/.cloudvolume/secrets)",
         new: |options| Ok(Engine::boxed(cave::Cave::new(options)?)),
         discover: cave::status::discover,
+        checks_before_use: false,
     },
     ProviderEntry {
         kind: ProviderKind::Oidc,
@@ -62,8 +73,15 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         about: "any OpenID Connect / OAuth 2.0 server (with --issuer and --client-id)",
         new: |options| Ok(Engine::boxed(oidc::Oidc::new(options)?)),
         discover: oidc::status::discover,
+        checks_before_use: false,
     },
 ];
+
+/// Whether the hub's SDK checks a stored token before handing it out
+/// ([`ProviderEntry::checks_before_use`]).
+pub fn checks_before_use(kind: ProviderKind) -> bool {
+    entry(kind).is_ok_and(|e| e.checks_before_use)
+}
 
 /// The row of `kind`.
 pub fn entry(kind: ProviderKind) -> Result<&'static ProviderEntry> {

@@ -509,17 +509,16 @@ fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
 
 fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
     // `token` is for scripts: it logs in or asks the server only when told
-    // to, but for dagshub: its SDK's get_token() checks each cached token and
-    // drops the rejected ones (tokens.py:136-175), and an app token has no
-    // expiry to judge it by, so the token is checked once per `hubauth token`
-    // (one process); `-o validate=false` skips it.
+    // to, or when the hub's own SDK asks it before handing a token out (the
+    // hub table says which): then once per `hubauth token`, one process.
+    // `-o validate=false` is applied after this and skips it.
     let mut options = g.options(|o| {
         o.set("interactive", flag(args.interactive))?;
         if let Some(secs) = &args.min_valid {
             o.set("min_valid_s", secs)?;
         }
-        let dagshub = o.provider == hubauth::ProviderKind::DagsHub;
-        o.set("validate", flag(args.validate || dagshub))
+        let checks = hubauth::hubs::checks_before_use(o.provider);
+        o.set("validate", flag(args.validate || checks))
     })?;
     let session = args
         .interactive

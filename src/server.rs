@@ -70,16 +70,11 @@ impl ServerUrl {
     /// over.
     pub fn parse_configured(input: &str) -> Result<Self> {
         static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-        let trimmed = input.trim();
-        let rest = match trimmed.get(..7) {
-            Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &trimmed[7..],
-            _ => return Self::parse(input),
-        };
-        // Everything but the scheme is checked as parse checks it.
-        Self::parse(&format!("https://{rest}"))?;
-        let url = Url::parse(&format!("http://{rest}"))
-            .map_err(|e| Error::invalid_argument(format!("invalid server URL {trimmed:?}: {e}")))?;
-        let text = url.as_str().trim_end_matches('/').to_string();
+        let parsed = Self::parse_allowing_http(input)?;
+        if parsed.url.scheme() != "http" {
+            return Ok(parsed);
+        }
+        let ServerUrl { url, text } = parsed;
         {
             let mut configured = CONFIGURED_HTTP.lock().unwrap_or_else(|p| p.into_inner());
             if !configured.contains(&url.origin()) {
@@ -94,6 +89,25 @@ impl ServerUrl {
             ));
             warned.push(origin);
         }
+        Ok(ServerUrl { url, text })
+    }
+
+    /// Checks a server the way [`parse_configured`](Self::parse_configured)
+    /// does, `http://` accepted for any host, without remembering it or
+    /// warning: for comparing or naming (a filter, a file name), never for
+    /// where a request goes. Requests to a non-loopback http origin parsed
+    /// here are still refused unless the user configured it.
+    pub fn parse_allowing_http(input: &str) -> Result<Self> {
+        let trimmed = input.trim();
+        let rest = match trimmed.get(..7) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &trimmed[7..],
+            _ => return Self::parse(input),
+        };
+        // Everything but the scheme is checked as parse checks it.
+        Self::parse(&format!("https://{rest}"))?;
+        let url = Url::parse(&format!("http://{rest}"))
+            .map_err(|e| Error::invalid_argument(format!("invalid server URL {trimmed:?}: {e}")))?;
+        let text = url.as_str().trim_end_matches('/').to_string();
         Ok(ServerUrl { url, text })
     }
 
@@ -318,5 +332,23 @@ mod tests {
         assert_eq!(kind("http://core.example/?a=1"), ErrorKind::InvalidArgument);
         assert_eq!(kind("ftp://core.example"), ErrorKind::Insecure);
         assert_eq!(kind("http://"), ErrorKind::InvalidArgument);
+        let url = Url::parse("http://release-core:8080/token").unwrap();
+        assert!(configured_http_origin(&url).is_some());
+    }
+
+    /// A server only compared or named (a filter, a file name from a reply)
+    /// is checked alike but opens nothing to plain-http requests.
+    #[test]
+    fn checking_a_server_does_not_configure_it() {
+        let s = ServerUrl::parse_allowing_http("http://only-checked.example:81").unwrap();
+        assert_eq!(s.as_str(), "http://only-checked.example:81");
+        let url = Url::parse("http://only-checked.example:81/x").unwrap();
+        assert_eq!(configured_http_origin(&url), None);
+        assert_eq!(
+            ServerUrl::parse_allowing_http("http://u:p@only-checked.example")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidArgument
+        );
     }
 }

@@ -33,7 +33,7 @@ pub fn select(
     if let Some(server) = server {
         // A filter only; the server the user names may be plain http where
         // its hub allows it.
-        let wanted = ServerUrl::parse_configured(server)?;
+        let wanted = ServerUrl::parse_allowing_http(server)?;
         found.retain_mut(|c| {
             if c.server == wanted.as_str() {
                 return true;
@@ -41,7 +41,7 @@ pub fn select(
             // CAVE's file names carry host and port, not the scheme: the
             // user's URL tells it (an http CAVE server).
             let same_cave_host = c.provider == "cave"
-                && ServerUrl::parse_configured(&c.server)
+                && ServerUrl::parse_allowing_http(&c.server)
                     .is_ok_and(|s| s.host_port() == wanted.host_port());
             if same_cave_host {
                 c.server = wanted.as_str().to_string();

@@ -573,6 +573,58 @@ fn a_datastack_finds_its_server_in_the_map_and_saves_for_its_local_server() {
     assert!(err.message().contains("unknown_stack"), "{err}");
 }
 
+/// The info service's `local_server` only names a file, so a broken or
+/// hostile answer (not a string, a path, another scheme, plain http to any
+/// host) writes no file outside the secrets directory, never a dot file, and
+/// never opens an http origin to requests; the token is saved all the same.
+#[test]
+fn a_hostile_local_server_names_no_other_file_and_opens_no_origin() {
+    let cases: [(Value, Option<&str>); 6] = [
+        (Value::from(12), None),
+        (Value::from("../x"), None),
+        (Value::from("file:///etc/passwd"), None),
+        (Value::from(""), None),
+        (Value::from("https://.hidden.example"), None),
+        (
+            Value::from("http://evil.example:8081/path"),
+            Some("evil.example:8081-cave-secret.json"),
+        ),
+    ];
+    for (local, expected) in cases {
+        let fx = Fx::new();
+        let answer = local.clone();
+        fx.server.configure(move |c| c.local_server = Some(answer));
+        let token = fx.server.issue_token();
+        let mut o = fx.options();
+        o.set("profile", "minnie65_public").unwrap();
+        fx.cave(&o).save_token(&token, &o).unwrap();
+        assert_eq!(
+            read(&fx.server_file()),
+            format!(r#"{{"token": "{token}"}}"#),
+            "{local}"
+        );
+        let mut names: Vec<String> = fs::read_dir(fx.secrets())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".lock"))
+            .collect();
+        names.sort();
+        let mut wanted = vec![
+            "cave-secret.json".to_string(),
+            "cave_datastack_to_server_map.json".to_string(),
+            fx.server.server_file_name(),
+        ];
+        wanted.extend(expected.map(str::to_string));
+        wanted.sort();
+        assert_eq!(names, wanted, "{local}");
+        let home_entries: Vec<_> = fs::read_dir(fx.home.path()).unwrap().flatten().collect();
+        assert_eq!(home_entries.len(), 1, "only .cloudvolume in HOME: {local}");
+    }
+    let evil = url::Url::parse("http://evil.example:8081/auth/api/v1/user/cache").unwrap();
+    assert_eq!(hubauth::server::configured_http_origin(&evil), None);
+}
+
 /// `token_path` is CAVEclient's `token_file` (auth.py:96-118): the one file
 /// the token is read from and saved to. The deprecated file, the datastack
 /// map and the local server's file stay in `~/.cloudvolume/secrets`, where

@@ -264,7 +264,9 @@ impl Cave {
                     .and_then(Value::as_str)
                     .map(str::to_string)
             })
-            .filter(|l| ServerUrl::parse_configured(l).is_ok());
+            // A file name only: checked, never taken as a server the user
+            // configured (that would open its plain-http origin to requests).
+            .filter(|l| ServerUrl::parse_allowing_http(l).is_ok());
         let Some(local) = local else {
             log::warn(&format!(
                 "the info service of {} did not name the local server of the datastack \

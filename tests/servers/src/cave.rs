@@ -42,9 +42,10 @@ pub struct CaveConfig {
     /// `/user/token` and `/user/cache` answer this status whatever the
     /// token. Default None.
     pub api_status: Option<u16>,
-    /// The `local_server` the info service names for every datastack; None:
-    /// the info service answers 404. Default None.
-    pub local_server: Option<String>,
+    /// The `local_server` the info service names for every datastack, any
+    /// JSON value (a broken or hostile service may send a number or a path);
+    /// None: the info service answers 404. Default None.
+    pub local_server: Option<Value>,
 }
 
 impl Default for CaveConfig {
@@ -96,17 +97,7 @@ impl ConfigPatch for CaveConfig {
                         )
                     }
                 }
-                "local_server" => {
-                    next.local_server = if v.is_null() {
-                        None
-                    } else {
-                        Some(
-                            v.as_str()
-                                .ok_or_else(|| want("a string or null"))?
-                                .to_string(),
-                        )
-                    }
-                }
+                "local_server" => next.local_server = (!v.is_null()).then(|| v.clone()),
                 _ => return Err(format!("unknown config key {key:?}")),
             }
         }

@@ -860,15 +860,9 @@ fn status_checks_an_http_cave_server() {
     assert_eq!(list[0]["usable"], true, "{list:?}");
 }
 
-/// tokens.py:136-175: the real get_token() checks each cached token and drops
-/// the ones the server rejects. `hubauth token --provider dagshub` printed a
-/// revoked app token (listed before a good OAuth token) with exit 0; now it
-/// asks the server once per run, drops the revoked token and prints the good
-/// one.
-#[test]
-fn token_for_dagshub_never_prints_a_token_the_server_rejected() {
-    let home = Home::new();
-    let s = DagsHubServer::start();
+/// A dagshub token cache whose first token is an app token the server has
+/// revoked, before a good OAuth token: (cache, revoked, good).
+fn dagshub_cache_revoked_first(home: &Home, s: &DagsHubServer) -> (PathBuf, String, String) {
     let revoked = s.issue_app_token();
     let good = s.issue_bearer(3600);
     assert!(s.revoke(&revoked));
@@ -885,6 +879,19 @@ fn token_for_dagshub_never_prints_a_token_the_server_rejected() {
     )
     .unwrap();
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (cache, revoked, good.access_token)
+}
+
+/// tokens.py:136-175: the real get_token() checks each cached token and drops
+/// the ones the server rejects. `hubauth token --provider dagshub` printed a
+/// revoked app token (listed before a good OAuth token) with exit 0; now it
+/// asks the server once per run, drops the revoked token and prints the good
+/// one.
+#[test]
+fn token_for_dagshub_never_prints_a_token_the_server_rejected() {
+    let home = Home::new();
+    let s = DagsHubServer::start();
+    let (cache, revoked, good) = dagshub_cache_revoked_first(&home, &s);
     let args = [
         "token",
         "--provider",
@@ -895,18 +902,53 @@ fn token_for_dagshub_never_prints_a_token_the_server_rejected() {
         cache.to_str().unwrap(),
     ];
     let run = home.run(&args).expect(0);
-    assert_eq!(run.stdout, format!("{}\n", good.access_token));
+    assert_eq!(run.stdout, format!("{good}\n"));
     assert!(!run.stderr.contains(&revoked));
     let text = std::fs::read_to_string(&cache).unwrap();
     assert!(
         !text.contains(&revoked),
         "the rejected token left the cache"
     );
-    assert!(text.contains(&good.access_token));
+    assert!(text.contains(&good));
     // Once per run: the second run asks about the good token only.
     s.reset_stats();
     home.run(&args).expect(0);
     assert_eq!(s.stats().user_calls, 1);
+}
+
+/// git-credential hands tokens out as `token` does: for dagshub it asks the
+/// server first, so git never gets the revoked app token listed first (it
+/// did, with validate=false of its own), and the name git sends is the user's.
+#[test]
+fn git_credential_for_dagshub_never_gives_a_token_the_server_rejected() {
+    let home = Home::new();
+    let s = DagsHubServer::start();
+    let (cache, revoked, good) = dagshub_cache_revoked_first(&home, &s);
+    let host = s.url().trim_start_matches("http://").to_string();
+    let ask = format!("protocol=http\nhost={host}\npath=user/repo.git\n\n");
+    let run = home
+        .run_with(
+            &[
+                "git-credential",
+                "--provider",
+                "dagshub",
+                "--server",
+                &s.url(),
+                "--token-path",
+                cache.to_str().unwrap(),
+                "get",
+            ],
+            Some(&ask),
+            &[],
+        )
+        .expect(0);
+    assert!(
+        run.stdout.contains(&format!("\npassword={good}\n")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(&revoked) && !run.stderr.contains(&revoked));
+    assert!(!std::fs::read_to_string(&cache).unwrap().contains(&revoked));
 }
 
 /// DHCore in a cluster: `DHCORE_ENDPOINT=http://<release>-core:<port>`. The

@@ -54,7 +54,7 @@ fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
     };
     let options = match g.options(|o| {
         o.set("interactive", "false")?;
-        o.set("validate", "false")
+        crate::handing_out(o, false)
     }) {
         Ok(options) => options,
         // A bad flag in git's helper config is worth saying; git goes on.

@@ -479,6 +479,16 @@ fn as_user(auth: &hubauth::Authentication) -> String {
 }
 
 /// "true" or "false", as `Options::set` takes booleans.
+/// Options for a command that hands a token to another program (`token`,
+/// `git-credential get`): the server is asked about it only when told
+/// (`asked`), or when the hub's own SDK asks before handing a token out (the
+/// hub table says which); then once per run, one process. `-o
+/// validate=false` is applied after this and skips it.
+pub(crate) fn handing_out(o: &mut Options, asked: bool) -> Result<()> {
+    let checks = hubauth::hubs::checks_before_use(o.provider);
+    o.set("validate", flag(asked || checks))
+}
+
 fn flag(on: bool) -> &'static str {
     if on { "true" } else { "false" }
 }
@@ -508,17 +518,13 @@ fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
 }
 
 fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
-    // `token` is for scripts: it logs in or asks the server only when told
-    // to, or when the hub's own SDK asks it before handing a token out (the
-    // hub table says which): then once per `hubauth token`, one process.
-    // `-o validate=false` is applied after this and skips it.
+    // `token` is for scripts: it logs in only when told to.
     let mut options = g.options(|o| {
         o.set("interactive", flag(args.interactive))?;
         if let Some(secs) = &args.min_valid {
             o.set("min_valid_s", secs)?;
         }
-        let checks = hubauth::hubs::checks_before_use(o.provider);
-        o.set("validate", flag(args.validate || checks))
+        handing_out(o, args.validate)
     })?;
     let session = args
         .interactive

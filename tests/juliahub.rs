@@ -346,6 +346,36 @@ fn rejected_stored_token_is_backed_up_and_replaced_once() {
     );
 }
 
+/// The server was asked about the stored token without the lock (a round
+/// trip); meanwhile Pkg or another job saved a new auth.toml. Discarding the
+/// rejected token must not move the new one aside: the file was backed up
+/// whatever it held then, so a good token was lost.
+#[test]
+fn discarding_a_rejected_token_keeps_one_saved_meanwhile() {
+    use hubauth::provider::Provider;
+    use hubauth::provider::juliahub::JuliaHub;
+    let f = Fixture::new();
+    f.store_token(3600);
+    let options = f.options();
+    let hub = JuliaHub::new(&options).unwrap();
+    let rejected = hub.load(&options, &[]).unwrap().unwrap();
+    let newer = f.store_token(3600);
+    hub.discard(&rejected, &options).unwrap();
+    let backup = f.token_path().with_file_name("auth.toml.backup");
+    assert_eq!(f.stored_id_token(), newer.id_token);
+    assert!(!backup.exists(), "the newer token was moved aside");
+
+    // The rejected token itself is still moved aside.
+    let current = hub.load(&options, &[]).unwrap().unwrap();
+    hub.discard(&current, &options).unwrap();
+    assert!(!f.token_path().exists());
+    assert!(
+        std::fs::read_to_string(&backup)
+            .unwrap()
+            .contains(&newer.id_token)
+    );
+}
+
 #[test]
 fn force_replaces_a_good_token_with_a_new_login() {
     let f = Fixture::new();

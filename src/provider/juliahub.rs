@@ -455,7 +455,7 @@ impl Provider for JuliaHub {
 
     /// JuliaHub.jl moves the file aside and logs in again only when
     /// `maxcount > 1`; with one try the rejection is the answer.
-    fn discard(&self, _stored: &PkgToken, options: &Options) -> Result<()> {
+    fn discard(&self, stored: &PkgToken, options: &Options) -> Result<()> {
         if options.maxcount <= 1 {
             return Err(Error::authentication(format!(
                 "{} rejected the stored token (HTTP 401) and maxcount=1 allows no new login; \
@@ -463,7 +463,13 @@ impl Provider for JuliaHub {
                 self.server.as_str()
             )));
         }
-        self.back_up_bad_token()
+        // The server was asked without the lock: Pkg or another job may have
+        // saved a new auth.toml since `stored` was read. Only the rejected
+        // one is moved aside; a newer one is read next.
+        match pkg_toml::load(&self.path)? {
+            Some(current) if current.table() == stored.table() => self.back_up_bad_token(),
+            _ => Ok(()),
+        }
     }
 
     /// Takes a whole auth.toml (e.g. copied from another machine); it must

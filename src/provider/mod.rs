@@ -92,7 +92,9 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The server rejected the token of `stored`, and it is not renewed: make
     /// the store forget it (the engine then reads the store again), or fail
-    /// with what the user must do. The lock is held.
+    /// with what the user must do. The lock is held, but `stored` was read
+    /// and checked without it: a token saved since then is not the rejected
+    /// one and must stay.
     fn discard(&self, stored: &Self::Stored, options: &Options) -> Result<()>;
 
     /// The error for a token that expires and cannot be renewed.

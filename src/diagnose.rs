@@ -404,10 +404,27 @@ fn without_password(value: &str) -> String {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), value),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let at = match authority.rfind('@') {
+        Some(at) => Some(at),
+        // A password holding '/', '?' or '#' ends the authority early: what
+        // stands before it is then no host[:port], and the user information
+        // runs to the last '@'.
+        None if !is_host_port(authority) => rest.rfind('@'),
+        None => None,
+    };
+    match at {
         Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
         None => value.to_string(),
+    }
+}
+
+/// `host` or `host:port` with a numeric port.
+fn is_host_port(authority: &str) -> bool {
+    match authority.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()),
+        None => true,
     }
 }
 
@@ -442,6 +459,19 @@ mod tests {
             "http://proxy:3128/a@b"
         );
         assert_eq!(without_password("localhost,.corp"), "localhost,.corp");
+        // Passwords with the characters that end an authority.
+        for value in [
+            "http://user:pa/ss@proxy:3128",
+            "http://user:pa?ss@proxy:3128",
+            "http://user:pa#ss@proxy:3128",
+            "http://:pa/ss@proxy:3128",
+        ] {
+            assert_eq!(without_password(value), "http://***@proxy:3128", "{value}");
+        }
+        assert_eq!(
+            without_password("http://[::1]:3128/a@b"),
+            "http://[::1]:3128/a@b"
+        );
     }
 
     #[test]

@@ -99,11 +99,10 @@ pub fn authenticate(options: &Options) -> Result<Authentication> {
     let options = &guarded(options);
     let provider = hubs::for_options(options)?;
     let token = provider.authenticate(options)?;
-    let mut kept = options.clone();
-    kept.force = false;
     let inner = Arc::new(Inner {
         provider,
-        options: kept,
+        // `force` was for this call only.
+        options: options.without("force"),
         state: ArcSwap::from_pointee(token),
         refreshing: Mutex::new(()),
     });

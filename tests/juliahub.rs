@@ -387,6 +387,8 @@ fn force_replaces_a_good_token_with_a_new_login() {
     let auth = authenticate(&options).unwrap();
     assert_eq!(hook.calls(), 1);
     assert_ne!(auth.token().unwrap().expose(), old.id_token);
+    // `force` was for that call: the options kept neither hold nor list it.
+    assert!(!auth.options().force && !auth.options().is_set("force"));
 }
 
 #[test]

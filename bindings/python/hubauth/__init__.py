@@ -33,24 +33,15 @@ from ._errors import (
     PanicError,
     ServerError,
 )
-from ._lib import (  # noqa: E402  (after the errors: loading may raise LibraryNotFoundError)
-    HUBAUTH_ERR_AUTHENTICATION,
-    HUBAUTH_ERR_CANCELLED,
-    HUBAUTH_ERR_FORMAT,
-    HUBAUTH_ERR_INSECURE,
-    HUBAUTH_ERR_INTERNAL,
-    HUBAUTH_ERR_INVALID_ARGUMENT,
-    HUBAUTH_ERR_IO,
-    HUBAUTH_ERR_NETWORK,
-    HUBAUTH_ERR_NO_CREDENTIALS,
-    HUBAUTH_ERR_NULL_ARGUMENT,
-    HUBAUTH_ERR_PANIC,
-    HUBAUTH_ERR_SERVER,
-    HUBAUTH_ERR_TIMEOUT,
-    HUBAUTH_OK,
-)
-from ._lib import path as library_path
+from ._lib import path as library_path  # noqa: E402  (after the errors: loading may raise LibraryNotFoundError)
 from ._lib import version as library_version
+from . import _signatures
+
+# Every status code of the header (HUBAUTH_OK, HUBAUTH_ERR_*), from
+# _signatures, so a code the header gains is exported without an edit here.
+_STATUS_CODES = {k: v for k, v in vars(_signatures).items() if k.startswith("HUBAUTH_")}
+globals().update(_STATUS_CODES)
+
 from ._api import (
     Authentication,
     Hook,
@@ -94,18 +85,5 @@ __all__ = [
     "InternalError",
     "PanicError",
     "LibraryNotFoundError",
-    "HUBAUTH_OK",
-    "HUBAUTH_ERR_NULL_ARGUMENT",
-    "HUBAUTH_ERR_INVALID_ARGUMENT",
-    "HUBAUTH_ERR_NO_CREDENTIALS",
-    "HUBAUTH_ERR_AUTHENTICATION",
-    "HUBAUTH_ERR_NETWORK",
-    "HUBAUTH_ERR_SERVER",
-    "HUBAUTH_ERR_IO",
-    "HUBAUTH_ERR_FORMAT",
-    "HUBAUTH_ERR_CANCELLED",
-    "HUBAUTH_ERR_TIMEOUT",
-    "HUBAUTH_ERR_INSECURE",
-    "HUBAUTH_ERR_PANIC",
-    "HUBAUTH_ERR_INTERNAL",
 ]
+__all__ += sorted(_STATUS_CODES, key=_STATUS_CODES.__getitem__)

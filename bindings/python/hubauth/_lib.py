@@ -22,24 +22,7 @@ from ._errors import LibraryNotFoundError
 
 # --- status codes (the header's #defines, from _signatures) ---------------------
 
-from ._signatures import (  # noqa: E402
-    HUBAUTH_ERR_AUTHENTICATION,
-    HUBAUTH_ERR_CANCELLED,
-    HUBAUTH_ERR_FORMAT,
-    HUBAUTH_ERR_INSECURE,
-    HUBAUTH_ERR_INTERNAL,
-    HUBAUTH_ERR_INVALID_ARGUMENT,
-    HUBAUTH_ERR_IO,
-    HUBAUTH_ERR_NETWORK,
-    HUBAUTH_ERR_NO_CREDENTIALS,
-    HUBAUTH_ERR_NULL_ARGUMENT,
-    HUBAUTH_ERR_PANIC,
-    HUBAUTH_ERR_SERVER,
-    HUBAUTH_ERR_TIMEOUT,
-    HUBAUTH_OK,
-)
-
-# Constants the header gained after this file was written are there too.
+# Every HUBAUTH_* constant of the header.
 globals().update({k: v for k, v in vars(_signatures).items() if k.startswith("HUBAUTH_")})
 
 

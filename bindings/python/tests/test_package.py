@@ -24,6 +24,21 @@ def test_versions_agree():
     assert hubauth.library_version() == hubauth.__version__
 
 
+def test_every_status_code_of_the_header_is_exported():
+    # Read from the checked-in header itself, not from _signatures.
+    header = (REPO / "include" / "hubauth.h").read_text()
+    codes = dict(
+        (name, int(value))
+        for name, value in re.findall(r"^#define (HUBAUTH_(?:OK|ERR_[A-Z_]+)) (\d+)", header, re.M)
+    )
+    assert "HUBAUTH_ERR_BUFFER_TOO_SMALL" in codes, codes
+    for name, value in codes.items():
+        assert getattr(hubauth, name) == value, name
+        assert name in hubauth.__all__, name
+    missing = [name for name in hubauth.__all__ if not hasattr(hubauth, name)]
+    assert missing == []
+
+
 def test_core_package_imports_no_http_library():
     code = "import sys, hubauth; assert 'httpx' not in sys.modules and 'requests' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30,

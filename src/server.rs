@@ -166,8 +166,8 @@ pub fn require_secure(url: &Url, what: &str) -> Result<()> {
 /// for an http endpoint the *user* configured for a hub whose SDK allows it
 /// (DagsHub, DHCore, CAVE); it is never an origin learned from a server (a
 /// discovery document, a reply, a redirect), and it covers that one origin
-/// only: every other http URL, on any hop, is still refused. Today every
-/// caller passes None. Any other scheme (file:, javascript:, data:, …) is
+/// only: every other http URL, on any hop, is still refused. Callers pass
+/// [`configured_http_origin`] of the URL (`net::send`, login pages). Any other scheme (file:, javascript:, data:, …) is
 /// refused as `Insecure` too.
 pub fn require_secure_with(
     url: &Url,

@@ -14,10 +14,11 @@ use crate::error::{Error, Result};
 use crate::flow::LoginContext;
 use crate::log::{self, escape};
 use crate::options::HookAction;
-use crate::server::require_secure;
+use crate::server::{configured_http_origin, require_secure_with};
 
 /// A login URL a server handed over, checked: absolute, https (plain http only
-/// to loopback), with a host; anything else (`file:`, `javascript:`, a
+/// to loopback or to an http server the user configured for a hub that
+/// allows it, as requests may go there too), with a host; anything else (`file:`, `javascript:`, a
 /// relative path, `-o…`) is an `Insecure` error that does not quote the URL.
 pub fn check_login_url(url: &str) -> Result<Url> {
     // The URL itself is not quoted: it came in a reply whose other fields
@@ -32,7 +33,8 @@ pub fn check_login_url(url: &str) -> Result<Url> {
         return Err(refuse());
     }
     let parsed = Url::parse(url).map_err(|_| refuse())?;
-    require_secure(&parsed, "login URL").map_err(|_| refuse())?;
+    let configured = configured_http_origin(&parsed);
+    require_secure_with(&parsed, "login URL", configured.as_ref()).map_err(|_| refuse())?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(refuse());
     }
@@ -166,6 +168,25 @@ mod tests {
         }
         let e = check_login_url("file:///x\x1b[2J").unwrap_err();
         assert!(!e.message().contains('\x1b'), "{e}");
+    }
+
+    /// A hub the user configured over plain http (DagsHub, CAVE) shows its
+    /// login page there; no other http origin gains that.
+    #[test]
+    fn a_configured_http_server_may_show_its_login_page() {
+        let kind = |u: &str| check_login_url(u).map(|_| ()).map_err(|e| e.kind());
+        let page = "http://dagshub.login-test.example:8080/login/oauth/authorize?state=x";
+        assert_eq!(kind(page), Err(ErrorKind::Insecure));
+        crate::server::ServerUrl::parse_configured("http://dagshub.login-test.example:8080")
+            .unwrap();
+        assert_eq!(kind(page), Ok(()));
+        for other in [
+            "http://dagshub.login-test.example:8081/login",
+            "http://other.login-test.example:8080/login",
+            "http://u:p@dagshub.login-test.example:8080/login",
+        ] {
+            assert_eq!(kind(other), Err(ErrorKind::Insecure), "{other}");
+        }
     }
 }
 

@@ -348,19 +348,10 @@ impl<P: Provider> Engine<P> {
                 self.hub.server()
             ))));
         }
-        let failure = match self.hub.renew(&stored, options) {
+        let failure = match self.renew_presented(&stored, single_use.as_ref(), options) {
             Ok(grant) => return self.hub.save(grant, options).map(Renewed::Token),
-            Err(e) => {
-                if let Some(secret) = &single_use
-                    && !e.may_have_spent_credential()
-                {
-                    unpresent(self.hub.server(), secret);
-                }
-                if e.never_sent() {
-                    return Err(e);
-                }
-                e
-            }
+            Err(e) if e.never_sent() => return Err(e),
+            Err(e) => e,
         };
         // A writer that takes no lock (the hub's SDK) may have saved a new
         // token, or rotated the refresh token, since we read the store.
@@ -372,8 +363,9 @@ impl<P: Provider> Engine<P> {
                 && single_use.as_ref().is_some_and(|used| *used != newer)
                 && present_once(self.hub.server(), &newer)
             {
-                return match self.hub.renew(&again, options) {
+                return match self.renew_presented(&again, Some(&newer), options) {
                     Ok(grant) => self.hub.save(grant, options).map(Renewed::Token),
+                    Err(e) if e.never_sent() => Err(e),
                     Err(e) => Ok(Renewed::Failed(e)),
                 };
             }
@@ -383,6 +375,25 @@ impl<P: Provider> Engine<P> {
             failure.message().trim_end_matches('.')
         ));
         Ok(Renewed::Failed(failure))
+    }
+
+    /// One renewal request. A single-use credential (already marked
+    /// presented by the caller) is given back when the failure shows the
+    /// server cannot have used it up: a definite refusal, or a request that
+    /// never left.
+    fn renew_presented(
+        &self,
+        stored: &P::Stored,
+        single_use: Option<&Secret>,
+        options: &Options,
+    ) -> Result<P::Grant> {
+        self.hub.renew(stored, options).inspect_err(|e| {
+            if let Some(secret) = single_use
+                && !e.may_have_spent_credential()
+            {
+                unpresent(self.hub.server(), secret);
+            }
+        })
     }
 
     fn fresh_unskipped(

@@ -320,6 +320,57 @@ fn after_a_refused_renewal_the_store_is_read_again() {
 }
 
 #[test]
+fn the_second_try_with_a_rotated_token_spends_it_only_when_it_may_be_spent() {
+    // r1 refused, the store read again holds r2 (another writer rotated it),
+    // and r2 is refused too: the server did not take it, so a later call may
+    // present r2 again (it was kept as presented, and a login was forced).
+    let (r1, r2) = (unique("r"), unique("r"));
+    let (_dir, e) = engine(Some(expired("a1", &r1)));
+    e.provider().script_renewal(
+        Err(Error::authentication("invalid_grant")),
+        Some(expired("a2", &r2)),
+    );
+    e.provider()
+        .script_renewal(Err(Error::authentication("invalid_grant")), None);
+    e.provider()
+        .script_renewal(Ok(fresh("a3", &unique("r"))), None);
+    let err = e.authenticate(&options()).unwrap_err();
+    assert!(err.message().contains("invalid_grant"), "{err}");
+    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "a3");
+    assert_eq!(e.provider().presented(), vec![r1, r2.clone(), r2]);
+
+    // The second try's request never left: an error of its own, and r2
+    // stays usable.
+    let (r3, r4) = (unique("r"), unique("r"));
+    let (_dir, e) = engine(Some(expired("b1", &r3)));
+    e.provider().script_renewal(
+        Err(Error::authentication("invalid_grant")),
+        Some(expired("b2", &r4)),
+    );
+    e.provider()
+        .script_renewal(Err(Error::network("connection refused").unsent()), None);
+    e.provider()
+        .script_renewal(Ok(fresh("b3", &unique("r"))), None);
+    let err = e.authenticate(&options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Network, "{err}");
+    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b3");
+    assert_eq!(e.provider().presented(), vec![r3, r4.clone(), r4]);
+
+    // A 502 on the second try: r2 may be spent and is never sent again.
+    let (r5, r6) = (unique("r"), unique("r"));
+    let (_dir, e) = engine(Some(expired("c1", &r5)));
+    e.provider().script_renewal(
+        Err(Error::authentication("invalid_grant")),
+        Some(expired("c2", &r6)),
+    );
+    e.provider()
+        .script_renewal(Err(Error::server("token refresh: HTTP 502")), None);
+    assert!(e.authenticate(&options()).is_err());
+    assert!(e.authenticate(&options()).is_err());
+    assert_eq!(e.provider().presented(), vec![r5, r6]);
+}
+
+#[test]
 fn only_logins_are_tried_again() {
     let (_dir, e) = engine(None);
     let hub = e.provider();

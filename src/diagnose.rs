@@ -22,6 +22,7 @@ use crate::net::{self, MAX_CLOCK_SKEW_S, Request};
 use crate::options::ProviderKind;
 use crate::server::{ServerUrl, display_url};
 use crate::status;
+use crate::store::fsutil;
 use crate::token::unix_now;
 
 /// How long a probe may take when the caller sets no timeout.
@@ -121,6 +122,9 @@ pub struct CredentialReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct FileReport {
     pub path: String,
+    /// The file `path` leads to when it is the user's own link (the store
+    /// reads and writes that file, so its mode and owner are reported).
+    pub target: Option<String>,
     pub exists: bool,
     /// Permission bits in octal, e.g. "600".
     pub mode: Option<String>,
@@ -275,11 +279,15 @@ fn login_command(c: &CredentialInfo) -> String {
 }
 
 fn file_report(path: &Path) -> FileReport {
-    let meta = std::fs::symlink_metadata(path).ok();
+    // The file the store uses: the user's own links followed (a link someone
+    // else owns is reported as it is, and is refused by the store).
+    let file = fsutil::resolve(path).unwrap_or_else(|_| path.to_path_buf());
+    let meta = std::fs::symlink_metadata(&file).ok();
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     FileReport {
         path: path.display().to_string(),
+        target: (file != path).then(|| file.display().to_string()),
         exists: meta.is_some(),
         mode: meta.as_ref().map(|m| format!("{:o}", m.mode() & 0o777)),
         owner_uid: meta.as_ref().map(MetadataExt::uid),
@@ -290,20 +298,18 @@ fn file_report(path: &Path) -> FileReport {
 
 fn file_problems(f: &FileReport) -> Vec<String> {
     let mut problems = Vec::new();
+    let file = f.target.as_deref().unwrap_or(&f.path);
     if f.others_can_access == Some(true) {
         problems.push(format!(
-            "{} can be read by other users (mode {}); run `chmod 600 {}`",
-            f.path,
+            "{file} can be read by other users (mode {}); run `chmod 600 {file}`",
             f.mode.as_deref().unwrap_or("?"),
-            f.path
         ));
     }
-    if f.owned_by_you == Some(false) {
+    // root's files are trusted as the store trusts them.
+    if let Some(uid) = f.owner_uid.filter(|uid| !fsutil::trusted_owner(*uid)) {
         problems.push(format!(
-            "{} belongs to another user (uid {}); remove it and log in again, \
-             or have its owner fix it",
-            f.path,
-            f.owner_uid.unwrap_or_default()
+            "{file} belongs to another user (uid {uid}); remove it and log in again, \
+             or have its owner fix it"
         ));
     }
     problems

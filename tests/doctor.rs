@@ -193,6 +193,40 @@ fn a_file_others_can_read_is_a_problem_with_chmod() {
     assert_eq!(v["credentials"][0]["file"]["others_can_access"], true);
 }
 
+/// A dotfiles-managed auth.toml (the user's own link to a 0600 file): the
+/// store follows it, so the doctor judges the file it leads to (a link's own
+/// mode is always 777) and names that file in its advice.
+#[test]
+fn a_linked_token_file_is_judged_by_the_file_it_leads_to() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let token = s.issue_token(3600);
+    let path = home.store(&s, &token.to_toml(), 0o600);
+    let target = home.dir.path().join("dotfiles-auth.toml");
+    std::fs::rename(&path, &target).unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let run = home.run(&["doctor", "--server", &s.url()], &[]).expect(0);
+    assert!(run.problems().is_empty(), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!(
+            "file {} -> {} (mode 600, yours)",
+            path.display(),
+            target.display()
+        )),
+        "{}",
+        run.stdout
+    );
+
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let run = home.run(&["doctor", "--server", &s.url()], &[]).expect(1);
+    let chmod = format!("run `chmod 600 {}`", target.display());
+    assert!(
+        run.problems().iter().any(|l| l.contains(&chmod)),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn an_expired_token_that_cannot_be_refreshed_is_a_problem() {
     let home = Home::new();

@@ -43,7 +43,8 @@ fn my_uid() -> u32 {
 }
 
 /// Whether a file owned by `uid` may hold this user's secrets.
-fn trusted_owner(uid: u32) -> bool {
+/// The user running hubauth, or root: owners whose files and links are used.
+pub fn trusted_owner(uid: u32) -> bool {
     uid == my_uid() || uid == 0
 }
 

@@ -82,8 +82,12 @@ fn write_credential(out: &mut impl Write, c: &CredentialReport) -> std::io::Resu
         (Some(var), _) => format!("environment variable {var}"),
         (None, Some(f)) if !f.exists => format!("file {} (missing)", f.path),
         (None, Some(f)) => format!(
-            "file {} (mode {}, {})",
+            "file {}{} (mode {}, {})",
             f.path,
+            f.target
+                .as_deref()
+                .map(|t| format!(" -> {t}"))
+                .unwrap_or_default(),
             f.mode.as_deref().unwrap_or("?"),
             match f.owned_by_you {
                 Some(true) => "yours".to_string(),

@@ -210,7 +210,23 @@ unsafe fn errno_location() -> *mut libc::c_int {
     unsafe { libc::__error() }
 }
 
-/// A non-blocking, close-on-exec pipe: (read end, write end).
+/// A non-blocking, close-on-exec pipe: (read end, write end). Made so in
+/// one step where the system can (pipe2), so a child another thread execs
+/// meanwhile never inherits it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both were just opened and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A non-blocking, close-on-exec pipe: (read end, write end). Without pipe2
+/// the flags are set just after.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for two descriptors.
@@ -308,6 +324,22 @@ pub async fn triggered(cancel: &Cancel) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pipe_is_close_on_exec_and_non_blocking() {
+        let (read, write) = pipe().unwrap();
+        for fd in [read.as_raw_fd(), write.as_raw_fd()] {
+            // SAFETY: fcntl queries on descriptors we own.
+            let (fd_flags, fl_flags) = unsafe {
+                (
+                    libc::fcntl(fd, libc::F_GETFD),
+                    libc::fcntl(fd, libc::F_GETFL),
+                )
+            };
+            assert_ne!(fd_flags & libc::FD_CLOEXEC, 0);
+            assert_ne!(fl_flags & libc::O_NONBLOCK, 0);
+        }
+    }
 
     #[test]
     fn trigger_wakes_a_waiter_and_stays() {

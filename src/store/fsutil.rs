@@ -323,7 +323,6 @@ pub fn mtime(path: &Path) -> Option<i64> {
 /// read-refresh-write of one token file across threads and processes.
 pub struct FileLock {
     file: File,
-    path: PathBuf,
 }
 
 impl FileLock {
@@ -378,7 +377,7 @@ impl FileLock {
         let mut pause = Duration::from_millis(1);
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(FileLock { file, path }),
+                Ok(()) => return Ok(FileLock { file }),
                 Err(fs::TryLockError::WouldBlock) => {}
                 Err(fs::TryLockError::Error(e)) => {
                     return Err(Error::io("lock", &path, &e));
@@ -400,7 +399,6 @@ impl FileLock {
 impl Drop for FileLock {
     fn drop(&mut self) {
         let _ = self.file.unlock();
-        let _ = &self.path;
     }
 }
 

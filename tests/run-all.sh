@@ -4,7 +4,8 @@
 # the C tests (plain, valgrind, AddressSanitizer, C++ header check, pkg-config
 # and CMake examples of the installed tree), the Julia binding's header check, the Python binding's tests, a
 # fuzz smoke run of every parser, the benchmarks' build and the quick start.
-# Needs: cargo, gcc, make, valgrind, pkg-config, cmake, node + npm, python3 with the
+# Needs: cargo, gcc, g++, make, valgrind, pkg-config, cmake, tinyproxy and openssl
+# (tests/tls_proxy.rs), node + npm, python3 with the
 # packages in bindings/python/requirements-test.txt (.ci/run installs them), and
 # target/sdk-venv with the real SDKs (tests/sdk_compat/setup.sh; .ci/run makes it).
 set -euo pipefail

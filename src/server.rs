@@ -148,9 +148,7 @@ impl ServerUrl {
 
     /// True when `other` has the same scheme, host and port.
     pub fn same_origin(&self, other: &Url) -> bool {
-        self.url.scheme() == other.scheme()
-            && self.url.host_str() == other.host_str()
-            && self.url.port_or_known_default() == other.port_or_known_default()
+        same_origin(&self.url, other)
     }
 }
 

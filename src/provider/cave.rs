@@ -94,12 +94,6 @@ pub struct Cave {
     map_file: Option<PathBuf>,
 }
 
-/// What `/user/cache` said about a token.
-enum Answer {
-    Valid,
-    Rejected,
-}
-
 /// A CAVE token as the real tools make it: 32 hexadecimal characters
 /// (lower-cased here). None for anything else.
 pub fn normalize_token(token: &str) -> Option<String> {
@@ -315,14 +309,16 @@ impl Cave {
         )
     }
 
-    /// `GET /auth/api/v1/user/cache`: 200 valid (with the user's record),
-    /// 401/403 rejected.
-    fn ask(&self, token: &str, options: &Options) -> Result<(Answer, Option<Value>)> {
+    /// `GET /auth/api/v1/user/cache`: 200 valid (the user named from its
+    /// record), 401/403 rejected.
+    fn ask(&self, token: &str, options: &Options) -> Result<Verdict> {
         let path = format!("{API}/user/cache");
         let response = self.get(&path, token, options)?;
         match response.status {
-            200 => Ok((Answer::Valid, serde_json::from_slice(&response.body).ok())),
-            401 | 403 => Ok((Answer::Rejected, None)),
+            200 => Ok(Verdict::Valid {
+                username: Self::username(serde_json::from_slice(&response.body).ok()),
+            }),
+            401 | 403 => Ok(Verdict::Rejected),
             status => Err(Error::server_reply(
                 crate::error::ErrorKind::Server,
                 &format!("GET {}", self.server.join(&path)),
@@ -422,12 +418,7 @@ impl Provider for Cave {
     }
 
     fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        Ok(match self.ask(token.bearer.expose(), options)? {
-            (Answer::Valid, record) => Verdict::Valid {
-                username: Self::username(record),
-            },
-            (Answer::Rejected, _) => Verdict::Rejected,
-        })
+        self.ask(token.bearer.expose(), options)
     }
 
     /// A saved token the server rejects is the user's to replace.

@@ -71,12 +71,6 @@ pub struct DagsHub {
     client_id: String,
 }
 
-/// What `/api/v1/user` said about a token.
-enum UserAnswer {
-    Valid { username: Option<String> },
-    Rejected,
-}
-
 impl DagsHub {
     /// Resolves host, cache path and client id from the options and the
     /// process environment. Touches neither the network nor the file.
@@ -156,7 +150,7 @@ impl DagsHub {
     /// `GET <host>/api/v1/user` (redirects followed): valid when 200 and the
     /// JSON has `login` and `username`; 401/403 reject the token; anything
     /// else is an error that says nothing about the token.
-    fn api_user(&self, token: &str, options: &Options) -> Result<UserAnswer> {
+    fn api_user(&self, token: &str, options: &Options) -> Result<Verdict> {
         let what = format!("GET {}", self.user_url());
         let response = net::send(
             Request::get(self.user_url())
@@ -178,9 +172,9 @@ impl DagsHub {
                     .find_map(|k| user.get(*k).and_then(Value::as_str))
                     .filter(|u| !u.is_empty())
                     .map(str::to_string);
-                Ok(UserAnswer::Valid { username })
+                Ok(Verdict::Valid { username })
             }
-            401 | 403 => Ok(UserAnswer::Rejected),
+            401 | 403 => Ok(Verdict::Rejected),
             status => Err(Error::server_reply(
                 ErrorKind::Server,
                 &what,
@@ -310,10 +304,7 @@ impl Provider for DagsHub {
     }
 
     fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        Ok(match self.api_user(token.bearer.expose(), options)? {
-            UserAnswer::Valid { username } => Verdict::Valid { username },
-            UserAnswer::Rejected => Verdict::Rejected,
-        })
+        self.api_user(token.bearer.expose(), options)
     }
 
     /// A token the server rejected leaves the cache (after reading the file
@@ -349,7 +340,7 @@ impl Provider for DagsHub {
         }
         let secret = Secret::new(token)?;
         if options.validate
-            && let UserAnswer::Rejected = self.api_user(token, options)?
+            && let Verdict::Rejected = self.api_user(token, options)?
         {
             return Err(Error::authentication(format!(
                 "{} rejected the token; it was not saved",

@@ -123,12 +123,6 @@ fn authorization(value: &Secret) -> String {
     }
 }
 
-/// What `/api/auth` said.
-enum ApiAnswer {
-    Valid { username: Option<String> },
-    Rejected,
-}
-
 pub struct DhCore {
     path: PathBuf,
     profile: String,
@@ -264,7 +258,7 @@ impl DhCore {
     }
 
     /// `GET <endpoint>/api/auth` with the credentials.
-    fn api_auth(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {
+    fn api_auth(&self, token: &Token, options: &Options) -> Result<Verdict> {
         let url = self.endpoint()?.join("/api/auth");
         let what = format!("GET {url}");
         let response = net::send(
@@ -283,9 +277,9 @@ impl DhCore {
                             .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_string))
                     })
                     .filter(|u| !u.is_empty());
-                Ok(ApiAnswer::Valid { username })
+                Ok(Verdict::Valid { username })
             }
-            401 | 403 => Ok(ApiAnswer::Rejected),
+            401 | 403 => Ok(Verdict::Rejected),
             status => Err(Error::server_reply(
                 ErrorKind::Server,
                 &what,
@@ -401,10 +395,7 @@ impl Provider for DhCore {
     }
 
     fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        Ok(match self.api_auth(token, options)? {
-            ApiAnswer::Valid { username } => Verdict::Valid { username },
-            ApiAnswer::Rejected => Verdict::Rejected,
-        })
+        self.api_auth(token, options)
     }
 
     /// Credentials the user configured are theirs to correct.

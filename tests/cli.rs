@@ -3,10 +3,10 @@
 //! XDG directories (and no inherited environment), so nothing here touches the
 //! real ~/.julia, ~/.config or ~/.cache.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hubauth_test_servers::{CaveServer, DagsHubServer, Flow, JuliaHubServer, JuliaHubToken};
@@ -14,37 +14,10 @@ use serde_json::Value;
 
 mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hubauth");
+use support::cli::Home;
 
-/// An isolated home for one test.
-struct Home {
-    dir: tempfile::TempDir,
-}
-
+/// Pkg's files in the home.
 impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["home", "depot", "config", "cache"] {
-            std::fs::create_dir(dir.path().join(sub)).unwrap();
-        }
-        Home { dir }
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn depot(&self) -> PathBuf {
-        self.dir.path().join("depot")
-    }
-
-    fn auth_toml(&self, s: &JuliaHubServer) -> PathBuf {
-        self.depot()
-            .join("servers")
-            .join(s.server_dir_name())
-            .join("auth.toml")
-    }
-
     /// Stores a token as Pkg would (0600).
     fn store(&self, s: &JuliaHubServer, token: &JuliaHubToken) {
         self.store_text(s, &token.to_toml());
@@ -61,91 +34,6 @@ impl Home {
         let text = std::fs::read_to_string(self.auth_toml(s)).unwrap();
         let table: toml::Table = text.parse().unwrap();
         table["id_token"].as_str().unwrap().to_string()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home())
-            .env("JULIA_DEPOT_PATH", self.depot())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"));
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_with(args, None, &[])
-    }
-
-    fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
-        let mut cmd = self.command(args);
-        cmd.envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let started = Instant::now();
-        let mut child = cmd.spawn().expect("starting hubauth");
-        {
-            let mut input = child.stdin.take().unwrap();
-            if let Some(text) = stdin {
-                input.write_all(text.as_bytes()).unwrap();
-            }
-        }
-        let output = child.wait_with_output().unwrap();
-        Run::new(args, output, started.elapsed())
-    }
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn new(args: &[&str], output: Output, took: Duration) -> Run {
-        let run = Run {
-            code: output.status.code(),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        };
-        assert!(
-            took < Duration::from_secs(30),
-            "hubauth {args:?} took {took:?}"
-        );
-        run
-    }
-
-    #[track_caller]
-    fn expect(self, code: i32) -> Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "exit code\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    /// Neither output holds any secret of `token`.
-    #[track_caller]
-    fn hides(&self, token: &JuliaHubToken) -> &Run {
-        for secret in [&token.id_token, &token.access_token, &token.refresh_token] {
-            assert!(
-                !self.stderr.contains(secret.as_str()),
-                "stderr: {}",
-                self.stderr
-            );
-            assert!(
-                !self.stdout.contains(secret.as_str()),
-                "stdout: {}",
-                self.stdout
-            );
-        }
-        self
     }
 }
 

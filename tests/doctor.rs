@@ -4,102 +4,21 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
-use hubauth_test_servers::{JuliaHubServer, JuliaHubToken};
-use serde_json::Value;
+use hubauth_test_servers::JuliaHubServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hubauth");
+mod support;
 
-struct Home {
-    dir: tempfile::TempDir,
-}
+use support::cli::Home;
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
+/// Pkg's file in the home, with the mode given.
 impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["home", "depot", "config", "cache"] {
-            std::fs::create_dir(dir.path().join(sub)).unwrap();
-        }
-        Home { dir }
-    }
-
-    fn auth_toml(&self, dir_name: &str) -> PathBuf {
-        self.dir
-            .path()
-            .join("depot/servers")
-            .join(dir_name)
-            .join("auth.toml")
-    }
-
     fn store(&self, s: &JuliaHubServer, text: &str, mode: u32) -> PathBuf {
-        let path = self.auth_toml(&s.server_dir_name());
+        let path = self.auth_toml(s);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         path
-    }
-
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let output = Command::new(BIN)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path().join("home"))
-            .env("JULIA_DEPOT_PATH", self.dir.path().join("depot"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .expect("starting hubauth");
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    }
-}
-
-impl Run {
-    #[track_caller]
-    fn expect(self, code: i32) -> Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "exit code\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    /// No secret of `token` in either output.
-    #[track_caller]
-    fn hides(&self, token: &JuliaHubToken) {
-        for secret in [&token.id_token, &token.access_token, &token.refresh_token] {
-            assert!(!self.stdout.contains(secret.as_str()), "{}", self.stdout);
-            assert!(!self.stderr.contains(secret.as_str()), "{}", self.stderr);
-        }
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-
-    /// The problem lines (`! …`) of the text report.
-    fn problems(&self) -> Vec<&str> {
-        self.stdout
-            .lines()
-            .map(str::trim_start)
-            .filter(|l| l.starts_with("! "))
-            .collect()
     }
 }
 
@@ -111,7 +30,7 @@ fn a_healthy_credential_is_all_well_and_no_secret_is_shown() {
     let path = home.store(&s, &token.to_toml(), 0o600);
 
     for args in [&["doctor", "--server", &s.url()][..], &["doctor"][..]] {
-        let run = home.run(args, &[]).expect(0);
+        let run = home.run(args).expect(0);
         run.hides(&token);
         assert!(run.problems().is_empty(), "{}", run.stdout);
         assert!(run.stdout.contains("All is well."), "{}", run.stdout);
@@ -131,8 +50,9 @@ fn a_healthy_credential_is_all_well_and_no_secret_is_shown() {
     }
 
     let run = home
-        .run(
+        .run_with(
             &["doctor", "--json", "--server", &s.url()],
+            None,
             &[("HTTPS_PROXY", "http://user:proxy-pw@proxy.invalid:3128")],
         )
         .expect(0);
@@ -159,14 +79,14 @@ fn a_healthy_credential_is_all_well_and_no_secret_is_shown() {
     assert_eq!(proxy["value"], "http://***@proxy.invalid:3128");
 
     // The exit codes are documented; bad usage is 2.
-    let run = home.run(&["doctor", "--help"], &[]).expect(0);
+    let run = home.run(&["doctor", "--help"]).expect(0);
     assert!(
         run.stdout.contains("1    a problem was found"),
         "{}",
         run.stdout
     );
-    home.run(&["doctor", "--provider", "nope"], &[]).expect(2);
-    home.run(&["doctor", "--server", "ftp://x"], &[]).expect(2);
+    home.run(&["doctor", "--provider", "nope"]).expect(2);
+    home.run(&["doctor", "--server", "ftp://x"]).expect(2);
 }
 
 #[test]
@@ -175,7 +95,7 @@ fn a_file_others_can_read_is_a_problem_with_chmod() {
     let s = JuliaHubServer::start();
     let token = s.issue_token(3600);
     let path = home.store(&s, &token.to_toml(), 0o644);
-    let run = home.run(&["doctor", "--server", &s.url()], &[]).expect(1);
+    let run = home.run(&["doctor", "--server", &s.url()]).expect(1);
     run.hides(&token);
     let chmod = format!("run `chmod 600 {}`", path.display());
     assert!(
@@ -186,7 +106,7 @@ fn a_file_others_can_read_is_a_problem_with_chmod() {
         run.stdout
     );
     let v = home
-        .run(&["doctor", "--json", "--server", &s.url()], &[])
+        .run(&["doctor", "--json", "--server", &s.url()])
         .expect(1)
         .json();
     assert_eq!(v["ok"], false);
@@ -205,7 +125,7 @@ fn a_linked_token_file_is_judged_by_the_file_it_leads_to() {
     let target = home.dir.path().join("dotfiles-auth.toml");
     std::fs::rename(&path, &target).unwrap();
     std::os::unix::fs::symlink(&target, &path).unwrap();
-    let run = home.run(&["doctor", "--server", &s.url()], &[]).expect(0);
+    let run = home.run(&["doctor", "--server", &s.url()]).expect(0);
     assert!(run.problems().is_empty(), "{}", run.stdout);
     assert!(
         run.stdout.contains(&format!(
@@ -218,7 +138,7 @@ fn a_linked_token_file_is_judged_by_the_file_it_leads_to() {
     );
 
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let run = home.run(&["doctor", "--server", &s.url()], &[]).expect(1);
+    let run = home.run(&["doctor", "--server", &s.url()]).expect(1);
     let chmod = format!("run `chmod 600 {}`", target.display());
     assert!(
         run.problems().iter().any(|l| l.contains(&chmod)),
@@ -249,7 +169,7 @@ fn an_expired_token_that_cannot_be_refreshed_is_a_problem() {
     .unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let run = home
-        .run(&["doctor", "--provider", "oidc", "--server", &s.url()], &[])
+        .run(&["doctor", "--provider", "oidc", "--server", &s.url()])
         .expect(1);
     assert!(!run.stdout.contains("oidc-access-secret"));
     let problems = run.problems();
@@ -266,7 +186,7 @@ fn an_expired_token_that_cannot_be_refreshed_is_a_problem() {
     let home = Home::new();
     let token = s.issue_token(-120);
     home.store(&s, &token.to_toml(), 0o600);
-    let run = home.run(&["doctor", "--server", &s.url()], &[]).expect(0);
+    let run = home.run(&["doctor", "--server", &s.url()]).expect(0);
     run.hides(&token);
     assert!(
         run.stdout.contains("expires  expired 2m ago") && run.stdout.contains("refreshable"),
@@ -284,7 +204,7 @@ fn a_server_that_does_not_answer_is_a_problem() {
     let token = s.issue_token(3600);
     home.store(&s, &token.to_toml(), 0o600);
     drop(s);
-    let run = home.run(&["doctor", "--server", &url], &[]).expect(1);
+    let run = home.run(&["doctor", "--server", &url]).expect(1);
     run.hides(&token);
     assert!(
         run.problems()
@@ -294,14 +214,14 @@ fn a_server_that_does_not_answer_is_a_problem() {
         run.stdout
     );
     let v = home
-        .run(&["doctor", "--json", "--server", &url], &[])
+        .run(&["doctor", "--json", "--server", &url])
         .expect(1)
         .json();
     assert_eq!(v["credentials"][0]["server_check"]["answered"], false);
 
     // No credential at all for the selected server: said, and probed.
     let other = Home::new();
-    let run = other.run(&["doctor", "--server", &url], &[]).expect(1);
+    let run = other.run(&["doctor", "--server", &url]).expect(1);
     assert!(
         run.problems()
             .iter()
@@ -329,17 +249,14 @@ fn a_skewed_server_clock_is_warned_once_and_shown_by_doctor() {
     });
     // A device login: several requests to the server, one warning.
     let run = home
-        .run(
-            &[
-                "login",
-                "--no-browser",
-                "--server",
-                &s.url(),
-                "-o",
-                "poll_interval_ms=100",
-            ],
-            &[],
-        )
+        .run(&[
+            "login",
+            "--no-browser",
+            "--server",
+            &s.url(),
+            "-o",
+            "poll_interval_ms=100",
+        ])
         .expect(0);
     let warning = format!("hubauth: warning: the clock of {} is ", s.url());
     assert_eq!(run.stderr.matches(&warning).count(), 1, "{}", run.stderr);
@@ -349,7 +266,7 @@ fn a_skewed_server_clock_is_warned_once_and_shown_by_doctor() {
         run.stderr
     );
 
-    let run = home.run(&["doctor", "--server", &s.url()], &[]).expect(1);
+    let run = home.run(&["doctor", "--server", &s.url()]).expect(1);
     assert!(run.stdout.contains(", clock +"), "{}", run.stdout);
     assert!(
         run.problems()
@@ -359,7 +276,7 @@ fn a_skewed_server_clock_is_warned_once_and_shown_by_doctor() {
         run.stdout
     );
     let v = home
-        .run(&["doctor", "--json", "--server", &s.url()], &[])
+        .run(&["doctor", "--json", "--server", &s.url()])
         .expect(1)
         .json();
     let skew = v["credentials"][0]["server_check"]["clock_skew_s"]
@@ -369,7 +286,7 @@ fn a_skewed_server_clock_is_warned_once_and_shown_by_doctor() {
 
     // Behind: said the other way round.
     s.configure(|c| c.clock_skew_s = -120);
-    let run = home.run(&["doctor", "--server", &s.url()], &[]).expect(1);
+    let run = home.run(&["doctor", "--server", &s.url()]).expect(1);
     assert!(
         run.stdout.contains("s behind this computer's"),
         "{}",

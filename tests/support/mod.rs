@@ -2,6 +2,7 @@
 //! preparing isolated home/depot directories. Each test binary includes this
 //! with `mod support;` and uses what it needs.
 #![allow(dead_code)]
+pub mod cli;
 pub mod juliahub;
 pub mod oidc_server;
 pub mod raw_server;

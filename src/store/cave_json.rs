@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::secret::scrub_json;
 use crate::store::fsutil;
 
 /// The default file, in the secrets directory.
@@ -57,17 +58,8 @@ pub struct SecretFile {
 impl Drop for SecretFile {
     fn drop(&mut self) {
         for (_, value) in &mut self.entries {
-            zeroize_value(value);
+            scrub_json(value);
         }
-    }
-}
-
-fn zeroize_value(value: &mut Value) {
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(zeroize_value),
-        Value::Object(map) => map.values_mut().for_each(zeroize_value),
-        _ => {}
     }
 }
 
@@ -94,7 +86,7 @@ impl Ordered {
             match earlier {
                 Some(i) => {
                     std::mem::swap(&mut entries[i].1, &mut value);
-                    zeroize_value(&mut value);
+                    scrub_json(&mut value);
                 }
                 None => {
                     first_of.entry(hash).or_insert(entries.len());
@@ -168,7 +160,7 @@ impl SecretFile {
     pub fn set(&mut self, key: &str, token: &str) {
         match self.entries.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => {
-                zeroize_value(&mut entry.1);
+                scrub_json(&mut entry.1);
                 entry.1 = Value::String(token.to_string());
             }
             None => self
@@ -183,7 +175,7 @@ impl SecretFile {
         self.entries.retain_mut(|(k, v)| {
             let hit = k == key;
             if hit {
-                zeroize_value(v);
+                scrub_json(v);
             }
             !hit
         });

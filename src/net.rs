@@ -35,7 +35,7 @@ pub mod client;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use arc_swap::ArcSwapOption;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -318,6 +318,24 @@ impl Request {
             same_origin: self.same_origin,
             has_body: !matches!(self.body, Body::None),
             allowed_http: self.allowed_http.clone(),
+        }
+    }
+}
+
+/// Header values and bodies may hold secrets (a bearer or Basic value, a
+/// refresh token, a client secret, a device code): zeroed when the request
+/// is freed, as a response's body is. reqwest keeps copies of its own; this
+/// leaves none of ours.
+impl Drop for Request {
+    fn drop(&mut self) {
+        for (_, value) in &mut self.headers {
+            value.zeroize();
+        }
+        match &mut self.body {
+            Body::None => {}
+            Body::Form(fields) => fields.iter_mut().for_each(|(_, v)| v.zeroize()),
+            Body::Json(value) => crate::secret::scrub_json(value),
+            Body::Text(text) => text.zeroize(),
         }
     }
 }

@@ -303,6 +303,11 @@ impl Options {
     pub fn interactive_or(&self, default: bool) -> bool {
         self.interactive.unwrap_or(default)
     }
+
+    /// When a request starting now must be done: `timeout_ms` from now.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        Some(std::time::Instant::now() + self.timeout)
+    }
 }
 
 fn unknown_key(key: &str) -> Error {

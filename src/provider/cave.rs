@@ -58,7 +58,6 @@
 pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde_json::Value;
 
@@ -305,7 +304,7 @@ impl Cave {
                 .bearer(token)
                 .header("cookie", format!("middle_auth_token={token}"))
                 .header("accept", "application/json")
-                .deadline(Some(Instant::now() + options.timeout)),
+                .deadline(options.deadline()),
         )
     }
 

@@ -31,7 +31,6 @@
 pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde_json::Value;
 
@@ -156,7 +155,7 @@ impl DagsHub {
             Request::get(self.user_url())
                 .bearer(token)
                 .header("accept", "application/json")
-                .deadline(Some(Instant::now() + options.timeout)),
+                .deadline(options.deadline()),
         )?;
         match response.status {
             200 => {

@@ -28,7 +28,6 @@
 pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -86,10 +85,6 @@ impl JuliaHub {
     /// The token file this provider reads and writes.
     pub fn token_path(&self) -> &std::path::Path {
         &self.path
-    }
-
-    fn deadline(options: &Options) -> Option<Instant> {
-        Some(Instant::now() + options.timeout)
     }
 
     fn interactive_default() -> bool {
@@ -182,7 +177,7 @@ impl JuliaHub {
             Request::get(self.server.join("/api/v1"))
                 .bearer(token.bearer.expose())
                 .header("accept", "application/json")
-                .deadline(Self::deadline(options)),
+                .deadline(options.deadline()),
         )?;
         match response.status {
             200 => {
@@ -218,7 +213,7 @@ impl JuliaHub {
                 .bearer(token.bearer.expose())
                 .header("x-hasura-role", "jhuser")
                 .header("accept", "application/json")
-                .deadline(Self::deadline(options)),
+                .deadline(options.deadline()),
         )?;
         match response.status {
             200 => {
@@ -239,7 +234,7 @@ impl JuliaHub {
             Request::get(self.server.join("/app/config/nodespecs/info"))
                 .bearer(token.bearer.expose())
                 .header("accept", "application/json")
-                .deadline(Self::deadline(options)),
+                .deadline(options.deadline()),
         )?;
         Ok(match response.status {
             200 => ApiAnswer::Valid { username: None },
@@ -398,7 +393,7 @@ impl Provider for JuliaHub {
             ));
         };
         let refresh_url = stored.refresh_url().unwrap_or_default();
-        let reply = pkg_refresh::refresh(refresh_url, &refresh_token, Self::deadline(options))?;
+        let reply = pkg_refresh::refresh(refresh_url, &refresh_token, options.deadline())?;
         let mut renewed = stored.clone();
         renewed.apply_reply(reply, unix_now());
         Ok(renewed)

@@ -24,7 +24,6 @@ pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::Value;
 
@@ -90,12 +89,8 @@ impl Oidc {
         &self.path
     }
 
-    fn deadline(options: &Options) -> Option<Instant> {
-        Some(Instant::now() + options.timeout)
-    }
-
     fn discovery(&self, options: &Options) -> Result<Arc<Discovery>> {
-        discovery::discover(&self.issuer, Self::deadline(options))
+        discovery::discover(&self.issuer, options.deadline())
     }
 
     fn is_confidential(&self) -> bool {
@@ -138,7 +133,7 @@ impl Oidc {
             &endpoint,
             &self.client,
             options.scope.as_deref(),
-            Self::deadline(options),
+            options.deadline(),
         )?;
         Ok(OidcGrant::Reply(reply, issued_at))
     }
@@ -161,7 +156,7 @@ impl Oidc {
             &self.client,
             &subject,
             options.scope.as_deref(),
-            Self::deadline(options),
+            options.deadline(),
         )?;
         Ok(OidcGrant::Reply(reply, issued_at))
     }
@@ -263,7 +258,7 @@ impl Oidc {
     /// for this client), else userinfo. None when it offers neither.
     fn inspect(&self, token: &Token, options: &Options) -> Result<Option<Inspection>> {
         let found = self.discovery(options)?;
-        let deadline = Self::deadline(options);
+        let deadline = options.deadline();
         if let Some(endpoint) = &found.introspection_endpoint
             && let Some(answer) = introspect::introspect(
                 endpoint,
@@ -288,7 +283,7 @@ impl Oidc {
         let Some(endpoint) = &found.revocation_endpoint else {
             return Ok(());
         };
-        let deadline = Self::deadline(options);
+        let deadline = options.deadline();
         let mut first_error = None;
         if let Some(refresh_token) = stored.refresh_token()
             && let Err(e) = revoke::revoke(
@@ -374,7 +369,7 @@ impl Provider for Oidc {
             &self.client,
             &refresh_token,
             None,
-            Self::deadline(options),
+            options.deadline(),
         )?;
         let mut renewed = stored.clone();
         renewed.apply_refresh(&reply, issued_at);

@@ -98,7 +98,6 @@ pub(crate) use self::status::discover;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde_json::Value;
 
@@ -230,10 +229,6 @@ impl DhCore {
         Ok(ini)
     }
 
-    fn deadline(options: &Options) -> Option<Instant> {
-        Some(Instant::now() + options.timeout)
-    }
-
     fn no_credentials(&self) -> Error {
         Error::no_credentials(format!(
             "no DHCore credentials for profile {:?}: set {PAT} (with {CLIENT_ID} and {ISSUER} \
@@ -265,7 +260,7 @@ impl DhCore {
             Request::get(&url)
                 .header("authorization", authorization(&token.bearer))
                 .header("accept", "application/json")
-                .deadline(Self::deadline(options)),
+                .deadline(options.deadline()),
         )?;
         match response.status {
             200 => {

@@ -57,7 +57,7 @@ impl DhCore {
         })?;
         let issuer = ServerUrl::parse_configured(issuer.trim_end_matches('/'))
             .map_err(|e| e.context(settings.source(ISSUER)))?;
-        discover_token_endpoint(&issuer, Self::deadline(options))
+        discover_token_endpoint(&issuer, options.deadline())
     }
 
     /// Exchanges the personal access token (RFC 8693).
@@ -76,7 +76,7 @@ impl DhCore {
                 token_type: PAT_TOKEN_TYPE,
             },
             Some(SCOPE),
-            Self::deadline(options),
+            options.deadline(),
         )?;
         Ok(DhCoreGrant::Reply {
             reply: Box::new(reply),
@@ -99,7 +99,7 @@ impl DhCore {
             &client,
             &refresh_token,
             Some(SCOPE),
-            Self::deadline(options),
+            options.deadline(),
         )
         .map_err(|e| {
             e.context(format!(

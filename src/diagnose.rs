@@ -50,21 +50,10 @@ pub const CA_VARS: [&str; 5] = [
     "CURL_CA_BUNDLE",
 ];
 
-/// The one URL a probe of a hub's server asks: cheap, unauthenticated, and
-/// answered by every server of that kind (any HTTP status means it answers).
+/// The one URL a probe of a hub's server asks: its row's `probe_path`
+/// ([`crate::hubs::ProviderEntry::probe_path`]).
 pub fn probe_url(kind: ProviderKind, server: &str) -> String {
-    let path = match kind {
-        // PkgAuthentication asks it before any login (501 on classic-only servers).
-        ProviderKind::JuliaHub => "/auth/configuration",
-        // The dagshub client's token check; 401 without a token.
-        ProviderKind::DagsHub => "/api/v1/user",
-        // The DigitalHub SDK's credential check; 401 without credentials.
-        ProviderKind::DhCore => "/api/auth",
-        // CAVE's token check (middle_auth); 401 without a token.
-        ProviderKind::Cave => "/auth/api/v1/user/cache",
-        // The discovery document every OpenID provider serves.
-        ProviderKind::Oidc => "/.well-known/openid-configuration",
-    };
+    let path = crate::hubs::entry(kind).map_or("/", |e| e.probe_path);
     format!("{}{path}", server.trim_end_matches('/'))
 }
 

@@ -28,6 +28,10 @@ pub struct ProviderEntry {
     /// it out, so whoever otherwise hands tokens out unchecked (`hubauth
     /// token`) checks them too, unless told `validate=false`.
     pub checks_before_use: bool,
+    /// The path `hubauth doctor` probes on the hub's server: cheap,
+    /// unauthenticated, and answered by every server of that kind (any HTTP
+    /// status means it answers).
+    pub probe_path: &'static str,
 }
 
 /// Every hub, in the order of [`ProviderKind::ALL`] (a test checks it).
@@ -39,6 +43,8 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         new: |options| Ok(Engine::boxed(juliahub::JuliaHub::new(options)?)),
         discover: juliahub::status::discover,
         checks_before_use: false,
+        // PkgAuthentication asks it before any login (501 on classic-only servers).
+        probe_path: "/auth/configuration",
     },
     ProviderEntry {
         kind: ProviderKind::DagsHub,
@@ -50,6 +56,8 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         // the rejected ones (dagshub 0.7.3, auth/tokens.py:136-175); an app
         // token has no expiry to judge it by.
         checks_before_use: true,
+        // The dagshub client's token check; 401 without a token.
+        probe_path: "/api/v1/user",
     },
     ProviderEntry {
         kind: ProviderKind::DhCore,
@@ -58,6 +66,8 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         new: |options| Ok(Engine::boxed(dhcore::DhCore::new(options)?)),
         discover: || dhcore::discover(&crate::env::process_env),
         checks_before_use: false,
+        // The DigitalHub SDK's credential check; 401 without credentials.
+        probe_path: "/api/auth",
     },
     ProviderEntry {
         kind: ProviderKind::Cave,
@@ -66,6 +76,8 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         new: |options| Ok(Engine::boxed(cave::Cave::new(options)?)),
         discover: cave::status::discover,
         checks_before_use: false,
+        // CAVE's token check (middle_auth); 401 without a token.
+        probe_path: "/auth/api/v1/user/cache",
     },
     ProviderEntry {
         kind: ProviderKind::Oidc,
@@ -74,6 +86,8 @@ pub static PROVIDERS: &[ProviderEntry] = &[
         new: |options| Ok(Engine::boxed(oidc::Oidc::new(options)?)),
         discover: oidc::status::discover,
         checks_before_use: false,
+        // The discovery document every OpenID provider serves.
+        probe_path: "/.well-known/openid-configuration",
     },
 ];
 

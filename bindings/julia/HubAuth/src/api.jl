@@ -633,7 +633,6 @@ function authenticate(server::Union{AbstractString,Nothing} = nothing;
         end
     end
     auth = Authentication(out[], project_id)
-    _CURRENT_PROJECT[] = project_id
     if _is_juliahub(provider)
         if auth.username === nothing
             close(auth)
@@ -641,6 +640,8 @@ function authenticate(server::Union{AbstractString,Nothing} = nothing;
         end
         ENV["JULIA_PKG_SERVER"] = _server_string(auth)
     end
+    # Only an authentication that is kept gets the project.
+    _CURRENT_PROJECT[] = project_id
     return auth
 end
 

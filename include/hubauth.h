@@ -13,7 +13,11 @@
  *   exception, documented there).
  * - Handles are opaque and thread-safe. Every *_free function accepts NULL.
  *   Each handle returned is owned by the caller and freed once with its
- *   *_free (a hubauth_auth is one reference to shared state).
+ *   *_free (a hubauth_auth is one reference to shared state). Freeing a
+ *   handle twice, or using it after its free, is undefined behaviour.
+ * - Calls that can wait on the network (a login can take minutes) also run
+ *   as jobs that never block the caller: hubauth_job_start, then poll on
+ *   each notify (see hubauth_job_poll; bindings/c/README.md shows a loop).
  * - Strings returned as `char *` belong to the caller: hubauth_string_free.
  *   `const char *` results are borrowed, valid as each function says.
  * - Strings passed in are NUL-terminated UTF-8; NULL where a pointer is
@@ -111,6 +115,59 @@
 
 
 /**
+ * Job kind: `hubauth_authenticate` (needs options; DONE carries `auth`).
+ */
+#define HUBAUTH_JOB_AUTHENTICATE 1
+
+/**
+ * Job kind: `hubauth_reauthenticate` (needs an auth; options optional).
+ */
+#define HUBAUTH_JOB_REAUTHENTICATE 2
+
+/**
+ * Job kind: `hubauth_token` (needs an auth; DONE carries `secret`).
+ */
+#define HUBAUTH_JOB_TOKEN 3
+
+/**
+ * Job kind: `hubauth_authorization` (needs an auth; DONE carries `secret`).
+ */
+#define HUBAUTH_JOB_AUTHORIZATION 4
+
+/**
+ * Job kind: `hubauth_check` (needs an auth; DONE carries `valid`).
+ */
+#define HUBAUTH_JOB_CHECK 5
+
+/**
+ * Job kind: `hubauth_logout` (needs options).
+ */
+#define HUBAUTH_JOB_LOGOUT 6
+
+/**
+ * Event kind: nothing new; the job still runs.
+ */
+#define HUBAUTH_JOB_EVENT_NONE 0
+
+/**
+ * Event kind: show `url` (and `user_code`, when not NULL) to the person
+ * who logs in. Both were checked and escaped by the library.
+ */
+#define HUBAUTH_JOB_EVENT_LOGIN 1
+
+/**
+ * Event kind: `message` is a line of progress (e.g. the login still waits).
+ */
+#define HUBAUTH_JOB_EVENT_PROGRESS 2
+
+/**
+ * Event kind: the job ended with `status`; its result is in `auth`,
+ * `secret`, `valid` or `error`. Every later poll gives DONE again with the
+ * same status and no result.
+ */
+#define HUBAUTH_JOB_EVENT_DONE 3
+
+/**
  * An authentication: a server, a user and a token kept fresh. A reference
  * to shared state: every reference sees `hubauth_reauthenticate`'s update.
  * Thread-safe. Each reference returned to the caller is owned by it and freed
@@ -133,6 +190,12 @@ typedef struct hubauth_cancel hubauth_cancel;
 typedef struct hubauth_error hubauth_error;
 
 /**
+ * A job started with `hubauth_job_start` or `hubauth_job_start_auth`. Owned
+ * by the caller; free with `hubauth_job_free`. Thread-safe.
+ */
+typedef struct hubauth_job hubauth_job;
+
+/**
  * A set of options. Owned by the caller; free with `hubauth_options_free`.
  * Thread-safe: it may be set and used from several threads.
  */
@@ -150,6 +213,60 @@ typedef struct hubauth_secret hubauth_secret;
  * The numbers are stable and never reused.
  */
 typedef int32_t hubauth_status;
+
+/**
+ * Called from the library's thread whenever a job has news. It must return
+ * quickly; `uv_async_send` fits (with the
+ * `uv_async_t *` as `arg`), and so does `hubauth_notify_fd`.
+ */
+typedef void (*hubauth_notify_fn)(void *arg);
+
+/**
+ * One piece of news from `hubauth_job_poll`. Strings are borrowed from the
+ * job, valid until the next `hubauth_job_poll` of this job or its free;
+ * `auth`, `secret` and `error` are the caller's to free (each handed out
+ * once). Fields a kind does not use are NULL, false or 0.
+ */
+typedef struct {
+  /**
+   * HUBAUTH_JOB_EVENT_NONE, _LOGIN, _PROGRESS or _DONE.
+   */
+  int32_t kind;
+  /**
+   * DONE: the call's status (HUBAUTH_OK or an error code).
+   */
+  hubauth_status status;
+  /**
+   * LOGIN: the URL to open (borrowed).
+   */
+  const char *url;
+  /**
+   * LOGIN: the code to enter on that page, or NULL (borrowed).
+   */
+  const char *user_code;
+  /**
+   * PROGRESS: one line to show (borrowed).
+   */
+  const char *message;
+  /**
+   * DONE of HUBAUTH_JOB_AUTHENTICATE: the new authentication (owned;
+   * hubauth_auth_free). It is also what hubauth_current returns.
+   */
+  hubauth_auth *auth;
+  /**
+   * DONE of HUBAUTH_JOB_TOKEN or _AUTHORIZATION: the value (owned;
+   * hubauth_secret_free).
+   */
+  hubauth_secret *secret;
+  /**
+   * DONE of HUBAUTH_JOB_CHECK: the server's verdict.
+   */
+  bool valid;
+  /**
+   * DONE with an error status: the error (owned; hubauth_error_free).
+   */
+  hubauth_error *error;
+} hubauth_job_event;
 
 /**
  * Called with the URL a user must open to log in, instead of opening a
@@ -326,6 +443,70 @@ void hubauth_error_free(hubauth_error *e);
  * Frees a string returned by hubauth (e.g. `hubauth_auth_server`). NULL is allowed.
  */
 void hubauth_string_free(char *s);
+
+/**
+ * Starts an options-based call as a job and returns at once: `kind` is
+ * HUBAUTH_JOB_AUTHENTICATE or HUBAUTH_JOB_LOGOUT (the others need an
+ * authentication: `hubauth_job_start_auth`). The options are copied; `o`
+ * may be freed at once. The call runs on a thread of the library's own;
+ * `notify(arg)` (NULL allowed: poll on a timer instead) is called from that
+ * thread whenever there is news, never after `hubauth_job_free` returned.
+ * Poll once after starting (a job may be done already) and after every
+ * notify, until the DONE event. A login's URL and code reach the caller as
+ * a LOGIN event; unless option open_browser is false, the library also
+ * prints them and opens a browser, as the blocking call does. A hook set in
+ * the options is called on the job's thread. On success writes the job to
+ * `*out` (free with `hubauth_job_free`).
+ */
+hubauth_status hubauth_job_start(const hubauth_options *o, int kind, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
+
+/**
+ * Starts a call on an authentication as a job, like `hubauth_job_start`:
+ * `kind` is HUBAUTH_JOB_REAUTHENTICATE (`o` NULL or laid over the
+ * authentication's options, as hubauth_reauthenticate does),
+ * HUBAUTH_JOB_TOKEN, HUBAUTH_JOB_AUTHORIZATION or HUBAUTH_JOB_CHECK (`o`
+ * must be NULL). The job holds its own reference to `a`. A token that needs
+ * no refresh is at hand: the job is done when this returns (its DONE event
+ * waits, and notify was called once, on this thread), and no thread is
+ * started.
+ */
+hubauth_status hubauth_job_start_auth(const hubauth_auth *a, const hubauth_options *o, int kind, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
+
+/**
+ * Takes the next event of `j` into `*ev` without ever blocking:
+ * HUBAUTH_JOB_EVENT_NONE when nothing is new. Events come in order: any
+ * LOGIN and PROGRESS, then one DONE with the result, then DONE again (with
+ * no result) for every later poll. Polling is level-triggered: poll until
+ * NONE after each notify (notifies may be merged). Returns HUBAUTH_OK
+ * whenever `*ev` was written (the call's own status is `ev->status`);
+ * HUBAUTH_ERR_NULL_ARGUMENT for a NULL `j` or `ev`.
+ */
+hubauth_status hubauth_job_poll(hubauth_job *j, hubauth_job_event *ev, hubauth_error **err);
+
+/**
+ * Cancels `j`: its waits end within a fraction of a second and it finishes
+ * with HUBAUTH_ERR_CANCELLED (unless it had its result already; poll for
+ * the DONE event). Async-signal-safe; NULL is ignored.
+ */
+void hubauth_job_cancel(hubauth_job *j);
+
+/**
+ * Frees `j`, cancelling it if it still runs (its thread ends by itself and
+ * frees what it made, e.g. a new authentication, zeroing any secret).
+ * Never waits for the job; waits only for a notify call in flight on
+ * another thread, and no notify call starts after this returns. Safe from
+ * any thread, also from inside the job's notify. Using `j` after this is
+ * undefined behaviour, as with every handle. NULL is allowed.
+ */
+void hubauth_job_free(hubauth_job *j);
+
+/**
+ * A ready-made notify: writes the 8-byte value 1 to the file descriptor
+ * `(int)(intptr_t)arg`, an eventfd or the write end of a pipe (make it
+ * non-blocking). errno is kept. Pass it with the descriptor as `arg`, then
+ * wait for the descriptor to be readable in the host's loop.
+ */
+void hubauth_notify_fd(void *arg);
 
 /**
  * New options, all at their defaults (provider juliahub). Never NULL except

@@ -140,6 +140,23 @@ impl Authentication {
         self.refresh_slow().map(|t| t.bearer.clone())
     }
 
+    /// The token [`token`](Self::token) would return when it needs no
+    /// refresh, else None: never a lock, a wait or I/O (a job's fast path).
+    pub fn token_if_fresh(&self) -> Option<Secret> {
+        let state = self.inner.state.load();
+        self.is_fresh(&state).then(|| state.bearer.clone())
+    }
+
+    /// The header value [`authorization`](Self::authorization) would return
+    /// when the token needs no refresh, else None.
+    pub fn authorization_if_fresh(&self) -> Option<Secret> {
+        let state = self.inner.state.load_full();
+        if !self.is_fresh(&state) {
+            return None;
+        }
+        self.inner.provider.authorization(&state).ok()
+    }
+
     /// Fresh as this authentication's options ask (refresh margin, the
     /// validity a caller needs).
     fn is_fresh(&self, token: &Token) -> bool {

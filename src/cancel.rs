@@ -65,6 +65,9 @@ pub const ASYNC_TICK: Duration = Duration::from_millis(25);
 #[derive(Clone)]
 pub struct Cancel {
     inner: Arc<Inner>,
+    /// An enclosing call's cancel that also stops this one ([`enter_within`]:
+    /// a job's cancel around the options' own). Never triggered through this.
+    outer: Option<Arc<Inner>>,
 }
 
 struct Inner {
@@ -97,6 +100,7 @@ impl Cancel {
                 read,
                 write,
             }),
+            outer: None,
         })
     }
 
@@ -105,9 +109,23 @@ impl Cancel {
         self.inner.trigger();
     }
 
-    /// Whether it was triggered.
+    /// Whether it (or the enclosing cancel it was joined with) was triggered.
     pub fn is_triggered(&self) -> bool {
         self.inner.triggered.load(Ordering::SeqCst)
+            || self
+                .outer
+                .as_ref()
+                .is_some_and(|o| o.triggered.load(Ordering::SeqCst))
+    }
+
+    /// A cancel that is triggered when `self` or `outer` is: what a call with
+    /// its own cancel sees inside an enclosing one. Triggering the result
+    /// triggers `self` only.
+    fn within(&self, outer: &Cancel) -> Cancel {
+        Cancel {
+            inner: self.inner.clone(),
+            outer: Some(outer.inner.clone()),
+        }
     }
 
     /// Waits until triggered or `timeout` passed; true when triggered.
@@ -123,17 +141,37 @@ impl Cancel {
             }
             // Rounded up, so a sub-millisecond pause still sleeps.
             let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
-            let mut fd = libc::pollfd {
-                fd: self.inner.read.as_raw_fd(),
+            let pollfd = |inner: &Inner| libc::pollfd {
+                fd: inner.read.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             };
-            // SAFETY: one valid pollfd; EINTR and the rest loop back to the flag.
-            if unsafe { libc::poll(&mut fd, 1, ms) } > 0 && fd.revents & libc::POLLIN != 0 {
-                // The byte is there: triggered, here or in a process that
-                // shares the pipe through fork() (its flag is its own copy).
-                self.inner.triggered.store(true, Ordering::SeqCst);
-                return true;
+            let mut fds = [pollfd(&self.inner), pollfd(&self.inner)];
+            let count = match &self.outer {
+                Some(outer) => {
+                    fds[1] = pollfd(outer);
+                    2
+                }
+                None => 1,
+            };
+            // SAFETY: `count` valid pollfds; EINTR and the rest loop back to the flag.
+            if unsafe { libc::poll(fds.as_mut_ptr(), count, ms) } > 0 {
+                let mut woken = false;
+                for (fd, inner) in fds[..count as usize].iter().zip(
+                    [Some(&self.inner), self.outer.as_ref()]
+                        .into_iter()
+                        .flatten(),
+                ) {
+                    if fd.revents & libc::POLLIN != 0 {
+                        // The byte is there: triggered, here or in a process that
+                        // shares the pipe through fork() (its flag is its own copy).
+                        inner.triggered.store(true, Ordering::SeqCst);
+                        woken = true;
+                    }
+                }
+                if woken {
+                    return true;
+                }
             }
         }
     }
@@ -155,6 +193,7 @@ impl Cancel {
         Cancel {
             // SAFETY: the reference just added.
             inner: unsafe { Arc::from_raw(ptr) },
+            outer: None,
         }
     }
 
@@ -176,6 +215,7 @@ impl Cancel {
         Cancel {
             // SAFETY: per the contract.
             inner: unsafe { Arc::from_raw(ptr.cast::<Inner>()) },
+            outer: None,
         }
     }
 }
@@ -199,13 +239,13 @@ impl Inner {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-unsafe fn errno_location() -> *mut libc::c_int {
+pub(crate) unsafe fn errno_location() -> *mut libc::c_int {
     // SAFETY: always valid for the calling thread.
     unsafe { libc::__errno_location() }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-unsafe fn errno_location() -> *mut libc::c_int {
+pub(crate) unsafe fn errno_location() -> *mut libc::c_int {
     // SAFETY: always valid for the calling thread.
     unsafe { libc::__error() }
 }
@@ -281,6 +321,20 @@ impl Drop for Scope {
         let previous = self.previous.take();
         CURRENT.with(|c| *c.borrow_mut() = previous);
     }
+}
+
+/// Makes `cancel` the current one on this thread until the scope is
+/// dropped, inside the scope that is current now: a trigger of either stops
+/// the call. `None` keeps the enclosing cancel (a job's, [`crate::job`]).
+/// The lifecycle engine enters every call this way, so a call's own cancel
+/// and the job that runs it both stop it.
+pub fn enter_within(cancel: Option<&Cancel>) -> Scope {
+    let joined = match (current(), cancel) {
+        (Some(outer), Some(own)) => Some(own.within(&outer)),
+        (outer, None) => outer,
+        (None, own) => own.cloned(),
+    };
+    enter(joined.as_ref())
 }
 
 /// The cancel of the call running on this thread, if any.
@@ -401,6 +455,32 @@ mod tests {
             assert_eq!(err.message(), "waiting: cancelled");
         }
         assert!(current().is_none());
+    }
+
+    #[test]
+    fn a_call_inside_a_job_is_stopped_by_either_cancel() {
+        let job = Cancel::new().unwrap();
+        let own = Cancel::new().unwrap();
+        let _outer = enter(Some(&job));
+        {
+            let _inner = enter_within(Some(&own));
+            assert!(check("x").is_ok());
+            let waker = job.clone();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                waker.trigger();
+            });
+            let started = Instant::now();
+            let err = sleep(Duration::from_secs(10), "waiting").unwrap_err();
+            assert_eq!(err.kind(), crate::error::ErrorKind::Cancelled);
+            assert!(started.elapsed() < Duration::from_secs(2));
+            t.join().unwrap();
+            assert!(!own.is_triggered(), "the job's trigger is not the call's");
+        }
+        {
+            let _none = enter_within(None);
+            assert!(check("x").is_err(), "no own cancel keeps the job's");
+        }
     }
 
     #[test]

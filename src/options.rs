@@ -254,6 +254,8 @@ options_table! {
         " The browser login's redirect port on 127.0.0.1, 1-65535 (default: a random free port).";
     "ca_file" => ca_file: Option<PathBuf> = None, |_, v| Ok(non_empty(v).map(PathBuf::from)),
         " A PEM file of extra CA certificates to trust, besides the built-in roots and SSL_CERT_FILE / SSL_CERT_DIR.";
+    "open_browser" => open_browser: bool = true, boolean,
+        " false: hubauth itself neither prints the login URL nor opens a browser; the host shows it (a hook, or the LOGIN event of a job) (default true).";
     "token_kind" => token_kind: &'static str = "id",
         |k, v| ["id", "access"].into_iter().find(|t| *t == v).ok_or_else(|| Error::invalid_argument(format!("option {k} takes id or access, not {v:?}"))),
         " juliahub: which token requests carry: id (default; JuliaHub's API, as JuliaHub.jl) or access (the package server, as Pkg).";

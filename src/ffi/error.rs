@@ -29,13 +29,18 @@ pub(crate) fn store(err: *mut *mut hubauth_error, e: Error) {
     if err.is_null() {
         return;
     }
-    let message = CString::new(e.message().replace('\0', " ")).unwrap_or_default();
-    let handle = into_handle::<hubauth_error>(ErrorValue {
-        code: e.kind().code(),
-        message,
-    });
+    let handle = new_error(&e);
     // SAFETY: `err` is non-NULL and points to writable storage for a pointer.
     unsafe { err.write(handle) };
+}
+
+/// A new error object for the caller (e.g. a job's result).
+pub(crate) fn new_error(e: &Error) -> *mut hubauth_error {
+    let message = CString::new(e.message().replace('\0', " ")).unwrap_or_default();
+    into_handle::<hubauth_error>(ErrorValue {
+        code: e.kind().code(),
+        message,
+    })
 }
 
 /// The status code of an error. NULL gives HUBAUTH_ERR_NULL_ARGUMENT.

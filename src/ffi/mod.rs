@@ -15,12 +15,14 @@ mod auth;
 mod cancel;
 mod error;
 mod handle;
+mod job;
 mod options;
 mod secret;
 
 pub use auth::*;
 pub use cancel::*;
 pub use error::*;
+pub use job::*;
 pub use options::*;
 pub use secret::*;
 

@@ -43,17 +43,20 @@ pub fn check_login_url(url: &str) -> Result<Url> {
 
 /// Shows `url` to the user. `user_code` is printed beside it for device flows.
 /// A hook that answers Cancel stops the login at once. The URL is checked
-/// ([`check_login_url`]) before anything else happens.
+/// ([`check_login_url`]) before anything else happens. Inside a job the URL
+/// and code also go to the job's host (its LOGIN event, [`crate::job`]); with
+/// option `open_browser=false` that host, or a hook, is the only one to show
+/// them.
 pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()> {
     check_login_url(url)?;
+    let user_code = user_code.map(escape);
+    let report = || crate::job::report_login(url, user_code.as_deref());
     if let Some(hook) = &ctx.hook {
+        report();
         // The hook gets only the URL: a code it cannot see would make the
         // login impossible, so show it where the user can read it.
-        if let Some(code) = user_code {
-            log::notice(&format!(
-                "the login page will ask for the code {}",
-                escape(code)
-            ));
+        if let Some(code) = user_code.as_ref().filter(|_| ctx.open_browser) {
+            log::notice(&format!("the login page will ask for the code {code}"));
         }
         return match hook(url) {
             HookAction::Continue => Ok(()),
@@ -65,11 +68,21 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
             "a login is needed but interactive login is disabled",
         ));
     }
-    match user_code {
+    let reported = report();
+    if !ctx.open_browser {
+        return if reported {
+            Ok(())
+        } else {
+            Err(Error::invalid_argument(
+                "a login is needed, but open_browser=false and neither a hook nor a job's \
+                 host is there to show the login URL",
+            ))
+        };
+    }
+    match &user_code {
         Some(code) => eprintln!(
-            "hubauth: to log in, open {} and enter the code {}",
+            "hubauth: to log in, open {} and enter the code {code}",
             escape(url),
-            escape(code)
         ),
         None => eprintln!("hubauth: to log in, open {}", escape(url)),
     }

@@ -27,6 +27,8 @@ pub struct LoginContext {
     pub hook: Option<Hook>,
     /// May open a browser / wait for a person (a hook may run even when false).
     pub interactive: bool,
+    /// hubauth prints the URL and opens a browser itself (option open_browser).
+    pub open_browser: bool,
     pub deadline: Instant,
     /// Poll interval when the server gives none.
     pub poll_interval: Option<Duration>,
@@ -39,6 +41,7 @@ impl LoginContext {
         LoginContext {
             hook: options.hook.clone(),
             interactive: options.interactive_or(interactive_default),
+            open_browser: options.open_browser,
             // Options bound timeout_ms to a day; a directly assigned
             // Duration::MAX must not panic here either.
             deadline: {
@@ -61,6 +64,10 @@ impl LoginContext {
     /// triggered ([`crate::cancel`]).
     pub fn sleep(&self, pause: Duration, what: &str) -> Result<()> {
         let now = Instant::now();
+        crate::job::report_progress(&format!(
+            "{what}: waiting for the login to be approved ({} s left)",
+            self.deadline.saturating_duration_since(now).as_secs()
+        ));
         if now.checked_add(pause).is_none_or(|end| end > self.deadline) {
             let left = self.deadline.saturating_duration_since(now);
             cancel::sleep(left, what)?;

@@ -31,9 +31,10 @@
 //! `force` applies to the call that set it only ([`crate::auth`] never keeps
 //! it for later calls).
 //!
-//! Every call runs in the [`cancel`] scope of its options' cancel: one
-//! triggered before the call ends it at once, one triggered during it ends
-//! its current wait (login poll, lock, request) with `Cancelled`.
+//! Every call runs in the [`cancel`] scope of its options' cancel, inside
+//! the scope of the job that runs it, if any ([`crate::job`]): one triggered
+//! before the call ends it at once, one triggered during it ends its current
+//! wait (login poll, lock, request) with `Cancelled`.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -161,7 +162,7 @@ impl<P: Provider> Engine<P> {
         options: &Options,
         call: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        let _scope = cancel::enter(options.cancel.as_ref());
+        let _scope = cancel::enter_within(options.cancel.as_ref());
         cancel::check(&format!("{what} for {}", self.hub.server()))?;
         call()
     }

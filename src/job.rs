@@ -1,0 +1,368 @@
+//! Jobs: a call that can wait on the network, run on a thread of the
+//! library's own while the host's thread goes on (libcurl's multi interface
+//! is the model). The host is told when there is news by a `notify` function
+//! it gives (Julia passes `uv_async_send`, C may write to an eventfd), and
+//! then takes the news with [`Job::poll`], which never blocks: the login URL
+//! and user code to show, progress, and at last the result.
+//!
+//! A job runs the same engine as the blocking calls ([`crate::auth`]), on a
+//! thread of its own, inside a cancel scope of its own ([`crate::cancel`]):
+//! [`Job::cancel`] stops its waits within a fraction of a second, and so does
+//! dropping the job, whose thread then ends by itself and frees what it made.
+//! The job's cancel is never kept by an authentication it creates (a freed
+//! job must not poison later refreshes).
+//!
+//! The flows below report through a thread-local ([`report_login`],
+//! [`report_progress`]), the same way the cancel scope reaches them: every
+//! wait of a call happens on the thread that runs it.
+//!
+//! A job whose answer is at hand (a fresh token) is finished when it starts,
+//! on the caller's thread, without a thread: the fast path stays a few
+//! hundred nanoseconds.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::ThreadId;
+
+use crate::auth::Authentication;
+use crate::cancel::{self, Cancel};
+use crate::error::{Error, ErrorKind, Result};
+use crate::secret::Secret;
+
+/// What a job does: the calls that can wait on the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// [`crate::auth::authenticate`]: finds or obtains a token.
+    Authenticate,
+    /// [`Authentication::reauthenticate`]: reloads, or logs in again.
+    Reauthenticate,
+    /// [`Authentication::token`]: the token, refreshed first when due.
+    Token,
+    /// [`Authentication::authorization`]: the Authorization header value.
+    Authorization,
+    /// [`Authentication::check`]: asks the server whether the token is good.
+    Check,
+    /// [`crate::auth::logout`]: forgets (and revokes) the stored token.
+    Logout,
+}
+
+/// What a finished job produced.
+pub enum Outcome {
+    /// A new authentication (Authenticate).
+    Auth(Authentication),
+    /// A token or an Authorization header value (Token, Authorization).
+    Secret(Secret),
+    /// The server's verdict (Check).
+    Valid(bool),
+    /// Done, nothing to hand over (Reauthenticate, Logout).
+    Done,
+}
+
+/// News from a job, in the order it happened.
+pub enum Event {
+    /// A person must open `url` (and, for a device login, enter `user_code`)
+    /// to log in. Both were checked and escaped: safe to show.
+    Login {
+        url: String,
+        user_code: Option<String>,
+    },
+    /// Something a waiting person may like to read (one escaped line).
+    Progress(String),
+    /// The job ended; no event follows.
+    Done(Result<Outcome>),
+}
+
+/// Called from the job's thread whenever there is news. It must not block
+/// and must not free the job it belongs to.
+pub type Notify = Box<dyn Fn() + Send + Sync>;
+
+/// A running or finished job. Dropping it cancels a running job and never
+/// blocks (beyond a notify call in flight on another thread); no notify call
+/// starts after the drop returns.
+pub struct Job {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    cancel: Cancel,
+    /// The host's notify, None once the job was dropped. Held locked while it
+    /// is called, so a drop waits for a call in flight and none starts after.
+    notify: Mutex<Option<Notify>>,
+    /// Set by a drop: no notify call starts after it.
+    detached: AtomicBool,
+    /// The thread that runs the job, if any (a drop from inside `notify`, on
+    /// that thread, must not wait for itself).
+    worker: Mutex<Option<ThreadId>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    /// The Done event was queued.
+    finished: bool,
+}
+
+/// Progress events waiting to be taken are merged: a host that polls late
+/// finds the newest one, not hundreds.
+const MAX_PENDING_PROGRESS: usize = 1;
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, event: Event) {
+        {
+            let mut queue = self.queue();
+            if queue.finished {
+                return;
+            }
+            if let Event::Progress(_) = event {
+                let pending = queue
+                    .events
+                    .iter()
+                    .filter(|e| matches!(e, Event::Progress(_)))
+                    .count();
+                let oldest = queue
+                    .events
+                    .iter()
+                    .position(|e| matches!(e, Event::Progress(_)));
+                if let Some(pos) = oldest.filter(|_| pending >= MAX_PENDING_PROGRESS) {
+                    queue.events.remove(pos);
+                }
+            }
+            queue.finished = matches!(event, Event::Done(_));
+            queue.events.push_back(event);
+        }
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if self.detached.load(Ordering::SeqCst) {
+            return;
+        }
+        let notify = self.notify.lock().unwrap_or_else(|p| p.into_inner());
+        if self.detached.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(notify) = notify.as_ref() {
+            // A panic in the host's notify (it is Rust only in tests) must
+            // not kill the job's thread before its result is queued.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(notify));
+        }
+    }
+}
+
+thread_local! {
+    /// The job the current thread runs, if any.
+    static RUNNING: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+}
+
+/// Queues a login URL (and user code) for the job running on this thread;
+/// false when no job runs here. The caller checked and escaped both.
+pub fn report_login(url: &str, user_code: Option<&str>) -> bool {
+    RUNNING.with(|running| match running.borrow().as_ref() {
+        Some(shared) => {
+            shared.push(Event::Login {
+                url: url.to_owned(),
+                user_code: user_code.map(str::to_owned),
+            });
+            true
+        }
+        None => false,
+    })
+}
+
+/// Queues a progress line for the job running on this thread, if any.
+pub fn report_progress(message: &str) {
+    RUNNING.with(|running| {
+        if let Some(shared) = running.borrow().as_ref() {
+            shared.push(Event::Progress(crate::log::escape(message).into_owned()));
+        }
+    });
+}
+
+/// Whether a job runs on this thread (its host receives the login URL).
+pub fn in_job() -> bool {
+    RUNNING.with(|running| running.borrow().is_some())
+}
+
+/// Clears [`RUNNING`] when the job's call ends, also on unwind.
+struct RunningScope;
+
+impl Drop for RunningScope {
+    fn drop(&mut self) {
+        RUNNING.with(|running| running.borrow_mut().take());
+    }
+}
+
+impl Job {
+    /// Starts `kind` on a thread of the library's own. `auth` is required by
+    /// every kind but Authenticate and Logout, which need `options`; for the
+    /// others `options` are laid over the authentication's (Reauthenticate)
+    /// or unused. Returns at once; a job whose answer is at hand (a fresh
+    /// token) is finished before it returns, and `notify` has been called.
+    pub fn start(
+        kind: JobKind,
+        auth: Option<Authentication>,
+        options: Option<crate::options::Options>,
+        notify: Option<Notify>,
+    ) -> Result<Job> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            cancel: Cancel::new()?,
+            notify: Mutex::new(notify),
+            detached: AtomicBool::new(false),
+            worker: Mutex::new(None),
+        });
+        let work = Work::new(kind, auth, options)?;
+        if let Some(outcome) = work.at_hand() {
+            shared.push(Event::Done(Ok(outcome)));
+            return Ok(Job { shared });
+        }
+        let worker = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("hubauth-job".into())
+            .spawn(move || {
+                *worker.worker.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(std::thread::current().id());
+                let outcome = {
+                    RUNNING.with(|running| *running.borrow_mut() = Some(worker.clone()));
+                    let _running = RunningScope;
+                    let _scope = cancel::enter(Some(&worker.cancel));
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run()))
+                        .unwrap_or_else(|_| {
+                            Err(Error::new(
+                                ErrorKind::Panic,
+                                "hubauth panicked in a job (a bug, please report it)",
+                            ))
+                        })
+                };
+                worker.push(Event::Done(outcome));
+            })
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("cannot start a thread for the job: {e}"),
+                )
+            })?;
+        // Detached: the thread ends by itself once its call does.
+        drop(handle);
+        Ok(Job { shared })
+    }
+
+    /// The next event, or None when there is nothing new (the job still
+    /// runs). Never blocks. After the Done event, None for ever.
+    pub fn poll(&self) -> Option<Event> {
+        self.shared.queue().events.pop_front()
+    }
+
+    /// Whether the Done event was queued (taken or not).
+    pub fn is_finished(&self) -> bool {
+        self.shared.queue().finished
+    }
+
+    /// Stops the job's waits: it ends with `Cancelled` within a fraction of
+    /// a second, unless it already had its answer. Async-signal-safe.
+    pub fn cancel(&self) {
+        self.shared.cancel.trigger();
+    }
+
+    /// Runs the job to its end on the calling thread's behalf: waits (without
+    /// holding anything the job needs) and returns its result. What the
+    /// blocking calls would do, for tests and hosts without a loop.
+    pub fn wait(self) -> Result<Outcome> {
+        loop {
+            if let Some(Event::Done(outcome)) = self.poll() {
+                return outcome;
+            }
+            if !self.is_finished() {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.cancel.trigger();
+        shared.detached.store(true, Ordering::SeqCst);
+        let worker = *shared.worker.lock().unwrap_or_else(|p| p.into_inner());
+        if worker != Some(std::thread::current().id()) {
+            // Waits for a notify call in flight on the job's thread; none
+            // starts after `detached` was set.
+            let mut notify = shared.notify.lock().unwrap_or_else(|p| p.into_inner());
+            notify.take();
+        }
+        // From inside notify (on the job's thread) the lock is held by the
+        // caller's frame: `detached` alone stops later calls, and the notify
+        // is dropped with the shared state.
+    }
+}
+
+/// A job's call, with what it needs.
+struct Work {
+    kind: JobKind,
+    auth: Option<Authentication>,
+    options: Option<crate::options::Options>,
+}
+
+impl Work {
+    fn new(
+        kind: JobKind,
+        auth: Option<Authentication>,
+        options: Option<crate::options::Options>,
+    ) -> Result<Work> {
+        let needs_auth = !matches!(kind, JobKind::Authenticate | JobKind::Logout);
+        if needs_auth && auth.is_none() {
+            return Err(Error::new(
+                ErrorKind::NullArgument,
+                format!("a {kind:?} job needs an authentication"),
+            ));
+        }
+        if !needs_auth && options.is_none() {
+            return Err(Error::new(
+                ErrorKind::NullArgument,
+                format!("a {kind:?} job needs options"),
+            ));
+        }
+        Ok(Work {
+            kind,
+            auth,
+            options,
+        })
+    }
+
+    /// The outcome without any wait, when it is at hand (a fresh token).
+    fn at_hand(&self) -> Option<Outcome> {
+        let auth = self.auth.as_ref()?;
+        match self.kind {
+            JobKind::Token => auth.token_if_fresh().map(Outcome::Secret),
+            JobKind::Authorization => auth.authorization_if_fresh().map(Outcome::Secret),
+            _ => None,
+        }
+    }
+
+    fn run(self) -> Result<Outcome> {
+        let auth = || self.auth.as_ref().ok_or_else(|| Error::internal("no auth"));
+        let options = || {
+            self.options
+                .as_ref()
+                .ok_or_else(|| Error::internal("no options"))
+        };
+        match self.kind {
+            JobKind::Authenticate => crate::auth::authenticate(options()?).map(Outcome::Auth),
+            JobKind::Logout => crate::auth::logout(options()?).map(|()| Outcome::Done),
+            JobKind::Reauthenticate => auth()?
+                .reauthenticate(self.options.as_ref())
+                .map(|()| Outcome::Done),
+            JobKind::Token => auth()?.token().map(Outcome::Secret),
+            JobKind::Authorization => auth()?.authorization().map(Outcome::Secret),
+            JobKind::Check => auth()?.check().map(Outcome::Valid),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Jobs (src/job.rs): the calls that can wait on the network, run on the
+//! library's thread while the caller's goes on, against the JuliaHub-protocol
+//! server. The C ABI's form of the same is tested in bindings/c/tests.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hubauth::{ErrorKind, Event, Job, JobKind, Outcome, authenticate};
+use support::juliahub::Fixture;
+
+/// A notify that counts its calls.
+fn counter() -> (Arc<AtomicUsize>, hubauth::job::Notify) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    (
+        count,
+        Box::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+}
+
+/// Polls `job` until an event comes, for at most `limit`.
+fn next_event(job: &Job, limit: Duration) -> Event {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(event) = job.poll() {
+            return event;
+        }
+        assert!(Instant::now() < until, "no event within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn login_options(f: &Fixture) -> hubauth::Options {
+    let mut o = f.options();
+    o.set("interactive", "true").unwrap();
+    o.set("open_browser", "false").unwrap();
+    o
+}
+
+#[test]
+fn a_device_login_job_hands_the_url_to_the_host_and_ends_with_the_authentication() {
+    let f = Fixture::new();
+    let (notified, notify) = counter();
+    let started = Instant::now();
+    let job = Job::start(
+        JobKind::Authenticate,
+        None,
+        Some(login_options(&f)),
+        Some(notify),
+    )
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "start returns at once"
+    );
+    let (url, code) = loop {
+        match next_event(&job, Duration::from_secs(10)) {
+            Event::Login { url, user_code } => break (url, user_code),
+            Event::Progress(_) => continue,
+            Event::Done(r) => panic!("done before a login URL: {:?}", r.err()),
+        }
+    };
+    assert!(url.starts_with(&f.server.url()), "{url}");
+    // PkgAuthentication's device login puts the code in the URL it opens.
+    assert!(code.is_none_or(|c| url.contains(&c)));
+    assert!(notified.load(Ordering::SeqCst) >= 1);
+    // The person opens the page (approves); the job sees it on its next poll.
+    hubauth_test_servers::http::get(&url).unwrap();
+    let mut progress = 0;
+    let auth = loop {
+        match next_event(&job, Duration::from_secs(15)) {
+            Event::Progress(line) => {
+                assert!(line.contains("waiting"), "{line}");
+                progress += 1;
+            }
+            Event::Login { .. } => panic!("one login URL only"),
+            Event::Done(Ok(Outcome::Auth(auth))) => break auth,
+            Event::Done(Ok(_)) => panic!("an authenticate job ends with an authentication"),
+            Event::Done(Err(e)) => panic!("{e}"),
+        }
+    };
+    assert!(progress >= 1, "the polls were reported");
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+    assert!(job.poll().is_none(), "nothing after Done");
+    assert!(job.is_finished());
+}
+
+#[test]
+fn a_cancelled_login_job_ends_at_once_and_writes_nothing() {
+    let f = Fixture::new();
+    let job = Job::start(JobKind::Authenticate, None, Some(login_options(&f)), None).unwrap();
+    while !matches!(
+        next_event(&job, Duration::from_secs(10)),
+        Event::Login { .. }
+    ) {}
+    let cancelled = Instant::now();
+    job.cancel();
+    let outcome = loop {
+        if let Event::Done(outcome) = next_event(&job, Duration::from_secs(5)) {
+            break outcome;
+        }
+    };
+    assert!(cancelled.elapsed() < Duration::from_secs(1));
+    assert_eq!(outcome.err().map(|e| e.kind()), Some(ErrorKind::Cancelled));
+    assert!(!f.token_path().exists());
+}
+
+#[test]
+fn dropping_a_running_job_cancels_it_and_notify_is_never_called_after() {
+    let f = Fixture::new();
+    let (notified, notify) = counter();
+    let job = Job::start(
+        JobKind::Authenticate,
+        None,
+        Some(login_options(&f)),
+        Some(notify),
+    )
+    .unwrap();
+    while !matches!(
+        next_event(&job, Duration::from_secs(10)),
+        Event::Login { .. }
+    ) {}
+    drop(job);
+    let after_drop = notified.load(Ordering::SeqCst);
+    // The job's thread sees the cancel within a poll and queues Done: to
+    // nobody, since the host is gone.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(notified.load(Ordering::SeqCst), after_drop);
+    assert!(!f.token_path().exists());
+}
+
+#[test]
+fn a_fresh_token_is_at_hand_when_the_job_starts() {
+    let f = Fixture::new();
+    let stored = f.store_token(3600);
+    let auth = authenticate(&f.options()).unwrap();
+    let (notified, notify) = counter();
+    let job = Job::start(JobKind::Token, Some(auth), None, Some(notify)).unwrap();
+    assert!(job.is_finished(), "no thread, no wait");
+    assert_eq!(notified.load(Ordering::SeqCst), 1);
+    match job.poll() {
+        Some(Event::Done(Ok(Outcome::Secret(token)))) => {
+            assert_eq!(token.expose(), stored.id_token)
+        }
+        _ => panic!("the token"),
+    }
+}
+
+/// A token of 4 s is fresh for its first half (the margin is at most half
+/// the lifetime), then due.
+fn wait_until_due() {
+    std::thread::sleep(Duration::from_millis(2500));
+}
+
+#[test]
+fn a_due_token_is_refreshed_on_the_jobs_thread() {
+    let f = Fixture::new();
+    let stored = f.store_token(4);
+    let auth = authenticate(&f.options()).unwrap();
+    wait_until_due();
+    let job = Job::start(JobKind::Token, Some(auth.clone()), None, None).unwrap();
+    let token = match job.wait() {
+        Ok(Outcome::Secret(token)) => token,
+        Ok(_) => panic!("a token job hands out a token"),
+        Err(e) => panic!("{e}"),
+    };
+    assert_ne!(token.expose(), stored.id_token);
+    assert_eq!(token.expose(), f.stored_id_token());
+    assert_eq!(f.server.stats().refreshes, 1);
+    // Check and reauthenticate run the same way.
+    let check = Job::start(JobKind::Check, Some(auth.clone()), None, None).unwrap();
+    assert!(matches!(check.wait(), Ok(Outcome::Valid(true))));
+    let again = Job::start(JobKind::Reauthenticate, Some(auth), None, None).unwrap();
+    assert!(matches!(again.wait(), Ok(Outcome::Done)));
+}
+
+#[test]
+fn the_jobs_cancel_is_not_kept_by_the_authentication_it_made() {
+    let f = Fixture::new();
+    f.store_token(4);
+    let job = Job::start(JobKind::Authenticate, None, Some(f.options()), None).unwrap();
+    let auth = loop {
+        if let Event::Done(outcome) = next_event(&job, Duration::from_secs(10)) {
+            match outcome {
+                Ok(Outcome::Auth(auth)) => break auth,
+                _ => panic!("an authentication"),
+            }
+        }
+    };
+    job.cancel();
+    drop(job);
+    wait_until_due();
+    // This refresh would fail with Cancelled if the authentication had kept
+    // the job's cancel.
+    let refreshed = auth.token().unwrap();
+    assert_eq!(refreshed.expose(), f.stored_id_token());
+    assert_eq!(f.server.stats().refreshes, 1);
+}
+
+#[test]
+fn open_browser_false_without_a_hook_or_a_job_is_refused() {
+    let f = Fixture::new();
+    let err = authenticate(&login_options(&f)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("open_browser"), "{err}");
+}
+
+#[test]
+fn a_job_needs_what_its_kind_needs() {
+    let err = Job::start(JobKind::Token, None, None, None).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::NullArgument);
+    let err = Job::start(JobKind::Authenticate, None, None, None)
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::NullArgument);
+}

@@ -4,7 +4,8 @@
 //! use its result) and the provider serialises processes with a file lock.
 
 use std::cell::Cell;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
@@ -42,6 +43,10 @@ impl std::fmt::Debug for Authentication {
             .finish_non_exhaustive()
     }
 }
+
+/// How often a wait for the single flight looks again (a refresh takes a
+/// round trip; this is well under one).
+const FLIGHT_PAUSE: Duration = Duration::from_millis(5);
 
 thread_local! {
     /// How many hooks run on this thread now (a hook may log in again).
@@ -99,6 +104,12 @@ pub fn authenticate(options: &Options) -> Result<Authentication> {
     let options = &guarded(options);
     let provider = hubs::for_options(options)?;
     let token = provider.authenticate(options)?;
+    // Checked before the authentication becomes the current one, so a
+    // refused login leaves the previous one current (as JuliaHub.jl's
+    // __AUTH__ is left unchanged when authenticate throws).
+    if options.require_username && token.username.is_none() {
+        return Err(Error::authentication("Unable to determine username."));
+    }
     let inner = Arc::new(Inner {
         provider,
         // `force` was for this call only.
@@ -202,14 +213,34 @@ impl Authentication {
         self.refresh_slow().map(|t| f(&t.bearer))
     }
 
+    /// Waits for this authentication's single flight (a refresh or a login
+    /// in another thread or job), at most `timeout_ms`, and ends the wait
+    /// with `Cancelled` when the call's cancel (or its job's) is triggered: a
+    /// hook that waits for another thread asking this authentication for a
+    /// token must not hang for ever.
+    fn flight(&self, options: &Options) -> Result<MutexGuard<'_, ()>> {
+        let until = Instant::now() + options.timeout;
+        let _scope = crate::cancel::enter_within(options.cancel.as_ref());
+        loop {
+            match self.inner.refreshing.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(TryLockError::Poisoned(poisoned)) => return Ok(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
+            if Instant::now() >= until {
+                return Err(Error::timeout(
+                    "waited timeout_ms for another refresh or login of this authentication \
+                     (is a hook waiting for this call?)",
+                ));
+            }
+            crate::cancel::sleep(FLIGHT_PAUSE, "waiting for another refresh or login")?;
+        }
+    }
+
     #[cold]
     fn refresh_slow(&self) -> Result<Arc<Token>> {
         refuse_in_hook("a token refresh")?;
-        let _flight = self
-            .inner
-            .refreshing
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _flight = self.flight(&self.inner.options)?;
         // Another thread may have refreshed while we waited.
         let current = self.inner.state.load_full();
         if self.is_fresh(&current) {
@@ -257,11 +288,7 @@ impl Authentication {
         refuse_in_hook("reauthenticate")?;
         let merged = options.map(|o| guarded(&o.overlaid_on(&self.inner.options)));
         let options = merged.as_ref().unwrap_or(&self.inner.options);
-        let _flight = self
-            .inner
-            .refreshing
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _flight = self.flight(options)?;
         let current = self.inner.state.load_full();
         // A token the caller gave has nothing stored behind it to reload.
         if options.token.is_some() {

@@ -254,6 +254,8 @@ options_table! {
         " The browser login's redirect port on 127.0.0.1, 1-65535 (default: a random free port).";
     "ca_file" => ca_file: Option<PathBuf> = None, |_, v| Ok(non_empty(v).map(PathBuf::from)),
         " A PEM file of extra CA certificates to trust, besides the built-in roots and SSL_CERT_FILE / SSL_CERT_DIR.";
+    "require_username" => require_username: bool = false, boolean,
+        " true: an authentication whose user the server does not name is refused (\"Unable to determine username.\", as JuliaHub.jl does) and never becomes the current one (default false).";
     "open_browser" => open_browser: bool = true, boolean,
         " false: hubauth itself neither prints the login URL nor opens a browser; the host shows it (a hook, or the LOGIN event of a job) (default true).";
     "token_kind" => token_kind: &'static str = "id",

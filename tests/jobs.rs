@@ -220,3 +220,71 @@ fn a_job_needs_what_its_kind_needs() {
         .unwrap();
     assert_eq!(err.kind(), ErrorKind::NullArgument);
 }
+
+/// A hook that waits for another thread (or job) asking the same
+/// authentication for its token (issue: the cross-thread re-entry
+/// deadlock): that wait ends when its job is cancelled.
+#[test]
+fn a_token_job_waiting_for_a_login_in_flight_ends_when_cancelled() {
+    let f = Fixture::new();
+    f.store_token(4);
+    let auth = authenticate(&f.options()).unwrap();
+    wait_until_due();
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let mut login = hubauth::Options::new();
+    login.set("force", "true").unwrap();
+    login.set("interactive", "true").unwrap();
+    login.set_hook(Some(Arc::new(move |_url: &str| {
+        let _ = entered_tx.send(());
+        // The hook holds the login (and its single flight) until released.
+        let _ = release_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(20));
+        hubauth::HookAction::Cancel
+    })));
+    let relogin = {
+        let auth = auth.clone();
+        std::thread::spawn(move || auth.reauthenticate(Some(&login)))
+    };
+    entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let job = Job::start(JobKind::Token, Some(auth.clone()), None, None).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!job.is_finished(), "it waits for the login in flight");
+    let cancelled = Instant::now();
+    job.cancel();
+    let outcome = loop {
+        if let Event::Done(outcome) = next_event(&job, Duration::from_secs(5)) {
+            break outcome;
+        }
+    };
+    assert!(cancelled.elapsed() < Duration::from_secs(1));
+    assert_eq!(outcome.err().map(|e| e.kind()), Some(ErrorKind::Cancelled));
+    release_tx.send(()).unwrap();
+    let err = relogin.join().unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "the hook said cancel");
+}
+
+#[test]
+fn a_login_without_a_username_is_refused_and_never_current_when_required() {
+    let f = Fixture::new();
+    f.store_token(3600);
+    authenticate(&f.options()).unwrap();
+    let mut given = hubauth::Options::new();
+    given.set("server", &f.server.url()).unwrap();
+    given.set("token", "a-token-from-somewhere").unwrap();
+    given.set("validate", "false").unwrap();
+    given.set("require_username", "true").unwrap();
+    let err = authenticate(&given).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication);
+    assert_eq!(err.message(), "Unable to determine username.");
+    // Other tests of this binary authenticate meanwhile: the refused one,
+    // with its own token, is what must never be current.
+    let current = hubauth::current().unwrap();
+    let current_token = current.token_if_fresh().map(|t| t.expose().to_string());
+    assert_ne!(current_token.as_deref(), Some("a-token-from-somewhere"));
+    given.set("require_username", "false").unwrap();
+    assert!(authenticate(&given).unwrap().username().is_none());
+}

@@ -51,7 +51,12 @@ pub extern "C" fn hubauth_options_new() -> *mut hubauth_options {
 /// to exchange for an access token, RFC 8693, e.g. a personal access token),
 /// subject_token_type (its RFC 8693 type; default
 /// "urn:ietf:params:oauth:token-type:access_token"; DHCore personal access
-/// tokens use "urn:ietf:params:oauth:token-type:pat"). Booleans are "true" or
+/// tokens use "urn:ietf:params:oauth:token-type:pat"), min_valid_s, flow,
+/// redirect_port, ca_file, token_kind, open_browser ("false": the library
+/// neither prints the login URL nor opens a browser; a hook or a job's
+/// LOGIN event shows it), require_username ("true": an authentication whose
+/// user the server does not name is refused and never made current).
+/// `hubauth --help` lists them all (under -o). Booleans are "true" or
 /// "false". An unknown key or a bad value gives HUBAUTH_ERR_INVALID_ARGUMENT
 /// and leaves the options unchanged. An empty value unsets a string option.
 #[unsafe(no_mangle)]

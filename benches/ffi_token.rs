@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use hubauth::ffi::{
-    HUBAUTH_OK, hubauth_auth, hubauth_auth_free, hubauth_error, hubauth_secret,
-    hubauth_secret_expose, hubauth_secret_free, hubauth_secret_len, hubauth_token,
+    HUBAUTH_JOB_EVENT_DONE, HUBAUTH_JOB_TOKEN, HUBAUTH_OK, hubauth_auth, hubauth_auth_free,
+    hubauth_error, hubauth_job_event, hubauth_job_free, hubauth_job_poll, hubauth_job_start_auth,
+    hubauth_secret, hubauth_secret_expose, hubauth_secret_free, hubauth_secret_len, hubauth_token,
     hubauth_token_copy,
 };
 
@@ -50,6 +51,31 @@ fn token_once(auth: *const hubauth_auth) {
     let status = hubauth_token(black_box(auth), &mut secret, ptr::null_mut());
     debug_assert_eq!(status, HUBAUTH_OK);
     hubauth_secret_free(black_box(secret));
+}
+
+/// The token through a job, as an event-loop host takes a fresh one:
+/// `hubauth_job_start_auth` (done at once), one poll (DONE with the secret),
+/// `hubauth_secret_free`, `hubauth_job_free`.
+#[inline(always)]
+fn job_token_once(auth: *const hubauth_auth) {
+    let mut job = ptr::null_mut();
+    let status = hubauth_job_start_auth(
+        black_box(auth),
+        ptr::null(),
+        HUBAUTH_JOB_TOKEN,
+        None,
+        ptr::null_mut(),
+        &mut job,
+        ptr::null_mut(),
+    );
+    debug_assert_eq!(status, HUBAUTH_OK);
+    let mut event = std::mem::MaybeUninit::<hubauth_job_event>::uninit();
+    hubauth_job_poll(job, event.as_mut_ptr(), ptr::null_mut());
+    // SAFETY: poll wrote the event (a live job, a non-NULL event pointer).
+    let event = unsafe { event.assume_init() };
+    debug_assert_eq!(event.kind, HUBAUTH_JOB_EVENT_DONE);
+    hubauth_secret_free(black_box(event.secret));
+    hubauth_job_free(job);
 }
 
 /// `threads` threads each make `iters` calls at once; returns the wall time
@@ -141,6 +167,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("8_threads_cpu_time", |b| {
         b.iter_custom(|iters| concurrent_cpu(shared, 8, iters))
     });
+    // The same token through the job API (what an event-loop host does):
+    // a fresh token is at hand, so the job is done inside start, no thread.
+    group.bench_function("1_thread_job_at_hand", |b| b.iter(|| job_token_once(auth)));
 
     // A JuliaHub-sized id_token (~1 KiB JWT): the copy and the zeroing grow.
     let long = common::StoredToken::fresh_padded(30 * 86_400, 1024);

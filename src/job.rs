@@ -87,7 +87,8 @@ pub struct Job {
 
 struct Shared {
     queue: Mutex<Queue>,
-    cancel: Cancel,
+    /// None for a job finished in `start` (no pipe made for nothing).
+    cancel: Option<Cancel>,
     /// The host's notify, None once the job was dropped. Held locked while it
     /// is called, so a drop waits for a call in flight and none starts after.
     notify: Mutex<Option<Notify>>,
@@ -211,15 +212,19 @@ impl Job {
         options: Option<crate::options::Options>,
         notify: Option<Notify>,
     ) -> Result<Job> {
+        let work = Work::new(kind, auth, options)?;
+        let at_hand = work.at_hand();
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
-            cancel: Cancel::new()?,
+            cancel: match at_hand {
+                Some(_) => None,
+                None => Some(Cancel::new()?),
+            },
             notify: Mutex::new(notify),
             detached: AtomicBool::new(false),
             worker: Mutex::new(None),
         });
-        let work = Work::new(kind, auth, options)?;
-        if let Some(outcome) = work.at_hand() {
+        if let Some(outcome) = at_hand {
             shared.push(Event::Done(Ok(outcome)));
             return Ok(Job { shared });
         }
@@ -232,7 +237,7 @@ impl Job {
                 let outcome = {
                     RUNNING.with(|running| *running.borrow_mut() = Some(worker.clone()));
                     let _running = RunningScope;
-                    let _scope = cancel::enter(Some(&worker.cancel));
+                    let _scope = cancel::enter(worker.cancel.as_ref());
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run()))
                         .unwrap_or_else(|_| {
                             Err(Error::new(
@@ -268,7 +273,9 @@ impl Job {
     /// Stops the job's waits: it ends with `Cancelled` within a fraction of
     /// a second, unless it already had its answer. Async-signal-safe.
     pub fn cancel(&self) {
-        self.shared.cancel.trigger();
+        if let Some(cancel) = &self.shared.cancel {
+            cancel.trigger();
+        }
     }
 
     /// Runs the job to its end on the calling thread's behalf: waits (without
@@ -288,8 +295,8 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
+        self.cancel();
         let shared = &self.shared;
-        shared.cancel.trigger();
         shared.detached.store(true, Ordering::SeqCst);
         let worker = *shared.worker.lock().unwrap_or_else(|p| p.into_inner());
         if worker != Some(std::thread::current().id()) {

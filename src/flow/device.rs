@@ -115,6 +115,18 @@ fn parse_authorization(reply: &Map<String, Value>) -> Result<DeviceAuthorization
     })
 }
 
+/// The pause between polls: the server's `interval`, but one below a second
+/// (0 would poll the token endpoint in a tight loop) is raised to RFC 8628's
+/// 5 s default or `poll_interval_ms`, whichever is larger; without one,
+/// `poll_interval_ms` or the default.
+fn poll_interval(server: Option<Duration>, configured: Option<Duration>) -> Duration {
+    match server {
+        Some(interval) if interval >= Duration::from_secs(1) => interval,
+        Some(_) => configured.map_or(DEFAULT_INTERVAL, |c| c.max(DEFAULT_INTERVAL)),
+        None => configured.unwrap_or(DEFAULT_INTERVAL),
+    }
+}
+
 /// How the token endpoint's "not yet" is recognised while polling.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PollRules {
@@ -231,10 +243,7 @@ pub fn poll_with(
     const WHAT: &str = "device login";
     let start = Instant::now();
     let expires = start.checked_add(authorization.expires_in).unwrap_or(start);
-    let mut interval = authorization
-        .interval
-        .or(ctx.poll_interval)
-        .unwrap_or(DEFAULT_INTERVAL);
+    let mut interval = poll_interval(authorization.interval, ctx.poll_interval);
     loop {
         if Instant::now()
             .checked_add(interval)
@@ -267,6 +276,18 @@ pub fn poll_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interval_below_a_second_never_makes_a_tight_loop() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(poll_interval(Some(s(0)), None), s(5));
+        assert_eq!(poll_interval(Some(s(0)), Some(ms(100))), s(5));
+        assert_eq!(poll_interval(Some(s(0)), Some(s(9))), s(9));
+        assert_eq!(poll_interval(Some(s(2)), Some(ms(100))), s(2));
+        assert_eq!(poll_interval(None, Some(ms(100))), ms(100));
+        assert_eq!(poll_interval(None, None), s(5));
+    }
 
     #[test]
     fn plain_text_4xx_is_pending_only_under_pkg_rules() {

@@ -41,11 +41,53 @@ fn read_request(input: impl BufRead) -> Vec<(String, String)> {
     request
 }
 
+/// The value of `key`; of a repeated key the last one, as git itself keeps.
 fn field<'a>(request: &'a [(String, String)], key: &str) -> Option<&'a str> {
     request
         .iter()
+        .rev()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
+}
+
+/// `host` as name (an IPv6 literal keeps its brackets) and optional port.
+fn split_host_port(host: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (literal, after) = rest.split_once(']')?;
+        literal.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':')?),
+        };
+        return Some((&host[..literal.len() + 2], port));
+    }
+    Some(match host.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    })
+}
+
+/// The origin git asks about, when `protocol` is exactly `http` or `https`
+/// and `host` is a bare host name or IP literal with an optional port: no
+/// userinfo, path, query, fragment, backslash or whitespace (git sends
+/// percent-decoded hosts, so `evil@hub` or `hub/x` reach us as such, and a
+/// lenient URL parser would take them for the hub).
+fn asked_origin(protocol: &str, host: &str) -> Option<url::Url> {
+    if protocol != "https" && protocol != "http" {
+        return None;
+    }
+    let (name, port) = split_host_port(host)?;
+    let plain_name = name.starts_with('[')
+        || (!name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+    let plain_port =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    if !plain_name || !plain_port {
+        return None;
+    }
+    url::Url::parse(&format!("{protocol}://{host}/")).ok()
 }
 
 fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
@@ -71,7 +113,7 @@ fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
     let Ok(server) = ServerUrl::parse(provider.server()) else {
         return Ok(());
     };
-    let Ok(asked) = url::Url::parse(&format!("{protocol}://{host}/")) else {
+    let Some(asked) = asked_origin(protocol, host) else {
         return Ok(());
     };
     if !server.same_origin(&asked) {
@@ -129,5 +171,49 @@ mod tests {
         assert_eq!(field(&request, "protocol"), Some("https"));
         assert_eq!(field(&request, "host"), Some("example.com"));
         assert_eq!(field(&request, "ignored"), None);
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_key_wins_as_in_git() {
+        let request = read_request(&b"host=good.example\nhost=evil.example\n\n"[..]);
+        assert_eq!(field(&request, "host"), Some("evil.example"));
+    }
+
+    #[test]
+    fn only_a_bare_host_and_port_are_asked_about() {
+        let origin =
+            |p: &str, h: &str| asked_origin(p, h).map(|u| u.origin().ascii_serialization());
+        assert_eq!(
+            origin("https", "hub.example").as_deref(),
+            Some("https://hub.example")
+        );
+        assert_eq!(
+            origin("http", "127.0.0.1:8080").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(
+            origin("https", "[::1]:8443").as_deref(),
+            Some("https://[::1]:8443")
+        );
+        for (protocol, host) in [
+            ("https", "evil.example@hub.example"),
+            ("https", "hub.example/evil.example"),
+            ("https", "hub.example?x"),
+            ("https", "hub.example#x"),
+            ("https", "hub.example\\x"),
+            ("https", "hub.example\t"),
+            ("https", "hub.example\r"),
+            ("https", "hub.example:"),
+            ("https", "hub.example:99999x"),
+            ("https", "[::1]x"),
+            ("https", "[not-ip]"),
+            ("https", ""),
+            ("http://hub.example/x?", "evil.example"),
+            ("HTTPS", "hub.example"),
+            (" https", "hub.example"),
+            ("file", "hub.example"),
+        ] {
+            assert_eq!(origin(protocol, host), None, "{protocol:?} {host:?}");
+        }
     }
 }

@@ -299,6 +299,50 @@ class HeaderParser(unittest.TestCase):
         hdr = gen.parse_header(same)
         self.assertEqual([t.name for t in hdr.typedefs], ["cb_fn"])
 
+    def test_reads_a_struct_with_fields(self) -> None:
+        hdr = gen.parse_header((REPO / "include/hubauth.h").read_text())
+        t = hdr.typedef("hubauth_job_event")
+        self.assertEqual(t.kind, "struct")
+        self.assertEqual([(f.name, str(f.ctype)) for f in t.fields],
+                         [("kind", "int32_t"), ("status", "hubauth_status"), ("url", "const char *"),
+                          ("user_code", "const char *"), ("message", "const char *"),
+                          ("auth", "hubauth_auth *"), ("secret", "hubauth_secret *"),
+                          ("valid", "bool"), ("error", "hubauth_error *")])
+        jl = gen.render(hdr)
+        body = jl[jl.index("struct hubauth_job_event\n"):]
+        body = body[:body.index("\nend\n")]
+        fields = re.findall(r"^    (\w+)::(\S+)$", body, re.M)
+        self.assertEqual([f[0] for f in fields], [f.name for f in t.fields])
+        self.assertEqual(dict(fields)["kind"], "Int32")
+        self.assertEqual(dict(fields)["url"], "Ptr{UInt8}")
+        self.assertEqual(dict(fields)["valid"], "Bool")
+        self.assertTrue(dict(fields)["auth"].startswith("Ptr{"))
+        self.assertEqual(gen.julia_type(hdr, hdr.function("hubauth_job_poll").params[1].ctype, "arg"),
+                         "Ptr{hubauth_job_event}")
+        py = gen.render_python(hdr)
+        self.assertIn("('valid', 'c_bool'),", py)
+        self.assertIn("('auth', 'AuthPtr'),", py)
+        self.assertIn("'hubauth_job_poll': {1: 'JobEvent'},", py)
+
+    def test_struct_members_are_strict(self) -> None:
+        ok = "typedef struct {\n  /** doc */\n  int32_t a;\n  const char *b;\n} hubauth_s;\n"
+        self.assertEqual([f.name for f in gen.parse_header(ok).typedef("hubauth_s").fields], ["a", "b"])
+        bad = [
+            "typedef struct {\n  int32_t a[4];\n} hubauth_s;",
+            "typedef struct {\n  int32_t a : 3;\n} hubauth_s;",
+            "typedef struct {\n  void (*f)(void *x);\n} hubauth_s;",
+            "typedef struct {\n  struct { int a; } in;\n} hubauth_s;",
+            "typedef struct {\n  int32_t a, b;\n} hubauth_s;",
+            "typedef struct {\n  int32_t a;\n",                      # never closed
+            "typedef struct {\n} hubauth_s;",                         # no fields
+            "typedef struct hubauth_t {\n  int32_t a;\n} hubauth_s;",  # names differ
+            "typedef struct {\n  int32_t a;\n} hubauth_s;\nvoid hubauth_f(hubauth_s s);",  # by value
+            "typedef struct {\n  mystery_t a;\n} hubauth_s;",
+        ]
+        for text in bad:
+            with self.subTest(text=text), self.assertRaises(gen.HeaderError):
+                gen.parse_header(text)
+
     def test_docstrings_escape_dollar_and_backslash(self) -> None:
         self.assertEqual(gen.docstring('costs $5 \\ "x" """'),
                          '"""\ncosts \\$5 \\\\ "x" \\"\\"\\"\n"""')

@@ -10,7 +10,9 @@ header, so an installed wheel needs no header).
     python3 bindings/julia/gen/generate.py --stdout   # print LibHubAuth.jl, write nothing
 
 The header is cbindgen output and regular: doxygen `/** */` comments, opaque
-`typedef struct x x;`, scalar and function-pointer typedefs, `#define
+`typedef struct x x;`, struct typedefs with fields (`typedef struct { int32_t
+kind; ... } x;`, one field per line, each maybe after a doc comment),
+scalar and function-pointer typedefs, `#define
 HUBAUTH_* <int>`, and one prototype per line. A parameter may itself be a
 function pointer written inline (`void (*free_userdata)(void *userdata)`): it
 becomes an unnamed callback type, `<param>_fn` (Typedef.inline), which the
@@ -93,16 +95,29 @@ class Define:
     line: int
 
 
+@dataclass(frozen=True)
+class Field:
+    ctype: CType
+    name: str
+    doc: str = ""
+    line: int = 0
+
+    def __str__(self) -> str:
+        sep = "" if self.ctype.ptr else " "
+        return f"{self.ctype}{sep}{self.name};"
+
+
 @dataclass
 class Typedef:
     name: str
-    kind: str                  # "opaque" | "alias" | "fnptr"
+    kind: str                  # "opaque" | "alias" | "fnptr" | "struct"
     doc: str
     line: int
     target: CType | None = None            # alias
     ret: CType | None = None               # fnptr
     params: list[Param] = field(default_factory=list)  # fnptr
     inline: bool = False                   # fnptr: an inline parameter type, not a C name
+    fields: list[Field] = field(default_factory=list)  # struct, in C order
 
     def signature(self) -> str:
         """`ret (*)(params)` of a function-pointer type."""
@@ -258,6 +273,12 @@ def parse_header(text: str, name: str = "include/hubauth.h") -> Header:
         if re.fullmatch(r'extern\s+"C"\s*\{', line) or re.fullmatch(r"\}\s*(//.*)?", line):
             continue
         code = re.sub(r"\s*//.*$", "", line)
+        m = re.fullmatch(rf"typedef\s+struct(?:\s+({IDENT}))?\s*\{{", code)
+        if m:
+            t, i = _parse_struct_body(lines, i, m.group(1), doc, lineno, name)
+            typedefs.append(t)
+            doc = ""
+            continue
         m = re.fullmatch(rf"typedef\s+struct\s+({IDENT})\s+({IDENT})\s*;", code)
         if m:
             if m.group(1) != m.group(2):
@@ -299,6 +320,54 @@ def parse_header(text: str, name: str = "include/hubauth.h") -> Header:
     return hdr
 
 
+def _parse_struct_body(lines: list[str], i: int, tag: str | None, doc: str, start: int,
+                       name: str) -> tuple[Typedef, int]:
+    """The fields of `typedef struct [tag] {` (its line is start; lines[i] is
+    the first after it) up to `} name;`. Each field is one line `type name;`,
+    maybe after a doc comment; anything else is an error. Returns the struct
+    and the index of the line after its end."""
+    fields: list[Field] = []
+    fdoc = ""
+    while i < len(lines):
+        raw = lines[i]
+        line = raw.strip()
+        lineno = i + 1
+        where = f"{name}:{lineno}"
+        i += 1
+        if not line:
+            continue
+        if line.startswith("/*"):
+            block = [raw]
+            while "*/" not in block[-1]:
+                if i >= len(lines):
+                    raise HeaderError(f"{where}: unterminated comment")
+                block.append(lines[i])
+                i += 1
+            rest = block[-1].split("*/", 1)[1].strip()
+            if rest:
+                raise HeaderError(f"{where}: code after a comment on one line: {rest!r}")
+            fdoc = _clean_doc(block) if line.startswith("/**") else ""
+            continue
+        if line.startswith("//"):
+            continue
+        code = re.sub(r"\s*//.*$", "", line)
+        m = re.fullmatch(rf"\}}\s*({IDENT})\s*;", code)
+        if m:
+            if tag is not None and tag != m.group(1):
+                raise HeaderError(f"{where}: typedef struct {tag} {{...}} {m.group(1)}: names differ")
+            if not fields:
+                raise HeaderError(f"{where}: struct {m.group(1)} has no fields")
+            return Typedef(m.group(1), "struct", doc, start, fields=fields), i
+        m = re.fullmatch(rf"([^()\[\]{{}};,]+?[\s*])({IDENT})\s*;", code)
+        if not m:
+            raise HeaderError(f"{where}: unrecognised struct member {line!r} "
+                              "(one `type name;` per line expected; no arrays, bit-fields, "
+                              "nested structs or function pointers)")
+        fields.append(Field(parse_ctype(m.group(1), where), m.group(2), fdoc, lineno))
+        fdoc = ""
+    raise HeaderError(f"{name}:{start}: struct without its closing `}} name;`")
+
+
 def _validate(hdr: Header, name: str) -> None:
     seen: dict[str, int] = {}
     for item in [*hdr.typedefs, *hdr.defines, *hdr.functions]:
@@ -315,6 +384,14 @@ def _validate(hdr: Header, name: str) -> None:
             julia_type(hdr, t.ret, "cb_ret", f"{name}:{t.line}")
             for p in t.params:
                 julia_type(hdr, p.ctype, "cb_arg", f"{name}:{t.line}")
+        if t.kind == "struct":
+            seen_f: set[str] = set()
+            for fl in t.fields:
+                if fl.name in seen_f:
+                    raise HeaderError(f"{name}:{fl.line}: field {fl.name} of {t.name} declared twice")
+                seen_f.add(fl.name)
+                julia_type(hdr, fl.ctype, "field", f"{name}:{fl.line}")
+                py_type(hdr, fl.ctype, "field", where=f"{name}:{fl.line}")
 
 
 # ----------------------------------------------------------------------------
@@ -322,7 +399,8 @@ def _validate(hdr: Header, name: str) -> None:
 # ----------------------------------------------------------------------------
 #
 # position: "arg" (Julia passes it to C), "ret" (C returns it to Julia),
-#           "cb_arg" / "cb_ret" (a callback's parameters / result).
+#           "cb_arg" / "cb_ret" (a callback's parameters / result),
+#           "field" (a member of a struct typedef).
 #
 #   int32_t → Int32   int64_t → Int64   size_t → Csize_t   bool → Bool
 #   bool *  → Ptr{Bool}                  void * → Ptr{Cvoid}   void (ret) → Cvoid
@@ -333,6 +411,9 @@ def _validate(hdr: Header, name: str) -> None:
 #   char * argument (hubauth_string_free) → Ptr{UInt8}: a pointer C gave us
 #   opaque handle * → Ptr{Cvoid};  handle ** → Ptr{Ptr{Cvoid}}
 #   scalar typedef → its target;   function-pointer typedef → Ptr{Cvoid}
+#   struct typedef hubauth_x (fields) → an isbits `struct hubauth_x` with the
+#       C fields in C order; `hubauth_x *` → Ptr{hubauth_x} (pass a Ref{hubauth_x});
+#       by value: refused. A struct member `const char *` → Ptr{UInt8} (borrowed).
 #
 # julia_type() gives the canonical spelling the generator writes;
 # accepted_types() the spellings the checker also accepts in hand-written code
@@ -353,6 +434,8 @@ def _pointee(hdr: Header, base: str, where: str) -> str:
         return "Cvoid"
     if t.kind == "fnptr":
         return "Ptr{Cvoid}"
+    if t.kind == "struct":
+        return t.name
     return julia_type(hdr, t.target, "arg", where)
 
 
@@ -365,8 +448,8 @@ def julia_type(hdr: Header, ct: CType, position: str, where: str = "") -> str:
         if ct.base == "char":
             raise HeaderError(f"{where}: plain char is not mapped")
         t = hdr.typedef(ct.base)
-        if t is not None and t.kind == "opaque":
-            raise HeaderError(f"{where}: opaque {ct.base} passed by value")
+        if t is not None and t.kind in ("opaque", "struct"):
+            raise HeaderError(f"{where}: {t.kind} {ct.base} by value (only pointers to it are mapped)")
         return _pointee(hdr, ct.base, where)
     if ct.ptr == 1 and ct.base == "char":
         if ct.const and position in ("arg", "cb_arg"):
@@ -518,6 +601,15 @@ end
 '''
 
 
+def _julia_zero(jt: str) -> str:
+    """The all-zero value of a field type (C's NULL, false, 0)."""
+    if jt.startswith("Ptr{"):
+        return "C_NULL"
+    if jt == "Bool":
+        return "false"
+    return f"{jt}(0)"
+
+
 def render(hdr: Header) -> str:
     out = [PREAMBLE]
     out.append("# ---------------------------------------------------------------------------")
@@ -530,6 +622,20 @@ def render(hdr: Header) -> str:
         if t.kind == "opaque":
             out.append(docstring(f"`{t.name}` (opaque; use `Ptr{{{t.name}}}` == `Ptr{{Cvoid}}`)\n\n{t.doc}".rstrip()))
             out.append(f"const {t.name} = Cvoid")
+        elif t.kind == "struct":
+            body = "\n".join(f"    {f}" for f in t.fields)
+            out.append(docstring(
+                f"`typedef struct {{ ... }} {t.name};`, field for field (an isbits struct with "
+                f"C's layout: pass a `Ref{{{t.name}}}` where C takes `{t.name} *`).\n\n"
+                f"```c\ntypedef struct {{\n{body}\n}} {t.name};\n```\n\n{t.doc}".rstrip()))
+            out.append(f"struct {t.name}")
+            for fl in t.fields:
+                if fl.doc:
+                    out.append(docstring(fl.doc, "    "))
+                out.append(f"    {julia_ident(fl.name)}::{julia_type(hdr, fl.ctype, 'field')}")
+            out.append("end")
+            zero = ", ".join(_julia_zero(julia_type(hdr, fl.ctype, 'field')) for fl in t.fields)
+            out.append(f"{t.name}() = {t.name}({zero})")
         elif t.kind == "alias":
             jt = julia_type(hdr, t.target, "arg")
             out.append(docstring(f"`typedef {t.target} {t.name};`\n\n{t.doc}".rstrip()))
@@ -598,6 +704,12 @@ def render(hdr: Header) -> str:
 #   function-pointer typedef hubauth_hook_fn → HOOK_FN (a CFUNCTYPE from FN_POINTERS)
 #   inline function-pointer parameter `void (*free_userdata)(void *)` → FREE_USERDATA_FN
 #       (a CFUNCTYPE from FN_POINTERS, its C name there being its signature)
+#   struct typedef hubauth_job_event → STRUCTS["JobEvent"] = (C name, [(field, type)]),
+#       the _fields_ of a ctypes.Structure, in C order; a member `const char *` →
+#       c_char_p (borrowed: reading it copies), hubauth_x * → XPtr, bool → c_bool
+#   hubauth_job_event * argument → c_void_p in SIGNATURES (pass
+#       ctypes.byref(event)); STRUCT_PARAMS[function][index] = "JobEvent"
+#       says which struct it points to
 
 PY_SCALARS = {
     "int8_t": "c_int8", "int16_t": "c_int16", "int32_t": "c_int32", "int64_t": "c_int64",
@@ -629,6 +741,8 @@ def py_type(hdr: Header, ct: CType, position: str, fn_name: str = "", where: str
             if position not in ("ret", "cb_ret"):
                 raise HeaderError(f"{where}: void parameter")
             return None
+        if t is not None and t.kind == "struct":
+            raise HeaderError(f"{where}: struct {base} by value has no ctypes mapping here")
         if t is not None and t.kind == "fnptr":
             return py_fnptr_name(base)
         if base in PY_SCALARS:
@@ -637,11 +751,20 @@ def py_type(hdr: Header, ct: CType, position: str, fn_name: str = "", where: str
     if ct.ptr == 1 and base == "char":
         if ct.const:
             return "c_char_p"
+        if position == "field":
+            raise HeaderError(f"{where}: a non-const char * struct member has no ctypes mapping here")
         if position == "ret" or fn_name.endswith("_free"):
             return "OwnedString"
         return "POINTER(c_char)"
     if ct.ptr == 1 and base == "void":
         return "c_void_p"
+    if t is not None and t.kind == "struct":
+        if ct.ptr == 1 and position in ("arg", "cb_arg"):
+            # c_void_p, which takes ctypes.byref(the Structure): a name _lib
+            # resolves without knowing STRUCTS. STRUCT_PARAMS names the
+            # struct, for a _lib that builds it and declares POINTER(it).
+            return "c_void_p"
+        raise HeaderError(f"{where}: no ctypes type for {ct} (only a struct pointer argument is mapped)")
     if t is not None and t.kind == "opaque":
         inner = py_handle_name(base)
         depth = ct.ptr - 1
@@ -655,6 +778,12 @@ def py_type(hdr: Header, ct: CType, position: str, fn_name: str = "", where: str
     return inner
 
 
+def py_struct_name(c_name: str) -> str:
+    """hubauth_job_event → JobEvent."""
+    base = c_name[len("hubauth_"):] if c_name.startswith("hubauth_") else c_name
+    return "".join(w.capitalize() for w in base.split("_"))
+
+
 PY_PREAMBLE = '''\
 # GENERATED by bindings/julia/gen/generate.py from include/hubauth.h; do not edit.
 # Regenerate: python3 bindings/julia/gen/generate.py
@@ -664,7 +793,9 @@ PY_PREAMBLE = '''\
 Types are ctypes names that ``_lib`` resolves: ``c_*`` from ctypes, ``None``
 for void, ``XPtr`` the handle class of the opaque ``hubauth_x``,
 ``OwnedString`` a ``char *`` the caller frees, ``POINTER(T)`` a pointer to T,
-``HOOK_FN`` and the other callback types of ``FN_POINTERS``.
+``HOOK_FN`` and the other callback types of ``FN_POINTERS``. A pointer to a
+struct of ``STRUCTS`` is ``c_void_p`` in ``SIGNATURES`` (pass
+``ctypes.byref(s)``); ``STRUCT_PARAMS`` says which struct each one points to.
 """
 
 from typing import Dict, List, Optional, Tuple
@@ -693,6 +824,31 @@ def render_python(hdr: Header) -> str:
             args = [py_type(hdr, p.ctype, "cb_arg", where=where) for p in t.params]
             c_name = t.signature() if t.inline else t.name
             out.append(f"    {py_fnptr_name(t.name)!r}: ({c_name!r}, {ret!r}, {args!r}),")
+    out.append("}")
+    out.append("")
+    out.append("#: Struct typedefs with fields: class name → (C name, [(field, type), ...]),")
+    out.append("#: the ``_fields_`` of a ctypes.Structure in C order.")
+    out.append("STRUCTS: Dict[str, Tuple[str, List[Tuple[str, str]]]] = {")
+    for t in hdr.typedefs:
+        if t.kind == "struct":
+            out.append(f"    {py_struct_name(t.name)!r}: ({t.name!r}, [")
+            for fl in t.fields:
+                ft = py_type(hdr, fl.ctype, "field", where=f"{HEADER_REL}:{fl.line}")
+                out.append(f"        ({fl.name!r}, {ft!r}),  # {fl}")
+            out.append("    ]),")
+    out.append("}")
+    out.append("")
+    out.append("#: Arguments that point to a struct of STRUCTS (``c_void_p`` in SIGNATURES):")
+    out.append("#: function → {argument index (0-based) → struct class name}.")
+    out.append("STRUCT_PARAMS: Dict[str, Dict[int, str]] = {")
+    for f in hdr.functions:
+        idx = {}
+        for k, p in enumerate(f.params):
+            t = hdr.typedef(p.ctype.base)
+            if t is not None and t.kind == "struct":
+                idx[k] = py_struct_name(t.name)
+        if idx:
+            out.append(f"    {f.name!r}: {idx!r},")
     out.append("}")
     out.append("")
     out.append("#: Every function, in header order: name → (restype, argtypes).")

@@ -6,7 +6,9 @@
 Types are ctypes names that ``_lib`` resolves: ``c_*`` from ctypes, ``None``
 for void, ``XPtr`` the handle class of the opaque ``hubauth_x``,
 ``OwnedString`` a ``char *`` the caller frees, ``POINTER(T)`` a pointer to T,
-``HOOK_FN`` and the other callback types of ``FN_POINTERS``.
+``HOOK_FN`` and the other callback types of ``FN_POINTERS``. A pointer to a
+struct of ``STRUCTS`` is ``c_void_p`` in ``SIGNATURES`` (pass
+``ctypes.byref(s)``); ``STRUCT_PARAMS`` says which struct each one points to.
 """
 
 from typing import Dict, List, Optional, Tuple
@@ -27,20 +29,54 @@ HUBAUTH_ERR_INSECURE = 11
 HUBAUTH_ERR_BUFFER_TOO_SMALL = 12
 HUBAUTH_ERR_PANIC = 98
 HUBAUTH_ERR_INTERNAL = 99
+HUBAUTH_JOB_AUTHENTICATE = 1
+HUBAUTH_JOB_REAUTHENTICATE = 2
+HUBAUTH_JOB_TOKEN = 3
+HUBAUTH_JOB_AUTHORIZATION = 4
+HUBAUTH_JOB_CHECK = 5
+HUBAUTH_JOB_LOGOUT = 6
+HUBAUTH_JOB_EVENT_NONE = 0
+HUBAUTH_JOB_EVENT_LOGIN = 1
+HUBAUTH_JOB_EVENT_PROGRESS = 2
+HUBAUTH_JOB_EVENT_DONE = 3
 
 #: Opaque structs (C name → handle class name).
 HANDLES: Dict[str, str] = {
     'hubauth_auth': 'AuthPtr',
     'hubauth_cancel': 'CancelPtr',
     'hubauth_error': 'ErrorPtr',
+    'hubauth_job': 'JobPtr',
     'hubauth_options': 'OptionsPtr',
     'hubauth_secret': 'SecretPtr',
 }
 
 #: Function-pointer typedefs: class name → (C name, restype, argtypes).
 FN_POINTERS: Dict[str, Tuple[str, Optional[str], List[str]]] = {
+    'NOTIFY_FN': ('hubauth_notify_fn', None, ['c_void_p']),
     'HOOK_FN': ('hubauth_hook_fn', 'c_int32', ['c_void_p', 'c_char_p']),
     'FREE_USERDATA_FN': ('void (*)(void *userdata)', None, ['c_void_p']),
+}
+
+#: Struct typedefs with fields: class name → (C name, [(field, type), ...]),
+#: the ``_fields_`` of a ctypes.Structure in C order.
+STRUCTS: Dict[str, Tuple[str, List[Tuple[str, str]]]] = {
+    'JobEvent': ('hubauth_job_event', [
+        ('kind', 'c_int32'),  # int32_t kind;
+        ('status', 'c_int32'),  # hubauth_status status;
+        ('url', 'c_char_p'),  # const char *url;
+        ('user_code', 'c_char_p'),  # const char *user_code;
+        ('message', 'c_char_p'),  # const char *message;
+        ('auth', 'AuthPtr'),  # hubauth_auth *auth;
+        ('secret', 'SecretPtr'),  # hubauth_secret *secret;
+        ('valid', 'c_bool'),  # bool valid;
+        ('error', 'ErrorPtr'),  # hubauth_error *error;
+    ]),
+}
+
+#: Arguments that point to a struct of STRUCTS (``c_void_p`` in SIGNATURES):
+#: function → {argument index (0-based) → struct class name}.
+STRUCT_PARAMS: Dict[str, Dict[int, str]] = {
+    'hubauth_job_poll': {1: 'JobEvent'},
 }
 
 #: Every function, in header order: name → (restype, argtypes).
@@ -67,6 +103,12 @@ SIGNATURES: Dict[str, Tuple[Optional[str], List[str]]] = {
     'hubauth_error_message': ('c_char_p', ['ErrorPtr']),  # const char *hubauth_error_message(const hubauth_error *e);
     'hubauth_error_free': (None, ['ErrorPtr']),  # void hubauth_error_free(hubauth_error *e);
     'hubauth_string_free': (None, ['OwnedString']),  # void hubauth_string_free(char *s);
+    'hubauth_job_start': ('c_int32', ['OptionsPtr', 'c_int', 'NOTIFY_FN', 'c_void_p', 'POINTER(JobPtr)', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_job_start(const hubauth_options *o, int kind, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
+    'hubauth_job_start_auth': ('c_int32', ['AuthPtr', 'OptionsPtr', 'c_int', 'NOTIFY_FN', 'c_void_p', 'POINTER(JobPtr)', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_job_start_auth(const hubauth_auth *a, const hubauth_options *o, int kind, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
+    'hubauth_job_poll': ('c_int32', ['JobPtr', 'c_void_p', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_job_poll(hubauth_job *j, hubauth_job_event *ev, hubauth_error **err);
+    'hubauth_job_cancel': (None, ['JobPtr']),  # void hubauth_job_cancel(hubauth_job *j);
+    'hubauth_job_free': (None, ['JobPtr']),  # void hubauth_job_free(hubauth_job *j);
+    'hubauth_notify_fd': (None, ['c_void_p']),  # void hubauth_notify_fd(void *arg);
     'hubauth_options_new': ('OptionsPtr', []),  # hubauth_options *hubauth_options_new(void);
     'hubauth_options_set': ('c_int32', ['OptionsPtr', 'c_char_p', 'c_char_p', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_options_set(hubauth_options *o, const char *key, const char *value, hubauth_error **err);
     'hubauth_options_set_hook': ('c_int32', ['OptionsPtr', 'HOOK_FN', 'c_void_p']),  # hubauth_status hubauth_options_set_hook(hubauth_options *o, hubauth_hook_fn hook, void *userdata);

@@ -129,6 +129,14 @@ unless the caller synchronises.
 const hubauth_error = Cvoid
 
 """
+`hubauth_job` (opaque; use `Ptr{hubauth_job}` == `Ptr{Cvoid}`)
+
+A job started with `hubauth_job_start` or `hubauth_job_start_auth`. Owned
+by the caller; free with `hubauth_job_free`. Thread-safe.
+"""
+const hubauth_job = Cvoid
+
+"""
 `hubauth_options` (opaque; use `Ptr{hubauth_options}` == `Ptr{Cvoid}`)
 
 A set of options. Owned by the caller; free with `hubauth_options_free`.
@@ -152,6 +160,81 @@ The result of every fallible function: `HUBAUTH_OK` (0) or an error code.
 The numbers are stable and never reused.
 """
 const hubauth_status = Int32
+
+"""
+`typedef void (*hubauth_notify_fn)(void *arg);`
+
+A C function pointer: make one with `@cfunction(f, Cvoid, (Ptr{Cvoid},))`.
+
+Called from the library's thread whenever a job has news. It must return
+quickly; `uv_async_send` fits (with the
+`uv_async_t *` as `arg`), and so does `hubauth_notify_fd`.
+"""
+const hubauth_notify_fn = Ptr{Cvoid}
+
+"""
+`typedef struct { ... } hubauth_job_event;`, field for field (an isbits struct with C's layout: pass a `Ref{hubauth_job_event}` where C takes `hubauth_job_event *`).
+
+```c
+typedef struct {
+    int32_t kind;
+    hubauth_status status;
+    const char *url;
+    const char *user_code;
+    const char *message;
+    hubauth_auth *auth;
+    hubauth_secret *secret;
+    bool valid;
+    hubauth_error *error;
+} hubauth_job_event;
+```
+
+One piece of news from `hubauth_job_poll`. Strings are borrowed from the
+job, valid until the next `hubauth_job_poll` of this job or its free;
+`auth`, `secret` and `error` are the caller's to free (each handed out
+once). Fields a kind does not use are NULL, false or 0.
+"""
+struct hubauth_job_event
+    """
+    HUBAUTH_JOB_EVENT_NONE, _LOGIN, _PROGRESS or _DONE.
+    """
+    kind::Int32
+    """
+    DONE: the call's status (HUBAUTH_OK or an error code).
+    """
+    status::Int32
+    """
+    LOGIN: the URL to open (borrowed).
+    """
+    url::Ptr{UInt8}
+    """
+    LOGIN: the code to enter on that page, or NULL (borrowed).
+    """
+    user_code::Ptr{UInt8}
+    """
+    PROGRESS: one line to show (borrowed).
+    """
+    message::Ptr{UInt8}
+    """
+    DONE of HUBAUTH_JOB_AUTHENTICATE: the new authentication (owned;
+    hubauth_auth_free). It is also what hubauth_current returns.
+    """
+    auth::Ptr{Cvoid}
+    """
+    DONE of HUBAUTH_JOB_TOKEN or _AUTHORIZATION: the value (owned;
+    hubauth_secret_free).
+    """
+    secret::Ptr{Cvoid}
+    """
+    DONE of HUBAUTH_JOB_CHECK: the server's verdict.
+    """
+    valid::Bool
+    """
+    DONE with an error status: the error (owned; hubauth_error_free).
+    """
+    error::Ptr{Cvoid}
+end
+hubauth_job_event() = hubauth_job_event(Int32(0), Int32(0), C_NULL, C_NULL, C_NULL, C_NULL, C_NULL, false, C_NULL)
 
 """
 `typedef int32_t (*hubauth_hook_fn)(void *userdata, const char *url);`
@@ -246,6 +329,59 @@ const HUBAUTH_ERR_PANIC = Int32(98)
 A bug or an impossible state inside hubauth.
 """
 const HUBAUTH_ERR_INTERNAL = Int32(99)
+
+"""
+Job kind: `hubauth_authenticate` (needs options; DONE carries `auth`).
+"""
+const HUBAUTH_JOB_AUTHENTICATE = Int32(1)
+
+"""
+Job kind: `hubauth_reauthenticate` (needs an auth; options optional).
+"""
+const HUBAUTH_JOB_REAUTHENTICATE = Int32(2)
+
+"""
+Job kind: `hubauth_token` (needs an auth; DONE carries `secret`).
+"""
+const HUBAUTH_JOB_TOKEN = Int32(3)
+
+"""
+Job kind: `hubauth_authorization` (needs an auth; DONE carries `secret`).
+"""
+const HUBAUTH_JOB_AUTHORIZATION = Int32(4)
+
+"""
+Job kind: `hubauth_check` (needs an auth; DONE carries `valid`).
+"""
+const HUBAUTH_JOB_CHECK = Int32(5)
+
+"""
+Job kind: `hubauth_logout` (needs options).
+"""
+const HUBAUTH_JOB_LOGOUT = Int32(6)
+
+"""
+Event kind: nothing new; the job still runs.
+"""
+const HUBAUTH_JOB_EVENT_NONE = Int32(0)
+
+"""
+Event kind: show `url` (and `user_code`, when not NULL) to the person
+who logs in. Both were checked and escaped by the library.
+"""
+const HUBAUTH_JOB_EVENT_LOGIN = Int32(1)
+
+"""
+Event kind: `message` is a line of progress (e.g. the login still waits).
+"""
+const HUBAUTH_JOB_EVENT_PROGRESS = Int32(2)
+
+"""
+Event kind: the job ended with `status`; its result is in `auth`,
+`secret`, `valid` or `error`. Every later poll gives DONE again with the
+same status and no result.
+"""
+const HUBAUTH_JOB_EVENT_DONE = Int32(3)
 
 # ---------------------------------------------------------------------------
 # Functions, in header order
@@ -590,6 +726,118 @@ function hubauth_string_free(s)
 end
 
 """
+    hubauth_job_start(o, kind, notify, arg, out, err) -> Int32
+
+```c
+hubauth_status hubauth_job_start(const hubauth_options *o, int kind, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
+```
+
+Starts an options-based call as a job and returns at once: `kind` is
+HUBAUTH_JOB_AUTHENTICATE or HUBAUTH_JOB_LOGOUT (the others need an
+authentication: `hubauth_job_start_auth`). The options are copied; `o`
+may be freed at once. The call runs on a thread of the library's own;
+`notify(arg)` (NULL allowed: poll on a timer instead) is called from that
+thread whenever there is news, never after `hubauth_job_free` returned.
+Poll once after starting (a job may be done already) and after every
+notify, until the DONE event. A login's URL and code reach the caller as
+a LOGIN event; unless option open_browser is false, the library also
+prints them and opens a browser, as the blocking call does. A hook set in
+the options is called on the job's thread. On success writes the job to
+`*out` (free with `hubauth_job_free`).
+"""
+function hubauth_job_start(o, kind, notify, arg, out, err)
+    ccall((:hubauth_job_start, libhubauth), Int32, (Ptr{Cvoid}, Cint, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), o, kind, notify, arg, out, err)
+end
+
+"""
+    hubauth_job_start_auth(a, o, kind, notify, arg, out, err) -> Int32
+
+```c
+hubauth_status hubauth_job_start_auth(const hubauth_auth *a, const hubauth_options *o, int kind, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
+```
+
+Starts a call on an authentication as a job, like `hubauth_job_start`:
+`kind` is HUBAUTH_JOB_REAUTHENTICATE (`o` NULL or laid over the
+authentication's options, as hubauth_reauthenticate does),
+HUBAUTH_JOB_TOKEN, HUBAUTH_JOB_AUTHORIZATION or HUBAUTH_JOB_CHECK (`o`
+must be NULL). The job holds its own reference to `a`. A token that needs
+no refresh is at hand: the job is done when this returns (its DONE event
+waits, and notify was called once, on this thread), and no thread is
+started.
+"""
+function hubauth_job_start_auth(a, o, kind, notify, arg, out, err)
+    ccall((:hubauth_job_start_auth, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}, Cint, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), a, o, kind, notify, arg, out, err)
+end
+
+"""
+    hubauth_job_poll(j, ev, err) -> Int32
+
+```c
+hubauth_status hubauth_job_poll(hubauth_job *j, hubauth_job_event *ev, hubauth_error **err);
+```
+
+Takes the next event of `j` into `*ev` without ever blocking:
+HUBAUTH_JOB_EVENT_NONE when nothing is new. Events come in order: any
+LOGIN and PROGRESS, then one DONE with the result, then DONE again (with
+no result) for every later poll. Polling is level-triggered: poll until
+NONE after each notify (notifies may be merged). Returns HUBAUTH_OK
+whenever `*ev` was written (the call's own status is `ev->status`);
+HUBAUTH_ERR_NULL_ARGUMENT for a NULL `j` or `ev`.
+"""
+function hubauth_job_poll(j, ev, err)
+    ccall((:hubauth_job_poll, libhubauth), Int32, (Ptr{Cvoid}, Ptr{hubauth_job_event}, Ptr{Ptr{Cvoid}}), j, ev, err)
+end
+
+"""
+    hubauth_job_cancel(j) -> Cvoid
+
+```c
+void hubauth_job_cancel(hubauth_job *j);
+```
+
+Cancels `j`: its waits end within a fraction of a second and it finishes
+with HUBAUTH_ERR_CANCELLED (unless it had its result already; poll for
+the DONE event). Async-signal-safe; NULL is ignored.
+"""
+function hubauth_job_cancel(j)
+    ccall((:hubauth_job_cancel, libhubauth), Cvoid, (Ptr{Cvoid},), j)
+end
+
+"""
+    hubauth_job_free(j) -> Cvoid
+
+```c
+void hubauth_job_free(hubauth_job *j);
+```
+
+Frees `j`, cancelling it if it still runs (its thread ends by itself and
+frees what it made, e.g. a new authentication, zeroing any secret).
+Never waits for the job; waits only for a notify call in flight on
+another thread, and no notify call starts after this returns. Safe from
+any thread, also from inside the job's notify. Using `j` after this is
+undefined behaviour, as with every handle. NULL is allowed.
+"""
+function hubauth_job_free(j)
+    ccall((:hubauth_job_free, libhubauth), Cvoid, (Ptr{Cvoid},), j)
+end
+
+"""
+    hubauth_notify_fd(arg) -> Cvoid
+
+```c
+void hubauth_notify_fd(void *arg);
+```
+
+A ready-made notify: writes the 8-byte value 1 to the file descriptor
+`(int)(intptr_t)arg`, an eventfd or the write end of a pipe (make it
+non-blocking). errno is kept. Pass it with the descriptor as `arg`, then
+wait for the descriptor to be readable in the host's loop.
+"""
+function hubauth_notify_fd(arg)
+    ccall((:hubauth_notify_fd, libhubauth), Cvoid, (Ptr{Cvoid},), arg)
+end
+
+"""
     hubauth_options_new() -> Ptr{Cvoid}
 
 ```c
@@ -617,7 +865,12 @@ refresh_margin_s, token, overwrite, poll_interval_ms, subject_token (a token
 to exchange for an access token, RFC 8693, e.g. a personal access token),
 subject_token_type (its RFC 8693 type; default
 "urn:ietf:params:oauth:token-type:access_token"; DHCore personal access
-tokens use "urn:ietf:params:oauth:token-type:pat"). Booleans are "true" or
+tokens use "urn:ietf:params:oauth:token-type:pat"), min_valid_s, flow,
+redirect_port, ca_file, token_kind, open_browser ("false": the library
+neither prints the login URL nor opens a browser; a hook or a job's
+LOGIN event shows it), require_username ("true": an authentication whose
+user the server does not name is refused and never made current).
+`hubauth --help` lists them all (under -o). Booleans are "true" or
 "false". An unknown key or a bad value gives HUBAUTH_ERR_INVALID_ARGUMENT
 and leaves the options unchanged. An empty value unsets a string option.
 """

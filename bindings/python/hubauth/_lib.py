@@ -72,6 +72,9 @@ for _c_name, _py_name in _signatures.HANDLES.items():
         globals()[_py_name] = type(_py_name, (_Handle,), {"__doc__": f"``{_c_name} *``"})
     HANDLE_TYPES[_c_name] = globals()[_py_name]
 
+#: The header's structs with fields, by class name (filled below).
+STRUCT_TYPES: Dict[str, type] = {}
+
 _TYPE_NAME = re.compile(r"^(?:POINTER\((.*)\)|(\w+))$")
 
 
@@ -89,6 +92,8 @@ def ctype(name: Optional[str]) -> object:
         return getattr(ctypes, simple)
     if simple == "OwnedString" or simple in _signatures.HANDLES.values() or simple in _signatures.FN_POINTERS:
         return globals()[simple]
+    if simple in STRUCT_TYPES:
+        return STRUCT_TYPES[simple]
     raise ValueError(f"_signatures: unknown type name {name!r}")
 
 
@@ -98,9 +103,37 @@ for _py_name, (_c_name, _ret, _args) in _signatures.FN_POINTERS.items():
 #: ``typedef int32_t (*hubauth_hook_fn)(void *userdata, const char *url);``
 HOOK_FN = globals()["HOOK_FN"]
 
+#: ``typedef void (*hubauth_notify_fn)(void *arg);``
+NOTIFY_FN = globals()["NOTIFY_FN"]
+
+#: The header's structs with fields, by class name (``JobEvent`` is
+#: ``hubauth_job_event``): ctypes.Structure classes with _signatures'
+#: ``_fields_`` in C order.
+STRUCT_TYPES: Dict[str, type] = {}
+for _py_name, (_c_name, _fields) in _signatures.STRUCTS.items():
+    STRUCT_TYPES[_py_name] = globals()[_py_name] = type(_py_name, (ctypes.Structure,), {
+        "_fields_": [(_field, ctype(_type)) for _field, _type in _fields],
+        "__doc__": f"``{_c_name}``",
+        "__module__": __name__,
+    })
+
+#: ``hubauth_job_event``: one piece of news from hubauth_job_poll.
+JobEvent = STRUCT_TYPES["JobEvent"]
+
+
+def _argtypes(name: str, args: Sequence[str]) -> List[object]:
+    """The argtypes of `name`; a pointer to a struct of STRUCTS, which
+    _signatures writes as c_void_p, is typed POINTER(<struct>) here
+    (STRUCT_PARAMS), so passing anything else is a TypeError."""
+    types = [ctype(a) for a in args]
+    for index, struct in _signatures.STRUCT_PARAMS.get(name, {}).items():
+        types[index] = ctypes.POINTER(STRUCT_TYPES[struct])
+    return types
+
+
 #: name -> (restype, argtypes), in header order.
 SIGNATURES: Dict[str, Tuple[object, Sequence[object]]] = {
-    name: (ctype(ret), [ctype(a) for a in args])
+    name: (ctype(ret), _argtypes(name, args))
     for name, (ret, args) in _signatures.SIGNATURES.items()
 }
 
@@ -187,6 +220,11 @@ def bind(cdll: ctypes.CDLL, path: str) -> None:
 
 lib, path = load_library()
 bind(lib, path)
+
+#: ``hubauth_notify_fd`` as a notify argument: the C function itself (its
+#: address, not a ctypes callback), so the library's thread runs no Python
+#: when a job has news: it writes 8 bytes to the descriptor given as arg.
+NOTIFY_FD = NOTIFY_FN(ctypes.cast(lib.hubauth_notify_fd, ctypes.c_void_p).value)
 
 
 def version() -> str:

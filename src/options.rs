@@ -456,7 +456,8 @@ mod tests {
         for key in KEYS {
             let value = match *key {
                 "provider" => "oidc",
-                "force" | "interactive" | "validate" | "overwrite" => "true",
+                "force" | "interactive" | "validate" | "overwrite" | "require_username"
+                | "open_browser" => "true",
                 "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms"
                 | "min_valid_s" | "redirect_port" => "7",
                 "flow" => "browser",
@@ -474,8 +475,8 @@ mod tests {
     fn sample(key: &str) -> &'static str {
         match key {
             "provider" => "oidc",
-            "force" | "interactive" => "true",
-            "validate" | "overwrite" => "false",
+            "force" | "interactive" | "require_username" => "true",
+            "validate" | "overwrite" | "open_browser" => "false",
             "maxcount" | "timeout_ms" | "refresh_margin_s" | "poll_interval_ms" | "min_valid_s"
             | "redirect_port" => "7",
             "flow" => "browser",

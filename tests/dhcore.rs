@@ -464,19 +464,66 @@ fn configuration_from_the_environment_credentials_from_the_file() {
     assert_eq!(p.server(), "http://127.0.0.1:9");
 
     // Issuer and client id as well: the environment's are the ones the
-    // exchange uses, though the file names others.
-    fx.write(&format!(
-        "[__default]\ndhcore_issuer = https://wrong.invalid\ndhcore_client_id = wrong\n\
-         dhcore_personal_access_token = {ALICE_PAT}\n"
-    ));
+    // exchange uses, though the file names others: the file's client id is
+    // replaced, and a PAT the file keeps with another issuer is not sent to
+    // this one (issue 22: credentials go to the issuer recorded with them).
+    fx.write("[__default]\ndhcore_client_id = wrong\n");
     let env = fx.env(&[
         ("DHCORE_ENDPOINT", &fx.api.url()),
         ("DHCORE_ISSUER", &fx.oidc.issuer),
         ("DHCORE_CLIENT_ID", PUBLIC_CLIENT),
+        ("DHCORE_PERSONAL_ACCESS_TOKEN", ALICE_PAT),
     ]);
     let p = fx.provider(&env, &o);
     let token = p.authenticate(&o).unwrap();
     assert!(p.check(&token, &o).unwrap());
+}
+
+/// The security review's §6 (a12): a profile keeps a refresh token with the
+/// issuer A that issued it, and `DHCORE_ISSUER` names another issuer B. The
+/// token never goes to B, the file's record of A is kept, and what is needed
+/// is a new login (here: none can run, so it says so).
+#[test]
+fn credentials_stay_with_the_issuer_recorded_with_them() {
+    let fx = Fx::new(60);
+    let other = OidcServer::with_ttl(60);
+    fx.write(&format!(
+        "[__default]\ndhcore_issuer = {}\ndhcore_client_id = {PUBLIC_CLIENT}\n\
+         dhcore_personal_access_token = {ALICE_PAT}\ndhcore_refresh_token = rt-of-issuer-a\n",
+        fx.oidc.issuer
+    ));
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_ISSUER", &other.issuer),
+    ]);
+    let mut o = fx.options();
+    o.set("interactive", "false").unwrap();
+    let p = fx.provider(&env, &o);
+    let err = p.authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), hubauth::ErrorKind::NoCredentials, "{err}");
+    assert_no_secret(err.message(), &[ALICE_PAT, "rt-of-issuer-a"]);
+    let text = std::fs::read_to_string(fx.path()).unwrap();
+    assert!(
+        text.contains(&format!("dhcore_issuer = {}", fx.oidc.issuer)),
+        "{text}"
+    );
+    assert!(
+        text.contains("rt-of-issuer-a") && text.contains(ALICE_PAT),
+        "nothing lost"
+    );
+    // The same issuer written another way (a trailing /) is the same issuer.
+    let env = fx.env(&[
+        ("DHCORE_ENDPOINT", &fx.api.url()),
+        ("DHCORE_ISSUER", &format!("{}/", fx.oidc.issuer)),
+    ]);
+    fx.write(&format!(
+        "[__default]\ndhcore_issuer = {}\ndhcore_client_id = {PUBLIC_CLIENT}\n\
+         dhcore_personal_access_token = {ALICE_PAT}\n",
+        fx.oidc.issuer
+    ));
+    let p = fx.provider(&env, &fx.options());
+    let token = p.authenticate(&fx.options()).unwrap();
+    assert!(p.check(&token, &fx.options()).unwrap());
 }
 
 #[test]

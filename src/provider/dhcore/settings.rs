@@ -304,7 +304,74 @@ pub(super) fn default_path(env: Env<'_>) -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(FILE_NAME))
 }
 
+/// The credentials a profile's issuer issued (or exchanges): they go to that
+/// issuer only.
+const ISSUED_CREDENTIALS: [&str; 5] = [PAT, ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, EXPIRES_IN];
+
+/// The section's values by the file's keys (trimmed).
+fn section_values(section: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    section
+        .iter()
+        .map(|(k, v)| (k.clone(), v.trim().to_string()))
+        .collect()
+}
+
+/// Whether two issuer (or token endpoint) URLs name the same place: the same
+/// URL, but for a trailing `/` and the case of scheme and host.
+fn same_place(a: &str, b: &str) -> bool {
+    let normal = |u: &str| {
+        url::Url::parse(u.trim())
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_else(|_| u.trim().trim_end_matches('/').to_string())
+    };
+    normal(a) == normal(b)
+}
+
 impl DhCore {
+    /// Issue 22 (security review §6): credentials stored in a profile with
+    /// the issuer (or token endpoint) that issued them never go to another
+    /// one. SDK 0.15.11 lets `DHCORE_ISSUER` / `OAUTH2_TOKEN_ENDPOINT` win
+    /// over the file and sends the file's refresh token or PAT there; a
+    /// shell with another environment's variables would hand one issuer's
+    /// credentials to another. Here the file's credentials are set aside
+    /// (the environment's own, if any, are used instead) and a login with
+    /// the effective issuer follows, whose result records that issuer.
+    fn keep_credentials_with_their_issuer(
+        &self,
+        section: &BTreeMap<String, String>,
+        values: &mut BTreeMap<&'static str, (String, Origin)>,
+    ) {
+        let moved = [ISSUER, TOKEN_ENDPOINT].into_iter().find_map(|name| {
+            let recorded = section.get(&ini_key(name)).filter(|v| !v.is_empty())?;
+            let (effective, origin) = values.get(name)?;
+            (*origin != Origin::File && !same_place(recorded, effective))
+                .then(|| (name, recorded.clone(), effective.clone()))
+        });
+        let Some((name, recorded, effective)) = moved else {
+            return;
+        };
+        let mut set_aside = false;
+        for credential in ISSUED_CREDENTIALS {
+            if values
+                .get(credential)
+                .is_some_and(|(_, origin)| *origin == Origin::File)
+            {
+                set_aside = true;
+                match self.env.get(credential) {
+                    Some(v) => values.insert(credential, (v.clone(), Origin::Env)),
+                    None => values.remove(credential),
+                };
+            }
+        }
+        if set_aside {
+            crate::log::warn(&format!(
+                "the credentials of profile {} were issued through {recorded}, but {name} \
+                 is now {effective}: they are not sent there, and a new login is needed",
+                self.profile
+            ));
+        }
+    }
+
     /// Every setting: option, else the profile's section, else the environment.
     pub(super) fn settings(&self, ini: &Ini, options: &Options) -> Settings {
         let section = ini.section(&self.profile);
@@ -336,6 +403,7 @@ impl DhCore {
         if let Some(pat) = &options.subject_token {
             values.insert(PAT, (pat.expose().to_string(), Origin::Option));
         }
+        self.keep_credentials_with_their_issuer(&section_values(&section), &mut values);
         let file_access = values
             .get(ACCESS_TOKEN)
             .is_some_and(|(_, f)| *f == Origin::File);

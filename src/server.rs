@@ -50,6 +50,18 @@ impl ServerUrl {
                 "the server URL has no host: {trimmed:?}"
             )));
         }
+        // The host names a directory (`servers/<host>`): `.` and `..` (also
+        // written %2e%2e) would put the token file outside it, and no real
+        // host is called that.
+        if url
+            .host_str()
+            .is_some_and(|h| h.trim_end_matches('.').is_empty())
+        {
+            return Err(Error::invalid_argument(format!(
+                "the server URL's host {:?} is not a host name",
+                url.host_str().unwrap_or_default()
+            )));
+        }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(Error::invalid_argument(format!(
                 "the server URL must not have a query or fragment: {trimmed:?}"
@@ -262,6 +274,27 @@ mod tests {
         assert!(ServerUrl::parse("http://localhost:1234").is_ok());
         assert!(ServerUrl::parse("http://[::1]:1234").is_ok());
         assert!(ServerUrl::parse("http://127.0.0.2:1234").is_ok());
+    }
+
+    #[test]
+    fn a_host_of_dots_never_becomes_a_directory() {
+        for bad in [
+            "https://..",
+            "https://.",
+            "https://%2e%2e",
+            "https://..:443",
+            "..",
+            "http://..:8080",
+        ] {
+            let parsed = ServerUrl::parse(bad).map(|s| s.dir_name());
+            assert!(parsed.is_err(), "{bad} → {parsed:?}");
+            assert!(ServerUrl::parse_allowing_http(bad).is_err(), "{bad}");
+        }
+        // Dots inside a name are the name's business.
+        assert_eq!(
+            ServerUrl::parse("https://hub.example.").unwrap().dir_name(),
+            "hub.example."
+        );
     }
 
     #[test]

@@ -112,15 +112,100 @@ fn warn_loose_mode(path: &Path, mode: u32) {
 }
 
 /// Creates `dir` and its missing parents; the ones created get mode 0700.
+/// The directories on the way must pass [`check_directories`].
 pub fn ensure_dir(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
+    if !dir.is_dir() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| Error::io("create directory", dir, &e))?;
+    }
+    check_directories(dir)
+}
+
+/// Directories already found safe by this process (a few stats saved per call).
+static CHECKED_DIRS: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+/// ssh's StrictModes for the directories that hold a token file: `dir` and
+/// its parents up to the home directory (or `/` for a file outside it).
+/// Another user who can rename entries in one of them can swap one server's
+/// directory for another's, and hubauth would send one hub's token to the
+/// other. So a directory writable by every user without the sticky bit is
+/// refused, as is a token file's own directory owned by another user
+/// (other than root); a group-writable one (a team's shared depot) and an
+/// ancestor owned by another user are warned about once.
+pub fn check_directories(dir: &Path) -> Result<()> {
+    let known = |d: &Path| {
+        CHECKED_DIRS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|set| set.contains(d))
+    };
+    if known(dir) {
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::io("create directory", dir, &e))
+    let home = dirs::home_dir();
+    let mut current = Some(dir);
+    let mut own_directory = true;
+    while let Some(d) = current.filter(|d| !d.as_os_str().is_empty()) {
+        match fs::metadata(d) {
+            Ok(meta) => {
+                let mode = meta.mode();
+                let sticky = mode & 0o1000 != 0; // S_ISVTX
+                if mode & 0o002 != 0 && !sticky {
+                    return Err(Error::new(
+                        crate::error::ErrorKind::Io,
+                        format!(
+                            "{} is writable by every user (mode {:o}): another user could swap \
+                             the token files in it; refusing to use it. Run `chmod o-w {}`",
+                            d.display(),
+                            mode & 0o7777,
+                            d.display()
+                        ),
+                    ));
+                }
+                if !trusted_owner(meta.uid()) {
+                    if own_directory {
+                        return Err(not_owned(d, "a directory", meta.uid()));
+                    }
+                    warn_loose_directory(d, "is owned by another user");
+                } else if mode & 0o020 != 0 && !sticky {
+                    warn_loose_directory(d, "is writable by its group");
+                }
+            }
+            Err(e) if e.kind() == IoKind::NotFound => {}
+            Err(e) => return Err(Error::io("inspect", d, &e)),
+        }
+        if home.as_deref() == Some(d) {
+            break;
+        }
+        own_directory = false;
+        current = d.parent();
+    }
+    CHECKED_DIRS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashSet::new)
+        .insert(dir.to_path_buf());
+    Ok(())
+}
+
+/// Warns once per directory and process that others could change it.
+fn warn_loose_directory(dir: &Path, why: &str) {
+    let first = WARNED_MODE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashSet::new)
+        .insert(dir.to_path_buf());
+    if first {
+        log::warn(&format!(
+            "{} {why}, who could swap the token files in it; make it yours and \
+             `chmod go-w` it",
+            dir.display()
+        ));
+    }
 }
 
 /// Reads a token file: None when it does not exist. The file (and every link
@@ -130,6 +215,7 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
 /// or others may read it. The bytes are zeroed when dropped.
 pub fn read_file(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
     let real = resolve(path)?;
+    check_directories(&parent_dir(&real))?;
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(SAFE_FLAGS)

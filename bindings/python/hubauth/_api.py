@@ -15,20 +15,23 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from . import _lib
-from ._errors import NoCredentialsError, error_for
+from . import _jobs, _lib
+from ._errors import NoCredentialsError
+from ._jobs import raise_for as _raise_for
 
 __all__ = [
     "Secret",
     "Authentication",
     "Hook",
     "authenticate",
+    "authenticate_async",
     "reauthenticate",
     "check_authentication",
     "current_authentication",
     "get_token",
     "save_token",
     "logout",
+    "logout_async",
 ]
 
 _L = _lib.lib
@@ -37,23 +40,6 @@ _L = _lib.lib
 Hook = Callable[[str], Optional[bool]]
 
 # --- errors ------------------------------------------------------------------------
-
-
-def _raise_for(status: int, err: _lib.ErrorPtr) -> None:
-    """Raises the exception for `status`, freeing `err` in every case."""
-    try:
-        if status == _lib.HUBAUTH_OK:
-            return
-        message = ""
-        if err:
-            code = _L.hubauth_error_code(err)
-            raw = _L.hubauth_error_message(err)
-            message = raw.decode("utf-8", "replace") if raw else ""
-        else:
-            code = status
-        raise error_for(code, message) from None
-    finally:
-        _L.hubauth_error_free(err)
 
 
 def _call(fn, *args) -> None:
@@ -472,7 +458,10 @@ class Authentication:
     early; otherwise it is released when collected.
     """
 
-    __slots__ = ("_owned", "__weakref__")
+    # _loop_hook: the hook given to authenticate_async, which
+    # reauthenticate_async uses again (it runs on the event loop, so the
+    # library cannot keep it with the options as it keeps a blocking hook).
+    __slots__ = ("_owned", "_loop_hook", "__weakref__")
 
     def __init__(self) -> None:  # pragma: no cover - use authenticate()
         raise TypeError("use hubauth.authenticate() or hubauth.current_authentication()")
@@ -481,6 +470,7 @@ class Authentication:
     def _wrap(cls, ptr: _lib.AuthPtr) -> "Authentication":
         self = cls.__new__(cls)
         self._owned = _Owned(ptr, _L.hubauth_auth_free, "authentication")
+        self._loop_hook = None
         return self
 
     # -- properties --
@@ -560,6 +550,72 @@ class Authentication:
                 _raise_pending()
         # A hook given here served this call only: the library keeps the
         # options (and hook) of authenticate for later calls.
+        return self
+
+    # -- the same on an asyncio event loop: jobs, no thread of Python's --
+
+    def _job(self, kind: int, settings: Optional[Dict[str, Any]] = None) -> _jobs.Job:
+        """Starts `kind` on this authentication as a job (options laid over
+        the authentication's for a reauthenticate only)."""
+        with _Using(self._owned) as ptr:  # the job takes its own reference
+            if settings is None:
+                return _jobs.Job(lambda notify, arg, out, err: _L.hubauth_job_start_auth(
+                    ptr, None, kind, notify, arg, out, err))
+            with _Options(settings, None) as opts, opts.use() as o:  # copied by the start
+                return _jobs.Job(lambda notify, arg, out, err: _L.hubauth_job_start_auth(
+                    ptr, o, kind, notify, arg, out, err))
+
+    async def _secret_async(self, kind: int) -> Secret:
+        job = self._job(kind)
+        try:
+            await _jobs.run(job)  # a fresh token: done at start, no suspension
+            job.raise_if_failed()
+            return Secret._from_ptr(job.take_secret())
+        finally:
+            job.close()
+
+    async def token_async(self) -> Secret:
+        """``token`` without blocking the event loop: a refresh runs on the
+        library's thread while the loop goes on. A fresh token is at hand:
+        the coroutine then finishes without suspending (no I/O, no thread)."""
+        return await self._secret_async(_lib.HUBAUTH_JOB_TOKEN)
+
+    async def authorization_async(self) -> Secret:
+        """``authorization`` (the whole header value) without blocking the
+        event loop; as ``token_async``."""
+        return await self._secret_async(_lib.HUBAUTH_JOB_AUTHORIZATION)
+
+    async def check_async(self) -> bool:
+        """``check()`` without blocking the event loop."""
+        job = self._job(_lib.HUBAUTH_JOB_CHECK)
+        try:
+            await _jobs.run(job)
+            job.raise_if_failed()
+            return job.valid
+        finally:
+            job.close()
+
+    async def reauthenticate_async(self, *, force: Optional[bool] = None,
+                                   hook: Optional[_jobs.LoopHook] = None,
+                                   timeout: Optional[float] = None,
+                                   **options: Any) -> "Authentication":
+        """``reauthenticate()`` without blocking the event loop. ``hook``
+        (default: the one given to ``authenticate_async``) runs on the loop
+        with the login URL, as in ``authenticate_async``; without one the
+        options of authenticate decide who shows it (a hook given to the
+        blocking ``authenticate`` is still called on the library's thread)."""
+        hook = hook if hook is not None else self._loop_hook
+        if hook is not None and not callable(hook):
+            raise TypeError(f"hook must be callable, not {type(hook).__name__}")
+        given = dict(options, force=force)
+        if hook is not None and given.get("open_browser") is None:
+            given["open_browser"] = False  # the hook shows the URL
+        job = self._job(_lib.HUBAUTH_JOB_REAUTHENTICATE, _settings(None, None, given, timeout))
+        try:
+            await _jobs.run(job, hook)
+            job.raise_if_failed()
+        finally:
+            job.close()
         return self
 
     def close(self) -> None:
@@ -650,6 +706,56 @@ def authenticate(
     return Authentication._wrap(out)
 
 
+async def authenticate_async(
+    server: Optional[str] = None,
+    *,
+    provider: Optional[str] = None,
+    force: Optional[bool] = None,
+    maxcount: Optional[int] = None,
+    hook: Optional[_jobs.LoopHook] = None,
+    token: Union[str, Secret, None] = None,
+    interactive: Optional[bool] = None,
+    validate: Optional[bool] = None,
+    timeout: Optional[float] = None,
+    **options: Any,
+) -> Authentication:
+    """``authenticate`` on an asyncio event loop, with the same keywords,
+    that never blocks it: the call runs as a job on the library's thread and
+    the loop is woken through a descriptor (no thread of Python's, no Python
+    on the library's thread).
+
+    ``hook(url)`` runs on the loop when the login URL is there (a plain
+    function or a coroutine function, awaited); the library then neither
+    prints the URL nor opens a browser (``open_browser=False``). It returns
+    False to cancel the login (CancelledError); what it raises cancels the
+    login and propagates. The authentication remembers it for
+    ``reauthenticate_async``. Without a hook the library shows the URL as
+    ``authenticate`` does, unless ``interactive=False``.
+
+    Cancelling the awaiting task (``task.cancel()``, ``asyncio.wait_for``)
+    cancels the job and frees it at once; the library's thread ends by
+    itself within a fraction of a second and frees what it made.
+    """
+    if hook is not None and not callable(hook):
+        raise TypeError(f"hook must be callable, not {type(hook).__name__}")
+    given = dict(options, force=force, maxcount=maxcount, token=token,
+                 interactive=interactive, validate=validate)
+    if hook is not None and given.get("open_browser") is None:
+        given["open_browser"] = False  # the hook shows the URL
+    settings = _settings(server, provider, given, timeout)
+    with _Options(settings, None) as opts, opts.use() as o:  # copied by the start
+        job = _jobs.Job(lambda notify, arg, out, err: _L.hubauth_job_start(
+            o, _lib.HUBAUTH_JOB_AUTHENTICATE, notify, arg, out, err))
+    try:
+        await _jobs.run(job, hook)
+        job.raise_if_failed()
+        auth = Authentication._wrap(job.take_auth())
+    finally:
+        job.close()
+    auth._loop_hook = hook
+    return auth
+
+
 def reauthenticate(auth: Optional[Authentication] = None, *, force: Optional[bool] = None,
                    **options: Any) -> Authentication:
     """``auth.reauthenticate(force=..., **options)``; None means the current one."""
@@ -709,3 +815,17 @@ def logout(server: Optional[str] = None, *, provider: Optional[str] = None,
     where the provider allows). A missing token is not an error."""
     with _Options(_settings(server, provider, options), None) as opts, opts.use() as o:
         _call(_L.hubauth_logout, o)
+
+
+async def logout_async(server: Optional[str] = None, *, provider: Optional[str] = None,
+                       **options: Any) -> None:
+    """``logout`` without blocking the event loop (a revocation may wait on
+    the network): a job on the library's thread."""
+    with _Options(_settings(server, provider, options), None) as opts, opts.use() as o:
+        job = _jobs.Job(lambda notify, arg, out, err: _L.hubauth_job_start(
+            o, _lib.HUBAUTH_JOB_LOGOUT, notify, arg, out, err))
+    try:
+        await _jobs.run(job)
+        job.raise_if_failed()
+    finally:
+        job.close()

@@ -2,10 +2,15 @@
 value to send (the library's ``hubauth_authorization``: the binding never
 picks the scheme), only to the hub's origin, and the renegotiation on a 401
 from that origin (a bare reauthenticate: the core asks the server before it
-logs in again, then one retry), single-flight per authentication."""
+logs in again, then one retry), single-flight per authentication.
+
+The ``*_async`` methods do the same on an asyncio loop through the library's
+jobs (``token_async`` and friends): no thread, and a fresh token costs no
+suspension at all."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
 import weakref
@@ -17,6 +22,16 @@ from ._api import Authentication, _resolve
 _locks: "weakref.WeakKeyDictionary[Authentication, threading.Lock]" = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
 _current_lock = threading.Lock()
+
+
+class _CurrentKey:
+    """The key of the single-flight locks of ``Renewer(None)``."""
+
+
+_CURRENT = _CurrentKey()
+# Per authentication (or _CURRENT), per event loop: an asyncio.Lock (one
+# belongs to one loop). Weak both ways: nothing here keeps either alive.
+_async_locks: "weakref.WeakKeyDictionary[object, weakref.WeakKeyDictionary]" = weakref.WeakKeyDictionary()
 
 
 class Renewer:
@@ -53,6 +68,22 @@ class Renewer:
             auth.reauthenticate()
             return self.header_of(auth)
 
+    async def header_async(self) -> str:
+        """``header()`` without blocking the event loop."""
+        return await self.header_of_async(self.authentication())
+
+    async def renew_async(self, rejected: Optional[str]) -> str:
+        """``renew()`` on the event loop: ``reauthenticate_async``, and
+        single-flight per authentication and loop (an asyncio.Lock, so a
+        request waiting for another's renewal does not block the loop)."""
+        auth = self.authentication()
+        async with _async_lock_for(self.auth):
+            current = await self.header_of_async(auth)
+            if not hmac.compare_digest(current.encode(), (rejected or "").encode()):
+                return current
+            await auth.reauthenticate_async()
+            return await self.header_of_async(auth)
+
     def sends_to(self, url: str, extra: Iterable[Tuple[str, str, int]] = ()) -> bool:
         """Whether a request to `url` may carry the token: only to the origin
         (scheme, host, port) of the authentication's server, or one of the
@@ -67,6 +98,24 @@ class Renewer:
     def header_of(auth: Authentication) -> str:
         with auth.authorization as secret:
             return secret.reveal()
+
+    @staticmethod
+    async def header_of_async(auth: Authentication) -> str:
+        with await auth.authorization_async() as secret:
+            return secret.reveal()
+
+
+def _async_lock_for(auth: Optional[Authentication]) -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    key = _CURRENT if auth is None else auth
+    with _locks_guard:
+        per_loop = _async_locks.get(key)
+        if per_loop is None:
+            per_loop = _async_locks[key] = weakref.WeakKeyDictionary()
+        lock = per_loop.get(loop)
+        if lock is None:
+            lock = per_loop[loop] = asyncio.Lock()
+        return lock
 
 
 def _lock_for(auth: Optional[Authentication]) -> threading.Lock:

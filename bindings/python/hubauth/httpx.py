@@ -15,11 +15,15 @@ core asks the server whether the token is still good before it refreshes or
 logs in again; single-flight: concurrent 401s share one renewal) and the
 request is retried once with the new token; a second 401 is returned to the
 caller, and so is a 401 from any other host. Works with ``httpx.AsyncClient``
-too (the blocking library calls run in a worker thread).
+too: on asyncio the header comes from ``authorization_async`` and the
+renewal from ``reauthenticate_async``, the library's jobs, so a request never
+blocks the loop nor hops to a thread (a fresh token costs no suspension at
+all); on trio the blocking calls run in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import AsyncGenerator, Generator, Iterable, Optional
 
 import httpx as _httpx
@@ -63,18 +67,39 @@ class HubAuth(_httpx.Auth):
     async def async_auth_flow(
         self, request: _httpx.Request
     ) -> AsyncGenerator[_httpx.Request, _httpx.Response]:
-        import anyio.to_thread  # an httpx dependency; runs on asyncio and trio
-
         if self.requires_request_body:
             await request.aread()
-        ours = await anyio.to_thread.run_sync(self._renewer.sends_to, str(request.url), self._extra)
+        renewer = self._renewer
+        if _on_asyncio():
+            # sends_to reads the authentication's server: no I/O, no wait.
+            ours = renewer.sends_to(str(request.url), self._extra)
+            header, renew = renewer.header_async, renewer.renew_async
+        else:  # trio: the blocking calls in a worker thread
+            import anyio.to_thread  # an httpx dependency; runs on asyncio and trio
+
+            ours = await anyio.to_thread.run_sync(renewer.sends_to, str(request.url), self._extra)
+
+            async def header() -> str:
+                return await anyio.to_thread.run_sync(renewer.header)
+
+            async def renew(rejected: str) -> str:
+                return await anyio.to_thread.run_sync(renewer.renew, rejected)
+
         if not ours:
             yield request
             return
-        used = await anyio.to_thread.run_sync(self._renewer.header)
+        used = await header()
         request.headers["Authorization"] = used
         response = yield request
         if response.status_code == 401:
-            renewed = await anyio.to_thread.run_sync(self._renewer.renew, used)
-            request.headers["Authorization"] = renewed
+            request.headers["Authorization"] = await renew(used)
             yield request
+
+
+def _on_asyncio() -> bool:
+    """Whether an asyncio loop runs this coroutine (not trio)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -39,6 +39,16 @@
 #include "hubauth.h"
 #include "testutil.h"
 
+/* RUNNING_ON_VALGRIND: see case_uv_device_login. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 /* The loop's ticker fires every TICK_MS; a gap of MAX_GAP_MS or more means
  * the loop's thread was blocked (by hubauth, or by this test). */
 #define TICK_MS 10
@@ -317,6 +327,7 @@ typedef struct {
     uint64_t started_ns, last_tick_ns, max_gap_ns;
     long ticks;
     double start_call_ms;    /* how long hubauth_job_start took */
+    double max_call_ms;      /* the longest hubauth_job_* call on the loop's thread */
     int async_calls, polls, logins, progress, dones, events_after_login;
     bool first_poll_none;    /* the poll right after start gave NONE */
     bool bad_event;          /* an event with fields its kind does not use */
@@ -333,6 +344,12 @@ typedef struct {
     hubauth_error *result_error;
 } uv_job_run;
 
+/* Notes how long a hubauth call on the loop's thread took. */
+static void note_call(uv_job_run *r, double since) {
+    double ms = (now_seconds() - since) * 1000;
+    if (ms > r->max_call_ms) r->max_call_ms = ms;
+}
+
 static void on_closed(uv_handle_t *h) {
     (void)h;
 }
@@ -343,7 +360,9 @@ static void on_closed(uv_handle_t *h) {
 static void finish(uv_job_run *r) {
     if (r->closing) return;
     r->closing = true;
+    double t0 = now_seconds();
     hubauth_job_free(r->job);
+    note_call(r, t0);
     r->job = NULL;
     uv_close((uv_handle_t *)&r->async, on_closed);
     uv_close((uv_handle_t *)&r->ticker, on_closed);
@@ -368,6 +387,7 @@ static void cancel_cb(uv_timer_t *t) {
     uv_job_run *r = t->data;
     r->cancelled_at = now_seconds();
     hubauth_job_cancel(r->job);
+    note_call(r, r->cancelled_at);
 }
 
 /* Poll until NONE: the rule after start and after every notify. */
@@ -375,7 +395,9 @@ static void drain(uv_job_run *r) {
     while (r->job != NULL) {
         hubauth_job_event ev;
         hubauth_error *err = NULL;
+        double t0 = now_seconds();
         hubauth_status st = hubauth_job_poll(r->job, &ev, &err);
+        note_call(r, t0);
         r->polls++;
         if (st != HUBAUTH_OK) {
             diag("hubauth_job_poll: status %d: %s", (int)st, hubauth_error_message(err));
@@ -459,6 +481,7 @@ static void start_cb(uv_timer_t *t) {
         r->options ? hubauth_job_start(r->options, HUBAUTH_JOB_AUTHENTICATE, notify, &r->async, &r->job, &err)
                    : hubauth_job_start_auth(r->auth, NULL, HUBAUTH_JOB_TOKEN, notify, &r->async, &r->job, &err);
     r->start_call_ms = (now_seconds() - t0) * 1000;
+    note_call(r, t0);
     if (st != HUBAUTH_OK) {
         diag("starting the job: status %d: %s", (int)st, hubauth_error_message(err));
         hubauth_error_free(err);
@@ -479,10 +502,29 @@ static void watchdog_cb(uv_timer_t *t) {
     hubauth_job_cancel(r->job); /* DONE CANCELLED follows, and ends the loop */
 }
 
+static void noop_work(uv_work_t *w) {
+    (void)w;
+}
+
+/* libuv starts its thread pool on the first uv_queue_work, on the loop's
+ * thread, waiting for each new thread to run: under valgrind (which runs one
+ * thread at a time) that alone can stall a loop for over 100 ms. Julia's
+ * pool is up long before a login; start this one before any measurement. */
+static void start_uv_thread_pool(void) {
+    static bool started;
+    uv_loop_t loop;
+    uv_work_t work;
+    if (started || uv_loop_init(&loop) != 0) return;
+    started = uv_queue_work(&loop, &work, noop_work, NULL) == 0;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+}
+
 /* Runs the job on a new loop until DONE. Returns false when the loop itself
  * could not be set up or closed. */
 static bool run_on_uv(uv_job_run *r, double watchdog_s) {
     r->status = -1;
+    start_uv_thread_pool();
     if (uv_loop_init(&r->loop) != 0) return false;
     uv_async_init(&r->loop, &r->async, async_cb);
     uv_timer_init(&r->loop, &r->ticker);
@@ -497,10 +539,10 @@ static bool run_on_uv(uv_job_run *r, double watchdog_s) {
     uv_run(&r->loop, UV_RUN_DEFAULT);
     int closed = uv_loop_close(&r->loop);
     double ran = (double)(uv_hrtime() - r->started_ns) / 1e6;
-    diag("loop ran %.0f ms: %ld ticks, largest gap %.1f ms; start took %.2f ms; %d async calls, "
-         "%d polls, %d LOGIN, %d PROGRESS, %d DONE",
-         ran, r->ticks, (double)r->max_gap_ns / 1e6, r->start_call_ms, r->async_calls, r->polls,
-         r->logins, r->progress, r->dones);
+    diag("loop ran %.0f ms: %ld ticks, largest gap %.1f ms; longest hubauth call %.2f ms (start "
+         "%.2f ms); %d async calls, %d polls, %d LOGIN, %d PROGRESS, %d DONE",
+         ran, r->ticks, (double)r->max_gap_ns / 1e6, r->max_call_ms, r->start_call_ms, r->async_calls,
+         r->polls, r->logins, r->progress, r->dones);
     return closed == 0;
 }
 
@@ -754,13 +796,16 @@ done:
     hubauth_error_free(err);
 }
 
-static void case_uv_device_login(void) {
-    char path[1024], prefix[256];
-    hubauth_options *o = login_options(case_token_path(path, sizeof path));
+/* One device login on a loop, into `<case dir>/<attempt>/auth.toml`. */
+static void uv_device_login(int attempt, bool assert_gap) {
+    char dir[1024], path[1100], prefix[256];
+    snprintf(dir, sizeof dir, "%s/cases/%d/%d", g_tmp, g_case_number, attempt);
+    hubauth_options *o = make_dirs(dir) == 0 ? (snprintf(path, sizeof path, "%s/auth.toml", dir), login_options(path)) : NULL;
     uv_job_run r = {.visit_login = true, .cancel_ms = -1};
     char *user = NULL, *current_user = NULL, *token = NULL, *saved = NULL, *saved_id = NULL;
     hubauth_auth *current = NULL;
     CHECK(o != NULL);
+    long visits = server_stat("browser_visits"), issued = server_stat("device_tokens_issued");
     r.options = o;
     CHECK(run_on_uv(&r, 25.0));
     CHECK(!r.timed_out && !r.bad_event);
@@ -774,8 +819,8 @@ static void case_uv_device_login(void) {
     if (!starts_with(r.url, prefix)) diag("LOGIN url %s", r.url);
     CHECK(starts_with(r.url, prefix));
     CHECK(r.visit_status == 200);
-    CHECK(server_stat("browser_visits") == 1);
-    CHECK(server_stat("device_tokens_issued") == 1);
+    CHECK(server_stat("browser_visits") == visits + 1);
+    CHECK(server_stat("device_tokens_issued") == issued + 1);
     user = hubauth_auth_username(r.result_auth);
     CHECK(same(user, "alice"));
     /* The new authentication is also the current one. */
@@ -788,7 +833,8 @@ static void case_uv_device_login(void) {
     token = token_of(r.result_auth);
     CHECK(same(token, saved_id));
     CHECK(r.ticks > 0);
-    CHECK(max_gap_ms(&r) < MAX_GAP_MS);
+    CHECK(r.max_call_ms < MAX_GAP_MS);
+    if (assert_gap) CHECK(max_gap_ms(&r) < MAX_GAP_MS);
 done:
     free(saved_id);
     free(saved);
@@ -798,6 +844,19 @@ done:
     hubauth_auth_free(current);
     free_run_results(&r);
     hubauth_options_free(o);
+}
+
+/* Two logins, each into a token file of its own. Under valgrind the first
+ * one's gap is only shown: valgrind runs one thread at a time and
+ * translates code the first time it runs, so the job's thread's first pass
+ * through the login's code (saving the token, asking for the user) holds
+ * every thread, the loop's too, for 50 to 150 ms while the loop's thread is
+ * not in hubauth at all (its hubauth calls are timed apart: max_call_ms).
+ * The second login is measured everywhere (and `make valgrind` runs this
+ * program with --fair-sched=yes, so the threads take turns). */
+static void case_uv_device_login(void) {
+    uv_device_login(1, !RUNNING_ON_VALGRIND);
+    if (g_case_ok) uv_device_login(2, true);
 }
 
 static void case_uv_token_refresh(void) {
@@ -819,6 +878,7 @@ static void case_uv_token_refresh(void) {
     CHECK(server_stat("refreshes") == 1);
     CHECK((long)hubauth_auth_expires_at(a) > expires_before);
     CHECK(r.ticks > 0);
+    CHECK(r.max_call_ms < MAX_GAP_MS);
     CHECK(max_gap_ms(&r) < MAX_GAP_MS);
 done:
     free(after);
@@ -844,6 +904,7 @@ static void case_uv_cancelled_login(void) {
     CHECK(server_stat("device_tokens_issued") == 0);
     CHECK(file_mode(path) == -1); /* nothing written */
     CHECK(r.ticks > 0);
+    CHECK(r.max_call_ms < MAX_GAP_MS);
     CHECK(max_gap_ms(&r) < MAX_GAP_MS);
 done:
     free_run_results(&r);
@@ -922,7 +983,8 @@ static const struct {
     {"job: a fresh token's job is DONE when start returns (notify once, inline)", case_fresh_token_done_at_start},
     {"job: a due token is refreshed on the library's thread", case_due_token_refreshed_on_the_library_thread},
     {"job: hubauth_notify_fd with an eventfd (CHECK) and a pipe (LOGOUT)", case_notify_fd},
-    {"uv: device login, open_browser=false, URL visited from a work item; loop keeps ticking", case_uv_device_login},
+    {"uv: device login (twice), open_browser=false, URL visited from a work item; loop keeps ticking",
+     case_uv_device_login},
     {"uv: a due token refreshed by a TOKEN job; loop keeps ticking", case_uv_token_refresh},
     {"uv: a login cancelled from a timer after LOGIN: CANCELLED within 1 s; loop keeps ticking",
      case_uv_cancelled_login},

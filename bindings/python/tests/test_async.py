@@ -1,0 +1,501 @@
+"""authenticate_async, token_async & co.: the library's jobs on an asyncio
+loop, which must never stall.
+
+Each scenario runs under a Ticker, a task that ticks every 10 ms and records
+the largest gap between two ticks: a call that blocked the loop (e.g. a
+blocking ``auth.token`` read during a refresh, the reviewer's finding) shows
+as a gap of its whole duration. Refreshes go through SlowRefreshProxy, which
+holds every refresh 400 ms, so blocking on one cannot hide under the bound;
+test_the_meter_catches_a_blocking_token_read shows the meter catching it.
+The measured gaps are printed (pytest -s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import List, Optional
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+import hubauth
+import hubauth.httpx
+from hubauth import _jobs
+from conftest import toml_string, visit
+
+#: The bound on the largest gap between two 10 ms ticks.
+MAX_GAP_S = 0.050
+#: How long SlowRefreshProxy holds a refresh.
+REFRESH_DELAY_S = 0.4
+
+
+def write(path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, 0o600)
+
+
+def open_fds() -> int:
+    """Open descriptors of the kind a job's waker uses (an eventfd, else a
+    pipe); sockets the library pools are not counted. The library's own
+    runtime opens one too when it first goes to the network, so compare
+    counts taken after that (e.g. while a login waits)."""
+    kind = "anon_inode:[eventfd]" if hasattr(os, "eventfd") else "pipe:"
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith(kind)
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return count
+
+
+class Ticker:
+    """``async with Ticker() as t:`` a task ticking every 10 ms meanwhile;
+    ``t.max_gap``: the largest time between two ticks (10 ms when the loop
+    never stalls)."""
+
+    PERIOD = 0.010
+
+    def __init__(self) -> None:
+        self.max_gap = 0.0
+        self.ticks = 0
+        self.started = 0.0
+        self.elapsed = 0.0
+        self._task: Optional[asyncio.Task] = None
+
+    async def _run(self) -> None:
+        last = time.monotonic()
+        try:
+            while True:
+                await asyncio.sleep(self.PERIOD)
+                now = time.monotonic()
+                self.max_gap = max(self.max_gap, now - last)
+                self.ticks += 1
+                last = now
+        finally:  # a stall just before the end counts too
+            self.max_gap = max(self.max_gap, time.monotonic() - last)
+
+    async def __aenter__(self) -> "Ticker":
+        self.started = time.monotonic()
+        self._task = asyncio.ensure_future(self._run())
+        await asyncio.sleep(0)  # it runs from here on
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await asyncio.sleep(2 * self.PERIOD)  # one more tick sees a stall at the end
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self.elapsed = time.monotonic() - self.started
+
+    def report(self, what: str) -> str:
+        line = (f"{what}: largest gap {self.max_gap * 1000:.1f} ms over "
+                f"{self.elapsed:.2f} s ({self.ticks} ticks)")
+        print(line)
+        return line
+
+    def assert_smooth(self, what: str) -> None:
+        line = self.report(what)
+        assert self.max_gap < MAX_GAP_S, line
+        # It ticked all along (at least every 20 ms on average).
+        assert self.ticks >= (self.elapsed / 0.020) - 1, line
+
+
+class SlowRefreshProxy:
+    """Forwards GET requests (the refreshes: the hub's refresh_base points
+    here) to the hub after REFRESH_DELAY_S, as a slow network would."""
+
+    def __init__(self, target: str, delay: float = REFRESH_DELAY_S) -> None:
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests += 1
+                time.sleep(delay)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("authorization", "accept", "user-agent")}
+                req = urllib.request.Request(target + self.path, headers=headers)
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        status, body, kind = r.status, r.read(), r.headers.get("Content-Type")
+                except urllib.error.HTTPError as e:
+                    status, body, kind = e.code, e.read(), e.headers.get("Content-Type")
+                self.send_response(status)
+                self.send_header("Content-Type", kind or "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:  # quiet, and never log headers
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def slow_refresh(server):
+    """The server's refresh URLs (of tokens issued from now on) go through a
+    SlowRefreshProxy."""
+    proxy = SlowRefreshProxy(server.url)
+    server.configure(refresh_base=proxy.url)
+    yield proxy
+    proxy.close()
+
+
+async def visit_async(url: str) -> int:
+    """A browser's visit of the login URL, on the loop (asyncio streams)."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    writer.write(f"GET {target} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode())
+    await writer.drain()
+    answer = await reader.read()  # the test server closes every connection
+    writer.close()
+    await writer.wait_closed()
+    return int(answer.split(b" ", 2)[1])
+
+
+def due_token(server, token_path):
+    """An authentication whose 2 s token is fresh now and due for a refresh
+    in its last second (half its lifetime), and the token."""
+    write(token_path, server.issue(ttl_s=2))
+    auth = hubauth.authenticate(server.url, token_path=token_path, interactive=False)
+    return auth, auth.token.reveal()
+
+
+async def until_due(auth) -> None:
+    """Sleeps (on the loop) into the token's last second."""
+    await asyncio.sleep(max(0.0, auth.expires_at.timestamp() - 1 + 0.2 - time.time()))
+
+
+# --- (a) a device login ---------------------------------------------------------------
+
+
+def test_device_login_with_a_coroutine_hook_keeps_the_loop_ticking(server, token_path):
+    jobs = _jobs.live_jobs()
+    seen: List[tuple] = []
+    fds = {}
+
+    async def hook(url: str) -> None:
+        # On the loop's thread, with the URL; the browser's visit is a
+        # non-blocking GET on the loop.
+        seen.append((url, threading.get_ident()))
+        fds["login"] = open_fds()  # the job's waker among them
+        assert await visit_async(url) == 200
+
+    async def main():
+        async with Ticker() as ticker:
+            auth = await hubauth.authenticate_async(
+                server.url, token_path=token_path, hook=hook, timeout=30)
+        ticker.assert_smooth("(a) device login via authenticate_async")
+        return auth
+
+    auth = asyncio.run(main())
+    assert len(seen) == 1
+    assert seen[0][0].startswith(server.url + "/auth/device")
+    assert seen[0][1] == threading.get_ident(), "the hook ran on the loop's thread"
+    assert auth.username == "alice"
+    stats = server.stats()
+    assert stats["browser_visits"] == 1 and stats["device_tokens_issued"] == 1
+    assert toml_string(token_path.read_text(), "id_token") == auth.token.reveal()
+    assert hubauth.current_authentication().token.reveal() == auth.token.reveal()
+    assert _jobs.live_jobs() == jobs
+    assert open_fds() == fds["login"] - 1, "the job's descriptor was closed"
+
+
+def test_device_login_with_a_plain_hook_and_a_browser_thread(server, token_path, capfd):
+    urls: List[str] = []
+    browsers: List[threading.Thread] = []
+
+    def hook(url: str) -> bool:
+        urls.append(url)
+        t = threading.Thread(target=visit, args=(url,))
+        t.start()
+        browsers.append(t)
+        return True
+
+    async def main():
+        async with Ticker() as ticker:
+            auth = await hubauth.authenticate_async(server.url, token_path=token_path, hook=hook)
+        ticker.assert_smooth("(a') device login, plain hook + browser thread")
+        return auth
+
+    auth = asyncio.run(main())
+    for t in browsers:
+        t.join()
+    assert len(urls) == 1 and auth.username == "alice"
+    # With a hook the library neither printed the URL nor opened a browser.
+    assert "to log in, open" not in capfd.readouterr().err
+
+
+# --- (b) a refresh --------------------------------------------------------------------
+
+
+def test_token_refresh_via_token_async_keeps_the_loop_ticking(server, token_path, slow_refresh):
+    auth, old = due_token(server, token_path)
+    refreshes = server.stats()["refreshes"]
+
+    async def main():
+        await until_due(auth)
+        async with Ticker() as ticker:
+            started = time.monotonic()
+            with await auth.token_async() as secret:
+                new = secret.reveal()
+            took = time.monotonic() - started
+        ticker.assert_smooth("(b) refresh via token_async")
+        return new, took
+
+    new, took = asyncio.run(main())
+    assert took >= REFRESH_DELAY_S, "the refresh went through the slow proxy"
+    assert slow_refresh.requests == 1
+    assert server.stats()["refreshes"] == refreshes + 1
+    assert new != old and new == auth.token.reveal()
+    assert toml_string(token_path.read_text(), "id_token") == new
+
+
+def test_the_meter_catches_a_blocking_token_read(server, token_path, slow_refresh):
+    """The reviewer's finding: reading ``auth.token`` in a coroutine during a
+    refresh blocks the loop for the whole refresh. The Ticker sees it."""
+    auth, old = due_token(server, token_path)
+
+    async def main():
+        await until_due(auth)
+        async with Ticker() as ticker:
+            with auth.token as secret:  # blocking: the loop stalls
+                assert secret.reveal() != old
+        return ticker
+
+    ticker = asyncio.run(main())
+    ticker.report("control: blocking auth.token during a refresh")
+    assert ticker.max_gap >= REFRESH_DELAY_S * 0.9
+    assert ticker.max_gap > MAX_GAP_S
+
+
+def test_httpx_async_adapter_refreshes_without_blocking(server, token_path, slow_refresh, monkeypatch):
+    import anyio.to_thread
+
+    auth, old = due_token(server, token_path)
+
+    def no_thread(*args, **kwargs):
+        raise AssertionError("the async adapter hopped to a thread")
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", no_thread)
+
+    async def main():
+        monkeypatch.setattr(asyncio.get_running_loop(), "run_in_executor", no_thread)
+        async with httpx.AsyncClient(auth=hubauth.httpx.HubAuth(auth)) as client:
+            fresh = await client.get(server.url + "/api/v1")  # the token is fresh
+            await until_due(auth)
+            async with Ticker() as ticker:
+                due = await client.get(server.url + "/api/v1")  # refreshed first
+            ticker.assert_smooth("httpx.AsyncClient request with a refresh")
+        return fresh, due
+
+    fresh, due = asyncio.run(main())
+    assert fresh.status_code == 200 and fresh.json()["username"] == "alice"
+    assert due.status_code == 200 and due.json()["username"] == "alice"
+    assert slow_refresh.requests == 1
+    assert auth.token.reveal() != old
+
+
+# --- (c) a cancelled login ------------------------------------------------------------
+
+
+def test_cancelling_a_login_cancels_and_frees_its_job(server, token_path):
+    jobs = _jobs.live_jobs()
+    fds = {}
+
+    async def main():
+        shown = asyncio.Event()
+        async with Ticker() as ticker:
+            task = asyncio.ensure_future(hubauth.authenticate_async(
+                server.url, token_path=token_path, timeout=60,
+                hook=lambda url: shown.set()))  # nobody visits the URL
+            await asyncio.wait_for(shown.wait(), 10)
+            await asyncio.sleep(0.3)  # the login polls by now
+            assert _jobs.live_jobs() == jobs + 1
+            fds["login"] = open_fds()  # the job's waker among them
+            started = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            took = time.monotonic() - started
+            assert _jobs.live_jobs() == jobs, "the job was freed"
+        ticker.assert_smooth("(c) login cancelled with task.cancel()")
+        return took
+
+    took = asyncio.run(main())
+    print(f"(c) the cancelled task ended {took * 1000:.1f} ms after task.cancel()")
+    assert took < 0.1
+    assert open_fds() == fds["login"] - 1, "the job's descriptor was closed"
+    # The library's thread stopped polling (the server's interval is 1 s).
+    time.sleep(1.2)
+    polls = server.stats()["device_token_polls"]
+    time.sleep(1.5)
+    stats = server.stats()
+    assert stats["device_token_polls"] == polls, "the job still polls after its cancel"
+    assert stats["device_tokens_issued"] == 0 and stats["browser_visits"] == 0
+    assert not token_path.exists()
+
+
+def test_wait_for_timeout_cancels_the_login(server, token_path):
+    jobs = _jobs.live_jobs()
+
+    async def main():
+        async with Ticker() as ticker:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(hubauth.authenticate_async(
+                    server.url, token_path=token_path, hook=lambda url: None), 0.5)
+        ticker.assert_smooth("(c') login cancelled by asyncio.wait_for")
+
+    asyncio.run(main())
+    assert _jobs.live_jobs() == jobs
+    assert not token_path.exists()
+    assert server.stats()["device_tokens_issued"] == 0
+
+
+def test_hook_returning_false_cancels(server, token_path):
+    calls = []
+
+    async def main():
+        async def hook(url):
+            calls.append(url)
+            return False
+
+        with pytest.raises(hubauth.CancelledError) as info:
+            await hubauth.authenticate_async(server.url, token_path=token_path, hook=hook)
+        return info.value
+
+    error = asyncio.run(main())
+    assert error.code == hubauth.HUBAUTH_ERR_CANCELLED
+    assert len(calls) == 1 and not token_path.exists()
+
+
+def test_hook_exception_propagates_and_cancels(server, token_path):
+    class Boom(RuntimeError):
+        pass
+
+    jobs = _jobs.live_jobs()
+
+    def hook(url):
+        raise Boom("the hook failed")
+
+    async def main():
+        with pytest.raises(Boom, match="the hook failed"):
+            await hubauth.authenticate_async(server.url, token_path=token_path, hook=hook,
+                                             timeout=30)
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started < 5
+    assert _jobs.live_jobs() == jobs and not token_path.exists()
+
+
+# --- a fresh token is at hand -----------------------------------------------------------
+
+
+def test_fresh_token_async_never_suspends(server, token_path, monkeypatch):
+    write(token_path, server.issue(ttl_s=3600))
+    auth = hubauth.authenticate(server.url, token_path=token_path, interactive=False)
+    token = auth.token.reveal()
+    fds = open_fds()
+
+    def finished_in_one_step(coro):
+        """The coroutine's first step ends it: it never awaited anything."""
+        with pytest.raises(StopIteration) as done:
+            coro.send(None)
+        return done.value.value
+
+    # No loop at all: nothing to wait on, and nothing needed.
+    assert finished_in_one_step(auth.token_async()).reveal() == token
+    assert finished_in_one_step(auth.authorization_async()).reveal() == f"Bearer {token}"
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def forbidden(*args):
+            raise AssertionError("a fresh token waited on the loop")
+
+        monkeypatch.setattr(loop, "add_reader", forbidden)
+        monkeypatch.setattr(loop, "run_in_executor", forbidden)
+        assert finished_in_one_step(auth.token_async()).reveal() == token
+        assert (await auth.token_async()).reveal() == token
+        assert (await auth.authorization_async()).reveal() == f"Bearer {token}"
+
+    asyncio.run(main())
+    assert server.stats()["refreshes"] == 0
+    gc.collect()
+    assert open_fds() == fds, "each job's descriptor was closed"
+
+
+# --- the other calls ------------------------------------------------------------------
+
+
+def test_check_async_reauthenticate_async_and_logout_async(start_server, token_path):
+    hub = start_server("--auto-approve")  # approves at the first poll; interval 1 s
+    urls: List[str] = []
+
+    async def hook(url):
+        urls.append(url)
+
+    async def main():
+        async with Ticker() as ticker:
+            auth = await hubauth.authenticate_async(hub.url, token_path=token_path, hook=hook)
+            assert await auth.check_async() is True
+            # A forced login again goes through the hook of authenticate_async.
+            assert await auth.reauthenticate_async(force=True) is auth
+            assert await auth.check_async() is True
+            await hubauth.logout_async(hub.url, token_path=token_path)
+        ticker.assert_smooth("check_async, reauthenticate_async, logout_async")
+        return auth
+
+    auth = asyncio.run(main())
+    assert len(urls) == 2
+    assert hub.stats()["device_tokens_issued"] == 2
+    assert not token_path.exists()
+    hub.revoke()
+    assert asyncio.run(auth.check_async()) is False
+
+
+def test_errors_come_back_as_exceptions(server, token_path):
+    jobs = _jobs.live_jobs()
+    with pytest.raises(hubauth.NoCredentialsError):
+        asyncio.run(hubauth.authenticate_async(server.url, token_path=token_path,
+                                               interactive=False))
+    with pytest.raises(TypeError):
+        asyncio.run(hubauth.authenticate_async(server.url, hook="not callable"))
+    with pytest.raises(hubauth.InvalidArgumentError):
+        asyncio.run(hubauth.authenticate_async(server.url, refresh_margin_s="soon"))
+    # An expired token whose refresh the server refuses, with no login allowed.
+    write(token_path, server.issue(ttl_s=2))
+    auth = hubauth.authenticate(server.url, token_path=token_path, interactive=False)
+    server.configure(refresh_fails=True)
+
+    async def main():
+        await asyncio.sleep(max(0.0, auth.expires_at.timestamp() + 0.2 - time.time()))
+        with pytest.raises(hubauth.HubAuthError):
+            await auth.token_async()
+
+    asyncio.run(main())
+    assert _jobs.live_jobs() == jobs

@@ -12,15 +12,13 @@
 //! The job's cancel is never kept by an authentication it creates (a freed
 //! job must not poison later refreshes).
 //!
-//! The flows below report through a thread-local ([`report_login`],
-//! [`report_progress`]), the same way the cancel scope reaches them: every
-//! wait of a call happens on the thread that runs it.
+//! The flows below report the login URL and progress through
+//! [`crate::progress`], which the job's thread listens to.
 //!
 //! A job whose answer is at hand (a fresh token) is finished when it starts,
 //! on the caller's thread, without a thread: the fast path stays a few
 //! hundred nanoseconds.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +27,7 @@ use std::thread::ThreadId;
 use crate::auth::Authentication;
 use crate::cancel::{self, Cancel};
 use crate::error::{Error, ErrorKind, Result};
+use crate::progress::{self, Report};
 use crate::secret::Secret;
 
 /// What a job does: the calls that can wait on the network.
@@ -157,49 +156,6 @@ impl Shared {
     }
 }
 
-thread_local! {
-    /// The job the current thread runs, if any.
-    static RUNNING: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
-}
-
-/// Queues a login URL (and user code) for the job running on this thread;
-/// false when no job runs here. The caller checked and escaped both.
-pub fn report_login(url: &str, user_code: Option<&str>) -> bool {
-    RUNNING.with(|running| match running.borrow().as_ref() {
-        Some(shared) => {
-            shared.push(Event::Login {
-                url: url.to_owned(),
-                user_code: user_code.map(str::to_owned),
-            });
-            true
-        }
-        None => false,
-    })
-}
-
-/// Queues a progress line for the job running on this thread, if any.
-pub fn report_progress(message: &str) {
-    RUNNING.with(|running| {
-        if let Some(shared) = running.borrow().as_ref() {
-            shared.push(Event::Progress(crate::log::escape(message).into_owned()));
-        }
-    });
-}
-
-/// Whether a job runs on this thread (its host receives the login URL).
-pub fn in_job() -> bool {
-    RUNNING.with(|running| running.borrow().is_some())
-}
-
-/// Clears [`RUNNING`] when the job's call ends, also on unwind.
-struct RunningScope;
-
-impl Drop for RunningScope {
-    fn drop(&mut self) {
-        RUNNING.with(|running| running.borrow_mut().take());
-    }
-}
-
 impl Job {
     /// Starts `kind` on a thread of the library's own. `auth` is required by
     /// every kind but Authenticate and Logout, which need `options`; for the
@@ -235,8 +191,15 @@ impl Job {
                 *worker.worker.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(std::thread::current().id());
                 let outcome = {
-                    RUNNING.with(|running| *running.borrow_mut() = Some(worker.clone()));
-                    let _running = RunningScope;
+                    let listener = Arc::downgrade(&worker);
+                    let _listening = progress::listen(Arc::new(move |report| {
+                        if let Some(shared) = listener.upgrade() {
+                            shared.push(match report {
+                                Report::Login { url, user_code } => Event::Login { url, user_code },
+                                Report::Progress(line) => Event::Progress(line),
+                            });
+                        }
+                    }));
                     let _scope = cancel::enter(worker.cancel.as_ref());
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run()))
                         .unwrap_or_else(|_| {

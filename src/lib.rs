@@ -19,6 +19,7 @@ pub mod lifecycle;
 mod log;
 pub mod net;
 pub mod options;
+pub mod progress;
 pub mod provider;
 mod random;
 pub mod reply;

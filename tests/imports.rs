@@ -4,14 +4,15 @@
 //! modules of its own layer or a lower one. The layers, low to high:
 //!
 //! 0. leaves: `error`, `secret`, `token`, `server`, `env`, `jwt`, `log`,
-//!    `net`, `options`, `credential`, `random`, `reply`, `cancel` (they may use
-//!    each other);
+//!    `net`, `options`, `credential`, `random`, `reply`, `cancel`, `progress`
+//!    (they may use each other);
 //! 1. `store/`: where tokens live;
 //! 2. `flow/`: how new tokens are obtained;
 //! 3. `provider/`: one module per hub, plus `provider/mod.rs` (the `Provider`
 //!    trait: what differs per hub);
 //! 4. `lifecycle` (the engine), `hubs` (the `PROVIDERS` table), `auth`,
-//!    `status`, `diagnose` (`hubauth doctor`): what drives the providers;
+//!    `status`, `diagnose` (`hubauth doctor`), `job` (calls on the library's
+//!    thread): what drives the providers;
 //! 5. `ffi/`: the C ABI.
 //!
 //! Besides, a provider never names another provider (`provider/<a>…` naming
@@ -30,11 +31,11 @@ use std::path::{Path, PathBuf};
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "error" | "secret" | "token" | "server" | "env" | "jwt" | "log" | "net" | "options"
-        | "credential" | "random" | "reply" | "cancel" => 0,
+        | "credential" | "random" | "reply" | "cancel" | "progress" => 0,
         "store" => 1,
         "flow" => 2,
         "provider" => 3,
-        "auth" | "status" | "lifecycle" | "hubs" | "diagnose" => 4,
+        "auth" | "status" | "lifecycle" | "hubs" | "diagnose" | "job" => 4,
         "ffi" => 5,
         _ => return None,
     })

@@ -288,3 +288,39 @@ fn a_login_without_a_username_is_refused_and_never_current_when_required() {
     given.set("require_username", "false").unwrap();
     assert!(authenticate(&given).unwrap().username().is_none());
 }
+
+/// The security review's §7 (a15), with blocking calls: a hook that waits
+/// for another thread asking the same authentication for its (due) token.
+/// That thread's wait for the login in flight ends at timeout_ms, so the
+/// hook, and the login, end too.
+#[test]
+fn a_hook_waiting_for_a_thread_that_asks_for_the_token_ends_at_timeout_ms() {
+    let f = Fixture::new();
+    f.store_token(4);
+    let mut options = f.options();
+    options.set("timeout_ms", "1500").unwrap();
+    let auth = authenticate(&options).unwrap();
+    wait_until_due();
+    let mut login = hubauth::Options::new();
+    login.set("force", "true").unwrap();
+    login.set("interactive", "true").unwrap();
+    let asker = auth.clone();
+    let answer = Arc::new(std::sync::Mutex::new(None));
+    let seen = answer.clone();
+    login.set_hook(Some(Arc::new(move |_url: &str| {
+        let asker = asker.clone();
+        let started = Instant::now();
+        let result = std::thread::spawn(move || asker.token().map(|_| ()))
+            .join()
+            .unwrap();
+        *seen.lock().unwrap() = Some((result.map_err(|e| e.kind()), started.elapsed()));
+        hubauth::HookAction::Cancel
+    })));
+    let started = Instant::now();
+    let err = auth.reauthenticate(Some(&login)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (result, took) = answer.lock().unwrap().take().expect("the hook ran");
+    assert_eq!(result, Err(ErrorKind::Timeout));
+    assert!(took >= Duration::from_millis(1400), "{took:?}");
+}

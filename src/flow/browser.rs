@@ -44,13 +44,13 @@ pub fn check_login_url(url: &str) -> Result<Url> {
 /// Shows `url` to the user. `user_code` is printed beside it for device flows.
 /// A hook that answers Cancel stops the login at once. The URL is checked
 /// ([`check_login_url`]) before anything else happens. Inside a job the URL
-/// and code also go to the job's host (its LOGIN event, [`crate::job`]); with
+/// and code also go to the job's host (its LOGIN event, [`crate::progress`]); with
 /// option `open_browser=false` that host, or a hook, is the only one to show
 /// them.
 pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()> {
     check_login_url(url)?;
     let user_code = user_code.map(escape);
-    let report = || crate::job::report_login(url, user_code.as_deref());
+    let report = || crate::progress::login(url, user_code.as_deref());
     if let Some(hook) = &ctx.hook {
         report();
         // The hook gets only the URL: a code it cannot see would make the

@@ -64,7 +64,7 @@ impl LoginContext {
     /// triggered ([`crate::cancel`]).
     pub fn sleep(&self, pause: Duration, what: &str) -> Result<()> {
         let now = Instant::now();
-        crate::job::report_progress(&format!(
+        crate::progress::progress(&format!(
             "{what}: waiting for the login to be approved ({} s left)",
             self.deadline.saturating_duration_since(now).as_secs()
         ));

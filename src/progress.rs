@@ -1,0 +1,103 @@
+//! What a running call tells the host that waits for it: the login URL (and
+//! user code) a person must see, and progress lines. A job ([`crate::job`])
+//! listens for the call it runs; the flows below report here without knowing
+//! who listens, the same way they find the call's cancel
+//! ([`crate::cancel`]): every wait of a call happens on the thread that runs
+//! it, so a thread-local is exactly the call's extent.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// One piece of news from a running call.
+pub enum Report {
+    /// A person must open `url` (and, for a device login, enter
+    /// `user_code`); both were checked and escaped.
+    Login {
+        url: String,
+        user_code: Option<String>,
+    },
+    /// One escaped line for a waiting person.
+    Progress(String),
+}
+
+/// Who listens: called on the call's thread, must not block.
+pub type Listener = Arc<dyn Fn(Report) + Send + Sync>;
+
+thread_local! {
+    static LISTENER: RefCell<Option<Listener>> = const { RefCell::new(None) };
+}
+
+/// While alive, reports on this thread go to its listener; dropping it
+/// restores the one before.
+#[must_use = "the scope ends when this is dropped"]
+pub struct Scope {
+    previous: Option<Listener>,
+    /// Bound to the thread it was entered on.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+/// Sends this thread's reports to `listener` until the scope is dropped.
+pub fn listen(listener: Listener) -> Scope {
+    let previous = LISTENER.with(|l| l.replace(Some(listener)));
+    Scope {
+        previous,
+        _thread: std::marker::PhantomData,
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        LISTENER.with(|l| *l.borrow_mut() = previous);
+    }
+}
+
+/// Reports a login URL (and user code) the caller checked and escaped;
+/// false when nobody listens on this thread.
+pub fn login(url: &str, user_code: Option<&str>) -> bool {
+    let Some(listener) = LISTENER.with(|l| l.borrow().clone()) else {
+        return false;
+    };
+    listener(Report::Login {
+        url: url.to_owned(),
+        user_code: user_code.map(str::to_owned),
+    });
+    true
+}
+
+/// Reports a progress line (escaped here), if anyone listens.
+pub fn progress(message: &str) {
+    if let Some(listener) = LISTENER.with(|l| l.borrow().clone()) {
+        listener(Report::Progress(crate::log::escape(message).into_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn reports_reach_the_listener_of_this_thread_only_while_it_listens() {
+        assert!(!login("https://hub.example/login", None));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        {
+            let _scope = listen(Arc::new(move |report| {
+                sink.lock().unwrap().push(match report {
+                    Report::Login { url, .. } => url,
+                    Report::Progress(line) => line,
+                })
+            }));
+            assert!(login("https://hub.example/login", Some("ABCD")));
+            progress("waiting\x1b[2J");
+            let other = std::thread::spawn(|| login("https://x.example", None));
+            assert!(!other.join().unwrap(), "another thread has no listener");
+        }
+        assert!(!login("https://hub.example/login", None));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["https://hub.example/login", "waiting\\u{1b}[2J"]
+        );
+    }
+}

@@ -39,6 +39,7 @@ class CopyTestCase(unittest.TestCase):
         (self.root / "include").mkdir()
         shutil.copy(REPO / "include" / "hubauth.h", self.root / "include" / "hubauth.h")
         shutil.copytree(REPO / SRC, self.root / SRC)
+        shutil.copytree(REPO / "bindings/julia/HubAuth/test", self.root / "bindings/julia/HubAuth/test")
 
     def tearDown(self) -> None:
         self._tmp.cleanup()
@@ -96,8 +97,8 @@ class CatchesMistakes(CopyTestCase):
                          r"hubauth_check, argument 2 \(valid\): Ptr\{Int32\} does not match C `bool \*`")
 
     def test_wrong_type_in_the_generated_file_is_a_mismatch_and_a_drift(self) -> None:
-        self.edit(LIB, "(Ptr{Cvoid}, Cstring, Cstring, Ptr{Ptr{Cvoid}}), o, key, value, err)",
-                       "(Ptr{Cvoid}, Cstring, Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), o, key, value, err)")
+        self.edit(LIB, "(Ptr{hubauth_options}, Cstring, Cstring, Ptr{Ptr{hubauth_error}}), o, key, value, err)",
+                       "(Ptr{hubauth_options}, Cstring, Ptr{Cvoid}, Ptr{Ptr{hubauth_error}}), o, key, value, err)")
         self.assertFails(self.run_checker(),
                          r"LibHubAuth\.jl:\d+: ccall to hubauth_options_set, argument 3 \(value\)",
                          r"LibHubAuth\.jl: differs from what gen/generate\.py makes")
@@ -140,10 +141,10 @@ class CatchesMistakes(CopyTestCase):
 
     def test_unchecked_call_forms(self) -> None:
         self.write_extra("""
-            f() = @ccall libhubauth.hubauth_version()::Ptr{UInt8}
+            f(p) = @ccall $p()::Ptr{UInt8}
             g(p) = ccall(p, Ptr{UInt8}, ())
         """)
-        self.assertFails(self.run_checker(), r"extra\.jl:2: @ccall is not checked",
+        self.assertFails(self.run_checker(), r"extra\.jl:2: @ccall must be written",
                          r"extra\.jl:3: ccall\(p, \.\.\.\) is not ccall\(\(:name, libhubauth\)")
 
     def test_wrong_callback_signature(self) -> None:
@@ -199,25 +200,174 @@ class WrapperCalls(CopyTestCase):
 
     def test_the_cancel_functions_are_checked_against_the_header(self) -> None:
         self.write_extra("""
-            g(o) = (c = L.hubauth_cancel_new(); L.hubauth_options_set_cancel(o, c); L.hubauth_cancel_free(c))
-            h(c) = L.hubauth_cancel_trigger(c, 1)
+            g(o::Ptr{L.hubauth_options}) = (c = L.hubauth_cancel_new(); L.hubauth_options_set_cancel(o, c); L.hubauth_cancel_free(c))
+            h(c::Ptr{L.hubauth_cancel}) = L.hubauth_cancel_trigger(c, 1)
         """)
         r = self.run_checker()
         self.assertFails(r, r"extra\.jl:3: hubauth_cancel_trigger is called with 2 argument\(s\).*it takes 1")
         self.assertEqual(r.failed, 1, r.messages)
 
 
+API = SRC / "api.jl"
+TESTS = Path("bindings/julia/HubAuth/test/runtests.jl")
+
+
+class ArgumentTypes(CopyTestCase):
+    """The mutations of the review (G1-G7): each must fail the checker."""
+
+    def test_g1_freeing_an_auth_with_the_secret_free(self) -> None:
+        self.edit(API, "_free_handle(p::Ptr{L.hubauth_auth}) = L.hubauth_auth_free(p)",
+                       "_free_handle(p::Ptr{L.hubauth_auth}) = L.hubauth_secret_free(p)")
+        self.assertFails(self.run_checker(),
+                         r"api\.jl:\d+: hubauth_secret_free, argument 1 \(s\) `p`: Ptr\{hubauth_auth\} is not "
+                         r"Ptr\{hubauth_secret\}")
+
+    def test_g1_a_job_event_field_freed_with_the_wrong_function(self) -> None:
+        self.edit(API, "e.auth == C_NULL || L.hubauth_auth_free(e.auth)",
+                       "e.auth == C_NULL || L.hubauth_auth_free(e.secret)")
+        self.assertFails(self.run_checker(), r"hubauth_auth_free, argument 1 \(a\) `e\.secret`")
+
+    def test_g1_a_ref_of_the_wrong_type(self) -> None:
+        self.write_extra("""
+            function f(a::Ptr{L.hubauth_auth})
+                valid = Ref{Int64}(0)
+                @check L.hubauth_check(a, valid)
+                return valid[]
+            end
+        """)
+        self.assertFails(self.run_checker(),
+                         r"hubauth_check, argument 2 \(valid\) `valid`: Ref\{Int64\} is not Ptr\{Bool\}")
+
+    def test_g1_a_julia_object_or_an_untyped_pointer_is_refused(self) -> None:
+        self.write_extra("""
+            f(auth::Authentication) = L.hubauth_auth_free(auth)
+            g(p::Ptr{Cvoid}) = L.hubauth_auth_free(p)
+            h(p) = L.hubauth_auth_free(p)
+        """)
+        self.assertFails(self.run_checker(),
+                         r"extra\.jl:2: hubauth_auth_free, argument 1 \(a\) `auth`: Authentication is not",
+                         r"extra\.jl:3: hubauth_auth_free, argument 1 \(a\) `p`: Ptr\{Cvoid\} is not",
+                         r"extra\.jl:4: hubauth_auth_free, argument 1 \(a\) `p`: its type cannot be told")
+
+    def test_g1_a_wrong_out_parameter_in_the_tests(self) -> None:   # G5: runtests.jl is read
+        self.edit(TESTS, "out = Ref{Ptr{LibHubAuth.hubauth_auth}}(C_NULL)",
+                         "out = Ref{Ptr{LibHubAuth.hubauth_secret}}(C_NULL)")
+        self.assertFails(self.run_checker(),
+                         r"runtests\.jl:\d+: hubauth_authenticate, argument 2 \(out\) `out`: "
+                         r"Ref\{Ptr\{hubauth_secret\}\} is not Ptr\{Ptr\{hubauth_auth\}\}")
+
+    def test_g2_swapped_callbacks(self) -> None:
+        self.write_extra("""
+            _hook_cfunction() = @cfunction(_hook, Int32, (Ptr{Cvoid}, Cstring))
+            _free_cfunction() = @cfunction(_free, Cvoid, (Ptr{Cvoid},))
+            good(o::Ptr{L.hubauth_options}, box::Ptr{Cvoid}) =
+                L.hubauth_options_set_hook_full(o, _hook_cfunction(), box, _free_cfunction())
+            bad(o::Ptr{L.hubauth_options}, box::Ptr{Cvoid}) =
+                L.hubauth_options_set_hook_full(o, _free_cfunction(), box, _hook_cfunction())
+            inline(o::Ptr{L.hubauth_options}) =
+                L.hubauth_options_set_hook(o, @cfunction(_free, Cvoid, (Ptr{Cvoid},)), C_NULL)
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:7: hubauth_options_set_hook_full, argument 2 \(hook\).*"
+                            r"is not a `int32_t \(\*\)\(void \*userdata, const char \*url\)`",
+                         r"extra\.jl:7: hubauth_options_set_hook_full, argument 4 \(free_userdata\)",
+                         r"extra\.jl:9: hubauth_options_set_hook, argument 2 \(hook\)")
+        self.assertNotRegex("\n".join(r.messages), r"extra\.jl:5:")
+
+    def test_g2_the_notify_must_fit_hubauth_notify_fn(self) -> None:
+        self.edit(API, "@check L.hubauth_job_start(o, kind, cglobal(:uv_async_send), cond.handle, job)",
+                       "@check L.hubauth_job_start(o, kind, cglobal(:uv_async_init), cond.handle, job)")
+        self.write_extra("""
+            f(o::Ptr{L.hubauth_options}, j::Base.RefValue{Ptr{L.hubauth_job}}, arg::Ptr{Cvoid}) =
+                @check L.hubauth_job_start(o, Int32(1), cglobal((:hubauth_version, L.libhubauth)), arg, j)
+            g(o::Ptr{L.hubauth_options}, j::Base.RefValue{Ptr{L.hubauth_job}}, arg::Ptr{Cvoid}) =
+                @check L.hubauth_job_start(o, Int32(1), cglobal((:hubauth_notify_fd, L.libhubauth)), arg, j)
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"api\.jl:\d+: hubauth_job_start, argument 3 \(notify\).*cglobal\(:uv_async_init\) is not known",
+                         r"extra\.jl:3: hubauth_job_start, argument 3 \(notify\).*hubauth_version")
+        self.assertNotRegex("\n".join(r.messages), r"extra\.jl:5:")
+
+    def test_g3_cstring_for_an_output_buffer(self) -> None:
+        self.write_extra("""
+            f(a, buf, cap, len, err) = ccall((:hubauth_token_copy, L.libhubauth), Int32,
+                (Ptr{L.hubauth_auth}, Cstring, Csize_t, Ptr{Csize_t}, Ptr{Ptr{L.hubauth_error}}), a, buf, cap, len, err)
+            g(a::Ptr{L.hubauth_auth}, len::Base.RefValue{Csize_t}) = @check L.hubauth_token_copy(a, "buffer", 7, len)
+            h(a::Ptr{L.hubauth_auth}, buf::Vector{UInt8}, len::Base.RefValue{Csize_t}) =
+                @check L.hubauth_token_copy(a, buf, Csize_t(length(buf)), len)
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:2: ccall to hubauth_token_copy, argument 2 \(buf\): Cstring does not match",
+                         r"extra\.jl:4: hubauth_token_copy, argument 2 \(buf\) `\"buffer\"`: STRING cannot be an output buffer")
+        self.assertNotRegex("\n".join(r.messages), r"extra\.jl:[56]:")
+
+    def test_g4_the_library_name(self) -> None:
+        self.write_extra("""
+            f() = ccall((:hubauth_version, libhubauth), Ptr{UInt8}, ())
+            g() = ccall((:hubauth_version, L.libhubauth), Ptr{UInt8}, ())
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:2: ccall to hubauth_version goes to library `libhubauth`, not `L\.libhubauth")
+        self.assertEqual(r.failed, 1, r.messages)
+
+    def test_g6_at_ccall_is_read_and_checked(self) -> None:
+        self.write_extra("""
+            f(s) = @ccall L.libhubauth.hubauth_secret_len(s::Ptr{L.hubauth_secret})::Int32
+            g(s) = @ccall gc_safe=true L.libhubauth.hubauth_secret_len(s::Ptr{L.hubauth_auth})::Csize_t
+            h(s) = @ccall libhubauth.hubauth_secret_len(s::Ptr{L.hubauth_secret})::Csize_t
+            k(s) = @ccall L.libhubauth.hubauth_secret_len(s)::Csize_t
+            ok(s) = @ccall gc_safe=true L.libhubauth.hubauth_secret_len(s::Ptr{L.hubauth_secret})::Csize_t
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:2: ccall to hubauth_secret_len returns Int32",
+                         r"extra\.jl:3: ccall to hubauth_secret_len, argument 1 \(s\): Ptr\{L\.hubauth_auth\}",
+                         r"extra\.jl:4: @ccall to hubauth_secret_len goes to library `libhubauth`",
+                         r"extra\.jl:5: @ccall to hubauth_secret_len: argument `s` has no `::Type`")
+        self.assertNotRegex("\n".join(r.messages), r"extra\.jl:6:")
+
+    def test_g7_freeing_a_borrowed_string(self) -> None:
+        self.write_extra("""
+            function f(e::Ptr{L.hubauth_error})
+                p = L.hubauth_error_message(e)
+                L.hubauth_string_free(p)
+            end
+            g(e::Ptr{L.hubauth_error}) = _take_string(L.hubauth_error_message(e))
+            h(ev::L.hubauth_job_event) = L.hubauth_string_free(ev.url)
+            fine(a::Ptr{L.hubauth_auth}) = _take_string(L.hubauth_auth_server(a))
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:4: hubauth_string_free, argument 1 \(s\) `p`: it is a borrowed string",
+                         r"extra\.jl:6: _take_string\(`L\.hubauth_error_message\(e\)`\) frees a borrowed string",
+                         r"extra\.jl:7: hubauth_string_free, argument 1 \(s\) `ev\.url`: it is a borrowed string")
+        self.assertNotRegex("\n".join(r.messages), r"extra\.jl:8:")
+
+    def test_scalars_and_strings(self) -> None:
+        self.write_extra("""
+            f(o::Ptr{L.hubauth_options}, j::Base.RefValue{Ptr{L.hubauth_job}}) =
+                @check L.hubauth_job_start(o, "1", C_NULL, C_NULL, j)
+            g(o::Ptr{L.hubauth_options}, k::Int64) = @check L.hubauth_options_set(o, k, "v")
+            h(o::Ptr{L.hubauth_options}, v::String) = @check L.hubauth_options_set(o, "k", v)
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:3: hubauth_job_start, argument 2 \(kind\) `\"1\"`: STRING is not Int32",
+                         r"extra\.jl:4: hubauth_options_set, argument 2 \(key\) `k`: Int64 is not a string")
+        self.assertNotRegex("\n".join(r.messages), r"extra\.jl:5:")
+
+
 class AcceptsEquivalentSpellings(CopyTestCase):
     def test_aliases_refs_and_c_names(self) -> None:
         self.write_extra("""
-            f1(a) = ccall((:hubauth_auth_free, libhubauth), Nothing, (Ptr{hubauth_auth},), a)
+            f1(a) = ccall((:hubauth_auth_free, L.libhubauth), Nothing, (Ptr{L.hubauth_auth},), a)
             f2(a, o) = ccall((:hubauth_token, LibHubAuth.libhubauth), Cint,
-                             (Ptr{Cvoid}, Ref{Ptr{Cvoid}}, Ptr{Ptr{hubauth_error}}), a, o, C_NULL)
-            f3(a, v) = ccall(("hubauth_check", libhubauth), hubauth_status,
-                             (Ptr{hubauth_auth}, Ref{Bool}, Ptr{Ptr{Cvoid}}), a, v, C_NULL)
-            f4(s) = ccall((:hubauth_secret_len, libhubauth), UInt, (Ptr{Cvoid},), s)
-            f5() = ccall((:hubauth_version, libhubauth), Cstring, ())   # borrowed: fine
+                             (Ptr{LibHubAuth.hubauth_auth}, Ref{Ptr{L.hubauth_secret}}, Ptr{Ptr{L.hubauth_error}}), a, o, C_NULL)
+            f3(a, v) = ccall(("hubauth_check", L.libhubauth), L.hubauth_status,
+                             (Ptr{L.hubauth_auth}, Ref{Bool}, Ptr{Ptr{L.hubauth_error}}), a, v, C_NULL)
+            f4(s) = ccall((:hubauth_secret_len, L.libhubauth), UInt, (Ptr{L.hubauth_secret},), s)
+            f5() = ccall((:hubauth_version, L.libhubauth), Cstring, ())   # borrowed: fine
             f6() = @cfunction(cb, Cint, (Ptr{Cvoid}, Ptr{UInt8}))
+            f7(s) = @ccall L.libhubauth.hubauth_secret_len(s::Ptr{L.hubauth_secret})::Csize_t
+            f8(a, v, e) = @ccall gc_safe=true L.libhubauth.hubauth_check(a::Ptr{L.hubauth_auth}, v::Ref{Bool},
+                                                                       e::Ptr{Ptr{L.hubauth_error}})::Cint
         """)
         r = self.run_checker()
         self.assertEqual(r.failed, 0, "\n".join(r.messages))
@@ -237,7 +387,7 @@ class AcceptsEquivalentSpellings(CopyTestCase):
             e = `echo "ccall((:hubauth_nope, lib), Cvoid, ())"`
             u = "$(f("ccall((:hubauth_nope, lib), Cvoid, ())"))"
             r = raw"ccall((:hubauth_nope, lib), \\" Cvoid, ())\\\\"
-            g() = ccall((:hubauth_version, libhubauth), Ptr{UInt8}, ())
+            g() = ccall((:hubauth_version, L.libhubauth), Ptr{UInt8}, ())
         ''')
         r = self.run_checker()
         self.assertEqual(r.failed, 0, "\n".join(r.messages))

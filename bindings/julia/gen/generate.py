@@ -409,7 +409,9 @@ def _validate(hdr: Header, name: str) -> None:
 #       invites unsafe_string without the free; Ptr{UInt8} is freed explicitly
 #   const char * returned (borrowed) → Ptr{UInt8} too (one rule for results)
 #   char * argument (hubauth_string_free) → Ptr{UInt8}: a pointer C gave us
-#   opaque handle * → Ptr{Cvoid};  handle ** → Ptr{Ptr{Cvoid}}
+#   opaque handle hubauth_x * → Ptr{hubauth_x}, a distinct type per handle
+#       (`mutable struct hubauth_x end`, never instantiated), so that a
+#       checker can tell an auth from a secret;  handle ** → Ptr{Ptr{hubauth_x}}
 #   scalar typedef → its target;   function-pointer typedef → Ptr{Cvoid}
 #   struct typedef hubauth_x (fields) → an isbits `struct hubauth_x` with the
 #       C fields in C order; `hubauth_x *` → Ptr{hubauth_x} (pass a Ref{hubauth_x});
@@ -431,7 +433,7 @@ def _pointee(hdr: Header, base: str, where: str) -> str:
     if t is None:
         raise HeaderError(f"{where}: unknown C type {base!r}")
     if t.kind == "opaque":
-        return "Cvoid"
+        return t.name
     if t.kind == "fnptr":
         return "Ptr{Cvoid}"
     if t.kind == "struct":
@@ -461,14 +463,17 @@ def julia_type(hdr: Header, ct: CType, position: str, where: str = "") -> str:
     return inner
 
 
-def accepted_types(hdr: Header, ct: CType, position: str) -> list[str]:
-    """Canonical first, then other spellings that are equally correct."""
+def accepted_types(hdr: Header, ct: CType, position: str, fn_name: str = "") -> list[str]:
+    """Canonical first, then other spellings that are equally correct. A
+    non-const `char *` argument may be a Cstring only for a `*_free`
+    function (a string C gave us); elsewhere it is a buffer C writes, which
+    a Cstring argument would scan for NUL and refuse."""
     canon = julia_type(hdr, ct, position)
     ok = [canon]
     if ct.ptr == 1 and ct.base == "char":
         if position == "ret" and ct.const:
             ok.append("Cstring")            # borrowed: nothing to free
-        elif position == "arg" and not ct.const:
+        elif position == "arg" and not ct.const and fn_name.endswith("_free"):
             ok.append("Cstring")
         elif position == "cb_arg":
             ok.append("Ptr{UInt8}")
@@ -513,10 +518,15 @@ The C API of hubauth as it is: one Julia function per C function in
 the `HUBAUTH_*` constants and the handle types. No ownership, no error
 handling: that is the job of the high-level API in `HubAuth`.
 
-Types: opaque handles are `Ptr{Cvoid}` (`Ptr{hubauth_auth}` is the same type),
-`hubauth_auth **` out-parameters are `Ptr{Ptr{Cvoid}}` (pass a
-`Ref{Ptr{Cvoid}}`), `const char *` arguments are `Cstring`, returned strings are
-`Ptr{UInt8}` (free the owned `char *` ones with [`hubauth_string_free`](@ref)).
+Types: each opaque handle is a type of its own (`mutable struct hubauth_auth
+end`), used only as `Ptr{hubauth_auth}`; `hubauth_auth **` out-parameters are
+`Ptr{Ptr{hubauth_auth}}` (pass a `Ref{Ptr{hubauth_auth}}`); struct typedefs
+(`hubauth_job_event`) are isbits structs with C's layout (pass a `Ref`);
+`const char *` arguments are `Cstring`, returned strings are `Ptr{UInt8}`
+(free the owned `char *` ones with [`hubauth_string_free`](@ref)). Julia
+converts any `Ptr` to any other `Ptr` in a `ccall`, so these types are checked
+by bindings/julia/check_ccalls.py, not at run time: write the handle type
+out (`Ptr{L.hubauth_auth}`) wherever a pointer is kept.
 """
 module LibHubAuth
 
@@ -620,8 +630,9 @@ def render(hdr: Header) -> str:
         if t.inline:
             continue                      # not a C name: documented with its function
         if t.kind == "opaque":
-            out.append(docstring(f"`{t.name}` (opaque; use `Ptr{{{t.name}}}` == `Ptr{{Cvoid}}`)\n\n{t.doc}".rstrip()))
-            out.append(f"const {t.name} = Cvoid")
+            out.append(docstring(f"`{t.name}` (opaque: only `Ptr{{{t.name}}}` is ever used; a type of "
+                                 f"its own, so that one handle kind cannot pass for another)\n\n{t.doc}".rstrip()))
+            out.append(f"mutable struct {t.name} end")
         elif t.kind == "struct":
             body = "\n".join(f"    {f}" for f in t.fields)
             out.append(docstring(

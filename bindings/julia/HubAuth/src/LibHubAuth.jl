@@ -10,10 +10,15 @@ The C API of hubauth as it is: one Julia function per C function in
 the `HUBAUTH_*` constants and the handle types. No ownership, no error
 handling: that is the job of the high-level API in `HubAuth`.
 
-Types: opaque handles are `Ptr{Cvoid}` (`Ptr{hubauth_auth}` is the same type),
-`hubauth_auth **` out-parameters are `Ptr{Ptr{Cvoid}}` (pass a
-`Ref{Ptr{Cvoid}}`), `const char *` arguments are `Cstring`, returned strings are
-`Ptr{UInt8}` (free the owned `char *` ones with [`hubauth_string_free`](@ref)).
+Types: each opaque handle is a type of its own (`mutable struct hubauth_auth
+end`), used only as `Ptr{hubauth_auth}`; `hubauth_auth **` out-parameters are
+`Ptr{Ptr{hubauth_auth}}` (pass a `Ref{Ptr{hubauth_auth}}`); struct typedefs
+(`hubauth_job_event`) are isbits structs with C's layout (pass a `Ref`);
+`const char *` arguments are `Cstring`, returned strings are `Ptr{UInt8}`
+(free the owned `char *` ones with [`hubauth_string_free`](@ref)). Julia
+converts any `Ptr` to any other `Ptr` in a `ccall`, so these types are checked
+by bindings/julia/check_ccalls.py, not at run time: write the handle type
+out (`Ptr{L.hubauth_auth}`) wherever a pointer is kept.
 """
 module LibHubAuth
 
@@ -101,57 +106,57 @@ end
 # ---------------------------------------------------------------------------
 
 """
-`hubauth_auth` (opaque; use `Ptr{hubauth_auth}` == `Ptr{Cvoid}`)
+`hubauth_auth` (opaque: only `Ptr{hubauth_auth}` is ever used; a type of its own, so that one handle kind cannot pass for another)
 
 An authentication: a server, a user and a token kept fresh. A reference
 to shared state: every reference sees `hubauth_reauthenticate`'s update.
 Thread-safe. Each reference returned to the caller is owned by it and freed
 with `hubauth_auth_free`.
 """
-const hubauth_auth = Cvoid
+mutable struct hubauth_auth end
 
 """
-`hubauth_cancel` (opaque; use `Ptr{hubauth_cancel}` == `Ptr{Cvoid}`)
+`hubauth_cancel` (opaque: only `Ptr{hubauth_cancel}` is ever used; a type of its own, so that one handle kind cannot pass for another)
 
 A cancellation handle. Create with `hubauth_cancel_new`, give to calls
 with `hubauth_options_set_cancel`, trigger with `hubauth_cancel_trigger`,
 free with `hubauth_cancel_free`. Thread-safe.
 """
-const hubauth_cancel = Cvoid
+mutable struct hubauth_cancel end
 
 """
-`hubauth_error` (opaque; use `Ptr{hubauth_error}` == `Ptr{Cvoid}`)
+`hubauth_error` (opaque: only `Ptr{hubauth_error}` is ever used; a type of its own, so that one handle kind cannot pass for another)
 
 An error returned through a `hubauth_error **err` out-parameter. Owned by
 the caller; free it with `hubauth_error_free`. Not shared between threads
 unless the caller synchronises.
 """
-const hubauth_error = Cvoid
+mutable struct hubauth_error end
 
 """
-`hubauth_job` (opaque; use `Ptr{hubauth_job}` == `Ptr{Cvoid}`)
+`hubauth_job` (opaque: only `Ptr{hubauth_job}` is ever used; a type of its own, so that one handle kind cannot pass for another)
 
 A job started with `hubauth_job_start` or `hubauth_job_start_auth`. Owned
 by the caller; free with `hubauth_job_free`. Thread-safe.
 """
-const hubauth_job = Cvoid
+mutable struct hubauth_job end
 
 """
-`hubauth_options` (opaque; use `Ptr{hubauth_options}` == `Ptr{Cvoid}`)
+`hubauth_options` (opaque: only `Ptr{hubauth_options}` is ever used; a type of its own, so that one handle kind cannot pass for another)
 
 A set of options. Owned by the caller; free with `hubauth_options_free`.
 Thread-safe: it may be set and used from several threads.
 """
-const hubauth_options = Cvoid
+mutable struct hubauth_options end
 
 """
-`hubauth_secret` (opaque; use `Ptr{hubauth_secret}` == `Ptr{Cvoid}`)
+`hubauth_secret` (opaque: only `Ptr{hubauth_secret}` is ever used; a type of its own, so that one handle kind cannot pass for another)
 
 A secret string (a token). Owned by the caller; free it with
 `hubauth_secret_free`, which zeroes the bytes. Immutable, so it may be read
 from several threads at once.
 """
-const hubauth_secret = Cvoid
+mutable struct hubauth_secret end
 
 """
 `typedef int32_t hubauth_status;`
@@ -219,12 +224,12 @@ struct hubauth_job_event
     DONE of HUBAUTH_JOB_AUTHENTICATE: the new authentication (owned;
     hubauth_auth_free). It is also what hubauth_current returns.
     """
-    auth::Ptr{Cvoid}
+    auth::Ptr{hubauth_auth}
     """
     DONE of HUBAUTH_JOB_TOKEN or _AUTHORIZATION: the value (owned;
     hubauth_secret_free).
     """
-    secret::Ptr{Cvoid}
+    secret::Ptr{hubauth_secret}
     """
     DONE of HUBAUTH_JOB_CHECK: the server's verdict.
     """
@@ -232,7 +237,7 @@ struct hubauth_job_event
     """
     DONE with an error status: the error (owned; hubauth_error_free).
     """
-    error::Ptr{Cvoid}
+    error::Ptr{hubauth_error}
 end
 hubauth_job_event() = hubauth_job_event(Int32(0), Int32(0), C_NULL, C_NULL, C_NULL, C_NULL, C_NULL, false, C_NULL)
 
@@ -400,7 +405,7 @@ and makes it what `hubauth_current` returns. May block for as long as a
 login takes (timeout_ms). Thread-safe.
 """
 function hubauth_authenticate(o, out, err)
-    ccall((:hubauth_authenticate, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), o, out, err)
+    ccall((:hubauth_authenticate, libhubauth), Int32, (Ptr{hubauth_options}, Ptr{Ptr{hubauth_auth}}, Ptr{Ptr{hubauth_error}}), o, out, err)
 end
 
 """
@@ -418,7 +423,7 @@ if one was set) are laid over those options for this call only, e.g. just
 "force" = "true". The user must not change.
 """
 function hubauth_reauthenticate(a, o, err)
-    ccall((:hubauth_reauthenticate, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), a, o, err)
+    ccall((:hubauth_reauthenticate, libhubauth), Int32, (Ptr{hubauth_auth}, Ptr{hubauth_options}, Ptr{Ptr{hubauth_error}}), a, o, err)
 end
 
 """
@@ -432,7 +437,7 @@ Asks the server whether the token is good: `*valid` is true or false. An
 error (network, unexpected answer) leaves `*valid` untouched.
 """
 function hubauth_check(a, valid, err)
-    ccall((:hubauth_check, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Bool}, Ptr{Ptr{Cvoid}}), a, valid, err)
+    ccall((:hubauth_check, libhubauth), Int32, (Ptr{hubauth_auth}, Ptr{Bool}, Ptr{Ptr{hubauth_error}}), a, valid, err)
 end
 
 """
@@ -449,7 +454,7 @@ new secret to `*out`, owned by the caller (free with `hubauth_secret_free`).
 Thread-safe; concurrent callers share one refresh.
 """
 function hubauth_token(a, out, err)
-    ccall((:hubauth_token, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), a, out, err)
+    ccall((:hubauth_token, libhubauth), Int32, (Ptr{hubauth_auth}, Ptr{Ptr{hubauth_secret}}, Ptr{Ptr{hubauth_error}}), a, out, err)
 end
 
 """
@@ -471,7 +476,7 @@ two calls: loop while the status is BUFFER_TOO_SMALL). `buf` NULL with
 the caller's: zero them when done (e.g. `explicit_bzero`).
 """
 function hubauth_token_copy(a, buf, cap, len, err)
-    ccall((:hubauth_token_copy, libhubauth), Int32, (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ptr{Csize_t}, Ptr{Ptr{Cvoid}}), a, buf, cap, len, err)
+    ccall((:hubauth_token_copy, libhubauth), Int32, (Ptr{hubauth_auth}, Ptr{UInt8}, Csize_t, Ptr{Csize_t}, Ptr{Ptr{hubauth_error}}), a, buf, cap, len, err)
 end
 
 """
@@ -488,7 +493,7 @@ like `hubauth_token`. On success writes a new secret to `*out`, owned by
 the caller (free with `hubauth_secret_free`). Thread-safe.
 """
 function hubauth_authorization(a, out, err)
-    ccall((:hubauth_authorization, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), a, out, err)
+    ccall((:hubauth_authorization, libhubauth), Int32, (Ptr{hubauth_auth}, Ptr{Ptr{hubauth_secret}}, Ptr{Ptr{hubauth_error}}), a, out, err)
 end
 
 """
@@ -503,7 +508,7 @@ Stores a token obtained elsewhere for the options' provider and server
 Written atomically, mode 0600, under the file lock.
 """
 function hubauth_save_token(o, token, err)
-    ccall((:hubauth_save_token, libhubauth), Int32, (Ptr{Cvoid}, Cstring, Ptr{Ptr{Cvoid}}), o, token, err)
+    ccall((:hubauth_save_token, libhubauth), Int32, (Ptr{hubauth_options}, Cstring, Ptr{Ptr{hubauth_error}}), o, token, err)
 end
 
 """
@@ -517,11 +522,11 @@ Forgets the stored token for the options' provider and server (revoking it
 on the server where the provider allows). A missing token is not an error.
 """
 function hubauth_logout(o, err)
-    ccall((:hubauth_logout, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), o, err)
+    ccall((:hubauth_logout, libhubauth), Int32, (Ptr{hubauth_options}, Ptr{Ptr{hubauth_error}}), o, err)
 end
 
 """
-    hubauth_current() -> Ptr{Cvoid}
+    hubauth_current() -> Ptr{hubauth_auth}
 
 ```c
 hubauth_auth *hubauth_current(void);
@@ -531,7 +536,7 @@ A new reference to the most recent successful authentication of this
 process, or NULL if there is none. Free with `hubauth_auth_free`.
 """
 function hubauth_current()
-    ccall((:hubauth_current, libhubauth), Ptr{Cvoid}, ())
+    ccall((:hubauth_current, libhubauth), Ptr{hubauth_auth}, ())
 end
 
 """
@@ -545,7 +550,7 @@ The normalised server URL, owned by the caller (free with
 `hubauth_string_free`). NULL when `a` is NULL.
 """
 function hubauth_auth_server(a)
-    ccall((:hubauth_auth_server, libhubauth), Ptr{UInt8}, (Ptr{Cvoid},), a)
+    ccall((:hubauth_auth_server, libhubauth), Ptr{UInt8}, (Ptr{hubauth_auth},), a)
 end
 
 """
@@ -559,7 +564,7 @@ The user name, owned by the caller (free with `hubauth_string_free`), or
 NULL when unknown or `a` is NULL.
 """
 function hubauth_auth_username(a)
-    ccall((:hubauth_auth_username, libhubauth), Ptr{UInt8}, (Ptr{Cvoid},), a)
+    ccall((:hubauth_auth_username, libhubauth), Ptr{UInt8}, (Ptr{hubauth_auth},), a)
 end
 
 """
@@ -573,7 +578,7 @@ When the current token expires, in unix seconds; -1 when it never expires,
 when that is unknown, or when `a` is NULL.
 """
 function hubauth_auth_expires_at(a)
-    ccall((:hubauth_auth_expires_at, libhubauth), Int64, (Ptr{Cvoid},), a)
+    ccall((:hubauth_auth_expires_at, libhubauth), Int64, (Ptr{hubauth_auth},), a)
 end
 
 """
@@ -586,7 +591,7 @@ void hubauth_auth_free(hubauth_auth *a);
 Frees one reference. NULL is allowed. Other references stay valid.
 """
 function hubauth_auth_free(a)
-    ccall((:hubauth_auth_free, libhubauth), Cvoid, (Ptr{Cvoid},), a)
+    ccall((:hubauth_auth_free, libhubauth), Cvoid, (Ptr{hubauth_auth},), a)
 end
 
 """
@@ -603,7 +608,7 @@ function hubauth_version()
 end
 
 """
-    hubauth_cancel_new() -> Ptr{Cvoid}
+    hubauth_cancel_new() -> Ptr{hubauth_cancel}
 
 ```c
 hubauth_cancel *hubauth_cancel_new(void);
@@ -614,7 +619,7 @@ of file descriptors: each cancel holds a pipe). Free with
 `hubauth_cancel_free`.
 """
 function hubauth_cancel_new()
-    ccall((:hubauth_cancel_new, libhubauth), Ptr{Cvoid}, ())
+    ccall((:hubauth_cancel_new, libhubauth), Ptr{hubauth_cancel}, ())
 end
 
 """
@@ -634,7 +639,7 @@ to a pipe, and keeps errno). `c` must not have been freed; NULL is
 ignored.
 """
 function hubauth_cancel_trigger(c)
-    ccall((:hubauth_cancel_trigger, libhubauth), Cvoid, (Ptr{Cvoid},), c)
+    ccall((:hubauth_cancel_trigger, libhubauth), Cvoid, (Ptr{hubauth_cancel},), c)
 end
 
 """
@@ -650,7 +655,7 @@ waits: that call still returns HUBAUTH_ERR_CANCELLED for a trigger made
 before the free (but nothing can trigger it through `c` afterwards).
 """
 function hubauth_cancel_free(c)
-    ccall((:hubauth_cancel_free, libhubauth), Cvoid, (Ptr{Cvoid},), c)
+    ccall((:hubauth_cancel_free, libhubauth), Cvoid, (Ptr{hubauth_cancel},), c)
 end
 
 """
@@ -669,7 +674,7 @@ hubauth_reauthenticate with another cancel replace it for that call).
 HUBAUTH_ERR_NULL_ARGUMENT when `o` is NULL.
 """
 function hubauth_options_set_cancel(o, c)
-    ccall((:hubauth_options_set_cancel, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}), o, c)
+    ccall((:hubauth_options_set_cancel, libhubauth), Int32, (Ptr{hubauth_options}, Ptr{hubauth_cancel}), o, c)
 end
 
 """
@@ -682,7 +687,7 @@ hubauth_status hubauth_error_code(const hubauth_error *e);
 The status code of an error. NULL gives HUBAUTH_ERR_NULL_ARGUMENT.
 """
 function hubauth_error_code(e)
-    ccall((:hubauth_error_code, libhubauth), Int32, (Ptr{Cvoid},), e)
+    ccall((:hubauth_error_code, libhubauth), Int32, (Ptr{hubauth_error},), e)
 end
 
 """
@@ -696,7 +701,7 @@ The error's message, UTF-8, never containing a token. Borrowed: valid
 until `hubauth_error_free(e)`. NULL gives an empty string.
 """
 function hubauth_error_message(e)
-    ccall((:hubauth_error_message, libhubauth), Ptr{UInt8}, (Ptr{Cvoid},), e)
+    ccall((:hubauth_error_message, libhubauth), Ptr{UInt8}, (Ptr{hubauth_error},), e)
 end
 
 """
@@ -709,7 +714,7 @@ void hubauth_error_free(hubauth_error *e);
 Frees an error. NULL is allowed.
 """
 function hubauth_error_free(e)
-    ccall((:hubauth_error_free, libhubauth), Cvoid, (Ptr{Cvoid},), e)
+    ccall((:hubauth_error_free, libhubauth), Cvoid, (Ptr{hubauth_error},), e)
 end
 
 """
@@ -746,7 +751,7 @@ the options is called on the job's thread. On success writes the job to
 `*out` (free with `hubauth_job_free`).
 """
 function hubauth_job_start(o, kind, notify, arg, out, err)
-    ccall((:hubauth_job_start, libhubauth), Int32, (Ptr{Cvoid}, Cint, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), o, kind, notify, arg, out, err)
+    ccall((:hubauth_job_start, libhubauth), Int32, (Ptr{hubauth_options}, Cint, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{hubauth_job}}, Ptr{Ptr{hubauth_error}}), o, kind, notify, arg, out, err)
 end
 
 """
@@ -766,7 +771,7 @@ waits, and notify was called once, on this thread), and no thread is
 started.
 """
 function hubauth_job_start_auth(a, o, kind, notify, arg, out, err)
-    ccall((:hubauth_job_start_auth, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}, Cint, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), a, o, kind, notify, arg, out, err)
+    ccall((:hubauth_job_start_auth, libhubauth), Int32, (Ptr{hubauth_auth}, Ptr{hubauth_options}, Cint, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{hubauth_job}}, Ptr{Ptr{hubauth_error}}), a, o, kind, notify, arg, out, err)
 end
 
 """
@@ -785,7 +790,7 @@ whenever `*ev` was written (the call's own status is `ev->status`);
 HUBAUTH_ERR_NULL_ARGUMENT for a NULL `j` or `ev`.
 """
 function hubauth_job_poll(j, ev, err)
-    ccall((:hubauth_job_poll, libhubauth), Int32, (Ptr{Cvoid}, Ptr{hubauth_job_event}, Ptr{Ptr{Cvoid}}), j, ev, err)
+    ccall((:hubauth_job_poll, libhubauth), Int32, (Ptr{hubauth_job}, Ptr{hubauth_job_event}, Ptr{Ptr{hubauth_error}}), j, ev, err)
 end
 
 """
@@ -800,7 +805,7 @@ with HUBAUTH_ERR_CANCELLED (unless it had its result already; poll for
 the DONE event). Async-signal-safe; NULL is ignored.
 """
 function hubauth_job_cancel(j)
-    ccall((:hubauth_job_cancel, libhubauth), Cvoid, (Ptr{Cvoid},), j)
+    ccall((:hubauth_job_cancel, libhubauth), Cvoid, (Ptr{hubauth_job},), j)
 end
 
 """
@@ -818,7 +823,7 @@ any thread, also from inside the job's notify. Using `j` after this is
 undefined behaviour, as with every handle. NULL is allowed.
 """
 function hubauth_job_free(j)
-    ccall((:hubauth_job_free, libhubauth), Cvoid, (Ptr{Cvoid},), j)
+    ccall((:hubauth_job_free, libhubauth), Cvoid, (Ptr{hubauth_job},), j)
 end
 
 """
@@ -838,7 +843,7 @@ function hubauth_notify_fd(arg)
 end
 
 """
-    hubauth_options_new() -> Ptr{Cvoid}
+    hubauth_options_new() -> Ptr{hubauth_options}
 
 ```c
 hubauth_options *hubauth_options_new(void);
@@ -848,7 +853,7 @@ New options, all at their defaults (provider juliahub). Never NULL except
 when out of memory. Free with `hubauth_options_free`.
 """
 function hubauth_options_new()
-    ccall((:hubauth_options_new, libhubauth), Ptr{Cvoid}, ())
+    ccall((:hubauth_options_new, libhubauth), Ptr{hubauth_options}, ())
 end
 
 """
@@ -875,7 +880,7 @@ user the server does not name is refused and never made current).
 and leaves the options unchanged. An empty value unsets a string option.
 """
 function hubauth_options_set(o, key, value, err)
-    ccall((:hubauth_options_set, libhubauth), Int32, (Ptr{Cvoid}, Cstring, Cstring, Ptr{Ptr{Cvoid}}), o, key, value, err)
+    ccall((:hubauth_options_set, libhubauth), Int32, (Ptr{hubauth_options}, Cstring, Cstring, Ptr{Ptr{hubauth_error}}), o, key, value, err)
 end
 
 """
@@ -891,7 +896,7 @@ hubauth_auth created from them, may log in (authenticate, reauthenticate).
 The same as `hubauth_options_set_hook_full(o, hook, userdata, NULL)`.
 """
 function hubauth_options_set_hook(o, hook, userdata)
-    ccall((:hubauth_options_set_hook, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}), o, hook, userdata)
+    ccall((:hubauth_options_set_hook, libhubauth), Int32, (Ptr{hubauth_options}, Ptr{Cvoid}, Ptr{Cvoid}), o, hook, userdata)
 end
 
 """
@@ -920,7 +925,7 @@ called. The previous hook of `o`, if any, is released after the options
 lock is let go, so its free function may call into hubauth.
 """
 function hubauth_options_set_hook_full(o, hook, userdata, free_userdata)
-    ccall((:hubauth_options_set_hook_full, libhubauth), Int32, (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}), o, hook, userdata, free_userdata)
+    ccall((:hubauth_options_set_hook_full, libhubauth), Int32, (Ptr{hubauth_options}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}), o, hook, userdata, free_userdata)
 end
 
 """
@@ -934,11 +939,11 @@ Frees options. NULL is allowed. Authentications created from them keep
 their own copy.
 """
 function hubauth_options_free(o)
-    ccall((:hubauth_options_free, libhubauth), Cvoid, (Ptr{Cvoid},), o)
+    ccall((:hubauth_options_free, libhubauth), Cvoid, (Ptr{hubauth_options},), o)
 end
 
 """
-    hubauth_secret_new(value) -> Ptr{Cvoid}
+    hubauth_secret_new(value) -> Ptr{hubauth_secret}
 
 ```c
 hubauth_secret *hubauth_secret_new(const char *value);
@@ -948,7 +953,7 @@ A new secret holding a copy of `value` (a NUL-terminated UTF-8 string).
 Returns NULL when `value` is NULL or not UTF-8. Free with `hubauth_secret_free`.
 """
 function hubauth_secret_new(value)
-    ccall((:hubauth_secret_new, libhubauth), Ptr{Cvoid}, (Cstring,), value)
+    ccall((:hubauth_secret_new, libhubauth), Ptr{hubauth_secret}, (Cstring,), value)
 end
 
 """
@@ -962,7 +967,7 @@ The secret's value as a NUL-terminated string. Borrowed: valid until
 `hubauth_secret_free(s)`. Do not log it. NULL gives NULL.
 """
 function hubauth_secret_expose(s)
-    ccall((:hubauth_secret_expose, libhubauth), Ptr{UInt8}, (Ptr{Cvoid},), s)
+    ccall((:hubauth_secret_expose, libhubauth), Ptr{UInt8}, (Ptr{hubauth_secret},), s)
 end
 
 """
@@ -975,7 +980,7 @@ size_t hubauth_secret_len(const hubauth_secret *s);
 The secret's length in bytes, without the terminating NUL. NULL gives 0.
 """
 function hubauth_secret_len(s)
-    ccall((:hubauth_secret_len, libhubauth), Csize_t, (Ptr{Cvoid},), s)
+    ccall((:hubauth_secret_len, libhubauth), Csize_t, (Ptr{hubauth_secret},), s)
 end
 
 """
@@ -988,7 +993,7 @@ void hubauth_secret_free(hubauth_secret *s);
 Zeroes and frees a secret. NULL is allowed.
 """
 function hubauth_secret_free(s)
-    ccall((:hubauth_secret_free, libhubauth), Cvoid, (Ptr{Cvoid},), s)
+    ccall((:hubauth_secret_free, libhubauth), Cvoid, (Ptr{hubauth_secret},), s)
 end
 
 end # module LibHubAuth

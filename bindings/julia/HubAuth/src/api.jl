@@ -4,10 +4,18 @@
 #
 # Every C call goes through the generated wrappers in LibHubAuth (`L.hubauth_*`),
 # so this file holds no `ccall` of its own and check_ccalls.py checks each C
-# signature in one place. Handles (Authentication, Secret) are passed to those
-# wrappers as Julia objects, not as raw pointers: `ccall` keeps the object
-# alive for the duration of the call and `Base.unsafe_convert` unwraps it, so a
-# finalizer can never free a handle while C is using it (the LibGit2 pattern).
+# signature in one place, and the type of every argument given to a wrapper
+# here (write the types out: `p::Ptr{L.hubauth_auth}`; the checker refuses an
+# argument whose type it cannot tell).
+#
+# Nothing that can reach the network is a blocking `ccall`: authenticate,
+# reauthenticate!, token (refresh), authorization, check_authentication and
+# logout run as hubauth *jobs* on the library's own thread, and the calling
+# task waits for them in Julia's scheduler (`_run_job`): the GC, the REPL,
+# notebooks and other tasks go on, with one thread too, and Ctrl-C reaches
+# the waiting task. No Julia code ever runs on a thread of the library: the
+# job's notify is `uv_async_send` itself (libuv's thread-safe wake-up of a
+# `Base.AsyncCondition`), and the user's hook runs in the caller's task.
 
 # ---------------------------------------------------------------------------
 # Errors
@@ -23,22 +31,33 @@ abstract type JuliaHubException <: Exception end
 """
     AuthenticationError(msg) <: JuliaHubException
 
-Authentication failed. As in JuliaHub.jl, `.msg` holds a human-readable
-message (never a token). `.code` is hubauth's stable status code (one of the
-`HubAuth.LibHubAuth.HUBAUTH_ERR_*` constants, e.g. `HUBAUTH_ERR_CANCELLED`);
-`AuthenticationError(msg)` gets `HUBAUTH_ERR_AUTHENTICATION`. (`.message` is
-kept as an alias of `.msg`.)
-"""
-struct AuthenticationError <: JuliaHubException
-    msg::String
-    code::Int32
-end
-AuthenticationError(msg::AbstractString) = AuthenticationError(String(msg), L.HUBAUTH_ERR_AUTHENTICATION)
-AuthenticationError(code::Integer, msg::AbstractString) = AuthenticationError(String(msg), Int32(code))
+Authentication failed. As in JuliaHub.jl it has one field, `msg`, a
+human-readable message (never a token), and `showerror` prints
+`AuthenticationError: <msg>`.
 
-Base.getproperty(e::AuthenticationError, name::Symbol) =
-    name === :message ? getfield(e, :msg) : getfield(e, name)
-Base.propertynames(::AuthenticationError, private::Bool = false) = (:msg, :code)
+hubauth's stable status code is the type parameter:
+`AuthenticationError{L.HUBAUTH_ERR_CANCELLED}` is a subtype of
+`AuthenticationError`, so `e isa AuthenticationError` holds for every one and
+`e isa AuthenticationError{HubAuth.LibHubAuth.HUBAUTH_ERR_TIMEOUT}` picks one
+kind; [`HubAuth.code(e)`](@ref HubAuth.code) returns it (an `Int32`, one of
+`HubAuth.LibHubAuth.HUBAUTH_ERR_*`). `AuthenticationError(msg)` gets
+`HUBAUTH_ERR_AUTHENTICATION`.
+"""
+struct AuthenticationError{C} <: JuliaHubException
+    msg::String
+end
+AuthenticationError(msg::AbstractString) = AuthenticationError{L.HUBAUTH_ERR_AUTHENTICATION}(String(msg))
+_autherror(code::Integer, msg::AbstractString) = AuthenticationError{Int32(code)}(String(msg))
+
+"""
+    HubAuth.code(e::AuthenticationError) -> Int32
+
+hubauth's status code of the failure (`HubAuth.LibHubAuth.HUBAUTH_ERR_*`).
+"""
+code(::AuthenticationError{C}) where {C} = Int32(C)
+
+Base.showerror(io::IO, e::AuthenticationError) = print(io, "AuthenticationError: ", e.msg)
+Base.propertynames(::AuthenticationError, private::Bool = false) = (:msg,)
 
 """
     InvalidAuthentication <: JuliaHubException
@@ -55,44 +74,32 @@ Base.showerror(io::IO, ::InvalidAuthentication) = print(
     Please re-authenticate with HubAuth.authenticate()""",
 )
 
-function _code_name(code::Integer)
-    for name in names(L; all = true)
-        s = string(name)
-        if startswith(s, "HUBAUTH_") && getfield(L, name) == code
-            return s
-        end
-    end
-    return "status $(code)"
-end
-
-function Base.showerror(io::IO, e::AuthenticationError)
-    print(io, "AuthenticationError: ", e.msg)
-    e.code == L.HUBAUTH_ERR_AUTHENTICATION || print(io, " (", _code_name(e.code), ")")
+# The message of a `hubauth_error *` (borrowed from it: copied here).
+function _error_message(err::Ptr{L.hubauth_error})
+    err == C_NULL && return ""
+    p = L.hubauth_error_message(err)
+    return p == C_NULL ? "" : unsafe_string(p)
 end
 
 # Turns a nonzero status and the `hubauth_error *` that came with it into a
 # thrown AuthenticationError. The error object is freed on every path.
-function _raise_if_error(status::Integer, err::Ptr{Cvoid}; invalid::Bool = false)
+function _raise_if_error(status::Integer, err::Ptr{L.hubauth_error}; invalid::Bool = false)
+    if status == L.HUBAUTH_OK
+        err == C_NULL || L.hubauth_error_free(err)   # not written on success; be safe
+        return nothing
+    end
     if invalid && status == L.HUBAUTH_ERR_AUTHENTICATION
         # The token expired and could not be renewed: JuliaHub.jl's exception.
         L.hubauth_error_free(err)
         throw(InvalidAuthentication())
     end
-    if status == L.HUBAUTH_OK
-        err == C_NULL || L.hubauth_error_free(err)   # not written on success; be safe
-        return nothing
-    end
-    message = ""
-    try
-        if err != C_NULL
-            p = L.hubauth_error_message(err)          # borrowed: copy it before the free
-            p == C_NULL || (message = unsafe_string(p))
-        end
+    message = try
+        _error_message(err)
     finally
         L.hubauth_error_free(err)
     end
-    isempty(message) && (message = "hubauth failed ($(_code_name(status)))")
-    throw(AuthenticationError(Int32(status), message))
+    isempty(message) && (message = "hubauth failed (status $(status))")
+    throw(_autherror(status, message))
 end
 
 """
@@ -110,16 +117,10 @@ macro check(call)
     status = gensym("status")
     c = Expr(:call, map(esc, call.args)..., err)
     return quote
-        $err = Ref{Ptr{Cvoid}}(C_NULL)
+        $err = Ref{Ptr{L.hubauth_error}}(C_NULL)
         $status = $c
         _raise_if_error($status, $err[])
     end
-end
-
-# For the functions without an `err` parameter (hubauth_options_set_hook_full).
-function _check_status(status::Integer, what::AbstractString)
-    status == L.HUBAUTH_OK && return nothing
-    throw(AuthenticationError(Int32(status), "$(what) failed ($(_code_name(status)))"))
 end
 
 # A `char *` hubauth handed over: copy it into a String and free it. NULL → nothing.
@@ -140,6 +141,63 @@ The version of the loaded libhubauth.
 version() = VersionNumber(unsafe_string(L.hubauth_version()))
 
 # ---------------------------------------------------------------------------
+# Owned handles, and `close` while other tasks use them
+# ---------------------------------------------------------------------------
+#
+# Reference counting: every C call on a handle runs inside `_use(f, x)`, which
+# counts itself in `users` and hands `f` the pointer. `close` only detaches the
+# pointer (later `_use`s throw "closed"); whoever finishes last frees it:
+# `close` itself when nothing uses the handle, else the last `_use` to end.
+# `detached` is taken with an atomic exchange, so exactly one of them frees.
+# (Threads.Atomic, not @atomic fields: Julia 1.6.) The finalizer is `close`;
+# it cannot run during a `_use`, which keeps the object reachable.
+
+mutable struct _Owned{T}
+    ptr::Threads.Atomic{UInt}        # the handle; 0 once closed
+    users::Threads.Atomic{Int}       # `_use` calls in flight
+    detached::Threads.Atomic{UInt}   # the handle `close` took, until it is freed
+end
+_Owned(p::Ptr{T}) where {T} =
+    _Owned{T}(Threads.Atomic{UInt}(UInt(p)), Threads.Atomic{Int}(0), Threads.Atomic{UInt}(0))
+
+_free_handle(p::Ptr{L.hubauth_auth}) = L.hubauth_auth_free(p)
+_free_handle(p::Ptr{L.hubauth_secret}) = L.hubauth_secret_free(p)
+
+function _free_detached(h::_Owned{T}) where {T}
+    p = Threads.atomic_xchg!(h.detached, UInt(0))
+    p == 0 || _free_handle(Ptr{T}(p))
+    return nothing
+end
+
+function _acquire(h::_Owned{T}, what::String) where {T}
+    Threads.atomic_add!(h.users, 1)
+    p = h.ptr[]
+    if p == 0
+        _release(h)
+        throw(ArgumentError("this $(what) has been closed"))
+    end
+    return Ptr{T}(p)
+end
+
+function _release(h::_Owned)
+    # atomic_sub! returns the old value: 1 means this was the last user.
+    if Threads.atomic_sub!(h.users, 1) == 1 && h.ptr[] == 0
+        _free_detached(h)
+    end
+    return nothing
+end
+
+function _close(h::_Owned)
+    p = Threads.atomic_xchg!(h.ptr, UInt(0))
+    p == 0 && return nothing                 # closed already
+    h.detached[] = p
+    h.users[] == 0 && _free_detached(h)      # else the last user frees it
+    return nothing
+end
+
+_isopen(h::_Owned) = h.ptr[] != 0
+
+# ---------------------------------------------------------------------------
 # Secret
 # ---------------------------------------------------------------------------
 
@@ -152,14 +210,18 @@ The constructors are JuliaHub.jl's; like `Base.SecretBuffer!`, the
 `Vector{UInt8}` one zeroes the vector it was given. `show`, `print` and
 `string` give `HubAuth.Secret("*******")`; `String(secret)` copies the value
 out (that copy is an ordinary `String`, so use it and drop it);
-`length(secret)` is its length in bytes. `close(secret)` zeroes and frees it at
-once (idempotent, safe from several threads), otherwise the finalizer does.
+`length(secret)` is its length in bytes.
+
+`close(secret)` zeroes and frees it (otherwise the finalizer does). It is
+idempotent and safe while other tasks or threads use the secret: those
+calls finish with the value, later ones throw `ArgumentError` ("closed"), and
+the last one to finish frees it (reference counting).
 """
 mutable struct Secret
-    ptr::Threads.Atomic{UInt}   # the hubauth_secret *, swapped to 0 by close
-    function Secret(ptr::Ptr{Cvoid})
-        ptr == C_NULL && throw(ArgumentError("Secret: NULL hubauth_secret"))
-        s = new(Threads.Atomic{UInt}(UInt(ptr)))
+    h::_Owned{L.hubauth_secret}
+    function Secret(p::Ptr{L.hubauth_secret})
+        p == C_NULL && throw(ArgumentError("Secret: NULL hubauth_secret"))
+        s = new(_Owned(p))
         finalizer(close, s)
         return s
     end
@@ -167,6 +229,8 @@ end
 
 function Secret(value::AbstractString)
     v = String(value)
+    # Checked here, without showing the value (Cstring's own check would
+    # print the whole string in its error message).
     isvalid(v) || throw(ArgumentError("Secret: the value is not valid UTF-8"))
     occursin('\0', v) && throw(ArgumentError("Secret: the value contains a NUL byte"))
     return Secret(L.hubauth_secret_new(v))
@@ -180,7 +244,7 @@ function Secret(value::Vector{UInt8})
         copyto!(buf, value)
         buf[end] = 0x00
         try
-            return GC.@preserve buf Secret(L.hubauth_secret_new(pointer(buf)))
+            return GC.@preserve buf Secret(L.hubauth_secret_new(pointer(buf)::Ptr{UInt8}))
         finally
             fill!(buf, 0x00)
         end
@@ -191,127 +255,54 @@ end
 
 Secret(s::Secret) = s
 
-_handle(a::Threads.Atomic{UInt}) = Ptr{Cvoid}(a[])
-
-function Base.unsafe_convert(::Type{Ptr{Cvoid}}, s::Secret)
-    p = _handle(getfield(s, :ptr))
-    p == C_NULL && throw(ArgumentError("this Secret has been closed"))
-    return p
-end
-
-function Base.close(s::Secret)
-    p = Ptr{Cvoid}(Threads.atomic_xchg!(getfield(s, :ptr), UInt(0)))
-    p == C_NULL || L.hubauth_secret_free(p)
-    return nothing
-end
-
-Base.isopen(s::Secret) = _handle(getfield(s, :ptr)) != C_NULL
-
-function Base.String(s::Secret)
-    GC.@preserve s begin
-        p = L.hubauth_secret_expose(s)                 # borrowed: valid while `s` lives
-        return unsafe_string(p)
+# f(p) with the handle of `x` (a Secret or an Authentication), counted as a
+# user (see _Owned).
+function _use(f, x)
+    h = getfield(x, :h)
+    p = _acquire(h, x isa Secret ? "Secret" : "Authentication")
+    try
+        return f(p)
+    finally
+        _release(h)
     end
 end
 
-Base.length(s::Secret) = Int(L.hubauth_secret_len(s))
+Base.close(s::Secret) = _close(getfield(s, :h))
+Base.isopen(s::Secret) = _isopen(getfield(s, :h))
+
+function Base.String(s::Secret)
+    return _use(s) do p::Ptr{L.hubauth_secret}
+        unsafe_string(L.hubauth_secret_expose(p))   # borrowed: valid during _use
+    end
+end
+
+Base.length(s::Secret) = _use(p::Ptr{L.hubauth_secret} -> Int(L.hubauth_secret_len(p)), s)
 Base.isempty(s::Secret) = length(s) == 0
 Base.show(io::IO, ::Secret) = print(io, "HubAuth.Secret(\"*******\")")
 Base.print(io::IO, s::Secret) = show(io, s)
 
 # ---------------------------------------------------------------------------
-# The login hook and how it is kept alive
-# ---------------------------------------------------------------------------
-
-# The user's hook, `url -> anything` (its value is ignored, as in JuliaHub.jl). C receives `pointer_from_objref(box)`
-# as `userdata`: a pointer the GC neither traces nor updates, so the box stays
-# in `_HOOKS` until hubauth says it holds no copy of the hook any more
-# (`free_userdata` of hubauth_options_set_hook_full: the options freed, every
-# authentication made from them freed and no longer current, or the hook
-# replaced). hubauth decides that; this binding keeps no record of which
-# authentication or which "current" holds which hook.
-mutable struct _HookBox
-    f::Any
-    freed::Threads.Atomic{Bool}    # set by _free_hook; the entry goes at the next sweep
-end
-_HookBox(f) = _HookBox(f, Threads.Atomic{Bool}(false))
-
-const _HOOKS_LOCK = ReentrantLock()
-const _HOOKS = _HookBox[]
-
-# Called by hubauth when it drops its last copy of a hook. That can happen
-# inside a finalizer (an Authentication's close → hubauth_auth_free), where
-# taking a lock or allocating is not allowed: so it only marks the box, which
-# stays rooted until `_register_hook` sweeps it out.
-function _free_hook(userdata::Ptr{Cvoid})::Cvoid
-    box = unsafe_pointer_to_objref(userdata)::_HookBox
-    box.freed[] = true
-    return nothing
-end
-
-_free_hook_cfunction() = @cfunction(_free_hook, Cvoid, (Ptr{Cvoid},))
-
-# Roots `box` until hubauth frees it, and drops the boxes it has freed.
-function _register_hook(box::_HookBox)
-    lock(_HOOKS_LOCK) do
-        filter!(b -> !b.freed[], _HOOKS)
-        push!(_HOOKS, box)
-    end
-    return nothing
-end
-
-# How many hooks hubauth may still call (for tests).
-_live_hooks() = lock(() -> count(b -> !b.freed[], _HOOKS), _HOOKS_LOCK)
-
-# Called by hubauth (on the thread that runs the login, inside the ccall, so
-# in the task that made it) with the URL a user must open. Returns 0 to go
-# on whatever the hook returned (JuliaHub.jl ignores the hook's value); 1
-# (cancel) only when it threw. Nothing may unwind into C (hubauth is Rust: unwinding
-# through it is undefined behaviour), so every exception is caught here, kept
-# in the task's local storage, the login is cancelled, and the exception is
-# thrown again once the C call has returned (_calling_hook).
-function _hook_trampoline(userdata::Ptr{Cvoid}, url::Cstring)::Int32
-    try
-        box = unsafe_pointer_to_objref(userdata)::_HookBox
-        box.f(unsafe_string(url))
-        return Int32(0)
-    catch e
-        get(task_local_storage(), :hubauth_hook_exception, nothing) === nothing &&
-            task_local_storage(:hubauth_hook_exception, e)
-        return Int32(1)
-    end
-end
-
-_hook_cfunction() = @cfunction(_hook_trampoline, Int32, (Ptr{Cvoid}, Cstring))
-
-# Runs `f` (a C call that may invoke a hook: the one given to this call or
-# one hubauth kept from authenticate); when it fails because the hook threw,
-# throws the hook's exception instead of the CANCELLED error.
-function _calling_hook(f)
-    task_local_storage(:hubauth_hook_exception, nothing)
-    try
-        return f()
-    catch
-        e = get(task_local_storage(), :hubauth_hook_exception, nothing)
-        e === nothing && rethrow()
-        throw(e)
-    finally
-        task_local_storage(:hubauth_hook_exception, nothing)
-    end
-end
-
-# JuliaHub.jl's project of the most recent successful authenticate, which
-# current_authentication() reports (hubauth keeps the hook and options itself).
-const _CURRENT_PROJECT = Ref{Union{Nothing,UUID}}(nothing)
-
-# ---------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------
+
+# Option keys whose values are secrets: a String given for one becomes a
+# Secret at once (its NUL check does not show the value), and is closed when
+# the options have been built.
+const _SECRET_KEYS = ("token", "client_secret", "subject_token")
+
+# A Secret this binding made from a String: closed once the options are built.
+struct _TempSecret
+    s::Secret
+end
 
 _optvalue(v::Bool) = v ? "true" : "false"
 _optvalue(v::AbstractString) = String(v)
 _optvalue(v::Secret) = v
 _optvalue(v) = string(v)
+
+_secretvalue(v::Secret) = v
+_secretvalue(v::AbstractString) = _TempSecret(Secret(v))
+_secretvalue(v) = throw(ArgumentError("a secret option must be a String or a HubAuth.Secret, got a $(typeof(v))"))
 
 # kwargs → option keys: `string(k) => string(v)` (Bool → "true"/"false");
 # `nothing` is not sent, so the library's default (or, for reauthenticate!,
@@ -319,140 +310,47 @@ _optvalue(v) = string(v)
 function _push_kwargs!(opts::Vector{Pair{String,Any}}, kwargs)
     for (k, v) in pairs(kwargs)
         v === nothing && continue
-        push!(opts, string(k) => _optvalue(v))
+        key = string(k)
+        push!(opts, key => (key in _SECRET_KEYS ? _secretvalue(v) : _optvalue(v)))
     end
     return opts
 end
 
-function _set_option(o::Ptr{Cvoid}, key::String, value::String)
+function _set_option(o::Ptr{L.hubauth_options}, key::String, value::String)
+    occursin('\0', key) && throw(ArgumentError("an option key contains a NUL byte"))
+    occursin('\0', value) && throw(ArgumentError("option $(key): the value contains a NUL byte"))
     @check L.hubauth_options_set(o, key, value)
 end
 
-function _set_option(o::Ptr{Cvoid}, key::String, value::Secret)
-    GC.@preserve value begin
-        @check L.hubauth_options_set(o, key, L.hubauth_secret_expose(value))
+function _set_option(o::Ptr{L.hubauth_options}, key::String, value::Secret)
+    occursin('\0', key) && throw(ArgumentError("an option key contains a NUL byte"))
+    _use(value) do p::Ptr{L.hubauth_secret}
+        @check L.hubauth_options_set(o, key, L.hubauth_secret_expose(p))
     end
 end
 
-# Builds a hubauth_options from `opts` (and the hook, and the cancel), runs
-# f(o), frees it.
-function _with_options(f, opts::Vector{Pair{String,Any}}, box::Union{Nothing,_HookBox},
-                       cancel::Ptr{Cvoid} = C_NULL)
+_set_option(o::Ptr{L.hubauth_options}, key::String, value::_TempSecret) = _set_option(o, key, value.s)
+
+# Builds a hubauth_options from `opts`, runs f(o), frees it (and the
+# temporary secrets).
+function _with_options(f, opts::Vector{Pair{String,Any}})
     o = L.hubauth_options_new()
     o == C_NULL && throw(OutOfMemoryError())
     try
         for (k, v) in opts
             _set_option(o, k, v)
         end
-        if box !== nothing
-            _register_hook(box)
-            status = L.hubauth_options_set_hook_full(o, _hook_cfunction(), pointer_from_objref(box),
-                                                     _free_hook_cfunction())
-            status == L.HUBAUTH_OK || (box.freed[] = true)   # not taken: never freed by C
-            _check_status(status, "hubauth_options_set_hook_full")
-        end
-        if cancel != C_NULL
-            _check_status(L.hubauth_options_set_cancel(o, cancel), "hubauth_options_set_cancel")
-        end
         return f(o)
     finally
         L.hubauth_options_free(o)
-    end
-end
-
-# ---------------------------------------------------------------------------
-# Ctrl-C
-# ---------------------------------------------------------------------------
-
-# A hubauth_cancel for one blocking call, freed after it: f(cancel). The
-# options it is set on keep their own reference (and so does an
-# authentication made from them), so freeing it here is safe.
-function _with_cancel(f)
-    cancel = L.hubauth_cancel_new()
-    cancel == C_NULL && throw(SystemError("hubauth_cancel_new (out of file descriptors?)"))
-    try
-        return f(cancel)
-    finally
-        L.hubauth_cancel_free(cancel)
-    end
-end
-
-# Runs `call()` (a blocking hubauth call whose options carry `cancel`) so that
-# Ctrl-C cancels it. Julia throws InterruptException only in a task that waits,
-# never inside a ccall, so the call runs in a task spawned on another thread
-# while this one waits for it: on InterruptException, hubauth_cancel_trigger
-# (the library ends its wait within milliseconds), wait again for the call to
-# return, and rethrow. When the call had succeeded all the same, `undo()`
-# releases what it handed out. With one thread (julia -t 1) nothing can wait
-# beside the call: it runs in place, and Ctrl-C takes effect when it returns.
-# (The spawned task may also land on this thread; then, too, Ctrl-C waits for
-# the call. A hook given to the call runs on the call's thread.)
-function _interruptible(call, cancel::Ptr{Cvoid}; undo = nothing)
-    Threads.nthreads() > 1 || return call()
-    task = Threads.@spawn call()
-    interrupted = nothing
-    while !istaskdone(task)
-        try
-            wait(task)
-        catch e
-            # A failed call (TaskFailedException) ends the loop; see below.
-            if e isa InterruptException
-                interrupted === nothing && (interrupted = e)
-                L.hubauth_cancel_trigger(cancel)
-            end
+        for (_, v) in opts
+            v isa _TempSecret && close(v.s)
         end
     end
-    if interrupted !== nothing
-        istaskfailed(task) || undo === nothing || undo()
-        throw(interrupted)
-    end
-    istaskfailed(task) && throw(task.exception)
-    return fetch(task)
 end
 
 _base_options(server, provider) =
     _push_kwargs!(Pair{String,Any}[], (provider = provider, server = server))
-
-# ---------------------------------------------------------------------------
-# Authentication
-# ---------------------------------------------------------------------------
-
-# ---------------------------------------------------------------------------
-# Running a blocking C call without stopping the Julia scheduler, and
-# turning an interrupt (Ctrl-C) into hubauth's cancellation
-# ---------------------------------------------------------------------------
-
-# Can the blocking call run on another Julia thread than this one? (With one
-# thread, `Threads.@spawn` would run it here anyway.)
-function _can_offload()
-    Threads.nthreads() > 1 && return true
-    # Julia ≥ 1.9: `julia -t 1,1` runs the REPL on the interactive thread and
-    # spawns onto the default one.
-    return VERSION >= v"1.9" && Threads.threadpool() === :interactive
-end
-
-function _fetch(t::Task)
-    try
-        return fetch(t)
-    catch e
-        e isa TaskFailedException && throw(e.task.exception)
-        rethrow()
-    end
-end
-
-# Runs `call()` (one blocking hubauth call that needs no cancel: a check, a
-# token refresh) on another Julia thread when one exists, so this thread's
-# tasks keep running while it waits for the network. Logins go through
-# `_interruptible` instead, whose cancel Ctrl-C triggers.
-#
-# Caveat: a Julia thread inside a ccall does not take part in garbage
-# collection, so another thread that needs a collection waits for the call to
-# return (ccall's `gc_safe` needs Julia ≥ 1.12 and @ccall, which the header
-# check does not read yet).
-function _blocking(call)
-    _can_offload() || return call()
-    return _fetch(Threads.@spawn call())
-end
 
 # ---------------------------------------------------------------------------
 # Projects (JuliaHub.jl's `project` keyword and JULIAHUB_PROJECT_UUID)
@@ -489,50 +387,48 @@ it. Properties, as in JuliaHub.jl:
   `authenticate` fails with "Unable to determine username." for JuliaHub);
 - `token::Secret`: the token to send, refreshed first when it is about to
   expire (the same as [`HubAuth.token(auth)`](@ref HubAuth.token));
-- `project_id::Union{UUID,Nothing}`: the JuliaHub project;
+- `project_id::Union{UUID,Nothing}`: the JuliaHub project (settable, as in
+  JuliaHub.jl);
 - `authorization::Secret`: the whole `Authorization` header value, as hubauth
   makes it for the hub (the same as [`HubAuth.authorization(auth)`](@ref)).
 
 and `expires_at::Union{DateTime,Nothing}` (UTC; `nothing` when it does not
 expire or that is unknown).
 
-`close(auth)` frees the handle now (idempotent, safe from several threads);
-otherwise the finalizer does.
+`close(auth)` frees this reference now (otherwise the finalizer does). It is
+idempotent and safe while other tasks or threads use `auth`: calls in
+flight finish (a running job holds a reference of its own), later ones throw
+`ArgumentError` ("closed"), and the last user frees it (reference counting).
 """
 mutable struct Authentication
-    ptr::Threads.Atomic{UInt}        # the hubauth_auth *, swapped to 0 by close
+    h::_Owned{L.hubauth_auth}
     project_id::Union{UUID,Nothing}  # JuliaHub.jl's project, kept by this binding
-    function Authentication(ptr::Ptr{Cvoid}, project_id::Union{UUID,Nothing} = nothing)
-        ptr == C_NULL && throw(ArgumentError("Authentication: NULL hubauth_auth"))
-        a = new(Threads.Atomic{UInt}(UInt(ptr)), project_id)
+    juliahub::Bool                   # made for JuliaHub: a login sets JULIA_PKG_SERVER
+    function Authentication(p::Ptr{L.hubauth_auth}, project_id::Union{UUID,Nothing} = nothing,
+                            juliahub::Bool = true)
+        p == C_NULL && throw(ArgumentError("Authentication: NULL hubauth_auth"))
+        a = new(_Owned(p), project_id, juliahub)
         finalizer(close, a)
         return a
     end
 end
 
-function Base.unsafe_convert(::Type{Ptr{Cvoid}}, a::Authentication)
-    p = _handle(getfield(a, :ptr))
-    p == C_NULL && throw(ArgumentError("this Authentication has been closed"))
-    return p
+Base.close(a::Authentication) = _close(getfield(a, :h))
+Base.isopen(a::Authentication) = _isopen(getfield(a, :h))
+
+function _server_string(a::Authentication)
+    return _use(a) do p::Ptr{L.hubauth_auth}
+        something(_take_string(L.hubauth_auth_server(p)))
+    end
 end
-
-function Base.close(a::Authentication)
-    p = Ptr{Cvoid}(Threads.atomic_xchg!(getfield(a, :ptr), UInt(0)))
-    p == C_NULL || L.hubauth_auth_free(p)
-    return nothing
-end
-
-Base.isopen(a::Authentication) = _handle(getfield(a, :ptr)) != C_NULL
-
-_server_string(a::Authentication) = something(_take_string(L.hubauth_auth_server(a)))
 
 function Base.getproperty(a::Authentication, name::Symbol)
     if name === :server
         return URIs.URI(_server_string(a))
     elseif name === :username
-        return _take_string(L.hubauth_auth_username(a))
+        return _use(p::Ptr{L.hubauth_auth} -> _take_string(L.hubauth_auth_username(p)), a)
     elseif name === :expires_at
-        t = L.hubauth_auth_expires_at(a)
+        t = _use(p::Ptr{L.hubauth_auth} -> L.hubauth_auth_expires_at(p), a)
         return t < 0 ? nothing : unix2datetime(t)
     elseif name === :token
         return token(a)
@@ -545,7 +441,7 @@ end
 
 function Base.propertynames(::Authentication, private::Bool = false)
     public = (:server, :username, :token, :authorization, :project_id, :expires_at)
-    return private ? (public..., :ptr) : public
+    return private ? (public..., :h, :juliahub) : public
 end
 
 # As JuliaHub.jl: HubAuth.Authentication("https://juliahub.com", "username", *****; project_id = "…")
@@ -557,7 +453,7 @@ function Base.show(io::IO, a::Authentication)
     print(io, "HubAuth.Authentication(")
     print(io, '"', _server_string(a), "\", ")
     user = a.username
-    print(io, user === nothing ? "nothing" : repr(user), ", ")
+    user === nothing ? print(io, "nothing, ") : print(io, '"', user, "\", ")
     print(io, "*****")
     project = getfield(a, :project_id)
     project === nothing || print(io, "; project_id = \"", project, "\"")
@@ -574,6 +470,163 @@ function _check_login_arguments(maxcount, hook)
     return nothing
 end
 
+# ---------------------------------------------------------------------------
+# Jobs: start, wait in this task, take the result
+# ---------------------------------------------------------------------------
+
+# PkgAuthentication's words, printed before a hook is called (with no hook
+# the library prints its own line and opens the browser).
+function _print_login(url::String, user_code::Union{String,Nothing})
+    printstyled("Authentication required: please authenticate in browser.\n"; color = :yellow, bold = true)
+    printstyled("""
+        The authentication page should open in your browser automatically, but you may need to switch to the opened window or tab. If the authentication page is not automatically opened, you can authenticate by manually opening the following URL: """;
+                color = :yellow)
+    printstyled(url, "\n"; color = :light_blue)
+    user_code === nothing || printstyled("and enter the code: ", user_code, "\n"; color = :yellow)
+    return nothing
+end
+
+# One event of the job (never blocks).
+function _poll(job::Ptr{L.hubauth_job}, ev::Base.RefValue{L.hubauth_job_event})
+    @check L.hubauth_job_poll(job, ev)
+    return ev[]
+end
+
+# Frees what a DONE event handed over, for a result nobody will take.
+function _free_result(e::L.hubauth_job_event)
+    e.auth == C_NULL || L.hubauth_auth_free(e.auth)
+    e.secret == C_NULL || L.hubauth_secret_free(e.secret)
+    e.error == C_NULL || L.hubauth_error_free(e.error)
+    return nothing
+end
+
+# After a cancel: waits for the job's DONE (a fraction of a second) and frees
+# its result. Further interrupts are ignored: the job is cancelled already.
+function _drain(job::Ptr{L.hubauth_job}, cond::Base.AsyncCondition,
+                ev::Base.RefValue{L.hubauth_job_event})
+    while true
+        e = _poll(job, ev)
+        if e.kind == L.HUBAUTH_JOB_EVENT_DONE
+            _free_result(e)
+            return nothing
+        elseif e.kind == L.HUBAUTH_JOB_EVENT_NONE
+            try
+                wait(cond)
+            catch err
+                err isa InterruptException || rethrow()
+            end
+        end
+    end
+end
+
+"""
+    _run_job(start, hook) -> (done::L.hubauth_job_event, login::Bool)
+
+Runs one hubauth job to its end in the calling task. `start(cond, job)` starts
+it with `cglobal(:uv_async_send)` and `cond.handle` as notify and argument,
+writing the job to `job[]`. Then: poll (never blocks) until NONE, `wait(cond)`
+(the task sleeps in the scheduler; the library's thread wakes it through
+`uv_async_send`), poll again, until DONE. The DONE event is returned with its
+result (`auth`, `secret`, `error`) now the caller's; `login` says whether a
+LOGIN event came (a real login took place).
+
+- LOGIN: with a `hook`, prints PkgAuthentication's message and the URL, then
+  calls `hook(url)` here, in the caller's task. If the hook throws, the job
+  is cancelled, its result freed, and the hook's exception rethrown with its
+  own backtrace.
+- Ctrl-C (an `InterruptException` while waiting) or any other exception:
+  the job is cancelled, its end awaited and its result freed, then the
+  exception is rethrown.
+- The job is freed, and only then the condition closed (no notify can come
+  after `hubauth_job_free` returned).
+"""
+function _run_job(start, hook)
+    cond = Base.AsyncCondition()
+    job = Ref{Ptr{L.hubauth_job}}(C_NULL)
+    ev = Ref{L.hubauth_job_event}(L.hubauth_job_event())
+    login = false
+    done = nothing
+    try
+        GC.@preserve cond begin
+            start(cond, job)
+            while done === nothing
+                e = _poll(job[], ev)
+                if e.kind == L.HUBAUTH_JOB_EVENT_DONE
+                    done = e
+                elseif e.kind == L.HUBAUTH_JOB_EVENT_LOGIN
+                    login = true
+                    # Borrowed until the next poll: copied now.
+                    url = unsafe_string(e.url)
+                    user_code = e.user_code == C_NULL ? nothing : unsafe_string(e.user_code)
+                    if hook !== nothing
+                        try
+                            _print_login(url, user_code)
+                            hook(url)
+                        catch
+                            L.hubauth_job_cancel(job[])
+                            _drain(job[], cond, ev)
+                            rethrow()
+                        end
+                    end
+                elseif e.kind == L.HUBAUTH_JOB_EVENT_PROGRESS
+                    e.message == C_NULL || @debug "hubauth: $(unsafe_string(e.message))"
+                else
+                    try
+                        wait(cond)
+                    catch
+                        L.hubauth_job_cancel(job[])
+                        _drain(job[], cond, ev)
+                        rethrow()
+                    end
+                end
+            end
+        end
+    finally
+        job[] == C_NULL || L.hubauth_job_free(job[])
+        close(cond)
+    end
+    return done::L.hubauth_job_event, login
+end
+
+# An options job (HUBAUTH_JOB_AUTHENTICATE, _LOGOUT). The options are copied
+# by the library, so they are freed as soon as the job has started.
+function _options_job(opts::Vector{Pair{String,Any}}, kind::Int32, hook = nothing)
+    return _run_job(hook) do cond::Base.AsyncCondition, job::Base.RefValue{Ptr{L.hubauth_job}}
+        _with_options(opts) do o::Ptr{L.hubauth_options}
+            @check L.hubauth_job_start(o, kind, cglobal(:uv_async_send), cond.handle, job)
+        end
+    end
+end
+
+# A job on an authentication (HUBAUTH_JOB_REAUTHENTICATE with `opts` laid
+# over its options; _TOKEN, _AUTHORIZATION, _CHECK with `opts === nothing`).
+# The job holds its own reference to the authentication, so `close(auth)`
+# while it runs is harmless.
+function _auth_job(auth::Authentication, kind::Int32, opts = nothing, hook = nothing)
+    return _run_job(hook) do cond::Base.AsyncCondition, job::Base.RefValue{Ptr{L.hubauth_job}}
+        _use(auth) do a::Ptr{L.hubauth_auth}
+            if opts === nothing
+                @check L.hubauth_job_start_auth(a, C_NULL, kind, cglobal(:uv_async_send), cond.handle, job)
+            else
+                _with_options(opts) do o::Ptr{L.hubauth_options}
+                    @check L.hubauth_job_start_auth(a, o, kind, cglobal(:uv_async_send), cond.handle, job)
+                end
+            end
+        end
+    end
+end
+
+# JuliaHub.jl's `__AUTH__`: the Authentication of the most recent successful
+# `authenticate` of this binding, the very object it returned.
+const _CURRENT = Ref{Union{Nothing,Authentication}}(nothing)
+const _CURRENT_LOCK = ReentrantLock()
+
+# PkgAuthentication sets JULIA_PKG_SERVER when (and only when) it logs in.
+function _after_login(auth::Authentication, login::Bool)
+    login && getfield(auth, :juliahub) && (ENV["JULIA_PKG_SERVER"] = _server_string(auth))
+    return nothing
+end
+
 """
     authenticate(server = nothing; force = false, maxcount = 3, hook = nothing,
                  project = <JULIAHUB_PROJECT_UUID>, provider = :juliahub, kwargs...) -> Authentication
@@ -581,18 +634,21 @@ end
 
 JuliaHub.jl's `authenticate`: finds a stored token for `server`, refreshes it,
 or logs in, and makes the result what [`current_authentication`](@ref)
-returns. `server = nothing` means the provider's default (for JuliaHub,
-`ENV["JULIA_PKG_SERVER"]`). For JuliaHub it then sets `ENV["JULIA_PKG_SERVER"]`
-to the server, so Pkg uses it. A keyword left out is not passed, so the
-library's default applies (the defaults shown are the library's).
+returns (this very object). `server = nothing` means the provider's default
+(for JuliaHub, `ENV["JULIA_PKG_SERVER"]`). When a JuliaHub login actually
+takes place, `ENV["JULIA_PKG_SERVER"]` is set to the server, as
+PkgAuthentication does; a stored token or the token method leaves it alone.
+A keyword left out is not passed, so the library's default applies (the
+defaults shown are the library's).
 
 - `force = true` forgets the stored token and logs in again;
 - `maxcount`: how many times to try a login (≥ 1);
 - `hook`: called with the URL the user must open to log in, instead of
-  opening a browser; its return value is ignored (as in JuliaHub.jl). If it
-  throws, the login is cancelled and its exception is rethrown here. Ctrl-C
-  while waiting cancels the login (Julia started with more than one thread and
-  a library with `hubauth_cancel_*`);
+  opening a browser, after PkgAuthentication's "Authentication required"
+  message and the URL are printed. It runs in the calling task (it may print,
+  yield, use the REPL) and only for this call. Its return value is ignored
+  (as in JuliaHub.jl). If it throws, the login is cancelled and its exception
+  is rethrown here;
 - `project`: a project UUID (or its string); `nothing` ignores
   `JULIAHUB_PROJECT_UUID`, which is used when the keyword is not given;
 - `token`, or the second positional argument: use this token as given (e.g. in
@@ -602,9 +658,10 @@ library's default applies (the defaults shown are the library's).
   `token_path = "..."`, `token_kind = "access"`, `validate = true`, ...
   `provider` is one of `:juliahub`, `:dagshub`, `:dhcore`, `:cave`, `:oidc`.
 
-Ctrl-C (`InterruptException`) cancels a waiting login at once, having written
-nothing, and is rethrown; this needs Julia started with more than one thread
-(`julia -t 2`), else the interrupt takes effect when the call returns.
+The login runs on a thread of the library; this task waits in Julia's
+scheduler, so other tasks, the GC and the REPL go on (with one thread too).
+Ctrl-C (`InterruptException`) cancels the login, waits for it to end (a
+fraction of a second), frees what it made, and is rethrown.
 
 Throws [`AuthenticationError`](@ref) on failure, `ArgumentError` for a bad
 `maxcount`, `hook` or `project`.
@@ -615,33 +672,19 @@ function authenticate(server::Union{AbstractString,Nothing} = nothing;
                       project::Union{AbstractString,UUID,Nothing,Missing} = missing,
                       token::Union{Nothing,AbstractString,Secret} = nothing, kwargs...)
     _check_login_arguments(maxcount, hook)
-    project_id = _is_juliahub(provider) ? _juliahub_project(project) : nothing
+    juliahub = _is_juliahub(provider)
+    project_id = juliahub ? _juliahub_project(project) : nothing
     opts = _base_options(server, provider)
     _push_kwargs!(opts, (force = force, maxcount = maxcount, token = token))
+    # JuliaHub.jl refuses a login without a username: the library does, before
+    # the authentication becomes current. With a hook, this binding shows the URL.
+    _push_kwargs!(opts, (require_username = juliahub ? true : nothing, open_browser = hook === nothing))
     _push_kwargs!(opts, kwargs)
-    box = hook === nothing ? nothing : _HookBox(hook)
-    out = Ref{Ptr{Cvoid}}(C_NULL)
-    _with_cancel() do cancel
-        _with_options(opts, box, cancel) do o
-            # The hook runs in the task that makes the ccall: _calling_hook
-            # goes inside _interruptible, which may spawn that task.
-            _interruptible(cancel; undo = () -> L.hubauth_auth_free(out[])) do
-                _calling_hook() do
-                    @check L.hubauth_authenticate(o, out)
-                end
-            end
-        end
-    end
-    auth = Authentication(out[], project_id)
-    if _is_juliahub(provider)
-        if auth.username === nothing
-            close(auth)
-            throw(AuthenticationError("Unable to determine username."))
-        end
-        ENV["JULIA_PKG_SERVER"] = _server_string(auth)
-    end
-    # Only an authentication that is kept gets the project.
-    _CURRENT_PROJECT[] = project_id
+    done, login = _options_job(opts, L.HUBAUTH_JOB_AUTHENTICATE, hook)
+    _raise_if_error(done.status, done.error)
+    auth = Authentication(done.auth, project_id, juliahub)
+    _after_login(auth, login)
+    lock(() -> (_CURRENT[] = auth), _CURRENT_LOCK)
     return auth
 end
 
@@ -665,60 +708,83 @@ JuliaHub.jl's `reauthenticate!`: reloads the stored token (another process may
 have renewed it) and refreshes it if needed; logs in again when that fails or
 `force = true`. Updates `auth` in place, for every holder; its `project_id` is
 kept. Without `auth` and with no current authentication, it authenticates
-first (as JuliaHub.jl does). hubauth uses the options and hook `auth` was
-created with, with the keywords given here laid over them for this call only.
-`force` applies only to the call that sets it. The user must not change.
+first (as JuliaHub.jl does). hubauth uses the options `auth` was created
+with, with the keywords given here laid over them for this call only. A hook
+is used only by the call it is given to (without one, the library opens the
+browser). `force` applies only to the call that sets it. The user must not
+change. Waits and reacts to Ctrl-C as [`authenticate`](@ref) does.
 """
 reauthenticate!(; kwargs...) = reauthenticate!(_auth_or_authenticate(); kwargs...)
 
 function reauthenticate!(auth::Authentication; force::Union{Nothing,Bool} = nothing,
                          maxcount::Union{Nothing,Integer} = nothing, hook = nothing, kwargs...)
     _check_login_arguments(maxcount, hook)
-    opts = _push_kwargs!(Pair{String,Any}[], (force = force, maxcount = maxcount))
+    opts = _push_kwargs!(Pair{String,Any}[], (force = force, maxcount = maxcount,
+                                              open_browser = hook === nothing))
     _push_kwargs!(opts, kwargs)
-    new_box = hook === nothing ? nothing : _HookBox(hook)
-    # Options with only what is given here, and this call's cancel (Ctrl-C):
-    # C lays them over those of authenticate (its hook included), so nothing
-    # else changes.
-    _with_cancel() do cancel
-        _with_options(opts, new_box, cancel) do o
-            _interruptible(cancel) do
-                _calling_hook() do
-                    @check L.hubauth_reauthenticate(auth, o)
-                end
-            end
-        end
-    end
+    done, login = _auth_job(auth, L.HUBAUTH_JOB_REAUTHENTICATE, opts, hook)
+    _free_result_but_error(done)
+    _raise_if_error(done.status, done.error)
+    _after_login(auth, login)
     return auth
 end
+
+# A REAUTHENTICATE or CHECK job hands over nothing but an error; free anything else.
+function _free_result_but_error(e::L.hubauth_job_event)
+    e.auth == C_NULL || L.hubauth_auth_free(e.auth)
+    e.secret == C_NULL || L.hubauth_secret_free(e.secret)
+    return nothing
+end
+
+# JuliaHub.jl's check_authentication returns false on a 500 from /api/v1
+# (authentication.jl:551-553). The library reports any other status than
+# 200/401 as HUBAUTH_ERR_SERVER; only its message tells a 500 apart.
+_is_server_500(message::AbstractString) = occursin(r"answered HTTP 500\s*$", message)
 
 """
     check_authentication(; auth = current_authentication()) -> Bool
 
 JuliaHub.jl's `check_authentication`: asks the server whether the token is
-good (on JuliaHub before 6.2 through its legacy endpoints). With no current
+good (on JuliaHub before 6.2 through its legacy endpoints); `false` when the
+server rejects it (401) or answers 500, as in JuliaHub.jl. With no current
 authentication it authenticates first. Throws [`AuthenticationError`](@ref)
-when the server cannot say (unreachable, unexpected answer).
+when the server cannot say (unreachable, another unexpected answer). Waits
+in the scheduler, like [`authenticate`](@ref).
 """
 function check_authentication(; auth::Authentication = _auth_or_authenticate())
-    valid = Ref{Bool}(false)
-    _blocking() do
-        @check L.hubauth_check(auth, valid)
+    done, _ = _auth_job(auth, L.HUBAUTH_JOB_CHECK)
+    return _check_verdict(done)
+end
+
+function _check_verdict(done::L.hubauth_job_event)
+    _free_result_but_error(done)
+    if done.status == L.HUBAUTH_ERR_SERVER && _is_server_500(_error_message(done.error))
+        L.hubauth_error_free(done.error)
+        return false
     end
-    return valid[]
+    _raise_if_error(done.status, done.error)
+    return done.valid
 end
 
 """
     current_authentication() -> Union{Authentication, Nothing}
 
-The most recent successful [`authenticate`](@ref) of this process (a new
-reference to the same shared session), or `nothing` when there is none (as in
-JuliaHub.jl). It never authenticates.
+The `Authentication` returned by the most recent successful
+[`authenticate`](@ref) of this process, the same object (as JuliaHub.jl's
+`__AUTH__[]`), or `nothing` when there is none. It never authenticates.
+Before any `authenticate` of this package, an authentication made by another
+user of the library in this process (`hubauth_current`) is returned, and
+kept as the current one.
 """
 function current_authentication()
-    p = L.hubauth_current()
-    p == C_NULL && return nothing
-    return Authentication(p, _CURRENT_PROJECT[])
+    lock(_CURRENT_LOCK) do
+        auth = _CURRENT[]
+        auth === nothing || return auth
+        p = L.hubauth_current()
+        p == C_NULL && return nothing
+        _CURRENT[] = Authentication(p)
+        return _CURRENT[]
+    end
 end
 
 """
@@ -727,22 +793,19 @@ end
 
 The token a request should carry (for JuliaHub the id_token, or with
 `token_kind = "access"` the access token), refreshed first when it expires
-within `refresh_margin_s`. A fresh token costs no lock and no I/O. For the
-header, use [`HubAuth.authorization`](@ref): hubauth knows the scheme
-(`Bearer`, or `Basic` for DHCore user/password credentials). Throws
+within `refresh_margin_s`. A fresh token is at hand at once (no thread, no
+wait); a refresh runs as a job and this task waits for it in the scheduler.
+For the header, use [`HubAuth.authorization`](@ref): hubauth knows the
+scheme (`Bearer`, or `Basic` for DHCore user/password credentials). Throws
 [`InvalidAuthentication`](@ref) when the token expired and could not be
 renewed.
 """
 function token(auth::Union{Authentication,Nothing} = current_authentication())
-    auth === nothing && throw(AuthenticationError(L.HUBAUTH_ERR_NO_CREDENTIALS,
-                                                  "not authenticated: call HubAuth.authenticate() first"))
-    out = Ref{Ptr{Cvoid}}(C_NULL)
-    _blocking() do
-        err = Ref{Ptr{Cvoid}}(C_NULL)
-        status = L.hubauth_token(auth, out, err)
-        _raise_if_error(status, err[]; invalid = true)
-    end
-    return Secret(out[])
+    auth === nothing && throw(_autherror(L.HUBAUTH_ERR_NO_CREDENTIALS,
+                                         "not authenticated: call HubAuth.authenticate() first"))
+    done, _ = _auth_job(auth, L.HUBAUTH_JOB_TOKEN)
+    _raise_if_error(done.status, done.error; invalid = true)
+    return Secret(done.secret)
 end
 
 const get_token = token
@@ -755,23 +818,25 @@ makes it for the hub: `Bearer <token>`, or `Basic <base64>` for DHCore user
 and password credentials. Refreshed first like [`HubAuth.token`](@ref).
 Use it as `["Authorization" => String(HubAuth.authorization(auth))]`.
 """
-function authorization(auth::Authentication = current_authentication())
-    out = Ref{Ptr{Cvoid}}(C_NULL)
-    @check L.hubauth_authorization(auth, out)
-    return Secret(out[])
+function authorization(auth::Union{Authentication,Nothing} = current_authentication())
+    auth === nothing && throw(_autherror(L.HUBAUTH_ERR_NO_CREDENTIALS,
+                                         "not authenticated: call HubAuth.authenticate() first"))
+    done, _ = _auth_job(auth, L.HUBAUTH_JOB_AUTHORIZATION)
+    _raise_if_error(done.status, done.error; invalid = true)
+    return Secret(done.secret)
 end
 
 """
     logout(server = nothing; provider = nothing, kwargs...) -> nothing
 
 Forgets the stored token for `server` (revoking it where the provider allows).
-A missing token is not an error.
+A missing token is not an error. Runs as a job, like [`authenticate`](@ref).
 """
 function logout(server = nothing; provider = nothing, kwargs...)
     opts = _push_kwargs!(_base_options(server, provider), kwargs)
-    _with_options(opts, nothing) do o
-        @check L.hubauth_logout(o)
-    end
+    done, _ = _options_job(opts, L.HUBAUTH_JOB_LOGOUT)
+    _free_result_but_error(done)
+    _raise_if_error(done.status, done.error)
     return nothing
 end
 
@@ -781,15 +846,20 @@ end
 Stores a token obtained elsewhere, atomically, mode 0600, under the file lock:
 for `:juliahub` the whole contents of an `auth.toml`, for `:dagshub` an app
 token, for `:cave` a 32-hex token. `token` may be a `String` or a [`Secret`](@ref).
+No network; it may wait for the token file's lock (up to `timeout_ms`) in a
+blocking call, as the library has no job for it.
 """
 function save_token(tok::Union{AbstractString,Secret}; server = nothing, provider = nothing, kwargs...)
     opts = _push_kwargs!(_base_options(server, provider), kwargs)
     secret = Secret(tok)
-    _with_options(opts, nothing) do o
-        GC.@preserve secret begin
-            @check L.hubauth_save_token(o, L.hubauth_secret_expose(secret))
+    try
+        _with_options(opts) do o::Ptr{L.hubauth_options}
+            _use(secret) do s::Ptr{L.hubauth_secret}
+                @check L.hubauth_save_token(o, L.hubauth_secret_expose(s))
+            end
         end
+    finally
+        tok isa Secret || close(secret)
     end
-    tok isa Secret || close(secret)
     return nothing
 end

@@ -81,32 +81,54 @@ end
     @testset "errors are JuliaHub.jl's" begin
         e = AuthenticationError("nope")
         @test e.msg == "nope"
-        @test e.code == LibHubAuth.HUBAUTH_ERR_AUTHENTICATION
+        @test fieldnames(typeof(e)) == (:msg,)                     # one field, as in JuliaHub.jl
+        @test propertynames(e) == (:msg,)
+        @test HubAuth.code(e) == LibHubAuth.HUBAUTH_ERR_AUTHENTICATION
+        @test e isa AuthenticationError{LibHubAuth.HUBAUTH_ERR_AUTHENTICATION}
         @test sprint(showerror, e) == "AuthenticationError: nope"
         @test e isa HubAuth.JuliaHubException
         @test startswith(sprint(showerror, InvalidAuthentication()),
                          "InvalidAuthentication: authentication token invalid or expired")
+        @test HubAuth._is_server_500("https://h.example/api/v1 answered HTTP 500")
+        @test !HubAuth._is_server_500("https://h.example/api/v1 answered HTTP 502")
     end
 
     @testset "no authentication yet" begin
         @test current_authentication() === nothing       # as JuliaHub.jl
+        e = caught(() -> HubAuth.authorization())
+        @test e isa AuthenticationError                  # not a MethodError (W4)
+        @test HubAuth.code(e) == LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS
+        @test HubAuth.code(caught(() -> HubAuth.token())) == LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS
         @test_throws ArgumentError authenticate("https://x.example"; maxcount = 0)
         @test_throws ArgumentError authenticate("https://x.example"; hook = () -> nothing)
         @test_throws ArgumentError authenticate("https://x.example"; project = "not-a-uuid")
+        # A secret with a NUL is refused without being shown (W3).
+        for kw in (:token, :client_secret, :subject_token)
+            e = caught(() -> authenticate("https://x.example"; (kw => "sekrit\0tail",)...))
+            @test e isa ArgumentError
+            @test !occursin("sekrit", sprint(showerror, e))
+        end
+        e = caught(() -> authenticate("https://x.example", "sekrit\0tail"))
+        @test e isa ArgumentError && !occursin("sekrit", sprint(showerror, e))
+        @test current_authentication() === nothing       # nothing of that was kept
     end
 
     mktempdir() do dir
-        with_server("--auto-approve") do url
+        with_server("--auto-approve") do url::String
             path = joinpath(dir, "auth.toml")
 
             @testset "login through the hook" begin
                 urls = String[]
-                auth = authenticate(url; hook = u -> (push!(urls, u); nothing), token_path = path)
+                auth = withenv("JULIAHUB_PROJECT_UUID" => nothing, "JULIA_PKG_SERVER" => nothing) do
+                    a = authenticate(url; hook = u -> (push!(urls, u); nothing), token_path = path)
+                    # A login took place: PkgAuthentication sets JULIA_PKG_SERVER (D7).
+                    @test ENV["JULIA_PKG_SERVER"] == url
+                    a
+                end
                 @test length(urls) == 1
                 @test startswith(urls[1], url)
                 @test auth.server == HubAuth.URIs.URI(url)
                 @test string(auth.server) == url
-                @test ENV["JULIA_PKG_SERVER"] == url           # as the spec says JuliaHub.jl does
                 @test sprint(show, auth) == "HubAuth.Authentication(\"$(url)\", \"alice\", *****)"
                 @test auth.username == "alice"
                 @test auth.expires_at isa DateTime
@@ -122,83 +144,122 @@ end
                 @test check_authentication(auth = auth)
                 @test isfile(path)
                 @test filemode(path) & 0o777 == 0o600
-                @test string(current_authentication().server) == url
+                @test current_authentication() === auth              # the same object (D2)
                 @test check_authentication()
             end
 
-            @testset "a stored token needs no login" begin
-                auth = authenticate(url; token_path = path, interactive = false)
-                @test auth.username == "alice"
-                @test reauthenticate!(auth) === auth
-                @test check_authentication(auth = auth)
+            @testset "a stored token needs no login, and sets no JULIA_PKG_SERVER" begin
+                withenv("JULIA_PKG_SERVER" => nothing) do
+                    auth = authenticate(url; token_path = path, interactive = false)
+                    @test auth.username == "alice"
+                    @test reauthenticate!(auth) === auth
+                    @test check_authentication(auth = auth)
+                    @test !haskey(ENV, "JULIA_PKG_SERVER")                 # D7
+                    @test current_authentication() === auth
+                end
             end
 
-            @testset "a triggered cancel ends the call at once" begin
+            @testset "the C API: a cancelled job, a triggered cancel" begin
+                # A job polled by hand, without notify (NULL: poll on a timer).
+                o = LibHubAuth.hubauth_options_new()
+                err = Ref{Ptr{LibHubAuth.hubauth_error}}(C_NULL)
+                @test LibHubAuth.hubauth_options_set(o, "server", url, err) == LibHubAuth.HUBAUTH_OK
+                @test LibHubAuth.hubauth_options_set(o, "token_path", joinpath(dir, "job.toml")::String, err) ==
+                      LibHubAuth.HUBAUTH_OK
+                @test LibHubAuth.hubauth_options_set(o, "open_browser", "false", err) == LibHubAuth.HUBAUTH_OK
+                job = Ref{Ptr{LibHubAuth.hubauth_job}}(C_NULL)
+                @test LibHubAuth.hubauth_job_start(o, LibHubAuth.HUBAUTH_JOB_AUTHENTICATE, C_NULL, C_NULL,
+                                                   job, err) == LibHubAuth.HUBAUTH_OK
+                LibHubAuth.hubauth_options_free(o)                  # copied by the job
+                LibHubAuth.hubauth_job_cancel(job[])
+                ev = Ref{LibHubAuth.hubauth_job_event}(LibHubAuth.hubauth_job_event())
+                deadline = time() + 5
+                while true
+                    @test LibHubAuth.hubauth_job_poll(job[], ev, err) == LibHubAuth.HUBAUTH_OK
+                    ev[].kind == LibHubAuth.HUBAUTH_JOB_EVENT_DONE && break
+                    time() < deadline || break
+                    sleep(0.01)
+                end
+                done = ev[]
+                @test done.kind == LibHubAuth.HUBAUTH_JOB_EVENT_DONE
+                # cancelled, or done before the cancel landed: either way, free the result
+                @test done.status in (LibHubAuth.HUBAUTH_ERR_CANCELLED, LibHubAuth.HUBAUTH_OK)
+                LibHubAuth.hubauth_auth_free(done.auth)
+                LibHubAuth.hubauth_error_free(done.error)
+                LibHubAuth.hubauth_job_free(job[])
+
                 c = LibHubAuth.hubauth_cancel_new()
                 @test c != C_NULL
                 LibHubAuth.hubauth_cancel_trigger(c)
                 LibHubAuth.hubauth_cancel_trigger(c)          # twice: harmless
-                o = LibHubAuth.hubauth_options_new()
-                err = Ref{Ptr{Cvoid}}(C_NULL)
-                @test LibHubAuth.hubauth_options_set(o, "server", url, err) == LibHubAuth.HUBAUTH_OK
-                @test LibHubAuth.hubauth_options_set_cancel(o, c) == LibHubAuth.HUBAUTH_OK
+                o2 = LibHubAuth.hubauth_options_new()
+                @test LibHubAuth.hubauth_options_set(o2, "server", url, err) == LibHubAuth.HUBAUTH_OK
+                @test LibHubAuth.hubauth_options_set_cancel(o2, c) == LibHubAuth.HUBAUTH_OK
                 LibHubAuth.hubauth_cancel_free(c)             # the options keep it
-                out = Ref{Ptr{Cvoid}}(C_NULL)
-                @test LibHubAuth.hubauth_authenticate(o, out, err) == LibHubAuth.HUBAUTH_ERR_CANCELLED
+                out = Ref{Ptr{LibHubAuth.hubauth_auth}}(C_NULL)
+                @test LibHubAuth.hubauth_authenticate(o2, out, err) == LibHubAuth.HUBAUTH_ERR_CANCELLED
                 @test out[] == C_NULL
                 LibHubAuth.hubauth_error_free(err[])
-                LibHubAuth.hubauth_options_free(o)
+                LibHubAuth.hubauth_options_free(o2)
                 @test LibHubAuth.hubauth_options_set_cancel(C_NULL, C_NULL) ==
                       LibHubAuth.HUBAUTH_ERR_NULL_ARGUMENT
             end
 
-            @testset "Ctrl-C cancels a waiting login" begin
-                # InterruptException thrown into the waiting task, as Ctrl-C
+            @testset "Ctrl-C cancels a waiting login (one thread is enough)" begin
+                # InterruptException thrown into the task that waits, as Ctrl-C
                 # does: the login (a hook that never approves, on a server
-                # that waits for a browser) returns, and the interrupt is
-                # rethrown. Needs a second thread (julia -t 2).
-                if Threads.nthreads() > 1
-                    with_server() do waiting
-                        p2 = joinpath(dir, "waiting.toml")
-                        main = current_task()
-                        prompted = Threads.Event()
-                        t = @async (wait(prompted); sleep(0.3); schedule(main, InterruptException(); error = true))
-                        started = time()
-                        e = caught(() -> authenticate(waiting; token_path = p2, hook = u -> (notify(prompted); nothing)))
-                        @test e isa InterruptException
-                        @test time() - started < 5
-                        @test !isfile(p2)
-                        wait(t)
-                    end
+                # that waits for a browser) is cancelled, its end awaited, and
+                # the interrupt rethrown. The login waits in the scheduler, so
+                # the helper task runs on this same thread.
+                with_server() do waiting
+                    p2 = joinpath(dir, "waiting.toml")
+                    main = current_task()
+                    prompted = Threads.Event()
+                    t = @async (wait(prompted); sleep(0.3); schedule(main, InterruptException(); error = true))
+                    started = time()
+                    e = caught(() -> authenticate(waiting; token_path = p2, hook = u -> (notify(prompted); nothing)))
+                    @test e isa InterruptException
+                    @test time() - started < 5
+                    @test !isfile(p2)
+                    wait(t)
                 end
             end
 
-            @testset "the hook outlives the Authentication it came with" begin
+            @testset "other tasks run while a login waits" begin
+                with_server() do waiting
+                    ticks = Ref(0)
+                    main = current_task()
+                    ticker = @async begin
+                        for _ in 1:5
+                            sleep(0.05)
+                            ticks[] += 1
+                        end
+                        GC.gc()                                   # a collection does not wait for the login
+                        schedule(main, InterruptException(); error = true)
+                    end
+                    e = caught(() -> authenticate(waiting; token_path = joinpath(dir, "w2.toml"),
+                                                  hook = u -> nothing))
+                    @test e isa InterruptException
+                    @test ticks[] == 5
+                    wait(ticker)
+                end
+            end
+
+            @testset "the hook is used only by its own call (D5)" begin
                 calls = Ref(0)
-                authenticate(url; force = true, token_path = path, hook = u -> (calls[] += 1; true))
+                auth = authenticate(url; force = true, token_path = path, hook = u -> (calls[] += 1; true))
                 @test calls[] == 1
-                GC.gc(true); GC.gc(true)      # that Authentication is garbage now
-                # What C kept of the call, the hook with its userdata included,
-                # is reused when the C API is called with options that do not
-                # replace the hook, as another binding in this process could:
-                # the hook must still be alive.
-                p = LibHubAuth.hubauth_current()
-                @test p != C_NULL
-                err = Ref{Ptr{Cvoid}}(C_NULL)
-                o = LibHubAuth.hubauth_options_new()
-                @test LibHubAuth.hubauth_options_set(o, "force", "true", err) == LibHubAuth.HUBAUTH_OK
-                @test LibHubAuth.hubauth_reauthenticate(p, o, err) == LibHubAuth.HUBAUTH_OK
-                LibHubAuth.hubauth_options_free(o)
-                LibHubAuth.hubauth_auth_free(p)
-                @test calls[] == 2
-                auth = current_authentication()
+                # A later reauthenticate! without a hook does not call it (the
+                # library would open a browser: open_browser = false here, and
+                # the test server approves by itself).
+                reauthenticate!(auth; force = true, open_browser = false)
+                @test calls[] == 1
                 # force applies only to the call that set it: a bare
-                # reauthenticate! (NULL options) reloads, no login. Fails while
-                # the core keeps force = true for later calls.
-                reauthenticate!(auth)
+                # reauthenticate! reloads, no login.
+                reauthenticate!(auth; hook = u -> (calls[] += 1; true))
+                @test calls[] == 1
+                reauthenticate!(auth; force = true, hook = u -> (calls[] += 1; true))
                 @test calls[] == 2
-                reauthenticate!(auth; force = true)
-                @test calls[] == 3
                 @test check_authentication(auth = auth)
                 # many threads, one token
                 toks = fetch.([Threads.@spawn String(HubAuth.token(auth)) for _ in 1:8])
@@ -218,6 +279,9 @@ end
                     @test occursin("; project_id = \"$(id)\")", sprint(show, auth))
                     @test reauthenticate!(auth).project_id == id
                     @test current_authentication().project_id == id
+                    other = UUID("0f4f6e4c-3b1e-4a55-9d5e-0d0f3c1a2b3c")
+                    auth.project_id = other                       # seen by current_authentication (D2)
+                    @test current_authentication().project_id == other
                     @test authenticate(url; token_path = path, interactive = false,
                                        project = nothing).project_id === nothing
                 end
@@ -226,24 +290,27 @@ end
             end
 
             @testset "the hook throws: its exception, not a crash" begin
+                before = current_authentication()
                 @test_throws ErrorException("boom") authenticate(
                     url; hook = u -> error("boom"), token_path = joinpath(dir, "throw.toml"))
+                @test current_authentication() === before       # JuliaHub.jl's __AUTH__ is left alone
             end
 
             @testset "interactive = false and nothing stored" begin
                 e = caught(() -> authenticate(url; interactive = false,
                                               token_path = joinpath(dir, "none.toml")))
                 @test e isa AuthenticationError
-                @test e.code == LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS
+                @test HubAuth.code(e) == LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS
+                @test e isa AuthenticationError{LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS}
             end
 
             @testset "a bad option" begin
                 e = caught(() -> authenticate(url; no_such_option = 1))
                 @test e isa AuthenticationError
-                @test e.code == LibHubAuth.HUBAUTH_ERR_INVALID_ARGUMENT
+                @test HubAuth.code(e) == LibHubAuth.HUBAUTH_ERR_INVALID_ARGUMENT
                 e = caught(() -> authenticate("http://example.com"; interactive = false))
                 @test e isa AuthenticationError
-                @test e.code == LibHubAuth.HUBAUTH_ERR_INSECURE
+                @test HubAuth.code(e) == LibHubAuth.HUBAUTH_ERR_INSECURE
             end
 
             @testset "save_token, refresh, logout" begin
@@ -258,7 +325,7 @@ end
                 @test !isfile(saved)
                 e = caught(() -> authenticate(url; token_path = saved, interactive = false))
                 @test e isa AuthenticationError
-                @test e.code == LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS
+                @test HubAuth.code(e) == LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS
             end
 
             @testset "the default token path follows JULIA_DEPOT_PATH" begin
@@ -270,29 +337,15 @@ end
                 @test isfile(joinpath(depot, "servers", "127.0.0.1_$(port)", "auth.toml"))
             end
 
-            @testset "hubauth frees a hook when it holds no copy of it (hook_full)" begin
-                GC.gc(true); GC.gc(true)
-                a = authenticate(url; hook = u -> nothing, token_path = joinpath(dir, "h.toml"))
-                live = HubAuth._live_hooks()
-                @test live >= 1
-                c = current_authentication()
-                close(a); close(c)
-                @test HubAuth._live_hooks() == live        # still the current authentication
-                # Another login becomes current: hubauth drops its last copy.
+            @testset "a bare token: no JULIA_PKG_SERVER; close" begin
                 toml = post("$(url)/_test/issue?ttl_s=3600")
                 id = String(match(r"id_token\s*=\s*\"([^\"]+)\"", toml)[1])
-                b = authenticate(url, id)
-                @test HubAuth._live_hooks() == live - 1
-                # A hook given to one reauthenticate! is freed after it.
-                reauthenticate!(b; hook = u -> nothing)
-                @test HubAuth._live_hooks() == live - 1
-                close(b)
-            end
-
-            @testset "a bare token; close" begin
-                toml = post("$(url)/_test/issue?ttl_s=3600")
-                id = String(match(r"id_token\s*=\s*\"([^\"]+)\"", toml)[1])
-                auth = authenticate(url, id)
+                auth = withenv("JULIA_PKG_SERVER" => nothing) do
+                    a = authenticate(url, id)
+                    @test !haskey(ENV, "JULIA_PKG_SERVER")                 # the token method (D7)
+                    a
+                end
+                @test current_authentication() === auth
                 @test String(HubAuth.token(auth)) == id
                 @test check_authentication(auth = auth)
                 post("$(url)/_test/revoke")
@@ -302,6 +355,21 @@ end
                 @test !isopen(auth)
                 @test_throws ArgumentError auth.server
                 @test sprint(show, auth) == "HubAuth.Authentication(<closed>)"
+            end
+
+            @testset "close while other tasks use it" begin
+                toml = post("$(url)/_test/issue?ttl_s=3600")
+                id = String(match(r"id_token\s*=\s*\"([^\"]+)\"", toml)[1])
+                auth = authenticate(url, id)
+                results = [Threads.@spawn(caught(() -> String(HubAuth.token(auth)))) for _ in 1:16]
+                close(auth)
+                got = fetch.(results)
+                # each call either finished with the token or saw the close
+                @test all(r -> r === nothing || r isa ArgumentError, got)
+                s = Secret("x")
+                readers = [Threads.@spawn(caught(() -> String(s))) for _ in 1:16]
+                close(s)
+                @test all(r -> r === nothing || r isa ArgumentError, fetch.(readers))
             end
         end
     end

@@ -568,7 +568,10 @@ class Authentication:
     async def _secret_async(self, kind: int) -> Secret:
         job = self._job(kind)
         try:
-            await _jobs.run(job)  # a fresh token: done at start, no suspension
+            # A fresh token: done at start, no suspension. Cancelled, the
+            # task leaves a refresh to finish (a cut one would use up the
+            # single-use refresh token): _jobs.run(detach=True).
+            await _jobs.run(job, detach=True)
             job.raise_if_failed()
             return Secret._from_ptr(job.take_secret())
         finally:
@@ -577,7 +580,10 @@ class Authentication:
     async def token_async(self) -> Secret:
         """``token`` without blocking the event loop: a refresh runs on the
         library's thread while the loop goes on. A fresh token is at hand:
-        the coroutine then finishes without suspending (no I/O, no thread)."""
+        the coroutine then finishes without suspending (no I/O, no thread).
+        Cancelling the awaiting task ends the wait at once, but a refresh
+        under way finishes (and is saved) in the background, as with the
+        blocking ``token``: cutting it would use up the refresh token."""
         return await self._secret_async(_lib.HUBAUTH_JOB_TOKEN)
 
     async def authorization_async(self) -> Secret:

@@ -18,6 +18,16 @@ if it still runs; the library's thread then ends by itself and frees what it
 made). The owned results of the DONE event (auth, secret, error) are held by
 the Job until the caller takes one; whatever was not taken is freed by
 ``close``.
+
+One exception to "a cancelled task cancels its job": a token or
+authorization job (``run(..., detach=True)``) is not cancelled but left to
+finish on the loop, then freed with its result (``_finish``). Its work is a
+refresh shared by every holder of the authentication, and the library
+presents a single-use refresh token at most once per process: a refresh
+cancelled after the request went out leaves the login unusable in this
+process (the next token() fails, "already presented ... may have been used
+up") until someone logs in again. The blocking ``auth.token`` cannot be
+cancelled either; a task that stops waiting must not cost the login.
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ import ctypes
 import inspect
 import os
 import threading
-from typing import Any, Callable, Optional, Tuple
+import time
+from typing import Any, Callable, Optional, Set, Tuple
 
 from . import _lib
 from ._errors import error_for
@@ -134,7 +145,8 @@ Starter = Callable[[Any, ctypes.c_void_p, Any, Any], int]
 class Job:
     """One ``hubauth_job``, notified through its own descriptor."""
 
-    __slots__ = ("_ptr", "_waker", "_done", "status", "valid", "_auth", "_secret", "_error")
+    __slots__ = ("_ptr", "_waker", "_done", "_detached", "status", "valid", "_auth", "_secret",
+                 "_error")
 
     def __init__(self, start: Starter) -> None:
         waker = _Waker()
@@ -152,6 +164,7 @@ class Job:
         self._ptr: Optional[_lib.JobPtr] = ptr
         self._waker = waker
         self._done = False
+        self._detached = False
         self.status = _lib.HUBAUTH_OK
         self.valid = False
         self._auth: Optional[_lib.AuthPtr] = None
@@ -210,10 +223,23 @@ class Job:
             raise error_for(_lib.HUBAUTH_ERR_INTERNAL, "the job gave no secret")
         return ptr
 
+    def detach(self) -> None:
+        """Lets the job run to its end without its caller: it is freed,
+        with its result, when it is done (``close`` then does nothing)."""
+        if self._ptr is None or self._detached:
+            return
+        self._detached = True
+        _finish_later(self)
+
     def close(self) -> None:
         """Cancels the job if it still runs, frees any result that arrived
         and was not taken, frees the job, then closes the descriptor (after
-        the free, so no notify can write to a descriptor number reused)."""
+        the free, so no notify can write to a descriptor number reused).
+        Nothing for a detached job: its finisher closes it."""
+        if not self._detached:
+            self._close()
+
+    def _close(self) -> None:
         ptr = self._ptr
         if ptr is None:
             return
@@ -239,9 +265,58 @@ class Job:
 
     def __del__(self) -> None:
         try:
-            self.close()
+            self._close()
         except Exception:  # interpreter shutdown: the library may be gone
             pass
+
+
+# Detached jobs' finishers (strong references: the loop keeps only weak ones).
+_finishing: Set["asyncio.Task[None]"] = set()
+
+
+def _finish_later(job: Job) -> None:
+    """Waits for a detached job's DONE on the running loop, then frees it."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        _finish_on_a_thread(job)
+        return
+    task = loop.create_task(_finish(job))
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
+
+
+async def _finish(job: Job) -> None:
+    try:
+        while True:
+            kind = job.poll()[0]
+            if kind == DONE:
+                break
+            if kind == NONE:
+                await job.wait()
+    except (asyncio.CancelledError, GeneratorExit):
+        # The loop shuts down (or is dropped) before the job ends: a thread
+        # waits for it instead, so the refresh is still not cut short.
+        _finish_on_a_thread(job)
+        return
+    except BaseException:
+        job._close()
+        raise
+    job._close()
+
+
+def _finish_on_a_thread(job: Job) -> None:
+    """Without a loop: polls on a timer until DONE, then frees (rare: a
+    loop that stopped while a detached refresh ran)."""
+
+    def run() -> None:
+        try:
+            while not job.done and job.poll()[0] != DONE:
+                time.sleep(0.02)
+        finally:
+            job._close()
+
+    threading.Thread(target=run, name="hubauth-job-finish", daemon=True).start()
 
 
 def _text(raw: Optional[bytes]) -> Optional[str]:
@@ -253,12 +328,16 @@ def _text(raw: Optional[bytes]) -> Optional[str]:
 LoopHook = Callable[[str], Any]
 
 
-async def run(job: Job, hook: Optional[LoopHook] = None) -> None:
+async def run(job: Job, hook: Optional[LoopHook] = None, *, detach: bool = False) -> None:
     """Polls `job` until its DONE event, awaiting the library's notify
     between polls. LOGIN calls `hook(url)` on the loop (awaiting it when it
     returns an awaitable); a hook that answers False cancels the login
     (hubauth.CancelledError), and an exception it raises propagates: the
     caller's ``finally: job.close()`` cancels and frees the job.
+
+    When the awaiting task is cancelled the job is cancelled by that
+    ``close()`` too, unless `detach`: then it finishes on the loop and is
+    freed with its result (see the module's docstring).
 
     A job done at start returns at the first poll, without suspending."""
     while True:
@@ -266,7 +345,12 @@ async def run(job: Job, hook: Optional[LoopHook] = None) -> None:
         if kind == DONE:
             return
         if kind == NONE:
-            await job.wait()
+            try:
+                await job.wait()
+            except asyncio.CancelledError:
+                if detach:
+                    job.detach()
+                raise
         elif kind == LOGIN and hook is not None:
             answer = hook(text or "")
             if inspect.isawaitable(answer):

@@ -359,6 +359,40 @@ def test_cancelling_a_login_cancels_and_frees_its_job(server, token_path):
     assert not token_path.exists()
 
 
+@pytest.mark.parametrize("loop_goes_on", [True, False], ids=["loop-goes-on", "loop-ends"])
+def test_a_cancelled_token_async_lets_the_refresh_finish(server, token_path, slow_refresh,
+                                                         loop_goes_on):
+    """A task that stops waiting for token_async (here asyncio.wait_for's
+    timeout) ends at once, but the refresh under way is not cut: cut after
+    the request went out, the single-use refresh token would count as used
+    up and the login would be lost for this process. The job finishes on the
+    loop (or, when the loop ends first, on a thread) and is freed with its
+    result."""
+    auth, old = due_token(server, token_path)
+    jobs, refreshes = _jobs.live_jobs(), server.stats()["refreshes"]
+
+    async def main():
+        await until_due(auth)
+        started = time.monotonic()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(auth.token_async(), 0.1)
+        assert time.monotonic() - started < 0.2, "the wait ended at the timeout"
+        assert _jobs.live_jobs() == jobs + 1, "the refresh goes on"
+        if loop_goes_on:
+            await asyncio.sleep(REFRESH_DELAY_S + 0.3)
+            assert _jobs.live_jobs() == jobs, "freed once done"
+
+    asyncio.run(main())
+    deadline = time.monotonic() + 5
+    while _jobs.live_jobs() != jobs and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _jobs.live_jobs() == jobs
+    assert server.stats()["refreshes"] == refreshes + 1
+    new = auth.token.reveal()  # no "already presented": the login lives on
+    assert new != old and toml_string(token_path.read_text(), "id_token") == new
+    assert server.stats()["refreshes"] == refreshes + 1
+
+
 def test_wait_for_timeout_cancels_the_login(server, token_path):
     jobs = _jobs.live_jobs()
 

@@ -968,6 +968,67 @@ done:
     hubauth_error_free(err);
 }
 
+/* A notify that frees its job, on the library's thread, at its first call. */
+typedef struct {
+    _Atomic(hubauth_job *) job;
+    atomic_int calls;
+    atomic_int calls_after_free;
+    atomic_bool freed;
+    atomic_bool freed_off_main; /* the free ran on another thread than main's */
+} self_freeing;
+
+static void freeing_notify(void *arg) {
+    self_freeing *f = arg;
+    atomic_fetch_add(&f->calls, 1);
+    if (atomic_load(&f->freed)) {
+        atomic_fetch_add(&f->calls_after_free, 1);
+        return;
+    }
+    hubauth_job *j = atomic_exchange(&f->job, NULL);
+    if (j == NULL) return; /* before main stored it: not this time */
+    hubauth_job_free(j);
+    atomic_store(&f->freed_off_main, pthread_equal(pthread_self(), g_main_thread) == 0);
+    atomic_store(&f->freed, true);
+}
+
+static void case_free_from_inside_notify(void) {
+    hubauth_error *err = NULL;
+    char path[1024];
+    hubauth_options *o = login_options(case_token_path(path, sizeof path));
+    hubauth_job *j = NULL;
+    /* Static: should this case fail while a notify still runs, the notify
+     * must not write into a dead stack frame. */
+    static self_freeing f;
+    atomic_store(&f.job, NULL);
+    atomic_store(&f.calls, 0);
+    atomic_store(&f.calls_after_free, 0);
+    atomic_store(&f.freed, false);
+    atomic_store(&f.freed_off_main, false);
+    CHECK(o != NULL);
+    EXPECT(hubauth_job_start(o, HUBAUTH_JOB_AUTHENTICATE, freeing_notify, &f, &j, &err), HUBAUTH_OK);
+    /* The first notify (LOGIN) comes after a request to the server, well
+     * after this store. */
+    atomic_store(&f.job, j);
+    j = NULL;
+    double limit = now_seconds() + 10.0;
+    while (!atomic_load(&f.freed) && now_seconds() < limit) sleep_seconds(0.01);
+    CHECK(atomic_load(&f.freed) && atomic_load(&f.freed_off_main));
+    /* Its thread ends by itself: the login's polls stop, no notify follows. */
+    sleep_seconds(0.5);
+    long polls = server_stat("device_token_polls");
+    sleep_seconds(1.3);
+    CHECK(server_stat("device_token_polls") == polls);
+    diag("%d notify calls, %d after the free", atomic_load(&f.calls), atomic_load(&f.calls_after_free));
+    CHECK(atomic_load(&f.calls_after_free) == 0);
+    CHECK(server_stat("device_tokens_issued") == 0);
+    CHECK(file_mode(path) == -1);
+done:
+    j = atomic_exchange(&f.job, NULL); /* not freed by the notify: ours */
+    hubauth_job_free(j);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static const struct {
@@ -986,6 +1047,8 @@ static const struct {
      case_uv_cancelled_login},
     {"job freed from another thread while it waits for a login: no notify after free",
      case_free_from_another_thread_while_waiting},
+    {"job freed from inside its notify, on the library's thread: no notify after free",
+     case_free_from_inside_notify},
 };
 
 #define DEFAULT_SERVER_CONFIG                                                                  \

@@ -1,18 +1,22 @@
 """Static checks of the HubAuth_jll recipe and of the binding's loader.
 
 Julia and BinaryBuilder cannot run on this project's machines, so this only
-reads the files: the recipe (jll/build_tarballs.jl) must name the product
-and build with Rust, and LibHubAuth.find_library (generated from
-gen/generate.py) must try HubAuth_jll, then ENV["HUBAUTH_LIB"], then the
-repository's build, in that order.
+reads the files: the recipe (jll/build_tarballs.jl) must name the product,
+build only the cdylib with Rust, leave out musl and install the repository's
+LICENSE; HubAuth must depend on HubAuth_jll (with the UUID BinaryBuilder
+gives it), and LibHubAuth.find_library (generated from gen/generate.py) must
+try ENV["HUBAUTH_LIB"] (the development override), then HubAuth_jll, then
+the repository's build, in that order.
 
     python3 -m unittest discover -s bindings/julia -p 'test_*.py'
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unittest
+import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,6 +35,17 @@ def _function(text: str, name: str) -> str:
     return m.group(1)
 
 
+def jll_uuid(name: str) -> str:
+    """BinaryBuilder's UUID of `<name>_jll` (AutoBuild.jl: jll_uuid, which
+    hashes "<name>_jll_jll" with bb_specific_uuid5: little-endian bytes)."""
+    namespace = uuid.UUID("cfb74b52-ec16-5bb7-a574-95d9e393895e")   # BinaryBuilder's uuid_package
+    digest = hashlib.sha1(namespace.int.to_bytes(16, "little") + f"{name}_jll_jll".encode()).digest()
+    u = int.from_bytes(digest[:16], "little")
+    u &= 0xffffffffffff0fff3fffffffffffffff
+    u |= 0x00000000000050008000000000000000
+    return str(uuid.UUID(int=u))
+
+
 class RecipeTest(unittest.TestCase):
     def setUp(self) -> None:
         self.text = RECIPE.read_text(encoding="utf-8")
@@ -47,12 +62,22 @@ class RecipeTest(unittest.TestCase):
 
     def test_builds_with_rust_and_c(self) -> None:
         self.assertRegex(self.code, r"compilers = \[:c, :rust\]")
-        self.assertIn("cargo build --release --lib --locked", self.code)
+        self.assertIn("cargo rustc --release --lib --crate-type cdylib --locked", self.code)
         self.assertIn("${rust_target}", self.code)
 
     def test_platforms_are_filtered_to_rust(self) -> None:
         self.assertRegex(self.code, r"platforms = supported_platforms\(\)")
         self.assertGreaterEqual(len(re.findall(r"filter!\(", self.code)), 1)
+
+    def test_no_musl(self) -> None:
+        # rustc drops the cdylib crate type on *-linux-musl (crt-static).
+        self.assertRegex(self.code, r'filter!\(p -> libc\(p\) != "musl", platforms\)')
+
+    def test_the_license_it_installs_exists(self) -> None:
+        self.assertIn("install_license LICENSE", self.code)
+        lic = (HERE.parent.parent / "LICENSE").read_text(encoding="utf-8")
+        self.assertTrue(lic.startswith("MIT License"))
+        self.assertIn("Copyright (c) 2026 the hubauth authors", lic)
 
     def test_version_is_the_crates(self) -> None:
         cargo = (HERE.parent.parent / "Cargo.toml").read_text(encoding="utf-8")
@@ -73,22 +98,31 @@ class LoaderTest(unittest.TestCase):
 
     def test_three_sources_in_order(self) -> None:
         positions = [
-            self.find.find("jll_library()"),
             self.find.find('ENV, "HUBAUTH_LIB"'),
+            self.find.find("jll_library()"),
             self.find.find('"target"'),
         ]
         self.assertTrue(all(p >= 0 for p in positions), positions)
-        self.assertEqual(positions, sorted(positions), "HubAuth_jll, then HUBAUTH_LIB, then target/")
+        self.assertEqual(positions, sorted(positions), "HUBAUTH_LIB, then HubAuth_jll, then target/")
 
-    def test_the_jll_is_optional(self) -> None:
+    def test_the_jll_is_a_dependency(self) -> None:
+        self.assertRegex(self.text, r"(?m)^import HubAuth_jll$")
         jll = _code(_function(self.text, "jll_library"))
-        self.assertIn('Base.identify_package("HubAuth_jll")', jll)
-        self.assertRegex(jll, r"pkg === nothing && return nothing")
-        self.assertIn("libhubauth_path", jll)  # what JLLWrappers defines for LibraryProduct(..., :libhubauth)
-        self.assertIn("catch", jll)
+        self.assertIn("HubAuth_jll.libhubauth_path", jll)  # JLLWrappers' name for LibraryProduct(..., :libhubauth)
+        self.assertIn("HubAuth_jll.is_available()", jll)
+        self.assertNotIn("Base.require", self.text, "no package loaded by name from __init__")
         project = (HERE / "HubAuth" / "Project.toml").read_text(encoding="utf-8")
         deps = project.split("[deps]", 1)[1].split("\n[", 1)[0]
-        self.assertNotIn("HubAuth_jll", deps, "a hard dependency would break checkouts without it")
+        m = re.search(r'(?m)^HubAuth_jll = "([0-9a-f-]{36})"$', deps)
+        self.assertIsNotNone(m, "HubAuth_jll in [deps]")
+        self.assertEqual(m.group(1), jll_uuid("HubAuth"))
+        compat = project.split("[compat]", 1)[1].split("\n[", 1)[0]
+        self.assertRegex(compat, r'(?m)^HubAuth_jll = "')
+
+    def test_jll_uuid_is_binarybuilders(self) -> None:
+        # Known JLLs of the General registry.
+        self.assertEqual(jll_uuid("OpenSSL"), "458c3c95-2e84-50aa-8efc-19380b2a3a95")
+        self.assertEqual(jll_uuid("Zlib"), "83775a58-1f1d-513f-b197-d71354ab007a")
 
     def test_init_uses_find_library(self) -> None:
         self.assertRegex(self.text, r"function __init__\(\)\n\s+global libhubauth = find_library\(\)")

@@ -531,6 +531,7 @@ out (`Ptr{L.hubauth_auth}`) wherever a pointer is kept.
 module LibHubAuth
 
 import Libdl
+import HubAuth_jll
 
 # ---------------------------------------------------------------------------
 # The library
@@ -539,7 +540,7 @@ import Libdl
 # `ccall((:name, libhubauth), ...)`. Since Julia 1.6 (JuliaLang/julia#37123)
 # the library part of a ccall may be a non-constant expression: it is evaluated
 # the first time each call site runs and the looked-up pointer is cached, so the
-# path can be chosen at load time (ENV, the repo's build) and still cost nothing
+# path can be chosen at load time (ENV, HubAuth_jll) and still cost nothing
 # per call. A `const` would freeze the path at precompile time; `Libdl.dlsym` +
 # `ccall(ptr, ...)` would hide the symbol names from check_ccalls.py.
 # Consequence: set ENV["HUBAUTH_LIB"] before `using HubAuth`; later changes have
@@ -559,19 +560,23 @@ _libname() = Sys.iswindows() ? "hubauth.dll" : "libhubauth." * Libdl.dlext
 
 Where the library comes from, first that applies:
 
-1. `HubAuth_jll` (built by bindings/julia/jll/build_tarballs.jl), when it is
-   installed in an active environment and has a build for this platform;
-2. `ENV["HUBAUTH_LIB"]` (a path or a name);
+1. `ENV["HUBAUTH_LIB"]` (a path or a name): the override for development,
+   e.g. `HUBAUTH_LIB=target/debug/libhubauth.so` in a checkout (HubAuth_jll's
+   own overrides, JLLWrappers' `Overrides.toml` or its `libhubauth_path`
+   preference, work too and act inside step 2);
+2. `HubAuth_jll`, HubAuth's dependency (built by
+   bindings/julia/jll/build_tarballs.jl), when it has a build for this
+   platform;
 3. the repository's own build, `target/release` then `target/debug` (four
-   levels above this file);
+   levels above this file), for a checkout on a platform without a JLL build;
 
 else `"libhubauth"`, found by the system's loader.
 """
 function find_library()
-    jll = jll_library()
-    jll === nothing || return jll
     lib = get(ENV, "HUBAUTH_LIB", "")
     isempty(lib) || return lib
+    jll = jll_library()
+    jll === nothing || return jll
     root = joinpath(@__DIR__, "..", "..", "..", "..")
     for profile in ("release", "debug")
         path = normpath(joinpath(root, "target", profile, _libname()))
@@ -583,25 +588,14 @@ end
 """
     jll_library() -> Union{String, Nothing}
 
-The library of `HubAuth_jll`, or `nothing` when that package is not installed
-(it is optional: not a dependency of HubAuth, so a checkout works without it),
-fails to load, or has no build for this platform.
+The library of `HubAuth_jll` (`HubAuth_jll.libhubauth_path`), or `nothing`
+when it has no build for this platform.
 """
 function jll_library()
-    pkg = Base.identify_package("HubAuth_jll")
-    pkg === nothing && return nothing
-    jll = try
-        Base.require(pkg)
-    catch err
-        @warn "HubAuth_jll is installed but does not load; trying HUBAUTH_LIB and the repository build" exception = err
-        return nothing
-    end
-    if isdefined(jll, :is_available) && !Base.invokelatest(jll.is_available)
-        return nothing
-    end
-    isdefined(jll, :libhubauth_path) || return nothing
-    path = Base.invokelatest(getproperty, jll, :libhubauth_path)::String
-    return isempty(path) ? nothing : path
+    isdefined(HubAuth_jll, :is_available) && !HubAuth_jll.is_available() && return nothing
+    isdefined(HubAuth_jll, :libhubauth_path) || return nothing
+    path = HubAuth_jll.libhubauth_path
+    return path isa AbstractString && !isempty(path) ? String(path) : nothing
 end
 
 function __init__()

@@ -1,8 +1,10 @@
 # BinaryBuilder recipe for HubAuth_jll, in the style of Yggdrasil
 # (https://github.com/JuliaPackaging/Yggdrasil: copy this file to H/HubAuth/
 # there). It builds libhubauth from this repository with cargo for every
-# platform Rust supports in BinaryBuilder, and HubAuth.jl loads the result
-# when HubAuth_jll is installed (LibHubAuth.find_library).
+# platform Rust supports in BinaryBuilder (less musl, see below). HubAuth.jl
+# depends on HubAuth_jll (its Project.toml [deps]; the UUID there is the one
+# BinaryBuilder derives from the name) and loads HubAuth_jll.libhubauth_path
+# unless ENV["HUBAUTH_LIB"] overrides it (LibHubAuth.find_library).
 #
 #   julia --project=@BinaryBuilder build_tarballs.jl --verbose --debug   # all platforms
 #   julia build_tarballs.jl x86_64-linux-gnu                              # one
@@ -27,7 +29,8 @@ sources = [
 # The C compiler is for ring (rustls' cryptography).
 script = "HUBAUTH_VERSION=$(version)\n" * raw"""
 cd ${WORKSPACE}/srcdir/hubauth
-cargo build --release --lib --locked
+# Only the cdylib: `cargo build --lib` would also build the staticlib and rlib.
+cargo rustc --release --lib --crate-type cdylib --locked
 
 out="target/${rust_target}/release"
 if [[ "${target}" == *-mingw* ]]; then
@@ -52,6 +55,11 @@ platforms = supported_platforms()
 filter!(p -> !(Sys.iswindows(p) && arch(p) == "i686"), platforms)   # i686-w64-mingw32: unwinding is broken
 filter!(p -> arch(p) != "riscv64", platforms)
 filter!(p -> !(Sys.isfreebsd(p) && arch(p) == "aarch64"), platforms)
+# musl: Rust's *-linux-musl targets link the C runtime statically and rustc
+# drops the cdylib crate type ("dropping unsupported crate type `cdylib`"),
+# so there would be no libhubauth.so to install. Yggdrasil's other Rust
+# cdylib recipes filter musl the same way.
+filter!(p -> libc(p) != "musl", platforms)
 
 products = [
     LibraryProduct("libhubauth", :libhubauth),

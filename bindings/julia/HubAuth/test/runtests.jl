@@ -1,10 +1,13 @@
 # Tests against the real library and the JuliaHub test server:
 #
 #   cargo build && cargo build -p hubauth-test-servers
-#   julia --project=bindings/julia/HubAuth -e 'using Pkg; Pkg.test()'
+#   HUBAUTH_LIB=$PWD/target/debug/libhubauth.so \
+#       julia --project=bindings/julia/HubAuth -e 'using Pkg; Pkg.test()'
 #
-# HUBAUTH_LIB picks the library (default: the repo's target/{release,debug});
-# HUBAUTH_TEST_SERVER the server binary (default: target/debug/hubauth-test-server).
+# HUBAUTH_LIB picks the library (without it: HubAuth_jll, which may be an
+# older release than this checkout); HUBAUTH_TEST_SERVER the server binary
+# (default: target/debug/hubauth-test-server). One thread is enough: logins
+# wait in the scheduler.
 
 using HubAuth
 using HubAuth: LibHubAuth, Secret, AuthenticationError, InvalidAuthentication

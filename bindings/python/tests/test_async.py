@@ -58,6 +58,16 @@ def open_fds() -> int:
     return count
 
 
+def assert_waker_closed(while_running: int) -> None:
+    """One job's descriptors (counted while it ran) are closed: an eventfd
+    (exactly one fewer), or a pipe's two ends (the library's cancel uses
+    pipes too and may close its own)."""
+    if hasattr(os, "eventfd"):
+        assert open_fds() == while_running - 1, "the job's eventfd was closed"
+    else:
+        assert open_fds() <= while_running - 2, "the job's pipe was closed"
+
+
 class Ticker:
     """``async with Ticker() as t:`` a task ticking every 10 ms meanwhile;
     ``t.max_gap``: the largest time between two ticks (10 ms when the loop
@@ -221,7 +231,7 @@ def test_device_login_with_a_coroutine_hook_keeps_the_loop_ticking(server, token
     assert toml_string(token_path.read_text(), "id_token") == auth.token.reveal()
     assert hubauth.current_authentication().token.reveal() == auth.token.reveal()
     assert _jobs.live_jobs() == jobs
-    assert open_fds() == fds["login"] - 1, "the job's descriptor was closed"
+    assert_waker_closed(fds["login"])
 
 
 def test_device_login_with_a_plain_hook_and_a_browser_thread(server, token_path, capfd):
@@ -348,7 +358,7 @@ def test_cancelling_a_login_cancels_and_frees_its_job(server, token_path):
     took = asyncio.run(main())
     print(f"(c) the cancelled task ended {took * 1000:.1f} ms after task.cancel()")
     assert took < 0.1
-    assert open_fds() == fds["login"] - 1, "the job's descriptor was closed"
+    assert_waker_closed(fds["login"])
     # The library's thread stopped polling (the server's interval is 1 s).
     time.sleep(1.2)
     polls = server.stats()["device_token_polls"]

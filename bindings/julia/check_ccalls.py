@@ -4,26 +4,35 @@
     python3 bindings/julia/check_ccalls.py [--root REPO]
 
 Reads the header (with the generator's parser) and every .jl file under
-bindings/julia/HubAuth/src, and fails (exit 1) unless:
+bindings/julia/HubAuth/src and bindings/julia/HubAuth/test, and fails (exit 1)
+unless:
 
-  * every `ccall((:sym, libhubauth), Ret, (Args...,), vals...)` names a
-    function declared in the header, goes to `libhubauth`, and has the
-    header's return type, number of arguments and argument types (by the type
-    map in gen/generate.py), and passes as many values as it declares types;
+  * every `ccall((:sym, lib), Ret, (Args...,), vals...)` and every
+    `@ccall [gc_safe=true] lib.sym(v::T, ...)::Ret` names a function declared
+    in the header, goes to the library (`libhubauth` inside LibHubAuth.jl,
+    `L.libhubauth` or `LibHubAuth.libhubauth` elsewhere, where a bare
+    `libhubauth` is undefined), and has the header's return type, number of
+    arguments and argument types (by the type map in gen/generate.py; a
+    non-const `char *` buffer is never a Cstring), and a ccall passes as many
+    values as it declares types;
   * every `@cfunction(f, Ret, (Args...,))` matches a function-pointer typedef
-    of the header (hubauth_hook_fn);
-  * no call hides from this check (`@ccall`, `ccall(pointer, ...)`, argument
-    types that are not a tuple literal);
+    of the header;
+  * no call hides from this check (`ccall(pointer, ...)`, `@ccall $f(...)`,
+    argument types that are not a tuple literal);
   * every header function has a wrapper in LibHubAuth.jl, every
     `#define HUBAUTH_*` a constant there with the same value;
   * LibHubAuth.jl is byte for byte what gen/generate.py makes of the header now;
   * every call of a generated wrapper outside LibHubAuth.jl (`L.hubauth_f(...)`,
-    `LibHubAuth.hubauth_f(...)`) names a header function and passes as many
-    arguments as it has (one fewer under `@check`, which supplies `err`), or
-    names a function of PENDING_ABI (C functions being added to the header in
-    parallel; the binding uses them only when the library exports them) with
-    the arity written there. Once the header declares a pending function, the
-    header decides, and a PENDING_ABI entry that disagrees with it fails.
+    `LibHubAuth.hubauth_f(...)`) names a header function, passes as many
+    arguments as it has (one fewer under `@check`, which supplies `err`), and
+    each argument has a type the checker can infer (see "The types of the
+    arguments" below) that fits its C parameter: the right handle type
+    (Ptr{hubauth_auth} is not Ptr{hubauth_secret}, nor Ptr{Cvoid}), a
+    callback of that parameter's typedef, an output buffer that is not a
+    string, no borrowed `const char *` given to hubauth_string_free (nor to a
+    function of ours that passes its argument there). PENDING_ABI names C
+    functions being added to the header in parallel (arity only); once the
+    header declares one, the header decides.
 
 Prints one line per failure, then `julia binding: N ccalls match
 include/hubauth.h` (on success) and, last, `P passed, F failed`. Python stdlib

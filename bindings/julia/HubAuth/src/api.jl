@@ -486,6 +486,14 @@ function _print_login(url::String, user_code::Union{String,Nothing})
     return nothing
 end
 
+# Sleeps in the scheduler until the job may have news. An AsyncCondition
+# remembers a wake-up that comes while nobody waits (its `set` flag), so one
+# between a poll and this wait is not lost. Should a Julia lack that flag,
+# poll on a short timer instead: polling is level-triggered, so that is only
+# slower.
+const _ASYNC_REMEMBERS = hasfield(Base.AsyncCondition, :set)
+_wait_news(cond::Base.AsyncCondition) = _ASYNC_REMEMBERS ? wait(cond) : sleep(0.05)
+
 # One event of the job (never blocks).
 function _poll(job::Ptr{L.hubauth_job}, ev::Base.RefValue{L.hubauth_job_event})
     @check L.hubauth_job_poll(job, ev)
@@ -511,7 +519,7 @@ function _drain(job::Ptr{L.hubauth_job}, cond::Base.AsyncCondition,
             return nothing
         elseif e.kind == L.HUBAUTH_JOB_EVENT_NONE
             try
-                wait(cond)
+                _wait_news(cond)
             catch err
                 err isa InterruptException || rethrow()
             end
@@ -572,7 +580,7 @@ function _run_job(start, hook)
                     e.message == C_NULL || @debug "hubauth: $(unsafe_string(e.message))"
                 else
                     try
-                        wait(cond)
+                        _wait_news(cond)
                     catch
                         L.hubauth_job_cancel(job[])
                         _drain(job[], cond, ev)

@@ -27,6 +27,7 @@ use std::thread::ThreadId;
 use crate::auth::Authentication;
 use crate::cancel::{self, Cancel};
 use crate::error::{Error, ErrorKind, Result};
+use crate::options::HookAction;
 use crate::progress::{self, Report};
 use crate::secret::Secret;
 
@@ -91,8 +92,11 @@ struct Shared {
     /// The host's notify, None once the job was dropped. Held locked while it
     /// is called, so a drop waits for a call in flight and none starts after.
     notify: Mutex<Option<Notify>>,
-    /// Set by a drop: no notify call starts after it.
+    /// Set by a drop: no notify or hook call starts after it.
     detached: AtomicBool,
+    /// Held while the options' hook runs on the job's thread, so a drop waits
+    /// for a hook call in flight (the host may free the hook's data after).
+    hook_call: Mutex<()>,
     /// The thread that runs the job, if any (a drop from inside `notify`, on
     /// that thread, must not wait for itself).
     worker: Mutex<Option<ThreadId>>,
@@ -156,6 +160,27 @@ impl Shared {
     }
 }
 
+/// The job's thread listens to its call: news goes to the queue, and the
+/// options' hook is gated so that none is called once the job was dropped,
+/// and a drop waits for one in flight (the host may free the hook's data
+/// right after `hubauth_job_free`).
+impl progress::Listener for Shared {
+    fn report(&self, report: Report) {
+        self.push(match report {
+            Report::Login { url, user_code } => Event::Login { url, user_code },
+            Report::Progress(line) => Event::Progress(line),
+        });
+    }
+
+    fn call_hook(&self, hook: &dyn Fn() -> HookAction) -> HookAction {
+        let _calling = self.hook_call.lock().unwrap_or_else(|p| p.into_inner());
+        if self.detached.load(Ordering::SeqCst) {
+            return HookAction::Cancel;
+        }
+        hook()
+    }
+}
+
 impl Job {
     /// Starts `kind` on a thread of the library's own. `auth` is required by
     /// every kind but Authenticate and Logout, which need `options`; for the
@@ -178,6 +203,7 @@ impl Job {
             },
             notify: Mutex::new(notify),
             detached: AtomicBool::new(false),
+            hook_call: Mutex::new(()),
             worker: Mutex::new(None),
         });
         if let Some(outcome) = at_hand {
@@ -191,15 +217,7 @@ impl Job {
                 *worker.worker.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(std::thread::current().id());
                 let outcome = {
-                    let listener = Arc::downgrade(&worker);
-                    let _listening = progress::listen(Arc::new(move |report| {
-                        if let Some(shared) = listener.upgrade() {
-                            shared.push(match report {
-                                Report::Login { url, user_code } => Event::Login { url, user_code },
-                                Report::Progress(line) => Event::Progress(line),
-                            });
-                        }
-                    }));
+                    let _listening = progress::listen(worker.clone());
                     let _scope = cancel::enter(worker.cancel.as_ref());
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run()))
                         .unwrap_or_else(|_| {
@@ -263,10 +281,11 @@ impl Drop for Job {
         shared.detached.store(true, Ordering::SeqCst);
         let worker = *shared.worker.lock().unwrap_or_else(|p| p.into_inner());
         if worker != Some(std::thread::current().id()) {
-            // Waits for a notify call in flight on the job's thread; none
-            // starts after `detached` was set.
+            // Waits for a notify or hook call in flight on the job's
+            // thread; none starts after `detached` was set.
             let mut notify = shared.notify.lock().unwrap_or_else(|p| p.into_inner());
             notify.take();
+            drop(shared.hook_call.lock().unwrap_or_else(|p| p.into_inner()));
         }
         // From inside notify (on the job's thread) the lock is held by the
         // caller's frame: `detached` alone stops later calls, and the notify

@@ -8,6 +8,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use crate::options::HookAction;
+
 /// One piece of news from a running call.
 pub enum Report {
     /// A person must open `url` (and, for a device login, enter
@@ -20,24 +22,32 @@ pub enum Report {
     Progress(String),
 }
 
-/// Who listens: called on the call's thread, must not block.
-pub type Listener = Arc<dyn Fn(Report) + Send + Sync>;
+/// Who listens to a call, on the call's thread.
+pub trait Listener: Send + Sync {
+    /// Takes one piece of news; must not block.
+    fn report(&self, report: Report);
+    /// Runs the options' hook for this call (the listener may refuse it, or
+    /// make others wait for it to return).
+    fn call_hook(&self, hook: &dyn Fn() -> HookAction) -> HookAction {
+        hook()
+    }
+}
 
 thread_local! {
-    static LISTENER: RefCell<Option<Listener>> = const { RefCell::new(None) };
+    static LISTENER: RefCell<Option<Arc<dyn Listener>>> = const { RefCell::new(None) };
 }
 
 /// While alive, reports on this thread go to its listener; dropping it
 /// restores the one before.
 #[must_use = "the scope ends when this is dropped"]
 pub struct Scope {
-    previous: Option<Listener>,
+    previous: Option<Arc<dyn Listener>>,
     /// Bound to the thread it was entered on.
     _thread: std::marker::PhantomData<*const ()>,
 }
 
 /// Sends this thread's reports to `listener` until the scope is dropped.
-pub fn listen(listener: Listener) -> Scope {
+pub fn listen(listener: Arc<dyn Listener>) -> Scope {
     let previous = LISTENER.with(|l| l.replace(Some(listener)));
     Scope {
         previous,
@@ -58,17 +68,25 @@ pub fn login(url: &str, user_code: Option<&str>) -> bool {
     let Some(listener) = LISTENER.with(|l| l.borrow().clone()) else {
         return false;
     };
-    listener(Report::Login {
+    listener.report(Report::Login {
         url: url.to_owned(),
         user_code: user_code.map(str::to_owned),
     });
     true
 }
 
+/// Calls the options' hook through this thread's listener, if any.
+pub fn call_hook(hook: &dyn Fn() -> HookAction) -> HookAction {
+    match LISTENER.with(|l| l.borrow().clone()) {
+        Some(listener) => listener.call_hook(hook),
+        None => hook(),
+    }
+}
+
 /// Reports a progress line (escaped here), if anyone listens.
 pub fn progress(message: &str) {
     if let Some(listener) = LISTENER.with(|l| l.borrow().clone()) {
-        listener(Report::Progress(crate::log::escape(message).into_owned()));
+        listener.report(Report::Progress(crate::log::escape(message).into_owned()));
     }
 }
 
@@ -77,18 +95,32 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    struct Lines(Mutex<Vec<String>>);
+
+    impl Listener for Lines {
+        fn report(&self, report: Report) {
+            self.0.lock().unwrap().push(match report {
+                Report::Login { url, .. } => url,
+                Report::Progress(line) => line,
+            })
+        }
+        fn call_hook(&self, _hook: &dyn Fn() -> HookAction) -> HookAction {
+            HookAction::Cancel
+        }
+    }
+
     #[test]
     fn reports_reach_the_listener_of_this_thread_only_while_it_listens() {
         assert!(!login("https://hub.example/login", None));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
+        assert_eq!(call_hook(&|| HookAction::Continue), HookAction::Continue);
+        let seen = Arc::new(Lines(Mutex::new(Vec::new())));
         {
-            let _scope = listen(Arc::new(move |report| {
-                sink.lock().unwrap().push(match report {
-                    Report::Login { url, .. } => url,
-                    Report::Progress(line) => line,
-                })
-            }));
+            let _scope = listen(seen.clone());
+            assert_eq!(
+                call_hook(&|| HookAction::Continue),
+                HookAction::Cancel,
+                "the listener decides"
+            );
             assert!(login("https://hub.example/login", Some("ABCD")));
             progress("waiting\x1b[2J");
             let other = std::thread::spawn(|| login("https://x.example", None));
@@ -96,7 +128,7 @@ mod tests {
         }
         assert!(!login("https://hub.example/login", None));
         assert_eq!(
-            *seen.lock().unwrap(),
+            *seen.0.lock().unwrap(),
             ["https://hub.example/login", "waiting\\u{1b}[2J"]
         );
     }

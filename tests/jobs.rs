@@ -324,3 +324,32 @@ fn a_hook_waiting_for_a_thread_that_asks_for_the_token_ends_at_timeout_ms() {
     assert_eq!(result, Err(ErrorKind::Timeout));
     assert!(took >= Duration::from_millis(1400), "{took:?}");
 }
+
+/// After a job is dropped (hubauth_job_free) the options' hook is never
+/// called again, even when the login's first reply was already on its way:
+/// the host may free the hook's data at once.
+#[test]
+fn no_hook_call_starts_after_the_job_was_dropped() {
+    let f = Fixture::new();
+    let mut rounds = Vec::new();
+    for round in 0..40u64 {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut options = login_options(&f);
+        let counted = calls.clone();
+        options.set_hook(Some(Arc::new(move |_url: &str| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            hubauth::HookAction::Continue
+        })));
+        let job = Job::start(JobKind::Authenticate, None, Some(options), None).unwrap();
+        // Dropped at different points of the device-code request.
+        std::thread::sleep(Duration::from_micros(round * 100));
+        drop(job);
+        let at_drop = calls.load(Ordering::SeqCst);
+        rounds.push((calls, at_drop));
+    }
+    // The jobs' threads see their cancels within a poll and end.
+    std::thread::sleep(Duration::from_millis(500));
+    for (round, (calls, at_drop)) in rounds.iter().enumerate() {
+        assert_eq!(calls.load(Ordering::SeqCst), *at_drop, "round {round}");
+    }
+}

@@ -141,7 +141,9 @@ fn rust_notify(notify: hubauth_notify_fn, arg: *mut c_void) -> Option<Notify> {
 /// notify, until the DONE event. A login's URL and code reach the caller as
 /// a LOGIN event; unless option open_browser is false, the library also
 /// prints them and opens a browser, as the blocking call does. A hook set in
-/// the options is called on the job's thread. On success writes the job to
+/// the options is called on the job's thread; the job holds a copy of it
+/// until its thread ends, which may be after hubauth_job_free (a hook with
+/// free_userdata may then be freed on that thread). On success writes the job to
 /// `*out` (free with `hubauth_job_free`).
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_job_start(
@@ -309,8 +311,10 @@ pub extern "C" fn hubauth_job_cancel(j: *mut hubauth_job) {
 
 /// Frees `j`, cancelling it if it still runs (its thread ends by itself and
 /// frees what it made, e.g. a new authentication, zeroing any secret).
-/// Never waits for the job; waits only for a notify call in flight on
-/// another thread, and no notify call starts after this returns. Safe from
+/// Never waits for the job; waits only for a notify or hook call in flight
+/// on the job's thread, and no notify or hook call starts after this
+/// returns (the options' hook, and its userdata, are not used again; a hook
+/// should return promptly). Safe from
 /// any thread, also from inside the job's notify. Using `j` after this is
 /// undefined behaviour, as with every handle. NULL is allowed.
 #[unsafe(no_mangle)]

@@ -139,10 +139,12 @@ pub extern "C" fn hubauth_options_set_hook(
 /// replaced or cleared in these options (or the options were freed), every
 /// hubauth_auth created from them was freed (every reference, including those
 /// from `hubauth_current`), and none of those authentications is the current
-/// one (another `hubauth_authenticate` succeeded since). It runs on whichever
-/// thread releases the last copy, inside one of `hubauth_options_free`,
-/// `hubauth_auth_free`, `hubauth_authenticate`, `hubauth_reauthenticate` or
-/// this function; never during a call to the hook. A hook still held when
+/// one (another `hubauth_authenticate` succeeded since), and every job
+/// started with them has ended. It runs on whichever thread releases the
+/// last copy, inside one of `hubauth_options_free`, `hubauth_auth_free`,
+/// `hubauth_authenticate`, `hubauth_reauthenticate` or this function, or on
+/// a job's thread as it ends (after `hubauth_job_free`, if the job still ran
+/// then); never during a call to the hook. A hook still held when
 /// the process exits (e.g. by the current authentication) is not freed.
 /// With a NULL `hook` nothing is kept and `free_userdata` runs before this
 /// function returns. The library takes `userdata` only when the call

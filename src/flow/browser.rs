@@ -48,6 +48,9 @@ pub fn check_login_url(url: &str) -> Result<Url> {
 /// option `open_browser=false` that host, or a hook, is the only one to show
 /// them.
 pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()> {
+    // A call cancelled while its login request was answered shows nothing:
+    // no hook call, no printed URL, no browser for a login nobody awaits.
+    crate::cancel::check("the login")?;
     check_login_url(url)?;
     let user_code = user_code.map(escape);
     let report = || crate::progress::login(url, user_code.as_deref());
@@ -58,7 +61,7 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
         if let Some(code) = user_code.as_ref().filter(|_| ctx.open_browser) {
             log::notice(&format!("the login page will ask for the code {code}"));
         }
-        return match hook(url) {
+        return match crate::progress::call_hook(&|| hook(url)) {
             HookAction::Continue => Ok(()),
             HookAction::Cancel => Err(Error::cancelled("the login was cancelled by the hook")),
         };

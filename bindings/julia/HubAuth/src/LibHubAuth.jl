@@ -741,7 +741,9 @@ Poll once after starting (a job may be done already) and after every
 notify, until the DONE event. A login's URL and code reach the caller as
 a LOGIN event; unless option open_browser is false, the library also
 prints them and opens a browser, as the blocking call does. A hook set in
-the options is called on the job's thread. On success writes the job to
+the options is called on the job's thread; the job holds a copy of it
+until its thread ends, which may be after hubauth_job_free (a hook with
+free_userdata may then be freed on that thread). On success writes the job to
 `*out` (free with `hubauth_job_free`).
 """
 function hubauth_job_start(o, kind, notify, arg, out, err)
@@ -811,8 +813,10 @@ void hubauth_job_free(hubauth_job *j);
 
 Frees `j`, cancelling it if it still runs (its thread ends by itself and
 frees what it made, e.g. a new authentication, zeroing any secret).
-Never waits for the job; waits only for a notify call in flight on
-another thread, and no notify call starts after this returns. Safe from
+Never waits for the job; waits only for a notify or hook call in flight
+on the job's thread, and no notify or hook call starts after this
+returns (the options' hook, and its userdata, are not used again; a hook
+should return promptly). Safe from
 any thread, also from inside the job's notify. Using `j` after this is
 undefined behaviour, as with every handle. NULL is allowed.
 """
@@ -907,10 +911,12 @@ more, which is the first moment when all of these hold: the hook was
 replaced or cleared in these options (or the options were freed), every
 hubauth_auth created from them was freed (every reference, including those
 from `hubauth_current`), and none of those authentications is the current
-one (another `hubauth_authenticate` succeeded since). It runs on whichever
-thread releases the last copy, inside one of `hubauth_options_free`,
-`hubauth_auth_free`, `hubauth_authenticate`, `hubauth_reauthenticate` or
-this function; never during a call to the hook. A hook still held when
+one (another `hubauth_authenticate` succeeded since), and every job
+started with them has ended. It runs on whichever thread releases the
+last copy, inside one of `hubauth_options_free`, `hubauth_auth_free`,
+`hubauth_authenticate`, `hubauth_reauthenticate` or this function, or on
+a job's thread as it ends (after `hubauth_job_free`, if the job still ran
+then); never during a call to the hook. A hook still held when
 the process exits (e.g. by the current authentication) is not freed.
 With a NULL `hook` nothing is kept and `free_userdata` runs before this
 function returns. The library takes `userdata` only when the call

@@ -568,6 +568,12 @@ KNOWN_C_CALLBACKS: dict[str, tuple[str, ...]] = {
     "uv_async_send": ("hubauth_notify_fn",),
 }
 
+# Callback types the library calls from a thread of its own (a job's notify):
+# a @cfunction there would run Julia code on a foreign thread (not allowed
+# before Julia 1.9, and against this binding's design: no Julia code ever runs
+# on the library's threads).
+NO_JULIA_CALLBACKS = ("hubauth_notify_fn",)
+
 _NUMBER_TYPES = {"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Int", "UInt",
                  "Bool", "Float32", "Float64"}
 
@@ -839,6 +845,9 @@ def arg_problem(header, f, p, t: str, aliases) -> str | None:
     if td is not None and td.kind == "fnptr" and ct.ptr == 0:
         if t0 == NULL:
             return None
+        if t0.startswith("CFUNC:") and td.name in NO_JULIA_CALLBACKS:
+            return (f"a @cfunction given as {td.name} would run Julia code on the library's thread; "
+                    "pass cglobal(:uv_async_send) with a Base.AsyncCondition's handle")
         if t0.startswith("CFUNC:"):
             _, ret, args = t0.split(":", 2)
             sig = (ret, tuple(a for a in args.split(",") if a))

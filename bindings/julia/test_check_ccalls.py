@@ -288,6 +288,34 @@ class ArgumentTypes(CopyTestCase):
                          r"extra\.jl:3: hubauth_job_start, argument 3 \(notify\).*hubauth_version")
         self.assertNotRegex("\n".join(r.messages), r"extra\.jl:5:")
 
+    def test_no_julia_code_as_a_jobs_notify(self) -> None:
+        self.write_extra("""
+            f(o::Ptr{L.hubauth_options}, j::Base.RefValue{Ptr{L.hubauth_job}}) =
+                @check L.hubauth_job_start(o, Int32(1), @cfunction(_wake, Cvoid, (Ptr{Cvoid},)), C_NULL, j)
+        """)
+        self.assertFails(self.run_checker(),
+                         r"extra\.jl:3: hubauth_job_start, argument 3 \(notify\).*would run Julia code on the library's thread")
+
+    def test_blocks_are_scoped_by_indentation(self) -> None:
+        # The same name in two sibling blocks, with two types: each use is
+        # checked against its own block; a use outside both is ambiguous.
+        self.write_extra("""
+            function f(a::Ptr{L.hubauth_auth}, s::Ptr{L.hubauth_secret})
+                let
+                    p = a
+                    L.hubauth_auth_free(p)
+                end
+                let
+                    p = s
+                    L.hubauth_secret_free(p)
+                end
+                L.hubauth_auth_free(p)
+            end
+        """)
+        r = self.run_checker()
+        self.assertFails(r, r"extra\.jl:11: hubauth_auth_free, argument 1 \(a\) `p`: its type cannot be told")
+        self.assertNotRegex("\n".join(r.messages), r"extra\.jl:(5|9):")
+
     def test_g3_cstring_for_an_output_buffer(self) -> None:
         self.write_extra("""
             f(a, buf, cap, len, err) = ccall((:hubauth_token_copy, L.libhubauth), Int32,

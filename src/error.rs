@@ -2,7 +2,8 @@
 //!
 //! Messages are written for the person who has to act on them and never contain
 //! a token: every constructor takes text composed by hubauth itself, and server
-//! replies are quoted only through [`Error::server_reply`], which truncates them.
+//! replies are quoted only through [`Error::server_reply`], which truncates
+//! them and takes out the request's secrets.
 
 use std::fmt;
 
@@ -237,23 +238,19 @@ impl Error {
         )
     }
 
-    /// A server answered with something unexpected. Only a short, printable
-    /// prefix of the body is quoted, and only when it cannot be a token
-    /// (callers pass bodies of error replies, never of token replies).
-    pub fn server_reply(kind: ErrorKind, what: &str, status: u16, body: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(body);
-        let quoted: String = text
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(QUOTE_LIMIT)
-            .collect();
-        let message = if quoted.trim().is_empty() {
+    /// A server answered with something unexpected. A short prefix of the
+    /// body is quoted, with every secret the request carried redacted (a
+    /// proxy may echo the request; see [`crate::net::sent_secrets`]) and
+    /// every unprintable character escaped ([`crate::log::escape`]).
+    /// Callers pass error replies, never token replies.
+    pub fn server_reply(kind: ErrorKind, what: &str, reply: &crate::net::Response) -> Self {
+        let status = reply.status;
+        let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&reply.body).into_owned());
+        let quoted = crate::log::quote(&reply.sent_secrets.redact(&text), QUOTE_LIMIT);
+        let message = if quoted.is_empty() {
             format!("{what}: the server answered HTTP {status}")
         } else {
-            format!(
-                "{what}: the server answered HTTP {status}: {}",
-                quoted.trim()
-            )
+            format!("{what}: the server answered HTTP {status}: {quoted}")
         };
         Self::new(kind, message)
     }

@@ -31,6 +31,9 @@
 //! kept per set of extra root files.
 
 pub mod client;
+pub mod sent_secrets;
+
+pub use sent_secrets::SentSecrets;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -348,9 +351,24 @@ pub struct Response {
     pub body: Zeroizing<Vec<u8>>,
     /// The server's clock: its `Date` header in unix seconds, if it sent a valid one.
     pub date: Option<i64>,
+    /// The secrets the request carried: whatever is quoted from this reply
+    /// is redacted with them (see [`sent_secrets`]).
+    pub sent_secrets: SentSecrets,
 }
 
 impl Response {
+    /// A reply read without sending a request (tests, fuzzing): no content
+    /// type, no date, no secrets sent.
+    pub fn from_parts(status: u16, body: &[u8]) -> Self {
+        Response {
+            status,
+            content_type: None,
+            body: Zeroizing::new(body.to_vec()),
+            date: None,
+            sent_secrets: SentSecrets::none(),
+        }
+    }
+
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -446,8 +464,9 @@ pub fn send(request: Request) -> Result<Response> {
         };
         builder
     };
+    let sent_secrets = SentSecrets::of(&request);
     let started = Instant::now();
-    net.runtime.block_on(RULE.scope(rule, async {
+    let received = net.runtime.block_on(RULE.scope(rule, async {
         let exchange = async {
             let mut attempt = 0;
             let mut response = loop {
@@ -504,6 +523,7 @@ pub fn send(request: Request) -> Result<Response> {
                 content_type,
                 body,
                 date,
+                sent_secrets: SentSecrets::none(),
             })
         };
         let bounded = async {
@@ -523,7 +543,11 @@ pub fn send(request: Request) -> Result<Response> {
                 result = bounded => result,
             },
         }
-    }))
+    }));
+    received.map(|response| Response {
+        sent_secrets,
+        ..response
+    })
 }
 
 /// An HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, `Sun, 06 Nov 1994 08:49:37

@@ -84,6 +84,32 @@ pub fn quote(text: &str, limit: usize) -> String {
     escape(cut.trim()).into_owned()
 }
 
+/// JSON text (as serde_json writes it) with every [unprintable](is_unprintable)
+/// character written as a `\uXXXX` escape (a surrogate pair above U+FFFF).
+/// The JSON means the same, value for value; only its bytes are safe to show
+/// on a terminal. serde_json already escapes C0 controls; this adds DEL, C1
+/// and the format characters, which it writes raw. Such characters can only
+/// be inside strings: JSON's own syntax is ASCII, and the only controls
+/// outside strings are its whitespace (newline, return, tab), kept as they are.
+pub fn escape_in_json(json: &str) -> std::borrow::Cow<'_, str> {
+    let in_string = |c: char| is_unprintable(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !json.chars().any(in_string) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 12);
+    for c in json.chars() {
+        if in_string(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A warning on stderr; `message` is escaped as a whole, so a server string
 /// a caller put in it cannot reach the terminal raw.
 pub(crate) fn warn(message: &str) {
@@ -186,5 +212,33 @@ mod tests {
         assert_eq!(quote("  abc  ", 10), "abc");
         assert_eq!(quote("abcdef", 3), "abc");
         assert_eq!(quote("a\u{2066}b", 10), "a\\u{2066}b");
+    }
+    #[test]
+    fn json_keeps_its_values_and_loses_raw_format_characters() {
+        let value = serde_json::json!({
+            "user": "alice\u{1b}]52;c;x\u{7}\u{9b}\u{202e}\u{e0041}",
+            "plain": "café",
+        });
+        let raw = serde_json::to_string(&value).unwrap();
+        // serde_json alone writes C1 and format characters raw.
+        assert!(raw.contains('\u{202e}') && raw.contains('\u{9b}'));
+        let shown = escape_in_json(&raw);
+        assert!(!shown.chars().any(is_unprintable), "{shown}");
+        assert!(
+            shown.contains("\\u202e") && shown.contains("\\udb40\\udc41"),
+            "{shown}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
+        // Pretty JSON keeps its line breaks, which are outside strings.
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let shown = escape_in_json(&pretty);
+        assert_eq!(shown.lines().count(), pretty.lines().count(), "{shown}");
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
+        assert!(matches!(
+            escape_in_json("{\"a\":1}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use hubauth::log::escape;
 use hubauth::options::{KEY_DOCS, KEYS};
 use hubauth::{Error, ErrorKind, Options, Result};
 use zeroize::Zeroizing;
@@ -447,7 +448,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("hubauth: {}", e.message());
+            eprintln!("hubauth: {}", escape(e.message()));
             ExitCode::from(exit_code(e.kind()))
         }
     }
@@ -474,8 +475,19 @@ fn server_of(options: &Options) -> Result<String> {
 
 fn as_user(auth: &hubauth::Authentication) -> String {
     auth.username()
-        .map(|user| format!(" as {user}"))
+        .map(|user| format!(" as {}", shown_user(&user)))
         .unwrap_or_default()
+}
+
+/// Longest username shown; a longer one is cut (a server may send anything).
+pub(crate) const USERNAME_SHOWN: usize = 256;
+
+/// A username as the CLI shows it: at most [`USERNAME_SHOWN`] characters,
+/// escaped. Usernames are kept as the server or file has them (other SDKs
+/// read those files, and real names use format characters, e.g. the
+/// zero-width non-joiner of Persian); only their display is made inert.
+pub(crate) fn shown_user(user: &str) -> String {
+    hubauth::log::quote(user, USERNAME_SHOWN)
 }
 
 /// "true" or "false", as `Options::set` takes booleans.
@@ -506,11 +518,11 @@ fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
     let logged_in = session.finish();
     let auth = result?;
     if logged_in {
-        eprintln!("Logged in to {}{}", auth.server(), as_user(&auth));
+        eprintln!("Logged in to {}{}", escape(auth.server()), as_user(&auth));
     } else {
         eprintln!(
             "Logged in to {}{} (the stored token is still good; `hubauth login --force` logs in again)",
-            auth.server(),
+            escape(auth.server()),
             as_user(&auth)
         );
     }
@@ -556,10 +568,11 @@ fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
             server: auth.server(),
             username: auth.username(),
         };
-        Zeroizing::new(
+        let json = Zeroizing::new(
             serde_json::to_string(&json)
                 .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?,
-        )
+        );
+        Zeroizing::new(hubauth::log::escape_in_json(&json).into_owned())
     } else {
         Zeroizing::new(token.expose().to_string())
     };
@@ -575,7 +588,7 @@ fn logout(g: &Global) -> Result<ExitCode> {
     let options = g.options(|_| Ok(()))?;
     let server = server_of(&options)?;
     hubauth::logout(&options)?;
-    eprintln!("Logged out of {server}");
+    eprintln!("Logged out of {}", escape(&server));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -614,7 +627,11 @@ fn refresh(g: &Global, args: RefreshArgs) -> Result<ExitCode> {
         Some(at) => format!("expires {}", status::human_expiry(Some(at))),
         None => "does not expire".to_string(),
     };
-    eprintln!("Token for {}{}: {until}", auth.server(), as_user(&auth));
+    eprintln!(
+        "Token for {}{}: {until}",
+        escape(auth.server()),
+        as_user(&auth)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -647,6 +664,6 @@ fn save_token(g: &Global) -> Result<ExitCode> {
         ));
     }
     hubauth::save_token(&options, token)?;
-    eprintln!("Saved the token for {server}");
+    eprintln!("Saved the token for {}", escape(&server));
     Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,7 @@ pub struct Script {
     pub device_error: Option<Value>,
     /// Grant types answered with an echo of the request (HTTP 400, text).
     pub echo_grants: Vec<&'static str>,
+    pub echo_style: Echo,
     /// `expires_in` of the tokens issued.
     pub ttl: u64,
 }
@@ -43,6 +44,7 @@ impl Default for Script {
             verification_uri_complete: None,
             device_error: None,
             echo_grants: Vec::new(),
+            echo_style: Echo::Plain,
             ttl: 3600,
         }
     }
@@ -95,20 +97,27 @@ fn unsigned_jwt(claims: &Value) -> String {
     format!("{}.{}.sig", part(&json!({"alg": "none"})), part(claims))
 }
 
+/// How an echoing proxy shows the request it received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Echo {
+    /// As it was sent (a form percent-encoded).
+    Plain,
+    /// base64-encoded, as a debugging page may dump it.
+    Base64,
+}
+
 /// The page an echoing proxy answers: the request's body and credential
-/// headers, raw and base64-encoded.
-pub fn echo(request: &Request) -> Response {
+/// headers, shown as `style` says.
+pub fn echo(request: &Request, style: Echo) -> Response {
     let body = String::from_utf8_lossy(&request.body);
     let authorization = request.header("authorization").unwrap_or("");
     let cookie = request.header("cookie").unwrap_or("");
     let sent = format!("{body} Authorization: {authorization} Cookie: {cookie}");
-    Response::text(
-        400,
-        format!(
-            "Bad Request. You sent: {sent} (base64: {})",
-            STANDARD.encode(&sent)
-        ),
-    )
+    let shown = match style {
+        Echo::Plain => sent,
+        Echo::Base64 => STANDARD.encode(&sent),
+    };
+    Response::text(400, format!("Bad Request. You sent: {shown}"))
 }
 
 impl Handler for Issuer {
@@ -157,7 +166,7 @@ impl Handler for Issuer {
                 };
                 let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
                 if self.script.echo_grants.contains(&grant) {
-                    return echo(request);
+                    return echo(request, self.script.echo_style);
                 }
                 let claims = json!({
                     "iss": base,
@@ -180,7 +189,7 @@ impl Handler for Issuer {
     }
 }
 
-struct EchoEverything;
+struct EchoEverything(Echo);
 
 impl Handler for EchoEverything {
     fn handle(&self, request: &Request) -> Response {
@@ -192,11 +201,11 @@ impl Handler for EchoEverything {
                 &json!({"issuer": base, "token_endpoint": format!("{base}/token")}),
             );
         }
-        echo(request)
+        echo(request, self.0)
     }
 }
 
 /// A server that answers every request (but discovery) with [`echo`].
-pub fn echo_server() -> Server {
-    Server::start(Arc::new(EchoEverything)).unwrap()
+pub fn echo_server(style: Echo) -> Server {
+    Server::start(Arc::new(EchoEverything(style))).unwrap()
 }

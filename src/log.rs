@@ -4,22 +4,22 @@
 //! Warnings go to stderr, prefixed `hubauth:`, unless `HUBAUTH_LOG=off`.
 //! When `HUBAUTH_TRANSCRIPT` names a file, every warning and every error
 //! message hubauth creates is also appended to it (the test suite scans it for
-//! token values). Callers never pass token values here.
+//! token values; see [`transcript`] for how it is opened). Callers never
+//! pass token values here.
 //!
 //! Every string that came from a server (a URL, a user code, a message, a
 //! user name) goes through [`escape`] before it reaches a terminal or a log,
 //! so a server cannot move the cursor, rewrite a line, set the window title
 //! or fake a second message.
 
-use std::io::Write;
-
 use once_cell::sync::Lazy;
 
-static ENABLED: Lazy<bool> =
+pub(crate) static ENABLED: Lazy<bool> =
     Lazy::new(|| !matches!(std::env::var("HUBAUTH_LOG").as_deref(), Ok("off" | "0")));
 
-static TRANSCRIPT: Lazy<Option<std::path::PathBuf>> =
-    Lazy::new(|| std::env::var_os("HUBAUTH_TRANSCRIPT").map(Into::into));
+mod transcript;
+
+pub(crate) use transcript::append as transcript;
 
 /// The characters that must never reach a terminal or a log raw: every
 /// control character (Unicode category Cc: C0, DEL, C1) and every format
@@ -125,22 +125,6 @@ pub(crate) fn notice(message: &str) {
     transcript("notice", message);
     if *ENABLED {
         eprintln!("hubauth: {}", escape(message));
-    }
-}
-
-/// Appends one line to the transcript, if one is configured.
-pub(crate) fn transcript(kind: &str, message: &str) {
-    let Some(path) = TRANSCRIPT.as_ref() else {
-        return;
-    };
-    let line = format!("{kind}: {}\n", escape(message));
-    if let Ok(mut file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        // One write call per line: O_APPEND keeps lines of many processes whole.
-        let _ = file.write_all(line.as_bytes());
     }
 }
 

@@ -341,7 +341,8 @@ hubauth_status hubauth_authorization(const hubauth_auth *a, hubauth_secret **out
 /**
  * Stores a token obtained elsewhere for the options' provider and server
  * (juliahub: a whole auth.toml; dagshub: an app token; cave: a 32-hex token).
- * Written atomically, mode 0600, under the file lock.
+ * Written atomically, mode 0600, under the file lock. A token larger than
+ * 1 MiB (the largest token file read) is HUBAUTH_ERR_INVALID_ARGUMENT.
  */
 hubauth_status hubauth_save_token(const hubauth_options *o, const char *token, hubauth_error **err);
 

@@ -184,7 +184,8 @@ pub extern "C" fn hubauth_authorization(
 
 /// Stores a token obtained elsewhere for the options' provider and server
 /// (juliahub: a whole auth.toml; dagshub: an app token; cave: a 32-hex token).
-/// Written atomically, mode 0600, under the file lock.
+/// Written atomically, mode 0600, under the file lock. A token larger than
+/// 1 MiB (the largest token file read) is HUBAUTH_ERR_INVALID_ARGUMENT.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_save_token(
     o: *const hubauth_options,

@@ -139,26 +139,44 @@ struct SecretOption {
     env: &'static str,
 }
 
-/// Largest secret read from a file or stdin.
+/// Largest secret read from a file or stdin (a token, or juliahub's whole
+/// auth.toml, is a few KiB).
 const MAX_SECRET: u64 = 64 * 1024;
+
+/// All of `input` as text, refusing more than [`MAX_SECRET`] bytes: reads at
+/// most one byte past the limit, so a huge or endless input costs nothing.
+/// `what` names the input in the error.
+fn read_capped(input: impl Read, what: &str) -> Result<Zeroizing<String>> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    input
+        .take(MAX_SECRET + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {what}: {e}")))?;
+    if bytes.len() as u64 > MAX_SECRET {
+        return Err(Error::invalid_argument(format!(
+            "{what} is larger than {} KiB; no token is that large",
+            MAX_SECRET / 1024
+        )));
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::invalid_argument(format!("{what} is not UTF-8 text")))?;
+    Ok(Zeroizing::new(text.to_string()))
+}
 
 /// A secret from `path` (- = stdin): its text less one trailing newline.
 fn read_secret(path: &std::path::Path, flag: &str) -> Result<Zeroizing<String>> {
-    let mut text = Zeroizing::new(String::new());
-    let read = if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(MAX_SECRET)
-            .read_to_string(&mut text)
+    let what = format!("{flag} {}", path.display());
+    let mut text = if path.as_os_str() == "-" {
+        read_capped(std::io::stdin().lock(), &what)?
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_SECRET).read_to_string(&mut text))
+        let file = std::fs::File::open(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("{flag}: cannot read {}: {e}", path.display()),
+            )
+        })?;
+        read_capped(file, &what)?
     };
-    read.map_err(|e| {
-        Error::new(
-            ErrorKind::Io,
-            format!("{flag}: cannot read {}: {e}", path.display()),
-        )
-    })?;
     let len = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
@@ -647,13 +665,7 @@ fn save_token(g: &Global) -> Result<ExitCode> {
     if stdin.is_terminal() {
         eprintln!("hubauth: paste the token, then press Ctrl-D on an empty line");
     }
-    let mut text = Zeroizing::new(String::new());
-    stdin.lock().read_to_string(&mut text).map_err(|e| {
-        Error::new(
-            ErrorKind::Io,
-            format!("cannot read the token from stdin: {e}"),
-        )
-    })?;
+    let text = read_capped(stdin.lock(), "the token on stdin")?;
     let token = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
@@ -666,4 +678,21 @@ fn save_token(g: &Global) -> Result<ExitCode> {
     hubauth::save_token(&options, token)?;
     eprintln!("Saved the token for {}", escape(&server));
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_capped_takes_64_kib_and_refuses_one_byte_more() {
+        let limit = MAX_SECRET as usize;
+        let text = read_capped(&vec![b'a'; limit][..], "stdin").unwrap();
+        assert_eq!(text.len(), limit);
+        let e = read_capped(&vec![b'a'; limit + 1][..], "stdin").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("larger than 64 KiB"), "{e}");
+        let e = read_capped(&[0xff, 0xfe][..], "stdin").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
 }

@@ -366,7 +366,8 @@ char *hubauth_auth_server(const hubauth_auth *a);
 
 /**
  * The user name, owned by the caller (free with `hubauth_string_free`), or
- * NULL when unknown or `a` is NULL.
+ * NULL when unknown or `a` is NULL. It is the server's string, unchanged:
+ * it may hold control or bidirectional characters, so escape it to print it.
  */
 char *hubauth_auth_username(const hubauth_auth *a);
 

@@ -325,6 +325,10 @@ impl Authentication {
         self.inner.provider.server()
     }
 
+    /// The user's name as the server or the token file has it. It is kept
+    /// unchanged (other SDKs read those files back, and real names hold
+    /// format characters, e.g. Persian's zero-width non-joiner), so it may
+    /// hold any character: escape it ([`crate::log::escape`]) to print it.
     pub fn username(&self) -> Option<String> {
         self.inner.state.load().username.clone()
     }

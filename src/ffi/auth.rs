@@ -228,7 +228,8 @@ pub extern "C" fn hubauth_auth_server(a: *const hubauth_auth) -> *mut c_char {
 }
 
 /// The user name, owned by the caller (free with `hubauth_string_free`), or
-/// NULL when unknown or `a` is NULL.
+/// NULL when unknown or `a` is NULL. It is the server's string, unchanged:
+/// it may hold control or bidirectional characters, so escape it to print it.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_auth_username(a: *const hubauth_auth) -> *mut c_char {
     super::guard_value(std::ptr::null_mut(), || {

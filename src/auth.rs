@@ -128,7 +128,7 @@ pub fn current() -> Option<Authentication> {
 }
 
 /// Stores a token the user obtained elsewhere (an app token, a CAVE token, …).
-/// A token larger than a token file may be ([`MAX_FILE`], 1 MiB) is refused
+/// A token larger than a token file may be (1 MiB) is refused
 /// as an invalid argument: it would be written, then refused on every read.
 pub fn save_token(options: &Options, token: &str) -> Result<()> {
     refuse_in_hook("save_token")?;

@@ -27,6 +27,13 @@
 //! A refused redirect is an `Insecure` error naming both URLs without their
 //! query strings (where secrets may be).
 //!
+//! # Secrets in replies
+//!
+//! A reply carries the secrets its request carried ([`SentSecrets`], taken
+//! from the request in [`send`]): a proxy may echo the request in an error
+//! page, and whatever hubauth quotes from a reply is redacted with them (see
+//! [`sent_secrets`]).
+//!
 //! How a client is built (proxies, CA roots) is in [`client`]; one client is
 //! kept per set of extra root files.
 
@@ -278,7 +285,8 @@ impl Request {
     /// cannot see (a secret in a JSON or text body, say). `authorization` and
     /// `cookie` headers and the form fields in [`SECRET_FORM_FIELDS`] mark it
     /// by themselves. Such a request is never redirected to another origin or
-    /// to http, and never by a 307/308 that would replay its body.
+    /// to http, and never by a 307/308 that would replay its body; and every
+    /// value of its body counts as a secret to redact from its reply.
     pub fn credential(mut self) -> Self {
         self.credential = true;
         self

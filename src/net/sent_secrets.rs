@@ -6,7 +6,7 @@
 //! the device code, the bearer token. hubauth quotes error replies (to say why
 //! a server refused), and those quotes reach messages, stderr and the
 //! transcript. [`crate::net::send`] therefore takes the secret values out of
-//! the request before sending it ([`SentSecrets::of`]) and hands them over
+//! the request before sending it (`SentSecrets::of`) and hands them over
 //! with the [`Response`](crate::net::Response); every quote of a reply goes
 //! through [`SentSecrets::redact`] (in `Error::server_reply` and
 //! `OAuthError::from_reply`, which take the response, not its bytes).
@@ -16,7 +16,9 @@
 //! lower-case hex, or with `%20`; or with only the characters outside
 //! RFC 3986's unreserved set encoded), as a JSON string, and base64-encoded
 //! (standard or URL-safe alphabet, alone or anywhere inside a longer base64
-//! text, whatever its alignment there).
+//! text, whatever its alignment there). A very short secret (a one-letter
+//! password) is replaced wherever it occurs: the quote gets hard to read,
+//! but never shows it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};

@@ -154,7 +154,8 @@ fn read_capped(input: impl Read, what: &str) -> Result<Zeroizing<String>> {
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {what}: {e}")))?;
     if bytes.len() as u64 > MAX_SECRET {
         return Err(Error::invalid_argument(format!(
-            "{what} is larger than {} KiB; no token is that large",
+            "{what} is larger than {} KiB; refusing it (a token, or juliahub's whole \
+             auth.toml, is a few KiB)",
             MAX_SECRET / 1024
         )));
     }

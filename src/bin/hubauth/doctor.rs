@@ -7,9 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hubauth::diagnose::{CredentialReport, Probe, Report};
-use hubauth::{Error, ErrorKind, Result};
-
 use hubauth::log::{escape, escape_in_json};
+use hubauth::{Error, ErrorKind, Result};
 
 use crate::status::human_expiry;
 use crate::{Global, shown_user};

@@ -4,11 +4,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use hubauth::log::{escape, escape_in_json};
 use hubauth::status::CredentialInfo;
 use hubauth::token::unix_now;
 use hubauth::{Error, ErrorKind, Options, Result};
-
-use hubauth::log::{escape, escape_in_json};
 
 use crate::{Global, shown_user};
 

@@ -147,7 +147,8 @@ const MAX_SECRET: u64 = 64 * 1024;
 /// most one byte past the limit, so a huge or endless input costs nothing.
 /// `what` names the input in the error.
 fn read_capped(input: impl Read, what: &str) -> Result<Zeroizing<String>> {
-    let mut bytes = Zeroizing::new(Vec::new());
+    // Sized once, so no reallocation leaves a copy of the secret behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SECRET as usize + 1));
     input
         .take(MAX_SECRET + 1)
         .read_to_end(&mut bytes)
@@ -159,9 +160,13 @@ fn read_capped(input: impl Read, what: &str) -> Result<Zeroizing<String>> {
             MAX_SECRET / 1024
         )));
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Error::invalid_argument(format!("{what} is not UTF-8 text")))?;
-    Ok(Zeroizing::new(text.to_string()))
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            zeroize::Zeroize::zeroize(&mut e.into_bytes());
+            Err(Error::invalid_argument(format!("{what} is not UTF-8 text")))
+        }
+    }
 }
 
 /// A secret from `path` (- = stdin): its text less one trailing newline.

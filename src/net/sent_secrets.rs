@@ -97,13 +97,9 @@ impl SentSecrets {
         let credential = credential.trim();
         self.add(credential);
         if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = STANDARD
-                .decode(credential)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .map(Zeroizing::new);
-            if let Some(pair) = decoded {
-                self.add(&pair);
+            let decoded = STANDARD.decode(credential).ok().map(Zeroizing::new);
+            if let Some(pair) = decoded.as_deref().and_then(|b| std::str::from_utf8(b).ok()) {
+                self.add(pair);
                 if let Some((_, password)) = pair.split_once(':') {
                     self.add(password);
                 }

@@ -341,7 +341,8 @@ hubauth_status hubauth_authorization(const hubauth_auth *a, hubauth_secret **out
 /**
  * Stores a token obtained elsewhere for the options' provider and server
  * (juliahub: a whole auth.toml; dagshub: an app token; cave: a 32-hex token).
- * Written atomically, mode 0600, under the file lock.
+ * Written atomically, mode 0600, under the file lock. A token larger than
+ * 1 MiB (the largest token file read) is HUBAUTH_ERR_INVALID_ARGUMENT.
  */
 hubauth_status hubauth_save_token(const hubauth_options *o, const char *token, hubauth_error **err);
 
@@ -365,7 +366,8 @@ char *hubauth_auth_server(const hubauth_auth *a);
 
 /**
  * The user name, owned by the caller (free with `hubauth_string_free`), or
- * NULL when unknown or `a` is NULL.
+ * NULL when unknown or `a` is NULL. It is the server's string, unchanged:
+ * it may hold control or bidirectional characters, so escape it to print it.
  */
 char *hubauth_auth_username(const hubauth_auth *a);
 

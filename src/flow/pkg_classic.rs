@@ -31,8 +31,7 @@ pub fn login(server: &ServerUrl, ctx: &LoginContext) -> Result<Map<String, Value
         return Err(Error::server_reply(
             ErrorKind::Server,
             "login challenge",
-            response.status,
-            &response.body,
+            &response,
         ));
     }
     let answer = response.text("login challenge")?.trim().to_string();
@@ -75,8 +74,7 @@ fn poll_claim(
                     ErrorKind::Authentication
                 },
                 "login: claiming the token",
-                reply.status,
-                &reply.body,
+                &reply,
             ));
         }
         match parse_claim_reply(&reply.body) {

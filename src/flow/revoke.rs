@@ -31,19 +31,16 @@ pub fn revoke(
     if response.is_success() {
         return Ok(());
     }
-    Err(
-        match OAuthError::from_reply(response.status, &response.body) {
-            Some(refusal) => refusal.into_error(WHAT),
-            None => Error::server_reply(
-                if response.status >= 500 {
-                    ErrorKind::Server
-                } else {
-                    ErrorKind::Authentication
-                },
-                WHAT,
-                response.status,
-                &response.body,
-            ),
-        },
-    )
+    Err(match OAuthError::from_reply(&response) {
+        Some(refusal) => refusal.into_error(WHAT),
+        None => Error::server_reply(
+            if response.status >= 500 {
+                ErrorKind::Server
+            } else {
+                ErrorKind::Authentication
+            },
+            WHAT,
+            &response,
+        ),
+    })
 }

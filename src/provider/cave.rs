@@ -318,11 +318,10 @@ impl Cave {
                 username: Self::username(serde_json::from_slice(&response.body).ok()),
             }),
             401 | 403 => Ok(Verdict::Rejected),
-            status => Err(Error::server_reply(
+            _ => Err(Error::server_reply(
                 crate::error::ErrorKind::Server,
                 &format!("GET {}", self.server.join(&path)),
-                status,
-                &response.body,
+                &response,
             )),
         }
     }

@@ -174,12 +174,7 @@ impl DagsHub {
                 Ok(Verdict::Valid { username })
             }
             401 | 403 => Ok(Verdict::Rejected),
-            status => Err(Error::server_reply(
-                ErrorKind::Server,
-                &what,
-                status,
-                &response.body,
-            )),
+            _ => Err(Error::server_reply(ErrorKind::Server, &what, &response)),
         }
     }
 

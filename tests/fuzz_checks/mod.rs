@@ -21,6 +21,7 @@ use hubauth::flow::device;
 use hubauth::flow::oauth::{self, TokenOutcome};
 use hubauth::flow::pkg_classic::{self, ClaimReply};
 use hubauth::flow::pkg_refresh;
+use hubauth::net::Response;
 use hubauth::provider::juliahub;
 use hubauth::server::require_secure;
 use hubauth::store::cave_json::SecretFile;
@@ -65,8 +66,8 @@ fn assert_clean_message(message: &str, quotes_input: bool) {
         );
     }
     assert!(
-        !message.chars().any(char::is_control),
-        "an error message carries control characters: {message:?}"
+        !message.chars().any(hubauth::log::is_unprintable),
+        "an error message carries control or format characters: {message:?}"
     );
 }
 
@@ -386,7 +387,8 @@ pub fn token_reply(data: &[u8]) {
         return;
     };
     let success = (200..300).contains(&status);
-    match oauth::parse_token_reply(status, body, "refresh") {
+    let reply = Response::from_parts(status, body);
+    match oauth::parse_token_reply(&reply, "refresh") {
         Ok(TokenOutcome::Token(reply)) => {
             assert!(success);
             assert!(reply.text("access_token").is_some());
@@ -396,7 +398,9 @@ pub fn token_reply(data: &[u8]) {
             assert!(!success);
             assert_eq!(refusal.status, status);
             if let Some(d) = &refusal.description {
-                assert!(d.chars().count() <= 300 && !d.chars().any(char::is_control));
+                // 300 characters, each at most `\u{e007f}` once escaped.
+                assert!(d.chars().count() <= 300 * 9);
+                assert!(!d.chars().any(hubauth::log::is_unprintable));
             }
             let e = refusal.into_error("refresh");
             assert!(matches!(
@@ -415,11 +419,16 @@ pub fn token_reply(data: &[u8]) {
             // reply's body is quoted (shortened), by design.
             assert_clean_message(e.message(), !success);
             if !success {
-                assert!(e.message().chars().count() < 400, "{}", e.message());
+                // 200 characters quoted, each at most `\u{e007f}` once escaped.
+                assert!(
+                    e.message().chars().count() < 200 * 9 + 200,
+                    "{}",
+                    e.message()
+                );
             }
         }
     }
-    if let Some(refusal) = oauth::OAuthError::from_reply(status, body) {
+    if let Some(refusal) = oauth::OAuthError::from_reply(&reply) {
         assert_clean_message(refusal.into_error("x").message(), true);
     }
 }
@@ -435,7 +444,7 @@ pub fn device_reply(data: &[u8]) {
         return;
     };
     let success = (200..300).contains(&status);
-    match device::parse_authorization_reply(status, body) {
+    match device::parse_authorization_reply(&Response::from_parts(status, body)) {
         Ok(a) => {
             assert!(success);
             assert!(a.expires_in.as_secs() <= 86_400);

@@ -3,6 +3,7 @@
 //! with `mod support;` and uses what it needs.
 #![allow(dead_code)]
 pub mod cli;
+pub mod hostile_oidc;
 pub mod juliahub;
 pub mod oidc_server;
 pub mod raw_server;

@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hubauth::diagnose::{CredentialReport, Probe, Report};
+use hubauth::log::{escape, escape_in_json};
 use hubauth::{Error, ErrorKind, Result};
 
-use crate::Global;
 use crate::status::human_expiry;
+use crate::{Global, shown_user};
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -29,7 +30,7 @@ pub fn run(g: &Global, json: bool) -> Result<ExitCode> {
     let written = if json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?;
-        writeln!(out, "{text}")
+        writeln!(out, "{}", escape_in_json(&text))
     } else {
         write_text(&mut out, &report)
     };
@@ -60,12 +61,12 @@ fn write_text(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
             } else {
                 ""
             };
-            writeln!(out, "  {}={}{missing}", s.name, s.value)?;
+            writeln!(out, "  {}={}{missing}", escape(&s.name), escape(&s.value))?;
         }
         writeln!(out)?;
     }
     for problem in &report.problems {
-        writeln!(out, "! {problem}")?;
+        writeln!(out, "! {}", escape(problem))?;
     }
     let count = report.all_problems().count();
     match count {
@@ -76,8 +77,9 @@ fn write_text(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
 }
 
 fn write_credential(out: &mut impl Write, c: &CredentialReport) -> std::io::Result<()> {
+    // Every field may hold a server's string or a path: each is escaped.
     let server = if c.server.is_empty() { "-" } else { &c.server };
-    writeln!(out, "{} {server}", c.provider)?;
+    writeln!(out, "{} {}", c.provider, escape(server))?;
     let source = match (&c.env_var, &c.file) {
         (Some(var), _) => format!("environment variable {var}"),
         (None, Some(f)) if !f.exists => format!("file {} (missing)", f.path),
@@ -96,11 +98,15 @@ fn write_credential(out: &mut impl Write, c: &CredentialReport) -> std::io::Resu
         ),
         (None, None) => c.source.clone(),
     };
-    writeln!(out, "  source   {source}")?;
+    writeln!(out, "  source   {}", escape(&source))?;
     if let Some(profile) = &c.profile {
-        writeln!(out, "  profile  {profile}")?;
+        writeln!(out, "  profile  {}", escape(profile))?;
     }
-    writeln!(out, "  user     {}", c.user.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "  user     {}",
+        c.user.as_deref().map_or_else(|| "-".into(), shown_user)
+    )?;
     let expiry = match c.expires_at {
         Some(at) => format!("{} (unix {at})", human_expiry(Some(at))),
         None => "never or unknown".to_string(),
@@ -111,7 +117,7 @@ fn write_credential(out: &mut impl Write, c: &CredentialReport) -> std::io::Resu
         writeln!(out, "  server   {}", probe_line(probe))?;
     }
     for problem in &c.problems {
-        writeln!(out, "  ! {problem}")?;
+        writeln!(out, "  ! {}", escape(problem))?;
     }
     Ok(())
 }
@@ -127,5 +133,5 @@ fn probe_line(p: &Probe) -> String {
         Some(skew) => format!(", clock {skew:+} s"),
         None => String::new(),
     };
-    format!("GET {} {answer}{clock}", p.url)
+    escape(&format!("GET {} {answer}{clock}", p.url)).into_owned()
 }

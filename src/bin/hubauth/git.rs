@@ -101,7 +101,7 @@ fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
         Ok(options) => options,
         // A bad flag in git's helper config is worth saying; git goes on.
         Err(e) => {
-            eprintln!("hubauth: {}", e.message());
+            eprintln!("hubauth: {}", hubauth::log::escape(e.message()));
             return Ok(());
         }
     };
@@ -122,7 +122,7 @@ fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
     let auth = match hubauth::authenticate(&options) {
         Ok(auth) => auth,
         Err(e) => {
-            eprintln!("hubauth: {}", e.message());
+            eprintln!("hubauth: {}", hubauth::log::escape(e.message()));
             return Ok(());
         }
     };
@@ -136,7 +136,7 @@ fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
     let token = match auth.token() {
         Ok(token) => token,
         Err(e) => {
-            eprintln!("hubauth: {}", e.message());
+            eprintln!("hubauth: {}", hubauth::log::escape(e.message()));
             return Ok(());
         }
     };

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use hubauth::log::escape;
 use hubauth::options::{KEY_DOCS, KEYS};
 use hubauth::{Error, ErrorKind, Options, Result};
 use zeroize::Zeroizing;
@@ -138,26 +139,50 @@ struct SecretOption {
     env: &'static str,
 }
 
-/// Largest secret read from a file or stdin.
+/// Largest secret read from a file or stdin (a token, or juliahub's whole
+/// auth.toml, is a few KiB).
 const MAX_SECRET: u64 = 64 * 1024;
+
+/// All of `input` as text, refusing more than [`MAX_SECRET`] bytes: reads at
+/// most one byte past the limit, so a huge or endless input costs nothing.
+/// `what` names the input in the error.
+fn read_capped(input: impl Read, what: &str) -> Result<Zeroizing<String>> {
+    // Sized once, so no reallocation leaves a copy of the secret behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SECRET as usize + 1));
+    input
+        .take(MAX_SECRET + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {what}: {e}")))?;
+    if bytes.len() as u64 > MAX_SECRET {
+        return Err(Error::invalid_argument(format!(
+            "{what} is larger than {} KiB; refusing it (a token, or juliahub's whole \
+             auth.toml, is a few KiB)",
+            MAX_SECRET / 1024
+        )));
+    }
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            zeroize::Zeroize::zeroize(&mut e.into_bytes());
+            Err(Error::invalid_argument(format!("{what} is not UTF-8 text")))
+        }
+    }
+}
 
 /// A secret from `path` (- = stdin): its text less one trailing newline.
 fn read_secret(path: &std::path::Path, flag: &str) -> Result<Zeroizing<String>> {
-    let mut text = Zeroizing::new(String::new());
-    let read = if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(MAX_SECRET)
-            .read_to_string(&mut text)
+    let what = format!("{flag} {}", path.display());
+    let mut text = if path.as_os_str() == "-" {
+        read_capped(std::io::stdin().lock(), &what)?
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_SECRET).read_to_string(&mut text))
+        let file = std::fs::File::open(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("{flag}: cannot read {}: {e}", path.display()),
+            )
+        })?;
+        read_capped(file, &what)?
     };
-    read.map_err(|e| {
-        Error::new(
-            ErrorKind::Io,
-            format!("{flag}: cannot read {}: {e}", path.display()),
-        )
-    })?;
     let len = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
@@ -447,7 +472,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("hubauth: {}", e.message());
+            eprintln!("hubauth: {}", escape(e.message()));
             ExitCode::from(exit_code(e.kind()))
         }
     }
@@ -474,8 +499,19 @@ fn server_of(options: &Options) -> Result<String> {
 
 fn as_user(auth: &hubauth::Authentication) -> String {
     auth.username()
-        .map(|user| format!(" as {user}"))
+        .map(|user| format!(" as {}", shown_user(&user)))
         .unwrap_or_default()
+}
+
+/// Longest username shown; a longer one is cut (a server may send anything).
+pub(crate) const USERNAME_SHOWN: usize = 256;
+
+/// A username as the CLI shows it: at most [`USERNAME_SHOWN`] characters,
+/// escaped. Usernames are kept as the server or file has them (other SDKs
+/// read those files, and real names use format characters, e.g. the
+/// zero-width non-joiner of Persian); only their display is made inert.
+pub(crate) fn shown_user(user: &str) -> String {
+    hubauth::log::quote(user, USERNAME_SHOWN)
 }
 
 /// "true" or "false", as `Options::set` takes booleans.
@@ -506,11 +542,11 @@ fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
     let logged_in = session.finish();
     let auth = result?;
     if logged_in {
-        eprintln!("Logged in to {}{}", auth.server(), as_user(&auth));
+        eprintln!("Logged in to {}{}", escape(auth.server()), as_user(&auth));
     } else {
         eprintln!(
             "Logged in to {}{} (the stored token is still good; `hubauth login --force` logs in again)",
-            auth.server(),
+            escape(auth.server()),
             as_user(&auth)
         );
     }
@@ -556,10 +592,11 @@ fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
             server: auth.server(),
             username: auth.username(),
         };
-        Zeroizing::new(
+        let json = Zeroizing::new(
             serde_json::to_string(&json)
                 .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?,
-        )
+        );
+        Zeroizing::new(hubauth::log::escape_in_json(&json).into_owned())
     } else {
         Zeroizing::new(token.expose().to_string())
     };
@@ -575,7 +612,7 @@ fn logout(g: &Global) -> Result<ExitCode> {
     let options = g.options(|_| Ok(()))?;
     let server = server_of(&options)?;
     hubauth::logout(&options)?;
-    eprintln!("Logged out of {server}");
+    eprintln!("Logged out of {}", escape(&server));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -614,7 +651,11 @@ fn refresh(g: &Global, args: RefreshArgs) -> Result<ExitCode> {
         Some(at) => format!("expires {}", status::human_expiry(Some(at))),
         None => "does not expire".to_string(),
     };
-    eprintln!("Token for {}{}: {until}", auth.server(), as_user(&auth));
+    eprintln!(
+        "Token for {}{}: {until}",
+        escape(auth.server()),
+        as_user(&auth)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -630,13 +671,7 @@ fn save_token(g: &Global) -> Result<ExitCode> {
     if stdin.is_terminal() {
         eprintln!("hubauth: paste the token, then press Ctrl-D on an empty line");
     }
-    let mut text = Zeroizing::new(String::new());
-    stdin.lock().read_to_string(&mut text).map_err(|e| {
-        Error::new(
-            ErrorKind::Io,
-            format!("cannot read the token from stdin: {e}"),
-        )
-    })?;
+    let text = read_capped(stdin.lock(), "the token on stdin")?;
     let token = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
@@ -647,6 +682,23 @@ fn save_token(g: &Global) -> Result<ExitCode> {
         ));
     }
     hubauth::save_token(&options, token)?;
-    eprintln!("Saved the token for {server}");
+    eprintln!("Saved the token for {}", escape(&server));
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_capped_takes_64_kib_and_refuses_one_byte_more() {
+        let limit = MAX_SECRET as usize;
+        let text = read_capped(&vec![b'a'; limit][..], "stdin").unwrap();
+        assert_eq!(text.len(), limit);
+        let e = read_capped(&vec![b'a'; limit + 1][..], "stdin").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("larger than 64 KiB"), "{e}");
+        let e = read_capped(&[0xff, 0xfe][..], "stdin").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
 }

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hubauth::flow::browser;
+use hubauth::log::escape;
 use hubauth::{Cancel, HookAction, Options};
 
 /// The cancel SIGINT triggers (set once, before the handler is installed).
@@ -79,9 +80,15 @@ impl Shared {
             let _ = write!(err, "\r\x1b[2K");
             screen.drawn = false;
         }
-        let _ = writeln!(err, "hubauth: open this page to log in:\n    {url}");
+        // The URL and its code come from the server: shown escaped (the
+        // code is percent-decoded, so `%1B` would be a raw ESC).
+        let _ = writeln!(
+            err,
+            "hubauth: open this page to log in:\n    {}",
+            escape(url)
+        );
         if let Some(code) = user_code_in(url) {
-            let _ = writeln!(err, "hubauth: it should show the code {code}");
+            let _ = writeln!(err, "hubauth: it should show the code {}", escape(&code));
         }
         let open = !no_browser && browser::opener().is_some();
         if open {

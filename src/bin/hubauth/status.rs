@@ -4,11 +4,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use hubauth::log::{escape, escape_in_json};
 use hubauth::status::CredentialInfo;
 use hubauth::token::unix_now;
 use hubauth::{Error, ErrorKind, Options, Result};
 
-use crate::Global;
+use crate::{Global, shown_user};
 
 pub fn run(g: &Global, json: bool, check: bool) -> Result<ExitCode> {
     // --provider / --server narrow the list.
@@ -27,7 +28,7 @@ pub fn run(g: &Global, json: bool, check: bool) -> Result<ExitCode> {
     let written = if json {
         let text = serde_json::to_string_pretty(&found)
             .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?;
-        writeln!(out, "{text}")
+        writeln!(out, "{}", escape_in_json(&text))
     } else if found.is_empty() {
         Ok(())
     } else {
@@ -107,11 +108,12 @@ fn write_table(out: &mut impl Write, found: &[CredentialInfo]) -> std::io::Resul
     let rows: Vec<[String; 6]> = found
         .iter()
         .map(|c| {
+            // Server strings (the user above all) are shown escaped.
             [
-                c.provider.clone(),
-                c.server.clone(),
-                c.user.clone().unwrap_or_else(|| "-".into()),
-                shorten_home(&c.source, home.as_deref()),
+                escape(&c.provider).into_owned(),
+                escape(&c.server).into_owned(),
+                c.user.as_deref().map_or_else(|| "-".into(), shown_user),
+                escape(&shorten_home(&c.source, home.as_deref())).into_owned(),
                 if c.problem.is_some() && c.expires_at.is_none() {
                     "-".into()
                 } else {
@@ -151,9 +153,10 @@ fn write_table(out: &mut impl Write, found: &[CredentialInfo]) -> std::io::Resul
         for (c, problem) in problems {
             writeln!(
                 out,
-                "! {} {}: {problem}",
-                c.provider,
-                shorten_home(&c.source, home.as_deref())
+                "! {} {}: {}",
+                escape(&c.provider),
+                escape(&shorten_home(&c.source, home.as_deref())),
+                escape(problem)
             )?;
         }
     }

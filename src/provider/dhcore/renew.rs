@@ -170,8 +170,7 @@ pub(super) fn discover_token_endpoint(
         return Err(Error::server_reply(
             crate::error::ErrorKind::Server,
             &format!("{what} (is {ISSUER} right?)"),
-            response.status,
-            &response.body,
+            &response,
         ));
     }
     let doc = response.json(&what)?;

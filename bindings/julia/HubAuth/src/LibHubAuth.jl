@@ -499,7 +499,8 @@ hubauth_status hubauth_save_token(const hubauth_options *o, const char *token, h
 
 Stores a token obtained elsewhere for the options' provider and server
 (juliahub: a whole auth.toml; dagshub: an app token; cave: a 32-hex token).
-Written atomically, mode 0600, under the file lock.
+Written atomically, mode 0600, under the file lock. A token larger than
+1 MiB (the largest token file read) is HUBAUTH_ERR_INVALID_ARGUMENT.
 """
 function hubauth_save_token(o, token, err)
     ccall((:hubauth_save_token, libhubauth), Int32, (Ptr{hubauth_options}, Cstring, Ptr{Ptr{hubauth_error}}), o, token, err)
@@ -555,7 +556,8 @@ char *hubauth_auth_username(const hubauth_auth *a);
 ```
 
 The user name, owned by the caller (free with `hubauth_string_free`), or
-NULL when unknown or `a` is NULL.
+NULL when unknown or `a` is NULL. It is the server's string, unchanged:
+it may hold control or bidirectional characters, so escape it to print it.
 """
 function hubauth_auth_username(a)
     ccall((:hubauth_auth_username, libhubauth), Ptr{UInt8}, (Ptr{hubauth_auth},), a)

@@ -315,10 +315,12 @@ def test_the_meter_catches_a_blocking_token_read(server, token_path, slow_refres
     assert ticker.max_gap > MAX_GAP_S
 
 
-def test_httpx_async_adapter_refreshes_without_blocking(server, token_path, slow_refresh, monkeypatch):
+def test_httpx_async_adapter_refreshes_without_blocking(server, token_path, slow_refresh,
+                                                         api_server, monkeypatch):
     import anyio.to_thread
 
     auth, old = due_token(server, token_path)
+    other = api_server(lambda token: 401)  # another origin
 
     def no_thread(*args, **kwargs):
         raise AssertionError("the async adapter hopped to a thread")
@@ -333,11 +335,18 @@ def test_httpx_async_adapter_refreshes_without_blocking(server, token_path, slow
             async with Ticker() as ticker:
                 due = await client.get(server.url + "/api/v1")  # refreshed first
             ticker.assert_smooth("httpx.AsyncClient request with a refresh")
-        return fresh, due
+        async with httpx.AsyncClient(auth=hubauth.httpx.HubAuth()) as client:
+            current = await client.get(server.url + "/api/v1")  # current_authentication()
+            elsewhere = await client.get(other.url + "/data")
+        return fresh, due, current, elsewhere
 
-    fresh, due = asyncio.run(main())
+    fresh, due, current, elsewhere = asyncio.run(main())
     assert fresh.status_code == 200 and fresh.json()["username"] == "alice"
     assert due.status_code == 200 and due.json()["username"] == "alice"
+    assert current.status_code == 200
+    assert current.request.headers["Authorization"] == due.request.headers["Authorization"]
+    # Another origin gets no token (and its 401 renews nothing).
+    assert elsewhere.status_code == 401 and other.tokens() == [""]
     assert slow_refresh.requests == 1
     assert auth.token.reveal() != old
 

@@ -45,9 +45,11 @@
 //! thread-local is exactly the call's extent.
 //!
 //! A trigger that lands after a reply was received does not undo it: what a
-//! call saves under a lock it already holds is saved. A trigger during a
-//! refresh request is treated like a timeout: the refresh token may have
-//! been spent, so this process does not present it again.
+//! call saves under a lock it already holds is saved. A refresh request that
+//! presents a single-use credential (a rotating refresh token) is not cut
+//! once sent: it runs to its reply, bounded by timeout_ms, and the rotated
+//! token is saved (the lifecycle's `renew_presented`); a cut request could
+//! have been acted on, and the credential would be lost for every holder.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;

@@ -353,3 +353,31 @@ fn no_hook_call_starts_after_the_job_was_dropped() {
         assert_eq!(calls.load(Ordering::SeqCst), *at_drop, "round {round}");
     }
 }
+
+/// Found by the asyncio tests: a token job cancelled while its refresh
+/// request was on the wire gave up the reply; the server had rotated the
+/// refresh token, so every later refresh in the process failed. The request
+/// now runs to its reply and the new token is saved.
+#[test]
+fn a_job_cancelled_mid_refresh_keeps_the_login() {
+    let f = Fixture::new();
+    let stored = f.store_token(4);
+    let auth = authenticate(&f.options()).unwrap();
+    wait_until_due();
+    f.server.configure(|c| c.refresh_reply_delay_ms = 400);
+    let job = Job::start(JobKind::Token, Some(auth.clone()), None, None).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    job.cancel();
+    let outcome = job.wait();
+    // The reply came: the job hands out the new token (the cancel came too
+    // late to matter), and it is saved for everyone.
+    assert!(
+        matches!(outcome, Ok(Outcome::Secret(_))),
+        "{:?}",
+        outcome.err()
+    );
+    assert_eq!(f.server.stats().refreshes, 1);
+    assert_ne!(f.stored_id_token(), stored.id_token);
+    f.server.configure(|c| c.refresh_reply_delay_ms = 0);
+    assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+}

@@ -382,12 +382,29 @@ impl<P: Provider> Engine<P> {
     /// presented by the caller) is given back when the failure shows the
     /// server cannot have used it up: a definite refusal, or a request that
     /// never left.
+    ///
+    /// A single-use credential, once sent, is not given up to a cancel: the
+    /// request runs to its reply (bounded by timeout_ms) and the rotated
+    /// token is saved, since a cut request may have been acted on and its
+    /// credential would be lost for every holder in the process (a job
+    /// cancelled mid-refresh would log the user out). A cancel triggered
+    /// before the request is sent still ends the call.
     fn renew_presented(
         &self,
         stored: &P::Stored,
         single_use: Option<&Secret>,
         options: &Options,
     ) -> Result<P::Grant> {
+        let _whole_request = match single_use {
+            Some(secret) => {
+                if let Err(e) = cancel::check(&format!("refresh for {}", self.hub.server())) {
+                    unpresent(self.hub.server(), secret);
+                    return Err(e.unsent());
+                }
+                Some(cancel::enter(None))
+            }
+            None => None,
+        };
         self.hub.renew(stored, options).inspect_err(|e| {
             if let Some(secret) = single_use
                 && !e.may_have_spent_credential()

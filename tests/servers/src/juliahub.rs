@@ -69,6 +69,9 @@ pub struct JuliaHubConfig {
     pub lost_refreshes: u32,
     /// The status of a lost refresh reply. Default 502.
     pub lost_refresh_status: u16,
+    /// A refresh is answered this many milliseconds after the server
+    /// rotated the token (a slow gateway). Default 0.
+    pub refresh_reply_delay_ms: u64,
     /// `/api/v1` answers this status whatever the token. Default None.
     pub api_status: Option<u16>,
     /// `user_name` of new logins. Default "alice".
@@ -112,6 +115,7 @@ impl Default for JuliaHubConfig {
             refresh_fails: false,
             lost_refreshes: 0,
             lost_refresh_status: 502,
+            refresh_reply_delay_ms: 0,
             api_status: None,
             user: "alice".into(),
             email: None,
@@ -180,6 +184,10 @@ impl ConfigPatch for JuliaHubConfig {
                         .as_u64()
                         .and_then(|n| u32::try_from(n).ok())
                         .ok_or_else(|| want("an integer >= 0"))?
+                }
+                "refresh_reply_delay_ms" => {
+                    next.refresh_reply_delay_ms =
+                        v.as_u64().ok_or_else(|| want("an integer >= 0"))?
                 }
                 "lost_refresh_status" => {
                     next.lost_refresh_status = v
@@ -938,6 +946,9 @@ impl JuliaHub {
             let status = s.config.lost_refresh_status;
             return Response::new(status, "text/html", "<html>Bad Gateway</html>");
         }
+        let delay = s.config.refresh_reply_delay_ms;
+        drop(s);
+        std::thread::sleep(std::time::Duration::from_millis(delay));
         Response::new(200, "application/toml", token.to_toml())
     }
 

@@ -569,9 +569,9 @@ class Authentication:
         job = self._job(kind)
         try:
             # A fresh token: done at start, no suspension. Cancelled, the
-            # task leaves a refresh to finish (a cut one would use up the
-            # single-use refresh token): _jobs.run(detach=True).
-            await _jobs.run(job, detach=True)
+            # job is too; a refresh already sent still completes and is
+            # saved by the library.
+            await _jobs.run(job)
             job.raise_if_failed()
             return Secret._from_ptr(job.take_secret())
         finally:

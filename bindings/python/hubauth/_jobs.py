@@ -19,15 +19,10 @@ made). The owned results of the DONE event (auth, secret, error) are held by
 the Job until the caller takes one; whatever was not taken is freed by
 ``close``.
 
-One exception to "a cancelled task cancels its job": a token or
-authorization job (``run(..., detach=True)``) is not cancelled but left to
-finish on the loop, then freed with its result (``_finish``). Its work is a
-refresh shared by every holder of the authentication, and the library
-presents a single-use refresh token at most once per process: a refresh
-cancelled after the request went out leaves the login unusable in this
-process (the next token() fails, "already presented ... may have been used
-up") until someone logs in again. The blocking ``auth.token`` cannot be
-cancelled either; a task that stops waiting must not cost the login.
+A token or authorization job cancelled while its refresh request is on the
+wire does not cost the login: the library lets a request that presents a
+single-use refresh token run to its reply and saves the rotated token (the
+job's DONE then carries it, and ``close`` frees it).
 """
 
 from __future__ import annotations
@@ -37,7 +32,6 @@ import ctypes
 import inspect
 import os
 import threading
-import time
 from typing import Any, Callable, Optional, Set, Tuple
 
 from . import _lib
@@ -145,7 +139,7 @@ Starter = Callable[[Any, ctypes.c_void_p, Any, Any], int]
 class Job:
     """One ``hubauth_job``, notified through its own descriptor."""
 
-    __slots__ = ("_ptr", "_waker", "_done", "_detached", "status", "valid", "_auth", "_secret",
+    __slots__ = ("_ptr", "_waker", "_done", "status", "valid", "_auth", "_secret",
                  "_error")
 
     def __init__(self, start: Starter) -> None:
@@ -164,7 +158,6 @@ class Job:
         self._ptr: Optional[_lib.JobPtr] = ptr
         self._waker = waker
         self._done = False
-        self._detached = False
         self.status = _lib.HUBAUTH_OK
         self.valid = False
         self._auth: Optional[_lib.AuthPtr] = None
@@ -223,21 +216,11 @@ class Job:
             raise error_for(_lib.HUBAUTH_ERR_INTERNAL, "the job gave no secret")
         return ptr
 
-    def detach(self) -> None:
-        """Lets the job run to its end without its caller: it is freed,
-        with its result, when it is done (``close`` then does nothing)."""
-        if self._ptr is None or self._detached:
-            return
-        self._detached = True
-        _finish_later(self)
-
     def close(self) -> None:
         """Cancels the job if it still runs, frees any result that arrived
         and was not taken, frees the job, then closes the descriptor (after
-        the free, so no notify can write to a descriptor number reused).
-        Nothing for a detached job: its finisher closes it."""
-        if not self._detached:
-            self._close()
+        the free, so no notify can write to a descriptor number reused)."""
+        self._close()
 
     def _close(self) -> None:
         ptr = self._ptr
@@ -270,55 +253,6 @@ class Job:
             pass
 
 
-# Detached jobs' finishers (strong references: the loop keeps only weak ones).
-_finishing: Set["asyncio.Task[None]"] = set()
-
-
-def _finish_later(job: Job) -> None:
-    """Waits for a detached job's DONE on the running loop, then frees it."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        _finish_on_a_thread(job)
-        return
-    task = loop.create_task(_finish(job))
-    _finishing.add(task)
-    task.add_done_callback(_finishing.discard)
-
-
-async def _finish(job: Job) -> None:
-    try:
-        while True:
-            kind = job.poll()[0]
-            if kind == DONE:
-                break
-            if kind == NONE:
-                await job.wait()
-    except (asyncio.CancelledError, GeneratorExit):
-        # The loop shuts down (or is dropped) before the job ends: a thread
-        # waits for it instead, so the refresh is still not cut short.
-        _finish_on_a_thread(job)
-        return
-    except BaseException:
-        job._close()
-        raise
-    job._close()
-
-
-def _finish_on_a_thread(job: Job) -> None:
-    """Without a loop: polls on a timer until DONE, then frees (rare: a
-    loop that stopped while a detached refresh ran)."""
-
-    def run() -> None:
-        try:
-            while not job.done and job.poll()[0] != DONE:
-                time.sleep(0.02)
-        finally:
-            job._close()
-
-    threading.Thread(target=run, name="hubauth-job-finish", daemon=True).start()
-
-
 def _text(raw: Optional[bytes]) -> Optional[str]:
     return raw.decode("utf-8", "replace") if raw is not None else None
 
@@ -328,7 +262,7 @@ def _text(raw: Optional[bytes]) -> Optional[str]:
 LoopHook = Callable[[str], Any]
 
 
-async def run(job: Job, hook: Optional[LoopHook] = None, *, detach: bool = False) -> None:
+async def run(job: Job, hook: Optional[LoopHook] = None) -> None:
     """Polls `job` until its DONE event, awaiting the library's notify
     between polls. LOGIN calls `hook(url)` on the loop (awaiting it when it
     returns an awaitable); a hook that answers False cancels the login
@@ -336,8 +270,7 @@ async def run(job: Job, hook: Optional[LoopHook] = None, *, detach: bool = False
     caller's ``finally: job.close()`` cancels and frees the job.
 
     When the awaiting task is cancelled the job is cancelled by that
-    ``close()`` too, unless `detach`: then it finishes on the loop and is
-    freed with its result (see the module's docstring).
+    ``close()`` too (a refresh already sent still completes in the library).
 
     A job done at start returns at the first poll, without suspending."""
     while True:
@@ -345,12 +278,7 @@ async def run(job: Job, hook: Optional[LoopHook] = None, *, detach: bool = False
         if kind == DONE:
             return
         if kind == NONE:
-            try:
-                await job.wait()
-            except asyncio.CancelledError:
-                if detach:
-                    job.detach()
-                raise
+            await job.wait()
         elif kind == LOGIN and hook is not None:
             answer = hook(text or "")
             if inspect.isawaitable(answer):

@@ -807,12 +807,21 @@ def save_token(
 ) -> None:
     """Stores a token obtained elsewhere for ``provider`` and ``server``
     (juliahub: a whole auth.toml; dagshub: an app token; cave: a 32-hex token),
-    atomically, mode 0600."""
-    value = token.reveal() if isinstance(token, Secret) else token
-    if not isinstance(value, str):
+    atomically, mode 0600.
+
+    A ``Secret`` is handed to the library straight from its own memory: no
+    plaintext copy is made in Python, so a traceback that records local
+    variables (Sentry, rich, ``pytest --showlocals``) cannot show it."""
+    if not isinstance(token, (str, Secret)):
         raise TypeError(f"token must be a str or Secret, not {type(token).__name__}")
-    with _Options(_settings(server, provider, options), None) as opts, opts.use() as o:
-        _call(_L.hubauth_save_token, o, value.encode("utf-8"))
+    secret = token if isinstance(token, Secret) else Secret(token)
+    try:
+        with _Options(_settings(server, provider, options), None) as opts, opts.use() as o, \
+                _Using(secret._owned) as ptr:
+            _call(_L.hubauth_save_token, o, _lib.secret_bytes(ptr))
+    finally:
+        if secret is not token:
+            secret.close()
 
 
 def logout(server: Optional[str] = None, *, provider: Optional[str] = None,

@@ -227,6 +227,17 @@ bind(lib, path)
 NOTIFY_FD = NOTIFY_FN(ctypes.cast(lib.hubauth_notify_fd, ctypes.c_void_p).value)
 
 
+#: ``hubauth_secret_expose`` returning the address, not a ``bytes`` copy.
+_EXPOSE_ADDRESS = ctypes.CFUNCTYPE(ctypes.c_void_p, SecretPtr)(("hubauth_secret_expose", lib))
+
+
+def secret_bytes(ptr: "SecretPtr") -> ctypes.c_char_p:
+    """The bytes of a live secret as a ``const char *`` argument, without a
+    Python copy of them (its repr shows only the address); valid while the
+    secret is."""
+    return ctypes.cast(_EXPOSE_ADDRESS(ptr), ctypes.c_char_p)
+
+
 def version() -> str:
     """The library's own version, e.g. "0.1.0"."""
     raw: Optional[bytes] = lib.hubauth_version()

@@ -19,7 +19,10 @@ use crate::server::{configured_http_origin, require_secure_with};
 /// A login URL a server handed over, checked: absolute, https (plain http only
 /// to loopback or to an http server the user configured for a hub that
 /// allows it, as requests may go there too), with a host; anything else (`file:`, `javascript:`, a
-/// relative path, `-o…`) is an `Insecure` error that does not quote the URL.
+/// relative path, `-o…`), or one holding a control, space or Unicode format
+/// character (bidi overrides and isolates, marks, zero-width characters, which
+/// make a printed URL read as another), is an `Insecure` error that does not
+/// quote the URL.
 pub fn check_login_url(url: &str) -> Result<Url> {
     // The URL itself is not quoted: it came in a reply whose other fields
     // are secrets (the device code), and a refused one may carry any of them.
@@ -29,7 +32,11 @@ pub fn check_login_url(url: &str) -> Result<Url> {
              to loopback); it was neither opened nor shown",
         )
     };
-    if url.starts_with('-') || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if url.starts_with('-')
+        || url
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || is_format_char(c))
+    {
         return Err(refuse());
     }
     let parsed = Url::parse(url).map_err(|_| refuse())?;
@@ -39,6 +46,37 @@ pub fn check_login_url(url: &str) -> Result<Url> {
         return Err(refuse());
     }
     Ok(parsed)
+}
+
+/// Unicode's Cf (format) characters, as of Unicode 16, plus the line and
+/// paragraph separators: invisible, and able to reorder or hide what is
+/// printed around them.
+fn is_format_char(c: char) -> bool {
+    const FORMAT: &[(u32, u32)] = &[
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x2028, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+    ];
+    let c = c as u32;
+    FORMAT.iter().any(|&(low, high)| (low..=high).contains(&c))
 }
 
 /// Shows `url` to the user. `user_code` is printed beside it for device flows.
@@ -181,6 +219,40 @@ mod tests {
         }
         let e = check_login_url("file:///x\x1b[2J").unwrap_err();
         assert!(!e.message().contains('\x1b'), "{e}");
+    }
+
+    /// Invisible characters that reorder or hide text make a printed URL read
+    /// as another one; a URL holding any of them is refused.
+    #[test]
+    fn bidi_and_format_characters_are_refused() {
+        let kind = |u: &str| check_login_url(u).map(|_| ()).map_err(|e| e.kind());
+        for c in [
+            '\u{202a}',
+            '\u{202b}',
+            '\u{202c}',
+            '\u{202d}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{200b}',
+            '\u{200d}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{00ad}',
+            '\u{061c}',
+            '\u{e0041}',
+        ] {
+            let url = format!("https://hub.example/device?user_code=AB{c}CD");
+            assert_eq!(kind(&url), Err(ErrorKind::Insecure), "U+{:04X}", c as u32);
+        }
+        // Letters of any script are not format characters.
+        assert_eq!(kind("https://hub.example/device?who=Zoë&ß=日本"), Ok(()));
     }
 
     /// A hub the user configured over plain http (DagsHub, CAVE) shows its

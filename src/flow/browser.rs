@@ -2,16 +2,24 @@
 //! the URL and try the desktop's opener without ever waiting for it.
 //!
 //! The URL comes from a server, so it is checked first ([`check_login_url`]:
-//! an absolute https URL, http only for loopback) and only then handed to
-//! the hook, printed (escaped) or opened. It is opened with the `opener`
-//! crate, which runs `xdg-open` / `open` directly (no shell) with the URL as
-//! its single argument; a checked URL starts with `https://` or `http://`,
-//! so the opener can never take it for an option.
+//! an absolute https URL, http only for loopback, no control, space or
+//! invisible formatting character) and only then handed to the hook, printed
+//! (escaped) or opened.
+//!
+//! The opener never sees the URL: a command line is readable by every local
+//! user, and the URL carries the login's `state`, PKCE challenge, DagsHub's
+//! request id or a device code. It is given a private page that sends the
+//! browser on ([`LoginPage`], `file:///…/login-<random>.html`), run directly
+//! (no shell), with an environment reduced to what a desktop needs to show
+//! a browser ([`OPENER_ENV`]): the caller's tokens and secrets in variables
+//! (`DAGSHUB_USER_TOKEN`, `DHCORE_*`, `HUBAUTH_*`) stay out of the browser
+//! and everything it starts.
 
 use reqwest::Url;
 
 use crate::error::{Error, Result};
 use crate::flow::LoginContext;
+use crate::flow::login_page::LoginPage;
 use crate::log::{self, escape};
 use crate::options::HookAction;
 use crate::server::{configured_http_origin, require_secure_with};
@@ -124,14 +132,16 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
         ),
         None => eprintln!("hubauth: to log in, open {}", escape(url)),
     }
-    launch_opener(url);
+    if let Some(page) = launch_opener(url) {
+        ctx.keep_until_done(page);
+    }
     Ok(())
 }
 
 /// The desktop's URL opener. The URL is always printed first, so the opener
 /// is a convenience, as in PkgAuthentication.jl (`open_browser`): under WSL
 /// the Windows browser (PkgAuthentication runs `cmd.exe /c start`; we run
-/// `explorer.exe <url>`, which opens the default browser without a shell),
+/// `explorer.exe <page>`, which opens the default browser without a shell),
 /// `open` on macOS, and elsewhere `xdg-open` even without DISPLAY (it may
 /// find a browser that needs none, and its failure is harmless).
 pub fn opener() -> Option<&'static str> {
@@ -162,24 +172,69 @@ pub fn is_wsl() -> bool {
             .is_ok_and(|r| r.to_ascii_lowercase().contains("microsoft"))
 }
 
-/// Starts the desktop's opener without waiting; failure is fine (the URL was
-/// printed). Never through a shell: under WSL `explorer.exe <url>` is run
-/// directly, elsewhere the `opener` crate (xdg-open / open). Does nothing
-/// when `url` fails [`check_login_url`]. Public for hooks that print the URL
-/// their own way (the `hubauth` CLI).
-pub fn launch_opener(url: &str) {
-    let Some(program) = opener() else {
-        return;
+/// The environment variables the opener keeps; every other one is removed.
+/// What a desktop needs to find and show a browser: the session (X11 with
+/// its cookie, Wayland, D-Bus, the runtime directory), the user's choice of
+/// browser (`BROWSER`, `XDG_*`, the desktop names xdg-open looks at), locale
+/// and terminal, and WSL's interop. A trailing `*` makes a prefix.
+pub const OPENER_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TMPDIR",
+    "TERM",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "DISPLAY",
+    "XAUTHORITY",
+    "WAYLAND_DISPLAY",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "XDG_*",
+    "BROWSER",
+    "DESKTOP_SESSION",
+    "KDE_FULL_SESSION",
+    "KDE_SESSION_VERSION",
+    "GNOME_DESKTOP_SESSION_ID",
+    "WSL_*",
+    "WSLENV",
+];
+
+/// Whether the opener keeps the variable `name` ([`OPENER_ENV`]).
+pub fn opener_keeps(name: &str) -> bool {
+    OPENER_ENV
+        .iter()
+        .any(|allowed| match allowed.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *allowed,
+        })
+}
+
+/// Starts the desktop's opener on a private page that leads to `url`
+/// ([`LoginPage`]), without waiting; failure is fine (the URL was printed).
+/// Never through a shell, never with the URL in its arguments, with the
+/// environment of [`OPENER_ENV`] only. Under WSL the page's Windows path
+/// (`wslpath -w`) goes to `explorer.exe`. Does nothing when `url` fails
+/// [`check_login_url`] or no page can be written.
+///
+/// The page is removed when the returned value is dropped, or a minute
+/// after it was written ([`crate::flow::login_page::REMOVE_AFTER`]): keep it
+/// until the login ends. Public for hooks that print the URL their own way
+/// (the `hubauth` CLI).
+#[must_use = "the page is removed when this is dropped: keep it until the login ends"]
+pub fn launch_opener(url: &str) -> Option<LoginPage> {
+    let program = opener()?;
+    let url = check_login_url(url).ok()?;
+    let page = LoginPage::write(&url).ok()?;
+    let target = if program == "explorer.exe" {
+        windows_path(page.path())?
+    } else {
+        page.file_url()?
     };
-    if check_login_url(url).is_err() {
-        return;
-    }
-    if program != "explorer.exe" {
-        let _ = opener::open_browser(url);
-        return;
-    }
-    let spawned = std::process::Command::new(program)
-        .arg(url)
+    let spawned = opener_command(program)
+        .arg(target)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -190,6 +245,31 @@ pub fn launch_opener(url: &str) {
             let _ = child.wait();
         });
     }
+    Some(page)
+}
+
+/// `program`, to be run with the opener's environment ([`OPENER_ENV`]).
+fn opener_command(program: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(name, _)| name.to_str().is_some_and(opener_keeps)));
+    command
+}
+
+/// The Windows path of `page` under WSL (`wslpath -w`), for explorer.exe.
+fn windows_path(page: &std::path::Path) -> Option<String> {
+    let output = opener_command("wslpath")
+        .arg("-w")
+        .arg(page)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let path = String::from_utf8(output.stdout).ok()?;
+    let path = path.trim_end_matches(['\r', '\n']);
+    (output.status.success() && !path.is_empty() && !path.starts_with('-'))
+        .then(|| path.to_string())
 }
 
 #[cfg(test)]
@@ -253,6 +333,42 @@ mod tests {
         }
         // Letters of any script are not format characters.
         assert_eq!(kind("https://hub.example/device?who=Zoë&ß=日本"), Ok(()));
+    }
+
+    #[test]
+    fn the_opener_keeps_only_the_desktops_variables() {
+        for kept in [
+            "PATH",
+            "HOME",
+            "DISPLAY",
+            "WAYLAND_DISPLAY",
+            "XDG_RUNTIME_DIR",
+            "XAUTHORITY",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "BROWSER",
+            "LANG",
+            "LC_ALL",
+            "WSL_DISTRO_NAME",
+            "WSLENV",
+        ] {
+            assert!(opener_keeps(kept), "{kept}");
+        }
+        for dropped in [
+            "DAGSHUB_USER_TOKEN",
+            "DHCORE_PERSONAL_ACCESS_TOKEN",
+            "DHCORE_PASSWORD",
+            "HUBAUTH_TOKEN",
+            "HUBAUTH_CLIENT_SECRET",
+            "AWS_SECRET_ACCESS_KEY",
+            "GITHUB_TOKEN",
+            "LD_PRELOAD",
+            "PATHX",
+            "XDG",
+            "LC",
+            "HOMEDIR",
+        ] {
+            assert!(!opener_keeps(dropped), "{dropped}");
+        }
     }
 
     /// A hub the user configured over plain http (DagsHub, CAVE) shows its

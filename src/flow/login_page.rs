@@ -13,7 +13,8 @@
 //! - a new directory per page, `hubauth-login-<random>`, made with
 //!   `mkdir(2)` mode 0700 under `$XDG_RUNTIME_DIR` (when it is an absolute
 //!   path to a directory of ours that no one else may enter) or else the
-//!   temporary directory. `mkdir` fails on anything already there, a planted
+//!   temporary directory (not one others may write without the sticky bit:
+//!   they could rename ours away and put theirs in its place). `mkdir` fails on anything already there, a planted
 //!   symbolic link included, and never follows one; the directory is then
 //!   opened with `O_NOFOLLOW` and checked through that descriptor: a
 //!   directory, ours, mode 0700;
@@ -80,7 +81,13 @@ impl LoginPage {
     /// Writes a page that sends the browser to `url` (a checked login URL),
     /// in a new private directory, and starts its removal timer.
     pub fn write(url: &Url) -> std::io::Result<LoginPage> {
-        let base = base_dir();
+        let base = base_dir().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "no private place for the login page: the temporary directory is \
+                 writable by others without the sticky bit",
+            )
+        })?;
         let suffix = random::from_alphabet(ALPHANUMERIC, 16).map_err(std::io::Error::other)?;
         let dir = base.join(format!("hubauth-login-{suffix}"));
         let dir_fd = make_private_dir(&dir)?;
@@ -96,7 +103,7 @@ impl LoginPage {
         let mut file = create_private_file(&dir_fd, &name)?;
         file.write_all(page_html(url).as_bytes())?;
         file.flush()?;
-        page.remove_later();
+        page.remove_after(REMOVE_AFTER);
         Ok(page)
     }
 
@@ -110,14 +117,14 @@ impl LoginPage {
         Url::from_file_path(&self.files.file).ok().map(String::from)
     }
 
-    /// Removes the page [`REMOVE_AFTER`] from now unless dropped before.
-    /// The timer holds no reference that would keep anything alive.
-    fn remove_later(&self) {
+    /// Removes the page `delay` from now unless dropped before. The timer
+    /// holds no reference that would keep anything alive.
+    fn remove_after(&self, delay: Duration) {
         let files: Weak<PageFiles> = Arc::downgrade(&self.files);
         let _ = std::thread::Builder::new()
             .name("hubauth-login-page".into())
             .spawn(move || {
-                std::thread::sleep(REMOVE_AFTER);
+                std::thread::sleep(delay);
                 if let Some(files) = files.upgrade() {
                     files.remove();
                 }
@@ -126,16 +133,22 @@ impl LoginPage {
 }
 
 /// `$XDG_RUNTIME_DIR` when it is an absolute path to a directory of ours
-/// that only we may enter, else the temporary directory.
-fn base_dir() -> PathBuf {
+/// that only we may enter, else the temporary directory, unless others may
+/// write there without the sticky bit (they could then rename our
+/// directory away and put theirs in its place after our checks).
+fn base_dir() -> Option<PathBuf> {
     if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
         && runtime.is_absolute()
         && std::fs::metadata(&runtime)
             .is_ok_and(|m| m.is_dir() && m.uid() == my_uid() && m.mode() & 0o077 == 0)
     {
-        return runtime;
+        return Some(runtime);
     }
-    std::env::temp_dir()
+    let temp = std::env::temp_dir();
+    let meta = std::fs::metadata(&temp).ok()?;
+    // Writable by group or others, and no sticky bit (0o1000).
+    let shared_unsafely = meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0;
+    (meta.is_dir() && !shared_unsafely).then_some(temp)
 }
 
 fn my_uid() -> u32 {
@@ -292,6 +305,21 @@ mod tests {
         );
         drop(page);
         assert!(!path.exists() && !dir.exists());
+    }
+
+    #[test]
+    fn the_timer_removes_a_page_its_login_still_holds() {
+        let url = Url::parse("https://id.example/auth?state=s2").unwrap();
+        let page = LoginPage::write(&url).unwrap();
+        let path = page.path().to_path_buf();
+        page.remove_after(Duration::from_millis(50));
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while path.exists() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!path.exists() && !path.parent().unwrap().exists());
+        // The drop after the timer finds nothing left to do.
+        drop(page);
     }
 
     #[test]

@@ -249,6 +249,15 @@ impl Connection {
                 Ok(0) => return Progress::Ended,
                 Ok(n) => {
                     if self.head.len() + n > MAX_HEAD {
+                        // What has already arrived is read away, so closing
+                        // sends the answer rather than a reset that drops it.
+                        let mut rest = MAX_HEAD;
+                        while let Ok(n @ 1..) = self.stream.read(&mut buf) {
+                            rest = rest.saturating_sub(n);
+                            if rest == 0 {
+                                break;
+                            }
+                        }
                         respond(&mut self.stream, 400, "Bad request.");
                         return Progress::Ended;
                     }
@@ -429,6 +438,76 @@ mod tests {
             }
             _ => panic!("an error response with the right state ends the wait"),
         }
+    }
+
+    /// A wait on a new listener for `/callback` with state `s1`, run on a
+    /// thread; `client` plays the other side with the port.
+    fn wait_with<T: Send + 'static>(
+        client: impl FnOnce(u16) -> T + Send + 'static,
+    ) -> (Result<Callback>, Duration, T) {
+        let listener = Listener::bind(None).unwrap();
+        let port = listener.port();
+        let client = std::thread::spawn(move || client(port));
+        let mut options = crate::options::Options::new();
+        options.set("timeout_ms", "20000").unwrap();
+        let ctx = LoginContext::from_options(&options, true);
+        let started = Instant::now();
+        let result = listener.wait("/callback", "s1", &ctx);
+        (result, started.elapsed(), client.join().unwrap())
+    }
+
+    fn send(port: u16, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        stream.write_all(request).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    }
+
+    const CALLBACK: &[u8] = b"GET /callback?code=c1&state=s1 HTTP/1.1\r\nHost: a\r\n\r\n";
+
+    #[test]
+    fn more_connections_than_the_cap_close_the_quietest() {
+        let (result, _, (closed, answer)) = wait_with(|port| {
+            let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS + 8)
+                .map(|_| TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap())
+                .collect();
+            std::thread::sleep(Duration::from_millis(500));
+            let closed: Vec<usize> = (0..idle.len())
+                .filter(|&i| {
+                    idle[i].set_nonblocking(true).unwrap();
+                    matches!((&idle[i]).read(&mut [0u8; 1]), Ok(0))
+                })
+                .collect();
+            (closed, send(port, CALLBACK))
+        });
+        assert!(matches!(result, Ok(Callback::Code(ref c)) if c == "c1"));
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+        // The eight opened first (the quietest) made room for the rest.
+        assert_eq!(closed, (0..8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_head_too_large_or_too_slow_is_closed_and_the_wait_goes_on() {
+        let (result, _, (large, slow, slow_took)) = wait_with(|port| {
+            let mut large = vec![b'A'; MAX_HEAD + 1024];
+            large.splice(0..4, *b"GET ");
+            let large = send(port, &large);
+            let started = Instant::now();
+            let slow = send(port, b"GET /callback?code=c0&state=s1 HTTP/1.1\r\n");
+            let slow_took = started.elapsed();
+            send(port, CALLBACK);
+            (large, slow, slow_took)
+        });
+        assert!(matches!(result, Ok(Callback::Code(ref c)) if c == "c1"));
+        assert!(large.starts_with("HTTP/1.1 400 "), "{large}");
+        assert!(slow.starts_with("HTTP/1.1 408 "), "{slow}");
+        // Closed once its whole budget was spent (generous bounds).
+        assert!(
+            slow_took >= HEAD_BUDGET - Duration::from_millis(200)
+                && slow_took < HEAD_BUDGET + Duration::from_secs(3),
+            "{slow_took:?}"
+        );
     }
 
     #[test]

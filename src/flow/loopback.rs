@@ -169,13 +169,17 @@ impl Listener {
                 {
                     continue;
                 }
-                // Out of descriptors or memory: the next pass tries again.
+                // Out of descriptors or memory: the next pass tries again,
+                // after a pause (the connection stays pending, so the
+                // listener stays readable and the poll would not wait).
                 Err(e)
                     if matches!(
                         e.raw_os_error(),
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     ) =>
                 {
+                    // A cancel cuts the pause short; the loop's top sees it.
+                    let _ = crate::cancel::sleep(TICK, "browser login");
                     break;
                 }
                 Err(e) => {

@@ -143,18 +143,32 @@ fn p8_unparsable_allow_interactive_refuses_login() {
 }
 
 /// A fake opener named `name` in a fresh bin dir that appends its
-/// arguments to `<dir>/opened`.
+/// arguments (a line `ARGV …`) and then the page it was given to
+/// `<dir>/opened`; beside it a fake `wslpath -w` that turns a path into
+/// `W:<path>`, as the Windows path explorer.exe gets under WSL.
 fn fake_opener(name: &str) -> (tempfile::TempDir, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let bin = tempfile::tempdir().unwrap();
     let log = bin.path().join("opened");
-    let script = bin.path().join(name);
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", log.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let scripts = [
+        (
+            name,
+            format!(
+                "#!/bin/sh\necho \"ARGV $*\" >> '{log}.part'\np=\"${{1#file://}}\"\n\
+                 cat \"${{p#W:}}\" >> '{log}.part'\nmv '{log}.part' '{log}'\n",
+                log = log.display()
+            ),
+        ),
+        (
+            "wslpath",
+            "#!/bin/sh\n[ \"$1\" = -w ] && printf 'W:%s\\n' \"$2\"\n".to_string(),
+        ),
+    ];
+    for (file, text) in scripts {
+        let script = bin.path().join(file);
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     (bin, log)
 }
 
@@ -197,7 +211,11 @@ fn login_with_opener(name: &str, extra: &[(&str, Option<&str>)]) -> String {
         let err = authenticate(&o).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         let opened = wait_for(&log);
+        // The page holds the URL; the command line only the page.
         assert!(opened.contains(&server.url()), "{opened}");
+        let argv = opened.lines().next().unwrap();
+        assert!(!argv.contains(&server.url()), "{argv}");
+        assert!(!argv.contains("user_code") && !argv.contains('?'), "{argv}");
         opened
     })
 }
@@ -206,10 +224,14 @@ fn login_with_opener(name: &str, extra: &[(&str, Option<&str>)]) -> String {
 #[test]
 fn p9_xdg_open_runs_even_without_display() {
     let opened = login_with_opener("xdg-open", &[]);
+    assert!(opened.starts_with("ARGV file:///"), "{opened}");
     assert!(opened.contains("user_code="), "{opened}");
 }
 
 #[test]
 fn p9_wsl_opens_the_windows_browser() {
-    login_with_opener("explorer.exe", &[("WSL_DISTRO_NAME", Some("Ubuntu"))]);
+    let opened = login_with_opener("explorer.exe", &[("WSL_DISTRO_NAME", Some("Ubuntu"))]);
+    // The page's Windows path, from wslpath.
+    assert!(opened.starts_with("ARGV W:/"), "{opened}");
+    assert!(opened.contains("user_code="), "{opened}");
 }

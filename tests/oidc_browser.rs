@@ -6,8 +6,10 @@
 
 mod support;
 
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -157,10 +159,11 @@ fn a_wrong_state_is_refused_and_the_listener_keeps_waiting() {
         let state = query(&location, "state").unwrap();
         assert!(query(&location, "code").is_some(), "{reply}");
         let mut got = Vec::new();
-        // Another state, no state, another path, a broken request.
+        // Another state, no state, another path (404), a broken request.
         got.push(get(&location.replace(&state, "forged-state")));
         got.push(get(&location.replace(&format!("state={state}"), "x=1")));
         got.push(get(&location.replace("/callback", "/favicon.ico")));
+        got.push(get(&location.replace("/callback", "/callback/")));
         let port = url::Url::parse(&location).unwrap().port().unwrap();
         let mut raw = TcpStream::connect(("127.0.0.1", port)).unwrap();
         std::io::Write::write_all(&mut raw, b"BREW /callback HTTP/1.1\r\n\r\n").unwrap();
@@ -178,7 +181,7 @@ fn a_wrong_state_is_refused_and_the_listener_keeps_waiting() {
     options.set("flow", "browser").unwrap();
     let auth = authenticate(&options).unwrap();
     assert_eq!(auth.username().as_deref(), Some("alice"));
-    assert_eq!(*refused.lock().unwrap(), vec![400, 400, 400, 400]);
+    assert_eq!(*refused.lock().unwrap(), vec![400, 400, 404, 404, 400]);
     assert!(stored(&case.path).contains_key("refresh_token"));
 }
 
@@ -348,4 +351,264 @@ fn a_refused_login_is_an_authentication_error() {
     assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
     assert!(err.message().contains("access_denied"), "{err}");
     assert!(!case.path.exists());
+}
+
+// Issue 22, item 2: any local user can connect to the listener; none can
+// hold the login up (security review, finding 2).
+
+/// The redirect listener's port, from the login URL.
+fn listener_port(url: &str) -> u16 {
+    url::Url::parse(&query(url, "redirect_uri").unwrap())
+        .unwrap()
+        .port()
+        .unwrap()
+}
+
+/// How many silent connections a siege keeps open.
+const IDLE: usize = 12;
+
+/// A hostile local client: it keeps [`IDLE`] silent connections open to the
+/// listener and one more that trickles a request a byte every 200 ms,
+/// reopening each as the listener closes it, until dropped.
+struct Siege {
+    stop: Arc<AtomicBool>,
+    /// How often the listener closed the trickling connection.
+    cut: Arc<AtomicUsize>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Siege {
+    fn start(port: u16) -> Siege {
+        let stop = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(AtomicUsize::new(0));
+        let idle = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    // Replaced every half second: always a dozen fresh ones.
+                    let open: Vec<TcpStream> = (0..IDLE)
+                        .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+                        .collect();
+                    std::thread::sleep(Duration::from_millis(500));
+                    drop(open);
+                }
+            })
+        };
+        let trickle = {
+            let (stop, cut) = (stop.clone(), cut.clone());
+            std::thread::spawn(move || {
+                let request = b"GET /callback?code=x&state=guess HTTP/1.1\r\nHost: a\r\n";
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    };
+                    for byte in request.iter().cycle() {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        if stream.write_all(&[*byte]).is_err() {
+                            cut.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            })
+        };
+        // Let the connections be accepted before the real browser comes.
+        std::thread::sleep(Duration::from_millis(300));
+        Siege {
+            stop,
+            cut,
+            threads: vec![idle, trickle],
+        }
+    }
+
+    fn cut(&self) -> usize {
+        self.cut.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Siege {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Options whose user starts a siege on the listener (kept in the returned
+/// slot until the test drops it) and then does nothing.
+fn besieged(case: &Case) -> (Options, Arc<Mutex<Option<Siege>>>) {
+    let slot: Arc<Mutex<Option<Siege>>> = Arc::default();
+    let keep = slot.clone();
+    let mut options = case.with_user(move |_, url| {
+        *keep.lock().unwrap() = Some(Siege::start(listener_port(&url)));
+    });
+    options.set("flow", "browser").unwrap();
+    options.set("maxcount", "1").unwrap();
+    (options, slot)
+}
+
+#[test]
+fn idle_connections_and_a_trickler_do_not_hold_up_the_callback() {
+    let case = Case::new(OidcServer::start());
+    let delivered: Arc<Mutex<Option<Duration>>> = Arc::default();
+    let took = delivered.clone();
+    let mut options = case.with_user(move |control, url| {
+        let siege = Siege::start(listener_port(&url));
+        let location = control.browse(&url, false)["location"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let started = Instant::now();
+        assert_eq!(get(&location), 200);
+        *took.lock().unwrap() = Some(started.elapsed());
+        drop(siege);
+    });
+    options.set("flow", "browser").unwrap();
+    options.set("timeout_ms", "30000").unwrap();
+    let started = Instant::now();
+    let auth = authenticate(&options).unwrap();
+    let total = started.elapsed();
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    let callback = delivered.lock().unwrap().unwrap();
+    eprintln!("callback answered in {callback:?}, login took {total:?}");
+    // Generous bounds: the listener answers at once; one blocked on a
+    // connection would wait seconds per connection.
+    assert!(callback < Duration::from_secs(2), "{callback:?}");
+    assert!(total < Duration::from_secs(15), "{total:?}");
+}
+
+#[test]
+fn a_cancel_ends_a_besieged_browser_login_within_a_second() {
+    let case = Case::new(OidcServer::start());
+    let (mut options, siege) = besieged(&case);
+    let cancel = hubauth::Cancel::new().unwrap();
+    options.set_cancel(Some(cancel.clone()));
+    options.set("timeout_ms", "30000").unwrap();
+    let trigger = std::thread::spawn({
+        let siege = siege.clone();
+        move || {
+            // Once the siege runs and the trickler is mid-request.
+            let until = Instant::now() + Duration::from_secs(20);
+            while siege.lock().unwrap().is_none() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(700));
+            cancel.trigger();
+            Instant::now()
+        }
+    });
+    let err = authenticate(&options).unwrap_err();
+    let returned = Instant::now();
+    let triggered = trigger.join().unwrap();
+    drop(siege.lock().unwrap().take());
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    let late = returned.saturating_duration_since(triggered);
+    eprintln!("returned {late:?} after the cancel");
+    assert!(late < Duration::from_secs(1), "{late:?}");
+    assert!(!case.path.exists());
+}
+
+#[test]
+fn timeout_ms_ends_a_besieged_browser_login() {
+    let case = Case::new(OidcServer::start());
+    let (mut options, siege) = besieged(&case);
+    options.set("timeout_ms", "3500").unwrap();
+    let started = Instant::now();
+    let err = authenticate(&options).unwrap_err();
+    let took = started.elapsed();
+    let cut = siege.lock().unwrap().as_ref().map_or(0, Siege::cut);
+    drop(siege.lock().unwrap().take());
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    eprintln!("timed out after {took:?}; the trickler was cut off {cut} times");
+    assert!(
+        took >= Duration::from_millis(3400) && took < Duration::from_millis(4500),
+        "{took:?}"
+    );
+    // The trickler's request head had a 2 s budget, not one per byte.
+    assert!(cut >= 1, "the trickling connection was never closed");
+    assert!(!case.path.exists());
+}
+
+/// The siege run by another user (uid 65534 through setpriv, as bash with
+/// /dev/tcp): it cannot hold the login up either. Skipped with a message
+/// when it cannot run so.
+#[test]
+fn another_user_cannot_block_the_browser_login() {
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    let (setpriv, bash) = (Path::new("/usr/bin/setpriv"), Path::new("/bin/bash"));
+    if !is_root || !setpriv.exists() || !bash.exists() {
+        eprintln!("SKIPPED: needs root, /usr/bin/setpriv and /bin/bash to run as another user");
+        return;
+    }
+    // A dozen silent connections and a trickler, reopened as they are closed.
+    const ATTACK: &str = r#"
+        trap '' PIPE
+        port=$1
+        echo ready
+        while :; do
+            for fd in 3 4 5 6 7 8 9 10 11 12 13 14; do
+                eval "exec $fd<>/dev/tcp/127.0.0.1/$port" 2>/dev/null || exit 0
+            done
+            exec 20<>/dev/tcp/127.0.0.1/$port 2>/dev/null || exit 0
+            for c in G E T ' ' / c a l l b a c k '?'; do
+                printf %s "$c" >&20 2>/dev/null || break
+                sleep 0.2
+            done
+        done
+    "#;
+    let case = Case::new(OidcServer::start());
+    let attacker: Arc<Mutex<Option<std::process::Child>>> = Arc::default();
+    let delivered: Arc<Mutex<Option<Duration>>> = Arc::default();
+    let (child_slot, took) = (attacker.clone(), delivered.clone());
+    let mut options = case.with_user(move |control, url| {
+        let port = listener_port(&url);
+        let mut child = std::process::Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args([bash.to_str().unwrap(), "-c", ATTACK, "attack"])
+            .arg(port.to_string())
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        *child_slot.lock().unwrap() = Some(child);
+        // Let it open its connections and start trickling.
+        std::thread::sleep(Duration::from_millis(700));
+        let location = control.browse(&url, false)["location"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let started = Instant::now();
+        assert_eq!(get(&location), 200);
+        *took.lock().unwrap() = Some(started.elapsed());
+    });
+    options.set("flow", "browser").unwrap();
+    options.set("timeout_ms", "30000").unwrap();
+    let result = authenticate(&options);
+    if let Some(mut child) = attacker.lock().unwrap().take() {
+        let alive = child.try_wait().unwrap().is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(alive, "the attacker was not running during the login");
+    }
+    let auth = result.unwrap();
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    let callback = delivered.lock().unwrap().unwrap();
+    eprintln!("callback answered in {callback:?} under another user's siege");
+    assert!(callback < Duration::from_secs(2), "{callback:?}");
 }

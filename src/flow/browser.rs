@@ -2,16 +2,24 @@
 //! the URL and try the desktop's opener without ever waiting for it.
 //!
 //! The URL comes from a server, so it is checked first ([`check_login_url`]:
-//! an absolute https URL, http only for loopback) and only then handed to
-//! the hook, printed (escaped) or opened. It is opened with the `opener`
-//! crate, which runs `xdg-open` / `open` directly (no shell) with the URL as
-//! its single argument; a checked URL starts with `https://` or `http://`,
-//! so the opener can never take it for an option.
+//! an absolute https URL, http only for loopback, no control, space or
+//! invisible formatting character) and only then handed to the hook, printed
+//! (escaped) or opened.
+//!
+//! The opener never sees the URL: a command line is readable by every local
+//! user, and the URL carries the login's `state`, PKCE challenge, DagsHub's
+//! request id or a device code. It is given a private page that sends the
+//! browser on ([`LoginPage`], `file:///…/login-<random>.html`), run directly
+//! (no shell), with an environment reduced to what a desktop needs to show
+//! a browser ([`OPENER_ENV`]): the caller's tokens and secrets in variables
+//! (`DAGSHUB_USER_TOKEN`, `DHCORE_*`, `HUBAUTH_*`) stay out of the browser
+//! and everything it starts.
 
 use reqwest::Url;
 
 use crate::error::{Error, Result};
 use crate::flow::LoginContext;
+use crate::flow::login_page::LoginPage;
 use crate::log::{self, escape};
 use crate::options::HookAction;
 use crate::server::{configured_http_origin, require_secure_with};
@@ -19,7 +27,10 @@ use crate::server::{configured_http_origin, require_secure_with};
 /// A login URL a server handed over, checked: absolute, https (plain http only
 /// to loopback or to an http server the user configured for a hub that
 /// allows it, as requests may go there too), with a host; anything else (`file:`, `javascript:`, a
-/// relative path, `-o…`) is an `Insecure` error that does not quote the URL.
+/// relative path, `-o…`), or one holding a control, space or Unicode format
+/// character (bidi overrides and isolates, marks, zero-width characters, which
+/// make a printed URL read as another), is an `Insecure` error that does not
+/// quote the URL.
 pub fn check_login_url(url: &str) -> Result<Url> {
     // The URL itself is not quoted: it came in a reply whose other fields
     // are secrets (the device code), and a refused one may carry any of them.
@@ -29,7 +40,11 @@ pub fn check_login_url(url: &str) -> Result<Url> {
              to loopback); it was neither opened nor shown",
         )
     };
-    if url.starts_with('-') || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if url.starts_with('-')
+        || url
+            .chars()
+            .any(|c| c.is_whitespace() || log::is_unprintable(c))
+    {
         return Err(refuse());
     }
     let parsed = Url::parse(url).map_err(|_| refuse())?;
@@ -89,14 +104,16 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
         ),
         None => eprintln!("hubauth: to log in, open {}", escape(url)),
     }
-    launch_opener(url);
+    if let Some(page) = launch_opener(url) {
+        ctx.keep_until_done(page);
+    }
     Ok(())
 }
 
 /// The desktop's URL opener. The URL is always printed first, so the opener
 /// is a convenience, as in PkgAuthentication.jl (`open_browser`): under WSL
 /// the Windows browser (PkgAuthentication runs `cmd.exe /c start`; we run
-/// `explorer.exe <url>`, which opens the default browser without a shell),
+/// `explorer.exe <page>`, which opens the default browser without a shell),
 /// `open` on macOS, and elsewhere `xdg-open` even without DISPLAY (it may
 /// find a browser that needs none, and its failure is harmless).
 pub fn opener() -> Option<&'static str> {
@@ -127,24 +144,69 @@ pub fn is_wsl() -> bool {
             .is_ok_and(|r| r.to_ascii_lowercase().contains("microsoft"))
 }
 
-/// Starts the desktop's opener without waiting; failure is fine (the URL was
-/// printed). Never through a shell: under WSL `explorer.exe <url>` is run
-/// directly, elsewhere the `opener` crate (xdg-open / open). Does nothing
-/// when `url` fails [`check_login_url`]. Public for hooks that print the URL
-/// their own way (the `hubauth` CLI).
-pub fn launch_opener(url: &str) {
-    let Some(program) = opener() else {
-        return;
+/// The environment variables the opener keeps; every other one is removed.
+/// What a desktop needs to find and show a browser: the session (X11 with
+/// its cookie, Wayland, D-Bus, the runtime directory), the user's choice of
+/// browser (`BROWSER`, `XDG_*`, the desktop names xdg-open looks at), locale
+/// and terminal, and WSL's interop. A trailing `*` makes a prefix.
+pub const OPENER_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TMPDIR",
+    "TERM",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "DISPLAY",
+    "XAUTHORITY",
+    "WAYLAND_DISPLAY",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "XDG_*",
+    "BROWSER",
+    "DESKTOP_SESSION",
+    "KDE_FULL_SESSION",
+    "KDE_SESSION_VERSION",
+    "GNOME_DESKTOP_SESSION_ID",
+    "WSL_*",
+    "WSLENV",
+];
+
+/// Whether the opener keeps the variable `name` ([`OPENER_ENV`]).
+pub fn opener_keeps(name: &str) -> bool {
+    OPENER_ENV
+        .iter()
+        .any(|allowed| match allowed.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *allowed,
+        })
+}
+
+/// Starts the desktop's opener on a private page that leads to `url`
+/// ([`LoginPage`]), without waiting; failure is fine (the URL was printed).
+/// Never through a shell, never with the URL in its arguments, with the
+/// environment of [`OPENER_ENV`] only. Under WSL the page's Windows path
+/// (`wslpath -w`) goes to `explorer.exe`. Does nothing when `url` fails
+/// [`check_login_url`] or no page can be written.
+///
+/// The page is removed when the returned value is dropped, or a minute
+/// after it was written ([`crate::flow::login_page::REMOVE_AFTER`]): keep it
+/// until the login ends. Public for hooks that print the URL their own way
+/// (the `hubauth` CLI).
+#[must_use = "the page is removed when this is dropped: keep it until the login ends"]
+pub fn launch_opener(url: &str) -> Option<LoginPage> {
+    let program = opener()?;
+    let url = check_login_url(url).ok()?;
+    let page = LoginPage::write(&url).ok()?;
+    let target = if program == "explorer.exe" {
+        windows_path(page.path())?
+    } else {
+        page.file_url()?
     };
-    if check_login_url(url).is_err() {
-        return;
-    }
-    if program != "explorer.exe" {
-        let _ = opener::open_browser(url);
-        return;
-    }
-    let spawned = std::process::Command::new(program)
-        .arg(url)
+    let spawned = opener_command(program)
+        .arg(target)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -155,6 +217,31 @@ pub fn launch_opener(url: &str) {
             let _ = child.wait();
         });
     }
+    Some(page)
+}
+
+/// `program`, to be run with the opener's environment ([`OPENER_ENV`]).
+fn opener_command(program: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(name, _)| name.to_str().is_some_and(opener_keeps)));
+    command
+}
+
+/// The Windows path of `page` under WSL (`wslpath -w`), for explorer.exe.
+fn windows_path(page: &std::path::Path) -> Option<String> {
+    let output = opener_command("wslpath")
+        .arg("-w")
+        .arg(page)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let path = String::from_utf8(output.stdout).ok()?;
+    let path = path.trim_end_matches(['\r', '\n']);
+    (output.status.success() && !path.is_empty() && !path.starts_with('-'))
+        .then(|| path.to_string())
 }
 
 #[cfg(test)]
@@ -184,6 +271,76 @@ mod tests {
         }
         let e = check_login_url("file:///x\x1b[2J").unwrap_err();
         assert!(!e.message().contains('\x1b'), "{e}");
+    }
+
+    /// Invisible characters that reorder or hide text make a printed URL read
+    /// as another one; a URL holding any of them is refused.
+    #[test]
+    fn bidi_and_format_characters_are_refused() {
+        let kind = |u: &str| check_login_url(u).map(|_| ()).map_err(|e| e.kind());
+        for c in [
+            '\u{202a}',
+            '\u{202b}',
+            '\u{202c}',
+            '\u{202d}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{200b}',
+            '\u{200d}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{00ad}',
+            '\u{061c}',
+            '\u{e0041}',
+        ] {
+            let url = format!("https://hub.example/device?user_code=AB{c}CD");
+            assert_eq!(kind(&url), Err(ErrorKind::Insecure), "U+{:04X}", c as u32);
+        }
+        // Letters of any script are not format characters.
+        assert_eq!(kind("https://hub.example/device?who=Zoë&ß=日本"), Ok(()));
+    }
+
+    #[test]
+    fn the_opener_keeps_only_the_desktops_variables() {
+        for kept in [
+            "PATH",
+            "HOME",
+            "DISPLAY",
+            "WAYLAND_DISPLAY",
+            "XDG_RUNTIME_DIR",
+            "XAUTHORITY",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "BROWSER",
+            "LANG",
+            "LC_ALL",
+            "WSL_DISTRO_NAME",
+            "WSLENV",
+        ] {
+            assert!(opener_keeps(kept), "{kept}");
+        }
+        for dropped in [
+            "DAGSHUB_USER_TOKEN",
+            "DHCORE_PERSONAL_ACCESS_TOKEN",
+            "DHCORE_PASSWORD",
+            "HUBAUTH_TOKEN",
+            "HUBAUTH_CLIENT_SECRET",
+            "AWS_SECRET_ACCESS_KEY",
+            "GITHUB_TOKEN",
+            "LD_PRELOAD",
+            "PATHX",
+            "XDG",
+            "LC",
+            "HOMEDIR",
+        ] {
+            assert!(!opener_keeps(dropped), "{dropped}");
+        }
     }
 
     /// A hub the user configured over plain http (DagsHub, CAVE) shows its

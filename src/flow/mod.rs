@@ -8,6 +8,7 @@ pub mod device;
 pub mod discovery;
 pub mod exchange;
 pub mod introspect;
+pub mod login_page;
 pub mod loopback;
 pub mod oauth;
 pub mod pkg_classic;
@@ -15,10 +16,12 @@ pub mod pkg_refresh;
 pub mod refresh;
 pub mod revoke;
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::cancel;
 use crate::error::{Error, Result};
+use crate::flow::login_page::LoginPage;
 use crate::options::{Hook, Options};
 
 /// What an interactive flow needs: where to send the user, whether it may wait
@@ -32,6 +35,9 @@ pub struct LoginContext {
     pub deadline: Instant,
     /// Poll interval when the server gives none.
     pub poll_interval: Option<Duration>,
+    /// The pages the opener was given ([`LoginPage`]): removed when the
+    /// login ends, this context being dropped.
+    pages: Mutex<Vec<LoginPage>>,
 }
 
 impl LoginContext {
@@ -51,7 +57,16 @@ impl LoginContext {
                     .unwrap_or(now)
             },
             poll_interval: options.poll_interval,
+            pages: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Keeps `page` until this login ends (then it is removed).
+    pub fn keep_until_done(&self, page: LoginPage) {
+        self.pages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(page);
     }
 
     /// True when a login may start: someone can be sent to a URL.

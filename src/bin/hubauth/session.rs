@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hubauth::flow::browser;
+use hubauth::flow::login_page::LoginPage;
 use hubauth::log::escape;
 use hubauth::{Cancel, HookAction, Options};
 
@@ -58,6 +59,8 @@ struct Shared {
     prompted: AtomicBool,
     /// While a login waits for the user: until when. Also serialises drawing.
     screen: Mutex<Screen>,
+    /// The pages the browser was sent to, removed when the session finishes.
+    pages: Mutex<Vec<LoginPage>>,
 }
 
 #[derive(Default)]
@@ -93,7 +96,12 @@ impl Shared {
         let open = !no_browser && browser::opener().is_some();
         if open {
             let _ = writeln!(err, "hubauth: opening it in your browser…");
-            browser::launch_opener(url);
+            if let Some(page) = browser::launch_opener(url) {
+                self.pages
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(page);
+            }
         }
         if !self.tty {
             let _ = writeln!(
@@ -162,6 +170,7 @@ impl Session {
             stop: AtomicBool::new(false),
             prompted: AtomicBool::new(false),
             screen: Mutex::new(Screen::default()),
+            pages: Mutex::new(Vec::new()),
         });
         let timeout = options.timeout;
         let hook_shared = shared.clone();
@@ -183,6 +192,11 @@ impl Session {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        self.shared
+            .pages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.shared.prompted.load(Ordering::SeqCst)
     }
 }

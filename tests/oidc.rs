@@ -152,17 +152,19 @@ fn device_login_by_the_hook_stores_a_refresh_token_0600() {
     );
 }
 
+/// A person who pressed Deny meant it: `access_denied` is a definite
+/// refusal, so the login is not tried again whatever `maxcount` says.
 #[test]
-fn a_denied_login_is_an_authentication_error_after_maxcount_tries() {
+fn a_denied_login_is_one_prompt_whatever_maxcount() {
     let case = Case::new(OidcServer::start());
     let mut o = case.login_options(true);
-    o.set("maxcount", "2").unwrap();
+    o.set("maxcount", "3").unwrap();
     let err = authenticate(&o).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
     assert!(err.message().contains("denied"), "{err}");
-    assert!(err.message().contains("after 2 tries"), "{err}");
-    assert_eq!(case.hook_calls(), 2);
-    assert_eq!(case.server.stat(&["device_denied"]), 2);
+    assert_eq!(case.hook_calls(), 1);
+    assert_eq!(case.server.stat(&["device_denied"]), 1);
+    assert_eq!(case.server.stat(&["device_authorizations"]), 1);
     assert!(!case.path.exists());
 }
 
@@ -344,13 +346,20 @@ fn a_confidential_client_uses_client_credentials() {
     assert_ne!(auth.token().unwrap().expose(), token.expose());
     assert!(case.server.stat(&["token_success", "client_credentials"]) > grants);
 
+    // A wrong secret is refused (invalid_client) and sent once only,
+    // whatever maxcount says.
     let mut wrong = case.confidential("wrong-secret-value");
-    wrong.set("maxcount", "1").unwrap();
+    wrong.set("maxcount", "3").unwrap();
     wrong.set("force", "true").unwrap();
+    let refused_before = case.server.stat(&["errors", "invalid_client"]);
     let err = authenticate(&wrong).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
     assert!(err.message().contains("invalid_client"), "{err}");
     assert!(!err.message().contains("wrong-secret-value"), "{err}");
+    assert_eq!(
+        case.server.stat(&["errors", "invalid_client"]),
+        refused_before + 1
+    );
 }
 
 #[test]

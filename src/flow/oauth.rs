@@ -86,8 +86,24 @@ impl OAuthError {
             Some(d) => format!("{error} ({d})"),
             None => error,
         };
-        Error::new(kind, format!("{what}: the server refused: {detail}")).refused()
+        let error = Error::new(kind, format!("{what}: the server refused: {detail}")).refused();
+        if is_definite(&self.error) {
+            error.definite()
+        } else {
+            error
+        }
     }
+}
+
+/// OAuth errors that asking again cannot change (RFC 6749 §4.1.2.1, §5.2;
+/// RFC 8628 §3.5): the user denied, or the client, its secret or the scope
+/// it asks for is not accepted. A login that ends with one is not tried
+/// again.
+pub fn is_definite(error: &str) -> bool {
+    matches!(
+        error,
+        "access_denied" | "invalid_client" | "unauthorized_client" | "invalid_scope"
+    )
 }
 
 /// A successful token reply; it lives in the leaf [`crate::reply`] so the

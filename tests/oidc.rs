@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use hubauth::{Authentication, ErrorKind, Options, authenticate, logout};
 use serde_json::json;
 use support::oidc_server::{
-    ALICE_PAT, CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, OidcServer, PAT_TYPE, PUBLIC_CLIENT,
+    ALICE_PAT, CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, Config, OidcServer, PAT_TYPE,
+    PUBLIC_CLIENT,
 };
 
 fn mode(path: &Path) -> u32 {
@@ -387,6 +388,32 @@ fn logout_revokes_at_the_server_and_removes_the_file() {
     assert_no_secret(err.message(), &[access.clone(), refresh.clone()]);
     // A logout with nothing stored is fine.
     logout(&case.options()).unwrap();
+}
+
+/// A server may publish RFC 8414 metadata beside its OpenID document and
+/// name `revocation_endpoint` there only: logout finds it and revokes.
+#[test]
+fn logout_revokes_where_only_the_rfc8414_metadata_offers_it() {
+    let case = Case::new(OidcServer::with(Config {
+        revocation_in_rfc8414: true,
+        ..Config::default()
+    }));
+    let openid =
+        hubauth_test_servers::http::get(&case.server.url("/.well-known/openid-configuration"))
+            .unwrap();
+    assert_eq!(openid.status, 200);
+    assert!(
+        !openid.text().contains("revocation_endpoint"),
+        "{}",
+        openid.text()
+    );
+    authenticate(&case.login_options(false)).unwrap();
+    let refresh = field(&stored(&case.path), "refresh_token");
+    assert_eq!(case.server.introspect(&refresh)["active"], json!(true));
+    logout(&case.options()).unwrap();
+    assert!(!case.path.exists());
+    assert!(case.server.stat(&["revocation_requests"]) >= 1);
+    assert_eq!(case.server.introspect(&refresh)["active"], json!(false));
 }
 
 #[test]

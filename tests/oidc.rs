@@ -460,3 +460,90 @@ fn oauth_errors_are_named_and_a_refused_refresh_falls_back_to_login() {
     assert!(err.message().contains("server_error"), "{err}");
     assert_no_secret(err.message(), &secrets);
 }
+
+/// RFC 8628 §3.2: `verification_uri_complete` is optional (GitHub never
+/// sends it). Without it the host still gets what a person needs: the job's
+/// Login event carries the bare `verification_uri` and the user code, and
+/// the hook's URL carries the code as its `user_code` query parameter (the
+/// form of RFC 8628 §3.3.1's example), where the CLI and apps read it.
+#[test]
+fn without_verification_uri_complete_the_host_gets_the_user_code() {
+    use hubauth::{Event, HookAction, Job, JobKind, Outcome};
+    let case = Case::new(OidcServer::with(Config {
+        verification_uri_complete: false,
+        ..Config::default()
+    }));
+    let bare = case.server.url("/device");
+
+    // The job: the bare URI and the code, apart.
+    let mut o = case.options();
+    o.set("interactive", "true").unwrap();
+    o.set("open_browser", "false").unwrap();
+    o.set("timeout_ms", "10000").unwrap();
+    let job = Job::start(JobKind::Authenticate, None, Some(o), Some(Box::new(|| {}))).unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let (url, code) = loop {
+        match job.poll() {
+            Some(Event::Login { url, user_code }) => break (url, user_code),
+            Some(Event::Done(r)) => panic!("done before a login URL: {:?}", r.err()),
+            _ => {
+                assert!(Instant::now() < until, "no Login event");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    assert_eq!(url, bare);
+    let code = code.expect("the user code");
+    case.server.decide(&code, false);
+    let auth = loop {
+        match job.poll() {
+            Some(Event::Done(Ok(Outcome::Auth(auth)))) => break auth,
+            Some(Event::Done(other)) => panic!("{:?}", other.err()),
+            _ => {
+                assert!(Instant::now() < until, "the login did not end");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    assert!(auth.check().unwrap());
+
+    // The hook: the code travels in the URL it gets.
+    std::fs::remove_file(&case.path).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut o = case.options();
+    o.set("timeout_ms", "5000").unwrap();
+    {
+        let seen = seen.clone();
+        let control = case.server.control();
+        o.set_hook(Some(Arc::new(move |url: &str| {
+            seen.lock().unwrap().push(url.to_string());
+            let code = url::Url::parse(url)
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "user_code")
+                .map(|(_, v)| v.into_owned());
+            if let Some(code) = code {
+                let control = control.clone();
+                std::thread::spawn(move || control.decide(&code, false));
+            }
+            HookAction::Continue
+        })));
+    }
+    let result = authenticate(&o);
+    let urls = seen.lock().unwrap().clone();
+    assert_eq!(urls.len(), 1, "{urls:?}");
+    let hook_url = url::Url::parse(&urls[0]).unwrap();
+    assert_eq!(
+        format!(
+            "{}{}",
+            hook_url.origin().ascii_serialization(),
+            hook_url.path()
+        ),
+        bare
+    );
+    assert!(
+        hook_url.query_pairs().any(|(k, _)| k == "user_code"),
+        "{hook_url}"
+    );
+    assert!(result.unwrap().check().unwrap());
+}

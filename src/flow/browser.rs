@@ -41,6 +41,24 @@ pub fn check_login_url(url: &str) -> Result<Url> {
     Ok(parsed)
 }
 
+/// The URL a hook gets. Its one argument is a URL, so a code the user must
+/// type (a device login whose server sent no `verification_uri_complete`,
+/// which RFC 8628 §3.2 makes optional) goes in it as the `user_code` query
+/// parameter, the form of RFC 8628 §3.3.1's `verification_uri_complete`
+/// example: the CLI and apps read the code there, and a server that does not
+/// prefill its form from it ignores it. Only the hook gets this URL; the job's
+/// host gets the bare URL and the code apart.
+fn hook_url(url: &str, mut checked: Url, user_code: Option<&str>) -> String {
+    match user_code {
+        Some(code) if !checked.query_pairs().any(|(k, _)| k == "user_code") => {
+            checked.query_pairs_mut().append_pair("user_code", code);
+            checked.into()
+        }
+        // As the server wrote it.
+        _ => url.to_string(),
+    }
+}
+
 /// Shows `url` to the user. `user_code` is printed beside it for device flows.
 /// A hook that answers Cancel stops the login at once. The URL is checked
 /// ([`check_login_url`]) before anything else happens. Inside a job the URL
@@ -48,7 +66,8 @@ pub fn check_login_url(url: &str) -> Result<Url> {
 /// option `open_browser=false` that host, or a hook, is the only one to show
 /// them.
 pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()> {
-    check_login_url(url)?;
+    let checked = check_login_url(url)?;
+    let hook_url = hook_url(url, checked, user_code);
     let user_code = user_code.map(escape);
     let report = || crate::progress::login(url, user_code.as_deref());
     if let Some(hook) = &ctx.hook {
@@ -58,7 +77,7 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
         if let Some(code) = user_code.as_ref().filter(|_| ctx.open_browser) {
             log::notice(&format!("the login page will ask for the code {code}"));
         }
-        return match hook(url) {
+        return match hook(&hook_url) {
             HookAction::Continue => Ok(()),
             HookAction::Cancel => Err(Error::cancelled("the login was cancelled by the hook")),
         };

@@ -18,7 +18,14 @@
 //!    browser login (authorization code + PKCE) when it offers
 //!    `authorization_endpoint`.
 //!
-//! Steps 4-5 are tried up to `maxcount` times, as JuliaHub.jl does.
+//! Steps 4-5 are tried up to `maxcount` times, as JuliaHub.jl does, but
+//! never after a definite refusal (`access_denied`, `invalid_client`,
+//! `unauthorized_client`, `invalid_scope`): one Deny is one prompt, a wrong
+//! client secret is sent once.
+//!
+//! Logout revokes at the `revocation_endpoint` of the discovery document,
+//! else of the RFC 8414 metadata (`/.well-known/oauth-authorization-server`);
+//! when neither names one, it says the tokens stay valid until they expire.
 
 pub(crate) mod status;
 

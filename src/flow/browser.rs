@@ -50,7 +50,13 @@ pub fn check_login_url(url: &str) -> Result<Url> {
 /// host gets the bare URL and the code apart.
 fn hook_url(url: &str, mut checked: Url, user_code: Option<&str>) -> String {
     match user_code {
-        Some(code) if !checked.query_pairs().any(|(k, _)| k == "user_code") => {
+        // A code with control or bidi characters (escape changes it) is a
+        // hostile server's: it is shown escaped, never put where a hook
+        // would decode it raw.
+        Some(code)
+            if matches!(escape(code), std::borrow::Cow::Borrowed(_))
+                && !checked.query_pairs().any(|(k, _)| k == "user_code") =>
+        {
             checked.query_pairs_mut().append_pair("user_code", code);
             checked.into()
         }
@@ -177,6 +183,26 @@ pub fn launch_opener(url: &str) {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+
+    #[test]
+    fn the_hooks_url_carries_a_code_it_lacks_and_nothing_hostile() {
+        let hook = |url: &str, code| hook_url(url, check_login_url(url).unwrap(), code);
+        assert_eq!(
+            hook("https://id.example/device", Some("WDJB-MJHT")),
+            "https://id.example/device?user_code=WDJB-MJHT"
+        );
+        assert_eq!(
+            hook("https://id.example/device?x=1", Some("A B")),
+            "https://id.example/device?x=1&user_code=A+B"
+        );
+        let complete = "https://id.example/device?user_code=WDJB-MJHT";
+        assert_eq!(hook(complete, Some("WDJB-MJHT")), complete);
+        assert_eq!(hook("https://id.example", None), "https://id.example");
+        assert_eq!(
+            hook("https://id.example/device", Some("U\u{1b}[2JC")),
+            "https://id.example/device"
+        );
+    }
 
     #[test]
     fn only_https_or_loopback_urls_are_opened() {

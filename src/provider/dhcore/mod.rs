@@ -92,8 +92,8 @@
 //! environment). The issuer and token endpoint that issued the credentials
 //! are recorded in hubauth's own `hubauth_issuer` / `hubauth_token_endpoint`
 //! when they came from the environment or an option, so the credentials are
-//! never sent to another issuer the environment names later. A reply never writes
-//! `client_id`, `issuer`, `token_endpoint` or an endpoint (a reply must not
+//! never sent to another issuer the environment names later. A reply never
+//! writes `client_id`, `issuer`, `token_endpoint` or an endpoint (a reply must not
 //! change where the PAT goes next), and the token endpoint from the
 //! environment is never written (the SDK does not, and a copy in the file
 //! would pin it). The personal access token is never written. Expiry of a

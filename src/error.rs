@@ -122,6 +122,9 @@ pub struct Error {
     /// The server answered with a well-formed refusal (an OAuth error): it
     /// issued nothing, so a single-use credential in the request is unspent.
     refused: bool,
+    /// The refusal is definite: asking again gets the same answer (the user
+    /// denied, the client or its secret or scope is not accepted).
+    definite: bool,
 }
 
 /// The library's result type.
@@ -146,6 +149,7 @@ impl Error {
             message,
             unsent: false,
             refused: false,
+            definite: false,
         }
     }
 
@@ -153,6 +157,18 @@ impl Error {
     pub(crate) fn refused(mut self) -> Self {
         self.refused = true;
         self
+    }
+
+    /// Marks a refusal that asking again cannot change (a login is then not
+    /// tried again: one Deny is one prompt, a wrong secret is sent once).
+    pub(crate) fn definite(mut self) -> Self {
+        self.definite = true;
+        self
+    }
+
+    /// Whether this is a refusal that asking again cannot change.
+    pub fn is_definite_refusal(&self) -> bool {
+        self.definite
     }
 
     /// Marks a network error whose request never left the machine.
@@ -203,6 +219,7 @@ impl Error {
         Error {
             unsent: self.unsent,
             refused: self.refused,
+            definite: self.definite,
             ..Self::new(self.kind, format!("{context}: {}", self.message))
         }
     }

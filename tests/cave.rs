@@ -228,14 +228,14 @@ fn save_token_writes_the_default_file_only_for_a_server_without_its_own() {
     );
     assert_eq!(cave.authenticate(&o).unwrap().bearer.expose(), lower);
 
-    // A server without a file: its file and cave-secret.json, merging keys.
+    // A server without a file: its own file; cave-secret.json already has
+    // a token under the key (the default server's), which it keeps.
     let mut other = o.clone();
     other.set("server", "https://minnie.example").unwrap();
     let minnie = Engine::new(Cave::with_env(&env, &other).unwrap());
     let first = "1111456789abcdef0123456789abcdef";
     minnie.save_token(first, &other).unwrap();
-    let default_text =
-        format!(r#"{{"token": "{first}", "fanc_production_mar2021": "tok-for-fanc"}}"#);
+    let default_text = FIXTURE_DEFAULT.trim_end().to_string();
     assert_eq!(read(&secrets.join("cave-secret.json")), default_text);
     assert_eq!(
         read(&secrets.join("minnie.example-cave-secret.json")),
@@ -249,6 +249,19 @@ fn save_token_writes_the_default_file_only_for_a_server_without_its_own() {
         read(&secrets.join("minnie.example-cave-secret.json")),
         format!(r#"{{"token": "{second}"}}"#)
     );
+    // A key cave-secret.json does not have yet is merged into it.
+    let mut third = other.clone();
+    third.set("server", "https://third.example").unwrap();
+    third.set("token_key", "third_dataset").unwrap();
+    Engine::new(Cave::with_env(&env, &third).unwrap())
+        .save_token(first, &third)
+        .unwrap();
+    assert_eq!(
+        read(&secrets.join("cave-secret.json")),
+        format!(
+            r#"{{"token": "ffff456789abcdef0123456789abcdef", "fanc_production_mar2021": "tok-for-fanc", "third_dataset": "{first}"}}"#
+        )
+    );
 }
 
 #[test]
@@ -259,17 +272,26 @@ fn overwrite_false_writes_nothing_when_either_file_has_the_key() {
     let cave = fx.cave(&o);
     let token = "abcdef0123456789abcdef0123456789";
 
-    // The key only in the default file: the server file is not created.
-    write(
-        &fx.default_file(),
-        r#"{"token": "1111456789abcdef0123456789abcdef"}"#,
+    // The key only in the shared default file, which holds the default
+    // server's token: it is not this server's to replace, so the token goes
+    // to the server file alone (CAVEclient writes that file, then refuses
+    // the shared one, auth.py:301-315).
+    let shared = r#"{"token": "1111456789abcdef0123456789abcdef"}"#;
+    write(&fx.default_file(), shared);
+    cave.save_token(token, &o).unwrap();
+    assert_eq!(read(&fx.default_file()), shared);
+    assert_eq!(
+        read(&fx.server_file()),
+        format!(r#"{{"token": "{token}"}}"#)
     );
-    let err = cave.save_token(token, &o).unwrap_err();
+    // Now the server file has the key: nothing is written.
+    let err = cave
+        .save_token("abcdef0123456789abcdef0123456780", &o)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.message().contains("nothing was written"), "{err}");
     assert!(!err.message().contains(token));
-    assert!(!fx.server_file().exists());
-    assert!(!read(&fx.default_file()).contains(token));
+    assert!(read(&fx.server_file()).contains(token));
 
     // The key only in the server file: the default file is unchanged.
     fs::remove_file(fx.default_file()).unwrap();
@@ -565,12 +587,41 @@ fn a_datastack_finds_its_server_in_the_map_and_saves_for_its_local_server() {
     let cave = fx.cave(&by_name);
     assert_eq!(cave.server(), fx.server.url());
     assert_eq!(cave.authenticate(&by_name).unwrap().bearer.expose(), token);
+    // A datastack missing from the map is served by CAVEclient's default
+    // server (datastack_lookup.py:57-71, frameworkclient.py:299-300).
     by_name.set("profile", "unknown_stack").unwrap();
+    assert_eq!(fx.cave(&by_name).server(), "https://global.daf-apis.com");
+    fs::remove_file(fx.secrets().join("cave_datastack_to_server_map.json")).unwrap();
+    by_name.set("profile", "minnie65_public").unwrap();
+    assert_eq!(fx.cave(&by_name).server(), "https://global.daf-apis.com");
+}
+
+/// The security of every other server: the first save for a server with no
+/// file of its own never replaces the token the shared `cave-secret.json`
+/// holds for the default server (and CloudVolume), which CAVEclient's
+/// `save_token` (overwrite=False by default, auth.py:249-258) refuses too.
+#[test]
+fn a_save_for_another_server_keeps_the_shared_token() {
+    let fx = Fx::new();
+    let global = "aaaa456789abcdef0123456789abcdef";
+    let shared = format!(r#"{{"token": "{global}"}}"#);
+    write(&fx.default_file(), &shared);
+    let token = fx.server.issue_token();
+    let o = fx.options();
+    fx.cave(&o).save_token(&token, &o).unwrap();
+    assert_eq!(read(&fx.default_file()), shared);
+    assert_eq!(
+        read(&fx.server_file()),
+        format!(r#"{{"token": "{token}"}}"#)
+    );
+    assert_eq!(fx.cave(&o).authenticate(&o).unwrap().bearer.expose(), token);
+    // The default server (no file of its own) still reads its token.
     let home = fx.home.path().to_string_lossy().into_owned();
     let env = move |name: &str| (name == "HOME").then(|| home.clone());
-    let err = Cave::with_env(&env, &by_name).err().unwrap();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.message().contains("unknown_stack"), "{err}");
+    let mut g = Options::new();
+    g.set("provider", "cave").unwrap();
+    let global_cave = Cave::with_env(&env, &g).unwrap();
+    assert_eq!(global_cave.load_file(), fx.default_file());
 }
 
 /// The info service's `local_server` only names a file, so a broken or

@@ -1022,3 +1022,48 @@ fn a_confidential_clients_secret_comes_from_a_file_or_the_environment() {
     assert!(!run.stderr.contains("wrong-secret"), "{}", run.stderr);
     assert!(server.stat(&["token_success", "client_credentials"]) >= 2);
 }
+
+/// An issuer that offers no revocation anywhere: logout removes the file and
+/// says that the tokens stay valid there, rather than succeeding silently.
+#[test]
+fn logout_says_when_the_issuer_cannot_revoke() {
+    use support::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, Config, OidcServer};
+    let home = Home::new();
+    let server = OidcServer::with(Config {
+        revocation: false,
+        ..Config::default()
+    });
+    let path = home.dir.path().join("oidc.toml");
+    let args = |command: &str| -> Vec<String> {
+        [
+            command,
+            "--provider",
+            "oidc",
+            "--issuer",
+            server.issuer.as_str(),
+            "--client-id",
+            CONFIDENTIAL_CLIENT,
+            "--token-path",
+            path.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let secret = [("HUBAUTH_CLIENT_SECRET", CONFIDENTIAL_SECRET)];
+    let a = args("token");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    home.run_with(&a, None, &secret).expect(0);
+    assert!(path.exists());
+    let a = args("logout");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let run = home.run_with(&a, None, &secret).expect(0);
+    assert!(!path.exists());
+    assert!(
+        run.stderr.contains("offers no token revocation"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("stay valid"), "{}", run.stderr);
+    assert_eq!(server.stat(&["revocation_requests"]), 0);
+}

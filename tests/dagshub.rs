@@ -290,6 +290,60 @@ fn oauth_middleman_login_through_the_hook() {
     assert_eq!(fx.server.stats().authorize_visits, 1);
 }
 
+/// dagshub 0.7.3 cannot read a bearer entry with `expiry: never`
+/// (auth/token_auth.py:108-116: `dateutil.parser.parse("never")` raises) and
+/// drops it; hubauth does not hand it out either, and keeps it in the file.
+#[test]
+fn a_bearer_entry_with_expiry_never_is_not_handed_out() {
+    let fx = Fx::new();
+    let bearer = fx.server.issue_bearer(7200);
+    let text = format!(
+        "{}:\n- access_token: {}\n  expiry: never\n  token_type: bearer\n",
+        fx.server.url(),
+        bearer.access_token
+    );
+    fx.write(&text);
+    let err = hubauth::authenticate(&fx.options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    assert!(!err.message().contains(&bearer.access_token), "{err}");
+    assert_eq!(fx.read(), text, "the entry stays where it is");
+    // An app token saved next to it is the one handed out.
+    let app = fx.app();
+    hubauth::save_token(&fx.options(), &app.access_token).unwrap();
+    let auth = hubauth::authenticate(&fx.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), app.access_token);
+}
+
+/// A login reply whose expiry has already passed (Go's zero time, as a Go
+/// server sends an unset time) is an error that says so, and nothing is
+/// saved.
+#[test]
+fn a_login_reply_already_expired_is_an_error_that_says_so() {
+    let fx = Fx::new();
+    fx.server
+        .configure(|c| c.login_expiry = Some("0001-01-01T00:00:00Z".into()));
+    let mut o = fx.options();
+    o.set("maxcount", "1").unwrap();
+    o.set_hook(Some(Arc::new(|url: &str| {
+        let url = url.to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            http::get(&url).unwrap();
+        });
+        HookAction::Continue
+    })));
+    let err = hubauth::authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server, "{err}");
+    assert!(err.message().contains("already expired"), "{err}");
+    assert!(err.message().contains("0001-01-01T00:00:00"), "{err}");
+    assert_eq!(fx.server.stats().tokens_issued, 1);
+    assert!(
+        !fx.path().exists(),
+        "nothing saved: {}",
+        fx.dir.path().display()
+    );
+}
+
 #[test]
 fn middleman_long_poll_is_repeated_after_a_timeout() {
     let fx = Fx::new();

@@ -300,6 +300,7 @@ fn a_pat_exchange_writes_back_the_sdk_keys_and_keeps_everything_else() {
             "dhcore_issuer",
             "dhcore_personal_access_token",
             "expires_in",
+            "hubauth_pat_sha256",
             "issued_token_type",
             "note",
             "scope",
@@ -353,6 +354,7 @@ fn a_pat_exchange_writes_back_the_sdk_keys_and_keeps_everything_else() {
             "dhcore_access_token",
             "dhcore_expires_at",
             "expires_in",
+            "hubauth_pat_sha256",
             "issued_token_type",
             "scope",
             "token_type",
@@ -385,10 +387,16 @@ fn an_environment_pat_creates_the_file_the_sdk_writes() {
     assert_eq!(p.token_path(), fx.path());
     let token = p.authenticate(&no_path).unwrap();
 
+    // The spec's keys but the client id and issuer, which came from the
+    // environment and are not written (0.16 betas would take them from the
+    // file over the environment ever after); hubauth's records instead.
     let ini = fx.ini();
     let spec = Ini::parse(FIXTURE, Path::new("spec")).unwrap();
-    let mut wanted = own_keys(&spec, "__default");
-    wanted.push("dhcore_expires_at".into());
+    let mut wanted: Vec<String> = own_keys(&spec, "__default")
+        .into_iter()
+        .filter(|k| k != "dhcore_client_id" && k != "dhcore_issuer")
+        .collect();
+    wanted.extend(["dhcore_expires_at", "hubauth_issuer", "hubauth_pat_sha256"].map(String::from));
     wanted.sort();
     assert_eq!(
         own_keys(&ini, "__default"),
@@ -397,12 +405,10 @@ fn an_environment_pat_creates_the_file_the_sdk_writes() {
     );
     assert_eq!(own_keys(&ini, "DEFAULT"), ["current_environment"]);
     assert_eq!(ini.current_environment(), Some("__default"));
+    assert_eq!(ini.get("__default", "dhcore_client_id"), None);
+    assert_eq!(ini.get("__default", "dhcore_issuer"), None);
     assert_eq!(
-        ini.get("__default", "dhcore_client_id"),
-        Some(PUBLIC_CLIENT)
-    );
-    assert_eq!(
-        ini.get("__default", "dhcore_issuer"),
+        ini.get("__default", "hubauth_issuer"),
         Some(fx.oidc.issuer.as_str())
     );
     assert_eq!(
@@ -524,6 +530,177 @@ fn credentials_stay_with_the_issuer_recorded_with_them() {
     let p = fx.provider(&env, &fx.options());
     let token = p.authenticate(&fx.options()).unwrap();
     assert!(p.check(&token, &fx.options()).unwrap());
+}
+
+/// An unsigned JWT with this `exp`.
+fn jwt_expiring_at(exp: i64) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "{}.{}.sig",
+        b64(r#"{"alg":"none"}"#),
+        b64(&format!(r#"{{"exp":{exp}}}"#))
+    )
+}
+
+/// Item 1 of the SDK review: DigitalHub workspaces inject fresh `DHCORE_*`
+/// tokens while an old `~/.dhcore.ini` persists. Both SDK versions fall back
+/// to the environment's credentials once the file's fail (0.15.11
+/// refresh.py:80-147, config_manager.py:164-202); so does hubauth.
+#[test]
+fn the_environment_credentials_are_used_when_the_files_fail() {
+    let fx = Fx::new(60);
+    let env_token = fx.api.issue_token();
+    let env = fx.env(&[
+        ("DHCORE_ACCESS_TOKEN", &env_token),
+        ("DHCORE_REFRESH_TOKEN", "env-rt-unused"),
+    ]);
+    let o = fx.options();
+
+    // The file's access token is rejected and its refresh token refused.
+    let file = format!(
+        "[__default]\ndhcore_endpoint = {}\ndhcore_issuer = {}\n\
+         dhcore_client_id = {PUBLIC_CLIENT}\ndhcore_access_token = file-at-dead\n\
+         dhcore_refresh_token = file-rt-dead\n",
+        fx.api.url(),
+        fx.oidc.issuer
+    );
+    fx.write(&file);
+    let token = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_eq!(token.bearer.expose(), env_token);
+    assert_eq!(
+        fx.read(),
+        file,
+        "a token from the environment is not written"
+    );
+    assert_eq!(fx.oidc.stat(&["refresh_success"]), 0);
+
+    // The file holds an expired access token alone: no request with it
+    // (review reproducer A2: the environment has an access token alone).
+    let env = fx.env(&[("DHCORE_ACCESS_TOKEN", &env_token)]);
+    let rejected_before = fx.api.stats().rejected;
+    let file = format!(
+        "[__default]\ndhcore_endpoint = {}\ndhcore_access_token = {}\n",
+        fx.api.url(),
+        jwt_expiring_at(1_000_000_000)
+    );
+    fx.write(&file);
+    let token = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_eq!(token.bearer.expose(), env_token);
+    assert_eq!(fx.api.stats().rejected, rejected_before);
+
+    // The file's opaque access token alone, rejected by the server.
+    let file = format!(
+        "[__default]\ndhcore_endpoint = {}\ndhcore_access_token = file-at-opaque\n",
+        fx.api.url()
+    );
+    fx.write(&file);
+    let token = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_eq!(token.bearer.expose(), env_token);
+    assert_eq!(fx.read(), file);
+
+    // The environment's personal access token is exchanged, and the new
+    // token written back, as the SDK writes renewed credentials.
+    let env = fx.env(&[
+        ("DHCORE_ISSUER", &fx.oidc.issuer),
+        ("DHCORE_CLIENT_ID", PUBLIC_CLIENT),
+        ("DHCORE_PERSONAL_ACCESS_TOKEN", ALICE_PAT),
+    ]);
+    let file = format!(
+        "[__default]\ndhcore_endpoint = {}\ndhcore_access_token = file-at-dead\n\
+         dhcore_refresh_token = file-rt-dead\n",
+        fx.api.url()
+    );
+    fx.write(&file);
+    let token = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_eq!(token.username.as_deref(), Some("alice"));
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 1);
+    assert_eq!(
+        fx.ini().get("__default", "dhcore_access_token"),
+        Some(token.bearer.expose())
+    );
+
+    // Nothing in the environment either: the error says both failed.
+    let file = format!(
+        "[__default]\ndhcore_endpoint = {}\ndhcore_access_token = file-at-dead\n",
+        fx.api.url()
+    );
+    fx.write(&file);
+    let env = fx.env(&[("DHCORE_ACCESS_TOKEN", "env-at-dead")]);
+    let err = fx.provider(&env, &o).authenticate(&o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert_no_secret(err.message(), &["file-at-dead", "env-at-dead"]);
+}
+
+/// SDK 0.15.11 exchanges the current personal access token at every start
+/// (client_configurator.py:65-80); hubauth reuses the exchanged token only
+/// while the personal access token is the one it came from.
+#[test]
+fn a_changed_personal_access_token_is_exchanged_again() {
+    let fx = Fx::new(60);
+    let o = fx.options();
+    let alice = fx.provider(&fx.pat_env(), &o).authenticate(&o).unwrap();
+    assert_eq!(alice.username.as_deref(), Some("alice"));
+    let again = fx.provider(&fx.pat_env(), &o).authenticate(&o).unwrap();
+    assert_eq!(again.bearer, alice.bearer, "the same PAT: reused");
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 1);
+
+    let bob_pat = fx.oidc.create_pat("bob");
+    let mut env = fx.pat_env();
+    env.insert("DHCORE_PERSONAL_ACCESS_TOKEN".into(), bob_pat.clone());
+    let bob = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_ne!(bob.bearer, alice.bearer);
+    assert_eq!(bob.username.as_deref(), Some("bob"));
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 2);
+    assert!(!fx.read().contains(&bob_pat), "the PAT is never written");
+    // A token the SDK wrote (no record of its PAT) is exchanged again too.
+    let mut ini = fx.ini();
+    ini.remove("__default", "hubauth_pat_sha256");
+    fx.write(&ini.to_text().unwrap());
+    let fresh = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_ne!(fresh.bearer, bob.bearer);
+    assert_eq!(fx.oidc.stat(&["exchange_success"]), 3);
+}
+
+/// digitalhub 0.16 betas take `DHCORE_ISSUER`, `DHCORE_CLIENT_ID`,
+/// `DHCORE_ENDPOINT` and `OAUTH2_TOKEN_ENDPOINT` from the file before the
+/// environment (0.16.0b19 credential_store.py:31-37, 64-68). hubauth keeps
+/// 0.15.11's order and writes none that came from the environment, so a
+/// later change there is seen by both; the issuer is recorded in hubauth's
+/// own key, and the credentials still go to no other issuer.
+#[test]
+fn configuration_from_the_environment_is_not_written_back() {
+    let fx = Fx::new(60);
+    let o = fx.options();
+    fx.write(&format!(
+        "[__default]\ndhcore_endpoint = {}\n",
+        fx.api.url()
+    ));
+    let first = fx.provider(&fx.pat_env(), &o).authenticate(&o).unwrap();
+    let ini = fx.ini();
+    for key in ["dhcore_issuer", "dhcore_client_id", "oauth2_token_endpoint"] {
+        assert_eq!(ini.get("__default", key), None, "{key}");
+    }
+    assert_eq!(
+        ini.get("__default", "hubauth_issuer"),
+        Some(fx.oidc.issuer.as_str())
+    );
+
+    // Another issuer in the environment: the stored token is not used with
+    // it; its own exchange follows.
+    let other = OidcServer::with_ttl(60);
+    let mut env = fx.pat_env();
+    env.insert("DHCORE_ISSUER".into(), other.issuer.clone());
+    let api = DhCoreServer::start_with(DhCoreConfig::introspecting(
+        &other.url("/token/introspection"),
+    ));
+    env.insert("DHCORE_ENDPOINT".into(), api.url());
+    let second = fx.provider(&env, &o).authenticate(&o).unwrap();
+    assert_ne!(second.bearer, first.bearer);
+    assert_eq!(other.stat(&["exchange_success"]), 1);
+    assert_eq!(
+        fx.ini().get("__default", "hubauth_issuer"),
+        Some(other.issuer.as_str())
+    );
 }
 
 #[test]
@@ -1045,7 +1222,7 @@ fn discovery_accepts_an_issuer_named_in_another_form() {
     let token = p.authenticate(&o).unwrap();
     assert!(p.check(&token, &o).unwrap());
     assert_eq!(
-        fx.ini().get("__default", "dhcore_issuer"),
+        fx.ini().get("__default", "hubauth_issuer"),
         Some(other_form.as_str()),
         "the issuer the user named, not the document's"
     );

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use hubauth::{Authentication, ErrorKind, Options, authenticate, logout};
 use serde_json::json;
 use support::oidc_server::{
-    ALICE_PAT, CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, OidcServer, PAT_TYPE, PUBLIC_CLIENT,
+    ALICE_PAT, CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, Config, OidcServer, PAT_TYPE,
+    PUBLIC_CLIENT,
 };
 
 fn mode(path: &Path) -> u32 {
@@ -152,17 +153,19 @@ fn device_login_by_the_hook_stores_a_refresh_token_0600() {
     );
 }
 
+/// A person who pressed Deny meant it: `access_denied` is a definite
+/// refusal, so the login is not tried again whatever `maxcount` says.
 #[test]
-fn a_denied_login_is_an_authentication_error_after_maxcount_tries() {
+fn a_denied_login_is_one_prompt_whatever_maxcount() {
     let case = Case::new(OidcServer::start());
     let mut o = case.login_options(true);
-    o.set("maxcount", "2").unwrap();
+    o.set("maxcount", "3").unwrap();
     let err = authenticate(&o).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
     assert!(err.message().contains("denied"), "{err}");
-    assert!(err.message().contains("after 2 tries"), "{err}");
-    assert_eq!(case.hook_calls(), 2);
-    assert_eq!(case.server.stat(&["device_denied"]), 2);
+    assert_eq!(case.hook_calls(), 1);
+    assert_eq!(case.server.stat(&["device_denied"]), 1);
+    assert_eq!(case.server.stat(&["device_authorizations"]), 1);
     assert!(!case.path.exists());
 }
 
@@ -344,13 +347,20 @@ fn a_confidential_client_uses_client_credentials() {
     assert_ne!(auth.token().unwrap().expose(), token.expose());
     assert!(case.server.stat(&["token_success", "client_credentials"]) > grants);
 
+    // A wrong secret is refused (invalid_client) and sent once only,
+    // whatever maxcount says.
     let mut wrong = case.confidential("wrong-secret-value");
-    wrong.set("maxcount", "1").unwrap();
+    wrong.set("maxcount", "3").unwrap();
     wrong.set("force", "true").unwrap();
+    let refused_before = case.server.stat(&["errors", "invalid_client"]);
     let err = authenticate(&wrong).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
     assert!(err.message().contains("invalid_client"), "{err}");
     assert!(!err.message().contains("wrong-secret-value"), "{err}");
+    assert_eq!(
+        case.server.stat(&["errors", "invalid_client"]),
+        refused_before + 1
+    );
 }
 
 #[test]
@@ -378,6 +388,32 @@ fn logout_revokes_at_the_server_and_removes_the_file() {
     assert_no_secret(err.message(), &[access.clone(), refresh.clone()]);
     // A logout with nothing stored is fine.
     logout(&case.options()).unwrap();
+}
+
+/// A server may publish RFC 8414 metadata beside its OpenID document and
+/// name `revocation_endpoint` there only: logout finds it and revokes.
+#[test]
+fn logout_revokes_where_only_the_rfc8414_metadata_offers_it() {
+    let case = Case::new(OidcServer::with(Config {
+        revocation_in_rfc8414: true,
+        ..Config::default()
+    }));
+    let openid =
+        hubauth_test_servers::http::get(&case.server.url("/.well-known/openid-configuration"))
+            .unwrap();
+    assert_eq!(openid.status, 200);
+    assert!(
+        !openid.text().contains("revocation_endpoint"),
+        "{}",
+        openid.text()
+    );
+    authenticate(&case.login_options(false)).unwrap();
+    let refresh = field(&stored(&case.path), "refresh_token");
+    assert_eq!(case.server.introspect(&refresh)["active"], json!(true));
+    logout(&case.options()).unwrap();
+    assert!(!case.path.exists());
+    assert!(case.server.stat(&["revocation_requests"]) >= 1);
+    assert_eq!(case.server.introspect(&refresh)["active"], json!(false));
 }
 
 #[test]
@@ -423,4 +459,91 @@ fn oauth_errors_are_named_and_a_refused_refresh_falls_back_to_login() {
     assert_eq!(err.kind(), ErrorKind::Server, "{err}");
     assert!(err.message().contains("server_error"), "{err}");
     assert_no_secret(err.message(), &secrets);
+}
+
+/// RFC 8628 §3.2: `verification_uri_complete` is optional (GitHub never
+/// sends it). Without it the host still gets what a person needs: the job's
+/// Login event carries the bare `verification_uri` and the user code, and
+/// the hook's URL carries the code as its `user_code` query parameter (the
+/// form of RFC 8628 §3.3.1's example), where the CLI and apps read it.
+#[test]
+fn without_verification_uri_complete_the_host_gets_the_user_code() {
+    use hubauth::{Event, HookAction, Job, JobKind, Outcome};
+    let case = Case::new(OidcServer::with(Config {
+        verification_uri_complete: false,
+        ..Config::default()
+    }));
+    let bare = case.server.url("/device");
+
+    // The job: the bare URI and the code, apart.
+    let mut o = case.options();
+    o.set("interactive", "true").unwrap();
+    o.set("open_browser", "false").unwrap();
+    o.set("timeout_ms", "10000").unwrap();
+    let job = Job::start(JobKind::Authenticate, None, Some(o), Some(Box::new(|| {}))).unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let (url, code) = loop {
+        match job.poll() {
+            Some(Event::Login { url, user_code }) => break (url, user_code),
+            Some(Event::Done(r)) => panic!("done before a login URL: {:?}", r.err()),
+            _ => {
+                assert!(Instant::now() < until, "no Login event");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    assert_eq!(url, bare);
+    let code = code.expect("the user code");
+    case.server.decide(&code, false);
+    let auth = loop {
+        match job.poll() {
+            Some(Event::Done(Ok(Outcome::Auth(auth)))) => break auth,
+            Some(Event::Done(other)) => panic!("{:?}", other.err()),
+            _ => {
+                assert!(Instant::now() < until, "the login did not end");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    assert!(auth.check().unwrap());
+
+    // The hook: the code travels in the URL it gets.
+    std::fs::remove_file(&case.path).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut o = case.options();
+    o.set("timeout_ms", "5000").unwrap();
+    {
+        let seen = seen.clone();
+        let control = case.server.control();
+        o.set_hook(Some(Arc::new(move |url: &str| {
+            seen.lock().unwrap().push(url.to_string());
+            let code = url::Url::parse(url)
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "user_code")
+                .map(|(_, v)| v.into_owned());
+            if let Some(code) = code {
+                let control = control.clone();
+                std::thread::spawn(move || control.decide(&code, false));
+            }
+            HookAction::Continue
+        })));
+    }
+    let result = authenticate(&o);
+    let urls = seen.lock().unwrap().clone();
+    assert_eq!(urls.len(), 1, "{urls:?}");
+    let hook_url = url::Url::parse(&urls[0]).unwrap();
+    assert_eq!(
+        format!(
+            "{}{}",
+            hook_url.origin().ascii_serialization(),
+            hook_url.path()
+        ),
+        bare
+    );
+    assert!(
+        hook_url.query_pairs().any(|(k, _)| k == "user_code"),
+        "{hook_url}"
+    );
+    assert!(result.unwrap().check().unwrap());
 }

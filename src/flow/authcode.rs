@@ -119,9 +119,14 @@ pub fn login(
                 Some(d) => format!("{error} ({d})"),
                 None => error.clone(),
             };
-            return Err(Error::authentication(format!(
+            let refused = Error::authentication(format!(
                 "{WHAT}: the server did not authorize the login: {detail}"
-            )));
+            ));
+            return Err(if oauth::is_definite(error) {
+                refused.definite()
+            } else {
+                refused
+            });
         }
     };
     let form = vec![

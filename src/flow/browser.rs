@@ -56,6 +56,30 @@ pub fn check_login_url(url: &str) -> Result<Url> {
     Ok(parsed)
 }
 
+/// The URL a hook gets. Its one argument is a URL, so a code the user must
+/// type (a device login whose server sent no `verification_uri_complete`,
+/// which RFC 8628 §3.2 makes optional) goes in it as the `user_code` query
+/// parameter, the form of RFC 8628 §3.3.1's `verification_uri_complete`
+/// example: the CLI and apps read the code there, and a server that does not
+/// prefill its form from it ignores it. Only the hook gets this URL; the job's
+/// host gets the bare URL and the code apart.
+fn hook_url(url: &str, mut checked: Url, user_code: Option<&str>) -> String {
+    match user_code {
+        // A code with control or bidi characters (escape changes it) is a
+        // hostile server's: it is shown escaped, never put where a hook
+        // would decode it raw.
+        Some(code)
+            if matches!(escape(code), std::borrow::Cow::Borrowed(_))
+                && !checked.query_pairs().any(|(k, _)| k == "user_code") =>
+        {
+            checked.query_pairs_mut().append_pair("user_code", code);
+            checked.into()
+        }
+        // As the server wrote it.
+        _ => url.to_string(),
+    }
+}
+
 /// Shows `url` to the user. `user_code` is printed beside it for device flows.
 /// A hook that answers Cancel stops the login at once. The URL is checked
 /// ([`check_login_url`]) before anything else happens. Inside a job the URL
@@ -66,7 +90,8 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
     // A call cancelled while its login request was answered shows nothing:
     // no hook call, no printed URL, no browser for a login nobody awaits.
     crate::cancel::check("the login")?;
-    check_login_url(url)?;
+    let checked = check_login_url(url)?;
+    let hook_url = hook_url(url, checked, user_code);
     let user_code = user_code.map(escape);
     let report = || crate::progress::login(url, user_code.as_deref());
     if let Some(hook) = &ctx.hook {
@@ -76,7 +101,7 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
         if let Some(code) = user_code.as_ref().filter(|_| ctx.open_browser) {
             log::notice(&format!("the login page will ask for the code {code}"));
         }
-        return match crate::progress::call_hook(&|| hook(url)) {
+        return match crate::progress::call_hook(&|| hook(&hook_url)) {
             HookAction::Continue => Ok(()),
             HookAction::Cancel => Err(Error::cancelled("the login was cancelled by the hook")),
         };
@@ -248,6 +273,26 @@ fn windows_path(page: &std::path::Path) -> Option<String> {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+
+    #[test]
+    fn the_hooks_url_carries_a_code_it_lacks_and_nothing_hostile() {
+        let hook = |url: &str, code| hook_url(url, check_login_url(url).unwrap(), code);
+        assert_eq!(
+            hook("https://id.example/device", Some("WDJB-MJHT")),
+            "https://id.example/device?user_code=WDJB-MJHT"
+        );
+        assert_eq!(
+            hook("https://id.example/device?x=1", Some("A B")),
+            "https://id.example/device?x=1&user_code=A+B"
+        );
+        let complete = "https://id.example/device?user_code=WDJB-MJHT";
+        assert_eq!(hook(complete, Some("WDJB-MJHT")), complete);
+        assert_eq!(hook("https://id.example", None), "https://id.example");
+        assert_eq!(
+            hook("https://id.example/device", Some("U\u{1b}[2JC")),
+            "https://id.example/device"
+        );
+    }
 
     #[test]
     fn only_https_or_loopback_urls_are_opened() {

@@ -18,7 +18,7 @@ use crate::flow::{LoginContext, browser};
 use crate::net::{self, Body, Request};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
-use crate::store::dagshub_yaml::parse_expiry;
+use crate::store::dagshub_yaml::{format_expiry, parse_expiry};
 
 /// The dagshub client's OAuth client id (`DAGSHUB_CLIENT_ID` overrides it).
 pub(crate) const DEFAULT_CLIENT_ID: &str =
@@ -99,6 +99,18 @@ pub fn login(server: &ServerUrl, client_id: &str, ctx: &LoginContext) -> Result<
             None => return Err(Error::server(format!("{what}: the reply has no expiry"))),
         },
     };
+    // The real client appends such a token and uses it for the session
+    // (auth/tokens.py:186-196), then drops it at its next load; Go's zero
+    // time (`0001-01-01T00:00:00Z`) is how a server would send one. A token
+    // that is dead on arrival is useless to a caller, and saving it would
+    // only make every later call find an expired entry: say what happened.
+    if expires_at_ns <= i128::from(crate::token::unix_now()) * 1_000_000_000 {
+        return Err(Error::server(format!(
+            "{what}: the server issued a token that had already expired (its expiry is {}); \
+             nothing was saved",
+            format_expiry(expires_at_ns).unwrap_or_else(|| "in the past".to_string())
+        )));
+    }
     Ok(OAuthToken {
         access_token: reply.access_token.clone(),
         expires_at_ns,

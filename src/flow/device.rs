@@ -213,7 +213,7 @@ pub fn read_poll_reply(reply: &Response, rules: PollRules) -> Result<Option<Poll
             "authorization_pending" => return Ok(None),
             "slow_down" => PollStep::SlowDown,
             "access_denied" => {
-                return Err(Error::authentication("device login: the login was denied"));
+                return Err(Error::authentication("device login: the login was denied").definite());
             }
             "expired_token" => {
                 return Err(Error::authentication(

@@ -52,14 +52,7 @@ fn fetch(issuer: &ServerUrl, deadline: Option<Instant>) -> Result<Discovery> {
     let oidc = issuer.join("/.well-known/openid-configuration");
     let response = get(&oidc, deadline)?;
     let response = if response.status == 404 {
-        // RFC 8414 §3: the well-known segment goes between host and path.
-        let url = issuer.url();
-        let origin = url.origin().ascii_serialization();
-        let path = url.path().trim_end_matches('/');
-        get(
-            &format!("{origin}/.well-known/oauth-authorization-server{path}"),
-            deadline,
-        )?
+        get(&rfc8414_url(issuer), deadline)?
     } else {
         response
     };
@@ -77,6 +70,40 @@ fn fetch(issuer: &ServerUrl, deadline: Option<Instant>) -> Result<Discovery> {
         )));
     };
     parse(issuer, &doc)
+}
+
+/// RFC 8414 §3: the well-known segment goes between host and path.
+fn rfc8414_url(issuer: &ServerUrl) -> String {
+    let url = issuer.url();
+    let origin = url.origin().ascii_serialization();
+    let path = url.path().trim_end_matches('/');
+    format!("{origin}/.well-known/oauth-authorization-server{path}")
+}
+
+/// The issuer's revocation endpoint (RFC 7009), wherever it publishes one:
+/// the discovery document, else its RFC 8414 metadata. A server may publish
+/// both documents and name `revocation_endpoint` in the OAuth one only (the
+/// OpenID one lists what OpenID Connect defines). None when neither names
+/// it; a metadata document that cannot be had or read names nothing.
+pub fn revocation_endpoint(
+    issuer: &ServerUrl,
+    deadline: Option<Instant>,
+) -> Result<Option<String>> {
+    let found = discover(issuer, deadline)?;
+    if let Some(endpoint) = &found.revocation_endpoint {
+        return Ok(Some(endpoint.clone()));
+    }
+    let response = get(&rfc8414_url(issuer), deadline)?;
+    if !response.is_success() {
+        return Ok(None);
+    }
+    let what = format!("RFC 8414 metadata of {}", issuer.as_str());
+    let Ok(Value::Object(doc)) = response.json(&what) else {
+        return Ok(None);
+    };
+    // The same checks as discovery: the document is for this issuer, and
+    // the endpoint is https (or loopback).
+    Ok(parse(issuer, &doc).ok().and_then(|d| d.revocation_endpoint))
 }
 
 fn get(url: &str, deadline: Option<Instant>) -> Result<net::Response> {

@@ -81,12 +81,25 @@ impl OAuthError {
             | "login_required" => ErrorKind::Authentication,
             _ => ErrorKind::Server,
         };
+        let definite = is_definite(&self.error);
         let detail = match &self.description {
             Some(d) => format!("{} ({d})", self.error),
             None => self.error,
         };
-        Error::new(kind, format!("{what}: the server refused: {detail}")).refused()
+        let error = Error::new(kind, format!("{what}: the server refused: {detail}")).refused();
+        if definite { error.definite() } else { error }
     }
+}
+
+/// OAuth errors that asking again cannot change (RFC 6749 §4.1.2.1, §5.2;
+/// RFC 8628 §3.5): the user denied, or the client, its secret or the scope
+/// it asks for is not accepted. A login that ends with one is not tried
+/// again.
+pub fn is_definite(error: &str) -> bool {
+    matches!(
+        error,
+        "access_denied" | "invalid_client" | "unauthorized_client" | "invalid_scope"
+    )
 }
 
 /// A successful token reply; it lives in the leaf [`crate::reply`] so the

@@ -23,7 +23,9 @@
 //!    needed.
 //! 5. A login (a person approving, client credentials, an exchange needing
 //!    nothing stored) runs without the lock and is tried up to `maxcount`
-//!    times; only logins are ever tried again. Its grant is saved under the
+//!    times; only logins are ever tried again, and never after a definite
+//!    refusal (`access_denied`, `invalid_client`, `unauthorized_client`,
+//!    `invalid_scope`: the same request gets the same answer). Its grant is saved under the
 //!    lock.
 //! 6. The username the server names is kept, and a token that turns out to
 //!    belong to another user than the authentication it replaces is refused.
@@ -440,6 +442,10 @@ impl<P: Provider> Engine<P> {
                     };
                     return self.issued(token, options);
                 }
+                // A definite refusal (the user said no, the client or its
+                // secret is refused) gets the same answer again: one Deny is
+                // one prompt, a wrong secret is sent once.
+                Err(e) if e.is_definite_refusal() => return Err(e),
                 Err(e) if matches!(e.kind(), ErrorKind::Authentication | ErrorKind::Server) => {
                     last = Some(e)
                 }

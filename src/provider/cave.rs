@@ -19,7 +19,11 @@
 //! - save (auth.py:96-102, 294-315): the server file; `cave-secret.json`
 //!   only when the server had no file of its own before, as CAVEclient does,
 //!   since that file is the fallback of every other server and what
-//!   CloudVolume reads; plus `<local_server>-cave-secret.json` when a
+//!   CloudVolume reads, and, for a server other than the default
+//!   `https://global.daf-apis.com`, only when it holds no token under the
+//!   key yet: `AuthClient.save_token` defaults to `overwrite=False`
+//!   (auth.py:249-258) and `write_token` then refuses to replace the key
+//!   (auth.py:27-33), so the shared file keeps the token it had; plus `<local_server>-cave-secret.json` when a
 //!   datastack names a local server (auth.py:386-407). With `token_path`,
 //!   that file instead of the server file and `cave-secret.json`: CAVEclient
 //!   8.2.1 sets `_server_file_path` only when no `token_file` is given
@@ -37,7 +41,10 @@
 //!
 //! Datastacks: option `profile` names a CAVE datastack. Without `server`,
 //! its server is looked up in `cave_datastack_to_server_map.json` of the
-//! secrets directory (CAVEclient's datastack_lookup.py); with `server`,
+//! secrets directory (CAVEclient's datastack_lookup.py); a datastack missing
+//! there is served by `https://global.daf-apis.com`, with a warning, as in
+//! CAVEclient (datastack_lookup.py:57-71 gives None, frameworkclient.py:299-300
+//! then takes `default_global_server_address`, endpoints.py:1); with `server`,
 //! `save_token` records the pair there, as CAVEclient does. Saving a token
 //! for a datastack also asks the info service
 //! (`GET <server>/info/api/v2/datastack/full/<datastack>`) for its
@@ -133,22 +140,24 @@ impl Cave {
         let input = match (&options.server, &datastack) {
             (Some(server), _) => server.clone(),
             (None, Some(name)) => {
-                let Some(map_file) = &map_file else {
-                    return Err(Error::invalid_argument(format!(
-                        "the server of the datastack {name:?} is looked up in \
-                         ~/.cloudvolume/secrets/{}, and HOME is not set; pass the option server",
-                        cave_json::DATASTACK_MAP_FILE
-                    )));
+                let mapped = match &map_file {
+                    Some(map_file) => SecretFile::load(map_file)?
+                        .and_then(|map| map.token(name).map(str::to_string)),
+                    None => None,
                 };
-                SecretFile::load(map_file)?
-                    .and_then(|map| map.token(name).map(str::to_string))
-                    .ok_or_else(|| {
-                        Error::invalid_argument(format!(
-                            "the datastack {name:?} has no server in {}; pass the option server \
-                             (save_token then records it there)",
-                            map_file.display()
-                        ))
-                    })?
+                // CAVEclient: `handle_server_address` gives None for a
+                // datastack missing from the map (datastack_lookup.py:57-71),
+                // and `CAVEclientFull` then uses the default server
+                // (frameworkclient.py:117-126, 299-300).
+                mapped.unwrap_or_else(|| {
+                    log::warn(&format!(
+                        "the datastack {name:?} has no server in ~/.cloudvolume/secrets/{}; \
+                         using {DEFAULT_SERVER}, as CAVEclient does (pass the option server \
+                         for another; save_token then records it there)",
+                        cave_json::DATASTACK_MAP_FILE
+                    ));
+                    DEFAULT_SERVER.to_string()
+                })
             }
             (None, None) => DEFAULT_SERVER.to_string(),
         };
@@ -214,6 +223,19 @@ impl Cave {
             files.extend(self.datastack_map_file());
         }
         files
+    }
+
+    /// Whether `path` is the shared `cave-secret.json` and this server is
+    /// not the default one: the file then holds another server's token (the
+    /// default server's, which every server without a file of its own and
+    /// CloudVolume read), and a save for this server never replaces it.
+    /// CAVEclient's `AuthClient.save_token` has `overwrite=False` by default
+    /// (auth.py:249-258) and `write_token` raises rather than replace the
+    /// key (auth.py:27-33), so its shared file keeps its token.
+    fn is_others_shared_file(&self, path: &Path) -> bool {
+        self.server_file.is_some()
+            && path == self.default_file
+            && self.server.as_str() != DEFAULT_SERVER
     }
 
     /// The files a token is saved in, in order: `token_path`; or the server
@@ -450,6 +472,20 @@ impl Provider for Cave {
         let local = self.local_server_file(&token, options);
         let files = self.save_files(local);
         let mut contents = Vec::with_capacity(files.len());
+        let mut files = files;
+        if let Some(shared) = files.iter().position(|f| self.is_others_shared_file(f))
+            && SecretFile::load(&files[shared])?.is_some_and(|f| f.contains(&self.key))
+        {
+            log::warn(&format!(
+                "{} keeps its token under {:?}: it is the fallback of every server without a \
+                 file of its own (and what CloudVolume reads), so the token for {} goes to \
+                 its own file only",
+                files[shared].display(),
+                self.key,
+                self.server.as_str()
+            ));
+            files.remove(shared);
+        }
         for path in &files {
             let secrets = SecretFile::load(path)?.unwrap_or_default();
             if !options.overwrite && secrets.contains(&self.key) {
@@ -578,9 +614,11 @@ mod tests {
         let c = Cave::with_env(&|_: &str| None, &o).unwrap();
         assert_eq!(c.default_file(), Path::new("/t/mine.json"));
         assert_eq!((c.deprecated_file(), c.datastack_map_file()), (None, None));
+        // A datastack with no map to find it in: the default server, as
+        // CAVEclient (whose map is then empty) does.
         o.clear("server").unwrap();
-        let err = Cave::with_env(&|_: &str| None, &o).err().unwrap();
-        assert!(err.message().contains("HOME is not set"), "{err}");
+        let c = Cave::with_env(&|_: &str| None, &o).unwrap();
+        assert_eq!(c.server.as_str(), DEFAULT_SERVER);
     }
 
     #[test]

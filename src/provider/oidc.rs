@@ -18,7 +18,14 @@
 //!    browser login (authorization code + PKCE) when it offers
 //!    `authorization_endpoint`.
 //!
-//! Steps 4-5 are tried up to `maxcount` times, as JuliaHub.jl does.
+//! Steps 4-5 are tried up to `maxcount` times, as JuliaHub.jl does, but
+//! never after a definite refusal (`access_denied`, `invalid_client`,
+//! `unauthorized_client`, `invalid_scope`): one Deny is one prompt, a wrong
+//! client secret is sent once.
+//!
+//! Logout revokes at the `revocation_endpoint` of the discovery document,
+//! else of the RFC 8414 metadata (`/.well-known/oauth-authorization-server`);
+//! when neither names one, it says the tokens stay valid until they expire.
 
 pub(crate) mod status;
 
@@ -40,6 +47,7 @@ use crate::flow::refresh;
 use crate::flow::revoke;
 use crate::log;
 use crate::options::{LoginFlow, Options};
+use crate::progress;
 use crate::provider::{Provider, Renewal, Verdict};
 use crate::reply::TokenReply;
 use crate::secret::Secret;
@@ -277,13 +285,15 @@ impl Oidc {
     }
 
     /// Revokes what `stored` holds: the refresh token (which on most servers
-    /// ends the whole grant), then the access token.
-    fn revoke_stored(&self, stored: &OidcToken, options: &Options) -> Result<()> {
-        let found = self.discovery(options)?;
-        let Some(endpoint) = &found.revocation_endpoint else {
-            return Ok(());
-        };
+    /// ends the whole grant), then the access token. False when the issuer
+    /// offers no revocation, in its discovery document or its RFC 8414
+    /// metadata.
+    fn revoke_stored(&self, stored: &OidcToken, options: &Options) -> Result<bool> {
         let deadline = options.deadline();
+        let Some(endpoint) = discovery::revocation_endpoint(&self.issuer, deadline)? else {
+            return Ok(false);
+        };
+        let endpoint = &endpoint;
         let mut first_error = None;
         if let Some(refresh_token) = stored.refresh_token()
             && let Err(e) = revoke::revoke(
@@ -305,7 +315,7 @@ impl Oidc {
                 first_error.get_or_insert(e);
             }
         }
-        first_error.map_or(Ok(()), Err)
+        first_error.map_or(Ok(true), Err)
     }
 }
 
@@ -467,16 +477,32 @@ impl Provider for Oidc {
     /// unreachable would be worse, and once the file is gone there is nothing
     /// left to retry with. The failure is reported as a warning, saying the
     /// token may stay valid at the issuer until it expires.
+    ///
+    /// An issuer that offers no revocation at all is said so (a warning,
+    /// which the CLI prints, and a progress line for a job's host): the user
+    /// asked to log out, and the tokens stay valid there until they expire.
     fn logout(&self, options: &Options) -> Result<()> {
         // A file we cannot read, or one of another issuer, is deleted unrevoked.
-        if let Ok(Some(stored)) = self.load_record()
-            && let Err(e) = self.revoke_stored(&stored, options)
-        {
-            log::warn(&format!(
-                "{}; the token file is removed anyway, but {} may accept the token until it expires",
-                e.message(),
-                self.issuer.as_str()
-            ));
+        if let Ok(Some(stored)) = self.load_record() {
+            match self.revoke_stored(&stored, options) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let note = format!(
+                        "{} offers no token revocation (no revocation_endpoint in its \
+                         openid-configuration or its RFC 8414 metadata): the token file is \
+                         removed, but the tokens stay valid there until they expire",
+                        self.issuer.as_str()
+                    );
+                    log::warn(&note);
+                    progress::progress(&note);
+                }
+                Err(e) => log::warn(&format!(
+                    "{}; the token file is removed anyway, but {} may accept the token until \
+                     it expires",
+                    e.message(),
+                    self.issuer.as_str()
+                )),
+            }
         }
         fsutil::remove_file(&self.path)
     }

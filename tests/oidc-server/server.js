@@ -3,7 +3,8 @@
 //
 //   node server.js [--port 0] [--access-ttl SECS] [--refresh-ttl SECS]
 //                  [--device-interval SECS] [--scopes "extra scopes"] [--ignore-stdin]
-//                  [--no-device-flow]
+//                  [--no-device-flow] [--no-revocation] [--revocation-in-rfc8414]
+//                  [--no-verification-uri-complete]
 //
 // Binds 127.0.0.1 only. When ready prints exactly one line on stdout:
 //   ISSUER=http://127.0.0.1:PORT
@@ -25,6 +26,9 @@ function parseArgs(argv) {
   const o = {
     port: 0, accessTtl: 60, refreshTtl: 86400, scopes: [], ignoreStdin: false, deviceInterval: undefined,
     deviceFlow: true,
+    revocation: true,
+    revocationInRfc8414: false,
+    verificationUriComplete: true,
   };
   const num = (name, v) => {
     const n = Number(v);
@@ -45,8 +49,11 @@ function parseArgs(argv) {
       case '--scopes': o.scopes.push(...take().split(/[\s,]+/).filter(Boolean)); break;
       case '--ignore-stdin': o.ignoreStdin = true; break;
       case '--no-device-flow': o.deviceFlow = false; break;
+      case '--no-revocation': o.revocation = false; break;
+      case '--revocation-in-rfc8414': o.revocationInRfc8414 = true; break;
+      case '--no-verification-uri-complete': o.verificationUriComplete = false; break;
       case '-h': case '--help':
-        process.stdout.write('usage: node server.js [--port 0] [--access-ttl SECS] [--refresh-ttl SECS] [--device-interval SECS] [--scopes "a b"] [--ignore-stdin] [--no-device-flow]\n');
+        process.stdout.write('usage: node server.js [--port 0] [--access-ttl SECS] [--refresh-ttl SECS] [--device-interval SECS] [--scopes "a b"] [--ignore-stdin] [--no-device-flow] [--no-revocation] [--revocation-in-rfc8414] [--no-verification-uri-complete]\n');
         process.exit(0);
         break;
       default:
@@ -225,7 +232,7 @@ const configuration = {
       },
     },
     revocation: {
-      enabled: true,
+      enabled: opts.revocation,
       // Library default: only the client the token was issued to may revoke it.
       async allowedPolicy(ctx, client, token) {
         if (token.clientId !== client.clientId) {
@@ -453,7 +460,34 @@ function setup(provider, issuer) {
         if (opts.deviceInterval !== undefined && ctx.body && typeof ctx.body === 'object') {
           ctx.body = { ...ctx.body, interval: opts.deviceInterval };
         }
+        // RFC 8628 §3.2: verification_uri_complete is OPTIONAL; servers
+        // such as GitHub's never send it.
+        if (!opts.verificationUriComplete && ctx.body && typeof ctx.body === 'object') {
+          const { verification_uri_complete: _dropped, ...rest } = ctx.body;
+          ctx.body = rest;
+        }
       }
+      return;
+    }
+    // --revocation-in-rfc8414: the OpenID document names no
+    // revocation_endpoint, the RFC 8414 metadata does (as servers that
+    // publish the two documents separately may).
+    if (opts.revocationInRfc8414 && ctx.method === 'GET' && ctx.path === '/.well-known/openid-configuration') {
+      await next();
+      if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+        const { revocation_endpoint: _moved, ...rest } = ctx.body;
+        ctx.body = rest;
+      }
+      return;
+    }
+    if (opts.revocationInRfc8414 && ctx.method === 'GET' && ctx.path === '/.well-known/oauth-authorization-server') {
+      ctx.type = 'json';
+      ctx.body = {
+        issuer,
+        token_endpoint: `${issuer}/token`,
+        revocation_endpoint: `${issuer}/token/revocation`,
+        revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+      };
       return;
     }
     if (post && ctx.path === '/token/introspection') {

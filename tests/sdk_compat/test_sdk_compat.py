@@ -118,6 +118,28 @@ def test_cave_second_save_and_logout_keep_what_caveclient_reads(home):
     assert cave_auth.AuthClient(server_address=server).token is None
 
 
+def test_cave_first_save_for_another_server_keeps_the_shared_token(home):
+    # The default server's token, in the file every server without its own
+    # (and CloudVolume) reads.
+    secrets(home).mkdir(parents=True)
+    (secrets(home) / "cave-secret.json").write_text(json.dumps({"token": CAVE_OTHER}))
+    server = "https://minnie.example"
+    hubauth("save-token", "--provider", "cave", "--server", server, "-o", "validate=false",
+            stdin=CAVE_TOKEN)
+    assert cave_auth.AuthClient(server_address=server).token == CAVE_TOKEN
+    # caveclient's own save_token (overwrite=False) would refuse to replace it.
+    assert cave_auth.AuthClient(server_address="https://global.daf-apis.com").token == CAVE_OTHER
+    assert cave_auth.AuthClient(server_address="https://other.example").token == CAVE_OTHER
+
+
+def test_cave_unmapped_datastack_is_globals_as_for_caveclient(home):
+    assert datastack_lookup.handle_server_address("unmapped_stack", None) is None
+    cave_auth.AuthClient(server_address="https://global.daf-apis.com").save_token(CAVE_TOKEN)
+    out = hubauth("token", "--provider", "cave", "--profile", "unmapped_stack",
+                  "-o", "validate=false")
+    assert out.strip() == CAVE_TOKEN
+
+
 def test_cave_reads_what_caveclient_saved(home):
     server = "https://minnie.example"
     real = cave_auth.AuthClient(server_address=server)
@@ -244,6 +266,14 @@ def test_dhcore_ini_both_ways(home, monkeypatch):
     parsed = configparser.ConfigParser(interpolation=None)
     parsed.read(ini)
     assert "oauth2_token_endpoint" not in parsed["dev"]
+
+    # hubauth's own keys beside the SDK's are read by neither SDK version.
+    parsed["dev"]["hubauth_issuer"] = "http://127.0.0.1:1"
+    parsed["dev"]["hubauth_pat_sha256"] = "0" * 64
+    with open(ini, "w") as f:
+        parsed.write(f)
+    cfg = file_module.load_file()
+    assert file_module.load_key(cfg, "dev", "DHCORE_ACCESS_TOKEN") == jwt
 
     # Logout removes the token keys; the SDK then finds no access token.
     hubauth("logout", "--provider", "dhcore")

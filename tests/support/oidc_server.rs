@@ -36,6 +36,12 @@ pub struct Config {
     pub device_interval: Option<u64>,
     /// false: `--no-device-flow` (discovery offers no device_authorization_endpoint).
     pub device_flow: bool,
+    /// false: `--no-revocation` (no revocation_endpoint anywhere).
+    pub revocation: bool,
+    /// `--revocation-in-rfc8414`: only the RFC 8414 metadata names it.
+    pub revocation_in_rfc8414: bool,
+    /// false: `--no-verification-uri-complete`.
+    pub verification_uri_complete: bool,
 }
 
 impl Default for Config {
@@ -44,6 +50,9 @@ impl Default for Config {
             access_ttl: 60,
             device_interval: Some(1),
             device_flow: true,
+            revocation: true,
+            revocation_in_rfc8414: false,
+            verification_uri_complete: true,
         }
     }
 }
@@ -90,6 +99,15 @@ impl OidcServer {
         }
         if !config.device_flow {
             command.arg("--no-device-flow");
+        }
+        if !config.revocation {
+            command.arg("--no-revocation");
+        }
+        if config.revocation_in_rfc8414 {
+            command.arg("--revocation-in-rfc8414");
+        }
+        if !config.verification_uri_complete {
+            command.arg("--no-verification-uri-complete");
         }
         let mut child = command
             .stdin(Stdio::piped())

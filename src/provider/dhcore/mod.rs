@@ -10,7 +10,10 @@
 //! `DHCORE_CLIENT_ID`, `OAUTH2_TOKEN_ENDPOINT`), the environment before the
 //! profile's section of the file (config_manager.py:101-113), and for the
 //! credentials the file before the environment (139-156). (0.16 betas let
-//! the file win for everything; hubauth follows the stable release.) The
+//! the file win for everything, 0.16.0b19 credential_store.py:31-37, 64-68;
+//! hubauth follows the stable release, and so never writes a configuration
+//! value that came from the environment into the file, where a 0.16 SDK
+//! would take it over the environment ever after: see "Token replies".) The
 //! profile is option `profile`, else `$DH_NAME`, else `[DEFAULT]
 //! current_environment`, else `__default`. A profile missing from the file
 //! gives no value at all, not even `[DEFAULT]`'s, as in SDK 0.15.11, which
@@ -36,7 +39,10 @@
 //! 1. a personal access token: exchanged (RFC 8693, `subject_token_type`
 //!    `urn:ietf:params:oauth:token-type:pat`, `scope=credentials`, public
 //!    client `DHCORE_CLIENT_ID`) for an access token, which is written back;
-//!    a stored access token of known expiry is reused while it is fresh;
+//!    a stored access token of known expiry is reused while it is fresh and
+//!    the personal access token is the one it was exchanged for (hubauth's
+//!    `hubauth_pat_sha256`, the SHA-256 of that token; the SDK exchanges the
+//!    current token at every start, 0.15.11 client_configurator.py:65-80);
 //! 2. access token + refresh token: used, and refreshed before it expires
 //!    (`grant_type=refresh_token`, `client_id`, `refresh_token`,
 //!    `scope=credentials`); refresh tokens are single use, so the refresh runs
@@ -56,6 +62,18 @@
 //!   and a caller cannot tell a bare token from Basic credentials, so the
 //!   scheme comes with them: send `Authorization: <value>` as is.
 //!
+//! When the file's credentials fail (the server rejects them and they
+//! cannot be renewed, or renewing them fails), the environment's `DHCORE_*`
+//! credentials alone are tried, as both SDK versions do (0.15.11
+//! refresh.py:80-147 calls `eval_retry`, config_manager.py:176-202, which
+//! switches to `reload_credentials_from_env`, 164-174; 0.16.0b19
+//! auth/refresh.py:84-151, credential_session.py:33-41): a personal access
+//! token is exchanged; an access token is asked about at `/api/auth` and
+//! used when valid (not written), else refreshed with the environment's
+//! refresh token (the renewed tokens are written, as the SDK writes them).
+//! DigitalHub workspaces inject fresh tokens in the environment while an
+//! old `~/.dhcore.ini` persists in the home directory.
+//!
 //! So a caller that supports every method sends `Authorization: <value>`
 //! when the value starts with `Basic `, else `Authorization: Bearer <value>`
 //! (an access token never contains a space).
@@ -64,10 +82,18 @@
 //! (`access_token` → `dhcore_access_token`, `refresh_token` →
 //! `dhcore_refresh_token`, every other field as is, e.g. `expires_in`,
 //! `token_type`, `scope`, `id_token`, store credentials such as `aws_*`),
-//! plus the client id and issuer used, plus `dhcore_expires_at` (RFC 3339,
-//! UTC: when the token was requested + `expires_in`), and `[DEFAULT]
-//! current_environment` is set to the profile. A reply never writes
-//! `client_id`, `issuer`, `token_endpoint` or an endpoint (a reply must not
+//! plus `dhcore_expires_at` (RFC 3339, UTC: when the token was requested +
+//! `expires_in`), and `[DEFAULT] current_environment` is set to the profile.
+//! The client id, issuer and token endpoint are written only where they
+//! already were: the file's own values stay, and values from the
+//! environment or an option are not copied in (SDK 0.15.11 writes
+//! `dhcore_client_id`/`dhcore_issuer` only when the reply carries them,
+//! refresh.py:262-300, and 0.16 betas would let a copied value override the
+//! environment). The issuer and token endpoint that issued the credentials
+//! are recorded in hubauth's own `hubauth_issuer` / `hubauth_token_endpoint`
+//! when they came from the environment or an option, so the credentials are
+//! never sent to another issuer the environment names later. A reply never
+//! writes `client_id`, `issuer`, `token_endpoint` or an endpoint (a reply must not
 //! change where the PAT goes next), and the token endpoint from the
 //! environment is never written (the SDK does not, and a copy in the file
 //! would pin it). The personal access token is never written. Expiry of a
@@ -103,6 +129,7 @@ use serde_json::Value;
 
 use crate::env::{Env, process_env};
 use crate::error::{Error, ErrorKind, Result};
+use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
 use crate::provider::{Provider, Renewal, Verdict};
@@ -252,6 +279,75 @@ impl DhCore {
         ))
     }
 
+    /// The SDK's fallback once the file's credentials failed: the
+    /// environment's credentials alone. SDK 0.15.11: a failed refresh calls
+    /// `eval_retry` (refresh.py:80-147), which switches the session to the
+    /// environment's credentials (config_manager.py:164-202,
+    /// `reload_credentials_from_env`); 0.16.0b19 does the same
+    /// (auth/refresh.py:84-151, credential_session.py:33-41). DigitalHub
+    /// workspaces inject fresh `DHCORE_*` tokens while an old
+    /// `~/.dhcore.ini` persists in the home directory. None when no
+    /// credential came from the file (the environment's were the ones that
+    /// failed) or the environment holds none.
+    fn env_fallback(&self, ini: &Ini, options: &Options, used: &Settings) -> Option<Settings> {
+        if !used.has_file_credentials() {
+            return None;
+        }
+        let env = self.settings_with(ini, options, Credentials::EnvOnly);
+        (env.method() != Method::None && env.check_not_empty().is_ok()).then_some(env)
+    }
+
+    /// A login with the settings as they are: an exchange, or what the user
+    /// configured.
+    fn login_with(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+        match settings.method() {
+            Method::Exchange => self.exchange(settings, options),
+            Method::Basic => settings
+                .basic()
+                .map(DhCoreGrant::Configured)
+                .ok_or_else(|| {
+                    Error::invalid_argument("DHCore user or password is not valid text")
+                }),
+            Method::Bearer => match settings.access_token() {
+                Some(token) if token.is_unexpired_at(unix_now()) => {
+                    Ok(DhCoreGrant::Configured(token))
+                }
+                _ => Err(self.cannot_renew_from(settings, "has expired")),
+            },
+            Method::OAuth2 => Err(Error::authentication(format!(
+                "the refresh token from {} cannot be used; set a new one (or {PAT})",
+                settings.source(REFRESH_TOKEN)
+            ))),
+            Method::None => Err(self.no_credentials()),
+        }
+    }
+
+    /// A login with the environment's credentials, as the SDK's retry does
+    /// it (0.15.11 refresh.py:133-147): a personal access token is
+    /// exchanged; an access token is asked about at `/api/auth` and used
+    /// when valid, else refreshed with the refresh token when there is one
+    /// (the renewed tokens are written to the file, as the SDK writes them).
+    fn login_from_env(&self, env: &Settings, options: &Options) -> Result<DhCoreGrant> {
+        let (Method::OAuth2 | Method::Bearer) = env.method() else {
+            return self.login_with(env, options);
+        };
+        let token = env
+            .access_token()
+            .ok_or_else(|| Error::invalid_argument("the access token is not valid text"))?;
+        if token.is_unexpired_at(unix_now())
+            && let Verdict::Valid { username } = self.api_auth(&token, options)?
+        {
+            return Ok(DhCoreGrant::Configured(Token {
+                username: username.or(token.username.clone()),
+                ..token
+            }));
+        }
+        if env.method() == Method::OAuth2 {
+            return self.refresh(env, options);
+        }
+        Err(self.cannot_renew_from(env, "was rejected or has expired"))
+    }
+
     /// `GET <endpoint>/api/auth` with the credentials.
     fn api_auth(&self, token: &Token, options: &Options) -> Result<Verdict> {
         let url = self.endpoint()?.join("/api/auth");
@@ -308,20 +404,50 @@ impl Provider for DhCore {
         vec![&self.path]
     }
 
-    /// The profile's settings; None when they hold no credentials.
-    fn load(&self, options: &Options, _skip: &[Secret]) -> Result<Option<Settings>> {
+    /// The profile's settings; None when they hold no credentials. When the
+    /// server rejected the file's access token (or user and password) in
+    /// this call and they cannot be renewed, the environment's own
+    /// credentials, as the SDK falls back to them (see [`Self::env_fallback`]).
+    fn load(&self, options: &Options, skip: &[Secret]) -> Result<Option<Settings>> {
         self.endpoint()?;
-        let settings = self.settings(&self.load_profile()?, options);
+        let ini = self.load_profile()?;
+        let settings = self.settings(&ini, options);
         settings.check_not_empty()?;
-        Ok((settings.method() != Method::None).then_some(settings))
+        let method = settings.method();
+        if method == Method::None {
+            return Ok(None);
+        }
+        let skipped = |s: &Settings| {
+            self.token(s, options)
+                .is_some_and(|t| skip.contains(&t.bearer))
+        };
+        if !method.renews()
+            && skipped(&settings)
+            && let Some(env) = self.env_fallback(&ini, options, &settings)
+            && !skipped(&env)
+        {
+            log::warn(&format!(
+                "{} rejected the credentials of [{}] in {}; using the DHCORE_* credentials of \
+                 the environment, as the DigitalHub SDK does",
+                self.server(),
+                self.profile,
+                self.path.display()
+            ));
+            return Ok(Some(env));
+        }
+        Ok(Some(settings))
     }
 
     /// A personal access token is exchanged again unless the stored token's
-    /// expiry is known.
+    /// expiry is known and it was exchanged for this same personal access
+    /// token (the SDK exchanges the current one at every start; a changed
+    /// token may be another account's, or replace a leaked one).
     fn token(&self, settings: &Settings, _options: &Options) -> Option<Token> {
         match settings.method() {
             Method::Basic => settings.basic(),
-            Method::Exchange => settings.access_token().filter(|t| t.expires_at.is_some()),
+            Method::Exchange => settings
+                .access_token()
+                .filter(|t| t.expires_at.is_some() && settings.access_token_is_from_this_pat()),
             Method::OAuth2 | Method::Bearer => settings.access_token(),
             Method::None => None,
         }
@@ -349,28 +475,30 @@ impl Provider for DhCore {
     /// error says what to set.
     fn login(&self, options: &Options) -> Result<DhCoreGrant> {
         self.endpoint()?;
-        let settings = self.settings(&self.load_profile()?, options);
+        let ini = self.load_profile()?;
+        let settings = self.settings(&ini, options);
         settings.check_not_empty()?;
-        match settings.method() {
-            Method::Exchange => self.exchange(&settings, options),
-            Method::Basic => settings
-                .basic()
-                .map(DhCoreGrant::Configured)
-                .ok_or_else(|| {
-                    Error::invalid_argument("DHCore user or password is not valid text")
-                }),
-            Method::Bearer => match settings.access_token() {
-                Some(token) if token.is_unexpired_at(unix_now()) => {
-                    Ok(DhCoreGrant::Configured(token))
-                }
-                _ => Err(self.cannot_renew_from(&settings, "has expired")),
-            },
-            Method::OAuth2 => Err(Error::authentication(format!(
-                "the refresh token from {} cannot be used; set a new one (or {PAT})",
-                settings.source(REFRESH_TOKEN)
-            ))),
-            Method::None => Err(self.no_credentials()),
-        }
+        let failure = match self.login_with(&settings, options) {
+            Err(e) if e.kind() == ErrorKind::Authentication => e,
+            other => return other,
+        };
+        let Some(env) = self.env_fallback(&ini, options, &settings) else {
+            return Err(failure);
+        };
+        log::warn(&format!(
+            "{}; trying the DHCORE_* credentials of the environment, as the DigitalHub SDK does",
+            failure.message().trim_end_matches('.')
+        ));
+        self.login_from_env(&env, options).map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "{}; and with the credentials of the environment: {}",
+                    failure.message().trim_end_matches('.'),
+                    e.message()
+                ),
+            )
+        })
     }
 
     fn save(&self, grant: DhCoreGrant, _options: &Options) -> Result<Token> {

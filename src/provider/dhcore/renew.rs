@@ -243,7 +243,12 @@ fn apply_reply(
         if !valid_key
             || matches!(
                 key.as_str(),
-                "dhcore_personal_access_token" | EXPIRES_AT_KEY | CURRENT_ENVIRONMENT
+                "dhcore_personal_access_token"
+                    | EXPIRES_AT_KEY
+                    | PAT_FINGERPRINT_KEY
+                    | ISSUED_BY_ISSUER_KEY
+                    | ISSUED_BY_TOKEN_ENDPOINT_KEY
+                    | CURRENT_ENVIRONMENT
             )
         {
             continue;
@@ -259,14 +264,39 @@ fn apply_reply(
         };
         ini.set(profile, &key, &text)?;
     }
-    // The client id and issuer used, as the SDK writes them; never the token
-    // endpoint (the SDK does not, and a copy in the file would pin it).
-    for name in [CLIENT_ID, ISSUER] {
-        let key = ini_key(name);
-        if let Some(value) = used.get(name)
-            && ini.get(profile, &key) != Some(value)
+    // The client id, issuer and token endpoint are written back only when
+    // they came from the file (where they already are). SDK 0.15.11 writes
+    // `client_id`/`issuer` only when the reply carries them
+    // (refresh.py:262-300, `_export_new_creds`); 0.16 betas let the file win
+    // over the environment for these keys (0.16.0b19
+    // credential_store.py:31-37, 64-68), so a value copied from the
+    // environment into the file would pin it there and a later change of
+    // DHCORE_ISSUER or DHCORE_CLIENT_ID would be ignored. Credentials still
+    // go only to the issuer that issued them: one that came from the
+    // environment (or an option) is recorded under hubauth's own key, which
+    // no SDK reads (see keep_credentials_with_their_issuer).
+    for name in [ISSUER, TOKEN_ENDPOINT] {
+        let key = issued_by_key(name);
+        match used
+            .get(name)
+            .filter(|_| used.origin(name) != Some(Origin::File))
         {
-            ini.set(profile, &key, value)?;
+            Some(value) => {
+                ini.set(profile, key, value)?;
+            }
+            None => {
+                ini.remove(profile, key);
+            }
+        }
+    }
+    // Which personal access token the access token came from (see
+    // pat_fingerprint); a refreshed token came from none.
+    match used.get(PAT).filter(|_| used.method() == Method::Exchange) {
+        Some(pat) => {
+            ini.set(profile, PAT_FINGERPRINT_KEY, &pat_fingerprint(pat))?;
+        }
+        None => {
+            ini.remove(profile, PAT_FINGERPRINT_KEY);
         }
     }
     if let Some(expires_in) = reply.expires_in {
@@ -311,17 +341,17 @@ mod tests {
                 "aws_access_key_id",
                 CURRENT_ENVIRONMENT,
                 "dhcore_access_token",
-                "dhcore_client_id",
                 EXPIRES_AT_KEY,
-                "dhcore_issuer",
                 "dhcore_refresh_token",
                 "expires_in",
                 "flag",
+                PAT_FINGERPRINT_KEY,
                 "scope",
                 "token_type",
             ]
         );
         assert_eq!(p[EXPIRES_AT_KEY], "2001-09-09T01:47:40Z");
+        assert_eq!(p[PAT_FINGERPRINT_KEY], pat_fingerprint("pat-secret"));
         assert_eq!(p["flag"], "True");
         assert_eq!(ini.current_environment(), Some("p"));
         assert!(!ini.to_text().unwrap().contains("pat-secret"));
@@ -346,15 +376,19 @@ mod tests {
                 "issuer":"https://evil.example","client_id":"evil",
                 "oauth2_token_endpoint":"https://evil.example/t2","dhcore_issuer":"https://evil.example",
                 "dhcore_client_id":"evil","dhcore_user":"mallory","dhcore_password":"x",
-                "refresh_url":"https://evil.example/r","aws_access_key_id":"k"}"#,
+                "refresh_url":"https://evil.example/r","aws_access_key_id":"k",
+                "hubauth_issuer":"https://evil.example","hubauth_pat_sha256":"0"}"#,
         )
         .unwrap();
         apply_reply(&mut ini, "p", &reply, &used, 1_000_000_000).unwrap();
         let p = ini.section("p");
         assert_eq!(p["dhcore_endpoint"], "https://core.example");
         assert_eq!(p["oauth2_token_endpoint"], "https://id.example/t");
-        assert_eq!(p["dhcore_issuer"], "https://id.example");
-        assert_eq!(p["dhcore_client_id"], "cli");
+        // The issuer and client id came from the file (`used`): not copied.
+        for key in ["dhcore_issuer", "dhcore_client_id", ISSUED_BY_ISSUER_KEY] {
+            assert!(!p.contains_key(key), "{key}");
+        }
+        assert_eq!(p[PAT_FINGERPRINT_KEY], pat_fingerprint("pat-secret"));
         assert_eq!(p["dhcore_access_token"], "a");
         assert_eq!(p["aws_access_key_id"], "k");
         for key in ["dhcore_user", "dhcore_password"] {

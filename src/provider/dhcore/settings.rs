@@ -62,12 +62,33 @@ pub(super) const CONFIGURATION: [&str; 4] = [ENDPOINT, ISSUER, CLIENT_ID, TOKEN_
 
 /// hubauth's own key: when the stored access token expires.
 pub(super) const EXPIRES_AT_KEY: &str = "dhcore_expires_at";
+/// hubauth's own key: the fingerprint of the personal access token the
+/// stored access token was exchanged for (see [`pat_fingerprint`]).
+pub(super) const PAT_FINGERPRINT_KEY: &str = "hubauth_pat_sha256";
+/// hubauth's own keys: the issuer and token endpoint the stored credentials
+/// were issued through, when they came from the environment or an option
+/// (see `apply_reply`). The SDK reads neither.
+pub(super) const ISSUED_BY_ISSUER_KEY: &str = "hubauth_issuer";
+pub(super) const ISSUED_BY_TOKEN_ENDPOINT_KEY: &str = "hubauth_token_endpoint";
+
+/// The key recording where credentials were issued, for `ISSUER` or
+/// `TOKEN_ENDPOINT`.
+pub(super) fn issued_by_key(name: &str) -> &'static str {
+    if name == TOKEN_ENDPOINT {
+        ISSUED_BY_TOKEN_ENDPOINT_KEY
+    } else {
+        ISSUED_BY_ISSUER_KEY
+    }
+}
 
 /// Keys of a stored token, removed by `logout` and replaced by `save_token`.
-pub(super) const TOKEN_KEYS: [&str; 10] = [
+pub(super) const TOKEN_KEYS: [&str; 13] = [
     "dhcore_access_token",
     "dhcore_refresh_token",
     EXPIRES_AT_KEY,
+    PAT_FINGERPRINT_KEY,
+    ISSUED_BY_ISSUER_KEY,
+    ISSUED_BY_TOKEN_ENDPOINT_KEY,
     "expires_in",
     "dhcore_expires_in",
     "id_token",
@@ -82,6 +103,27 @@ pub(super) fn non_empty(value: Option<&str>) -> Option<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_string)
+}
+
+/// What identifies a personal access token without revealing it: the hex
+/// SHA-256 of the token. The SDK exchanges the current token at every start
+/// (0.15.11 client_configurator.py:65-80, `set_auth_type`); hubauth keeps
+/// the exchanged access token while it is fresh, so it records which token
+/// it came from and exchanges again when the token changed.
+pub(super) fn pat_fingerprint(pat: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, pat.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the credentials of a [`Settings`] come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Credentials {
+    /// The file before the environment, as SDK 0.15.11 reads them first.
+    FileFirst,
+    /// The environment alone: the SDK's fallback once the file's
+    /// credentials failed (0.15.11 config_manager.py:164-174,
+    /// `reload_credentials_from_env`).
+    EnvOnly,
 }
 
 /// The file's name for a setting.
@@ -127,6 +169,8 @@ pub struct Settings {
     file_expires_at: Option<String>,
     /// The file's `id_token` (the SDK writes the reply's `id_token` as is).
     file_id_token: Option<String>,
+    /// The file's [`PAT_FINGERPRINT_KEY`] (only with a file access token).
+    file_pat_fingerprint: Option<String>,
     profile: String,
     path: PathBuf,
 }
@@ -142,6 +186,25 @@ impl Settings {
 
     pub(super) fn secret(&self, name: &str) -> Option<Secret> {
         self.get(name).and_then(|v| Secret::new(v).ok())
+    }
+
+    /// Whether the stored access token was exchanged for the personal access
+    /// token these settings hold (a token from the environment, or one the
+    /// SDK wrote, has no record of it).
+    pub(super) fn access_token_is_from_this_pat(&self) -> bool {
+        match (&self.file_pat_fingerprint, self.get(PAT)) {
+            (Some(recorded), Some(pat)) => {
+                self.origin(ACCESS_TOKEN) == Some(Origin::File) && *recorded == pat_fingerprint(pat)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether any credential comes from the file.
+    pub(super) fn has_file_credentials(&self) -> bool {
+        self.values
+            .iter()
+            .any(|(name, (_, origin))| !CONFIGURATION.contains(name) && *origin == Origin::File)
     }
 
     pub(super) fn method(&self) -> Method {
@@ -341,11 +404,20 @@ impl DhCore {
         section: &BTreeMap<String, String>,
         values: &mut BTreeMap<&'static str, (String, Origin)>,
     ) {
+        // Recorded as the SDK's key (which the file also takes as the
+        // setting), or as hubauth's record of a value that came from the
+        // environment (which is not written as the setting, see apply_reply).
         let moved = [ISSUER, TOKEN_ENDPOINT].into_iter().find_map(|name| {
-            let recorded = section.get(&ini_key(name)).filter(|v| !v.is_empty())?;
             let (effective, origin) = values.get(name)?;
-            (*origin != Origin::File && !same_place(recorded, effective))
-                .then(|| (name, recorded.clone(), effective.clone()))
+            let sdk_key = section
+                .get(&ini_key(name))
+                .filter(|v| !v.is_empty() && *origin != Origin::File);
+            let hubauth_key = section.get(issued_by_key(name)).filter(|v| !v.is_empty());
+            [sdk_key, hubauth_key]
+                .into_iter()
+                .flatten()
+                .find(|recorded| !same_place(recorded, effective))
+                .map(|recorded| (name, recorded.clone(), effective.clone()))
         });
         let Some((name, recorded, effective)) = moved else {
             return;
@@ -374,6 +446,16 @@ impl DhCore {
 
     /// Every setting: option, else the profile's section, else the environment.
     pub(super) fn settings(&self, ini: &Ini, options: &Options) -> Settings {
+        self.settings_with(ini, options, Credentials::FileFirst)
+    }
+
+    /// The settings with the credentials from `credentials`.
+    pub(super) fn settings_with(
+        &self,
+        ini: &Ini,
+        options: &Options,
+        credentials: Credentials,
+    ) -> Settings {
         let section = ini.section(&self.profile);
         let mut values = BTreeMap::new();
         for name in SETTINGS {
@@ -386,6 +468,8 @@ impl DhCore {
             // credentials from the file first.
             let found = if CONFIGURATION.contains(&name) {
                 env.or(file)
+            } else if credentials == Credentials::EnvOnly {
+                env
             } else {
                 file.or(env)
             };
@@ -416,6 +500,7 @@ impl DhCore {
             file_expires_in: file_value("expires_in"),
             file_expires_at: file_value(EXPIRES_AT_KEY),
             file_id_token: file_value("id_token"),
+            file_pat_fingerprint: file_value(PAT_FINGERPRINT_KEY),
             values,
             profile: self.profile.clone(),
             path: self.path.clone(),

@@ -13,6 +13,9 @@ pub(super) const APP_TOKEN: &str = "app-token";
 pub(super) const BEARER: &str = "bearer";
 /// `expiry` of tokens that do not expire.
 pub(super) const NEVER: &str = "never";
+/// The latest expiry `format_expiry` (and the real client's `strftime`)
+/// can write.
+const LATEST_EXPIRY: &str = "9999-12-31T23:59:59.999999Z";
 
 /// The two kinds of token the real client knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,9 +61,14 @@ impl CachedToken {
     }
 
     pub(super) fn to_node(&self) -> Node {
-        let expiry = match self.expires_at_ns {
-            None => NEVER.to_string(),
-            Some(ns) => format_expiry(ns).unwrap_or_else(|| NEVER.to_string()),
+        // A bearer's expiry is always a time: the real client cannot read
+        // `never` on a bearer (see `classify`), so one beyond the year 9999
+        // is written as the last time it can read.
+        let expiry = match (self.token_type, self.expires_at_ns) {
+            (TokenType::App, _) => NEVER.to_string(),
+            (TokenType::Bearer, ns) => ns
+                .and_then(format_expiry)
+                .unwrap_or_else(|| LATEST_EXPIRY.to_string()),
         };
         Node::Map(vec![
             (
@@ -146,8 +154,19 @@ pub(super) fn classify(node: &Node, now_ns: i128) -> Entry {
     };
     let expires_at_ns = match token_type {
         TokenType::App => None,
+        // dagshub 0.7.3 parses a bearer's expiry with `dateutil.parser.parse`
+        // (auth/token_auth.py:108-116): `never` raises, the entry is dropped
+        // from its cache (auth/tokens.py:291-296) and deleted at its next
+        // write (300-313). hubauth does not hand it out either (and keeps it
+        // in the file, as every entry it cannot use).
         TokenType::Bearer => match node.get("expiry").and_then(Node::scalar_text) {
-            Some(NEVER) => None,
+            Some(NEVER) => {
+                return Entry::Skipped(
+                    "it is a bearer token with expiry never, which the dagshub client \
+                     cannot read (a bearer token's expiry is a time)"
+                        .into(),
+                );
+            }
             Some(text) => match parse_expiry(text) {
                 Some(ns) if ns <= now_ns => return Entry::Expired,
                 Some(ns) => Some(ns),
@@ -181,6 +200,18 @@ mod tests {
             base + 1_800_500_000_000
         );
         assert!(parse_expiry("2099-01-02").is_none());
+        // A bearer whose expiry cannot be written gets the latest one the
+        // client can read, never `never` (which it cannot read on a bearer).
+        let far = CachedToken {
+            access_token: Secret::new("t").unwrap(),
+            token_type: TokenType::Bearer,
+            expires_at_ns: Some(i128::from(i64::MAX) * 1_000_000_000),
+        };
+        let Node::Map(fields) = far.to_node() else {
+            panic!("a mapping")
+        };
+        assert_eq!(fields[1].1, Node::Str(LATEST_EXPIRY.into()));
+        assert!(parse_expiry(LATEST_EXPIRY).is_some());
         assert!(parse_expiry("never").is_none());
         assert_eq!(
             format_expiry(base + 678_901_999).unwrap(),

@@ -48,6 +48,10 @@ pub struct DagsHubConfig {
     /// The next this many `GET /api/v1/repos/…` requests answer 401 even
     /// with a valid token (`/api/v1/user` still accepts it). Default 0.
     pub reject_valid: u64,
+    /// The login reply's `expiry` is this text instead of the token's real
+    /// expiry (e.g. Go's zero time `0001-01-01T00:00:00Z`, which a Go server
+    /// sends for an unset time). Default None.
+    pub login_expiry: Option<String>,
 }
 
 impl Default for DagsHubConfig {
@@ -61,6 +65,7 @@ impl Default for DagsHubConfig {
             middleman_hold_ms: 20_000,
             api_status: None,
             reject_valid: 0,
+            login_expiry: None,
         }
     }
 }
@@ -101,6 +106,12 @@ impl ConfigPatch for DagsHubConfig {
                                 .map(|s| s as u16)
                                 .ok_or_else(|| want("an HTTP status or null"))?,
                         )
+                    }
+                }
+                "login_expiry" => {
+                    next.login_expiry = match v {
+                        Value::Null => None,
+                        _ => Some(string()?),
                     }
                 }
                 "reject_valid" => {
@@ -482,7 +493,10 @@ impl DagsHub {
         }
         entry.used = true;
         let ttl = s.config.token_ttl_s;
-        let token = s.mint_bearer(ttl, None);
+        let mut token = s.mint_bearer(ttl, None);
+        if let Some(expiry) = &s.config.login_expiry {
+            token.expiry = expiry.clone();
+        }
         s.stats.tokens_issued += 1;
         Response::json(200, &token)
     }

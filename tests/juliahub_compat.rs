@@ -1,7 +1,8 @@
-//! Where hubauth stranded a real JuliaHub user (issue 14): files, servers and
-//! replies the originals (Pkg.jl, PkgAuthentication.jl, JuliaHub.jl) accept.
-//! Each test names the point of the issue it covers. The tests that need the
-//! process environment are in juliahub_compat_env.rs.
+//! Where hubauth stranded a real JuliaHub user (issues 14 and 21): files,
+//! servers and replies the originals (Pkg.jl, PkgAuthentication.jl,
+//! JuliaHub.jl) accept. Each test names the point of the issue it covers
+//! (`p<N>`: issue 14, `i21_<N>`: issue 21). The tests that need the process
+//! environment are in juliahub_compat_env.rs.
 
 mod support;
 
@@ -364,4 +365,124 @@ fn p10_reading_a_file_without_user_name_creates_no_lock_file() {
     assert_eq!(auth.username().as_deref(), Some("alice"));
     assert!(!hubauth::store::fsutil::lock_path(&f.token_path()).exists());
     assert_eq!(f.stored_text(), text, "a read writes nothing");
+}
+
+/// Runs the CLI on `f`'s server and file (and depot, for `status`) with
+/// `input` on stdin; returns (exit code, stdout, stderr).
+fn run_cli(f: &Fixture, args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hubauth"));
+    command.args(args);
+    if args[0] != "status" {
+        command
+            .args(["--server", &f.server.url()])
+            .args(["--token-path", f.token_path().to_str().unwrap()]);
+    }
+    let mut child = command
+        .env_remove("JULIA_PKG_SERVER")
+        .env("JULIA_DEPOT_PATH", f.dir.path())
+        .env("JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE", "false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn with_token_kind(mut options: hubauth::Options, kind: &str) -> hubauth::Options {
+    options.set("token_kind", kind).unwrap();
+    options
+}
+
+// Issue 21, 1. A refresh reply without id_token (PkgAuthentication.jl:394-396
+// accepts an access_token alone) is saved: the rotated refresh token is kept.
+#[test]
+fn i21_1_refresh_reply_without_id_token_is_saved_then_a_login_is_needed() {
+    let f = Fixture::new();
+    let stored = f.store_token(-30);
+    f.server
+        .configure(|c| c.refresh_omits = vec!["id_token".into()]);
+    let err = authenticate(&f.options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    assert_eq!(f.server.stats().refreshes, 1);
+    let table = f.stored_table();
+    let rotated = table["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rotated, stored.refresh_token, "the rotated token was saved");
+    assert!(table.get("id_token").is_none(), "{table:?}");
+    let access = table["access_token"].as_str().unwrap().to_string();
+    assert_ne!(access, stored.access_token);
+    // Later calls present no refresh token again: a login is needed.
+    let err = authenticate(&f.options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    // What Pkg uses works from the saved reply, without another refresh.
+    let auth = authenticate(&with_token_kind(f.options(), "access")).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), access);
+    // A login brings an id_token back.
+    let hook = BrowserHook::default();
+    let mut options = f.options();
+    hook.install(&mut options);
+    let auth = authenticate(&options).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+    let stats = f.server.stats();
+    assert_eq!(stats.refreshes, 1, "the spent refresh token was never sent again");
+    assert_eq!(stats.refresh_rejections + stats.refresh_reuse_detected, 0);
+    assert_eq!(stats.device_tokens_issued, 1);
+}
+
+// Issue 21, 2. token_kind=access takes what Pkg takes: an access_token alone
+// (Pkg.jl src/PlatformEngines.jl:155-174), no id_token, no expiry.
+#[test]
+fn i21_2_access_token_alone_serves_token_git_credential_and_status() {
+    let f = Fixture::new();
+    let issued = f.server.issue_token(3600);
+    write_token(&f, &format!("access_token = {:?}\n", issued.access_token));
+    let (code, out, err) = run_cli(&f, &["token", "--token-kind", "access"], "");
+    assert_eq!((code, out.trim()), (0, issued.access_token.as_str()), "{err}");
+    let host = format!("127.0.0.1:{}", f.server.port());
+    let (code, out, err) = run_cli(
+        &f,
+        &["git-credential", "get", "--token-kind", "access"],
+        &format!("protocol=http\nhost={host}\n\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("password={}\n", issued.access_token)),
+        "{out}"
+    );
+    let (code, out, err) = run_cli(&f, &["status"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("incomplete"), "{out}");
+    let stats = f.server.stats();
+    assert_eq!(stats.refreshes + stats.device_code_requests, 0);
+}
+
+#[test]
+fn i21_2_access_token_without_id_token_is_not_refreshed_while_fresh() {
+    let f = Fixture::new();
+    let issued = f.server.issue_token(3600);
+    write_token(
+        &f,
+        &format!(
+            "access_token = {:?}\nexpires_at = {}\nrefresh_token = {:?}\nrefresh_url = {:?}\n",
+            issued.access_token, issued.expires_at, issued.refresh_token, issued.refresh_url
+        ),
+    );
+    for _ in 0..3 {
+        let auth = authenticate(&with_token_kind(f.options(), "access")).unwrap();
+        assert_eq!(auth.token().unwrap().expose(), issued.access_token);
+    }
+    assert_eq!(f.server.stats().refreshes, 0);
 }

@@ -350,7 +350,7 @@ impl<P: Provider> Engine<P> {
             ))));
         }
         let failure = match self.renew_presented(&stored, single_use.as_ref(), options) {
-            Ok(grant) => return self.hub.save(grant, options).map(Renewed::Token),
+            Ok(grant) => return self.save_renewed(grant, options),
             Err(e) if e.never_sent() => return Err(e),
             Err(e) => e,
         };
@@ -365,7 +365,7 @@ impl<P: Provider> Engine<P> {
                 && present_once(self.hub.server(), &newer)
             {
                 return match self.renew_presented(&again, Some(&newer), options) {
-                    Ok(grant) => self.hub.save(grant, options).map(Renewed::Token),
+                    Ok(grant) => self.save_renewed(grant, options),
                     Err(e) if e.never_sent() => Err(e),
                     Err(e) => Ok(Renewed::Failed(e)),
                 };
@@ -376,6 +376,21 @@ impl<P: Provider> Engine<P> {
             failure.message().trim_end_matches('.')
         ));
         Ok(Renewed::Failed(failure))
+    }
+
+    /// Saves a renewal's grant. One that was saved but holds no token this
+    /// call can hand out (`NoCredentials` from `save`, e.g. a refresh reply
+    /// without the `id_token`) needs a login, like a failed renewal: the
+    /// caller then logs in, or says a login is needed.
+    fn save_renewed(&self, grant: P::Grant, options: &Options) -> Result<Renewed<P::Stored>> {
+        match self.hub.save(grant, options) {
+            Ok(token) => Ok(Renewed::Token(token)),
+            Err(e) if e.kind() == ErrorKind::NoCredentials => {
+                log::warn(e.message());
+                Ok(Renewed::Failed(e))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One renewal request. A single-use credential (already marked

@@ -363,26 +363,38 @@ impl Provider for JuliaHub {
         pkg_toml::load(&self.path)
     }
 
-    /// JuliaHub.jl's rule: `id_token` and an expiry; no refresh fields needed
-    /// (an unexpired token that cannot be renewed is used while it works).
+    /// JuliaHub.jl's rule for the `id_token` (it and an expiry), Pkg's for
+    /// the `access_token` (it alone; no expiry means none). No refresh
+    /// fields needed (an unexpired token that cannot be renewed is used
+    /// while it works).
     fn token(&self, stored: &PkgToken, options: &Options) -> Option<Token> {
         stored
-            .is_usable()
+            .is_usable_as(options.token_kind)
             .then(|| self.bearer_token(stored, options).ok())
             .flatten()
     }
 
-    fn renewal(&self, stored: &PkgToken, _options: &Options) -> Renewal {
-        match stored
-            .table()
-            .get("refresh_token")
-            .and_then(toml::Value::as_str)
-        {
-            Some(refresh_token) if stored.is_refreshable() => Secret::new(refresh_token)
-                .map(Renewal::SingleUse)
-                .unwrap_or(Renewal::None),
-            _ => Renewal::None,
+    /// A record without the token this call hands out is not refreshed: the
+    /// originals log in instead (JuliaHub.jl authentication.jl:429-433 goes
+    /// to PkgAuthentication, whose `is_token_valid` wants an `id_token`,
+    /// PkgAuthentication.jl:735-742; Pkg sends no token without an
+    /// `access_token`). Refreshing it would cost a rotation on every call.
+    fn renewal(&self, stored: &PkgToken, options: &Options) -> Renewal {
+        if !stored.holds_kind(options.token_kind) {
+            return Renewal::None;
         }
+        let (Some(refresh_token), Some(_)) = (
+            stored
+                .table()
+                .get("refresh_token")
+                .and_then(toml::Value::as_str),
+            stored.refresh_url(),
+        ) else {
+            return Renewal::None;
+        };
+        Secret::new(refresh_token)
+            .map(Renewal::SingleUse)
+            .unwrap_or(Renewal::None)
     }
 
     /// Pkg's refresh: the reply laid over the stored fields.
@@ -409,12 +421,20 @@ impl Provider for JuliaHub {
         self.interactive_login(options)
     }
 
+    /// Saved first, whatever it holds: the server has rotated the refresh
+    /// token, and the new one must reach the file (Pkg and
+    /// PkgAuthentication save a reply with an `access_token` or an
+    /// `id_token`, PkgAuthentication.jl:394-396). A grant without the token
+    /// this call hands out is then `NoCredentials`: a login is needed.
     fn save(&self, grant: PkgToken, options: &Options) -> Result<Token> {
-        let token = self
-            .bearer_token(&grant, options)
-            .map_err(|e| Error::server(format!("token reply: {}", e.message())))?;
         pkg_toml::save(&self.path, &grant)?;
-        Ok(token)
+        self.bearer_token(&grant, options).map_err(|e| {
+            Error::no_credentials(format!(
+                "the server's token reply was saved, but {} (token_kind={}); a new login is needed",
+                e.message(),
+                options.token_kind
+            ))
+        })
     }
 
     /// JuliaHub's API takes the id_token. With `token_kind=access` the
@@ -468,7 +488,7 @@ impl Provider for JuliaHub {
     }
 
     /// Takes a whole auth.toml (e.g. copied from another machine); it must
-    /// hold an id_token.
+    /// hold the token of `token_kind` (an `access_token` is all Pkg needs).
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {
         let parsed = PkgToken::parse(token.as_bytes(), Path::new("the given token"), None)
             .map_err(|_| {
@@ -477,8 +497,8 @@ impl Provider for JuliaHub {
                 )
             })?;
         parsed
-            .to_token()
-            .map_err(|_| Error::invalid_argument("the given auth.toml has no id_token"))?;
+            .to_token_kind(options.token_kind)
+            .map_err(|e| Error::invalid_argument(format!("the given auth.toml: {}", e.message())))?;
         if !options.overwrite && self.path.exists() {
             return Err(Error::invalid_argument(format!(
                 "{} already exists and overwrite=false",

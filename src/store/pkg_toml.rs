@@ -157,6 +157,27 @@ impl PkgToken {
             && (self.number("expires_at").is_some() || self.number("expires").is_some())
     }
 
+    /// Pkg's rule (Pkg.jl src/PlatformEngines.jl:155-174): `access_token` is
+    /// a string; an expiry is optional (none means it never expires).
+    pub fn is_usable_for_pkg(&self) -> bool {
+        self.string("access_token").is_some()
+    }
+
+    /// Usable for the token a request carries, by option `token_kind`:
+    /// JuliaHub.jl's rule for `"id"`, Pkg's for `"access"`.
+    pub fn is_usable_as(&self, kind: &str) -> bool {
+        if kind == "access" {
+            self.is_usable_for_pkg()
+        } else {
+            self.is_usable()
+        }
+    }
+
+    /// Holds the token of this `token_kind` (whatever its expiry).
+    pub fn holds_kind(&self, kind: &str) -> bool {
+        self.string(token_field(kind)).is_some()
+    }
+
     /// Can be refreshed: has a refresh token and a refresh URL.
     pub fn is_refreshable(&self) -> bool {
         self.string("refresh_token").is_some() && self.refresh_url().is_some()
@@ -190,11 +211,7 @@ impl PkgToken {
     /// `id_token`, for JuliaHub's API as JuliaHub.jl sends it) or `"access"`
     /// (the `access_token`, for the package server as Pkg sends it).
     pub fn to_token_kind(&self, kind: &str) -> Result<Token> {
-        let field = if kind == "access" {
-            "access_token"
-        } else {
-            "id_token"
-        };
+        let field = token_field(kind);
         let bearer = self
             .string(field)
             .ok_or_else(|| Error::format(format!("the token has no {field}")))?;
@@ -260,6 +277,15 @@ impl PkgToken {
     /// The file's text; zeroed when dropped.
     pub fn to_toml(&self) -> zeroize::Zeroizing<String> {
         toml_file::to_text(&self.table)
+    }
+}
+
+/// The field that holds the token of option `token_kind`.
+fn token_field(kind: &str) -> &'static str {
+    if kind == "access" {
+        "access_token"
+    } else {
+        "id_token"
     }
 }
 
@@ -349,7 +375,16 @@ custom_field = "kept"
     }
 
     #[test]
-    fn a_refresh_reply_never_moves_the_refresh_url() {
+    fn an_access_token_alone_is_what_pkg_needs() {
+        let t = PkgToken::parse(b"access_token = \"a\"\n", Path::new("a"), None).unwrap();
+        assert!(t.is_usable_as("access"));
+        assert!(!t.is_usable_as("id"));
+        assert!(t.holds_kind("access") && !t.holds_kind("id"));
+        assert_eq!(t.to_token_kind("access").unwrap().expires_at, None);
+    }
+
+    #[test]
+    fn apply_reply_takes_only_token_fields_on_a_refresh() {
         let mut t = PkgToken::parse(REAL.as_bytes(), Path::new("a"), None).unwrap();
         let reply: toml::Table = r#"id_token = "new"
 refresh_token = "r2"

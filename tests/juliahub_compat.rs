@@ -486,3 +486,35 @@ fn i21_2_access_token_without_id_token_is_not_refreshed_while_fresh() {
     }
     assert_eq!(f.server.stats().refreshes, 0);
 }
+
+// Issue 21, 3. A refresh never adopts another user's token: JuliaHub.jl's
+// reauthenticate! refuses it (src/authentication.jl:612, 631-637).
+#[test]
+fn i21_3_refresh_never_switches_to_another_users_token() {
+    let f = Fixture::new();
+    // alice's token, 100 s left and not renewable: every token() refreshes.
+    write_token(&f, &f.server.issue_token_toml_without_refresh(100));
+    let alice = f.stored_id_token();
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    // Someone logs in as bob on the same depot.
+    let bob = f.server.issue_token_for("bob", 3600);
+    write_token(&f, &bob.to_toml());
+    assert_eq!(auth.token().unwrap().expose(), alice);
+    assert_eq!(
+        auth.authorization().unwrap().expose(),
+        format!("Bearer {alice}")
+    );
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    // A file without user_name: /api/v1 names bob, and he is refused too.
+    let bob = f.server.issue_token_for("bob", 3600);
+    write_token(
+        &f,
+        &format!(
+            "id_token = {:?}\nexpires_at = {}\n",
+            bob.id_token, bob.expires_at
+        ),
+    );
+    assert_eq!(auth.token().unwrap().expose(), alice);
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+}

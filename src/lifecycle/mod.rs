@@ -133,6 +133,15 @@ fn unpresent(server: &str, secret: &Secret) {
         .remove(&fingerprint(server, secret));
 }
 
+/// The refusal of a token that belongs to `after`, not to `before`, the
+/// user of the authentication it would replace (JuliaHub.jl's
+/// `reauthenticate!`, src/authentication.jl:612, 631-637).
+fn other_user(before: &str, after: &str) -> Error {
+    Error::authentication(format!(
+        "logged in as {after:?}, but this authentication belongs to {before:?}"
+    ))
+}
+
 /// `token`, with the username of `current` when it names none.
 fn keep_username(token: Token, current: &Token) -> Token {
     Token {
@@ -475,6 +484,29 @@ impl<P: Provider> Engine<P> {
         }
     }
 
+    /// A token a refresh found or made must belong to the user of the
+    /// authentication it replaces: another user's token (someone logged in
+    /// as another account on the same store) is refused, never adopted. The
+    /// user is the one the store or reply names, or with `validate` the
+    /// server's answer.
+    fn same_user(&self, token: Token, current: &Token, options: &Options) -> Result<Token> {
+        let Some(before) = &current.username else {
+            return Ok(token);
+        };
+        let token = if token.username.is_none() && options.validate {
+            match self.hub.check(&token, options)? {
+                Verdict::Valid { username } => Self::with_username(token, username),
+                _ => token,
+            }
+        } else {
+            token
+        };
+        match &token.username {
+            Some(after) if after != before => Err(other_user(before, after)),
+            _ => Ok(token),
+        }
+    }
+
     /// A new token must last the `min_valid_s` the caller asked for.
     fn lasts_long_enough(&self, token: &Token, options: &Options) -> Result<()> {
         if Self::still_works(token, options) {
@@ -531,6 +563,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
         self.cancellable("refresh", options, || {
             match self.renew_locked(options, std::slice::from_ref(&current.bearer))? {
                 Renewed::Token(token) => {
+                    let token = self.same_user(token, current, options)?;
                     self.lasts_long_enough(&token, options)?;
                     Ok(keep_username(token, current))
                 }
@@ -553,9 +586,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
         if let (Some(before), Some(after)) = (&current.username, &token.username)
             && before != after
         {
-            return Err(Error::authentication(format!(
-                "logged in as {after:?}, but this authentication belongs to {before:?}"
-            )));
+            return Err(other_user(before, after));
         }
         Ok(keep_username(token, current))
     }

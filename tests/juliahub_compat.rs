@@ -126,22 +126,6 @@ fn p2_device_login_on_another_host_refreshes_later() {
     assert_eq!(f.server.stats().refreshes, 1);
 }
 
-#[test]
-fn p2_insecure_device_refresh_url_fails_before_anyone_logs_in() {
-    let f = Fixture::new();
-    f.server
-        .configure(|c| c.refresh_base = Some("http://example.com".into()));
-    let hook = BrowserHook::default();
-    let mut options = f.options();
-    hook.install(&mut options);
-    let err = authenticate(&options).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Insecure, "{err}");
-    assert!(err.message().contains("device_token_refresh_url"), "{err}");
-    assert_eq!(hook.calls(), 0, "nobody was sent to log in");
-    assert_eq!(f.server.stats().device_code_requests, 0);
-    assert!(!f.token_path().exists());
-}
-
 // 5. Device polling: PkgAuthentication treats any 400/401 as pending.
 fn plain_pending_login(status: u16) {
     let f = Fixture::new();
@@ -437,7 +421,10 @@ fn i21_1_refresh_reply_without_id_token_is_saved_then_a_login_is_needed() {
     let auth = authenticate(&options).unwrap();
     assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
     let stats = f.server.stats();
-    assert_eq!(stats.refreshes, 1, "the spent refresh token was never sent again");
+    assert_eq!(
+        stats.refreshes, 1,
+        "the spent refresh token was never sent again"
+    );
     assert_eq!(stats.refresh_rejections + stats.refresh_reuse_detected, 0);
     assert_eq!(stats.device_tokens_issued, 1);
 }
@@ -450,7 +437,11 @@ fn i21_2_access_token_alone_serves_token_git_credential_and_status() {
     let issued = f.server.issue_token(3600);
     write_token(&f, &format!("access_token = {:?}\n", issued.access_token));
     let (code, out, err) = run_cli(&f, &["token", "--token-kind", "access"], "");
-    assert_eq!((code, out.trim()), (0, issued.access_token.as_str()), "{err}");
+    assert_eq!(
+        (code, out.trim()),
+        (0, issued.access_token.as_str()),
+        "{err}"
+    );
     let host = format!("127.0.0.1:{}", f.server.port());
     let (code, out, err) = run_cli(
         &f,
@@ -517,4 +508,102 @@ fn i21_3_refresh_never_switches_to_another_users_token() {
     );
     assert_eq!(auth.token().unwrap().expose(), alice);
     assert_eq!(auth.username().as_deref(), Some("alice"));
+}
+
+// Issue 21, 5. URLs the server or the file hand over never block a login.
+#[test]
+fn i21_5_unusable_device_token_refresh_url_does_not_block_the_login() {
+    for url in [
+        "",
+        "/auth/renew/token.toml/device/",
+        "http://example.com/auth/renew/token.toml/device/",
+    ] {
+        let f = Fixture::new();
+        let announced = url.to_string();
+        f.server
+            .configure(|c| c.device_refresh_url = Some(announced));
+        let hook = BrowserHook::default();
+        let mut options = f.options();
+        hook.install(&mut options);
+        let auth = authenticate(&options).unwrap_or_else(|e| panic!("{url:?}: {e}"));
+        assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+        assert_eq!(f.server.stats().device_tokens_issued, 1, "{url:?}");
+        assert!(
+            f.stored_table().get("refresh_url").is_none(),
+            "{url:?}: a URL no refresh token may go to is not stored"
+        );
+    }
+}
+
+#[test]
+fn i21_5_expired_file_with_unusable_refresh_url_falls_back_to_a_login() {
+    for url in [
+        "",
+        "relative/path",
+        "http://example.com/auth/renew/token.toml/v2/",
+    ] {
+        let f = Fixture::new();
+        let mut table: toml::Table = f.server.issue_token_toml(-30).parse().unwrap();
+        table.insert("refresh_url".into(), toml::Value::String(url.into()));
+        write_token(&f, &toml::to_string(&table).unwrap());
+        let hook = BrowserHook::default();
+        let mut options = f.options();
+        hook.install(&mut options);
+        let auth = authenticate(&options).unwrap_or_else(|e| panic!("{url:?}: {e}"));
+        assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+        let stats = f.server.stats();
+        assert_eq!(stats.refreshes, 0, "{url:?}");
+        assert_eq!(stats.device_tokens_issued, 1, "{url:?}");
+    }
+}
+
+#[test]
+fn i21_5_a_refresh_replys_refresh_url_replaces_the_stored_one() {
+    let f = Fixture::new();
+    f.store_token(-30);
+    f.server
+        .configure(|c| c.refresh_moves_to = Some("/auth/renew/token.toml/v3/".into()));
+    authenticate(&f.options()).unwrap();
+    let mut table = f.stored_table();
+    assert_eq!(
+        table["refresh_url"].as_str().unwrap(),
+        format!("{}/auth/renew/token.toml/v3/", f.server.url())
+    );
+    // The next refresh goes to the new endpoint; the old one is retired.
+    table.insert("expires_at".into(), toml::Value::Integer(1));
+    write_token(&f, &toml::to_string(&table).unwrap());
+    authenticate(&f.options()).unwrap();
+    let stats = f.server.stats();
+    assert_eq!(stats.refreshes, 2);
+    assert_eq!(stats.refresh_rejections, 0);
+}
+
+#[test]
+fn i21_5_expiry_is_this_machines_clock_plus_expires_in() {
+    let f = Fixture::new();
+    f.store_token(-30);
+    // The server's clock is 2 h behind: its expires_at is an hour ago.
+    f.server.configure(|c| c.expires_at_skew_s = -7200);
+    let before = hubauth::token::unix_now();
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+    let expires_at = f.stored_table()["expires_at"].as_integer().unwrap();
+    assert!(
+        (before + 3600..=hubauth::token::unix_now() + 3600).contains(&expires_at),
+        "{expires_at}"
+    );
+}
+
+#[test]
+fn i21_5_a_token_expired_on_arrival_is_blamed_on_the_clock() {
+    let f = Fixture::new();
+    f.store_token(-30);
+    // No expires_in to count from: only the server's (2 h behind) expires_at.
+    f.server.configure(|c| {
+        c.expires_at_skew_s = -7200;
+        c.refresh_omits = vec!["expires_in".into()];
+    });
+    let err = authenticate(&f.options()).unwrap_err();
+    assert!(err.message().contains("clock"), "{err}");
+    assert!(!err.message().contains("min_valid_s"), "{err}");
 }

@@ -507,19 +507,28 @@ impl<P: Provider> Engine<P> {
         }
     }
 
-    /// A new token must last the `min_valid_s` the caller asked for.
+    /// A new token must last the `min_valid_s` the caller asked for. The
+    /// error names the cause: a token that had expired when it arrived
+    /// (a clock off by more than its lifetime), or one that lasts less than
+    /// asked.
     fn lasts_long_enough(&self, token: &Token, options: &Options) -> Result<()> {
         if Self::still_works(token, options) {
             return Ok(());
         }
-        let lasts = token
-            .expires_at
-            .map_or(0, |at| at.saturating_sub(unix_now()).max(0));
-        Err(Error::invalid_argument(format!(
-            "min_valid_s = {} cannot be met: {} issues tokens that last {lasts} s",
-            options.min_valid_s,
-            self.hub.server()
-        )))
+        let server = self.hub.server();
+        let now = unix_now();
+        match token.expires_at {
+            Some(at) if at <= now => Err(Error::server(format!(
+                "the token {server} has just issued had already expired {} s ago by this \
+                 machine's clock (expires_at = {at}); this machine's clock or the server's is wrong",
+                now - at
+            ))),
+            at => Err(Error::invalid_argument(format!(
+                "min_valid_s = {} cannot be met: {server} issues tokens that last {} s",
+                options.min_valid_s,
+                at.map_or(0, |at| at - now)
+            ))),
+        }
     }
 
     /// `token` with the username the server named. A read writes nothing

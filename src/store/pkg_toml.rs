@@ -228,12 +228,18 @@ impl PkgToken {
     /// record (a login) every field of the reply is taken, as
     /// PkgAuthentication stores the token object, `refresh_url` included. On a
     /// record that holds anything (a refresh), only the fields
-    /// [`may_change`] allows (tokens, expiry, the user): a refresh reply never
-    /// moves `refresh_url` or adds fields of its own. Expiry fields and the
-    /// tokens a request carries are taken only from the reply (never a stale
-    /// id_token beside a new access_token); the refresh token is kept unless
-    /// replaced; and `expires_at = floor(now + expires_in)` when the reply has
-    /// no absolute time.
+    /// [`may_change`] allows (tokens, expiry, the user); the provider decides
+    /// about the reply's `refresh_url`. Expiry fields and the tokens a
+    /// request carries are taken only from the reply (never a stale id_token
+    /// beside a new access_token, as Pkg and PkgAuthentication write the
+    /// reply as it came); the refresh token is kept unless replaced.
+    ///
+    /// The expiry is this machine's clock plus `expires_in`, as Pkg computes
+    /// it "to avoid clock skew" (Pkg.jl src/PlatformEngines.jl:213-221). The
+    /// server's `expires_at`/`expires` only bounds it: taken when it is
+    /// earlier but still in the future (the server ends the token sooner),
+    /// ignored when it is already past (its clock is behind ours). Both
+    /// fields the reply named are written with that value, as integers.
     pub fn apply_reply(&mut self, reply: toml::Table, now: i64) {
         let renewing = !self.table.is_empty();
         for key in [
@@ -250,14 +256,22 @@ impl PkgToken {
                 self.table.insert(key, value);
             }
         }
-        if self.number("expires_at").is_none()
-            && self.number("expires").is_none()
-            && let Some(expires_in) = self.number("expires_in")
-        {
-            self.table.insert(
-                "expires_at".into(),
-                toml::Value::Integer(now.saturating_add(expires_in.floor() as i64)),
-            );
+        if let Some(expires_in) = self.number("expires_in") {
+            let local = now.saturating_add(expires_in.floor() as i64);
+            let server = self
+                .number("expires_at")
+                .or_else(|| self.number("expires"))
+                .map(|t| t.floor() as i64);
+            let expires_at = match server {
+                Some(at) if at > now && at < local => at,
+                _ => local,
+            };
+            if self.table.contains_key("expires") {
+                self.table
+                    .insert("expires".into(), toml::Value::Integer(expires_at));
+            }
+            self.table
+                .insert("expires_at".into(), toml::Value::Integer(expires_at));
         }
         self.mtime = Some(now);
     }
@@ -372,6 +386,28 @@ custom_field = "kept"
             t.refresh_url(),
             Some("https://juliahub.com/auth/renew/token.toml/v2/")
         );
+    }
+
+    #[test]
+    fn expiry_is_local_now_plus_expires_in_bounded_by_a_future_server_time() {
+        let renewed = |reply: &str| {
+            let mut t = PkgToken::parse(REAL.as_bytes(), Path::new("a"), None).unwrap();
+            t.apply_reply(reply.parse().unwrap(), 5000);
+            t
+        };
+        // The server's clock is behind: its expires_at is past, ignored.
+        let t = renewed("id_token = \"n\"\nexpires_in = 100\nexpires_at = 4000\n");
+        assert_eq!(t.expires_at(), Some(5100));
+        // Ahead: local time wins.
+        let t = renewed("id_token = \"n\"\nexpires_in = 100\nexpires_at = 9000\n");
+        assert_eq!(t.expires_at(), Some(5100));
+        // Earlier but in the future: the server ends it sooner.
+        let t = renewed("id_token = \"n\"\nexpires_in = 100\nexpires = 5050.5\n");
+        assert_eq!(t.expires_at(), Some(5050));
+        assert_eq!(t.table()["expires"].as_integer(), Some(5050));
+        // No expires_in: the server's time is all there is.
+        let t = renewed("id_token = \"n\"\nexpires_at = 4000\n");
+        assert_eq!(t.expires_at(), Some(4000));
     }
 
     #[test]

@@ -31,8 +31,8 @@
 //! kept per set of extra root files.
 
 pub mod client;
+mod tls;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zeroize::{Zeroize, Zeroizing};
@@ -150,7 +150,7 @@ struct Net {
     pid: u32,
     runtime: tokio::runtime::Runtime,
     /// The clients built so far, by their extra root files (usually one).
-    clients: Mutex<Vec<(Vec<PathBuf>, reqwest::Client)>>,
+    clients: Mutex<Vec<(client::Key, reqwest::Client)>>,
 }
 
 impl Net {

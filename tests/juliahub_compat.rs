@@ -607,3 +607,157 @@ fn i21_5_a_token_expired_on_arrival_is_blamed_on_the_clock() {
     assert!(err.message().contains("clock"), "{err}");
     assert!(!err.message().contains("min_valid_s"), "{err}");
 }
+
+// Issue 21, 4. TLS as Julia does it: Downloads.jl skips verification for the
+// hosts NetworkOptions' verify_host names (Curl/Easy.jl:109,
+// verify_host.jl:55-70), and curl trusts a self-signed server certificate
+// given as the CA file.
+
+/// A self-signed certificate for 127.0.0.1 with `CA:TRUE`, as
+/// `openssl req -x509` makes one; returns (cert.pem, key.pem).
+fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// `hubauth token --validate` for `url` and `f`'s file, in a child with only
+/// `env` of the TLS variables; returns (exit code, stdout, stderr).
+fn token_over_tls(
+    f: &Fixture,
+    url: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hubauth"));
+    command
+        .args(["--server", url])
+        .args(["--token-path", f.token_path().to_str().unwrap()])
+        .args(["-o", "validate=true", "-o", "interactive=false"])
+        .args(extra)
+        .arg("token");
+    for name in [
+        "JULIA_PKG_SERVER",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "JULIA_SSL_CA_ROOTS_PATH",
+        "JULIA_NO_VERIFY_HOSTS",
+        "JULIA_SSL_NO_VERIFY_HOSTS",
+        "JULIA_ALWAYS_VERIFY_HOSTS",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn i21_4_self_signed_server_certificate_and_no_verify_hosts() {
+    let f = Fixture::new();
+    let stored = f.store_token(3600);
+    let pki = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(pki.path(), "server");
+    let (other, _) = self_signed(pki.path(), "other");
+    let url = f
+        .server
+        .serve_tls(
+            &std::fs::read(&cert).unwrap(),
+            &std::fs::read(&key).unwrap(),
+        )
+        .unwrap();
+    let cert = cert.to_str().unwrap();
+    let works = |(code, out, err): (i32, String, String)| {
+        assert_eq!((code, out.trim()), (0, stored.id_token.as_str()), "{err}");
+        err
+    };
+    let refused = |(code, out, err): (i32, String, String)| {
+        assert_ne!(code, 0, "{out}");
+        assert!(err.contains("certificate"), "{err}");
+    };
+    // Not configured: refused.
+    refused(token_over_tls(&f, &url, &[], &[]));
+    // The server's own certificate as the roots Julia reads, or as ca_file.
+    works(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_SSL_CA_ROOTS_PATH", cert)],
+    ));
+    works(token_over_tls(
+        &f,
+        &url,
+        &["-o", &format!("ca_file={cert}")],
+        &[],
+    ));
+    // Another self-signed certificate is no trust in this one.
+    let other = other.to_str().unwrap();
+    refused(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_SSL_CA_ROOTS_PATH", other)],
+    ));
+    // Hosts Julia is told not to verify: not verified, with a warning.
+    let err = works(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_SSL_NO_VERIFY_HOSTS", "127.0.0.1")],
+    ));
+    assert!(
+        err.contains("not verifying the TLS certificate of 127.0.0.1"),
+        "{err}"
+    );
+    works(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_NO_VERIFY_HOSTS", "example.com, **")],
+    ));
+    refused(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_SSL_NO_VERIFY_HOSTS", "127.0.0.2")],
+    ));
+    refused(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[
+            ("JULIA_SSL_NO_VERIFY_HOSTS", "127.0.0.1"),
+            ("JULIA_ALWAYS_VERIFY_HOSTS", "127.0.0.1"),
+        ],
+    ));
+    assert_eq!(
+        f.server.stats().api_v1_calls,
+        4,
+        "each accepted handshake asked /api/v1"
+    );
+}

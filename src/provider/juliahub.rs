@@ -24,6 +24,28 @@
 //!   `floor(now) + expires_in`) and `refresh_url = device_token_refresh_url`.
 //! - JuliaHub.jl sends the `id_token` to its API; Pkg sends the
 //!   `access_token` to the package server: option `token_kind`.
+//! - PkgAuthentication gives a device login up after 21 pending polls, 5 s
+//!   apart: `max_failures = 20` (PkgAuthentication.jl:499), each 400/401 a
+//!   failure (l.671-685), `failures > max_failures` ends it (l.571-573).
+//!
+//! Issue 21 (the refresh, Pkg's file, the user; Pkg.jl e52498951):
+//! - A refresh reply needs `access_token` or `id_token`, `expires_in`, and
+//!   `expires` or `expires_at` (PkgAuthentication.jl:394-396); it is
+//!   written as it came (l.439-458, `TOML.print`). Pkg needs the
+//!   `access_token` only (src/PlatformEngines.jl:205-212) and writes the
+//!   reply with `expires_at = floor(now + expires_in)`, "avoids clock skew"
+//!   (l.213-221).
+//! - Pkg's usable file is an `access_token` alone; no `expires_at` /
+//!   `expires_in` means no expiry (PlatformEngines.jl:155-174). A refresh
+//!   URL that is not secure is skipped, the token still sent (l.182-186).
+//! - A file without `id_token` makes JuliaHub.jl log in through
+//!   PkgAuthentication (src/authentication.jl:429-433), whose
+//!   `is_token_valid` wants an `id_token` (PkgAuthentication.jl:735-742).
+//! - PkgAuthentication stores `refresh_url = device_token_refresh_url`
+//!   whatever it is (PkgAuthentication.jl:669).
+//! - `reauthenticate!` keeps a reloaded token only for the same user
+//!   (authentication.jl:612) and throws when a new login names another
+//!   (l.631-637).
 
 pub(crate) mod status;
 

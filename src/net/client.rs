@@ -26,7 +26,7 @@
 //! server certificate given as the CA file) is accepted as curl accepts it;
 //! for juliahub, `JULIA_NO_VERIFY_HOSTS` / `JULIA_SSL_NO_VERIFY_HOSTS` name
 //! hosts whose certificates are not verified, as Julia's NetworkOptions
-//! says ([`super::tls`]).
+//! says (`net/tls.rs`).
 //!
 //! A variable naming a file that cannot be read is skipped with a warning; an
 //! unreadable `ca_file` is an error (the user asked for it by name). One

@@ -468,7 +468,7 @@ impl Provider for JuliaHub {
     /// write the reply as it came (PlatformEngines.jl:213-221,
     /// PkgAuthentication.jl:439-458): a server that moves its renew endpoint
     /// is followed. Only within the origin of the stored refresh URL or of
-    /// the server, though ([`moved_refresh_url`]).
+    /// the server, though (`moved_refresh_url`).
     fn renew(&self, stored: &PkgToken, options: &Options) -> Result<PkgToken> {
         let Renewal::SingleUse(refresh_token) = self.renewal(stored, options) else {
             return Err(Error::authentication(

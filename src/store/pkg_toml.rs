@@ -20,6 +20,9 @@
 //!   `_authenticate_retry`): `id_token` and `expires` or `expires_at` (a
 //!   number) in the future. `refresh_token` and `refresh_url` matter only for
 //!   refreshing (PkgAuthentication's stricter rule decides refreshability).
+//!   For Pkg (src/PlatformEngines.jl:155-174) an `access_token` alone is
+//!   enough, and a file without `expires_at`/`expires_in` never expires:
+//!   [`PkgToken::is_usable_for_pkg`], used with `token_kind=access`.
 
 use std::path::{Path, PathBuf};
 

@@ -39,10 +39,10 @@
 
 pub mod client;
 pub mod sent_secrets;
+mod tls;
 
 pub use sent_secrets::SentSecrets;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zeroize::{Zeroize, Zeroizing};
@@ -160,7 +160,7 @@ struct Net {
     pid: u32,
     runtime: tokio::runtime::Runtime,
     /// The clients built so far, by their extra root files (usually one).
-    clients: Mutex<Vec<(Vec<PathBuf>, reqwest::Client)>>,
+    clients: Mutex<Vec<(client::Key, reqwest::Client)>>,
 }
 
 impl Net {

@@ -1,7 +1,8 @@
-//! Where hubauth stranded a real JuliaHub user (issue 14): files, servers and
-//! replies the originals (Pkg.jl, PkgAuthentication.jl, JuliaHub.jl) accept.
-//! Each test names the point of the issue it covers. The tests that need the
-//! process environment are in juliahub_compat_env.rs.
+//! Where hubauth stranded a real JuliaHub user (issues 14 and 21): files,
+//! servers and replies the originals (Pkg.jl, PkgAuthentication.jl,
+//! JuliaHub.jl) accept. Each test names the point of the issue it covers
+//! (`p<N>`: issue 14, `i21_<N>`: issue 21). The tests that need the process
+//! environment are in juliahub_compat_env.rs.
 
 mod support;
 
@@ -123,22 +124,6 @@ fn p2_device_login_on_another_host_refreshes_later() {
     std::fs::write(f.token_path(), expired).unwrap();
     authenticate(&f.options()).unwrap();
     assert_eq!(f.server.stats().refreshes, 1);
-}
-
-#[test]
-fn p2_insecure_device_refresh_url_fails_before_anyone_logs_in() {
-    let f = Fixture::new();
-    f.server
-        .configure(|c| c.refresh_base = Some("http://example.com".into()));
-    let hook = BrowserHook::default();
-    let mut options = f.options();
-    hook.install(&mut options);
-    let err = authenticate(&options).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Insecure, "{err}");
-    assert!(err.message().contains("device_token_refresh_url"), "{err}");
-    assert_eq!(hook.calls(), 0, "nobody was sent to log in");
-    assert_eq!(f.server.stats().device_code_requests, 0);
-    assert!(!f.token_path().exists());
 }
 
 // 5. Device polling: PkgAuthentication treats any 400/401 as pending.
@@ -364,4 +349,415 @@ fn p10_reading_a_file_without_user_name_creates_no_lock_file() {
     assert_eq!(auth.username().as_deref(), Some("alice"));
     assert!(!hubauth::store::fsutil::lock_path(&f.token_path()).exists());
     assert_eq!(f.stored_text(), text, "a read writes nothing");
+}
+
+/// Runs the CLI on `f`'s server and file (and depot, for `status`) with
+/// `input` on stdin; returns (exit code, stdout, stderr).
+fn run_cli(f: &Fixture, args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hubauth"));
+    command.args(args);
+    if args[0] != "status" {
+        command
+            .args(["--server", &f.server.url()])
+            .args(["--token-path", f.token_path().to_str().unwrap()]);
+    }
+    let mut child = command
+        .env_remove("JULIA_PKG_SERVER")
+        .env("JULIA_DEPOT_PATH", f.dir.path())
+        .env("JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE", "false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn with_token_kind(mut options: hubauth::Options, kind: &str) -> hubauth::Options {
+    options.set("token_kind", kind).unwrap();
+    options
+}
+
+// Issue 21, 1. A refresh reply without id_token (PkgAuthentication.jl:394-396
+// accepts an access_token alone) is saved: the rotated refresh token is kept.
+#[test]
+fn i21_1_refresh_reply_without_id_token_is_saved_then_a_login_is_needed() {
+    let f = Fixture::new();
+    let stored = f.store_token(-30);
+    f.server
+        .configure(|c| c.refresh_omits = vec!["id_token".into()]);
+    let err = authenticate(&f.options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    assert_eq!(f.server.stats().refreshes, 1);
+    let table = f.stored_table();
+    let rotated = table["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rotated, stored.refresh_token, "the rotated token was saved");
+    assert!(table.get("id_token").is_none(), "{table:?}");
+    let access = table["access_token"].as_str().unwrap().to_string();
+    assert_ne!(access, stored.access_token);
+    // Later calls present no refresh token again: a login is needed.
+    let err = authenticate(&f.options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    // What Pkg uses works from the saved reply, without another refresh.
+    let auth = authenticate(&with_token_kind(f.options(), "access")).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), access);
+    // A login brings an id_token back.
+    let hook = BrowserHook::default();
+    let mut options = f.options();
+    hook.install(&mut options);
+    let auth = authenticate(&options).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+    let stats = f.server.stats();
+    assert_eq!(
+        stats.refreshes, 1,
+        "the spent refresh token was never sent again"
+    );
+    assert_eq!(stats.refresh_rejections + stats.refresh_reuse_detected, 0);
+    assert_eq!(stats.device_tokens_issued, 1);
+}
+
+// Issue 21, 2. token_kind=access takes what Pkg takes: an access_token alone
+// (Pkg.jl src/PlatformEngines.jl:155-174), no id_token, no expiry.
+#[test]
+fn i21_2_access_token_alone_serves_token_git_credential_and_status() {
+    let f = Fixture::new();
+    let issued = f.server.issue_token(3600);
+    write_token(&f, &format!("access_token = {:?}\n", issued.access_token));
+    let (code, out, err) = run_cli(&f, &["token", "--token-kind", "access"], "");
+    assert_eq!(
+        (code, out.trim()),
+        (0, issued.access_token.as_str()),
+        "{err}"
+    );
+    let host = format!("127.0.0.1:{}", f.server.port());
+    let (code, out, err) = run_cli(
+        &f,
+        &["git-credential", "get", "--token-kind", "access"],
+        &format!("protocol=http\nhost={host}\n\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("password={}\n", issued.access_token)),
+        "{out}"
+    );
+    let (code, out, err) = run_cli(&f, &["status"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("incomplete"), "{out}");
+    let stats = f.server.stats();
+    assert_eq!(stats.refreshes + stats.device_code_requests, 0);
+}
+
+#[test]
+fn i21_2_access_token_without_id_token_is_not_refreshed_while_fresh() {
+    let f = Fixture::new();
+    let issued = f.server.issue_token(3600);
+    write_token(
+        &f,
+        &format!(
+            "access_token = {:?}\nexpires_at = {}\nrefresh_token = {:?}\nrefresh_url = {:?}\n",
+            issued.access_token, issued.expires_at, issued.refresh_token, issued.refresh_url
+        ),
+    );
+    for _ in 0..3 {
+        let auth = authenticate(&with_token_kind(f.options(), "access")).unwrap();
+        assert_eq!(auth.token().unwrap().expose(), issued.access_token);
+    }
+    assert_eq!(f.server.stats().refreshes, 0);
+}
+
+// Issue 21, 3. A refresh never adopts another user's token: JuliaHub.jl's
+// reauthenticate! refuses it (src/authentication.jl:612, 631-637).
+#[test]
+fn i21_3_refresh_never_switches_to_another_users_token() {
+    let f = Fixture::new();
+    // alice's token, 100 s left and not renewable: every token() refreshes.
+    write_token(&f, &f.server.issue_token_toml_without_refresh(100));
+    let alice = f.stored_id_token();
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    // Someone logs in as bob on the same depot.
+    let bob = f.server.issue_token_for("bob", 3600);
+    write_token(&f, &bob.to_toml());
+    assert_eq!(auth.token().unwrap().expose(), alice);
+    assert_eq!(
+        auth.authorization().unwrap().expose(),
+        format!("Bearer {alice}")
+    );
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+    // A file without user_name: /api/v1 names bob, and he is refused too.
+    let bob = f.server.issue_token_for("bob", 3600);
+    write_token(
+        &f,
+        &format!(
+            "id_token = {:?}\nexpires_at = {}\n",
+            bob.id_token, bob.expires_at
+        ),
+    );
+    assert_eq!(auth.token().unwrap().expose(), alice);
+    assert_eq!(auth.username().as_deref(), Some("alice"));
+}
+
+// Issue 21, 5. URLs the server or the file hand over never block a login.
+#[test]
+fn i21_5_unusable_device_token_refresh_url_does_not_block_the_login() {
+    for url in [
+        "",
+        "/auth/renew/token.toml/device/",
+        "http://example.com/auth/renew/token.toml/device/",
+    ] {
+        let f = Fixture::new();
+        let announced = url.to_string();
+        f.server
+            .configure(|c| c.device_refresh_url = Some(announced));
+        let hook = BrowserHook::default();
+        let mut options = f.options();
+        hook.install(&mut options);
+        let auth = authenticate(&options).unwrap_or_else(|e| panic!("{url:?}: {e}"));
+        assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+        assert_eq!(f.server.stats().device_tokens_issued, 1, "{url:?}");
+        assert!(
+            f.stored_table().get("refresh_url").is_none(),
+            "{url:?}: a URL no refresh token may go to is not stored"
+        );
+    }
+}
+
+#[test]
+fn i21_5_expired_file_with_unusable_refresh_url_falls_back_to_a_login() {
+    for url in [
+        "",
+        "relative/path",
+        "http://example.com/auth/renew/token.toml/v2/",
+    ] {
+        let f = Fixture::new();
+        let mut table: toml::Table = f.server.issue_token_toml(-30).parse().unwrap();
+        table.insert("refresh_url".into(), toml::Value::String(url.into()));
+        write_token(&f, &toml::to_string(&table).unwrap());
+        let hook = BrowserHook::default();
+        let mut options = f.options();
+        hook.install(&mut options);
+        let auth = authenticate(&options).unwrap_or_else(|e| panic!("{url:?}: {e}"));
+        assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+        let stats = f.server.stats();
+        assert_eq!(stats.refreshes, 0, "{url:?}");
+        assert_eq!(stats.device_tokens_issued, 1, "{url:?}");
+    }
+}
+
+#[test]
+fn i21_5_a_refresh_replys_refresh_url_replaces_the_stored_one() {
+    let f = Fixture::new();
+    f.store_token(-30);
+    f.server
+        .configure(|c| c.refresh_moves_to = Some("/auth/renew/token.toml/v3/".into()));
+    authenticate(&f.options()).unwrap();
+    let mut table = f.stored_table();
+    assert_eq!(
+        table["refresh_url"].as_str().unwrap(),
+        format!("{}/auth/renew/token.toml/v3/", f.server.url())
+    );
+    // The next refresh goes to the new endpoint; the old one is retired.
+    table.insert("expires_at".into(), toml::Value::Integer(1));
+    write_token(&f, &toml::to_string(&table).unwrap());
+    authenticate(&f.options()).unwrap();
+    let stats = f.server.stats();
+    assert_eq!(stats.refreshes, 2);
+    assert_eq!(stats.refresh_rejections, 0);
+}
+
+#[test]
+fn i21_5_expiry_is_this_machines_clock_plus_expires_in() {
+    let f = Fixture::new();
+    f.store_token(-30);
+    // The server's clock is 2 h behind: its expires_at is an hour ago.
+    f.server.configure(|c| c.expires_at_skew_s = -7200);
+    let before = hubauth::token::unix_now();
+    let auth = authenticate(&f.options()).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+    let expires_at = f.stored_table()["expires_at"].as_integer().unwrap();
+    assert!(
+        (before + 3600..=hubauth::token::unix_now() + 3600).contains(&expires_at),
+        "{expires_at}"
+    );
+}
+
+#[test]
+fn i21_5_a_token_expired_on_arrival_is_blamed_on_the_clock() {
+    let f = Fixture::new();
+    f.store_token(-30);
+    // No expires_in to count from: only the server's (2 h behind) expires_at.
+    f.server.configure(|c| {
+        c.expires_at_skew_s = -7200;
+        c.refresh_omits = vec!["expires_in".into()];
+    });
+    let err = authenticate(&f.options()).unwrap_err();
+    assert!(err.message().contains("clock"), "{err}");
+    assert!(!err.message().contains("min_valid_s"), "{err}");
+}
+
+// Issue 21, 4. TLS as Julia does it: Downloads.jl skips verification for the
+// hosts NetworkOptions' verify_host names (Curl/Easy.jl:109,
+// verify_host.jl:55-70), and curl trusts a self-signed server certificate
+// given as the CA file.
+
+/// A self-signed certificate for 127.0.0.1 with `CA:TRUE`, as
+/// `openssl req -x509` makes one; returns (cert.pem, key.pem).
+fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// `hubauth token --validate` for `url` and `f`'s file, in a child with only
+/// `env` of the TLS variables; returns (exit code, stdout, stderr).
+fn token_over_tls(
+    f: &Fixture,
+    url: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hubauth"));
+    command
+        .args(["--server", url])
+        .args(["--token-path", f.token_path().to_str().unwrap()])
+        .args(["-o", "validate=true", "-o", "interactive=false"])
+        .args(extra)
+        .arg("token");
+    for name in [
+        "JULIA_PKG_SERVER",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "JULIA_SSL_CA_ROOTS_PATH",
+        "JULIA_NO_VERIFY_HOSTS",
+        "JULIA_SSL_NO_VERIFY_HOSTS",
+        "JULIA_ALWAYS_VERIFY_HOSTS",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn i21_4_self_signed_server_certificate_and_no_verify_hosts() {
+    let f = Fixture::new();
+    let stored = f.store_token(3600);
+    let pki = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(pki.path(), "server");
+    let (other, _) = self_signed(pki.path(), "other");
+    let url = f
+        .server
+        .serve_tls(
+            &std::fs::read(&cert).unwrap(),
+            &std::fs::read(&key).unwrap(),
+        )
+        .unwrap();
+    let cert = cert.to_str().unwrap();
+    let works = |(code, out, err): (i32, String, String)| {
+        assert_eq!((code, out.trim()), (0, stored.id_token.as_str()), "{err}");
+        err
+    };
+    let refused = |(code, out, err): (i32, String, String)| {
+        assert_ne!(code, 0, "{out}");
+        assert!(err.contains("certificate"), "{err}");
+    };
+    // Not configured: refused.
+    refused(token_over_tls(&f, &url, &[], &[]));
+    // The server's own certificate as the roots Julia reads, or as ca_file.
+    works(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_SSL_CA_ROOTS_PATH", cert)],
+    ));
+    works(token_over_tls(
+        &f,
+        &url,
+        &["-o", &format!("ca_file={cert}")],
+        &[],
+    ));
+    // Another self-signed certificate is no trust in this one.
+    let other = other.to_str().unwrap();
+    refused(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_SSL_CA_ROOTS_PATH", other)],
+    ));
+    // Hosts Julia is told not to verify: not verified, with a warning.
+    let err = works(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_SSL_NO_VERIFY_HOSTS", "127.0.0.1")],
+    ));
+    assert!(
+        err.contains("not verifying the TLS certificate of 127.0.0.1"),
+        "{err}"
+    );
+    works(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_NO_VERIFY_HOSTS", "example.com, **")],
+    ));
+    refused(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[("JULIA_SSL_NO_VERIFY_HOSTS", "127.0.0.2")],
+    ));
+    refused(token_over_tls(
+        &f,
+        &url,
+        &[],
+        &[
+            ("JULIA_SSL_NO_VERIFY_HOSTS", "127.0.0.1"),
+            ("JULIA_ALWAYS_VERIFY_HOSTS", "127.0.0.1"),
+        ],
+    ));
+    assert_eq!(
+        f.server.stats().api_v1_calls,
+        4,
+        "each accepted handshake asked /api/v1"
+    );
 }

@@ -135,6 +135,15 @@ fn unpresent(server: &str, secret: &Secret) {
         .remove(&fingerprint(server, secret));
 }
 
+/// The refusal of a token that belongs to `after`, not to `before`, the
+/// user of the authentication it would replace (JuliaHub.jl's
+/// `reauthenticate!`, src/authentication.jl:612, 631-637).
+fn other_user(before: &str, after: &str) -> Error {
+    Error::authentication(format!(
+        "logged in as {after:?}, but this authentication belongs to {before:?}"
+    ))
+}
+
 /// `token`, with the username of `current` when it names none.
 fn keep_username(token: Token, current: &Token) -> Token {
     Token {
@@ -352,7 +361,7 @@ impl<P: Provider> Engine<P> {
             ))));
         }
         let failure = match self.renew_presented(&stored, single_use.as_ref(), options) {
-            Ok(grant) => return self.hub.save(grant, options).map(Renewed::Token),
+            Ok(grant) => return self.save_renewed(grant, options),
             Err(e) if e.never_sent() => return Err(e),
             Err(e) => e,
         };
@@ -367,7 +376,7 @@ impl<P: Provider> Engine<P> {
                 && present_once(self.hub.server(), &newer)
             {
                 return match self.renew_presented(&again, Some(&newer), options) {
-                    Ok(grant) => self.hub.save(grant, options).map(Renewed::Token),
+                    Ok(grant) => self.save_renewed(grant, options),
                     Err(e) if e.never_sent() => Err(e),
                     Err(e) => Ok(Renewed::Failed(e)),
                 };
@@ -378,6 +387,21 @@ impl<P: Provider> Engine<P> {
             failure.message().trim_end_matches('.')
         ));
         Ok(Renewed::Failed(failure))
+    }
+
+    /// Saves a renewal's grant. One that was saved but holds no token this
+    /// call can hand out (`NoCredentials` from `save`, e.g. a refresh reply
+    /// without the `id_token`) needs a login, like a failed renewal: the
+    /// caller then logs in, or says a login is needed.
+    fn save_renewed(&self, grant: P::Grant, options: &Options) -> Result<Renewed<P::Stored>> {
+        match self.hub.save(grant, options) {
+            Ok(token) => Ok(Renewed::Token(token)),
+            Err(e) if e.kind() == ErrorKind::NoCredentials => {
+                log::warn(e.message());
+                Ok(Renewed::Failed(e))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One renewal request. A single-use credential (already marked
@@ -483,19 +507,51 @@ impl<P: Provider> Engine<P> {
         }
     }
 
-    /// A new token must last the `min_valid_s` the caller asked for.
+    /// A token a refresh found or made must belong to the user of the
+    /// authentication it replaces: another user's token (someone logged in
+    /// as another account on the same store) is refused, never adopted. The
+    /// user is the one the store or reply names, or with `validate` the
+    /// server's answer.
+    fn same_user(&self, token: Token, current: &Token, options: &Options) -> Result<Token> {
+        let Some(before) = &current.username else {
+            return Ok(token);
+        };
+        let token = if token.username.is_none() && options.validate {
+            match self.hub.check(&token, options)? {
+                Verdict::Valid { username } => Self::with_username(token, username),
+                _ => token,
+            }
+        } else {
+            token
+        };
+        match &token.username {
+            Some(after) if after != before => Err(other_user(before, after)),
+            _ => Ok(token),
+        }
+    }
+
+    /// A new token must last the `min_valid_s` the caller asked for. The
+    /// error names the cause: a token that had expired when it arrived
+    /// (a clock off by more than its lifetime), or one that lasts less than
+    /// asked.
     fn lasts_long_enough(&self, token: &Token, options: &Options) -> Result<()> {
         if Self::still_works(token, options) {
             return Ok(());
         }
-        let lasts = token
-            .expires_at
-            .map_or(0, |at| at.saturating_sub(unix_now()).max(0));
-        Err(Error::invalid_argument(format!(
-            "min_valid_s = {} cannot be met: {} issues tokens that last {lasts} s",
-            options.min_valid_s,
-            self.hub.server()
-        )))
+        let server = self.hub.server();
+        let now = unix_now();
+        match token.expires_at {
+            Some(at) if at <= now => Err(Error::server(format!(
+                "the token {server} has just issued had already expired {} s ago by this \
+                 machine's clock (expires_at = {at}); this machine's clock or the server's is wrong",
+                now - at
+            ))),
+            at => Err(Error::invalid_argument(format!(
+                "min_valid_s = {} cannot be met: {server} issues tokens that last {} s",
+                options.min_valid_s,
+                at.map_or(0, |at| at - now)
+            ))),
+        }
     }
 
     /// `token` with the username the server named. A read writes nothing
@@ -539,6 +595,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
         self.cancellable("refresh", options, || {
             match self.renew_locked(options, std::slice::from_ref(&current.bearer))? {
                 Renewed::Token(token) => {
+                    let token = self.same_user(token, current, options)?;
                     self.lasts_long_enough(&token, options)?;
                     Ok(keep_username(token, current))
                 }
@@ -561,9 +618,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
         if let (Some(before), Some(after)) = (&current.username, &token.username)
             && before != after
         {
-            return Err(Error::authentication(format!(
-                "logged in as {after:?}, but this authentication belongs to {before:?}"
-            )));
+            return Err(other_user(before, after));
         }
         Ok(keep_username(token, current))
     }

@@ -22,6 +22,12 @@
 //!   dagshub, dhcore and cave, as Python's requests reads them;
 //! - the option `ca_file` (a PEM file), for every provider.
 //!
+//! With extra roots, a server certificate that is one of them (a self-signed
+//! server certificate given as the CA file) is accepted as curl accepts it;
+//! for juliahub, `JULIA_NO_VERIFY_HOSTS` / `JULIA_SSL_NO_VERIFY_HOSTS` name
+//! hosts whose certificates are not verified, as Julia's NetworkOptions
+//! says (`net/tls.rs`).
+//!
 //! A variable naming a file that cannot be read is skipped with a warning; an
 //! unreadable `ca_file` is an error (the user asked for it by name). One
 //! client is kept per set of root files, usually one per process.
@@ -31,10 +37,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
 use crate::env::{Env, non_empty, process_env};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::options::{Options, ProviderKind};
+
+use super::tls::{self, NoVerifyHosts};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const USER_AGENT: &str = concat!("hubauth/", env!("CARGO_PKG_VERSION"));
@@ -60,7 +71,12 @@ pub struct Roots {
     pub sources: Vec<RootSource>,
     /// The variables (and option) that add a root for this provider.
     pub variables: Vec<&'static str>,
+    /// Hosts whose certificates are not verified (juliahub only).
+    pub no_verify: Option<NoVerifyHosts>,
 }
+
+/// What tells two clients apart: the root files, and the hosts not verified.
+pub(crate) type Key = (Vec<PathBuf>, Option<NoVerifyHosts>);
 
 impl Roots {
     /// The roots for `options` (its provider and `ca_file`) and `env`.
@@ -89,6 +105,7 @@ impl Roots {
         match provider {
             Some(ProviderKind::JuliaHub) => {
                 roots.file_var(env, "JULIA_SSL_CA_ROOTS_PATH", true);
+                roots.no_verify = NoVerifyHosts::from_env(env);
             }
             Some(ProviderKind::DagsHub | ProviderKind::DhCore | ProviderKind::Cave) => {
                 // requests: REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE.
@@ -127,9 +144,13 @@ impl Roots {
         }
     }
 
-    /// The cache key: the files and directories, in order.
-    pub(crate) fn key(&self) -> Vec<PathBuf> {
-        self.sources.iter().map(|s| s.path.clone()).collect()
+    /// The cache key: the files and directories, in order, and the hosts
+    /// not verified.
+    pub(crate) fn key(&self) -> Key {
+        (
+            self.sources.iter().map(|s| s.path.clone()).collect(),
+            self.no_verify.clone(),
+        )
     }
 
     /// For an error about an untrusted certificate: the roots used and how
@@ -192,10 +213,15 @@ pub(crate) fn build(roots: &Roots, env: Env<'_>) -> Result<reqwest::Client> {
         builder = builder.proxy(proxy);
     }
     let mut seen = std::collections::HashSet::new();
+    let mut extra = Vec::new();
     for source in &roots.sources {
-        for cert in load(source, &mut seen)? {
-            builder = builder.add_root_certificate(cert);
-        }
+        extra.extend(load(source, &mut seen)?);
+    }
+    // Only the user's own settings take the verifier of `tls`; without any,
+    // reqwest's stays.
+    if !extra.is_empty() || roots.no_verify.is_some() {
+        builder =
+            builder.use_preconfigured_tls(tls::client_config(extra, roots.no_verify.clone())?);
     }
     builder
         .build()
@@ -266,7 +292,7 @@ fn proxies(env: Env<'_>) -> Result<Vec<reqwest::Proxy>> {
 fn load(
     source: &RootSource,
     seen: &mut std::collections::HashSet<PathBuf>,
-) -> Result<Vec<reqwest::Certificate>> {
+) -> Result<Vec<CertificateDer<'static>>> {
     let mut first_time = |path: &Path| match std::fs::canonicalize(path) {
         Ok(real) => seen.insert(real),
         Err(_) => true,
@@ -315,7 +341,7 @@ fn load(
     }
 }
 
-fn read_pem(path: &Path) -> std::result::Result<Vec<reqwest::Certificate>, String> {
+fn read_pem(path: &Path) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| format!("cannot be read ({e})"))?;
     if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
@@ -325,7 +351,8 @@ fn read_pem(path: &Path) -> std::result::Result<Vec<reqwest::Certificate>, Strin
     file.take(MAX_CA_FILE)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot be read ({e})"))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&bytes)
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|_| "is not a PEM certificate file".to_string())?;
     if certs.is_empty() {
         return Err("holds no PEM certificate".into());

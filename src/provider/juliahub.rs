@@ -24,6 +24,28 @@
 //!   `floor(now) + expires_in`) and `refresh_url = device_token_refresh_url`.
 //! - JuliaHub.jl sends the `id_token` to its API; Pkg sends the
 //!   `access_token` to the package server: option `token_kind`.
+//! - PkgAuthentication gives a device login up after 21 pending polls, 5 s
+//!   apart: `max_failures = 20` (PkgAuthentication.jl:499), each 400/401 a
+//!   failure (l.671-685), `failures > max_failures` ends it (l.571-573).
+//!
+//! Issue 21 (the refresh, Pkg's file, the user; Pkg.jl e52498951):
+//! - A refresh reply needs `access_token` or `id_token`, `expires_in`, and
+//!   `expires` or `expires_at` (PkgAuthentication.jl:394-396); it is
+//!   written as it came (l.439-458, `TOML.print`). Pkg needs the
+//!   `access_token` only (src/PlatformEngines.jl:205-212) and writes the
+//!   reply with `expires_at = floor(now + expires_in)`, "avoids clock skew"
+//!   (l.213-221).
+//! - Pkg's usable file is an `access_token` alone; no `expires_at` /
+//!   `expires_in` means no expiry (PlatformEngines.jl:155-174). A refresh
+//!   URL that is not secure is skipped, the token still sent (l.182-186).
+//! - A file without `id_token` makes JuliaHub.jl log in through
+//!   PkgAuthentication (src/authentication.jl:429-433), whose
+//!   `is_token_valid` wants an `id_token` (PkgAuthentication.jl:735-742).
+//! - PkgAuthentication stores `refresh_url = device_token_refresh_url`
+//!   whatever it is (PkgAuthentication.jl:669).
+//! - `reauthenticate!` keeps a reloaded token only for the same user
+//!   (authentication.jl:612) and throws when a new login names another
+//!   (l.631-637).
 
 pub(crate) mod status;
 
@@ -243,6 +265,44 @@ impl JuliaHub {
         })
     }
 
+    /// The refresh URL a refresh reply names, when it replaces `current`: a
+    /// URL hubauth may send a refresh token to (Pkg's `is_secure_url`) on
+    /// the origin of `current` or of the server. A reply cannot send the
+    /// next refresh token to a host that did not have it (README, "Security
+    /// model"); such a move is refused with a warning, and the stored URL
+    /// stays.
+    fn moved_refresh_url(&self, current: &str, next: &str) -> Option<String> {
+        if next == current {
+            return None;
+        }
+        let checked = pkg_refresh::check_refresh_url(next).and_then(|url| {
+            let origin = url.origin();
+            let known = [Some(current), Some(self.server.as_str())]
+                .into_iter()
+                .flatten()
+                .filter_map(|u| reqwest::Url::parse(u).ok())
+                .any(|u| u.origin() == origin);
+            if known {
+                Ok(())
+            } else {
+                Err(Error::insecure(
+                    "the refresh_url is on another origin than the stored one and the server's",
+                ))
+            }
+        });
+        match checked {
+            Ok(()) => Some(next.to_string()),
+            Err(e) => {
+                log::warn(&format!(
+                    "token refresh: keeping the stored refresh_url, as the reply's cannot be \
+                     used ({})",
+                    e.message()
+                ));
+                None
+            }
+        }
+    }
+
     /// Moves the bad token file aside as `auth.toml.backup` (0600, replacing
     /// an older one: one backup per token file, so refresh tokens do not
     /// pile up), and says where it is. The caller holds the lock.
@@ -298,30 +358,25 @@ pub fn parse_configuration(status: u16, body: &[u8]) -> Result<Option<DeviceConf
     Ok(Some(DeviceConfig {
         authorization: endpoint("device_authorization_endpoint")?,
         token: endpoint("device_token_endpoint")?,
-        // Checked now, before anyone logs in: a URL that can never receive
-        // the refresh token would make every later refresh fail.
+        // PkgAuthentication stores whatever it is (PkgAuthentication.jl:
+        // 665-670) and logs in again when a refresh fails. A URL hubauth will
+        // never send a refresh token to (blank, relative, plain http to
+        // another host) is not stored, so the login goes on and the token is
+        // used until it expires.
         refresh_url: config
             .get("device_token_refresh_url")
             .and_then(Value::as_str)
-            .map(|url| {
-                pkg_refresh::check_refresh_url(url).map_err(|e| {
-                    // A URL the server handed over that is not a URL is the
-                    // server's fault (Server); an insecure one stays Insecure.
-                    let kind = match e.kind() {
-                        crate::error::ErrorKind::Format => crate::error::ErrorKind::Server,
-                        kind => kind,
-                    };
-                    Error::new(
-                        kind,
-                        format!(
-                            "/auth/configuration: device_token_refresh_url: {}",
-                            e.message()
-                        ),
-                    )
-                })?;
-                Ok::<_, Error>(url.to_string())
-            })
-            .transpose()?,
+            .and_then(|url| match pkg_refresh::check_refresh_url(url) {
+                Ok(_) => Some(url.to_string()),
+                Err(e) => {
+                    log::warn(&format!(
+                        "/auth/configuration: device_token_refresh_url: {}; \
+                         the token will not be refreshed, and a new login is needed when it expires",
+                        e.message()
+                    ));
+                    None
+                }
+            }),
         scope: config
             .get("device_token_scope")
             .and_then(Value::as_str)
@@ -363,29 +418,57 @@ impl Provider for JuliaHub {
         pkg_toml::load(&self.path)
     }
 
-    /// JuliaHub.jl's rule: `id_token` and an expiry; no refresh fields needed
-    /// (an unexpired token that cannot be renewed is used while it works).
+    /// JuliaHub.jl's rule for the `id_token` (it and an expiry), Pkg's for
+    /// the `access_token` (it alone; no expiry means none). No refresh
+    /// fields needed (an unexpired token that cannot be renewed is used
+    /// while it works).
     fn token(&self, stored: &PkgToken, options: &Options) -> Option<Token> {
         stored
-            .is_usable()
+            .is_usable_as(options.token_kind)
             .then(|| self.bearer_token(stored, options).ok())
             .flatten()
     }
 
-    fn renewal(&self, stored: &PkgToken, _options: &Options) -> Renewal {
-        match stored
-            .table()
-            .get("refresh_token")
-            .and_then(toml::Value::as_str)
-        {
-            Some(refresh_token) if stored.is_refreshable() => Secret::new(refresh_token)
-                .map(Renewal::SingleUse)
-                .unwrap_or(Renewal::None),
-            _ => Renewal::None,
+    /// A record without the token this call hands out is not refreshed: the
+    /// originals log in instead (JuliaHub.jl authentication.jl:429-433 goes
+    /// to PkgAuthentication, whose `is_token_valid` wants an `id_token`,
+    /// PkgAuthentication.jl:735-742; Pkg sends no token without an
+    /// `access_token`). Refreshing it would cost a rotation on every call.
+    /// A refresh URL hubauth will not send the refresh token to (blank,
+    /// relative, plain http to another host) makes the record one that
+    /// needs a login, never an error that blocks the login.
+    fn renewal(&self, stored: &PkgToken, options: &Options) -> Renewal {
+        if !stored.holds_kind(options.token_kind) {
+            return Renewal::None;
         }
+        let (Some(refresh_token), Some(refresh_url)) = (
+            stored
+                .table()
+                .get("refresh_token")
+                .and_then(toml::Value::as_str),
+            stored.refresh_url(),
+        ) else {
+            return Renewal::None;
+        };
+        if let Err(e) = pkg_refresh::check_refresh_url(refresh_url) {
+            log::warn(&format!(
+                "{}: not refreshing the stored token ({}); a new login is needed",
+                self.path.display(),
+                e.message()
+            ));
+            return Renewal::None;
+        }
+        Secret::new(refresh_token)
+            .map(Renewal::SingleUse)
+            .unwrap_or(Renewal::None)
     }
 
-    /// Pkg's refresh: the reply laid over the stored fields.
+    /// Pkg's refresh: the reply laid over the stored fields. Its
+    /// `refresh_url` replaces the stored one, as Pkg and PkgAuthentication
+    /// write the reply as it came (PlatformEngines.jl:213-221,
+    /// PkgAuthentication.jl:439-458): a server that moves its renew endpoint
+    /// is followed. Only within the origin of the stored refresh URL or of
+    /// the server, though (`moved_refresh_url`).
     fn renew(&self, stored: &PkgToken, options: &Options) -> Result<PkgToken> {
         let Renewal::SingleUse(refresh_token) = self.renewal(stored, options) else {
             return Err(Error::authentication(
@@ -394,8 +477,15 @@ impl Provider for JuliaHub {
         };
         let refresh_url = stored.refresh_url().unwrap_or_default();
         let reply = pkg_refresh::refresh(refresh_url, &refresh_token, options.deadline())?;
+        let moved_to = reply
+            .get("refresh_url")
+            .and_then(toml::Value::as_str)
+            .and_then(|next| self.moved_refresh_url(refresh_url, next));
         let mut renewed = stored.clone();
         renewed.apply_reply(reply, unix_now());
+        if let Some(next) = moved_to {
+            renewed.set("refresh_url", toml::Value::String(next));
+        }
         Ok(renewed)
     }
 
@@ -409,12 +499,20 @@ impl Provider for JuliaHub {
         self.interactive_login(options)
     }
 
+    /// Saved first, whatever it holds: the server has rotated the refresh
+    /// token, and the new one must reach the file (Pkg and
+    /// PkgAuthentication save a reply with an `access_token` or an
+    /// `id_token`, PkgAuthentication.jl:394-396). A grant without the token
+    /// this call hands out is then `NoCredentials`: a login is needed.
     fn save(&self, grant: PkgToken, options: &Options) -> Result<Token> {
-        let token = self
-            .bearer_token(&grant, options)
-            .map_err(|e| Error::server(format!("token reply: {}", e.message())))?;
         pkg_toml::save(&self.path, &grant)?;
-        Ok(token)
+        self.bearer_token(&grant, options).map_err(|e| {
+            Error::no_credentials(format!(
+                "the server's token reply was saved, but {} (token_kind={}); a new login is needed",
+                e.message(),
+                options.token_kind
+            ))
+        })
     }
 
     /// JuliaHub's API takes the id_token. With `token_kind=access` the
@@ -468,7 +566,7 @@ impl Provider for JuliaHub {
     }
 
     /// Takes a whole auth.toml (e.g. copied from another machine); it must
-    /// hold an id_token.
+    /// hold the token of `token_kind` (an `access_token` is all Pkg needs).
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {
         let parsed = PkgToken::parse(token.as_bytes(), Path::new("the given token"), None)
             .map_err(|_| {
@@ -476,9 +574,9 @@ impl Provider for JuliaHub {
                     "juliahub takes the whole contents of an auth.toml file as the token",
                 )
             })?;
-        parsed
-            .to_token()
-            .map_err(|_| Error::invalid_argument("the given auth.toml has no id_token"))?;
+        parsed.to_token_kind(options.token_kind).map_err(|e| {
+            Error::invalid_argument(format!("the given auth.toml: {}", e.message()))
+        })?;
         if !options.overwrite && self.path.exists() {
             return Err(Error::invalid_argument(format!(
                 "{} already exists and overwrite=false",

@@ -84,7 +84,9 @@ pub trait Provider: Send + Sync + 'static {
     /// and Server errors are tried again, up to `maxcount` times.
     fn login(&self, options: &Options) -> Result<Self::Grant>;
 
-    /// Stores `grant` and returns its token. The lock is held.
+    /// Stores `grant` and returns its token. The lock is held. A grant that
+    /// was stored but holds no token this call can hand out is
+    /// `NoCredentials`: after a renewal the engine then needs a login.
     fn save(&self, grant: Self::Grant, options: &Options) -> Result<Token>;
 
     /// Asks the server about `token`.

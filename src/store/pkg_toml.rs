@@ -20,6 +20,9 @@
 //!   `_authenticate_retry`): `id_token` and `expires` or `expires_at` (a
 //!   number) in the future. `refresh_token` and `refresh_url` matter only for
 //!   refreshing (PkgAuthentication's stricter rule decides refreshability).
+//!   For Pkg (src/PlatformEngines.jl:155-174) an `access_token` alone is
+//!   enough, and a file without `expires_at`/`expires_in` never expires:
+//!   [`PkgToken::is_usable_for_pkg`], used with `token_kind=access`.
 
 use std::path::{Path, PathBuf};
 
@@ -157,6 +160,27 @@ impl PkgToken {
             && (self.number("expires_at").is_some() || self.number("expires").is_some())
     }
 
+    /// Pkg's rule (Pkg.jl src/PlatformEngines.jl:155-174): `access_token` is
+    /// a string; an expiry is optional (none means it never expires).
+    pub fn is_usable_for_pkg(&self) -> bool {
+        self.string("access_token").is_some()
+    }
+
+    /// Usable for the token a request carries, by option `token_kind`:
+    /// JuliaHub.jl's rule for `"id"`, Pkg's for `"access"`.
+    pub fn is_usable_as(&self, kind: &str) -> bool {
+        if kind == "access" {
+            self.is_usable_for_pkg()
+        } else {
+            self.is_usable()
+        }
+    }
+
+    /// Holds the token of this `token_kind` (whatever its expiry).
+    pub fn holds_kind(&self, kind: &str) -> bool {
+        self.string(token_field(kind)).is_some()
+    }
+
     /// Can be refreshed: has a refresh token and a refresh URL.
     pub fn is_refreshable(&self) -> bool {
         self.string("refresh_token").is_some() && self.refresh_url().is_some()
@@ -190,11 +214,7 @@ impl PkgToken {
     /// `id_token`, for JuliaHub's API as JuliaHub.jl sends it) or `"access"`
     /// (the `access_token`, for the package server as Pkg sends it).
     pub fn to_token_kind(&self, kind: &str) -> Result<Token> {
-        let field = if kind == "access" {
-            "access_token"
-        } else {
-            "id_token"
-        };
+        let field = token_field(kind);
         let bearer = self
             .string(field)
             .ok_or_else(|| Error::format(format!("the token has no {field}")))?;
@@ -211,12 +231,18 @@ impl PkgToken {
     /// record (a login) every field of the reply is taken, as
     /// PkgAuthentication stores the token object, `refresh_url` included. On a
     /// record that holds anything (a refresh), only the fields
-    /// [`may_change`] allows (tokens, expiry, the user): a refresh reply never
-    /// moves `refresh_url` or adds fields of its own. Expiry fields and the
-    /// tokens a request carries are taken only from the reply (never a stale
-    /// id_token beside a new access_token); the refresh token is kept unless
-    /// replaced; and `expires_at = floor(now + expires_in)` when the reply has
-    /// no absolute time.
+    /// [`may_change`] allows (tokens, expiry, the user); the provider decides
+    /// about the reply's `refresh_url`. Expiry fields and the tokens a
+    /// request carries are taken only from the reply (never a stale id_token
+    /// beside a new access_token, as Pkg and PkgAuthentication write the
+    /// reply as it came); the refresh token is kept unless replaced.
+    ///
+    /// The expiry is this machine's clock plus `expires_in`, as Pkg computes
+    /// it "to avoid clock skew" (Pkg.jl src/PlatformEngines.jl:213-221). The
+    /// server's `expires_at`/`expires` only bounds it: taken when it is
+    /// earlier but still in the future (the server ends the token sooner),
+    /// ignored when it is already past (its clock is behind ours). Both
+    /// fields the reply named are written with that value, as integers.
     pub fn apply_reply(&mut self, reply: toml::Table, now: i64) {
         let renewing = !self.table.is_empty();
         for key in [
@@ -233,14 +259,22 @@ impl PkgToken {
                 self.table.insert(key, value);
             }
         }
-        if self.number("expires_at").is_none()
-            && self.number("expires").is_none()
-            && let Some(expires_in) = self.number("expires_in")
-        {
-            self.table.insert(
-                "expires_at".into(),
-                toml::Value::Integer(now.saturating_add(expires_in.floor() as i64)),
-            );
+        if let Some(expires_in) = self.number("expires_in") {
+            let local = now.saturating_add(expires_in.floor() as i64);
+            let server = self
+                .number("expires_at")
+                .or_else(|| self.number("expires"))
+                .map(|t| t.floor() as i64);
+            let expires_at = match server {
+                Some(at) if at > now && at < local => at,
+                _ => local,
+            };
+            if self.table.contains_key("expires") {
+                self.table
+                    .insert("expires".into(), toml::Value::Integer(expires_at));
+            }
+            self.table
+                .insert("expires_at".into(), toml::Value::Integer(expires_at));
         }
         self.mtime = Some(now);
     }
@@ -260,6 +294,15 @@ impl PkgToken {
     /// The file's text; zeroed when dropped.
     pub fn to_toml(&self) -> zeroize::Zeroizing<String> {
         toml_file::to_text(&self.table)
+    }
+}
+
+/// The field that holds the token of option `token_kind`.
+fn token_field(kind: &str) -> &'static str {
+    if kind == "access" {
+        "access_token"
+    } else {
+        "id_token"
     }
 }
 
@@ -349,7 +392,38 @@ custom_field = "kept"
     }
 
     #[test]
-    fn a_refresh_reply_never_moves_the_refresh_url() {
+    fn expiry_is_local_now_plus_expires_in_bounded_by_a_future_server_time() {
+        let renewed = |reply: &str| {
+            let mut t = PkgToken::parse(REAL.as_bytes(), Path::new("a"), None).unwrap();
+            t.apply_reply(reply.parse().unwrap(), 5000);
+            t
+        };
+        // The server's clock is behind: its expires_at is past, ignored.
+        let t = renewed("id_token = \"n\"\nexpires_in = 100\nexpires_at = 4000\n");
+        assert_eq!(t.expires_at(), Some(5100));
+        // Ahead: local time wins.
+        let t = renewed("id_token = \"n\"\nexpires_in = 100\nexpires_at = 9000\n");
+        assert_eq!(t.expires_at(), Some(5100));
+        // Earlier but in the future: the server ends it sooner.
+        let t = renewed("id_token = \"n\"\nexpires_in = 100\nexpires = 5050.5\n");
+        assert_eq!(t.expires_at(), Some(5050));
+        assert_eq!(t.table()["expires"].as_integer(), Some(5050));
+        // No expires_in: the server's time is all there is.
+        let t = renewed("id_token = \"n\"\nexpires_at = 4000\n");
+        assert_eq!(t.expires_at(), Some(4000));
+    }
+
+    #[test]
+    fn an_access_token_alone_is_what_pkg_needs() {
+        let t = PkgToken::parse(b"access_token = \"a\"\n", Path::new("a"), None).unwrap();
+        assert!(t.is_usable_as("access"));
+        assert!(!t.is_usable_as("id"));
+        assert!(t.holds_kind("access") && !t.holds_kind("id"));
+        assert_eq!(t.to_token_kind("access").unwrap().expires_at, None);
+    }
+
+    #[test]
+    fn apply_reply_takes_only_token_fields_on_a_refresh() {
         let mut t = PkgToken::parse(REAL.as_bytes(), Path::new("a"), None).unwrap();
         let reply: toml::Table = r#"id_token = "new"
 refresh_token = "r2"

@@ -528,6 +528,10 @@ pub fn pkg_replies(data: &[u8]) {
                     let parsed = url::Url::parse(url).expect("a URL");
                     require_secure(&parsed, "endpoint").expect("secure");
                 }
+                // A refresh URL no refresh token may go to is left out.
+                if let Some(url) = &config.refresh_url {
+                    pkg_refresh::check_refresh_url(url).expect("a usable refresh URL");
+                }
             }
             Ok(None) => {}
             Err(e) => {

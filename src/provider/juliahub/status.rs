@@ -127,11 +127,14 @@ fn juliahub_file(
         entry.user = stored.user_name().map(str::to_string);
         entry.expires_at = stored.expires_at();
         entry.refreshable = stored.is_refreshable();
-        entry.usable = stored.is_usable();
+        // Usable for JuliaHub's API (JuliaHub.jl's rule) or for the package
+        // server (Pkg's: an access_token alone, Pkg.jl
+        // src/PlatformEngines.jl:155-174); status knows no token_kind.
+        entry.usable = stored.is_usable() || stored.is_usable_for_pkg();
         if !entry.usable {
             entry.problem = Some(
-                "incomplete token (it needs id_token and expires or expires_at); \
-                 run `hubauth login --force`"
+                "incomplete token (it needs an access_token, or an id_token and expires or \
+                 expires_at); run `hubauth login --force`"
                     .to_string(),
             );
         }

@@ -100,6 +100,22 @@ pub struct JuliaHubConfig {
     pub no_graphql: bool,
     /// `/api/v1`'s 200 carries `api_version`. Default true.
     pub api_version: bool,
+    /// Fields left out of refresh replies, e.g. `["id_token"]`: the reply
+    /// PkgAuthentication and Pkg accept with an `access_token` alone
+    /// (PkgAuthentication.jl:394-396). Default none.
+    pub refresh_omits: Vec<String>,
+    /// A refresh moves the login's refresh endpoint to this path (under
+    /// [`REFRESH_PREFIX`]): the reply's `refresh_url` names it, and the old
+    /// path is refused from then on. None (default): it stays.
+    pub refresh_moves_to: Option<String>,
+    /// `/auth/configuration` names this `device_token_refresh_url`, as
+    /// written (blank, relative, plain http...); device logins still refresh
+    /// at the usual path. None (default): the usual URL.
+    pub device_refresh_url: Option<String>,
+    /// How far the clock that writes `expires_at` (in token replies and
+    /// `/_test/issue`) is ahead of the real one, in seconds; negative =
+    /// behind. `expires_in` and the real validity are not affected. Default 0.
+    pub expires_at_skew_s: i64,
 }
 
 impl Default for JuliaHubConfig {
@@ -125,6 +141,10 @@ impl Default for JuliaHubConfig {
             legacy_api: false,
             no_graphql: false,
             api_version: true,
+            refresh_omits: Vec::new(),
+            refresh_moves_to: None,
+            device_refresh_url: None,
+            expires_at_skew_s: 0,
         }
     }
 }
@@ -254,6 +274,43 @@ impl ConfigPatch for JuliaHubConfig {
                 "legacy_api" => next.legacy_api = v.as_bool().ok_or_else(|| want("a boolean"))?,
                 "no_graphql" => next.no_graphql = v.as_bool().ok_or_else(|| want("a boolean"))?,
                 "api_version" => next.api_version = v.as_bool().ok_or_else(|| want("a boolean"))?,
+                "refresh_omits" => {
+                    next.refresh_omits = v
+                        .as_array()
+                        .and_then(|fields| {
+                            fields
+                                .iter()
+                                .map(|f| f.as_str().map(str::to_string))
+                                .collect::<Option<Vec<_>>>()
+                        })
+                        .ok_or_else(|| want("an array of field names"))?
+                }
+                "refresh_moves_to" => {
+                    next.refresh_moves_to = if v.is_null() {
+                        None
+                    } else {
+                        Some(
+                            v.as_str()
+                                .filter(|p| p.starts_with(&format!("{REFRESH_PREFIX}/")))
+                                .ok_or_else(|| want("a path under the refresh prefix or null"))?
+                                .to_string(),
+                        )
+                    }
+                }
+                "device_refresh_url" => {
+                    next.device_refresh_url = if v.is_null() {
+                        None
+                    } else {
+                        Some(
+                            v.as_str()
+                                .ok_or_else(|| want("a string or null"))?
+                                .to_string(),
+                        )
+                    }
+                }
+                "expires_at_skew_s" => {
+                    next.expires_at_skew_s = v.as_i64().ok_or_else(|| want("an integer"))?
+                }
                 _ => return Err(format!("unknown config key {key:?}")),
             }
         }
@@ -457,7 +514,7 @@ impl Inner {
             id_token: fake_jwt(&f.user_name, &f.user_email, now, expires_at),
             refresh_token: random_hex(20),
             refresh_url: f.refresh_url.clone(),
-            expires_at,
+            expires_at: expires_at + self.config.expires_at_skew_s,
             expires_in: ttl_s,
             user_name: f.user_name.clone(),
             user_email: f.user_email.clone(),
@@ -581,14 +638,18 @@ impl JuliaHub {
             );
         }
         let base = &req.base_url;
-        let refresh_base = s.refresh_base(base);
+        let refresh_url = s
+            .config
+            .device_refresh_url
+            .clone()
+            .unwrap_or_else(|| format!("{}{DEVICE_REFRESH_PATH}", s.refresh_base(base)));
         Response::json(
             200,
             &json!({
                 "auth_flows": ["classic", "device"],
                 "device_authorization_endpoint": format!("{base}/auth/device/code"),
                 "device_token_endpoint": format!("{base}/auth/token"),
-                "device_token_refresh_url": format!("{refresh_base}{DEVICE_REFRESH_PATH}"),
+                "device_token_refresh_url": refresh_url,
                 "device_token_scope": "openid offline_access",
             }),
         )
@@ -937,6 +998,10 @@ impl JuliaHub {
             .get_mut(refresh_token)
             .expect("refresh token present")
             .used = true;
+        if let Some(path) = s.config.refresh_moves_to.clone() {
+            let base = s.refresh_base(&req.base_url);
+            s.families[family].refresh_url = format!("{base}{path}");
+        }
         let ttl = s.config.token_ttl_s;
         let token = s.mint(family, ttl);
         s.stats.refreshes += 1;
@@ -946,10 +1011,14 @@ impl JuliaHub {
             let status = s.config.lost_refresh_status;
             return Response::new(status, "text/html", "<html>Bad Gateway</html>");
         }
+        let mut reply: toml::Table = toml::Table::try_from(&token).expect("token to TOML");
+        for field in &s.config.refresh_omits {
+            reply.remove(field);
+        }
         let delay = s.config.refresh_reply_delay_ms;
         drop(s);
         std::thread::sleep(std::time::Duration::from_millis(delay));
-        Response::new(200, "application/toml", token.to_toml())
+        Response::new(200, "application/toml", reply.to_string())
     }
 
     /// The user of a live id_token sent as bearer.

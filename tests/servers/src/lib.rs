@@ -19,6 +19,7 @@ pub mod dhcore;
 pub mod http;
 pub mod juliahub;
 pub mod running;
+pub mod tls_front;
 mod util;
 
 pub use cave::{CaveConfig, CaveServer, CaveStats};

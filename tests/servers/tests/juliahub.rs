@@ -751,3 +751,48 @@ fn legacy_api_serves_graphql_and_nodespecs() {
     assert!(bare.get("refresh_token").is_none() && bare.get("refresh_url").is_none());
     assert!(bare["expires"].is_integer());
 }
+
+#[test]
+fn refresh_replies_as_older_or_misconfigured_servers_send_them() {
+    let s = JuliaHubServer::start();
+    let base = s.url();
+    let r = http::post_json(
+        &format!("{base}/_test/config"),
+        &json!({
+            "refresh_omits": ["id_token"],
+            "refresh_moves_to": "/auth/renew/token.toml/v3/",
+            "device_refresh_url": "",
+            "expires_at_skew_s": -7200,
+        }),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = http::get(&format!("{base}/auth/configuration")).unwrap();
+    assert_eq!(r.status, 406, "Accept: application/json is still needed");
+    let t0 = s.issue_token(3600);
+    assert!(
+        t0.expires_at <= now() + 3600 - 7200 + 1,
+        "{}",
+        t0.expires_at
+    );
+    let r = refresh(&t0.refresh_url, &t0.refresh_token);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let reply: toml::Table = r.text().parse().unwrap();
+    assert!(reply.get("id_token").is_none(), "{reply:?}");
+    assert!(reply["access_token"].is_str());
+    let moved = format!("{base}/auth/renew/token.toml/v3/");
+    assert_eq!(reply["refresh_url"].as_str(), Some(moved.as_str()));
+    let next = reply["refresh_token"].as_str().unwrap();
+    // The old endpoint is retired for this login; the new one answers.
+    assert_eq!(refresh(&t0.refresh_url, next).status, 400);
+    assert_eq!(refresh(&moved, next).status, 200);
+    // Wrong types change nothing.
+    for bad in [
+        json!({"refresh_omits": "id_token"}),
+        json!({"refresh_moves_to": "/elsewhere/"}),
+        json!({"expires_at_skew_s": "1h"}),
+    ] {
+        let r = http::post_json(&format!("{base}/_test/config"), &bad).unwrap();
+        assert_eq!(r.status, 400, "{bad}");
+    }
+}

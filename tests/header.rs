@@ -37,6 +37,15 @@ fn header_matches_the_sources() {
             );
         }
     }
+    // Issue 22, point 11: the contract says it in one sentence.
+    assert!(
+        text.contains(
+            "Freeing a\n *   handle twice, or using it after its free, is undefined behaviour."
+        ) || text.contains(
+            "Freeing a handle twice, or using it after its free, is undefined behaviour."
+        ),
+        "the header's conventions must say that a double free or a use after free is undefined behaviour"
+    );
     let path = root.join("include/hubauth.h");
     if std::env::var_os("HUBAUTH_BLESS").is_some() {
         std::fs::write(&path, &generated).unwrap();

@@ -92,8 +92,8 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 /// Files whose loose permissions were already reported by this process.
 static WARNED_MODE: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
-/// Warns once per file and process that others may read it.
-fn warn_loose_mode(path: &Path, mode: u32) {
+/// Warns `message()` the first time this process warns about `path`.
+fn warn_once(path: &Path, message: impl FnOnce() -> String) {
     // The lock is held for the insert only: a fork while another thread
     // logs must not leave it locked in the child.
     let first = WARNED_MODE
@@ -102,13 +102,20 @@ fn warn_loose_mode(path: &Path, mode: u32) {
         .get_or_insert_with(HashSet::new)
         .insert(path.to_path_buf());
     if first {
-        log::warn(&format!(
+        log::warn(&message());
+    }
+}
+
+/// Warns once per file and process that others may read it.
+fn warn_loose_mode(path: &Path, mode: u32) {
+    warn_once(path, || {
+        format!(
             "{} can be read by other users (mode {:o}); hubauth makes it 0600 at its next \
              write, or run `chmod 600` on it",
             path.display(),
             mode & 0o777
-        ));
-    }
+        )
+    });
 }
 
 /// Creates `dir` and its missing parents; the ones created get mode 0700.
@@ -194,18 +201,13 @@ pub fn check_directories(dir: &Path) -> Result<()> {
 
 /// Warns once per directory and process that others could change it.
 fn warn_loose_directory(dir: &Path, why: &str) {
-    let first = WARNED_MODE
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get_or_insert_with(HashSet::new)
-        .insert(dir.to_path_buf());
-    if first {
-        log::warn(&format!(
+    warn_once(dir, || {
+        format!(
             "{} {why}, who could swap the token files in it; make it yours and \
              `chmod go-w` it",
             dir.display()
-        ));
-    }
+        )
+    });
 }
 
 /// Reads a token file: None when it does not exist. The file (and every link

@@ -11,134 +11,22 @@
 #define _XOPEN_SOURCE 700
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "hubauth.h"
-#include "testutil.h"
-
-/* ------------------------------------------------------------ harness */
-
-static test_server g_server;
-static char g_tmp[512];         /* everything this run writes lives here */
-static char g_depot_token[1024]; /* <depot>/servers/127.0.0.1_PORT/auth.toml */
-static int g_passed, g_failed, g_case_ok, g_case_number;
-
-static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void diag(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("#   ", stdout);
-    vfprintf(stdout, fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-}
-
-static void check_failed(const char *file, int line, const char *what) {
-    g_case_ok = 0;
-    diag("%s:%d: check failed: %s", file, line, what);
-}
-
-static void status_failed(const char *file, int line, const char *what, hubauth_status got,
-                          hubauth_status want, const hubauth_error *err) {
-    g_case_ok = 0;
-    diag("%s:%d: %s", file, line, what);
-    /* Error messages never contain a token, so they may be shown. */
-    diag("  status %d, expected %d%s%s", (int)got, (int)want, err ? "; message: " : "",
-         err ? hubauth_error_message(err) : "");
-}
-
-/* Fails the case (and jumps to its cleanup) when `cond` is false. */
-#define CHECK(cond)                                  \
-    do {                                             \
-        if (!(cond)) {                               \
-            check_failed(__FILE__, __LINE__, #cond); \
-            goto done;                               \
-        }                                            \
-    } while (0)
-
-/* Frees the error of the previous call, makes this call, and checks its
- * status. Each case has a local `hubauth_error *err` that this uses; after
- * EXPECT, `err` holds this call's error (or NULL) for further checks. */
-#define EXPECT(call, want)                                                     \
-    do {                                                                       \
-        hubauth_error_free(err);                                               \
-        err = NULL;                                                            \
-        hubauth_status got_ = (call);                                          \
-        if (got_ != (want)) {                                                  \
-            status_failed(__FILE__, __LINE__, #call, got_, (want), err);       \
-            goto done;                                                         \
-        }                                                                      \
-    } while (0)
-
-static bool contains(const char *haystack, const char *needle) {
-    return haystack != NULL && needle != NULL && strstr(haystack, needle) != NULL;
-}
-
-static bool starts_with(const char *s, const char *prefix) {
-    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* --------------------------------------------------- the test server */
-
-/* A request to the test server; the body of a 200 answer (malloc'd) or NULL. */
-static char *server_call(const char *method, const char *path, const char *json) {
-    char url[1024];
-    http_response r;
-    snprintf(url, sizeof url, "%s%s", g_server.url, path);
-    if (http_request(method, url, json ? "application/json" : NULL, json, &r) != 0) {
-        diag("%s %s: no answer from the test server", method, path);
-        return NULL;
-    }
-    if (r.status != 200) {
-        diag("%s %s: HTTP %d", method, path, r.status);
-        http_response_free(&r);
-        return NULL;
-    }
-    return r.body;
-}
-
-static bool server_ok(const char *method, const char *path, const char *json) {
-    char *body = server_call(method, path, json);
-    bool ok = body != NULL;
-    free(body);
-    return ok;
-}
-
-/* A fresh auth.toml from POST /_test/issue (malloc'd), or NULL. */
-static char *issue_token(long ttl_s) {
-    char path[64];
-    snprintf(path, sizeof path, "/_test/issue?ttl_s=%ld", ttl_s);
-    return server_call("POST", path, NULL);
-}
-
-/* One counter from GET /_test/stats, or -1. */
-static long server_stat(const char *key) {
-    char *stats = server_call("GET", "/_test/stats", NULL);
-    long value = stats ? json_int(stats, key) : -1;
-    free(stats);
-    return value;
-}
 
 /* ------------------------------------------------------- small helpers */
 
-/* `<tmp>/cases/<case number>/auth.toml`, with its directory created. */
-static const char *case_token_path(char *buf, size_t size) {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/cases/%d", g_tmp, g_case_number);
-    if (make_dirs(dir) != 0) {
-        /* Not a test failure: the run cannot go on (the server stops with us). */
-        perror(dir);
-        exit(2);
-    }
-    snprintf(buf, size, "%s/auth.toml", dir);
-    return buf;
+static char g_depot_token[1024]; /* <depot>/servers/127.0.0.1_PORT/auth.toml */
+
+static bool contains(const char *haystack, const char *needle) {
+    return haystack != NULL && needle != NULL && strstr(haystack, needle) != NULL;
 }
 
 static int write_token_file(const char *path, const char *toml, unsigned mode) {
@@ -148,48 +36,6 @@ static int write_token_file(const char *path, const char *toml, unsigned mode) {
     if (slash) *slash = '\0';
     if (make_dirs(dir) != 0) return -1;
     return write_file(path, toml, strlen(toml), mode);
-}
-
-/* Options for the test server: its URL, a token file (NULL: the depot's),
- * and limits that keep a broken login from hanging the run. */
-static hubauth_options *test_options(const char *token_path) {
-    hubauth_options *o = hubauth_options_new();
-    if (o == NULL) return NULL;
-    if (hubauth_options_set(o, "server", g_server.url, NULL) != HUBAUTH_OK ||
-        (token_path && hubauth_options_set(o, "token_path", token_path, NULL) != HUBAUTH_OK) ||
-        hubauth_options_set(o, "timeout_ms", "30000", NULL) != HUBAUTH_OK ||
-        hubauth_options_set(o, "poll_interval_ms", "100", NULL) != HUBAUTH_OK) {
-        diag("could not set the test options");
-        hubauth_options_free(o);
-        return NULL;
-    }
-    return o;
-}
-
-/* A copy of the token `a` hands out (to compare, never to print), or NULL. */
-static char *token_of(const hubauth_auth *a) {
-    hubauth_secret *s = NULL;
-    hubauth_error *err = NULL;
-    hubauth_status st = hubauth_token(a, &s, &err);
-    if (st != HUBAUTH_OK) {
-        diag("hubauth_token: status %d: %s", (int)st, hubauth_error_message(err));
-        hubauth_error_free(err);
-        return NULL;
-    }
-    const char *value = hubauth_secret_expose(s);
-    char *copy = (value && strlen(value) == hubauth_secret_len(s)) ? strdup(value) : NULL;
-    hubauth_secret_free(s);
-    return copy;
-}
-
-static bool same(const char *a, const char *b) {
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-/* Sleeps until the wall clock reaches `unix_s` (at most 10 s). */
-static void sleep_until_unix(long unix_s) {
-    double limit = now_seconds() + 10.0;
-    while ((long)time(NULL) < unix_s && now_seconds() < limit) sleep_seconds(0.05);
 }
 
 /* A login hook: records the URL and, like a user's browser, visits it. */
@@ -513,31 +359,6 @@ done:
     hubauth_error_free(err);
 }
 
-/* Authenticates from a stored 4-second token with a huge refresh margin. The
- * margin is capped at half the lifetime (2 s), so the token is handed out as
- * is at first. Returns the auth, and its stored id_token through *stored_id. */
-static hubauth_auth *short_lived_auth(char **stored_id) {
-    char path[1024];
-    hubauth_options *o = test_options(case_token_path(path, sizeof path));
-    hubauth_auth *a = NULL;
-    hubauth_error *err = NULL;
-    char *toml = NULL;
-    *stored_id = NULL;
-    if (o == NULL || !server_ok("POST", "/_test/config", "{\"token_ttl_s\": 4}") ||
-        (toml = issue_token(4)) == NULL || (*stored_id = toml_string(toml, "id_token")) == NULL ||
-        write_token_file(path, toml, 0600) != 0 ||
-        hubauth_options_set(o, "refresh_margin_s", "86400", NULL) != HUBAUTH_OK ||
-        hubauth_options_set(o, "validate", "false", NULL) != HUBAUTH_OK ||
-        hubauth_authenticate(o, &a, &err) != HUBAUTH_OK) {
-        diag("short-lived token setup failed: %s", hubauth_error_message(err));
-        a = NULL;
-    }
-    hubauth_error_free(err);
-    free(toml);
-    hubauth_options_free(o);
-    return a;
-}
-
 static void case_short_lived_token_refreshes_once(void) {
     char *stored_id = NULL, *t[6] = {NULL};
     hubauth_auth *a = short_lived_auth(&stored_id);
@@ -613,7 +434,6 @@ static void case_classic_login_through_hook(void) {
     hubauth_options *o = test_options(case_token_path(path, sizeof path));
     hubauth_auth *a = NULL;
     hook_record hook = {.visit = true};
-    char *user = NULL, *token = NULL, *saved = NULL, *saved_id = NULL;
     CHECK(o != NULL);
     CHECK(server_ok("POST", "/_test/config", "{\"flow\": \"classic\"}"));
     EXPECT(hubauth_options_set_hook(o, recording_hook, &hook), HUBAUTH_OK);
@@ -626,18 +446,8 @@ static void case_classic_login_through_hook(void) {
     CHECK(server_stat("browser_visits") == 1);
     CHECK(server_stat("tokens_claimed") == 1);
     CHECK(server_stat("device_code_requests") == 0);
-    user = hubauth_auth_username(a);
-    CHECK(same(user, "alice"));
-    CHECK(file_mode(path) == 0600);
-    saved = read_file(path, NULL);
-    CHECK(saved != NULL && (saved_id = toml_string(saved, "id_token")) != NULL);
-    token = token_of(a);
-    CHECK(same(token, saved_id));
+    CHECK(check_saved_login(a, path));
 done:
-    free(saved_id);
-    free(saved);
-    free(token);
-    hubauth_string_free(user);
     hubauth_auth_free(a);
     hubauth_options_free(o);
     hubauth_error_free(err);
@@ -649,7 +459,6 @@ static void case_device_login_through_hook(void) {
     hubauth_options *o = test_options(case_token_path(path, sizeof path));
     hubauth_auth *a = NULL;
     hook_record hook = {.visit = true};
-    char *user = NULL, *token = NULL, *saved = NULL, *saved_id = NULL;
     CHECK(o != NULL);
     /* Default server config: device flow, interval 1 s. */
     EXPECT(hubauth_options_set_hook(o, recording_hook, &hook), HUBAUTH_OK);
@@ -662,18 +471,8 @@ static void case_device_login_through_hook(void) {
     CHECK(server_stat("device_tokens_issued") == 1);
     CHECK(server_stat("too_fast_polls") == 0); /* the interval was honoured */
     CHECK(server_stat("challenges") == 0);
-    user = hubauth_auth_username(a);
-    CHECK(same(user, "alice"));
-    CHECK(file_mode(path) == 0600);
-    saved = read_file(path, NULL);
-    CHECK(saved != NULL && (saved_id = toml_string(saved, "id_token")) != NULL);
-    token = token_of(a);
-    CHECK(same(token, saved_id));
+    CHECK(check_saved_login(a, path));
 done:
-    free(saved_id);
-    free(saved);
-    free(token);
-    hubauth_string_free(user);
     hubauth_auth_free(a);
     hubauth_options_free(o);
     hubauth_error_free(err);
@@ -1105,31 +904,10 @@ done:
     hubauth_error_free(err);
 }
 
-/* A stored juliahub token, authenticated without the network; its id_token
- * through *id. */
-static hubauth_auth *stored_auth(char **id) {
-    char path[1024];
-    hubauth_options *o = test_options(case_token_path(path, sizeof path));
-    hubauth_auth *a = NULL;
-    hubauth_error *err = NULL;
-    char *toml = issue_token(3600);
-    *id = toml ? toml_string(toml, "id_token") : NULL;
-    if (o == NULL || *id == NULL || write_token_file(path, toml, 0600) != 0 ||
-        hubauth_options_set(o, "validate", "false", NULL) != HUBAUTH_OK ||
-        hubauth_authenticate(o, &a, &err) != HUBAUTH_OK) {
-        diag("stored token setup failed: %s", hubauth_error_message(err));
-        a = NULL;
-    }
-    hubauth_error_free(err);
-    free(toml);
-    hubauth_options_free(o);
-    return a;
-}
-
 static void case_token_copy(void) {
     hubauth_error *err = NULL;
     char *id = NULL;
-    hubauth_auth *a = stored_auth(&id);
+    hubauth_auth *a = stored_auth(&id, NULL, 0);
     char buf[4096];
     size_t len = 0, id_len = 0;
     CHECK(a != NULL);
@@ -1221,7 +999,7 @@ done:
 static void case_authorization(void) {
     hubauth_error *err = NULL;
     char *id = NULL, expected[4096];
-    hubauth_auth *a = stored_auth(&id);
+    hubauth_auth *a = stored_auth(&id, NULL, 0);
     hubauth_secret *sentinel = (hubauth_secret *)(uintptr_t)0x5678;
     hubauth_secret *header = sentinel;
     CHECK(a != NULL);
@@ -1366,7 +1144,7 @@ static void case_err_must_be_null_on_entry(void) {
     CHECK(hubauth_authenticate(o, &a, &err) == HUBAUTH_ERR_INVALID_ARGUMENT);
     CHECK(a == sentinel && err == before);
     CHECK(hubauth_authenticate(o, &a, NULL) == HUBAUTH_ERR_NO_CREDENTIALS);
-    stored = stored_auth(&id);
+    stored = stored_auth(&id, NULL, 0);
     CHECK(stored != NULL);
     CHECK(hubauth_token_copy(stored, buf, sizeof buf, &len, &err) == HUBAUTH_ERR_INVALID_ARGUMENT);
     CHECK(len == 777 && err == before);
@@ -1388,10 +1166,7 @@ done:
 /* ---------------------------------------------------------------- main */
 
 /* In order. Only the first depends on its place: no authentication yet. */
-static const struct {
-    const char *name;
-    void (*run)(void);
-} CASES[] = {
+static const test_case CASES[] = {
     {"hubauth_version is non-empty; hubauth_current is NULL before any login", case_version_and_no_current},
     {"every _free accepts NULL", case_free_accepts_null},
     {"secret new/expose/len/free", case_secret},
@@ -1430,76 +1205,11 @@ static const struct {
     {"a non-NULL *err on entry is refused and left alone", case_err_must_be_null_on_entry},
 };
 
-
-#define DEFAULT_SERVER_CONFIG                                                                  \
-    "{\"flow\": \"device\", \"token_ttl_s\": 3600, \"device_interval_s\": 1, \"deny\": false, " \
-    "\"auto_approve\": false, \"refresh_fails\": false, \"api_status\": null}"
-
-static void run_case(int number, const char *name, void (*fn)(void)) {
-    g_case_number = number;
-    g_case_ok = 1;
-    /* Every case starts from the same server state. */
-    if (!server_ok("POST", "/_test/config", DEFAULT_SERVER_CONFIG) ||
-        !server_ok("POST", "/_test/reset_stats", NULL)) {
-        g_case_ok = 0;
-    } else {
-        fn();
-    }
-    if (g_case_ok) g_passed++;
-    else g_failed++;
-    printf("%s %d - %s\n", g_case_ok ? "ok" : "not ok", number, name);
-    fflush(stdout);
-}
-
-/* Keeps the run away from the user's ~/.julia, ~/.config, browser and
- * settings. Called before any thread exists (setenv is not thread-safe). */
-static int isolate_environment(void) {
-    const char *base = getenv("TMPDIR");
-    char path[1024];
-    snprintf(g_tmp, sizeof g_tmp, "%s/hubauth-c-test.XXXXXX", base && *base ? base : "/tmp");
-    if (mkdtemp(g_tmp) == NULL) return -1;
-    static const char *const dirs[][2] = {
-        {"JULIA_DEPOT_PATH", "depot"}, {"HOME", "home"},          {"XDG_CONFIG_HOME", "config"},
-        {"XDG_CACHE_HOME", "cache"},   {"XDG_DATA_HOME", "data"},
-    };
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", g_tmp, dirs[i][1]);
-        if (make_dirs(path) != 0 || setenv(dirs[i][0], path, 1) != 0) return -1;
-    }
-    static const char *const unset[] = {"JULIA_PKG_SERVER", "JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE",
-                                        "JULIA_PKG_AUTHENTICATION_DEVICE_CLIENT_ID", "DISPLAY",
-                                        "WAYLAND_DISPLAY"};
-    for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++) unsetenv(unset[i]);
-    return 0;
-}
-
 int main(int argc, char **argv) {
-    const char *binary = argc > 1 ? argv[1] : getenv("HUBAUTH_TEST_SERVER");
-    if (binary == NULL || access(binary, X_OK) != 0) {
-        fprintf(stderr, "usage: %s path/to/hubauth-test-server (or set HUBAUTH_TEST_SERVER)\n", argv[0]);
-        return 2;
-    }
-    if (isolate_environment() != 0) {
-        perror("setting up the temporary directory");
-        return 2;
-    }
-    double started = now_seconds();
-    if (test_server_start(&g_server, binary, NULL) != 0) {
-        remove_tree(g_tmp);
-        return 2;
-    }
+    int status = harness_start(argc, argv, "hubauth-c-test");
+    if (status != 0) return status;
     snprintf(g_depot_token, sizeof g_depot_token, "%s/depot/servers/127.0.0.1_%d/auth.toml", g_tmp,
              g_server.port);
     printf("# hubauth %s, test server %s, temp dir %s\n", hubauth_version(), g_server.url, g_tmp);
-
-    size_t count = sizeof CASES / sizeof CASES[0];
-    printf("1..%zu\n", count);
-    for (size_t i = 0; i < count; i++) run_case((int)i + 1, CASES[i].name, CASES[i].run);
-
-    int server_status = test_server_stop(&g_server);
-    if (server_status != 0) printf("# the test server exited with status %d\n", server_status);
-    if (getenv("HUBAUTH_TEST_KEEP_TMP") == NULL) remove_tree(g_tmp);
-    printf("# %.1f s\n", now_seconds() - started);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed == 0 && server_status == 0 ? 0 : 1;
+    return harness_run(CASES, sizeof CASES / sizeof CASES[0]);
 }

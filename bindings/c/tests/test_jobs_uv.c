@@ -24,7 +24,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,8 +35,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "harness.h"
 #include "hubauth.h"
-#include "testutil.h"
 
 /* RUNNING_ON_VALGRIND: see VALGRIND_MAX_GAP_MS. */
 #if defined(__has_include)
@@ -62,133 +61,9 @@
  * hold every run to MAX_GAP_MS. */
 #define VALGRIND_MAX_GAP_MS 500.0
 
-/* ------------------------------------------------------------ harness */
-
-static test_server g_server;
-static char g_tmp[512]; /* everything this run writes lives here */
-static int g_passed, g_failed, g_case_ok, g_case_number;
-static pthread_t g_main_thread;
-
-static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void diag(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("#   ", stdout);
-    vfprintf(stdout, fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-}
-
-static void check_failed(const char *file, int line, const char *what) {
-    g_case_ok = 0;
-    diag("%s:%d: check failed: %s", file, line, what);
-}
-
-static void status_failed(const char *file, int line, const char *what, hubauth_status got,
-                          hubauth_status want, const hubauth_error *err) {
-    g_case_ok = 0;
-    diag("%s:%d: %s", file, line, what);
-    diag("  status %d, expected %d%s%s", (int)got, (int)want, err ? "; message: " : "",
-         err ? hubauth_error_message(err) : "");
-}
-
-/* Fails the case (and jumps to its cleanup) when `cond` is false. */
-#define CHECK(cond)                                  \
-    do {                                             \
-        if (!(cond)) {                               \
-            check_failed(__FILE__, __LINE__, #cond); \
-            goto done;                               \
-        }                                            \
-    } while (0)
-
-/* Frees the error of the previous call, makes this call, and checks its
- * status; afterwards the case's local `err` holds this call's error. */
-#define EXPECT(call, want)                                               \
-    do {                                                                 \
-        hubauth_error_free(err);                                         \
-        err = NULL;                                                      \
-        hubauth_status got_ = (call);                                    \
-        if (got_ != (want)) {                                            \
-            status_failed(__FILE__, __LINE__, #call, got_, (want), err); \
-            goto done;                                                   \
-        }                                                                \
-    } while (0)
-
-static bool starts_with(const char *s, const char *prefix) {
-    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-static bool same(const char *a, const char *b) {
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-/* --------------------------------------------------- the test server */
-
-static char *server_call(const char *method, const char *path, const char *json) {
-    char url[1024];
-    http_response r;
-    snprintf(url, sizeof url, "%s%s", g_server.url, path);
-    if (http_request(method, url, json ? "application/json" : NULL, json, &r) != 0) {
-        diag("%s %s: no answer from the test server", method, path);
-        return NULL;
-    }
-    if (r.status != 200) {
-        diag("%s %s: HTTP %d", method, path, r.status);
-        http_response_free(&r);
-        return NULL;
-    }
-    return r.body;
-}
-
-static bool server_ok(const char *method, const char *path, const char *json) {
-    char *body = server_call(method, path, json);
-    bool ok = body != NULL;
-    free(body);
-    return ok;
-}
-
-static char *issue_token(long ttl_s) {
-    char path[64];
-    snprintf(path, sizeof path, "/_test/issue?ttl_s=%ld", ttl_s);
-    return server_call("POST", path, NULL);
-}
-
-static long server_stat(const char *key) {
-    char *stats = server_call("GET", "/_test/stats", NULL);
-    long value = stats ? json_int(stats, key) : -1;
-    free(stats);
-    return value;
-}
-
 /* ------------------------------------------------------- small helpers */
 
-/* `<tmp>/cases/<case number>/auth.toml`, with its directory created. */
-static const char *case_token_path(char *buf, size_t size) {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/cases/%d", g_tmp, g_case_number);
-    if (make_dirs(dir) != 0) {
-        perror(dir);
-        exit(2);
-    }
-    snprintf(buf, size, "%s/auth.toml", dir);
-    return buf;
-}
-
-/* Options for the test server, with limits that keep a broken login from
- * hanging the run. */
-static hubauth_options *test_options(const char *token_path) {
-    hubauth_options *o = hubauth_options_new();
-    if (o == NULL) return NULL;
-    if (hubauth_options_set(o, "server", g_server.url, NULL) != HUBAUTH_OK ||
-        (token_path && hubauth_options_set(o, "token_path", token_path, NULL) != HUBAUTH_OK) ||
-        hubauth_options_set(o, "timeout_ms", "30000", NULL) != HUBAUTH_OK ||
-        hubauth_options_set(o, "poll_interval_ms", "100", NULL) != HUBAUTH_OK) {
-        diag("could not set the test options");
-        hubauth_options_free(o);
-        return NULL;
-    }
-    return o;
-}
+static pthread_t g_main_thread; /* where a notify that ran inline ran */
 
 /* Options for a login whose URL only the job's host shows (LOGIN event). */
 static hubauth_options *login_options(const char *token_path) {
@@ -202,70 +77,12 @@ static hubauth_options *login_options(const char *token_path) {
     return o;
 }
 
-static char *token_of(const hubauth_auth *a) {
-    hubauth_secret *s = NULL;
-    hubauth_error *err = NULL;
-    hubauth_status st = hubauth_token(a, &s, &err);
-    if (st != HUBAUTH_OK) {
-        diag("hubauth_token: status %d: %s", (int)st, hubauth_error_message(err));
-        hubauth_error_free(err);
-        return NULL;
-    }
-    const char *value = hubauth_secret_expose(s);
-    char *copy = (value && strlen(value) == hubauth_secret_len(s)) ? strdup(value) : NULL;
-    hubauth_secret_free(s);
-    return copy;
-}
-
-static void sleep_until_unix(long unix_s) {
-    double limit = now_seconds() + 10.0;
-    while ((long)time(NULL) < unix_s && now_seconds() < limit) sleep_seconds(0.05);
-}
-
-/* A stored token valid for an hour, authenticated without the network; its
- * id_token through *id, its file through token_path. */
-static hubauth_auth *stored_auth(char **id, char *token_path, size_t size) {
-    hubauth_options *o = test_options(case_token_path(token_path, size));
-    hubauth_auth *a = NULL;
-    hubauth_error *err = NULL;
-    char *toml = issue_token(3600);
-    *id = toml ? toml_string(toml, "id_token") : NULL;
-    if (o == NULL || *id == NULL || write_file(token_path, toml, strlen(toml), 0600) != 0 ||
-        hubauth_options_set(o, "validate", "false", NULL) != HUBAUTH_OK ||
-        hubauth_authenticate(o, &a, &err) != HUBAUTH_OK) {
-        diag("stored token setup failed: %s", hubauth_error_message(err));
-        a = NULL;
-    }
-    hubauth_error_free(err);
-    free(toml);
-    hubauth_options_free(o);
-    return a;
-}
-
 /* A stored 4-second token with a huge refresh margin (capped at half the
  * lifetime: 2 s), returned once it is due: hubauth_token must refresh it.
  * Its stored id_token through *stored_id. */
 static hubauth_auth *due_auth(char **stored_id) {
-    char path[1024];
-    hubauth_options *o = test_options(case_token_path(path, sizeof path));
-    hubauth_auth *a = NULL;
-    hubauth_error *err = NULL;
-    char *toml = NULL;
-    *stored_id = NULL;
-    if (o == NULL || !server_ok("POST", "/_test/config", "{\"token_ttl_s\": 4}") ||
-        (toml = issue_token(4)) == NULL || (*stored_id = toml_string(toml, "id_token")) == NULL ||
-        write_file(path, toml, strlen(toml), 0600) != 0 ||
-        hubauth_options_set(o, "refresh_margin_s", "86400", NULL) != HUBAUTH_OK ||
-        hubauth_options_set(o, "validate", "false", NULL) != HUBAUTH_OK ||
-        hubauth_authenticate(o, &a, &err) != HUBAUTH_OK) {
-        diag("short-lived token setup failed: %s", hubauth_error_message(err));
-        a = NULL;
-    } else {
-        sleep_until_unix((long)hubauth_auth_expires_at(a) - 2);
-    }
-    hubauth_error_free(err);
-    free(toml);
-    hubauth_options_free(o);
+    hubauth_auth *a = short_lived_auth(stored_id);
+    if (a != NULL) sleep_until_unix((long)hubauth_auth_expires_at(a) - 2);
     return a;
 }
 
@@ -383,6 +200,14 @@ static void finish(uv_job_run *r) {
     uv_close((uv_handle_t *)&r->watchdog, on_closed);
 }
 
+/* A hubauth_job_* call on the loop's thread failed: the run ends. */
+static void fail_run(uv_job_run *r, const char *what, hubauth_status st, hubauth_error *err) {
+    diag("%s: status %d: %s", what, (int)st, hubauth_error_message(err));
+    hubauth_error_free(err);
+    r->bad_event = true;
+    finish(r);
+}
+
 static void visit_work(uv_work_t *w) {
     uv_job_run *r = w->data;
     http_response resp;
@@ -412,10 +237,7 @@ static void drain(uv_job_run *r) {
         note_call(r, t0);
         r->polls++;
         if (st != HUBAUTH_OK) {
-            diag("hubauth_job_poll: status %d: %s", (int)st, hubauth_error_message(err));
-            hubauth_error_free(err);
-            r->bad_event = true;
-            finish(r);
+            fail_run(r, "hubauth_job_poll", st, err);
             return;
         }
         if (ev.kind != HUBAUTH_JOB_EVENT_NONE && r->logins > 0) r->events_after_login++;
@@ -495,10 +317,7 @@ static void start_cb(uv_timer_t *t) {
     r->start_call_ms = (now_seconds() - t0) * 1000;
     note_call(r, t0);
     if (st != HUBAUTH_OK) {
-        diag("starting the job: status %d: %s", (int)st, hubauth_error_message(err));
-        hubauth_error_free(err);
-        r->bad_event = true;
-        finish(r);
+        fail_run(r, "starting the job", st, err);
         return;
     }
     /* Poll once after starting: the job may be done already. */
@@ -562,6 +381,12 @@ static double max_gap_ms(const uv_job_run *r) {
     return (double)r->max_gap_ns / 1e6;
 }
 
+/* The loop ticked, no gap between ticks reached the limit, and no hubauth
+ * call on its thread took that long (run_on_uv's diagnostic has the numbers). */
+static bool loop_kept_ticking(const uv_job_run *r) {
+    return r->ticks > 0 && r->max_call_ms < gap_limit_ms() && max_gap_ms(r) < gap_limit_ms();
+}
+
 static void free_run_results(uv_job_run *r) {
     hubauth_auth_free(r->result_auth);
     hubauth_secret_free(r->result_secret);
@@ -572,9 +397,9 @@ static void free_run_results(uv_job_run *r) {
 
 static void case_bad_kinds(void) {
     hubauth_error *err = NULL;
-    char path[1024], *id = NULL;
+    char *id = NULL;
     hubauth_options *o = test_options(NULL);
-    hubauth_auth *a = stored_auth(&id, path, sizeof path);
+    hubauth_auth *a = stored_auth(&id, NULL, 0);
     hubauth_job *j = NULL;
     static const int not_kinds[] = {0, -1, 7, 42, INT32_MIN};
     CHECK(o != NULL && a != NULL);
@@ -616,9 +441,9 @@ done:
 
 static void case_null_arguments(void) {
     hubauth_error *err = NULL;
-    char path[1024], *id = NULL;
+    char *id = NULL;
     hubauth_options *o = test_options(NULL);
-    hubauth_auth *a = stored_auth(&id, path, sizeof path);
+    hubauth_auth *a = stored_auth(&id, NULL, 0);
     hubauth_job *j = NULL;
     hubauth_job_event ev;
     CHECK(o != NULL && a != NULL);
@@ -657,8 +482,8 @@ done:
 
 static void case_fresh_token_done_at_start(void) {
     hubauth_error *err = NULL;
-    char path[1024], *id = NULL, *bearer = NULL;
-    hubauth_auth *a = stored_auth(&id, path, sizeof path);
+    char *id = NULL, *bearer = NULL;
+    hubauth_auth *a = stored_auth(&id, NULL, 0);
     hubauth_job *j = NULL;
     hubauth_job_event ev = {0};
     notify_record rec = {0};
@@ -812,7 +637,7 @@ static void case_uv_device_login(void) {
     char path[1024], prefix[256];
     hubauth_options *o = login_options(case_token_path(path, sizeof path));
     uv_job_run r = {.visit_login = true, .cancel_ms = -1};
-    char *user = NULL, *current_user = NULL, *token = NULL, *saved = NULL, *saved_id = NULL;
+    char *current_user = NULL;
     hubauth_auth *current = NULL;
     CHECK(o != NULL);
     r.options = o;
@@ -830,26 +655,14 @@ static void case_uv_device_login(void) {
     CHECK(r.visit_status == 200);
     CHECK(server_stat("browser_visits") == 1);
     CHECK(server_stat("device_tokens_issued") == 1);
-    user = hubauth_auth_username(r.result_auth);
-    CHECK(same(user, "alice"));
+    CHECK(check_saved_login(r.result_auth, path));
     /* The new authentication is also the current one. */
     current = hubauth_current();
     current_user = hubauth_auth_username(current);
     CHECK(same(current_user, "alice"));
-    CHECK(file_mode(path) == 0600);
-    saved = read_file(path, NULL);
-    CHECK(saved != NULL && (saved_id = toml_string(saved, "id_token")) != NULL);
-    token = token_of(r.result_auth);
-    CHECK(same(token, saved_id));
-    CHECK(r.ticks > 0);
-    CHECK(r.max_call_ms < gap_limit_ms());
-    CHECK(max_gap_ms(&r) < gap_limit_ms());
+    CHECK(loop_kept_ticking(&r));
 done:
-    free(saved_id);
-    free(saved);
-    free(token);
     hubauth_string_free(current_user);
-    hubauth_string_free(user);
     hubauth_auth_free(current);
     free_run_results(&r);
     hubauth_options_free(o);
@@ -873,9 +686,7 @@ static void case_uv_token_refresh(void) {
     CHECK(same(after, hubauth_secret_expose(r.result_secret)));
     CHECK(server_stat("refreshes") == 1);
     CHECK((long)hubauth_auth_expires_at(a) > expires_before);
-    CHECK(r.ticks > 0);
-    CHECK(r.max_call_ms < gap_limit_ms());
-    CHECK(max_gap_ms(&r) < gap_limit_ms());
+    CHECK(loop_kept_ticking(&r));
 done:
     free(after);
     free(stored_id);
@@ -899,12 +710,19 @@ static void case_uv_cancelled_login(void) {
     CHECK(hubauth_error_code(r.result_error) == HUBAUTH_ERR_CANCELLED);
     CHECK(server_stat("device_tokens_issued") == 0);
     CHECK(file_mode(path) == -1); /* nothing written */
-    CHECK(r.ticks > 0);
-    CHECK(r.max_call_ms < gap_limit_ms());
-    CHECK(max_gap_ms(&r) < gap_limit_ms());
+    CHECK(loop_kept_ticking(&r));
 done:
     free_run_results(&r);
     hubauth_options_free(o);
+}
+
+/* After its job was freed, a waiting login's thread ends by itself: 0.5 s
+ * later (its poll interval is 1 s) no poll reaches the server for 1.3 s. */
+static bool login_polls_stopped(void) {
+    sleep_seconds(0.5);
+    long polls = server_stat("device_token_polls");
+    sleep_seconds(1.3);
+    return server_stat("device_token_polls") == polls;
 }
 
 typedef struct {
@@ -952,10 +770,7 @@ static void case_free_from_another_thread_while_waiting(void) {
     pthread_join(thread, NULL);
     /* The job's thread ends by itself: its polls stop within a fraction of
      * a second (the interval is 1 s), and it never notifies again. */
-    sleep_seconds(0.5);
-    long polls = server_stat("device_token_polls");
-    sleep_seconds(1.3);
-    CHECK(server_stat("device_token_polls") == polls);
+    CHECK(login_polls_stopped());
     diag("%d notify calls before the free, %d after", t.calls_at_free,
          atomic_load(&rec.calls) - t.calls_at_free);
     CHECK(atomic_load(&rec.calls_after_free) == 0);
@@ -1014,10 +829,7 @@ static void case_free_from_inside_notify(void) {
     while (!atomic_load(&f.freed) && now_seconds() < limit) sleep_seconds(0.01);
     CHECK(atomic_load(&f.freed) && atomic_load(&f.freed_off_main));
     /* Its thread ends by itself: the login's polls stop, no notify follows. */
-    sleep_seconds(0.5);
-    long polls = server_stat("device_token_polls");
-    sleep_seconds(1.3);
-    CHECK(server_stat("device_token_polls") == polls);
+    CHECK(login_polls_stopped());
     diag("%d notify calls, %d after the free", atomic_load(&f.calls), atomic_load(&f.calls_after_free));
     CHECK(atomic_load(&f.calls_after_free) == 0);
     CHECK(server_stat("device_tokens_issued") == 0);
@@ -1031,10 +843,7 @@ done:
 
 /* ---------------------------------------------------------------- main */
 
-static const struct {
-    const char *name;
-    void (*run)(void);
-} CASES[] = {
+static const test_case CASES[] = {
     {"job kinds: unknown, or given to the wrong start, give INVALID_ARGUMENT", case_bad_kinds},
     {"job: NULL arguments give NULL_ARGUMENT; a NULL notify is allowed", case_null_arguments},
     {"job: a fresh token's job is DONE when start returns (notify once, inline)", case_fresh_token_done_at_start},
@@ -1050,75 +859,11 @@ static const struct {
     {"job freed from inside its notify, on the library's thread: no notify after free",
      case_free_from_inside_notify},
 };
-
-#define DEFAULT_SERVER_CONFIG                                                                  \
-    "{\"flow\": \"device\", \"token_ttl_s\": 3600, \"device_interval_s\": 1, \"deny\": false, " \
-    "\"auto_approve\": false, \"refresh_fails\": false, \"api_status\": null}"
-
-static void run_case(int number, const char *name, void (*fn)(void)) {
-    g_case_number = number;
-    g_case_ok = 1;
-    if (!server_ok("POST", "/_test/config", DEFAULT_SERVER_CONFIG) ||
-        !server_ok("POST", "/_test/reset_stats", NULL)) {
-        g_case_ok = 0;
-    } else {
-        fn();
-    }
-    if (g_case_ok) g_passed++;
-    else g_failed++;
-    printf("%s %d - %s\n", g_case_ok ? "ok" : "not ok", number, name);
-    fflush(stdout);
-}
-
-/* Keeps the run away from the user's ~/.julia, ~/.config, browser and
- * settings. Called before any thread exists (setenv is not thread-safe). */
-static int isolate_environment(void) {
-    const char *base = getenv("TMPDIR");
-    char path[1024];
-    snprintf(g_tmp, sizeof g_tmp, "%s/hubauth-c-jobs.XXXXXX", base && *base ? base : "/tmp");
-    if (mkdtemp(g_tmp) == NULL) return -1;
-    static const char *const dirs[][2] = {
-        {"JULIA_DEPOT_PATH", "depot"}, {"HOME", "home"},          {"XDG_CONFIG_HOME", "config"},
-        {"XDG_CACHE_HOME", "cache"},   {"XDG_DATA_HOME", "data"},
-    };
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", g_tmp, dirs[i][1]);
-        if (make_dirs(path) != 0 || setenv(dirs[i][0], path, 1) != 0) return -1;
-    }
-    static const char *const unset[] = {"JULIA_PKG_SERVER", "JULIA_PKGAUTHENTICATION_ALLOW_INTERACTIVE",
-                                        "JULIA_PKG_AUTHENTICATION_DEVICE_CLIENT_ID", "DISPLAY",
-                                        "WAYLAND_DISPLAY"};
-    for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++) unsetenv(unset[i]);
-    return 0;
-}
-
 int main(int argc, char **argv) {
-    const char *binary = argc > 1 ? argv[1] : getenv("HUBAUTH_TEST_SERVER");
-    if (binary == NULL || access(binary, X_OK) != 0) {
-        fprintf(stderr, "usage: %s path/to/hubauth-test-server (or set HUBAUTH_TEST_SERVER)\n", argv[0]);
-        return 2;
-    }
     g_main_thread = pthread_self();
-    if (isolate_environment() != 0) {
-        perror("setting up the temporary directory");
-        return 2;
-    }
-    double started = now_seconds();
-    if (test_server_start(&g_server, binary, NULL) != 0) {
-        remove_tree(g_tmp);
-        return 2;
-    }
+    int status = harness_start(argc, argv, "hubauth-c-jobs");
+    if (status != 0) return status;
     printf("# hubauth %s, libuv %s, test server %s, temp dir %s\n", hubauth_version(), uv_version_string(),
            g_server.url, g_tmp);
-
-    size_t count = sizeof CASES / sizeof CASES[0];
-    printf("1..%zu\n", count);
-    for (size_t i = 0; i < count; i++) run_case((int)i + 1, CASES[i].name, CASES[i].run);
-
-    int server_status = test_server_stop(&g_server);
-    if (server_status != 0) printf("# the test server exited with status %d\n", server_status);
-    if (getenv("HUBAUTH_TEST_KEEP_TMP") == NULL) remove_tree(g_tmp);
-    printf("# %.1f s\n", now_seconds() - started);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed == 0 && server_status == 0 ? 0 : 1;
+    return harness_run(CASES, sizeof CASES / sizeof CASES[0]);
 }

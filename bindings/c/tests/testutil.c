@@ -315,15 +315,22 @@ int file_mode(const char *path) {
 
 /* ------------------------------------------------------------ tiny parse */
 
-char *toml_string(const char *toml, const char *key) {
+/* Where the value starts when `line` is `key = value` (spaces around the
+ * `=` skipped), else NULL. */
+static const char *toml_value(const char *line, const char *key) {
     size_t key_len = strlen(key);
+    if (strncmp(line, key, key_len) != 0) return NULL;
+    const char *p = line + key_len;
+    while (*p == ' ') p++;
+    if (*p++ != '=') return NULL;
+    while (*p == ' ') p++;
+    return p;
+}
+
+char *toml_string(const char *toml, const char *key) {
     for (const char *line = toml; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, key, key_len) != 0) continue;
-        const char *p = line + key_len;
-        while (*p == ' ') p++;
-        if (*p++ != '=') continue;
-        while (*p == ' ') p++;
-        if (*p++ != '"') continue;
+        const char *p = toml_value(line, key);
+        if (p == NULL || *p++ != '"') continue;
         const char *end = strchr(p, '"');
         if (end == NULL) return NULL;
         char *value = malloc((size_t)(end - p) + 1);
@@ -337,12 +344,9 @@ char *toml_string(const char *toml, const char *key) {
 }
 
 long toml_int(const char *toml, const char *key, long fallback) {
-    size_t key_len = strlen(key);
     for (const char *line = toml; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, key, key_len) != 0) continue;
-        const char *p = line + key_len;
-        while (*p == ' ') p++;
-        if (*p++ != '=') continue;
+        const char *p = toml_value(line, key);
+        if (p == NULL) continue;
         char *end;
         long v = strtol(p, &end, 10);
         return end == p ? fallback : v;

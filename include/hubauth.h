@@ -308,9 +308,9 @@ typedef struct {
  * hubauth_token, ...), the library's thread for a job (hubauth_job_start),
  * possibly on several threads at once when several calls use these options
  * or authentications made from them. It must return quickly and must not
- * block (the call waits for it; a Julia host buffers the message and shows
- * it from its own task), and must not call a hubauth function that can wait
- * on the network.
+ * block (the call waits for it): a host whose code may not run on other
+ * threads queues the line and shows it from its own loop. It must not call
+ * a hubauth function that can wait on the network.
  */
 typedef void (*hubauth_log_fn)(void *userdata, int32_t level, const char *message);
 

@@ -36,9 +36,9 @@ pub const HUBAUTH_LOG_DEBUG: i32 = 7;
 /// hubauth_token, ...), the library's thread for a job (hubauth_job_start),
 /// possibly on several threads at once when several calls use these options
 /// or authentications made from them. It must return quickly and must not
-/// block (the call waits for it; a Julia host buffers the message and shows
-/// it from its own task), and must not call a hubauth function that can wait
-/// on the network.
+/// block (the call waits for it): a host whose code may not run on other
+/// threads queues the line and shows it from its own loop. It must not call
+/// a hubauth function that can wait on the network.
 pub type hubauth_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: i32, message: *const c_char)>;
 

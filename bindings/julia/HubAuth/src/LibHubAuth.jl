@@ -251,9 +251,9 @@ call: the caller's own thread for a blocking call (hubauth_authenticate,
 hubauth_token, ...), the library's thread for a job (hubauth_job_start),
 possibly on several threads at once when several calls use these options
 or authentications made from them. It must return quickly and must not
-block (the call waits for it; a Julia host buffers the message and shows
-it from its own task), and must not call a hubauth function that can wait
-on the network.
+block (the call waits for it): a host whose code may not run on other
+threads queues the line and shows it from its own loop. It must not call
+a hubauth function that can wait on the network.
 """
 const hubauth_log_fn = Ptr{Cvoid}
 

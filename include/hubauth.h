@@ -168,6 +168,34 @@
 #define HUBAUTH_JOB_EVENT_DONE 3
 
 /**
+ * Log level: something failed that the call could not work around
+ * (reserved; a call's failure is its error). The numbers are syslog's
+ * (LOG_ERR to LOG_DEBUG).
+ */
+#define HUBAUTH_LOG_ERROR 3
+
+/**
+ * Log level: something is wrong, but the call went on (e.g. a refresh
+ * failed while the token still works; a token file others can read).
+ */
+#define HUBAUTH_LOG_WARN 4
+
+/**
+ * Log level: what a person must see now (the login URL and code).
+ */
+#define HUBAUTH_LOG_NOTICE 5
+
+/**
+ * Log level: ordinary news (reserved).
+ */
+#define HUBAUTH_LOG_INFO 6
+
+/**
+ * Log level: for debugging (reserved).
+ */
+#define HUBAUTH_LOG_DEBUG 7
+
+/**
  * An authentication: a server, a user and a token kept fresh. A reference
  * to shared state: every reference sees `hubauth_reauthenticate`'s update.
  * Thread-safe. Each reference returned to the caller is owned by it and freed
@@ -267,6 +295,24 @@ typedef struct {
    */
   hubauth_error *error;
 } hubauth_job_event;
+
+/**
+ * Takes one message of a call: `level` is a HUBAUTH_LOG_* (a host should
+ * treat an unknown one like the nearest it knows); `message` is one line of
+ * NUL-terminated UTF-8, already escaped (every control or format character
+ * is written as a visible `\u{..}`), without the `hubauth:` prefix that
+ * stderr gets, valid only during the call.
+ *
+ * Thread: it runs on the thread of the call that has news, during that
+ * call: the caller's own thread for a blocking call (hubauth_authenticate,
+ * hubauth_token, ...), the library's thread for a job (hubauth_job_start),
+ * possibly on several threads at once when several calls use these options
+ * or authentications made from them. It must return quickly and must not
+ * block (the call waits for it): a host whose code may not run on other
+ * threads queues the line and shows it from its own loop. It must not call
+ * a hubauth function that can wait on the network.
+ */
+typedef void (*hubauth_log_fn)(void *userdata, int32_t level, const char *message);
 
 /**
  * Called with the URL a user must open to log in, instead of opening a
@@ -513,6 +559,27 @@ void hubauth_job_free(hubauth_job *j);
  * wait for the descriptor to be readable in the host's loop.
  */
 void hubauth_notify_fd(void *arg);
+
+/**
+ * Sends the warnings and notices of every call made with these options,
+ * and with every hubauth_auth created from them (refreshes included), to
+ * `log` instead of stderr; a NULL `log` goes back to stderr, the default.
+ * `HUBAUTH_LOG=off` silences stderr only: `log` is called regardless.
+ * Messages of calls with other options, and the rare ones not raised by a
+ * call, still go to stderr. See hubauth_log_fn for the thread it runs on.
+ *
+ * `userdata` is passed back unchanged. `free_userdata` (when not NULL)
+ * frees it exactly as hubauth_options_set_hook_full frees a hook's: once,
+ * when the library holds no copy of this callback any more (replaced or
+ * cleared here, or the options freed; every hubauth_auth created from them
+ * freed and no longer the current one; every job started with them ended),
+ * on whichever thread releases the last copy, never during a call to `log`.
+ * With a NULL `log` nothing is kept and `free_userdata` runs before this
+ * function returns; on HUBAUTH_ERR_NULL_ARGUMENT (`o` NULL) it is not
+ * called. The previous callback of `o` is released after the options lock
+ * is let go, so its free function may call into hubauth.
+ */
+hubauth_status hubauth_options_set_log(hubauth_options *o, hubauth_log_fn log, void *userdata, void (*free_userdata)(void *userdata));
 
 /**
  * New options, all at their defaults (provider juliahub). Never NULL except

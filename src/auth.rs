@@ -102,6 +102,7 @@ static CURRENT: ArcSwapOption<Inner> = ArcSwapOption::const_empty();
 /// Finds or obtains a token as the options say, and makes it the current one.
 pub fn authenticate(options: &Options) -> Result<Authentication> {
     refuse_in_hook("authenticate")?;
+    let _log = log::route(options.log.as_ref());
     let options = &guarded(options);
     let provider = hubs::for_options(options)?;
     let token = provider.authenticate(options)?;
@@ -132,6 +133,7 @@ pub fn current() -> Option<Authentication> {
 /// as an invalid argument: it would be written, then refused on every read.
 pub fn save_token(options: &Options, token: &str) -> Result<()> {
     refuse_in_hook("save_token")?;
+    let _log = log::route(options.log.as_ref());
     if token.len() as u64 > MAX_FILE {
         return Err(Error::invalid_argument(format!(
             "the token is {} KiB; a token file holds at most {} KiB",
@@ -145,6 +147,7 @@ pub fn save_token(options: &Options, token: &str) -> Result<()> {
 /// Forgets the stored token for the options' provider and server.
 pub fn logout(options: &Options) -> Result<()> {
     refuse_in_hook("logout")?;
+    let _log = log::route(options.log.as_ref());
     hubs::for_options(options)?.logout(options)
 }
 
@@ -250,6 +253,7 @@ impl Authentication {
     #[cold]
     fn refresh_slow(&self) -> Result<Arc<Token>> {
         refuse_in_hook("a token refresh")?;
+        let _log = log::route(self.inner.options.log.as_ref());
         let _flight = self.flight(&self.inner.options)?;
         // Another thread may have refreshed while we waited.
         let current = self.inner.state.load_full();
@@ -298,6 +302,7 @@ impl Authentication {
         refuse_in_hook("reauthenticate")?;
         let merged = options.map(|o| guarded(&o.overlaid_on(&self.inner.options)));
         let options = merged.as_ref().unwrap_or(&self.inner.options);
+        let _log = log::route(options.log.as_ref());
         let _flight = self.flight(options)?;
         let current = self.inner.state.load_full();
         // A token the caller gave has nothing stored behind it to reload.
@@ -317,6 +322,7 @@ impl Authentication {
 
     /// Asks the server whether the current token is good.
     pub fn check(&self) -> Result<bool> {
+        let _log = log::route(self.inner.options.log.as_ref());
         let current = self.inner.state.load_full();
         self.inner.provider.check(&current, &self.inner.options)
     }

@@ -1,7 +1,10 @@
 //! Warnings for the user, and the optional transcript used to prove that no
 //! secret ever reaches a message.
 //!
-//! Warnings go to stderr, prefixed `hubauth:`, unless `HUBAUTH_LOG=off`.
+//! Warnings and notices go to the call's [sink](route) when its options have
+//! one (the host's logging), else to stderr, prefixed `hubauth:`, unless
+//! `HUBAUTH_LOG=off` (which silences stderr only: a host that gave a sink
+//! asked for the messages).
 //! When `HUBAUTH_TRANSCRIPT` names a file, every warning and every error
 //! message hubauth creates is also appended to it (the test suite scans it for
 //! token values; see [`transcript`] for how it is opened). Callers never
@@ -17,8 +20,10 @@ use once_cell::sync::Lazy;
 pub(crate) static ENABLED: Lazy<bool> =
     Lazy::new(|| !matches!(std::env::var("HUBAUTH_LOG").as_deref(), Ok("off" | "0")));
 
+mod route;
 mod transcript;
 
+pub use route::{Level, Scope, Sink, route};
 pub(crate) use transcript::append as transcript;
 
 /// The characters that must never reach a terminal or a log raw: every
@@ -110,20 +115,36 @@ pub fn escape_in_json(json: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// A warning on stderr; `message` is escaped as a whole, so a server string
-/// a caller put in it cannot reach the terminal raw.
+/// A warning for the call's sink, or stderr; `message` is escaped as a
+/// whole, so a server string a caller put in it cannot reach a terminal or a
+/// log raw.
 pub(crate) fn warn(message: &str) {
     transcript("warning", message);
-    if *ENABLED {
+    if let Some(sink) = route::current() {
+        sink(Level::Warn, &escape(message));
+    } else if *ENABLED {
         eprintln!("hubauth: warning: {}", escape(message));
     }
 }
 
-/// Information a person needs now (e.g. a device code), on stderr unless
-/// `HUBAUTH_LOG=off`.
+/// Information a person needs now (e.g. a device code), for the call's sink,
+/// or stderr unless `HUBAUTH_LOG=off`.
 pub(crate) fn notice(message: &str) {
     transcript("notice", message);
-    if *ENABLED {
+    if let Some(sink) = route::current() {
+        sink(Level::Notice, &escape(message));
+    } else if *ENABLED {
+        eprintln!("hubauth: {}", escape(message));
+    }
+}
+
+/// The login prompt (the URL to open), which a person cannot log in without:
+/// a notice for the call's sink, else on stderr even with `HUBAUTH_LOG=off`.
+/// Not in the transcript (it holds no message of ours about a failure).
+pub(crate) fn prompt(message: &str) {
+    if let Some(sink) = route::current() {
+        sink(Level::Notice, &escape(message));
+    } else {
         eprintln!("hubauth: {}", escape(message));
     }
 }

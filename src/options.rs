@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+use crate::log::Sink;
 use crate::secret::Secret;
 
 /// Which hub's conventions to follow.
@@ -109,7 +110,9 @@ macro_rules! options_table {
             pub hook: Option<Hook>,
             /// Makes the call return `Cancelled` when triggered ([`crate::cancel`]).
             pub cancel: Option<Cancel>,
-            /// Keys given through `set` (and "hook", "cancel"), so a later call's options can be
+            /// Takes the call's warnings and notices instead of stderr ([`crate::log::route`]).
+            pub log: Option<Sink>,
+            /// Keys given through `set` (and "hook", "cancel", "log"), so a later call's options can be
             /// laid over earlier ones without resetting what they did not mention.
             explicit: Vec<&'static str>,
         }
@@ -120,6 +123,7 @@ macro_rules! options_table {
                     $($field: $default,)*
                     hook: None,
                     cancel: None,
+                    log: None,
                     explicit: Vec::new(),
                 }
             }
@@ -132,6 +136,7 @@ macro_rules! options_table {
                     $(.field($key, &self.$field))*
                     .field(HOOK_KEY, &self.hook.as_ref().map(|_| "<hook>"))
                     .field(CANCEL_KEY, &self.cancel)
+                    .field(LOG_KEY, &self.log.as_ref().map(|_| "<log>"))
                     .finish()
             }
         }
@@ -159,12 +164,13 @@ macro_rules! options_table {
 
             /// Resets `key` to its default and forgets that it was set, so it no
             /// longer replaces a base's value in [`Options::overlaid_on`].
-            /// "hook" and "cancel" are accepted too. Unknown keys are refused.
+            /// "hook", "cancel" and "log" are accepted too. Unknown keys are refused.
             pub fn clear(&mut self, key: &str) -> Result<()> {
                 match key {
                     $($key => self.$field = $default,)*
                     HOOK_KEY => self.hook = None,
                     CANCEL_KEY => self.cancel = None,
+                    LOG_KEY => self.log = None,
                     _ => return Err(unknown_key(key)),
                 }
                 self.explicit.retain(|k| *k != key);
@@ -190,6 +196,10 @@ macro_rules! options_table {
                     merged.cancel.clone_from(&self.cancel);
                     merged.mark_explicit(CANCEL_KEY);
                 }
+                if self.is_set(LOG_KEY) {
+                    merged.log.clone_from(&self.log);
+                    merged.mark_explicit(LOG_KEY);
+                }
                 merged
             }
         }
@@ -200,6 +210,8 @@ macro_rules! options_table {
 const HOOK_KEY: &str = "hook";
 /// The name under which `set_cancel` records the cancel.
 const CANCEL_KEY: &str = "cancel";
+/// The name under which `set_log` records the log sink.
+const LOG_KEY: &str = "log";
 
 options_table! {
     "provider" => provider: ProviderKind = ProviderKind::JuliaHub, |_, v| ProviderKind::parse(v),
@@ -301,6 +313,13 @@ impl Options {
     pub fn set_cancel(&mut self, cancel: Option<Cancel>) {
         self.cancel = cancel;
         self.mark_explicit(CANCEL_KEY);
+    }
+
+    /// Sets where the warnings and notices of calls made with these options
+    /// (and with an authentication made from them) go; None: stderr.
+    pub fn set_log(&mut self, log: Option<Sink>) {
+        self.log = log;
+        self.mark_explicit(LOG_KEY);
     }
 
     /// Whether a login may wait for a user: `interactive` if given, else `default`.
@@ -584,6 +603,27 @@ mod tests {
         assert!(!merged.cancel.unwrap().is_triggered(), "replaced when set");
         let cleared = base.without("cancel");
         assert!(cleared.cancel.is_none() && !cleared.is_set("cancel"));
+    }
+
+    #[test]
+    fn the_log_sink_is_kept_overlaid_and_cleared_like_the_hook() {
+        use crate::log::Level;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = seen.clone();
+        let mut base = Options::new();
+        base.set_log(Some(Arc::new(move |_: Level, m: &str| {
+            into.lock().unwrap().push(m.to_owned())
+        })));
+        assert!(format!("{base:?}").contains("log: Some(\"<log>\")"));
+        let mut later = Options::new();
+        later.set("force", "true").unwrap();
+        let merged = later.overlaid_on(&base);
+        merged.log.as_ref().expect("kept when not set")(Level::Warn, "one");
+        assert_eq!(*seen.lock().unwrap(), ["one"]);
+        later.set_log(None);
+        assert!(later.overlaid_on(&base).log.is_none(), "replaced when set");
+        let cleared = base.without("log");
+        assert!(cleared.log.is_none() && !cleared.is_set("log"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod cancel;
 mod error;
 mod handle;
 mod job;
+mod log;
 mod options;
 mod secret;
 
@@ -23,6 +24,7 @@ pub use auth::*;
 pub use cancel::*;
 pub use error::*;
 pub use job::*;
+pub use log::*;
 pub use options::*;
 pub use secret::*;
 

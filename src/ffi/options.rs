@@ -21,7 +21,8 @@ pub struct hubauth_options {
 pub type hubauth_hook_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, url: *const c_char) -> i32>;
 
-/// Frees the `userdata` of a hook (`hubauth_options_set_hook_full`).
+/// Frees the `userdata` of a hook (`hubauth_options_set_hook_full`) or of a
+/// log callback (`hubauth_options_set_log`).
 pub(crate) type FreeUserdataFn = unsafe extern "C" fn(userdata: *mut c_void);
 
 impl Castable for hubauth_options {
@@ -100,11 +101,11 @@ impl CHook {
 unsafe impl Send for CHook {}
 unsafe impl Sync for CHook {}
 
-/// Calls `free_userdata(userdata)` when dropped: it lives in the hook's
-/// closure, so it runs once, when the last copy of the hook is gone.
-struct FreeOnDrop {
-    free: FreeUserdataFn,
-    userdata: *mut c_void,
+/// Calls `free_userdata(userdata)` when dropped: it lives in the closure of
+/// the hook (or log callback), so it runs once, when the last copy is gone.
+pub(crate) struct FreeOnDrop {
+    pub(crate) free: FreeUserdataFn,
+    pub(crate) userdata: *mut c_void,
 }
 
 impl Drop for FreeOnDrop {

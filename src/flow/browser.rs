@@ -122,13 +122,10 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
             ))
         };
     }
-    match &user_code {
-        Some(code) => eprintln!(
-            "hubauth: to log in, open {} and enter the code {code}",
-            escape(url),
-        ),
-        None => eprintln!("hubauth: to log in, open {}", escape(url)),
-    }
+    log::prompt(&match &user_code {
+        Some(code) => format!("to log in, open {url} and enter the code {code}"),
+        None => format!("to log in, open {url}"),
+    });
     if let Some(page) = launch_opener(url) {
         ctx.keep_until_done(page);
     }

@@ -10,12 +10,14 @@
  */
 #define _XOPEN_SOURCE 700
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "harness.h"
@@ -63,6 +65,94 @@ static int32_t recording_hook(void *userdata, const char *url) {
         http_response_free(&r);
     }
     return h->answer;
+}
+
+
+/* A log callback's record (hubauth_options_set_log). The library may call
+ * it from a job's thread, so it is guarded by a mutex. */
+typedef struct {
+    pthread_mutex_t lock;
+    int calls;
+    int warnings;        /* calls with HUBAUTH_LOG_WARN */
+    int frees;           /* calls of count_log_free */
+    bool off_thread;     /* a call came from another thread than `caller` */
+    pthread_t caller;
+    char last[2048];     /* the last warning */
+} log_record;
+
+static void log_record_init(log_record *r) {
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->lock, NULL);
+    r->caller = pthread_self();
+}
+
+static void recording_log(void *userdata, int32_t level, const char *message) {
+    log_record *r = userdata;
+    pthread_mutex_lock(&r->lock);
+    r->calls++;
+    if (!pthread_equal(pthread_self(), r->caller)) r->off_thread = true;
+    if (level == HUBAUTH_LOG_WARN) {
+        r->warnings++;
+        snprintf(r->last, sizeof r->last, "%s", message ? message : "(NULL)");
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void count_log_free(void *userdata) {
+    log_record *r = userdata;
+    pthread_mutex_lock(&r->lock);
+    r->frees++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int log_frees(log_record *r) {
+    pthread_mutex_lock(&r->lock);
+    int frees = r->frees;
+    pthread_mutex_unlock(&r->lock);
+    return frees;
+}
+
+/* fd 2 into a file while a call runs, so a test can read what reached it. */
+typedef struct {
+    int saved;
+    char path[1024];
+} stderr_capture;
+
+static int stderr_capture_start(stderr_capture *c) {
+    snprintf(c->path, sizeof c->path, "%s/cases/%d/stderr", g_tmp, g_case_number);
+    fflush(stderr);
+    int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    c->saved = fd < 0 ? -1 : dup(2);
+    if (fd < 0 || c->saved < 0 || dup2(fd, 2) < 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Restores fd 2; returns what was written to it (malloc'd), or NULL. */
+static char *stderr_capture_end(stderr_capture *c) {
+    fflush(stderr);
+    if (c->saved >= 0) {
+        dup2(c->saved, 2);
+        close(c->saved);
+        c->saved = -1;
+    }
+    size_t len = 0;
+    return read_file(c->path, &len);
+}
+
+/* A token file others can read (hubauth warns, once per file and process)
+ * in a directory whose name holds an escape sequence. */
+static bool write_loose_token_file(char *path, size_t size) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/cases/%d/evil\x1b[2J", g_tmp, g_case_number);
+    snprintf(path, size, "%s/auth.toml", dir);
+    char *toml = issue_token(3600);
+    bool ok = toml != NULL && write_token_file(path, toml, 0644) == 0 && chmod(path, 0644) == 0;
+    free(toml);
+    return ok;
 }
 
 /* --------------------------------------------------------------- cases */
@@ -1163,6 +1253,151 @@ done:
     hubauth_error_free(err);
 }
 
+static void case_log_warning_goes_to_the_callback_not_stderr(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = NULL;
+    hubauth_auth *a = NULL;
+    char path[1200], *captured = NULL;
+    stderr_capture cap = {.saved = -1};
+    log_record rec;
+    log_record_init(&rec);
+    CHECK(write_loose_token_file(path, sizeof path));
+    o = test_options(path);
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set_log(o, recording_log, &rec, count_log_free), HUBAUTH_OK);
+    CHECK(stderr_capture_start(&cap) == 0);
+    hubauth_status st = hubauth_authenticate(o, &a, &err);
+    captured = stderr_capture_end(&cap);
+    EXPECT(st, HUBAUTH_OK);
+    CHECK(rec.warnings == 1 && !rec.off_thread);
+    CHECK(contains(rec.last, "can be read by other users (mode 644)"));
+    CHECK(contains(rec.last, "evil\\u{1b}[2J") && strchr(rec.last, '\x1b') == NULL);
+    CHECK(!starts_with(rec.last, "hubauth:"));
+    CHECK(captured != NULL && !contains(captured, "can be read"));
+    /* The authentication holds the callback: freed with the last holder. */
+    hubauth_options_free(o);
+    o = NULL;
+    CHECK(log_frees(&rec) == 0);
+    hubauth_auth_free(a);
+    a = NULL;
+    /* Still the current authentication: a new login makes it not current. */
+    {
+        hubauth_options *other = test_options(path);
+        hubauth_auth *b = NULL;
+        CHECK(other != NULL);
+        EXPECT(hubauth_options_set(other, "interactive", "false", &err), HUBAUTH_OK);
+        hubauth_status bs = hubauth_authenticate(other, &b, &err);
+        hubauth_auth_free(b);
+        hubauth_options_free(other);
+        EXPECT(bs, HUBAUTH_OK);
+    }
+    CHECK(log_frees(&rec) == 1);
+done:
+    if (cap.saved >= 0) free(stderr_capture_end(&cap));
+    free(captured);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+    pthread_mutex_destroy(&rec.lock);
+}
+
+static void case_log_default_stays_stderr(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = NULL;
+    hubauth_auth *a = NULL;
+    char path[1200], *captured = NULL;
+    stderr_capture cap = {.saved = -1};
+    CHECK(write_loose_token_file(path, sizeof path));
+    o = test_options(path);
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    CHECK(stderr_capture_start(&cap) == 0);
+    hubauth_status st = hubauth_authenticate(o, &a, &err);
+    captured = stderr_capture_end(&cap);
+    EXPECT(st, HUBAUTH_OK);
+    if (getenv("HUBAUTH_LOG") == NULL) {
+        CHECK(captured != NULL && contains(captured, "hubauth: warning: ") &&
+              contains(captured, "can be read by other users"));
+    }
+done:
+    if (cap.saved >= 0) free(stderr_capture_end(&cap));
+    free(captured);
+    hubauth_auth_free(a);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+}
+
+static void case_log_in_a_job_runs_on_the_library_thread(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = NULL;
+    hubauth_job *job = NULL;
+    hubauth_job_event ev;
+    char path[1200];
+    log_record rec;
+    log_record_init(&rec);
+    CHECK(write_loose_token_file(path, sizeof path));
+    o = test_options(path);
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    EXPECT(hubauth_options_set_log(o, recording_log, &rec, count_log_free), HUBAUTH_OK);
+    EXPECT(hubauth_job_start(o, HUBAUTH_JOB_AUTHENTICATE, NULL, NULL, &job, &err), HUBAUTH_OK);
+    /* The job holds the callback: freeing the options frees nothing yet. */
+    hubauth_options_free(o);
+    o = NULL;
+    double limit = now_seconds() + 20.0;
+    memset(&ev, 0, sizeof ev);
+    while (now_seconds() < limit) {
+        EXPECT(hubauth_job_poll(job, &ev, &err), HUBAUTH_OK);
+        if (ev.kind == HUBAUTH_JOB_EVENT_DONE) break;
+        sleep_seconds(0.01);
+    }
+    CHECK(ev.kind == HUBAUTH_JOB_EVENT_DONE && ev.status == HUBAUTH_OK && ev.auth != NULL);
+    pthread_mutex_lock(&rec.lock);
+    bool seen = rec.warnings == 1 && rec.off_thread && contains(rec.last, "can be read by other users");
+    pthread_mutex_unlock(&rec.lock);
+    CHECK(seen);
+    hubauth_auth_free(ev.auth);
+    ev.auth = NULL;
+    hubauth_job_free(job);
+    job = NULL;
+done:
+    hubauth_job_free(job);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+    pthread_mutex_destroy(&rec.lock);
+}
+
+static void case_log_free_userdata_when_replaced_cleared_or_refused(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = hubauth_options_new();
+    log_record first, second, refused, cleared;
+    log_record_init(&first);
+    log_record_init(&second);
+    log_record_init(&refused);
+    log_record_init(&cleared);
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set_log(NULL, recording_log, &refused, count_log_free),
+           HUBAUTH_ERR_NULL_ARGUMENT);
+    CHECK(log_frees(&refused) == 0); /* not taken */
+    EXPECT(hubauth_options_set_log(o, recording_log, &first, count_log_free), HUBAUTH_OK);
+    EXPECT(hubauth_options_set_log(o, recording_log, &second, count_log_free), HUBAUTH_OK);
+    CHECK(log_frees(&first) == 1 && log_frees(&second) == 0); /* replaced */
+    EXPECT(hubauth_options_set_log(o, NULL, &cleared, count_log_free), HUBAUTH_OK);
+    CHECK(log_frees(&cleared) == 1 && log_frees(&second) == 1); /* cleared: both freed */
+    EXPECT(hubauth_options_set_log(o, recording_log, &first, NULL), HUBAUTH_OK);
+    hubauth_options_free(o);
+    o = NULL;
+    CHECK(log_frees(&first) == 1 && first.calls == 0);
+done:
+    hubauth_options_free(o);
+    hubauth_error_free(err);
+    pthread_mutex_destroy(&first.lock);
+    pthread_mutex_destroy(&second.lock);
+    pthread_mutex_destroy(&refused.lock);
+    pthread_mutex_destroy(&cleared.lock);
+}
+
 /* ---------------------------------------------------------------- main */
 
 /* In order. Only the first depends on its place: no authentication yet. */
@@ -1203,6 +1438,10 @@ static const test_case CASES[] = {
     {"hook_full: free_userdata once when replaced, cleared or the options freed", case_hook_full_free_when_replaced_or_options_freed},
     {"hook_full: free_userdata once after the last authentication is freed and not current", case_hook_full_free_after_last_authentication},
     {"a non-NULL *err on entry is refused and left alone", case_err_must_be_null_on_entry},
+    {"log: a warning goes to the callback (escaped, caller's thread), not stderr; freed with the last holder", case_log_warning_goes_to_the_callback_not_stderr},
+    {"log: without a callback, warnings still go to stderr", case_log_default_stays_stderr},
+    {"log: a job's warning reaches the callback on the library's thread", case_log_in_a_job_runs_on_the_library_thread},
+    {"log: free_userdata once when replaced or cleared, never when refused", case_log_free_userdata_when_replaced_cleared_or_refused},
 };
 
 int main(int argc, char **argv) {

@@ -15,7 +15,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from . import _jobs, _lib
+from . import _jobs, _lib, _log
 from ._errors import NoCredentialsError
 from ._jobs import raise_for as _raise_for
 
@@ -390,6 +390,8 @@ class _Options:
         self._owned = _Owned(ptr, _L.hubauth_options_free, "options")
         try:
             with _Using(self._owned) as p:
+                # Warnings and notices into `logging` (see _log), never fd 2.
+                _raise_for(_log.install(p), _lib.ErrorPtr())
                 for key, value in settings.items():
                     if value is None:
                         continue

@@ -39,6 +39,11 @@ HUBAUTH_JOB_EVENT_NONE = 0
 HUBAUTH_JOB_EVENT_LOGIN = 1
 HUBAUTH_JOB_EVENT_PROGRESS = 2
 HUBAUTH_JOB_EVENT_DONE = 3
+HUBAUTH_LOG_ERROR = 3
+HUBAUTH_LOG_WARN = 4
+HUBAUTH_LOG_NOTICE = 5
+HUBAUTH_LOG_INFO = 6
+HUBAUTH_LOG_DEBUG = 7
 
 #: Opaque structs (C name → handle class name).
 HANDLES: Dict[str, str] = {
@@ -53,6 +58,7 @@ HANDLES: Dict[str, str] = {
 #: Function-pointer typedefs: class name → (C name, restype, argtypes).
 FN_POINTERS: Dict[str, Tuple[str, Optional[str], List[str]]] = {
     'NOTIFY_FN': ('hubauth_notify_fn', None, ['c_void_p']),
+    'LOG_FN': ('hubauth_log_fn', None, ['c_void_p', 'c_int32', 'c_char_p']),
     'HOOK_FN': ('hubauth_hook_fn', 'c_int32', ['c_void_p', 'c_char_p']),
     'FREE_USERDATA_FN': ('void (*)(void *userdata)', None, ['c_void_p']),
 }
@@ -109,6 +115,7 @@ SIGNATURES: Dict[str, Tuple[Optional[str], List[str]]] = {
     'hubauth_job_cancel': (None, ['JobPtr']),  # void hubauth_job_cancel(hubauth_job *j);
     'hubauth_job_free': (None, ['JobPtr']),  # void hubauth_job_free(hubauth_job *j);
     'hubauth_notify_fd': (None, ['c_void_p']),  # void hubauth_notify_fd(void *arg);
+    'hubauth_options_set_log': ('c_int32', ['OptionsPtr', 'LOG_FN', 'c_void_p', 'FREE_USERDATA_FN']),  # hubauth_status hubauth_options_set_log(hubauth_options *o, hubauth_log_fn log, void *userdata, void (*free_userdata)(void *userdata));
     'hubauth_options_new': ('OptionsPtr', []),  # hubauth_options *hubauth_options_new(void);
     'hubauth_options_set': ('c_int32', ['OptionsPtr', 'c_char_p', 'c_char_p', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_options_set(hubauth_options *o, const char *key, const char *value, hubauth_error **err);
     'hubauth_options_set_hook': ('c_int32', ['OptionsPtr', 'HOOK_FN', 'c_void_p']),  # hubauth_status hubauth_options_set_hook(hubauth_options *o, hubauth_hook_fn hook, void *userdata);

@@ -236,6 +236,28 @@ end
 hubauth_job_event() = hubauth_job_event(Int32(0), Int32(0), C_NULL, C_NULL, C_NULL, C_NULL, C_NULL, false, C_NULL)
 
 """
+`typedef void (*hubauth_log_fn)(void *userdata, int32_t level, const char *message);`
+
+A C function pointer: make one with `@cfunction(f, Cvoid, (Ptr{Cvoid}, Int32, Cstring))`.
+
+Takes one message of a call: `level` is a HUBAUTH_LOG_* (a host should
+treat an unknown one like the nearest it knows); `message` is one line of
+NUL-terminated UTF-8, already escaped (every control or format character
+is written as a visible `\\u{..}`), without the `hubauth:` prefix that
+stderr gets, valid only during the call.
+
+Thread: it runs on the thread of the call that has news, during that
+call: the caller's own thread for a blocking call (hubauth_authenticate,
+hubauth_token, ...), the library's thread for a job (hubauth_job_start),
+possibly on several threads at once when several calls use these options
+or authentications made from them. It must return quickly and must not
+block (the call waits for it): a host whose code may not run on other
+threads queues the line and shows it from its own loop. It must not call
+a hubauth function that can wait on the network.
+"""
+const hubauth_log_fn = Ptr{Cvoid}
+
+"""
 `typedef int32_t (*hubauth_hook_fn)(void *userdata, const char *url);`
 
 A C function pointer: make one with `@cfunction(f, Int32, (Ptr{Cvoid}, Cstring))`.
@@ -381,6 +403,34 @@ Event kind: the job ended with `status`; its result is in `auth`,
 same status and no result.
 """
 const HUBAUTH_JOB_EVENT_DONE = Int32(3)
+
+"""
+Log level: something failed that the call could not work around
+(reserved; a call's failure is its error). The numbers are syslog's
+(LOG_ERR to LOG_DEBUG).
+"""
+const HUBAUTH_LOG_ERROR = Int32(3)
+
+"""
+Log level: something is wrong, but the call went on (e.g. a refresh
+failed while the token still works; a token file others can read).
+"""
+const HUBAUTH_LOG_WARN = Int32(4)
+
+"""
+Log level: what a person must see now (the login URL and code).
+"""
+const HUBAUTH_LOG_NOTICE = Int32(5)
+
+"""
+Log level: ordinary news (reserved).
+"""
+const HUBAUTH_LOG_INFO = Int32(6)
+
+"""
+Log level: for debugging (reserved).
+"""
+const HUBAUTH_LOG_DEBUG = Int32(7)
 
 # ---------------------------------------------------------------------------
 # Functions, in header order
@@ -840,6 +890,35 @@ wait for the descriptor to be readable in the host's loop.
 """
 function hubauth_notify_fd(arg)
     ccall((:hubauth_notify_fd, libhubauth), Cvoid, (Ptr{Cvoid},), arg)
+end
+
+"""
+    hubauth_options_set_log(o, log, userdata, free_userdata) -> Int32
+
+```c
+hubauth_status hubauth_options_set_log(hubauth_options *o, hubauth_log_fn log, void *userdata, void (*free_userdata)(void *userdata));
+```
+
+Sends the warnings and notices of every call made with these options,
+and with every hubauth_auth created from them (refreshes included), to
+`log` instead of stderr; a NULL `log` goes back to stderr, the default.
+`HUBAUTH_LOG=off` silences stderr only: `log` is called regardless.
+Messages of calls with other options, and the rare ones not raised by a
+call, still go to stderr. See hubauth_log_fn for the thread it runs on.
+
+`userdata` is passed back unchanged. `free_userdata` (when not NULL)
+frees it exactly as hubauth_options_set_hook_full frees a hook's: once,
+when the library holds no copy of this callback any more (replaced or
+cleared here, or the options freed; every hubauth_auth created from them
+freed and no longer the current one; every job started with them ended),
+on whichever thread releases the last copy, never during a call to `log`.
+With a NULL `log` nothing is kept and `free_userdata` runs before this
+function returns; on HUBAUTH_ERR_NULL_ARGUMENT (`o` NULL) it is not
+called. The previous callback of `o` is released after the options lock
+is let go, so its free function may call into hubauth.
+"""
+function hubauth_options_set_log(o, log, userdata, free_userdata)
+    ccall((:hubauth_options_set_log, libhubauth), Int32, (Ptr{hubauth_options}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}), o, log, userdata, free_userdata)
 end
 
 """

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "hubauth.h"
@@ -119,7 +120,11 @@ typedef struct {
 } stderr_capture;
 
 static int stderr_capture_start(stderr_capture *c) {
-    snprintf(c->path, sizeof c->path, "%s/cases/%d/stderr", g_tmp, g_case_number);
+    char base[1024];
+    /* Beside the case's token file (case_token_path creates the directory). */
+    case_token_path(base, sizeof base);
+    *strrchr(base, '/') = '\0';
+    snprintf(c->path, sizeof c->path, "%.1000s/stderr", base);
     fflush(stderr);
     int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     c->saved = fd < 0 ? -1 : dup(2);
@@ -146,8 +151,11 @@ static char *stderr_capture_end(stderr_capture *c) {
 /* A token file others can read (hubauth warns, once per file and process)
  * in a directory whose name holds an escape sequence. */
 static bool write_loose_token_file(char *path, size_t size) {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/cases/%d/evil\x1b[2J", g_tmp, g_case_number);
+    char base[1024], dir[1024];
+    /* The case's own directory (case_token_path), with an evil subdirectory. */
+    case_token_path(base, sizeof base);
+    *strrchr(base, '/') = '\0';
+    snprintf(dir, sizeof dir, "%.1000s/evil\x1b[2J", base);
     snprintf(path, size, "%s/auth.toml", dir);
     char *toml = issue_token(3600);
     bool ok = toml != NULL && write_token_file(path, toml, 0644) == 0 && chmod(path, 0644) == 0;

@@ -16,7 +16,7 @@ use crate::log;
 use crate::options::Options;
 use crate::secret::Secret;
 use crate::store::fsutil::MAX_FILE;
-use crate::token::{Token, unix_now};
+use crate::token::{Credential, Token, unix_now};
 
 struct Inner {
     provider: Box<dyn Lifecycle>,
@@ -150,22 +150,39 @@ pub fn logout(options: &Options) -> Result<()> {
 
 impl Authentication {
     /// The token a request should carry, refreshed first when it expires within
-    /// the refresh margin. A fresh token costs no lock and no I/O.
+    /// the refresh margin. A fresh token costs no lock and no I/O. HTTP Basic
+    /// credentials (dhcore's user and password) are no token: `InvalidArgument`,
+    /// saying to use [`authorization`](Self::authorization).
     pub fn token(&self) -> Result<Secret> {
         {
             let state = self.inner.state.load();
             if self.is_fresh(&state) {
-                return Ok(state.bearer.clone());
+                return state.credential.token().cloned();
             }
         }
-        self.refresh_slow().map(|t| t.bearer.clone())
+        self.refresh_slow()?.credential.token().cloned()
+    }
+
+    /// The credential [`token`](Self::token) and
+    /// [`authorization`](Self::authorization) are made from, refreshed the
+    /// same way: a bearer token, or (dhcore) a user and password.
+    pub fn credential(&self) -> Result<Credential> {
+        {
+            let state = self.inner.state.load();
+            if self.is_fresh(&state) {
+                return Ok(state.credential.clone());
+            }
+        }
+        Ok(self.refresh_slow()?.credential.clone())
     }
 
     /// The token [`token`](Self::token) would return when it needs no
     /// refresh, else None: never a lock, a wait or I/O (a job's fast path).
     pub fn token_if_fresh(&self) -> Option<Secret> {
         let state = self.inner.state.load();
-        self.is_fresh(&state).then(|| state.bearer.clone())
+        self.is_fresh(&state)
+            .then(|| state.credential.bearer().cloned())
+            .flatten()
     }
 
     /// The header value [`authorization`](Self::authorization) would return
@@ -175,7 +192,7 @@ impl Authentication {
         if !self.is_fresh(&state) {
             return None;
         }
-        self.inner.provider.authorization(&state).ok()
+        state.credential.authorization().ok()
     }
 
     /// Fresh as this authentication's options ask (refresh margin, the
@@ -217,10 +234,10 @@ impl Authentication {
             if state.is_fresh_at(now, options.refresh_margin_s)
                 && state.is_unexpired_at(now.saturating_add(options.min_valid_s))
             {
-                return Ok(f(&state.bearer));
+                return state.credential.token().map(f);
             }
         }
-        self.refresh_slow().map(|t| f(&t.bearer))
+        self.refresh_slow()?.credential.token().map(f)
     }
 
     /// Waits for this authentication's single flight (a refresh or a login
@@ -287,7 +304,7 @@ impl Authentication {
         } else {
             self.refresh_slow()?
         };
-        self.inner.provider.authorization(&token)
+        token.credential.authorization()
     }
 
     /// Reloads the stored token (another process may have renewed it), or logs

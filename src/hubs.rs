@@ -9,7 +9,6 @@ use crate::lifecycle::{Engine, Lifecycle};
 use crate::net::client::with_roots_of;
 use crate::options::{Options, ProviderKind};
 use crate::provider::{cave, dagshub, dhcore, juliahub, oidc};
-use crate::secret::Secret;
 use crate::token::Token;
 
 /// One hub, as everything outside its module sees it.
@@ -132,9 +131,6 @@ impl Lifecycle for WithRoots {
     }
     fn check(&self, token: &Token, options: &Options) -> Result<bool> {
         with_roots_of(options, || self.0.check(token, options))
-    }
-    fn authorization(&self, token: &Token) -> Result<Secret> {
-        self.0.authorization(token)
     }
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {
         with_roots_of(options, || self.0.save_token(token, options))

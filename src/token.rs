@@ -1,5 +1,9 @@
 //! A token as hubauth hands it out, whatever store it came from.
 
+mod credential;
+
+pub use self::credential::Credential;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::secret::Secret;
@@ -7,8 +11,8 @@ use crate::secret::Secret;
 /// The credential a request should carry, and what is needed to keep it fresh.
 #[derive(Clone, Debug)]
 pub struct Token {
-    /// What goes into `Authorization: Bearer …` (for juliahub the id_token).
-    pub bearer: Secret,
+    /// What a request presents: a bearer token, or (dhcore) a user and password.
+    pub credential: Credential,
     /// A refresh token, when the token can be refreshed.
     pub refresh: Option<Secret>,
     /// Unix seconds at which the token stops working; None = never or unknown.
@@ -23,7 +27,7 @@ impl Token {
     /// A token that never expires and cannot be refreshed (a bare token, an app token).
     pub fn bare(bearer: Secret) -> Self {
         Token {
-            bearer,
+            credential: Credential::Bearer(bearer),
             refresh: None,
             expires_at: None,
             lifetime: None,

@@ -70,8 +70,6 @@ pub trait Lifecycle: Send + Sync {
     fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token>;
     /// Asks the server whether `token` is good.
     fn check(&self, token: &Token, options: &Options) -> Result<bool>;
-    /// The whole Authorization header value for `token`.
-    fn authorization(&self, token: &Token) -> Result<Secret>;
     /// Stores a token the user obtained elsewhere.
     fn save_token(&self, token: &str, options: &Options) -> Result<()>;
     /// Forgets the stored token.
@@ -258,7 +256,7 @@ impl<P: Provider> Engine<P> {
             let usable = self
                 .hub
                 .token(&stored, options)
-                .filter(|t| !rejected.contains(&t.bearer));
+                .filter(|t| !rejected.contains(t.credential.secret()));
             let Some(candidate) = usable else {
                 // Nothing to hand out as it is: renew, else log in.
                 drop(stored);
@@ -312,7 +310,7 @@ impl<P: Provider> Engine<P> {
                         "{} rejected the stored token; getting another",
                         self.hub.server()
                     ));
-                    rejected.push(candidate.bearer.clone());
+                    rejected.push(candidate.credential.secret().clone());
                 }
             }
             if self.hub.renews_rejected() {
@@ -448,7 +446,7 @@ impl<P: Provider> Engine<P> {
     ) -> Option<Token> {
         self.hub
             .token(stored, options)
-            .filter(|t| !skip.contains(&t.bearer) && Self::is_fresh(t, options))
+            .filter(|t| !skip.contains(t.credential.secret()) && Self::is_fresh(t, options))
     }
 
     /// A login, tried up to `maxcount` times, its grant saved under the lock.
@@ -593,7 +591,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
             return Ok(current.clone());
         }
         self.cancellable("refresh", options, || {
-            match self.renew_locked(options, std::slice::from_ref(&current.bearer))? {
+            match self.renew_locked(options, std::slice::from_ref(current.credential.secret()))? {
                 Renewed::Token(token) => {
                     let token = self.same_user(token, current, options)?;
                     self.lasts_long_enough(&token, options)?;
@@ -633,10 +631,6 @@ impl<P: Provider> Lifecycle for Engine<P> {
                 self.hub.server()
             ))),
         }
-    }
-
-    fn authorization(&self, token: &Token) -> Result<Secret> {
-        self.hub.authorization(token)
     }
 
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {

@@ -438,7 +438,7 @@ impl Provider for Cave {
     }
 
     fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        self.ask(token.bearer.expose(), options)
+        self.ask(token.credential.token()?.expose(), options)
     }
 
     /// A saved token the server rejects is the user's to replace.

@@ -298,7 +298,7 @@ impl Provider for DagsHub {
     }
 
     fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        self.api_user(token.bearer.expose(), options)
+        self.api_user(token.credential.token()?.expose(), options)
     }
 
     /// A token the server rejected leaves the cache (after reading the file

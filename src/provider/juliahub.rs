@@ -197,7 +197,7 @@ impl JuliaHub {
     fn api_v1(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {
         let response = net::send(
             Request::get(self.server.join("/api/v1"))
-                .bearer(token.bearer.expose())
+                .bearer(token.credential.token()?.expose())
                 .header("accept", "application/json")
                 .deadline(options.deadline()),
         )?;
@@ -232,7 +232,7 @@ impl JuliaHub {
         });
         let response = net::send(
             Request::post(self.server.join("/v1/graphql"), Body::Json(query))
-                .bearer(token.bearer.expose())
+                .bearer(token.credential.token()?.expose())
                 .header("x-hasura-role", "jhuser")
                 .header("accept", "application/json")
                 .deadline(options.deadline()),
@@ -254,7 +254,7 @@ impl JuliaHub {
         }
         let response = net::send(
             Request::get(self.server.join("/app/config/nodespecs/info"))
-                .bearer(token.bearer.expose())
+                .bearer(token.credential.token()?.expose())
                 .header("accept", "application/json")
                 .deadline(options.deadline()),
         )?;
@@ -524,7 +524,7 @@ impl Provider for JuliaHub {
             let stored = pkg_toml::load(&self.path)?;
             let beside = stored.filter(|s| {
                 s.table().get("access_token").and_then(toml::Value::as_str)
-                    == Some(token.bearer.expose())
+                    == token.credential.bearer().map(Secret::expose)
             });
             match beside.map(|s| s.to_token()) {
                 Some(Ok(t)) => {

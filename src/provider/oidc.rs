@@ -267,11 +267,12 @@ impl Oidc {
     fn inspect(&self, token: &Token, options: &Options) -> Result<Option<Inspection>> {
         let found = self.discovery(options)?;
         let deadline = options.deadline();
+        let token = token.credential.token()?;
         if let Some(endpoint) = &found.introspection_endpoint
             && let Some(answer) = introspect::introspect(
                 endpoint,
                 &self.client,
-                &token.bearer,
+                token,
                 Some("access_token"),
                 deadline,
             )?
@@ -279,7 +280,7 @@ impl Oidc {
             return Ok(Some(answer));
         }
         match &found.userinfo_endpoint {
-            Some(endpoint) => introspect::userinfo(endpoint, &token.bearer, deadline).map(Some),
+            Some(endpoint) => introspect::userinfo(endpoint, token, deadline).map(Some),
             None => Ok(None),
         }
     }

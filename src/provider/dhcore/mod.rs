@@ -53,14 +53,15 @@
 //! 5. nothing: `NoCredentials` (a deployment without authentication needs
 //!    no hubauth: its requests carry no Authorization header).
 //!
-//! What `token()` hands out is the value a request needs, in the form its
-//! method needs:
-//! - methods 1-3: the bare access token (send `Authorization: Bearer <token>`),
-//!   like every other provider;
-//! - method 4: the whole `Authorization` header value, `Basic
-//!   base64(user:password)` (RFC 7617, UTF-8). There is no token to hand out,
-//!   and a caller cannot tell a bare token from Basic credentials, so the
-//!   scheme comes with them: send `Authorization: <value>` as is.
+//! The credential `token()` gives the engine is typed
+//! ([`Credential`](crate::token::Credential)):
+//! - methods 1-3: `Bearer`, the bare access token, like every other provider;
+//! - method 4: `Basic { user, password }`, sent as `Authorization: Basic
+//!   base64(user:password)` (RFC 7617, UTF-8). There is no token to hand
+//!   out: `hubauth_token` and `Authentication::token` refuse
+//!   (`InvalidArgument`) and say to use `hubauth_authorization`, which
+//!   renders the header value; `git-credential` gives git the user and
+//!   password.
 //!
 //! When the file's credentials fail (the server rejects them and they
 //! cannot be renewed, or renewing them fails), the environment's `DHCORE_*`
@@ -74,9 +75,8 @@
 //! DigitalHub workspaces inject fresh tokens in the environment while an
 //! old `~/.dhcore.ini` persists in the home directory.
 //!
-//! So a caller that supports every method sends `Authorization: <value>`
-//! when the value starts with `Basic `, else `Authorization: Bearer <value>`
-//! (an access token never contains a space).
+//! So a caller that supports every method asks for the header value
+//! (`hubauth_authorization`) and sends it as is.
 //!
 //! Token replies are written to the profile's section with the SDK's names
 //! (`access_token` → `dhcore_access_token`, `refresh_token` →
@@ -138,16 +138,6 @@ use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
 use crate::token::{Token, unix_now};
-
-/// The request header for a handed-out value (see the module docs).
-fn authorization(value: &Secret) -> String {
-    let value = value.expose();
-    if value.starts_with("Basic ") {
-        value.to_string()
-    } else {
-        format!("Bearer {value}")
-    }
-}
 
 pub struct DhCore {
     path: PathBuf,
@@ -354,7 +344,7 @@ impl DhCore {
         let what = format!("GET {url}");
         let response = net::send(
             Request::get(&url)
-                .header("authorization", authorization(&token.bearer))
+                .header("authorization", token.credential.authorization()?.expose())
                 .header("accept", "application/json")
                 .deadline(options.deadline()),
         )?;
@@ -419,7 +409,7 @@ impl Provider for DhCore {
         }
         let skipped = |s: &Settings| {
             self.token(s, options)
-                .is_some_and(|t| skip.contains(&t.bearer))
+                .is_some_and(|t| skip.contains(t.credential.secret()))
         };
         if !method.renews()
             && skipped(&settings)
@@ -541,11 +531,6 @@ impl Provider for DhCore {
             Ok(ini) => self.cannot_renew_from(&self.settings(&ini, &Options::default()), "expires"),
             Err(e) => e,
         }
-    }
-
-    /// `Basic …` as it is, else `Bearer <token>`.
-    fn authorization(&self, token: &Token) -> Result<Secret> {
-        Secret::from_string(authorization(&token.bearer))
     }
 
     /// Writes `token` (a bare access token obtained elsewhere) as

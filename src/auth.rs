@@ -14,9 +14,10 @@ use crate::hubs;
 use crate::lifecycle::Lifecycle;
 use crate::log;
 use crate::options::Options;
+use crate::scope;
 use crate::secret::Secret;
 use crate::store::fsutil::MAX_FILE;
-use crate::token::{Credential, Token, unix_now};
+use crate::token::{Credential, Freshness, Token, unix_now};
 
 struct Inner {
     provider: Box<dyn Lifecycle>,
@@ -198,8 +199,7 @@ impl Authentication {
     /// Fresh as this authentication's options ask (refresh margin, the
     /// validity a caller needs).
     fn is_fresh(&self, token: &Token) -> bool {
-        let options = &self.inner.options;
-        token.is_fresh_for(options.refresh_margin_s, options.min_valid_s)
+        Freshness::of(&self.inner.options).is_fresh(token, unix_now())
     }
 
     /// Calls `f` with a borrow of the token [`token`](Self::token) would
@@ -227,13 +227,9 @@ impl Authentication {
             }
             unix_now()
         }
-        let options = &self.inner.options;
         {
             let state = self.inner.state.load();
-            let now = now();
-            if state.is_fresh_at(now, options.refresh_margin_s)
-                && state.is_unexpired_at(now.saturating_add(options.min_valid_s))
-            {
+            if Freshness::of(&self.inner.options).is_fresh(&state, now()) {
                 return state.credential.token().map(f);
             }
         }
@@ -244,10 +240,10 @@ impl Authentication {
     /// in another thread or job), at most `timeout_ms`, and ends the wait
     /// with `Cancelled` when the call's cancel (or its job's) is triggered: a
     /// hook that waits for another thread asking this authentication for a
-    /// token must not hang for ever.
+    /// token must not hang for ever. Called in the call's scope: the wait
+    /// and the refresh or login after it share the call's deadline.
     fn flight(&self, options: &Options) -> Result<MutexGuard<'_, ()>> {
-        let until = Instant::now() + options.timeout;
-        let _scope = crate::cancel::enter_within(options.cancel.as_ref());
+        let until = scope::deadline_within(options.timeout);
         loop {
             match self.inner.refreshing.try_lock() {
                 Ok(guard) => return Ok(guard),
@@ -256,8 +252,8 @@ impl Authentication {
             }
             if Instant::now() >= until {
                 return Err(Error::timeout(
-                    "waited timeout_ms for another refresh or login of this authentication \
-                     (is a hook waiting for this call?)",
+                    "timeout_ms ran out waiting for another refresh or login of this \
+                     authentication (is a hook waiting for this call?)",
                 ));
             }
             crate::cancel::sleep(FLIGHT_PAUSE, "waiting for another refresh or login")?;
@@ -267,6 +263,7 @@ impl Authentication {
     #[cold]
     fn refresh_slow(&self) -> Result<Arc<Token>> {
         refuse_in_hook("a token refresh")?;
+        let _call = scope::enter_call(&self.inner.options);
         let _flight = self.flight(&self.inner.options)?;
         // Another thread may have refreshed while we waited.
         let current = self.inner.state.load_full();
@@ -280,10 +277,7 @@ impl Authentication {
                 Ok(token)
             }
             // A proactive refresh that failed is not fatal while the token works.
-            Err(e)
-                if current
-                    .is_unexpired_at(unix_now().saturating_add(self.inner.options.min_valid_s)) =>
-            {
+            Err(e) if Freshness::of(&self.inner.options).still_works(&current, unix_now()) => {
                 log::warn(&format!(
                     "could not refresh the token early ({}); using it until it expires",
                     e.message()
@@ -315,6 +309,7 @@ impl Authentication {
         refuse_in_hook("reauthenticate")?;
         let merged = options.map(|o| guarded(&o.overlaid_on(&self.inner.options)));
         let options = merged.as_ref().unwrap_or(&self.inner.options);
+        let _call = scope::enter_call(options);
         let _flight = self.flight(options)?;
         let current = self.inner.state.load_full();
         // A token the caller gave has nothing stored behind it to reload.

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod provider;
 mod random;
 pub mod reply;
+pub mod scope;
 pub mod secret;
 pub mod server;
 pub mod status;

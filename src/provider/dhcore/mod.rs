@@ -134,6 +134,7 @@ use crate::net::{self, Request};
 use crate::options::Options;
 use crate::provider::{Provider, Renewal, Verdict};
 use crate::reply::TokenReply;
+use crate::scope;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
@@ -289,9 +290,9 @@ impl DhCore {
 
     /// A login with the settings as they are: an exchange, or what the user
     /// configured.
-    fn login_with(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+    fn login_with(&self, settings: &Settings) -> Result<DhCoreGrant> {
         match settings.method() {
-            Method::Exchange => self.exchange(settings, options),
+            Method::Exchange => self.exchange(settings),
             Method::Basic => settings
                 .basic()
                 .map(DhCoreGrant::Configured)
@@ -317,15 +318,15 @@ impl DhCore {
     /// exchanged; an access token is asked about at `/api/auth` and used
     /// when valid, else refreshed with the refresh token when there is one
     /// (the renewed tokens are written to the file, as the SDK writes them).
-    fn login_from_env(&self, env: &Settings, options: &Options) -> Result<DhCoreGrant> {
+    fn login_from_env(&self, env: &Settings) -> Result<DhCoreGrant> {
         let (Method::OAuth2 | Method::Bearer) = env.method() else {
-            return self.login_with(env, options);
+            return self.login_with(env);
         };
         let token = env
             .access_token()
             .ok_or_else(|| Error::invalid_argument("the access token is not valid text"))?;
         if token.is_unexpired_at(unix_now())
-            && let Verdict::Valid { username } = self.api_auth(&token, options)?
+            && let Verdict::Valid { username } = self.api_auth(&token)?
         {
             return Ok(DhCoreGrant::Configured(Token {
                 username: username.or(token.username.clone()),
@@ -333,20 +334,20 @@ impl DhCore {
             }));
         }
         if env.method() == Method::OAuth2 {
-            return self.refresh(env, options);
+            return self.refresh(env);
         }
         Err(self.cannot_renew_from(env, "was rejected or has expired"))
     }
 
     /// `GET <endpoint>/api/auth` with the credentials.
-    fn api_auth(&self, token: &Token, options: &Options) -> Result<Verdict> {
+    fn api_auth(&self, token: &Token) -> Result<Verdict> {
         let url = self.endpoint()?.join("/api/auth");
         let what = format!("GET {url}");
         let response = net::send(
             Request::get(&url)
                 .header("authorization", token.credential.authorization()?.expose())
                 .header("accept", "application/json")
-                .deadline(options.deadline()),
+                .deadline(scope::deadline()),
         )?;
         match response.status {
             200 => {
@@ -453,10 +454,10 @@ impl Provider for DhCore {
         }
     }
 
-    fn renew(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+    fn renew(&self, settings: &Settings, _options: &Options) -> Result<DhCoreGrant> {
         match settings.method() {
-            Method::Exchange => self.exchange(settings, options),
-            _ => self.refresh(settings, options),
+            Method::Exchange => self.exchange(settings),
+            _ => self.refresh(settings),
         }
     }
 
@@ -468,7 +469,7 @@ impl Provider for DhCore {
         let ini = self.load_profile()?;
         let settings = self.settings(&ini, options);
         settings.check_not_empty()?;
-        let failure = match self.login_with(&settings, options) {
+        let failure = match self.login_with(&settings) {
             Err(e) if e.kind() == ErrorKind::Authentication => e,
             other => return other,
         };
@@ -479,7 +480,7 @@ impl Provider for DhCore {
             "{}; trying the DHCORE_* credentials of the environment, as the DigitalHub SDK does",
             failure.message().trim_end_matches('.')
         ));
-        self.login_from_env(&env, options).map_err(|e| {
+        self.login_from_env(&env).map_err(|e| {
             Error::new(
                 e.kind(),
                 format!(
@@ -502,8 +503,8 @@ impl Provider for DhCore {
         }
     }
 
-    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        self.api_auth(token, options)
+    fn check(&self, token: &Token, _options: &Options) -> Result<Verdict> {
+        self.api_auth(token)
     }
 
     /// Credentials the user configured are theirs to correct.

@@ -127,7 +127,10 @@ fn bench(c: &mut Criterion) {
 
     // What was parsed is what a provider uses.
     let parsed = pkg_toml::PkgToken::parse(pkg, path, Some(0)).unwrap();
-    assert_eq!(parsed.to_token().unwrap().bearer.expose(), stored.id_token);
+    assert_eq!(
+        parsed.to_token().unwrap().credential.secret().expose(),
+        stored.id_token
+    );
     let cache = dagshub_yaml::TokenCache::parse(DAGSHUB_YAML.as_bytes(), path, now).unwrap();
     assert_eq!(cache.tokens("https://dagshub.com").len(), 2);
     let cave = cave_json::SecretFile::parse(CAVE_JSON.as_bytes(), path).unwrap();

@@ -358,6 +358,14 @@ hubauth_status hubauth_check(const hubauth_auth *a, bool *valid, hubauth_error *
  * lifetime). A fresh token takes no lock and does no I/O. On success writes a
  * new secret to `*out`, owned by the caller (free with `hubauth_secret_free`).
  * Thread-safe; concurrent callers share one refresh.
+ *
+ * dhcore configured with a user and password has no token: its credential is
+ * HTTP Basic, and this returns HUBAUTH_ERR_INVALID_ARGUMENT with a message
+ * saying to use `hubauth_authorization`, which gives the whole header value
+ * (`Basic <base64 of user:password>`). Neither the password (long-lived,
+ * and no token: sent as `Bearer <password>` it would be refused, and it
+ * would land wherever the caller keeps tokens) nor a `Basic …` header value
+ * (which a caller would send as `Bearer Basic …`) is handed out as a token.
  */
 hubauth_status hubauth_token(const hubauth_auth *a, hubauth_secret **out, hubauth_error **err);
 

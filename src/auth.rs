@@ -14,9 +14,10 @@ use crate::hubs;
 use crate::lifecycle::Lifecycle;
 use crate::log;
 use crate::options::Options;
+use crate::scope;
 use crate::secret::Secret;
 use crate::store::fsutil::MAX_FILE;
-use crate::token::{Token, unix_now};
+use crate::token::{Credential, Freshness, Token, unix_now};
 
 struct Inner {
     provider: Box<dyn Lifecycle>,
@@ -153,22 +154,39 @@ pub fn logout(options: &Options) -> Result<()> {
 
 impl Authentication {
     /// The token a request should carry, refreshed first when it expires within
-    /// the refresh margin. A fresh token costs no lock and no I/O.
+    /// the refresh margin. A fresh token costs no lock and no I/O. HTTP Basic
+    /// credentials (dhcore's user and password) are no token: `InvalidArgument`,
+    /// saying to use [`authorization`](Self::authorization).
     pub fn token(&self) -> Result<Secret> {
         {
             let state = self.inner.state.load();
             if self.is_fresh(&state) {
-                return Ok(state.bearer.clone());
+                return state.credential.token().cloned();
             }
         }
-        self.refresh_slow().map(|t| t.bearer.clone())
+        self.refresh_slow()?.credential.token().cloned()
+    }
+
+    /// The credential [`token`](Self::token) and
+    /// [`authorization`](Self::authorization) are made from, refreshed the
+    /// same way: a bearer token, or (dhcore) a user and password.
+    pub fn credential(&self) -> Result<Credential> {
+        {
+            let state = self.inner.state.load();
+            if self.is_fresh(&state) {
+                return Ok(state.credential.clone());
+            }
+        }
+        Ok(self.refresh_slow()?.credential.clone())
     }
 
     /// The token [`token`](Self::token) would return when it needs no
     /// refresh, else None: never a lock, a wait or I/O (a job's fast path).
     pub fn token_if_fresh(&self) -> Option<Secret> {
         let state = self.inner.state.load();
-        self.is_fresh(&state).then(|| state.bearer.clone())
+        self.is_fresh(&state)
+            .then(|| state.credential.bearer().cloned())
+            .flatten()
     }
 
     /// The header value [`authorization`](Self::authorization) would return
@@ -178,14 +196,13 @@ impl Authentication {
         if !self.is_fresh(&state) {
             return None;
         }
-        self.inner.provider.authorization(&state).ok()
+        state.credential.authorization().ok()
     }
 
     /// Fresh as this authentication's options ask (refresh margin, the
     /// validity a caller needs).
     fn is_fresh(&self, token: &Token) -> bool {
-        let options = &self.inner.options;
-        token.is_fresh_for(options.refresh_margin_s, options.min_valid_s)
+        Freshness::of(&self.inner.options).is_fresh(token, unix_now())
     }
 
     /// Calls `f` with a borrow of the token [`token`](Self::token) would
@@ -213,27 +230,23 @@ impl Authentication {
             }
             unix_now()
         }
-        let options = &self.inner.options;
         {
             let state = self.inner.state.load();
-            let now = now();
-            if state.is_fresh_at(now, options.refresh_margin_s)
-                && state.is_unexpired_at(now.saturating_add(options.min_valid_s))
-            {
-                return Ok(f(&state.bearer));
+            if Freshness::of(&self.inner.options).is_fresh(&state, now()) {
+                return state.credential.token().map(f);
             }
         }
-        self.refresh_slow().map(|t| f(&t.bearer))
+        self.refresh_slow()?.credential.token().map(f)
     }
 
     /// Waits for this authentication's single flight (a refresh or a login
     /// in another thread or job), at most `timeout_ms`, and ends the wait
     /// with `Cancelled` when the call's cancel (or its job's) is triggered: a
     /// hook that waits for another thread asking this authentication for a
-    /// token must not hang for ever.
+    /// token must not hang for ever. Called in the call's scope: the wait
+    /// and the refresh or login after it share the call's deadline.
     fn flight(&self, options: &Options) -> Result<MutexGuard<'_, ()>> {
-        let until = Instant::now() + options.timeout;
-        let _scope = crate::cancel::enter_within(options.cancel.as_ref());
+        let until = scope::deadline_within(options.timeout);
         loop {
             match self.inner.refreshing.try_lock() {
                 Ok(guard) => return Ok(guard),
@@ -242,8 +255,8 @@ impl Authentication {
             }
             if Instant::now() >= until {
                 return Err(Error::timeout(
-                    "waited timeout_ms for another refresh or login of this authentication \
-                     (is a hook waiting for this call?)",
+                    "timeout_ms ran out waiting for another refresh or login of this \
+                     authentication (is a hook waiting for this call?)",
                 ));
             }
             crate::cancel::sleep(FLIGHT_PAUSE, "waiting for another refresh or login")?;
@@ -254,6 +267,7 @@ impl Authentication {
     fn refresh_slow(&self) -> Result<Arc<Token>> {
         refuse_in_hook("a token refresh")?;
         let _log = log::route(self.inner.options.log.as_ref());
+        let _call = scope::enter_call(&self.inner.options);
         let _flight = self.flight(&self.inner.options)?;
         // Another thread may have refreshed while we waited.
         let current = self.inner.state.load_full();
@@ -267,10 +281,7 @@ impl Authentication {
                 Ok(token)
             }
             // A proactive refresh that failed is not fatal while the token works.
-            Err(e)
-                if current
-                    .is_unexpired_at(unix_now().saturating_add(self.inner.options.min_valid_s)) =>
-            {
+            Err(e) if Freshness::of(&self.inner.options).still_works(&current, unix_now()) => {
                 log::warn(&format!(
                     "could not refresh the token early ({}); using it until it expires",
                     e.message()
@@ -291,7 +302,7 @@ impl Authentication {
         } else {
             self.refresh_slow()?
         };
-        self.inner.provider.authorization(&token)
+        token.credential.authorization()
     }
 
     /// Reloads the stored token (another process may have renewed it), or logs
@@ -303,6 +314,7 @@ impl Authentication {
         let merged = options.map(|o| guarded(&o.overlaid_on(&self.inner.options)));
         let options = merged.as_ref().unwrap_or(&self.inner.options);
         let _log = log::route(options.log.as_ref());
+        let _call = scope::enter_call(options);
         let _flight = self.flight(options)?;
         let current = self.inner.state.load_full();
         // A token the caller gave has nothing stored behind it to reload.

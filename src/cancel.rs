@@ -26,8 +26,8 @@
 //! # How a call sees it
 //!
 //! The cancel travels in [`Options`](crate::options::Options) like the hook.
-//! The lifecycle engine enters a [`Scope`] with the call's cancel for the
-//! whole call; every wait below it asks [`current`]:
+//! The lifecycle engine enters the call's [`scope`](crate::scope), which
+//! holds the call's cancel; every wait below it asks [`current`]:
 //!
 //! - sleeps between login polls (`LoginContext::sleep`) and file-lock waits
 //!   (`FileLock::acquire`) use [`sleep`]: `poll(2)` on the pipe with the
@@ -37,22 +37,15 @@
 //!   pipe is not registered with tokio's reactor: that needs its `net`
 //!   feature and a `dup` of the pipe per request, for a 25 ms gain).
 //!
-//! A scope, rather than a parameter, because the requests are sent from
-//! every provider and flow through one `net::send`: a parameter would thread
-//! the cancel through each provider's calls, where a scope is set in one
-//! place (the engine) and read in three (sleep, lock, request). Every wait of
-//! a call happens on the calling thread (`net::send` blocks on it), so a
-//! thread-local is exactly the call's extent.
+//! Why a scope rather than a parameter: see [`crate::scope`].
 //!
 //! A trigger that lands after a reply was received does not undo it: what a
 //! call saves under a lock it already holds is saved. A refresh request that
 //! presents a single-use credential (a rotating refresh token) is not cut
-//! once sent: it runs to its reply, bounded by timeout_ms, and the rotated
+//! once sent: it runs to its reply, bounded by the call's deadline, and the rotated
 //! token is saved (the lifecycle's `renew_presented`); a cut request could
 //! have been acted on, and the credential would be lost for every holder.
 
-use std::cell::RefCell;
-use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,8 +60,9 @@ pub const ASYNC_TICK: Duration = Duration::from_millis(25);
 #[derive(Clone)]
 pub struct Cancel {
     inner: Arc<Inner>,
-    /// An enclosing call's cancel that also stops this one ([`enter_within`]:
-    /// a job's cancel around the options' own). Never triggered through this.
+    /// An enclosing call's cancel that also stops this one (a job's cancel
+    /// around the options' own, [`crate::scope::enter_call`]). Never
+    /// triggered through this.
     outer: Option<Arc<Inner>>,
 }
 
@@ -123,7 +117,12 @@ impl Cancel {
     /// A cancel that is triggered when `self` or `outer` is: what a call with
     /// its own cancel sees inside an enclosing one. Triggering the result
     /// triggers `self` only.
-    fn within(&self, outer: &Cancel) -> Cancel {
+    pub(crate) fn within(&self, outer: &Cancel) -> Cancel {
+        // The same call's scope entered again (a refresh inside the scope
+        // in which it waited for the single flight): already joined.
+        if Arc::ptr_eq(&self.inner, &outer.inner) {
+            return outer.clone();
+        }
         Cancel {
             inner: self.inner.clone(),
             outer: Some(outer.inner.clone()),
@@ -295,53 +294,10 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok((read, write))
 }
 
-thread_local! {
-    static CURRENT: RefCell<Option<Cancel>> = const { RefCell::new(None) };
-}
-
-/// While alive, [`current`] on this thread is the cancel it was entered with;
-/// dropping it restores the one before.
-#[must_use = "the scope ends when this is dropped"]
-pub struct Scope {
-    previous: Option<Cancel>,
-    /// Bound to the thread it was entered on.
-    _thread: PhantomData<*const ()>,
-}
-
-/// Makes `cancel` the current one on this thread until the scope is dropped.
-/// `None` means: this call cannot be cancelled (even inside another scope).
-pub fn enter(cancel: Option<&Cancel>) -> Scope {
-    let previous = CURRENT.with(|c| c.replace(cancel.cloned()));
-    Scope {
-        previous,
-        _thread: PhantomData,
-    }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
-    }
-}
-
-/// Makes `cancel` the current one on this thread until the scope is
-/// dropped, inside the scope that is current now: a trigger of either stops
-/// the call. `None` keeps the enclosing cancel (a job's, [`crate::job`]).
-/// The lifecycle engine enters every call this way, so a call's own cancel
-/// and the job that runs it both stop it.
-pub fn enter_within(cancel: Option<&Cancel>) -> Scope {
-    let joined = match (current(), cancel) {
-        (Some(outer), Some(own)) => Some(own.within(&outer)),
-        (outer, None) => outer,
-        (None, own) => own.cloned(),
-    };
-    enter(joined.as_ref())
-}
-
-/// The cancel of the call running on this thread, if any.
+/// The cancel of the call running on this thread, if any (the call's
+/// [`scope`](crate::scope)).
 pub fn current() -> Option<Cancel> {
-    CURRENT.with(|c| c.borrow().clone())
+    crate::scope::cancel()
 }
 
 /// The error a cancelled wait returns.
@@ -437,52 +393,6 @@ mod tests {
         );
         assert!(started.elapsed() < Duration::from_secs(1));
         assert!(c.is_triggered());
-    }
-
-    #[test]
-    fn scopes_nest_and_restore() {
-        let outer = Cancel::new().unwrap();
-        assert!(current().is_none());
-        {
-            let _a = enter(Some(&outer));
-            outer.trigger();
-            assert!(check("x").is_err());
-            {
-                let _b = enter(None);
-                assert!(check("x").is_ok());
-                assert!(sleep(Duration::from_millis(1), "x").is_ok());
-            }
-            let err = sleep(Duration::from_secs(10), "waiting").unwrap_err();
-            assert_eq!(err.kind(), crate::error::ErrorKind::Cancelled);
-            assert_eq!(err.message(), "waiting: cancelled");
-        }
-        assert!(current().is_none());
-    }
-
-    #[test]
-    fn a_call_inside_a_job_is_stopped_by_either_cancel() {
-        let job = Cancel::new().unwrap();
-        let own = Cancel::new().unwrap();
-        let _outer = enter(Some(&job));
-        {
-            let _inner = enter_within(Some(&own));
-            assert!(check("x").is_ok());
-            let waker = job.clone();
-            let t = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(30));
-                waker.trigger();
-            });
-            let started = Instant::now();
-            let err = sleep(Duration::from_secs(10), "waiting").unwrap_err();
-            assert_eq!(err.kind(), crate::error::ErrorKind::Cancelled);
-            assert!(started.elapsed() < Duration::from_secs(2));
-            t.join().unwrap();
-            assert!(!own.is_triggered(), "the job's trigger is not the call's");
-        }
-        {
-            let _none = enter_within(None);
-            assert!(check("x").is_err(), "no own cancel keeps the job's");
-        }
     }
 
     #[test]

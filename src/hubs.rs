@@ -6,11 +6,8 @@
 use crate::credential::CredentialInfo;
 use crate::error::{Error, Result};
 use crate::lifecycle::{Engine, Lifecycle};
-use crate::net::client::with_roots_of;
 use crate::options::{Options, ProviderKind};
 use crate::provider::{cave, dagshub, dhcore, juliahub, oidc};
-use crate::secret::Secret;
-use crate::token::Token;
 
 /// One hub, as everything outside its module sees it.
 pub struct ProviderEntry {
@@ -106,42 +103,10 @@ pub fn entry(kind: ProviderKind) -> Result<&'static ProviderEntry> {
 }
 
 /// The provider the options name, resolved (server, paths) but not yet used.
-/// Its requests trust the CA roots the options name (the provider's
-/// variables and `ca_file`, see [`crate::net::client`]).
+/// Each of its calls runs in the call scope of that call's options
+/// ([`crate::scope`]): their CA roots, cancel and one deadline.
 pub fn for_options(options: &Options) -> Result<Box<dyn Lifecycle>> {
-    Ok(Box::new(WithRoots((entry(options.provider)?.new)(
-        options,
-    )?)))
-}
-
-/// Runs every call of a provider with the CA roots of that call's options.
-struct WithRoots(Box<dyn Lifecycle>);
-
-impl Lifecycle for WithRoots {
-    fn server(&self) -> &str {
-        self.0.server()
-    }
-    fn authenticate(&self, options: &Options) -> Result<Token> {
-        with_roots_of(options, || self.0.authenticate(options))
-    }
-    fn refresh(&self, current: &Token, options: &Options) -> Result<Token> {
-        with_roots_of(options, || self.0.refresh(current, options))
-    }
-    fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        with_roots_of(options, || self.0.reauthenticate(current, options))
-    }
-    fn check(&self, token: &Token, options: &Options) -> Result<bool> {
-        with_roots_of(options, || self.0.check(token, options))
-    }
-    fn authorization(&self, token: &Token) -> Result<Secret> {
-        self.0.authorization(token)
-    }
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
-        with_roots_of(options, || self.0.save_token(token, options))
-    }
-    fn logout(&self, options: &Options) -> Result<()> {
-        with_roots_of(options, || self.0.logout(options))
-    }
+    (entry(options.provider)?.new)(options)
 }
 
 #[cfg(test)]

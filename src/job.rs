@@ -6,7 +6,7 @@
 //! and user code to show, progress, and at last the result.
 //!
 //! A job runs the same engine as the blocking calls ([`crate::auth`]), on a
-//! thread of its own, inside a cancel scope of its own ([`crate::cancel`]):
+//! thread of its own, inside a scope holding its cancel ([`crate::scope::enter_cancel`]):
 //! [`Job::cancel`] stops its waits within a fraction of a second, and so does
 //! dropping the job, whose thread then ends by itself and frees what it made.
 //! The job's cancel is never kept by an authentication it creates (a freed
@@ -25,10 +25,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
 use crate::auth::Authentication;
-use crate::cancel::{self, Cancel};
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::HookAction;
 use crate::progress::{self, Report};
+use crate::scope;
 use crate::secret::Secret;
 
 /// What a job does: the calls that can wait on the network.
@@ -218,7 +219,7 @@ impl Job {
                     Some(std::thread::current().id());
                 let outcome = {
                     let _listening = progress::listen(worker.clone());
-                    let _scope = cancel::enter(worker.cancel.as_ref());
+                    let _scope = scope::enter_cancel(worker.cancel.as_ref());
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run()))
                         .unwrap_or_else(|_| {
                             Err(Error::new(

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod provider;
 mod random;
 pub mod reply;
+pub mod scope;
 pub mod secret;
 pub mod server;
 pub mod status;
@@ -35,7 +36,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use job::{Event, Job, JobKind, Outcome};
 pub use options::{Hook, HookAction, Options, ProviderKind};
 pub use secret::Secret;
-pub use token::Token;
+pub use token::{Credential, Token};
 
 /// The library's version, as the C ABI reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -415,7 +415,7 @@ pub fn parse_text<'a>(body: &'a [u8], what: &str) -> Result<&'a str> {
 /// (an unsent `Cancelled`), or while waiting for the answer.
 pub fn send(request: Request) -> Result<Response> {
     let net = net()?;
-    let roots = client::current_roots();
+    let roots = crate::scope::roots();
     let http = net.client(&roots)?;
     let shown = display_url(&request.url);
     let what = format!("{} {shown}", request.method);
@@ -437,7 +437,12 @@ pub fn send(request: Request) -> Result<Response> {
     if cancel.as_ref().is_some_and(Cancel::is_triggered) {
         return Err(cancel::cancelled(&what).unsent());
     }
-    let timeout = match request.deadline {
+    // The request's own deadline, never past the call's (crate::scope).
+    let deadline = match (request.deadline, crate::scope::deadline()) {
+        (Some(own), Some(call)) => Some(own.min(call)),
+        (own, call) => own.or(call),
+    };
+    let timeout = match deadline {
         Some(deadline) => {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

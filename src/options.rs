@@ -242,7 +242,7 @@ options_table! {
         " The OAuth scope to ask for.";
     "timeout_ms" => timeout: Duration = DEFAULT_TIMEOUT,
         |k, v| at_most(k, positive_millis(k, v)?, Duration::from_secs(86_400), "86400000 (a day)"),
-        " How long a login, lock wait or request may take, in milliseconds, at most a day: 86400000 (default 180000).";
+        " How long one call may take in all (its requests, lock waits and logins share it), in milliseconds, at most a day: 86400000 (default 180000).";
     "refresh_margin_s" => refresh_margin_s: i64 = DEFAULT_REFRESH_MARGIN_S,
         |k, v| at_most(k, non_negative_seconds(k, v)?, 31_536_000, "31536000 (a year)"),
         " Refresh a token this many seconds before it expires, at most a year: 31536000 (default 600).";
@@ -325,11 +325,6 @@ impl Options {
     /// Whether a login may wait for a user: `interactive` if given, else `default`.
     pub fn interactive_or(&self, default: bool) -> bool {
         self.interactive.unwrap_or(default)
-    }
-
-    /// When a request starting now must be done: `timeout_ms` from now.
-    pub fn deadline(&self) -> Option<std::time::Instant> {
-        Some(std::time::Instant::now() + self.timeout)
     }
 }
 

@@ -1,5 +1,9 @@
 //! A token as hubauth hands it out, whatever store it came from.
 
+mod credential;
+
+pub use self::credential::Credential;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::secret::Secret;
@@ -7,8 +11,8 @@ use crate::secret::Secret;
 /// The credential a request should carry, and what is needed to keep it fresh.
 #[derive(Clone, Debug)]
 pub struct Token {
-    /// What goes into `Authorization: Bearer …` (for juliahub the id_token).
-    pub bearer: Secret,
+    /// What a request presents: a bearer token, or (dhcore) a user and password.
+    pub credential: Credential,
     /// A refresh token, when the token can be refreshed.
     pub refresh: Option<Secret>,
     /// Unix seconds at which the token stops working; None = never or unknown.
@@ -23,7 +27,7 @@ impl Token {
     /// A token that never expires and cannot be refreshed (a bare token, an app token).
     pub fn bare(bearer: Secret) -> Self {
         Token {
-            bearer,
+            credential: Credential::Bearer(bearer),
             refresh: None,
             expires_at: None,
             lifetime: None,
@@ -58,13 +62,35 @@ impl Token {
     pub fn is_fresh(&self, margin: i64) -> bool {
         self.is_fresh_at(unix_now(), margin)
     }
+}
 
-    /// Fresh for a caller that needs the token to stay valid at least
-    /// `min_valid` seconds: that bound is not capped by the lifetime, as
-    /// the margin is.
-    pub fn is_fresh_for(&self, margin: i64, min_valid: i64) -> bool {
-        let now = unix_now();
-        self.is_fresh_at(now, margin) && self.is_unexpired_at(now.saturating_add(min_valid))
+/// When a token is fresh enough for a call: the refresh margin
+/// (`refresh_margin_s`) and the validity the caller needs (`min_valid_s`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Freshness {
+    pub margin_s: i64,
+    pub min_valid_s: i64,
+}
+
+impl Freshness {
+    pub fn of(options: &crate::options::Options) -> Freshness {
+        Freshness {
+            margin_s: options.refresh_margin_s,
+            min_valid_s: options.min_valid_s,
+        }
+    }
+
+    /// Fresh at `now`: good for more than the (effective) margin, and for
+    /// at least `min_valid_s` (a bound not capped by the lifetime, as the
+    /// margin is).
+    pub fn is_fresh(&self, token: &Token, now: i64) -> bool {
+        token.is_fresh_at(now, self.margin_s) && self.still_works(token, now)
+    }
+
+    /// Good enough to hand out at `now` although maybe not fresh: not
+    /// expired, and lasting the `min_valid_s` the caller asked for.
+    pub fn still_works(&self, token: &Token, now: i64) -> bool {
+        token.is_unexpired_at(now.saturating_add(self.min_valid_s))
     }
 }
 

@@ -132,12 +132,20 @@ fn the_spec_files_and_caveclients_load_order() {
         secrets.join("global.daf-apis.com-cave-secret.json")
     );
     let token = cave.authenticate(&o).unwrap();
-    assert_eq!(token.bearer.expose(), "aaaa456789abcdef0123456789abcdef");
+    assert_eq!(
+        token.credential.secret().expose(),
+        "aaaa456789abcdef0123456789abcdef"
+    );
     let mut keyed = o.clone();
     keyed.set("token_key", "fanc_production_mar2021").unwrap();
     let cave_keyed = Engine::new(Cave::with_env(&env, &keyed).unwrap());
     assert_eq!(
-        cave_keyed.authenticate(&keyed).unwrap().bearer.expose(),
+        cave_keyed
+            .authenticate(&keyed)
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
         "tok-for-fanc"
     );
 
@@ -159,7 +167,7 @@ fn the_spec_files_and_caveclients_load_order() {
         r#"{"token": "cccc456789abcdef0123456789abcdef"}"#,
     );
     assert_eq!(
-        cave.authenticate(&o).unwrap().bearer.expose(),
+        cave.authenticate(&o).unwrap().credential.secret().expose(),
         "cccc456789abcdef0123456789abcdef"
     );
 
@@ -167,7 +175,7 @@ fn the_spec_files_and_caveclients_load_order() {
     fs::remove_file(secrets.join("global.daf-apis.com-cave-secret.json")).unwrap();
     assert_eq!(cave.load_file(), secrets.join("cave-secret.json"));
     assert_eq!(
-        cave.authenticate(&o).unwrap().bearer.expose(),
+        cave.authenticate(&o).unwrap().credential.secret().expose(),
         "ffff456789abcdef0123456789abcdef"
     );
 
@@ -190,7 +198,11 @@ fn the_spec_files_and_caveclients_load_order() {
         .unwrap();
     let cave = Engine::new(Cave::with_env(&env, &given).unwrap());
     assert_eq!(
-        cave.authenticate(&given).unwrap().bearer.expose(),
+        cave.authenticate(&given)
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
         "dddd456789abcdef0123456789abcdef"
     );
     assert_eq!(
@@ -226,7 +238,10 @@ fn save_token_writes_the_default_file_only_for_a_server_without_its_own() {
         FIXTURE_DEFAULT.trim_end(),
         "the server had its own file: cave-secret.json is left alone"
     );
-    assert_eq!(cave.authenticate(&o).unwrap().bearer.expose(), lower);
+    assert_eq!(
+        cave.authenticate(&o).unwrap().credential.secret().expose(),
+        lower
+    );
 
     // A server without a file: its own file; cave-secret.json already has
     // a token under the key (the default server's), which it keeps.
@@ -429,7 +444,10 @@ fn interactive_opens_create_token_and_fails_with_how_to_save() {
     // The user saves the token the page showed; now it works.
     let token = made.lock().unwrap().clone().unwrap();
     cave.save_token(&token, &o).unwrap();
-    assert_eq!(cave.authenticate(&o).unwrap().bearer.expose(), token);
+    assert_eq!(
+        cave.authenticate(&o).unwrap().credential.secret().expose(),
+        token
+    );
     assert_eq!(seen.lock().unwrap().len(), 1, "no page when a token works");
 
     // A hook that cancels stops it with Cancelled.
@@ -586,7 +604,14 @@ fn a_datastack_finds_its_server_in_the_map_and_saves_for_its_local_server() {
     by_name.set("interactive", "false").unwrap();
     let cave = fx.cave(&by_name);
     assert_eq!(cave.server(), fx.server.url());
-    assert_eq!(cave.authenticate(&by_name).unwrap().bearer.expose(), token);
+    assert_eq!(
+        cave.authenticate(&by_name)
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        token
+    );
     // A datastack missing from the map is served by CAVEclient's default
     // server (datastack_lookup.py:57-71, frameworkclient.py:299-300).
     by_name.set("profile", "unknown_stack").unwrap();
@@ -614,7 +639,15 @@ fn a_save_for_another_server_keeps_the_shared_token() {
         read(&fx.server_file()),
         format!(r#"{{"token": "{token}"}}"#)
     );
-    assert_eq!(fx.cave(&o).authenticate(&o).unwrap().bearer.expose(), token);
+    assert_eq!(
+        fx.cave(&o)
+            .authenticate(&o)
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        token
+    );
     // The default server (no file of its own) still reads its token.
     let home = fx.home.path().to_string_lossy().into_owned();
     let env = move |name: &str| (name == "HOME").then(|| home.clone());
@@ -690,7 +723,15 @@ fn token_path_names_the_token_file_and_the_others_stay_in_home() {
     write(&fx.deprecated_file(), &format!(r#"{{"token": "{old}"}}"#));
     let o = fx.with_token_path();
     // Nothing in token_path yet: the deprecated file of the secrets directory.
-    assert_eq!(fx.cave(&o).authenticate(&o).unwrap().bearer.expose(), old);
+    assert_eq!(
+        fx.cave(&o)
+            .authenticate(&o)
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        old
+    );
 
     let token = fx.server.issue_token();
     let mut o = fx.with_token_path();
@@ -726,7 +767,14 @@ fn token_path_names_the_token_file_and_the_others_stay_in_home() {
     by_name.set("interactive", "false").unwrap();
     let cave = fx.cave(&by_name);
     assert_eq!(cave.server(), fx.server.url());
-    assert_eq!(cave.authenticate(&by_name).unwrap().bearer.expose(), token);
+    assert_eq!(
+        cave.authenticate(&by_name)
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        token
+    );
 
     // Logout: out of token_path; the files others read stay.
     cave.logout(&by_name).unwrap();

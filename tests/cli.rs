@@ -870,6 +870,39 @@ fn a_configured_http_endpoint_is_used_with_one_warning() {
     assert!(!run.stderr.contains("tok-in-cluster"));
 }
 
+/// DHCore with a user and password has no token: `token` refuses and says
+/// to use `--header`, which gives the Basic header value; git-credential
+/// gives git the user and password (git sends them as Basic itself). Before
+/// issue 23 both handed out the header value `Basic …` as if it were a token.
+#[test]
+fn dhcore_basic_credentials_are_never_handed_out_as_a_token() {
+    let home = Home::new();
+    let env = [
+        ("DHCORE_ENDPOINT", "https://digitalhub-core:8443"),
+        ("DHCORE_USER", "ann"),
+        ("DHCORE_PASSWORD", "ann-s3cret"),
+    ];
+    let token = ["token", "--provider", "dhcore", "-o", "validate=false"];
+    let run = home.run_with(&token, None, &env).expect(2);
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.contains("--header"), "{}", run.stderr);
+    assert!(!run.stderr.contains("ann-s3cret"), "{}", run.stderr);
+
+    let header = [&token[..], &["--header"]].concat();
+    let run = home.run_with(&header, None, &env).expect(0);
+    assert_eq!(run.stdout, "Basic YW5uOmFubi1zM2NyZXQ=\n");
+
+    let ask = "protocol=https\nhost=digitalhub-core:8443\npath=x.git\n\n";
+    let run = home
+        .run_with(
+            &["git-credential", "--provider", "dhcore", "get"],
+            Some(ask),
+            &env,
+        )
+        .expect(0);
+    assert_eq!(run.stdout, "username=ann\npassword=ann-s3cret\n");
+}
+
 // ---- secrets never on the command line (issue 13) ----
 
 #[test]

@@ -609,7 +609,7 @@ fn no_refresh_token_so_an_expiring_token_is_replaced_or_refused() {
     let auth = hubauth::authenticate(&o).unwrap();
     assert_eq!(auth.token().unwrap().expose(), app.access_token);
     let refreshed = provider.refresh(&current, &o).unwrap();
-    assert_eq!(refreshed.bearer.expose(), app.access_token);
+    assert_eq!(refreshed.credential.secret().expose(), app.access_token);
 }
 
 #[test]
@@ -684,7 +684,7 @@ fn environment_rules() {
             || cfg!(target_os = "macos")
     );
     let token = provider.authenticate(&o).unwrap();
-    assert_eq!(token.bearer.expose(), app.access_token);
+    assert_eq!(token.credential.secret().expose(), app.access_token);
     assert_eq!(token.username.as_deref(), Some("alice"));
     assert!(
         !provider.token_path().exists(),

@@ -23,7 +23,7 @@ use base64::Engine as _;
 use hubauth::lifecycle::{Engine, Lifecycle};
 use hubauth::provider::dhcore::{DhCore, Method};
 use hubauth::store::dhcore_ini::{self, Ini};
-use hubauth::{Authentication, ErrorKind, Options, Token};
+use hubauth::{Authentication, Credential, ErrorKind, Options, Secret, Token};
 use hubauth_test_servers::{DhCoreConfig, DhCoreServer, http};
 use serde_json::json;
 use support::oidc_server::{ALICE_PAT, OidcServer, PUBLIC_CLIENT};
@@ -238,7 +238,7 @@ fn the_spec_file_reads_with_default_inheritance_and_any_case() {
     assert_eq!(p.profile(), "__default");
     assert_eq!(p.method(&o).unwrap(), Method::Bearer);
     let token = p.authenticate(&o).unwrap();
-    assert_eq!(token.bearer.expose(), "eyJ...");
+    assert_eq!(token.credential.secret().expose(), "eyJ...");
     assert!(token.refresh.is_none());
     assert_eq!(token.expires_at, None);
     assert_eq!(token.lifetime, Some(60));
@@ -258,7 +258,10 @@ fn the_spec_file_reads_with_default_inheritance_and_any_case() {
         "http://127.0.0.1:9",
         "SDK 0.15.11: the environment wins for the endpoint"
     );
-    assert_eq!(p.authenticate(&o).unwrap().bearer.expose(), "tok-dev");
+    assert_eq!(
+        p.authenticate(&o).unwrap().credential.secret().expose(),
+        "tok-dev"
+    );
     let file_only: EnvMap = [("HOME".to_string(), dir.path().display().to_string())].into();
     let p = Engine::new(DhCore::with_env(&lookup(&file_only), &o).unwrap());
     assert_eq!(p.server(), "http://127.0.0.1:8", "the file's, / stripped");
@@ -309,7 +312,7 @@ fn a_pat_exchange_writes_back_the_sdk_keys_and_keeps_everything_else() {
     );
     assert_eq!(
         ini.get("dev", "dhcore_access_token"),
-        Some(token.bearer.expose())
+        Some(token.credential.secret().expose())
     );
     assert_eq!(ini.get("dev", "token_type"), Some("Bearer"));
     assert_eq!(ini.get("dev", "expires_in"), Some("60"));
@@ -365,13 +368,13 @@ fn a_pat_exchange_writes_back_the_sdk_keys_and_keeps_everything_else() {
     // The token works at DHCore, and is reused while fresh (no exchange).
     assert!(p.check(&token, &o).unwrap());
     let again = p.authenticate(&o).unwrap();
-    assert_eq!(again.bearer, token.bearer);
+    assert_eq!(again.credential, token.credential);
     assert_eq!(fx.oidc.stat(&["exchange_success"]), 1);
     assert_eq!(again.username.as_deref(), Some("alice"), "from /api/auth");
     // force: exchanged again.
     o.set("force", "true").unwrap();
     let forced = p.authenticate(&o).unwrap();
-    assert_ne!(forced.bearer, token.bearer);
+    assert_ne!(forced.credential, token.credential);
     assert_eq!(fx.oidc.stat(&["exchange_success"]), 2);
 }
 
@@ -413,7 +416,7 @@ fn an_environment_pat_creates_the_file_the_sdk_writes() {
     );
     assert_eq!(
         ini.get("__default", "dhcore_access_token"),
-        Some(token.bearer.expose())
+        Some(token.credential.secret().expose())
     );
     assert!(!fx.read().contains(ALICE_PAT));
     assert_eq!(mode(&fx.path()), 0o600);
@@ -449,7 +452,7 @@ fn configuration_from_the_environment_credentials_from_the_file() {
     // Only the environment: its token and its endpoint.
     let p = fx.provider(&env, &o);
     let token = p.authenticate(&o).unwrap();
-    assert_eq!(token.bearer.expose(), env_token);
+    assert_eq!(token.credential.secret().expose(), env_token);
     assert!(p.check(&token, &o).unwrap());
     assert!(
         !fx.path().exists(),
@@ -463,7 +466,7 @@ fn configuration_from_the_environment_credentials_from_the_file() {
     let p = fx.provider(&env, &o);
     assert_eq!(p.server(), fx.api.url());
     let token = p.authenticate(&o).unwrap();
-    assert_eq!(token.bearer.expose(), file_token);
+    assert_eq!(token.credential.secret().expose(), file_token);
     assert!(p.check(&token, &o).unwrap());
     // Without the variable, the file's endpoint.
     let p = fx.provider(&fx.env(&[]), &o);
@@ -566,7 +569,7 @@ fn the_environment_credentials_are_used_when_the_files_fail() {
     );
     fx.write(&file);
     let token = fx.provider(&env, &o).authenticate(&o).unwrap();
-    assert_eq!(token.bearer.expose(), env_token);
+    assert_eq!(token.credential.secret().expose(), env_token);
     assert_eq!(
         fx.read(),
         file,
@@ -585,7 +588,7 @@ fn the_environment_credentials_are_used_when_the_files_fail() {
     );
     fx.write(&file);
     let token = fx.provider(&env, &o).authenticate(&o).unwrap();
-    assert_eq!(token.bearer.expose(), env_token);
+    assert_eq!(token.credential.secret().expose(), env_token);
     assert_eq!(fx.api.stats().rejected, rejected_before);
 
     // The file's opaque access token alone, rejected by the server.
@@ -595,7 +598,7 @@ fn the_environment_credentials_are_used_when_the_files_fail() {
     );
     fx.write(&file);
     let token = fx.provider(&env, &o).authenticate(&o).unwrap();
-    assert_eq!(token.bearer.expose(), env_token);
+    assert_eq!(token.credential.secret().expose(), env_token);
     assert_eq!(fx.read(), file);
 
     // The environment's personal access token is exchanged, and the new
@@ -616,7 +619,7 @@ fn the_environment_credentials_are_used_when_the_files_fail() {
     assert_eq!(fx.oidc.stat(&["exchange_success"]), 1);
     assert_eq!(
         fx.ini().get("__default", "dhcore_access_token"),
-        Some(token.bearer.expose())
+        Some(token.credential.secret().expose())
     );
 
     // Nothing in the environment either: the error says both failed.
@@ -641,14 +644,14 @@ fn a_changed_personal_access_token_is_exchanged_again() {
     let alice = fx.provider(&fx.pat_env(), &o).authenticate(&o).unwrap();
     assert_eq!(alice.username.as_deref(), Some("alice"));
     let again = fx.provider(&fx.pat_env(), &o).authenticate(&o).unwrap();
-    assert_eq!(again.bearer, alice.bearer, "the same PAT: reused");
+    assert_eq!(again.credential, alice.credential, "the same PAT: reused");
     assert_eq!(fx.oidc.stat(&["exchange_success"]), 1);
 
     let bob_pat = fx.oidc.create_pat("bob");
     let mut env = fx.pat_env();
     env.insert("DHCORE_PERSONAL_ACCESS_TOKEN".into(), bob_pat.clone());
     let bob = fx.provider(&env, &o).authenticate(&o).unwrap();
-    assert_ne!(bob.bearer, alice.bearer);
+    assert_ne!(bob.credential, alice.credential);
     assert_eq!(bob.username.as_deref(), Some("bob"));
     assert_eq!(fx.oidc.stat(&["exchange_success"]), 2);
     assert!(!fx.read().contains(&bob_pat), "the PAT is never written");
@@ -657,7 +660,7 @@ fn a_changed_personal_access_token_is_exchanged_again() {
     ini.remove("__default", "hubauth_pat_sha256");
     fx.write(&ini.to_text().unwrap());
     let fresh = fx.provider(&env, &o).authenticate(&o).unwrap();
-    assert_ne!(fresh.bearer, bob.bearer);
+    assert_ne!(fresh.credential, bob.credential);
     assert_eq!(fx.oidc.stat(&["exchange_success"]), 3);
 }
 
@@ -695,7 +698,7 @@ fn configuration_from_the_environment_is_not_written_back() {
     ));
     env.insert("DHCORE_ENDPOINT".into(), api.url());
     let second = fx.provider(&env, &o).authenticate(&o).unwrap();
-    assert_ne!(second.bearer, first.bearer);
+    assert_ne!(second.credential, first.credential);
     assert_eq!(other.stat(&["exchange_success"]), 1);
     assert_eq!(
         fx.ini().get("__default", "hubauth_issuer"),
@@ -728,7 +731,7 @@ fn methods_are_tried_in_the_sdks_order() {
     let (method, token) = run(&all);
     assert_eq!(method, Method::Exchange);
     let token = token.unwrap();
-    assert_ne!(token.bearer.expose(), "env-access");
+    assert_ne!(token.credential.secret().expose(), "env-access");
     assert_eq!(fx.oidc.stat(&["exchange_success"]), 1);
     fs::remove_file(fx.path()).unwrap();
 
@@ -740,7 +743,7 @@ fn methods_are_tried_in_the_sdks_order() {
     let (method, token) = run(&without_pat);
     assert_eq!(method, Method::OAuth2);
     let token = token.unwrap();
-    assert_eq!(token.bearer.expose(), "env-access");
+    assert_eq!(token.credential.secret().expose(), "env-access");
     assert_eq!(token.refresh.unwrap().expose(), "env-refresh");
 
     let bearer: Vec<_> = without_pat
@@ -751,7 +754,7 @@ fn methods_are_tried_in_the_sdks_order() {
     let (method, token) = run(&bearer);
     assert_eq!(method, Method::Bearer);
     let token = token.unwrap();
-    assert_eq!(token.bearer.expose(), "env-access");
+    assert_eq!(token.credential.secret().expose(), "env-access");
     assert!(token.refresh.is_none());
 
     let basic: Vec<_> = bearer
@@ -762,7 +765,18 @@ fn methods_are_tried_in_the_sdks_order() {
     let (method, token) = run(&basic);
     assert_eq!(method, Method::Basic);
     let expected = base64::engine::general_purpose::STANDARD.encode("ann:ann-password");
-    assert_eq!(token.unwrap().bearer.expose(), format!("Basic {expected}"));
+    let credential = token.unwrap().credential;
+    assert_eq!(
+        credential,
+        Credential::Basic {
+            user: "ann".into(),
+            password: Secret::new("ann-password").unwrap()
+        }
+    );
+    assert_eq!(
+        credential.authorization().unwrap().expose(),
+        format!("Basic {expected}")
+    );
 
     let nothing: Vec<_> = basic
         .iter()
@@ -929,7 +943,7 @@ fn a_refused_refresh_rereads_the_file_and_loses_nothing() {
     // The refresh token was not lost: the next refresh works.
     let token = p.authenticate(&o).unwrap();
     assert_ne!(
-        token.bearer.expose(),
+        token.credential.secret().expose(),
         login["access_token"].as_str().unwrap()
     );
     assert_eq!(fx.oidc.stat(&["refresh_success"]), 1);
@@ -1003,7 +1017,7 @@ fn a_rejected_token_is_exchanged_again_on_reauthenticate() {
 }
 
 #[test]
-fn basic_credentials_are_handed_out_as_a_header_value() {
+fn basic_credentials_are_handed_out_as_a_header_value_never_as_a_token() {
     let fx = Fx::new(60);
     fx.api.configure(|c| {
         c.basic_user = Some("ann".into());
@@ -1014,9 +1028,23 @@ fn basic_credentials_are_handed_out_as_a_header_value() {
         fx.api.url()
     ));
     let auth = authenticate(&fx.options()).unwrap();
-    let value = auth.token().unwrap();
+    let value = auth.authorization().unwrap();
     let encoded = base64::engine::general_purpose::STANDARD.encode("ann:ann-s3cret");
     assert_eq!(value.expose(), format!("Basic {encoded}"));
+    // A user and password are no token: neither they nor the header value
+    // come out where a token is expected.
+    let err = auth.token().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("hubauth_authorization"), "{err}");
+    assert_no_secret(err.message(), &["ann-s3cret", &encoded]);
+    assert!(auth.with_token(|_| ()).is_err());
+    assert_eq!(
+        auth.credential().unwrap(),
+        Credential::Basic {
+            user: "ann".into(),
+            password: Secret::new("ann-s3cret").unwrap()
+        }
+    );
     assert_eq!(auth.username().as_deref(), Some("ann"));
     assert_eq!(auth.expires_at(), None);
     assert!(auth.check().unwrap());
@@ -1103,17 +1131,20 @@ fn the_profile_comes_from_the_option_dh_name_or_the_file() {
     o.set("validate", "false").unwrap();
     let pick = |env: &EnvMap, o: &Options| {
         let p = fx.provider(env, o);
-        (p.profile().to_string(), p.authenticate(o).unwrap().bearer)
+        (
+            p.profile().to_string(),
+            p.authenticate(o).unwrap().credential,
+        )
     };
     let (profile, token) = pick(&fx.env(&[]), &o);
     assert_eq!(
-        (profile.as_str(), token.expose()),
+        (profile.as_str(), token.secret().expose()),
         ("prod", tokens["prod"].as_str())
     );
     let dh_dev = fx.env(&[("DH_NAME", "dev")]);
     let (profile, token) = pick(&dh_dev, &o);
     assert_eq!(
-        (profile.as_str(), token.expose()),
+        (profile.as_str(), token.secret().expose()),
         ("dev", tokens["dev"].as_str())
     );
     let mut explicit = o.clone();
@@ -1312,7 +1343,11 @@ fn a_jwt_exp_wins_over_a_stale_dhcore_expires_at() {
     let mut o = fx.options();
     o.set("validate", "false").unwrap();
     let token = fx.provider(&fx.env(&[]), &o).authenticate(&o).unwrap();
-    assert_eq!(token.bearer.expose(), jwt, "no refresh was attempted");
+    assert_eq!(
+        token.credential.secret().expose(),
+        jwt,
+        "no refresh was attempted"
+    );
     assert_eq!(token.expires_at, Some(exp));
 }
 
@@ -1409,12 +1444,12 @@ fn a_missing_profile_takes_nothing_from_the_file() {
         ("DHCORE_ACCESS_TOKEN", &env_token),
     ]);
     let got = fx.provider(&env, &o).authenticate(&o).unwrap();
-    assert_eq!(got.bearer.expose(), env_token);
+    assert_eq!(got.credential.secret().expose(), env_token);
     // An existing profile inherits [DEFAULT] as ConfigParser does.
     o.set("profile", "prod").unwrap();
     let env = fx.env(&[("DHCORE_ENDPOINT", &fx.api.url())]);
     let got = fx.provider(&env, &o).authenticate(&o).unwrap();
-    assert_eq!(got.bearer.expose(), token);
+    assert_eq!(got.credential.secret().expose(), token);
     // save_token creates a new profile.
     o.set("profile", "staging").unwrap();
     fx.provider(&env, &o).save_token("tok-staging", &o).unwrap();

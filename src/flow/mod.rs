@@ -48,14 +48,9 @@ impl LoginContext {
             hook: options.hook.clone(),
             interactive: options.interactive_or(interactive_default),
             open_browser: options.open_browser,
-            // Options bound timeout_ms to a day; a directly assigned
-            // Duration::MAX must not panic here either.
-            deadline: {
-                let now = Instant::now();
-                now.checked_add(options.timeout)
-                    .or_else(|| now.checked_add(Duration::from_secs(86_400)))
-                    .unwrap_or(now)
-            },
+            // The call's deadline: every login poll, and each of the
+            // maxcount logins, draws on it (crate::scope).
+            deadline: crate::scope::deadline_within(options.timeout),
             poll_interval: options.poll_interval,
             pages: Mutex::new(Vec::new()),
         }

@@ -33,10 +33,12 @@
 //! `force` applies to the call that set it only ([`crate::auth`] never keeps
 //! it for later calls).
 //!
-//! Every call runs in the [`cancel`] scope of its options' cancel, inside
-//! the scope of the job that runs it, if any ([`crate::job`]): one triggered
-//! before the call ends it at once, one triggered during it ends its current
-//! wait (login poll, lock, request) with `Cancelled`.
+//! Every call runs in the [`scope`] of its options: their cancel (inside
+//! the scope of the job that runs it, if any, [`crate::job`]), CA roots,
+//! freshness policy and one deadline, `timeout_ms` from the call's start,
+//! that every request, lock wait and login poll of the call shares. A
+//! cancel triggered before the call ends it at once, one triggered during
+//! it ends its current wait (login poll, lock, request) with `Cancelled`.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -48,6 +50,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log;
 use crate::options::Options;
 use crate::provider::{Provider, Renewal, Verdict};
+use crate::scope;
 use crate::secret::Secret;
 use crate::store::fsutil::FileLock;
 use crate::token::{Token, unix_now};
@@ -70,8 +73,6 @@ pub trait Lifecycle: Send + Sync {
     fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token>;
     /// Asks the server whether `token` is good.
     fn check(&self, token: &Token, options: &Options) -> Result<bool>;
-    /// The whole Authorization header value for `token`.
-    fn authorization(&self, token: &Token) -> Result<Secret>;
     /// Stores a token the user obtained elsewhere.
     fn save_token(&self, token: &str, options: &Options) -> Result<()>;
     /// Forgets the stored token.
@@ -166,20 +167,22 @@ impl<P: Provider> Engine<P> {
         &self.hub
     }
 
-    /// Runs `call` (named `what`) in the scope of the options' cancel.
-    fn cancellable<T>(
+    /// Runs `call` (named `what`) in the call scope of `options`
+    /// ([`scope::enter_call`]): their cancel, CA roots, one deadline and
+    /// freshness policy for everything the call does.
+    fn in_call_scope<T>(
         &self,
         what: &str,
         options: &Options,
         call: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        let _scope = cancel::enter_within(options.cancel.as_ref());
+        let _scope = scope::enter_call(options);
         cancel::check(&format!("{what} for {}", self.hub.server()))?;
         call()
     }
 
     /// Locks every file of the hub, in a fixed order so two callers never
-    /// deadlock.
+    /// deadlock. The waits end by the call's deadline.
     fn lock(&self, options: &Options) -> Result<Vec<FileLock>> {
         let mut paths = self.hub.lock_paths();
         paths.sort();
@@ -190,14 +193,15 @@ impl<P: Provider> Engine<P> {
             .collect()
     }
 
+    /// Fresh under the call's freshness policy ([`scope::freshness`]).
     fn is_fresh(token: &Token, options: &Options) -> bool {
-        token.is_fresh_for(options.refresh_margin_s, options.min_valid_s)
+        scope::freshness(options).is_fresh(token, unix_now())
     }
 
     /// Still good enough to hand out although it is not fresh: it has not
     /// expired, and lasts the `min_valid_s` the caller asked for.
     fn still_works(token: &Token, options: &Options) -> bool {
-        token.is_unexpired_at(unix_now().saturating_add(options.min_valid_s))
+        scope::freshness(options).still_works(token, unix_now())
     }
 
     /// A token the caller gave, checked with the server when `validate`.
@@ -258,7 +262,7 @@ impl<P: Provider> Engine<P> {
             let usable = self
                 .hub
                 .token(&stored, options)
-                .filter(|t| !rejected.contains(&t.bearer));
+                .filter(|t| !rejected.contains(t.credential.secret()));
             let Some(candidate) = usable else {
                 // Nothing to hand out as it is: renew, else log in.
                 drop(stored);
@@ -312,7 +316,7 @@ impl<P: Provider> Engine<P> {
                         "{} rejected the stored token; getting another",
                         self.hub.server()
                     ));
-                    rejected.push(candidate.bearer.clone());
+                    rejected.push(candidate.credential.secret().clone());
                 }
             }
             if self.hub.renews_rejected() {
@@ -410,7 +414,7 @@ impl<P: Provider> Engine<P> {
     /// never left.
     ///
     /// A single-use credential, once sent, is not given up to a cancel: the
-    /// request runs to its reply (bounded by timeout_ms) and the rotated
+    /// request runs to its reply (bounded by the call's deadline) and the rotated
     /// token is saved, since a cut request may have been acted on and its
     /// credential would be lost for every holder in the process (a job
     /// cancelled mid-refresh would log the user out). A cancel triggered
@@ -427,7 +431,7 @@ impl<P: Provider> Engine<P> {
                     unpresent(self.hub.server(), secret);
                     return Err(e.unsent());
                 }
-                Some(cancel::enter(None))
+                Some(scope::enter_uncancellable())
             }
             None => None,
         };
@@ -448,7 +452,7 @@ impl<P: Provider> Engine<P> {
     ) -> Option<Token> {
         self.hub
             .token(stored, options)
-            .filter(|t| !skip.contains(&t.bearer) && Self::is_fresh(t, options))
+            .filter(|t| !skip.contains(t.credential.secret()) && Self::is_fresh(t, options))
     }
 
     /// A login, tried up to `maxcount` times, its grant saved under the lock.
@@ -580,7 +584,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
     }
 
     fn authenticate(&self, options: &Options) -> Result<Token> {
-        self.cancellable("authenticate", options, || {
+        self.in_call_scope("authenticate", options, || {
             if let Some((secret, source)) = self.hub.given(options) {
                 return self.use_given(secret, source, options);
             }
@@ -592,8 +596,8 @@ impl<P: Provider> Lifecycle for Engine<P> {
         if self.hub.given(options).is_some() {
             return Ok(current.clone());
         }
-        self.cancellable("refresh", options, || {
-            match self.renew_locked(options, std::slice::from_ref(&current.bearer))? {
+        self.in_call_scope("refresh", options, || {
+            match self.renew_locked(options, std::slice::from_ref(current.credential.secret()))? {
                 Renewed::Token(token) => {
                     let token = self.same_user(token, current, options)?;
                     self.lasts_long_enough(&token, options)?;
@@ -609,7 +613,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
     }
 
     fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
-        let token = self.cancellable("reauthenticate", options, || {
+        let token = self.in_call_scope("reauthenticate", options, || {
             match self.hub.given(options) {
                 Some((secret, source)) => self.use_given(secret, source, options),
                 None => self.obtain(options, options.force),
@@ -624,7 +628,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
     }
 
     fn check(&self, token: &Token, options: &Options) -> Result<bool> {
-        let verdict = self.cancellable("check", options, || self.hub.check(token, options))?;
+        let verdict = self.in_call_scope("check", options, || self.hub.check(token, options))?;
         match verdict {
             Verdict::Valid { .. } => Ok(true),
             Verdict::Rejected => Ok(false),
@@ -635,19 +639,15 @@ impl<P: Provider> Lifecycle for Engine<P> {
         }
     }
 
-    fn authorization(&self, token: &Token) -> Result<Secret> {
-        self.hub.authorization(token)
-    }
-
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {
-        self.cancellable("save_token", options, || {
+        self.in_call_scope("save_token", options, || {
             let _lock = self.lock(options)?;
             self.hub.save_token(token, options)
         })
     }
 
     fn logout(&self, options: &Options) -> Result<()> {
-        self.cancellable("logout", options, || {
+        self.in_call_scope("logout", options, || {
             let _lock = self.lock(options)?;
             self.hub.logout(options)
         })

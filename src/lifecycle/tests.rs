@@ -133,13 +133,18 @@ impl Provider for FakeHub {
 
     fn check(&self, token: &Token, _options: &Options) -> Result<Verdict> {
         let rejected = self.rejected.lock().unwrap();
-        Ok(if rejected.iter().any(|r| r == token.bearer.expose()) {
-            Verdict::Rejected
-        } else {
-            Verdict::Valid {
-                username: Some("ada".into()),
-            }
-        })
+        Ok(
+            if rejected
+                .iter()
+                .any(|r| r == token.credential.secret().expose())
+            {
+                Verdict::Rejected
+            } else {
+                Verdict::Valid {
+                    username: Some("ada".into()),
+                }
+            },
+        )
     }
 
     fn discard(&self, _stored: &Record, _options: &Options) -> Result<()> {
@@ -200,7 +205,7 @@ fn a_stale_token_is_renewed_once_and_saved() {
     e.provider()
         .script_renewal(Ok(fresh("a2", &unique("r"))), None);
     let token = e.authenticate(&options()).unwrap();
-    assert_eq!(token.bearer.expose(), "a2");
+    assert_eq!(token.credential.secret().expose(), "a2");
     assert_eq!(e.provider().presented(), vec![r1]);
     assert_eq!(e.provider().logins.load(Ordering::SeqCst), 0);
 }
@@ -239,7 +244,11 @@ fn a_renewal_answered_502_is_never_sent_again() {
         ErrorKind::Server
     );
     assert_eq!(
-        e.refresh(&current, &options()).unwrap().bearer.expose(),
+        e.refresh(&current, &options())
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
         "c2"
     );
     assert_eq!(e.provider().presented(), vec![r3.clone(), r3]);
@@ -249,8 +258,22 @@ fn a_renewal_answered_502_is_never_sent_again() {
     let (_dir, e) = engine(Some(stale("b1", &r2)));
     e.provider()
         .script_renewal(Err(Error::server("token refresh: HTTP 502")), None);
-    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b1");
-    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b1");
+    assert_eq!(
+        e.authenticate(&options())
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        "b1"
+    );
+    assert_eq!(
+        e.authenticate(&options())
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        "b1"
+    );
     assert_eq!(e.provider().presented(), vec![r2], "presented once");
 }
 
@@ -264,7 +287,14 @@ fn a_request_that_never_left_keeps_the_credential_usable() {
         .script_renewal(Ok(fresh("a2", &unique("r"))), None);
     let err = e.authenticate(&options()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Network);
-    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "a2");
+    assert_eq!(
+        e.authenticate(&options())
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        "a2"
+    );
     assert_eq!(e.provider().presented(), vec![r1.clone(), r1]);
 
     // A token that still works is handed out when no renewal could start.
@@ -272,7 +302,14 @@ fn a_request_that_never_left_keeps_the_credential_usable() {
     let (_dir, e) = engine(Some(stale("b1", &r2)));
     e.provider()
         .script_renewal(Err(Error::network("connection refused").unsent()), None);
-    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b1");
+    assert_eq!(
+        e.authenticate(&options())
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        "b1"
+    );
 }
 
 #[test]
@@ -287,7 +324,14 @@ fn a_definite_refusal_spends_nothing() {
         .script_renewal(Ok(fresh("a2", &unique("r"))), None);
     let err = e.authenticate(&options()).unwrap_err();
     assert!(err.message().contains("invalid_grant"), "{err}");
-    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "a2");
+    assert_eq!(
+        e.authenticate(&options())
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        "a2"
+    );
     assert_eq!(e.provider().presented(), vec![r1.clone(), r1]);
 }
 
@@ -305,7 +349,7 @@ fn after_a_refused_renewal_the_store_is_read_again() {
     e.provider()
         .script_renewal(Ok(fresh("a3", &unique("r"))), None);
     let token = e.authenticate(&options()).unwrap();
-    assert_eq!(token.bearer.expose(), "a3");
+    assert_eq!(token.credential.secret().expose(), "a3");
     assert_eq!(e.provider().presented(), vec![r1, r2]);
 
     // It stored a fresh token instead: that one is used, with no request.
@@ -315,7 +359,14 @@ fn after_a_refused_renewal_the_store_is_read_again() {
         Err(Error::authentication("invalid_grant")),
         Some(fresh("b2", &unique("r"))),
     );
-    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b2");
+    assert_eq!(
+        e.authenticate(&options())
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        "b2"
+    );
     assert_eq!(e.provider().presented(), vec![r3]);
 }
 
@@ -336,7 +387,14 @@ fn the_second_try_with_a_rotated_token_spends_it_only_when_it_may_be_spent() {
         .script_renewal(Ok(fresh("a3", &unique("r"))), None);
     let err = e.authenticate(&options()).unwrap_err();
     assert!(err.message().contains("invalid_grant"), "{err}");
-    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "a3");
+    assert_eq!(
+        e.authenticate(&options())
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        "a3"
+    );
     assert_eq!(e.provider().presented(), vec![r1, r2.clone(), r2]);
 
     // The second try's request never left: an error of its own, and r2
@@ -353,7 +411,14 @@ fn the_second_try_with_a_rotated_token_spends_it_only_when_it_may_be_spent() {
         .script_renewal(Ok(fresh("b3", &unique("r"))), None);
     let err = e.authenticate(&options()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Network, "{err}");
-    assert_eq!(e.authenticate(&options()).unwrap().bearer.expose(), "b3");
+    assert_eq!(
+        e.authenticate(&options())
+            .unwrap()
+            .credential
+            .secret()
+            .expose(),
+        "b3"
+    );
     assert_eq!(e.provider().presented(), vec![r3, r4.clone(), r4]);
 
     // A 502 on the second try: r2 may be spent and is never sent again.
@@ -381,7 +446,7 @@ fn only_logins_are_tried_again() {
         answers.push_back(Ok(fresh("a1", &unique("r"))));
     }
     let token = e.authenticate(&options()).unwrap();
-    assert_eq!(token.bearer.expose(), "a1");
+    assert_eq!(token.credential.secret().expose(), "a1");
     assert_eq!(hub.logins.load(Ordering::SeqCst), 3);
 
     let mut once = options();
@@ -407,7 +472,10 @@ fn force_skips_the_store_and_a_rejected_token_is_renewed() {
         .push_back(Ok(fresh("a2", &unique("r"))));
     let mut force = options();
     force.set("force", "true").unwrap();
-    assert_eq!(e.authenticate(&force).unwrap().bearer.expose(), "a2");
+    assert_eq!(
+        e.authenticate(&force).unwrap().credential.secret().expose(),
+        "a2"
+    );
     assert_eq!(e.provider().logins.load(Ordering::SeqCst), 1);
 
     // With validate, a fresh token the server rejects is renewed.
@@ -419,7 +487,7 @@ fn force_skips_the_store_and_a_rejected_token_is_renewed() {
     let mut validate = options();
     validate.set("validate", "true").unwrap();
     let token = e.authenticate(&validate).unwrap();
-    assert_eq!(token.bearer.expose(), "b2");
+    assert_eq!(token.credential.secret().expose(), "b2");
     assert_eq!(token.username.as_deref(), Some("ada"));
     assert_eq!(e.provider().presented(), vec![r1]);
 }
@@ -429,7 +497,10 @@ fn a_given_token_touches_no_store() {
     let (_dir, e) = engine(Some(stale("a1", &unique("r"))));
     let mut given = options();
     given.set("token", "mine").unwrap();
-    assert_eq!(e.authenticate(&given).unwrap().bearer.expose(), "mine");
+    assert_eq!(
+        e.authenticate(&given).unwrap().credential.secret().expose(),
+        "mine"
+    );
     assert!(e.provider().presented().is_empty());
     given.set("validate", "true").unwrap();
     e.provider().rejected.lock().unwrap().push("mine".into());
@@ -449,7 +520,10 @@ fn min_valid_s_renews_early_and_says_when_it_cannot_be_met() {
     let mut o = options();
     o.set("refresh_margin_s", "0").unwrap();
     o.set("min_valid_s", "60").unwrap();
-    assert_eq!(e.authenticate(&o).unwrap().bearer.expose(), "a2");
+    assert_eq!(
+        e.authenticate(&o).unwrap().credential.secret().expose(),
+        "a2"
+    );
     assert_eq!(e.provider().presented(), vec![r1]);
 
     // The server's tokens last an hour: two hours cannot be had.

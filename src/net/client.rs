@@ -32,15 +32,13 @@
 //! unreadable `ca_file` is an error (the user asked for it by name). One
 //! client is kept per set of root files, usually one per process.
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use crate::env::{Env, non_empty, process_env};
+use crate::env::{Env, non_empty};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::options::{Options, ProviderKind};
@@ -170,34 +168,6 @@ impl Roots {
             variables.join(", ")
         )
     }
-}
-
-thread_local! {
-    static SCOPE: RefCell<Option<Arc<Roots>>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` with the roots of `options` for every request it sends on this
-/// thread (the provider's variables and `ca_file`). Scopes nest; the outer
-/// one is back when `f` returns or panics.
-pub fn with_roots_of<R>(options: &Options, f: impl FnOnce() -> R) -> R {
-    let roots = Arc::new(Roots::for_options(options, &process_env));
-    struct Restore(Option<Arc<Roots>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let previous = self.0.take();
-            SCOPE.with(|s| *s.borrow_mut() = previous);
-        }
-    }
-    let _restore = Restore(SCOPE.with(|s| s.borrow_mut().replace(roots)));
-    f()
-}
-
-/// The roots for a request sent now on this thread: the scope's, else the
-/// variables of every provider.
-pub(crate) fn current_roots() -> Arc<Roots> {
-    SCOPE
-        .with(|s| s.borrow().clone())
-        .unwrap_or_else(|| Arc::new(Roots::for_provider(None, None, &process_env)))
 }
 
 /// A client with the proxies of `env` and the extra `roots`.

@@ -75,6 +75,7 @@ use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
 use crate::provider::{Provider, Verdict};
+use crate::scope;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::cave_json::{self, SecretFile};
@@ -258,7 +259,7 @@ impl Cave {
     /// The datastack's local server's file, from the info service; None
     /// without a datastack, or (with a warning) when the service does not say
     /// or there is no secrets directory to put it in.
-    fn local_server_file(&self, token: &str, options: &Options) -> Option<PathBuf> {
+    fn local_server_file(&self, token: &str) -> Option<PathBuf> {
         let datastack = self.datastack.as_deref()?;
         let Some(dir) = &self.dir else {
             log::warn(&format!(
@@ -270,7 +271,7 @@ impl Cave {
         let encoded: String = url::form_urlencoded::byte_serialize(datastack.as_bytes()).collect();
         let path = format!("/info/api/v2/datastack/full/{encoded}");
         let local = self
-            .get(&path, token, options)
+            .get(&path, token)
             .ok()
             .filter(|r| r.status == 200)
             .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
@@ -320,21 +321,21 @@ impl Cave {
         Ok(None)
     }
 
-    fn get(&self, path: &str, token: &str, options: &Options) -> Result<net::Response> {
+    fn get(&self, path: &str, token: &str) -> Result<net::Response> {
         net::send(
             Request::get(self.server.join(path))
                 .bearer(token)
                 .header("cookie", format!("middle_auth_token={token}"))
                 .header("accept", "application/json")
-                .deadline(options.deadline()),
+                .deadline(scope::deadline()),
         )
     }
 
     /// `GET /auth/api/v1/user/cache`: 200 valid (the user named from its
     /// record), 401/403 rejected.
-    fn ask(&self, token: &str, options: &Options) -> Result<Verdict> {
+    fn ask(&self, token: &str) -> Result<Verdict> {
         let path = format!("{API}/user/cache");
-        let response = self.get(&path, token, options)?;
+        let response = self.get(&path, token)?;
         match response.status {
             200 => Ok(Verdict::Valid {
                 username: Self::username(serde_json::from_slice(&response.body).ok()),
@@ -437,8 +438,8 @@ impl Provider for Cave {
         Ok(grant)
     }
 
-    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        self.ask(token.bearer.expose(), options)
+    fn check(&self, token: &Token, _options: &Options) -> Result<Verdict> {
+        self.ask(token.credential.token()?.expose())
     }
 
     /// A saved token the server rejects is the user's to replace.
@@ -469,7 +470,7 @@ impl Provider for Cave {
         if token.is_empty() {
             return Err(Error::invalid_argument("the token is empty"));
         }
-        let local = self.local_server_file(&token, options);
+        let local = self.local_server_file(&token);
         let files = self.save_files(local);
         let mut contents = Vec::with_capacity(files.len());
         let mut files = files;

@@ -41,6 +41,7 @@ use crate::log;
 use crate::net::{self, Request};
 use crate::options::Options;
 use crate::provider::{Provider, Verdict};
+use crate::scope;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::dagshub_yaml::{CachedToken, TokenCache, TokenType};
@@ -149,13 +150,13 @@ impl DagsHub {
     /// `GET <host>/api/v1/user` (redirects followed): valid when 200 and the
     /// JSON has `login` and `username`; 401/403 reject the token; anything
     /// else is an error that says nothing about the token.
-    fn api_user(&self, token: &str, options: &Options) -> Result<Verdict> {
+    fn api_user(&self, token: &str) -> Result<Verdict> {
         let what = format!("GET {}", self.user_url());
         let response = net::send(
             Request::get(self.user_url())
                 .bearer(token)
                 .header("accept", "application/json")
-                .deadline(options.deadline()),
+                .deadline(scope::deadline()),
         )?;
         match response.status {
             200 => {
@@ -297,8 +298,8 @@ impl Provider for DagsHub {
         Ok(cached_token(&grant))
     }
 
-    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        self.api_user(token.bearer.expose(), options)
+    fn check(&self, token: &Token, _options: &Options) -> Result<Verdict> {
+        self.api_user(token.credential.token()?.expose())
     }
 
     /// A token the server rejected leaves the cache (after reading the file
@@ -334,7 +335,7 @@ impl Provider for DagsHub {
         }
         let secret = Secret::new(token)?;
         if options.validate
-            && let Verdict::Rejected = self.api_user(token, options)?
+            && let Verdict::Rejected = self.api_user(token)?
         {
             return Err(Error::authentication(format!(
                 "{} rejected the token; it was not saved",

@@ -61,6 +61,7 @@ use crate::log;
 use crate::net::{self, Body, Request};
 use crate::options::Options;
 use crate::provider::{Provider, Renewal, Verdict};
+use crate::scope;
 use crate::secret::Secret;
 use crate::server::{ServerUrl, require_secure};
 use crate::store::fsutil;
@@ -166,7 +167,7 @@ impl JuliaHub {
             && let Ok(id_token) = stored.to_token()
             && let Ok(ApiAnswer::Valid {
                 username: Some(name),
-            }) = self.ask_api(&id_token, options)
+            }) = self.ask_api(&id_token)
         {
             stored.set("user_name", toml::Value::String(name));
         }
@@ -194,12 +195,12 @@ impl JuliaHub {
 
     /// `GET /api/v1`. A 200 is valid whatever its body (JuliaHub.jl's check
     /// looks at the status only); the username comes from it when it has one.
-    fn api_v1(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {
+    fn api_v1(&self, token: &Token) -> Result<ApiAnswer> {
         let response = net::send(
             Request::get(self.server.join("/api/v1"))
-                .bearer(token.bearer.expose())
+                .bearer(token.credential.token()?.expose())
                 .header("accept", "application/json")
-                .deadline(options.deadline()),
+                .deadline(scope::deadline()),
         )?;
         match response.status {
             200 => {
@@ -215,16 +216,16 @@ impl JuliaHub {
 
     /// What JuliaHub's API says about an id_token: `/api/v1`, or on a server
     /// without it the legacy endpoints.
-    fn ask_api(&self, id_token: &Token, options: &Options) -> Result<ApiAnswer> {
-        match self.api_v1(id_token, options)? {
-            ApiAnswer::Status(404) => self.legacy_check(id_token, options),
+    fn ask_api(&self, id_token: &Token) -> Result<ApiAnswer> {
+        match self.api_v1(id_token)? {
+            ApiAnswer::Status(404) => self.legacy_check(id_token),
             answer => Ok(answer),
         }
     }
 
     /// A JuliaHub before 6.2 (no `/api/v1`): GraphQL names the user; when it
     /// cannot, `app/config/nodespecs/info` says whether the token is good.
-    fn legacy_check(&self, token: &Token, options: &Options) -> Result<ApiAnswer> {
+    fn legacy_check(&self, token: &Token) -> Result<ApiAnswer> {
         let query = json!({
             "variables": {},
             "operationName": null,
@@ -232,10 +233,10 @@ impl JuliaHub {
         });
         let response = net::send(
             Request::post(self.server.join("/v1/graphql"), Body::Json(query))
-                .bearer(token.bearer.expose())
+                .bearer(token.credential.token()?.expose())
                 .header("x-hasura-role", "jhuser")
                 .header("accept", "application/json")
-                .deadline(options.deadline()),
+                .deadline(scope::deadline()),
         )?;
         match response.status {
             200 => {
@@ -254,9 +255,9 @@ impl JuliaHub {
         }
         let response = net::send(
             Request::get(self.server.join("/app/config/nodespecs/info"))
-                .bearer(token.bearer.expose())
+                .bearer(token.credential.token()?.expose())
                 .header("accept", "application/json")
-                .deadline(options.deadline()),
+                .deadline(scope::deadline()),
         )?;
         Ok(match response.status {
             200 => ApiAnswer::Valid { username: None },
@@ -476,7 +477,7 @@ impl Provider for JuliaHub {
             ));
         };
         let refresh_url = stored.refresh_url().unwrap_or_default();
-        let reply = pkg_refresh::refresh(refresh_url, &refresh_token, options.deadline())?;
+        let reply = pkg_refresh::refresh(refresh_url, &refresh_token, scope::deadline())?;
         let moved_to = reply
             .get("refresh_url")
             .and_then(toml::Value::as_str)
@@ -524,7 +525,7 @@ impl Provider for JuliaHub {
             let stored = pkg_toml::load(&self.path)?;
             let beside = stored.filter(|s| {
                 s.table().get("access_token").and_then(toml::Value::as_str)
-                    == Some(token.bearer.expose())
+                    == token.credential.bearer().map(Secret::expose)
             });
             match beside.map(|s| s.to_token()) {
                 Some(Ok(t)) => {
@@ -536,7 +537,7 @@ impl Provider for JuliaHub {
         } else {
             token
         };
-        match self.ask_api(token, options)? {
+        match self.ask_api(token)? {
             ApiAnswer::Valid { username } => Ok(Verdict::Valid { username }),
             ApiAnswer::Unauthorized => Ok(Verdict::Rejected),
             ApiAnswer::Status(status) => Err(Error::server(format!(

@@ -107,11 +107,6 @@ pub trait Provider: Send + Sync + 'static {
         ))
     }
 
-    /// The whole value of the Authorization header that carries `token`.
-    fn authorization(&self, token: &Token) -> Result<Secret> {
-        Secret::from_string(format!("Bearer {}", token.bearer.expose()))
-    }
-
     /// Stores a token the user obtained elsewhere. The lock is held.
     fn save_token(&self, token: &str, options: &Options) -> Result<()>;
 

@@ -50,6 +50,7 @@ use crate::options::{LoginFlow, Options};
 use crate::progress;
 use crate::provider::{Provider, Renewal, Verdict};
 use crate::reply::TokenReply;
+use crate::scope;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::fsutil;
@@ -97,8 +98,8 @@ impl Oidc {
         &self.path
     }
 
-    fn discovery(&self, options: &Options) -> Result<Arc<Discovery>> {
-        discovery::discover(&self.issuer, options.deadline())
+    fn discovery(&self) -> Result<Arc<Discovery>> {
+        discovery::discover(&self.issuer, scope::deadline())
     }
 
     fn is_confidential(&self) -> bool {
@@ -135,20 +136,20 @@ impl Oidc {
 
     /// The client credentials grant.
     fn client_credentials(&self, options: &Options) -> Result<OidcGrant> {
-        let endpoint = self.discovery(options)?.token_endpoint.clone();
+        let endpoint = self.discovery()?.token_endpoint.clone();
         let issued_at = unix_now();
         let reply = client_credentials::request(
             &endpoint,
             &self.client,
             options.scope.as_deref(),
-            options.deadline(),
+            scope::deadline(),
         )?;
         Ok(OidcGrant::Reply(reply, issued_at))
     }
 
     /// Exchanges `subject_token` (RFC 8693).
     fn exchange(&self, subject_token: &Secret, options: &Options) -> Result<OidcGrant> {
-        let endpoint = self.discovery(options)?.token_endpoint.clone();
+        let endpoint = self.discovery()?.token_endpoint.clone();
         let issued_at = unix_now();
         let subject = Subject {
             token: subject_token,
@@ -164,7 +165,7 @@ impl Oidc {
             &self.client,
             &subject,
             options.scope.as_deref(),
-            options.deadline(),
+            scope::deadline(),
         )?;
         Ok(OidcGrant::Reply(reply, issued_at))
     }
@@ -187,7 +188,7 @@ impl Oidc {
     /// The interactive login `flow` names (see the module doc for `auto`).
     fn interactive_login(&self, options: &Options) -> Result<OidcGrant> {
         let ctx = self.login_context(options)?;
-        let found = self.discovery(options)?;
+        let found = self.discovery()?;
         let browser = match options.flow {
             LoginFlow::Device => false,
             LoginFlow::Browser => true,
@@ -264,14 +265,15 @@ impl Oidc {
 
     /// Asks the issuer about `token`: introspection when offered (and allowed
     /// for this client), else userinfo. None when it offers neither.
-    fn inspect(&self, token: &Token, options: &Options) -> Result<Option<Inspection>> {
-        let found = self.discovery(options)?;
-        let deadline = options.deadline();
+    fn inspect(&self, token: &Token) -> Result<Option<Inspection>> {
+        let found = self.discovery()?;
+        let deadline = scope::deadline();
+        let token = token.credential.token()?;
         if let Some(endpoint) = &found.introspection_endpoint
             && let Some(answer) = introspect::introspect(
                 endpoint,
                 &self.client,
-                &token.bearer,
+                token,
                 Some("access_token"),
                 deadline,
             )?
@@ -279,7 +281,7 @@ impl Oidc {
             return Ok(Some(answer));
         }
         match &found.userinfo_endpoint {
-            Some(endpoint) => introspect::userinfo(endpoint, &token.bearer, deadline).map(Some),
+            Some(endpoint) => introspect::userinfo(endpoint, token, deadline).map(Some),
             None => Ok(None),
         }
     }
@@ -288,8 +290,8 @@ impl Oidc {
     /// ends the whole grant), then the access token. False when the issuer
     /// offers no revocation, in its discovery document or its RFC 8414
     /// metadata.
-    fn revoke_stored(&self, stored: &OidcToken, options: &Options) -> Result<bool> {
-        let deadline = options.deadline();
+    fn revoke_stored(&self, stored: &OidcToken) -> Result<bool> {
+        let deadline = scope::deadline();
         let Some(endpoint) = discovery::revocation_endpoint(&self.issuer, deadline)? else {
             return Ok(false);
         };
@@ -372,14 +374,14 @@ impl Provider for Oidc {
         let Some(refresh_token) = stored.refresh_token() else {
             return self.client_credentials(options);
         };
-        let endpoint = self.discovery(options)?.token_endpoint.clone();
+        let endpoint = self.discovery()?.token_endpoint.clone();
         let issued_at = unix_now();
         let reply = refresh::refresh(
             &endpoint,
             &self.client,
             &refresh_token,
             None,
-            options.deadline(),
+            scope::deadline(),
         )?;
         let mut renewed = stored.clone();
         renewed.apply_refresh(&reply, issued_at);
@@ -410,8 +412,8 @@ impl Provider for Oidc {
         }
     }
 
-    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        Ok(match self.inspect(token, options)? {
+    fn check(&self, token: &Token, _options: &Options) -> Result<Verdict> {
+        Ok(match self.inspect(token)? {
             Some(Inspection::Active { username }) => Verdict::Valid { username },
             Some(Inspection::Inactive) => Verdict::Rejected,
             None => Verdict::Unknown,
@@ -481,10 +483,10 @@ impl Provider for Oidc {
     /// An issuer that offers no revocation at all is said so (a warning,
     /// which the CLI prints, and a progress line for a job's host): the user
     /// asked to log out, and the tokens stay valid there until they expire.
-    fn logout(&self, options: &Options) -> Result<()> {
+    fn logout(&self, _options: &Options) -> Result<()> {
         // A file we cannot read, or one of another issuer, is deleted unrevoked.
         if let Ok(Some(stored)) = self.load_record() {
-            match self.revoke_stored(&stored, options) {
+            match self.revoke_stored(&stored) {
                 Ok(true) => {}
                 Ok(false) => {
                     let note = format!(

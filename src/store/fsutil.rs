@@ -414,8 +414,9 @@ pub struct FileLock {
 }
 
 impl FileLock {
-    /// Waits for the lock until `timeout` has passed, or until the call's
-    /// cancel is triggered ([`crate::cancel`]; a free lock is taken anyway).
+    /// Waits for the lock until `timeout` has passed or the call's deadline
+    /// ([`crate::scope`]), whichever comes first, or until the call's cancel
+    /// is triggered ([`crate::cancel`]; a free lock is taken anyway).
     pub fn acquire(token_file: &Path, timeout: Duration) -> Result<FileLock> {
         let path = lock_path(token_file);
         ensure_dir(&parent_dir(&path))?;
@@ -461,7 +462,9 @@ impl FileLock {
         if !trusted_owner(meta.uid()) {
             return Err(not_owned(&path, "a lock file", meta.uid()));
         }
-        let deadline = Instant::now() + timeout;
+        // Never past the deadline of the call that waits (crate::scope).
+        let started = Instant::now();
+        let deadline = crate::scope::deadline_within(timeout);
         let mut pause = Duration::from_millis(1);
         loop {
             match file.try_lock() {
@@ -475,7 +478,7 @@ impl FileLock {
                 return Err(Error::timeout(format!(
                     "another process held {} for more than {:.1} s",
                     path.display(),
-                    timeout.as_secs_f64()
+                    started.elapsed().as_secs_f64()
                 )));
             }
             crate::cancel::sleep(pause, &format!("waiting for {}", path.display()))?;

@@ -13,7 +13,7 @@ use crate::reply::{TokenReply, may_change};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::{fsutil, toml_file};
-use crate::token::Token;
+use crate::token::{Credential, Token};
 
 /// The fields a token reply sets (each one that [`may_change`] allows);
 /// everything else in the file, `issuer` and `client_id` above all, is kept.
@@ -179,7 +179,7 @@ impl OidcToken {
             .access_token()
             .ok_or_else(|| Error::format("the stored token has no access_token"))?;
         Ok(Token {
-            bearer: Secret::new(access)?,
+            credential: Credential::Bearer(Secret::new(access)?),
             refresh: self.refresh_token(),
             expires_at: self.expires_at(),
             lifetime: self.number("expires_in").filter(|s| *s > 0),
@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(t.expires_at(), Some(1060));
         t.apply_refresh(&reply(r#"{"access_token":"a2","expires_in":60}"#), 2000);
         let token = t.to_token().unwrap();
-        assert_eq!(token.bearer.expose(), "a2");
+        assert_eq!(token.credential.secret().expose(), "a2");
         assert_eq!(token.refresh.unwrap().expose(), "r1");
         assert_eq!(token.expires_at, Some(2060));
         assert_eq!(token.lifetime, Some(60));

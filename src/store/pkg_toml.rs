@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::reply::may_change;
 use crate::secret::Secret;
 use crate::store::{fsutil, toml_file};
-use crate::token::Token;
+use crate::token::{Credential, Token};
 
 /// The first depot, as Julia's `DEPOT_PATH[1]` (see the module doc).
 pub fn depot() -> Result<PathBuf> {
@@ -219,7 +219,7 @@ impl PkgToken {
             .string(field)
             .ok_or_else(|| Error::format(format!("the token has no {field}")))?;
         Ok(Token {
-            bearer: Secret::new(bearer)?,
+            credential: Credential::Bearer(Secret::new(bearer)?),
             refresh: self.string("refresh_token").map(Secret::new).transpose()?,
             expires_at: self.expires_at(),
             lifetime: self.number("expires_in").map(|s| s as i64),
@@ -365,7 +365,7 @@ custom_field = "kept"
         // min(1700000000, mtime + 86400)
         assert_eq!(t.expires_at(), Some(1_700_000_000));
         let token = t.to_token().unwrap();
-        assert_eq!(token.bearer.expose(), "idt");
+        assert_eq!(token.credential.secret().expose(), "idt");
         assert_eq!(token.username.as_deref(), Some("alice"));
         assert!(t.to_toml().contains("custom_field = \"kept\""));
     }
@@ -384,7 +384,7 @@ custom_field = "kept"
         let reply: toml::Table = "id_token = \"new\"\nexpires_in = 100\n".parse().unwrap();
         t.apply_reply(reply, 5000);
         assert_eq!(t.expires_at(), Some(5100));
-        assert_eq!(t.to_token().unwrap().bearer.expose(), "new");
+        assert_eq!(t.to_token().unwrap().credential.secret().expose(), "new");
         assert_eq!(
             t.refresh_url(),
             Some("https://juliahub.com/auth/renew/token.toml/v2/")

@@ -10,7 +10,7 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use hubauth::server::ServerUrl;
-use hubauth::{Error, ErrorKind, Result};
+use hubauth::{Credential, Error, ErrorKind, Result};
 
 use crate::Global;
 
@@ -126,21 +126,29 @@ fn get(g: &Global, request: &[(String, String)]) -> Result<()> {
             return Ok(());
         }
     };
-    let username = auth.username().unwrap_or_else(|| "oauth2".to_string());
+    let credential = match auth.credential() {
+        Ok(credential) => credential,
+        Err(e) => {
+            eprintln!("hubauth: {}", hubauth::log::escape(e.message()));
+            return Ok(());
+        }
+    };
+    // git sends the pair as HTTP Basic: a token with the account's name, or
+    // Basic credentials as they are.
+    let (username, secret) = match &credential {
+        Credential::Bearer(token) => (
+            auth.username().unwrap_or_else(|| "oauth2".to_string()),
+            token,
+        ),
+        Credential::Basic { user, password } => (user.clone(), password),
+    };
     // A user named in the remote URL that is not ours: not our credential.
     if let Some(wanted) = field(request, "username")
         && wanted != username
     {
         return Ok(());
     }
-    let token = match auth.token() {
-        Ok(token) => token,
-        Err(e) => {
-            eprintln!("hubauth: {}", hubauth::log::escape(e.message()));
-            return Ok(());
-        }
-    };
-    let value = token.expose();
+    let value = secret.expose();
     if value.contains(['\n', '\r', '\0']) || username.contains(['\n', '\r', '\0']) {
         return Ok(());
     }

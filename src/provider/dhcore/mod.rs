@@ -53,14 +53,15 @@
 //! 5. nothing: `NoCredentials` (a deployment without authentication needs
 //!    no hubauth: its requests carry no Authorization header).
 //!
-//! What `token()` hands out is the value a request needs, in the form its
-//! method needs:
-//! - methods 1-3: the bare access token (send `Authorization: Bearer <token>`),
-//!   like every other provider;
-//! - method 4: the whole `Authorization` header value, `Basic
-//!   base64(user:password)` (RFC 7617, UTF-8). There is no token to hand out,
-//!   and a caller cannot tell a bare token from Basic credentials, so the
-//!   scheme comes with them: send `Authorization: <value>` as is.
+//! The credential `token()` gives the engine is typed
+//! ([`Credential`](crate::token::Credential)):
+//! - methods 1-3: `Bearer`, the bare access token, like every other provider;
+//! - method 4: `Basic { user, password }`, sent as `Authorization: Basic
+//!   base64(user:password)` (RFC 7617, UTF-8). There is no token to hand
+//!   out: `hubauth_token` and `Authentication::token` refuse
+//!   (`InvalidArgument`) and say to use `hubauth_authorization`, which
+//!   renders the header value; `git-credential` gives git the user and
+//!   password.
 //!
 //! When the file's credentials fail (the server rejects them and they
 //! cannot be renewed, or renewing them fails), the environment's `DHCORE_*`
@@ -74,9 +75,8 @@
 //! DigitalHub workspaces inject fresh tokens in the environment while an
 //! old `~/.dhcore.ini` persists in the home directory.
 //!
-//! So a caller that supports every method sends `Authorization: <value>`
-//! when the value starts with `Basic `, else `Authorization: Bearer <value>`
-//! (an access token never contains a space).
+//! So a caller that supports every method asks for the header value
+//! (`hubauth_authorization`) and sends it as is.
 //!
 //! Token replies are written to the profile's section with the SDK's names
 //! (`access_token` → `dhcore_access_token`, `refresh_token` →
@@ -134,20 +134,11 @@ use crate::net::{self, Request};
 use crate::options::Options;
 use crate::provider::{Provider, Renewal, Verdict};
 use crate::reply::TokenReply;
+use crate::scope;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
 use crate::token::{Token, unix_now};
-
-/// The request header for a handed-out value (see the module docs).
-fn authorization(value: &Secret) -> String {
-    let value = value.expose();
-    if value.starts_with("Basic ") {
-        value.to_string()
-    } else {
-        format!("Bearer {value}")
-    }
-}
 
 pub struct DhCore {
     path: PathBuf,
@@ -299,9 +290,9 @@ impl DhCore {
 
     /// A login with the settings as they are: an exchange, or what the user
     /// configured.
-    fn login_with(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+    fn login_with(&self, settings: &Settings) -> Result<DhCoreGrant> {
         match settings.method() {
-            Method::Exchange => self.exchange(settings, options),
+            Method::Exchange => self.exchange(settings),
             Method::Basic => settings
                 .basic()
                 .map(DhCoreGrant::Configured)
@@ -327,15 +318,15 @@ impl DhCore {
     /// exchanged; an access token is asked about at `/api/auth` and used
     /// when valid, else refreshed with the refresh token when there is one
     /// (the renewed tokens are written to the file, as the SDK writes them).
-    fn login_from_env(&self, env: &Settings, options: &Options) -> Result<DhCoreGrant> {
+    fn login_from_env(&self, env: &Settings) -> Result<DhCoreGrant> {
         let (Method::OAuth2 | Method::Bearer) = env.method() else {
-            return self.login_with(env, options);
+            return self.login_with(env);
         };
         let token = env
             .access_token()
             .ok_or_else(|| Error::invalid_argument("the access token is not valid text"))?;
         if token.is_unexpired_at(unix_now())
-            && let Verdict::Valid { username } = self.api_auth(&token, options)?
+            && let Verdict::Valid { username } = self.api_auth(&token)?
         {
             return Ok(DhCoreGrant::Configured(Token {
                 username: username.or(token.username.clone()),
@@ -343,20 +334,20 @@ impl DhCore {
             }));
         }
         if env.method() == Method::OAuth2 {
-            return self.refresh(env, options);
+            return self.refresh(env);
         }
         Err(self.cannot_renew_from(env, "was rejected or has expired"))
     }
 
     /// `GET <endpoint>/api/auth` with the credentials.
-    fn api_auth(&self, token: &Token, options: &Options) -> Result<Verdict> {
+    fn api_auth(&self, token: &Token) -> Result<Verdict> {
         let url = self.endpoint()?.join("/api/auth");
         let what = format!("GET {url}");
         let response = net::send(
             Request::get(&url)
-                .header("authorization", authorization(&token.bearer))
+                .header("authorization", token.credential.authorization()?.expose())
                 .header("accept", "application/json")
-                .deadline(options.deadline()),
+                .deadline(scope::deadline()),
         )?;
         match response.status {
             200 => {
@@ -419,7 +410,7 @@ impl Provider for DhCore {
         }
         let skipped = |s: &Settings| {
             self.token(s, options)
-                .is_some_and(|t| skip.contains(&t.bearer))
+                .is_some_and(|t| skip.contains(t.credential.secret()))
         };
         if !method.renews()
             && skipped(&settings)
@@ -463,10 +454,10 @@ impl Provider for DhCore {
         }
     }
 
-    fn renew(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+    fn renew(&self, settings: &Settings, _options: &Options) -> Result<DhCoreGrant> {
         match settings.method() {
-            Method::Exchange => self.exchange(settings, options),
-            _ => self.refresh(settings, options),
+            Method::Exchange => self.exchange(settings),
+            _ => self.refresh(settings),
         }
     }
 
@@ -478,7 +469,7 @@ impl Provider for DhCore {
         let ini = self.load_profile()?;
         let settings = self.settings(&ini, options);
         settings.check_not_empty()?;
-        let failure = match self.login_with(&settings, options) {
+        let failure = match self.login_with(&settings) {
             Err(e) if e.kind() == ErrorKind::Authentication => e,
             other => return other,
         };
@@ -489,7 +480,7 @@ impl Provider for DhCore {
             "{}; trying the DHCORE_* credentials of the environment, as the DigitalHub SDK does",
             failure.message().trim_end_matches('.')
         ));
-        self.login_from_env(&env, options).map_err(|e| {
+        self.login_from_env(&env).map_err(|e| {
             Error::new(
                 e.kind(),
                 format!(
@@ -512,8 +503,8 @@ impl Provider for DhCore {
         }
     }
 
-    fn check(&self, token: &Token, options: &Options) -> Result<Verdict> {
-        self.api_auth(token, options)
+    fn check(&self, token: &Token, _options: &Options) -> Result<Verdict> {
+        self.api_auth(token)
     }
 
     /// Credentials the user configured are theirs to correct.
@@ -541,11 +532,6 @@ impl Provider for DhCore {
             Ok(ini) => self.cannot_renew_from(&self.settings(&ini, &Options::default()), "expires"),
             Err(e) => e,
         }
-    }
-
-    /// `Basic …` as it is, else `Bearer <token>`.
-    fn authorization(&self, token: &Token) -> Result<Secret> {
-        Secret::from_string(authorization(&token.bearer))
     }
 
     /// Writes `token` (a bare access token obtained elsewhere) as

@@ -17,6 +17,7 @@ use crate::flow::refresh;
 use crate::net::{self, Request};
 use crate::options::Options;
 use crate::reply::TokenReply;
+use crate::scope;
 use crate::server::{ServerUrl, is_loopback};
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
 use crate::token::{Token, unix_now};
@@ -39,7 +40,7 @@ impl DhCore {
 
     /// `OAUTH2_TOKEN_ENDPOINT`, else `token_endpoint` from the issuer's
     /// discovery document (see [`discover_token_endpoint`]).
-    fn token_endpoint(&self, settings: &Settings, options: &Options) -> Result<String> {
+    fn token_endpoint(&self, settings: &Settings) -> Result<String> {
         if let Some(endpoint) = settings.get(TOKEN_ENDPOINT) {
             let source = settings.source(TOKEN_ENDPOINT);
             // Configured by the user: plain http is accepted, as by the SDK.
@@ -57,16 +58,16 @@ impl DhCore {
         })?;
         let issuer = ServerUrl::parse_configured(issuer.trim_end_matches('/'))
             .map_err(|e| e.context(settings.source(ISSUER)))?;
-        discover_token_endpoint(&issuer, options.deadline())
+        discover_token_endpoint(&issuer, scope::deadline())
     }
 
     /// Exchanges the personal access token (RFC 8693).
-    pub(super) fn exchange(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+    pub(super) fn exchange(&self, settings: &Settings) -> Result<DhCoreGrant> {
         let pat = settings.secret(PAT).ok_or_else(|| {
             Error::invalid_argument("the personal access token is not valid text")
         })?;
         let client = self.client(settings, "the personal access token exchange")?;
-        let endpoint = self.token_endpoint(settings, options)?;
+        let endpoint = self.token_endpoint(settings)?;
         let issued_at = unix_now();
         let reply = exchange::exchange(
             &endpoint,
@@ -76,7 +77,7 @@ impl DhCore {
                 token_type: PAT_TOKEN_TYPE,
             },
             Some(SCOPE),
-            options.deadline(),
+            scope::deadline(),
         )?;
         Ok(DhCoreGrant::Reply {
             reply: Box::new(reply),
@@ -87,19 +88,19 @@ impl DhCore {
 
     /// Refreshes with the stored refresh token (single use: the engine
     /// presents it once, under the lock).
-    pub(super) fn refresh(&self, settings: &Settings, options: &Options) -> Result<DhCoreGrant> {
+    pub(super) fn refresh(&self, settings: &Settings) -> Result<DhCoreGrant> {
         let refresh_token = settings
             .secret(REFRESH_TOKEN)
             .ok_or_else(|| Error::authentication("there is no refresh token"))?;
         let client = self.client(settings, "the token refresh")?;
-        let endpoint = self.token_endpoint(settings, options)?;
+        let endpoint = self.token_endpoint(settings)?;
         let issued_at = unix_now();
         let reply = refresh::refresh(
             &endpoint,
             &client,
             &refresh_token,
             Some(SCOPE),
-            options.deadline(),
+            scope::deadline(),
         )
         .map_err(|e| {
             e.context(format!(

@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use base64::Engine as _;
-
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::jwt;
@@ -15,7 +13,7 @@ use crate::options::Options;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::dhcore_ini::{self, DEFAULT_SECTION, Ini};
-use crate::token::Token;
+use crate::token::{Credential, Token};
 
 use super::DhCore;
 
@@ -285,7 +283,7 @@ impl Settings {
             expires_at,
             lifetime: lifetime.filter(|s| *s > 0),
             username: self.username_from_id_token(),
-            bearer: access,
+            credential: Credential::Bearer(access),
         })
     }
 
@@ -304,17 +302,19 @@ impl Settings {
         jwt::claims(id_token).and_then(|c| jwt::username_from_claims(&c))
     }
 
-    /// `Basic base64(user:password)`, the whole header value.
+    /// The user and password, as HTTP Basic credentials.
     pub(super) fn basic(&self) -> Option<Token> {
         let user = self.get(USER)?;
-        let password = self.get(PASSWORD)?;
-        let mut pair = format!("{user}:{password}");
-        let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
-        zeroize::Zeroize::zeroize(&mut pair);
-        let header = Secret::from_string(format!("Basic {encoded}")).ok()?;
+        let password = Secret::new(self.get(PASSWORD)?).ok()?;
         Some(Token {
+            credential: Credential::Basic {
+                user: user.to_string(),
+                password,
+            },
+            refresh: None,
+            expires_at: None,
+            lifetime: None,
             username: Some(user.to_string()),
-            ..Token::bare(header)
         })
     }
 }
@@ -511,8 +511,8 @@ impl DhCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::dhcore::authorization;
     use crate::provider::dhcore::tests::settings;
+    use base64::Engine as _;
 
     #[test]
     fn method_priority() {
@@ -530,9 +530,17 @@ mod tests {
         assert_eq!(settings(&all[3..4]).method(), Method::None);
         assert_eq!(settings(&[all[2]]).method(), Method::None);
         let basic = settings(&all[3..]).basic().unwrap();
-        assert_eq!(basic.bearer.expose(), "Basic dTp3");
-        assert_eq!(authorization(&basic.bearer), "Basic dTp3");
-        assert_eq!(authorization(&Secret::new("t").unwrap()), "Bearer t");
+        assert_eq!(
+            basic.credential,
+            Credential::Basic {
+                user: "u".into(),
+                password: Secret::new("w").unwrap()
+            }
+        );
+        assert_eq!(
+            basic.credential.authorization().unwrap().expose(),
+            "Basic dTp3"
+        );
     }
 
     #[test]

@@ -496,6 +496,14 @@ first when it expires within refresh_margin_s (never more than half its
 lifetime). A fresh token takes no lock and does no I/O. On success writes a
 new secret to `*out`, owned by the caller (free with `hubauth_secret_free`).
 Thread-safe; concurrent callers share one refresh.
+
+dhcore configured with a user and password has no token: its credential is
+HTTP Basic, and this returns HUBAUTH_ERR_INVALID_ARGUMENT with a message
+saying to use `hubauth_authorization`, which gives the whole header value
+(`Basic <base64 of user:password>`). Neither the password (long-lived,
+and no token: sent as `Bearer <password>` it would be refused, and it
+would land wherever the caller keeps tokens) nor a `Basic …` header value
+(which a caller would send as `Bearer Basic …`) is handed out as a token.
 """
 function hubauth_token(a, out, err)
     ccall((:hubauth_token, libhubauth), Int32, (Ptr{hubauth_auth}, Ptr{Ptr{hubauth_secret}}, Ptr{Ptr{hubauth_error}}), a, out, err)

@@ -499,7 +499,9 @@ class Authentication:
     @property
     def token(self) -> Secret:
         """A new Secret holding the token a request should carry (for juliahub
-        the id_token), refreshed first if it expires soon."""
+        the id_token), refreshed first if it expires soon. A DHCore
+        user/password credential is not a token: this raises InvalidArgument
+        for it, and ``authorization`` gives its ``Basic …`` header."""
         out = _lib.SecretPtr()
         with _Using(self._owned) as ptr:
             _call(_L.hubauth_token, ptr, ctypes.byref(out))

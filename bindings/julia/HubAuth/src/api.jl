@@ -804,7 +804,10 @@ The token a request should carry (for JuliaHub the id_token, or with
 within `refresh_margin_s`. A fresh token is at hand at once (no thread, no
 wait); a refresh runs as a job and this task waits for it in the scheduler.
 For the header, use [`HubAuth.authorization`](@ref): hubauth knows the
-scheme (`Bearer`, or `Basic` for DHCore user/password credentials). Throws
+scheme (`Bearer`, or `Basic` for DHCore user/password credentials). A DHCore
+user/password credential is not a token: `token` throws an
+`AuthenticationError{HUBAUTH_ERR_INVALID_ARGUMENT}` for it and `authorization`
+gives its header. Throws
 [`InvalidAuthentication`](@ref) when the token expired and could not be
 renewed.
 """

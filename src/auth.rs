@@ -317,16 +317,7 @@ impl Authentication {
         let _call = scope::enter_call(options);
         let _flight = self.flight(options)?;
         let current = self.inner.state.load_full();
-        // A token the caller gave has nothing stored behind it to reload.
-        if options.token.is_some() {
-            return if options.force {
-                Err(Error::invalid_argument(
-                    "this authentication uses a token given by the caller; authenticate again with a new token",
-                ))
-            } else {
-                Ok(())
-            };
-        }
+        // A token the caller gave is the engine's rule (Lifecycle::reauthenticate).
         let token = self.inner.provider.reauthenticate(&current, options)?;
         self.inner.state.store(Arc::new(token));
         Ok(())

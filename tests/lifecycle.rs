@@ -32,6 +32,32 @@ fn force_applies_to_the_call_that_set_it_only() {
     assert!(!auth.options().force);
 }
 
+/// A given token has nothing stored behind it: a plain reauthenticate keeps
+/// it, a forced one says why it cannot log in instead of using it again (the
+/// engine's rule, the same for every hub and every binding).
+#[test]
+fn a_given_token_is_kept_by_reauthenticate_and_refused_by_force() {
+    let f = Fixture::new();
+    let hook = BrowserHook::default();
+    let mut given = f.options();
+    given.set("token", "a-token-from-elsewhere").unwrap();
+    given.set("validate", "false").unwrap();
+    hook.install(&mut given);
+    let auth = authenticate(&given).unwrap();
+    auth.reauthenticate(None).unwrap();
+    assert_eq!(auth.token().unwrap().expose(), "a-token-from-elsewhere");
+    let mut force = hubauth::Options::default();
+    force.set("force", "true").unwrap();
+    let e = auth.reauthenticate(Some(&force)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.message().contains("the given token"), "{}", e.message());
+    assert!(!e.message().contains("a-token-from-elsewhere"));
+    // Nothing logged in, and the token is still the given one.
+    assert_eq!(hook.calls(), 0);
+    assert_eq!(f.server.stats().device_tokens_issued, 0);
+    assert_eq!(auth.token().unwrap().expose(), "a-token-from-elsewhere");
+}
+
 #[test]
 fn a_juliahub_refresh_whose_reply_was_lost_is_never_presented_again() {
     let f = Fixture::new();

@@ -615,6 +615,12 @@ impl<P: Provider> Lifecycle for Engine<P> {
     fn reauthenticate(&self, current: &Token, options: &Options) -> Result<Token> {
         let token = self.in_call_scope("reauthenticate", options, || {
             match self.hub.given(options) {
+                // Nothing stored stands behind a given token: a forced login
+                // would be shadowed by it again, so say so instead.
+                Some((_, source)) if options.force => Err(Error::invalid_argument(format!(
+                    "this authentication uses {source}; `force=true` cannot log in past it: \
+                     authenticate again with another token (or none)"
+                ))),
                 Some((secret, source)) => self.use_given(secret, source, options),
                 None => self.obtain(options, options.force),
             }

@@ -68,7 +68,7 @@ target/sdk-venv/bin/python -m pytest -q tests/sdk_compat
 step "no secret in any message, warning or Debug output of the whole suite"
 python3 tests/check_transcript.py "$HUBAUTH_TRANSCRIPT" "$HUBAUTH_TRANSCRIPT_TOKENS"
 
-step "fuzz smoke run: every parser, ${FUZZ_SECONDS:-20} s each (long runs: fuzz/README.md)"
+step "fuzz smoke run: every parser, a fixed seed, ${FUZZ_RUNS:-400000} inputs or ${FUZZ_SECONDS:-20} s each (long runs: fuzz/README.md)"
 bash fuzz/smoke.sh
 
 step "benchmarks compile (they run on demand: BENCHMARKS.md)"

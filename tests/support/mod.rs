@@ -2,8 +2,6 @@
 //! preparing isolated home/depot directories. Each test binary includes this
 //! with `mod support;` and uses what it needs.
 #![allow(dead_code)]
-pub mod cli;
-pub mod hostile_oidc;
 pub mod juliahub;
 pub mod oidc_server;
 pub mod raw_server;

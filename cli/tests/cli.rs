@@ -622,7 +622,14 @@ fn status_lists_every_provider_from_its_default_location() {
     // dagshub: the literal cache of the real client, at $XDG_CACHE_HOME/dagshub/tokens
     let cache = home.dir.path().join("cache/dagshub/tokens");
     std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
-    std::fs::copy("tests/fixtures/dagshub/tokens", &cache).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/dagshub/tokens"
+        ),
+        &cache,
+    )
+    .unwrap();
     // cave: a default and a per-server file in ~/.cloudvolume/secrets
     let secrets = home.home().join(".cloudvolume/secrets");
     std::fs::create_dir_all(&secrets).unwrap();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hubauth_test_servers::{CaveServer, DagsHubServer, Flow, JuliaHubServer, JuliaHubToken};
+use hubauth_testkit::{CaveServer, DagsHubServer, Flow, JuliaHubServer, JuliaHubToken};
 use serde_json::Value;
 
 mod support;
@@ -1021,7 +1021,7 @@ fn a_token_comes_from_a_file_stdin_or_the_environment() {
 
 #[test]
 fn a_confidential_clients_secret_comes_from_a_file_or_the_environment() {
-    use support::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, OidcServer};
+    use hubauth_testkit::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, OidcServer};
     let home = Home::new();
     let server = OidcServer::start();
     let path = home.dir.path().join("oidc.toml");
@@ -1067,7 +1067,9 @@ fn a_confidential_clients_secret_comes_from_a_file_or_the_environment() {
 /// says that the tokens stay valid there, rather than succeeding silently.
 #[test]
 fn logout_says_when_the_issuer_cannot_revoke() {
-    use support::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, Config, OidcServer};
+    use hubauth_testkit::oidc_server::{
+        CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, Config, OidcServer,
+    };
     let home = Home::new();
     let server = OidcServer::with(Config {
         revocation: false,

@@ -1,10 +1,7 @@
-//! Shared pieces of the CLI's integration tests: running the `hubauth`
-//! binary in an isolated home, and the test servers. Each test binary
-//! includes this with `mod support;` and uses what it needs.
+//! Helpers of the CLI's integration tests: running the `hubauth` binary in
+//! an isolated home, and a hostile OpenID provider. Each test binary
+//! includes this with `mod support;`. The test servers and fixtures shared
+//! with the library's tests are in the test kit, `hubauth_testkit`.
 #![allow(dead_code)]
 pub mod cli;
 pub mod hostile_oidc;
-#[path = "../../../tests/support/juliahub.rs"]
-pub mod juliahub;
-#[path = "../../../tests/support/oidc_server.rs"]
-pub mod oidc_server;

@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use hubauth_test_servers::JuliaHubServer;
+use hubauth_testkit::JuliaHubServer;
 
 fn bench(c: &mut Criterion) {
     let server = JuliaHubServer::start();

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use hubauth::store::fsutil::FileLock;
 use hubauth::{Cancel, ErrorKind, HookAction, Options, authenticate};
-use hubauth_test_servers::DagsHubServer;
-use support::juliahub::Fixture;
+use hubauth_testkit::DagsHubServer;
+use hubauth_testkit::fixture::Fixture;
 use support::raw_server::RawServer;
 
 /// Generous bound for a loaded CI machine; the numbers printed are the real ones.

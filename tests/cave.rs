@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use hubauth::lifecycle::{Engine, Lifecycle};
 use hubauth::provider::cave::Cave;
 use hubauth::{ErrorKind, HookAction, Options};
-use hubauth_test_servers::{CaveServer, http};
+use hubauth_testkit::{CaveServer, http};
 use serde_json::Value;
 
 const FIXTURE_DEFAULT: &str = include_str!("fixtures/cave/cave-secret.json");

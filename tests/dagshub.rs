@@ -18,8 +18,8 @@ use hubauth::lifecycle::{Engine, Lifecycle};
 use hubauth::provider::dagshub::DagsHub;
 use hubauth::store::dagshub_yaml::TokenCache;
 use hubauth::{ErrorKind, HookAction, Options};
-use hubauth_test_servers::dagshub::REDIRECTED_USER_PATH;
-use hubauth_test_servers::{DagsHubServer, DagsHubToken, http};
+use hubauth_testkit::dagshub::REDIRECTED_USER_PATH;
+use hubauth_testkit::{DagsHubServer, DagsHubToken, http};
 use serde_json::{Value, json};
 
 const FIXTURE: &str = include_str!("fixtures/dagshub/tokens");

@@ -36,8 +36,8 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
 say "building hubauth and the test server ($profile profile, into $target_dir);"
 say "the first build compiles every dependency and takes several minutes"
 # No --quiet: a first build is long, and cargo's progress shows it is alive.
-cargo build --profile "$profile" -p hubauth --bin hubauth \
-  -p hubauth-test-servers --bin hubauth-test-server
+cargo build --profile "$profile" -p hubauth-cli --bin hubauth \
+  -p hubauth-testkit --bin hubauth-test-server
 hubauth=$target_dir/$profile_dir/hubauth
 server=$target_dir/$profile_dir/hubauth-test-server
 for built in "$hubauth" "$server"; do

@@ -9,8 +9,6 @@
 //! `DhCore::with_env`; the ones that go through `hubauth::authenticate` give
 //! `token_path` and first check that no DHCore variable is set.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -24,9 +22,9 @@ use hubauth::lifecycle::{Engine, Lifecycle};
 use hubauth::provider::dhcore::{DhCore, Method};
 use hubauth::store::dhcore_ini::{self, Ini};
 use hubauth::{Authentication, Credential, ErrorKind, Options, Secret, Token};
-use hubauth_test_servers::{DhCoreConfig, DhCoreServer, http};
+use hubauth_testkit::oidc_server::{ALICE_PAT, OidcServer, PUBLIC_CLIENT};
+use hubauth_testkit::{DhCoreConfig, DhCoreServer, http};
 use serde_json::json;
-use support::oidc_server::{ALICE_PAT, OidcServer, PUBLIC_CLIENT};
 
 const FIXTURE: &str = include_str!("fixtures/dhcore/dhcore.ini");
 

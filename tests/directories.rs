@@ -3,14 +3,12 @@
 //! another's, and the first server would receive the second one's token
 //! (ssh's StrictModes refuses such directories for the same reason).
 
-mod support;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
 use hubauth::{ErrorKind, authenticate};
-use support::juliahub::Fixture;
+use hubauth_testkit::fixture::Fixture;
 
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -72,7 +70,7 @@ fn another_user_swapping_server_directories_gets_no_token_sent() {
         return;
     }
     let e = Fixture::new();
-    let j = Fixture::with(hubauth_test_servers::JuliaHubServer::start());
+    let j = Fixture::with(hubauth_testkit::JuliaHubServer::start());
     // One depot for both: J's token file lives beside E's.
     let depot = e.dir.path();
     let j_dir = depot.join("servers").join(j.server.server_dir_name());

@@ -2,14 +2,12 @@
 //! library's thread while the caller's goes on, against the JuliaHub-protocol
 //! server. The C ABI's form of the same is tested in bindings/c/tests.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hubauth::{ErrorKind, Event, Job, JobKind, Outcome, authenticate};
-use support::juliahub::Fixture;
+use hubauth_testkit::fixture::Fixture;
 
 /// A notify that counts its calls.
 fn counter() -> (Arc<AtomicUsize>, hubauth::job::Notify) {
@@ -70,7 +68,7 @@ fn a_device_login_job_hands_the_url_to_the_host_and_ends_with_the_authentication
     assert!(code.is_none_or(|c| url.contains(&c)));
     assert!(notified.load(Ordering::SeqCst) >= 1);
     // The person opens the page (approves); the job sees it on its next poll.
-    hubauth_test_servers::http::get(&url).unwrap();
+    hubauth_testkit::http::get(&url).unwrap();
     let mut progress = 0;
     let auth = loop {
         match next_event(&job, Duration::from_secs(15)) {

@@ -1,15 +1,13 @@
 //! The juliahub provider end to end, through the Rust API, against a server
 //! that follows the PkgAuthentication.jl and JuliaHub.jl protocols.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hubauth::{ErrorKind, HookAction, authenticate};
-use hubauth_test_servers::Flow;
-use support::juliahub::{BrowserHook, Fixture};
+use hubauth_testkit::Flow;
+use hubauth_testkit::fixture::{BrowserHook, Fixture};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777

@@ -3,14 +3,12 @@
 //! tests share one lock, so none reads the environment while another
 //! changes it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hubauth::{ErrorKind, Options, authenticate};
-use hubauth_test_servers::JuliaHubServer;
+use hubauth_testkit::JuliaHubServer;
 
 static ENV: Mutex<()> = Mutex::new(());
 

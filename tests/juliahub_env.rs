@@ -1,13 +1,11 @@
 //! The environment variables of Pkg and PkgAuthentication. One test in its own
 //! binary, because it sets process environment variables.
 
-mod support;
-
 use std::sync::Arc;
 
 use hubauth::{ErrorKind, HookAction, Options, authenticate};
-use hubauth_test_servers::JuliaHubServer;
-use support::juliahub::BrowserHook;
+use hubauth_testkit::JuliaHubServer;
+use hubauth_testkit::fixture::BrowserHook;
 
 #[test]
 fn pkg_environment_is_honoured() {

@@ -3,17 +3,15 @@
 //! protocol server and the real oidc-provider, each made to rotate a refresh
 //! token and then lose the reply (a gateway answers 502).
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hubauth::{ErrorKind, authenticate};
+use hubauth_testkit::fixture::{BrowserHook, Fixture};
+use hubauth_testkit::oidc_server::{OidcServer, PUBLIC_CLIENT};
 use serde_json::json;
-use support::juliahub::{BrowserHook, Fixture};
-use support::oidc_server::{OidcServer, PUBLIC_CLIENT};
 
 #[test]
 fn force_applies_to_the_call_that_set_it_only() {

@@ -20,7 +20,7 @@ use hubauth::store::fsutil;
 use hubauth::{ErrorKind, HookAction, authenticate};
 
 mod support;
-use support::juliahub::Fixture;
+use hubauth_testkit::fixture::Fixture;
 use support::raw_server::RawServer;
 
 const OTHER_UID: u32 = 65534;

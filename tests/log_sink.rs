@@ -4,15 +4,13 @@
 //! blocking call, the library's for a job. The C tests check that stderr
 //! then stays silent.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
 use hubauth::log::{Level, Sink};
 use hubauth::{Job, JobKind, Options, Outcome, authenticate};
-use support::juliahub::Fixture;
+use hubauth_testkit::fixture::Fixture;
 
 /// What a sink received: level, message, and the thread it ran on.
 type Seen = Arc<Mutex<Vec<(Level, String, ThreadId)>>>;

@@ -20,8 +20,7 @@ use std::time::Duration;
 
 use hubauth::{Options, authenticate};
 
-mod support;
-use support::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, OidcServer};
+use hubauth_testkit::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, OidcServer};
 
 const MASK: u8 = 0xA5;
 const CHILD_ENV: &str = "MEMORY_CHILD";

@@ -23,10 +23,9 @@ use std::time::{Duration, Instant};
 use hubauth::net::{self, Request};
 use hubauth::store::pkg_toml;
 use hubauth::{Options, authenticate};
-use hubauth_test_servers::JuliaHubServer;
+use hubauth_testkit::JuliaHubServer;
 
-mod support;
-use support::oidc_server::{OidcServer, PUBLIC_CLIENT};
+use hubauth_testkit::oidc_server::{OidcServer, PUBLIC_CLIENT};
 
 const PROCESSES: usize = 8;
 const THREADS: usize = 16;

@@ -1,8 +1,6 @@
 //! The oidc provider end to end, through the Rust API, against the real
 //! oidc-provider server of tests/oidc-server (one server per test).
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,11 +8,11 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use hubauth::{Authentication, ErrorKind, Options, authenticate, logout};
-use serde_json::json;
-use support::oidc_server::{
+use hubauth_testkit::oidc_server::{
     ALICE_PAT, CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, Config, OidcServer, PAT_TYPE,
     PUBLIC_CLIENT,
 };
+use serde_json::json;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -399,8 +397,7 @@ fn logout_revokes_where_only_the_rfc8414_metadata_offers_it() {
         ..Config::default()
     }));
     let openid =
-        hubauth_test_servers::http::get(&case.server.url("/.well-known/openid-configuration"))
-            .unwrap();
+        hubauth_testkit::http::get(&case.server.url("/.well-known/openid-configuration")).unwrap();
     assert_eq!(openid.status, 200);
     assert!(
         !openid.text().contains("revocation_endpoint"),

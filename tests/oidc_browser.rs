@@ -4,8 +4,6 @@
 //! `/_test/browse`, which logs alice in, consents, and delivers the redirect
 //! to hubauth's listener.
 
-mod support;
-
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -15,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use hubauth::net::{self, Request};
 use hubauth::{ErrorKind, HookAction, Options, authenticate};
-use support::oidc_server::{Config, Control, NATIVE_CLIENT, OidcServer};
+use hubauth_testkit::oidc_server::{Config, Control, NATIVE_CLIENT, OidcServer};
 
 fn stored(path: &Path) -> toml::Table {
     std::fs::read_to_string(path).unwrap().parse().unwrap()

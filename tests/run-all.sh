@@ -6,7 +6,7 @@
 # fuzz smoke run of every parser, the benchmarks' build and the quick start
 # (tests/demo_check.sh: built into target/demo-elsewhere, a second release build).
 # Needs: cargo, gcc, g++, make, valgrind, pkg-config, cmake, tinyproxy and openssl
-# (tests/tls_proxy.rs), node + npm, python3 with the
+# (cli/tests/tls_proxy.rs), node + npm, python3 with the
 # packages in bindings/python/requirements-test.txt (.ci/run installs them), and
 # target/sdk-venv with the real SDKs (tests/sdk_compat/setup.sh; .ci/run makes it).
 set -euo pipefail

@@ -11,7 +11,7 @@ use hubauth::ffi::{
     HUBAUTH_OK, hubauth_auth, hubauth_authenticate, hubauth_options, hubauth_options_free,
     hubauth_options_new, hubauth_options_set,
 };
-use hubauth_test_servers::JuliaHubServer;
+use hubauth_testkit::JuliaHubServer;
 
 /// A temp directory with `auth.toml` in it; removed on drop.
 pub struct StoredToken {

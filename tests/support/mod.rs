@@ -1,10 +1,8 @@
-//! Shared pieces of the integration tests: starting the test servers and
-//! preparing isolated home/depot directories. Each test binary includes this
-//! with `mod support;` and uses what it needs.
+//! Helpers only the library's own integration tests use: hand-written
+//! servers that misbehave on purpose. Each test binary includes this with
+//! `mod support;`. What the CLI's tests share with these (the test servers,
+//! the JuliaHub fixture, the OIDC provider) is in the test kit,
+//! `hubauth_testkit` (tests/servers).
 #![allow(dead_code)]
-pub mod cli;
-pub mod hostile_oidc;
-pub mod juliahub;
-pub mod oidc_server;
 pub mod raw_server;
 pub mod recorder;

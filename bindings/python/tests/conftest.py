@@ -1,7 +1,7 @@
 """Shared fixtures: the built library, the JuliaHub test server, isolation.
 
 Nothing is built here: run `cargo build` and `cargo build -p
-hubauth-test-servers` first (target/debug/libhubauth.so and
+hubauth-testkit` first (target/debug/libhubauth.so and
 target/debug/hubauth-test-server). HUBAUTH_LIB and HUBAUTH_TEST_SERVER
 override the paths; CARGO_TARGET_DIR is honoured.
 """
@@ -38,7 +38,7 @@ def pytest_configure(config):
         missing.append(f"the library {LIB} (run `cargo build` in {REPO})")
     if not SERVER_BIN.is_file():
         missing.append(
-            f"the test server {SERVER_BIN} (run `cargo build -p hubauth-test-servers` in {REPO})"
+            f"the test server {SERVER_BIN} (run `cargo build -p hubauth-testkit` in {REPO})"
         )
     if missing:
         raise pytest.UsageError("hubauth tests need:\n  " + "\n  ".join(missing))

@@ -1,7 +1,9 @@
-//! Loopback test servers that speak the hub protocols hubauth implements,
-//! following the specs in `specs/` to the letter, for Rust, C, Python and CLI
-//! tests. Use them in-process ([`juliahub::JuliaHubServer`]) or through the
-//! `hubauth-test-server` binary (see README.md next to this crate).
+//! hubauth's test kit. Loopback test servers that speak the hub protocols
+//! hubauth implements, following the specs in `specs/` to the letter, for
+//! Rust, C, Python and CLI tests: in-process ([`juliahub::JuliaHubServer`]) or
+//! through the `hubauth-test-server` binary (see README.md next to this
+//! crate). And what the library's tests (tests/) and the CLI's (cli/tests/)
+//! share: [`fixture`] and [`oidc_server`].
 //!
 //! - [`running`]: what every protocol server shares: the handle
 //!   (`Running<State>`: start, url, configure, stats) and the `/_test/stats`,
@@ -12,12 +14,18 @@
 //! - [`dagshub`]: the dagshub client's `/api/v1/user` and OAuth middleman (specs/dagshub.md).
 //! - [`cave`]: CAVE's auth API (specs/cave.md).
 //! - [`dhcore`]: DHCore's `GET /api/auth` check (specs/dhcore.md).
+//! - [`fixture`]: a JuliaHub-protocol server with an isolated depot, the
+//!   library's `Options` for it, and a hook that plays the browser.
+//! - [`oidc_server`]: the real OpenID provider of tests/oidc-server (node),
+//!   one per test.
 
 pub mod cave;
 pub mod dagshub;
 pub mod dhcore;
+pub mod fixture;
 pub mod http;
 pub mod juliahub;
+pub mod oidc_server;
 pub mod running;
 pub mod tls_front;
 mod util;

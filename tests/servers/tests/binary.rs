@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hubauth_test_servers::http;
+use hubauth_testkit::http;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubauth-test-server");
 

@@ -5,9 +5,9 @@ use std::net::TcpStream;
 use std::thread::sleep;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hubauth_test_servers::http::{self, ClientResponse};
-use hubauth_test_servers::juliahub::{DEVICE_GRANT_TYPE, DEVICE_REFRESH_PATH};
-use hubauth_test_servers::{Flow, JuliaHubConfig, JuliaHubServer, JuliaHubToken};
+use hubauth_testkit::http::{self, ClientResponse};
+use hubauth_testkit::juliahub::{DEVICE_GRANT_TYPE, DEVICE_REFRESH_PATH};
+use hubauth_testkit::{Flow, JuliaHubConfig, JuliaHubServer, JuliaHubToken};
 use serde_json::{Value, json};
 
 const CHALLENGE: &str = "abcdefghijklmnopqrstuvwxyz012345";

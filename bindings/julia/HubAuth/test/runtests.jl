@@ -1,6 +1,6 @@
 # Tests against the real library and the JuliaHub test server:
 #
-#   cargo build && cargo build -p hubauth-test-servers
+#   cargo build && cargo build -p hubauth-testkit
 #   HUBAUTH_LIB=$PWD/target/debug/libhubauth.so \
 #       julia --project=bindings/julia/HubAuth -e 'using Pkg; Pkg.test()'
 #
@@ -23,7 +23,7 @@ const SERVER_BIN = get(ENV, "HUBAUTH_TEST_SERVER",
 # The server prints `URL=http://127.0.0.1:PORT` when ready and serves until its
 # stdin reaches EOF: open(cmd, "r+") gives us both ends.
 function with_server(f, args::String...)
-    isfile(SERVER_BIN) || error("no $(SERVER_BIN): run `cargo build -p hubauth-test-servers`")
+    isfile(SERVER_BIN) || error("no $(SERVER_BIN): run `cargo build -p hubauth-testkit`")
     proc = open(`$(SERVER_BIN) juliahub $(collect(args))`, "r+")
     try
         line = readline(proc)

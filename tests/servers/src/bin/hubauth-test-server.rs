@@ -6,7 +6,7 @@
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
-use hubauth_test_servers::{
+use hubauth_testkit::{
     CaveConfig, CaveServer, DagsHubConfig, DagsHubServer, DhCoreConfig, DhCoreServer, Flow,
     JuliaHubConfig, JuliaHubServer,
 };

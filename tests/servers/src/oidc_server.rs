@@ -71,7 +71,7 @@ pub struct Control {
 }
 
 fn server_js() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-server/server.js")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../oidc-server/server.js")
 }
 
 impl OidcServer {

@@ -114,7 +114,7 @@ struct Global {
 /// The options that hold secrets, and the only ways the CLI takes them: a
 /// file (or stdin) and an environment variable, never the command line,
 /// which every user on the machine can read in `ps` or /proc/PID/cmdline.
-/// tests/cli.rs checks this list against the library's options table.
+/// cli/tests/cli.rs checks this list against the library's options table.
 const SECRET_OPTIONS: &[SecretOption] = &[
     SecretOption {
         key: "client_secret",

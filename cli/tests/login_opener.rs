@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hubauth_test_servers::{DagsHubServer, http};
+use hubauth_testkit::oidc_server::{NATIVE_CLIENT, OidcServer};
+use hubauth_testkit::{DagsHubServer, http};
 use support::cli::Home;
-use support::oidc_server::{NATIVE_CLIENT, OidcServer};
 
 /// Secrets in the caller's environment that must not reach the opener.
 const SECRETS: &[(&str, &str)] = &[

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hubauth_test_servers::http::{Handler, Request, Response, Server};
+use hubauth_testkit::http::{Handler, Request, Response, Server};
 use serde_json::{Value, json};
 
 pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";

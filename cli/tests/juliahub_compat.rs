@@ -4,14 +4,12 @@
 //! (`p<N>`: issue 14, `i21_<N>`: issue 21). The tests that need the process
 //! environment are in juliahub_compat_env.rs.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hubauth::{ErrorKind, HookAction, authenticate};
-use support::juliahub::{BrowserHook, Fixture};
+use hubauth_testkit::fixture::{BrowserHook, Fixture};
 
 /// A hook that approves the login in the "browser" only after `delay`, so
 /// the first polls see "pending".
@@ -23,7 +21,7 @@ fn slow_browser(options: &mut hubauth::Options, delay: Duration) -> Arc<AtomicUs
         let url = url.to_string();
         std::thread::spawn(move || {
             std::thread::sleep(delay);
-            let _ = hubauth_test_servers::http::get(&url);
+            let _ = hubauth_testkit::http::get(&url);
         });
         HookAction::Continue
     })));

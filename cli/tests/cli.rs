@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hubauth_test_servers::{CaveServer, DagsHubServer, Flow, JuliaHubServer, JuliaHubToken};
+use hubauth_testkit::{CaveServer, DagsHubServer, Flow, JuliaHubServer, JuliaHubToken};
 use serde_json::Value;
 
 mod support;
@@ -622,7 +622,14 @@ fn status_lists_every_provider_from_its_default_location() {
     // dagshub: the literal cache of the real client, at $XDG_CACHE_HOME/dagshub/tokens
     let cache = home.dir.path().join("cache/dagshub/tokens");
     std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
-    std::fs::copy("tests/fixtures/dagshub/tokens", &cache).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/dagshub/tokens"
+        ),
+        &cache,
+    )
+    .unwrap();
     // cave: a default and a per-server file in ~/.cloudvolume/secrets
     let secrets = home.home().join(".cloudvolume/secrets");
     std::fs::create_dir_all(&secrets).unwrap();
@@ -1014,7 +1021,7 @@ fn a_token_comes_from_a_file_stdin_or_the_environment() {
 
 #[test]
 fn a_confidential_clients_secret_comes_from_a_file_or_the_environment() {
-    use support::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, OidcServer};
+    use hubauth_testkit::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, OidcServer};
     let home = Home::new();
     let server = OidcServer::start();
     let path = home.dir.path().join("oidc.toml");
@@ -1060,7 +1067,9 @@ fn a_confidential_clients_secret_comes_from_a_file_or_the_environment() {
 /// says that the tokens stay valid there, rather than succeeding silently.
 #[test]
 fn logout_says_when_the_issuer_cannot_revoke() {
-    use support::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, Config, OidcServer};
+    use hubauth_testkit::oidc_server::{
+        CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, Config, OidcServer,
+    };
     let home = Home::new();
     let server = OidcServer::with(Config {
         revocation: false,

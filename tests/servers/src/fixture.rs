@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::JuliaHubServer;
 use hubauth::{HookAction, Options};
-use hubauth_test_servers::JuliaHubServer;
 
 /// A server plus an isolated depot; the token file lives where Pkg puts it.
 pub struct Fixture {
@@ -47,7 +47,7 @@ impl Fixture {
     }
 
     /// Writes a token the server issued, valid for `ttl_s` (negative: expired).
-    pub fn store_token(&self, ttl_s: i64) -> hubauth_test_servers::JuliaHubToken {
+    pub fn store_token(&self, ttl_s: i64) -> crate::JuliaHubToken {
         let token = self.server.issue_token(ttl_s);
         let path = self.token_path();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -87,7 +87,7 @@ impl BrowserHook {
             me.urls.lock().unwrap().push(url.to_string());
             let url = url.to_string();
             std::thread::spawn(move || {
-                let _ = hubauth_test_servers::http::get(&url);
+                let _ = crate::http::get(&url);
             });
             HookAction::Continue
         })));

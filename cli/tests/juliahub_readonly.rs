@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use hubauth_test_servers::JuliaHubServer;
+use hubauth_testkit::JuliaHubServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubauth");
 const NOBODY: u32 = 65534;

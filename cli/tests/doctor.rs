@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use hubauth_test_servers::JuliaHubServer;
+use hubauth_testkit::JuliaHubServer;
 
 mod support;
 

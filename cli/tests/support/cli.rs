@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hubauth_test_servers::{JuliaHubServer, JuliaHubToken};
+use hubauth_testkit::{JuliaHubServer, JuliaHubToken};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hubauth");

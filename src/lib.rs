@@ -4,6 +4,7 @@
 //! Data flows one way: options → provider → store (load) → token fresh? → done;
 //! else flow (refresh / exchange / interactive) → store (save, under lock).
 
+pub mod accounts;
 pub mod auth;
 pub mod cancel;
 pub mod credential;

@@ -93,7 +93,9 @@ impl Shared {
         if let Some(code) = user_code_in(url) {
             let _ = writeln!(err, "hubauth: it should show the code {}", escape(&code));
         }
-        let open = !no_browser && browser::opener().is_some();
+        let opener = browser::opener().filter(|_| can_show_a_browser());
+        let open = !no_browser && opener.is_some();
+        let redirect_port = redirect_port_in(url);
         if open {
             let _ = writeln!(err, "hubauth: opening it in your browser…");
             if let Some(page) = browser::launch_opener(url) {
@@ -102,6 +104,31 @@ impl Shared {
                     .unwrap_or_else(|p| p.into_inner())
                     .push(page);
             }
+        } else if !no_browser {
+            let _ = writeln!(
+                err,
+                "hubauth: no browser can be opened here (no DISPLAY or WAYLAND_DISPLAY): \
+                 open the page on any device"
+            );
+        }
+        match redirect_port {
+            // The browser login ends at a redirect to this machine.
+            Some(port) if !open => {
+                let _ = writeln!(
+                    err,
+                    "hubauth: the page sends the browser back to http://127.0.0.1:{port}/ on \
+                     this machine; from another one, forward that port first \
+                     (`ssh -L {port}:127.0.0.1:{port} HOST`), or log in with `--flow device`"
+                );
+            }
+            Some(_) => {}
+            None if self.tty => {
+                let columns = crate::qr::terminal_columns().unwrap_or(80);
+                if let Some(code) = crate::qr::render(url, columns) {
+                    let _ = write!(err, "hubauth: or scan it:\n{code}");
+                }
+            }
+            None => {}
         }
         if !self.tty {
             let _ = writeln!(
@@ -198,6 +225,30 @@ impl Session {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         self.shared.prompted.load(Ordering::SeqCst)
+    }
+}
+
+/// Whether a browser can appear here: a desktop (macOS, WSL's Windows) or a
+/// display (X11, Wayland), or a `BROWSER` the opener would run. Elsewhere
+/// (an SSH session, a container) the opener could only start a text browser
+/// on the terminal the login is waiting on.
+fn can_show_a_browser() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    cfg!(target_os = "macos")
+        || browser::is_wsl()
+        || set("DISPLAY")
+        || set("WAYLAND_DISPLAY")
+        || set("BROWSER")
+}
+
+/// The port of a browser login's `redirect_uri` on 127.0.0.1 (or localhost).
+fn redirect_port_in(url: &str) -> Option<u16> {
+    let url = url::Url::parse(url).ok()?;
+    let (_, redirect) = url.query_pairs().find(|(key, _)| key == "redirect_uri")?;
+    let redirect = url::Url::parse(&redirect).ok()?;
+    match redirect.host_str()? {
+        "127.0.0.1" | "localhost" | "[::1]" => redirect.port(),
+        _ => None,
     }
 }
 

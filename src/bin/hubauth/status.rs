@@ -24,15 +24,36 @@ pub fn run(g: &Global, json: bool, check: bool) -> Result<ExitCode> {
         }
     }
 
+    // The accounts (all of them: --provider / --server narrow the credentials only).
+    let accounts = crate::accounts_ui::rows(&hubauth::status::discover())?;
     let mut out = std::io::stdout().lock();
     let written = if json {
-        let text = serde_json::to_string_pretty(&found)
+        // Each credential with the names of the accounts that address it.
+        let mut entries = Vec::with_capacity(found.len());
+        for credential in &found {
+            let mut entry = serde_json::to_value(credential)
+                .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?;
+            if let Some(map) = entry.as_object_mut() {
+                let names = crate::accounts_ui::names_for(&accounts, credential);
+                map.insert("accounts".into(), serde_json::json!(names));
+            }
+            entries.push(entry);
+        }
+        let text = serde_json::to_string_pretty(&entries)
             .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?;
         writeln!(out, "{}", escape_in_json(&text))
-    } else if found.is_empty() {
-        Ok(())
     } else {
-        write_table(&mut out, &found)
+        let mut written = Ok(());
+        if !found.is_empty() {
+            written = write_table(&mut out, &found);
+        }
+        if written.is_ok() && !accounts.is_empty() {
+            if !found.is_empty() {
+                written = writeln!(out);
+            }
+            written = written.and_then(|()| crate::accounts_ui::write_table(&mut out, &accounts));
+        }
+        written
     };
     written
         .and_then(|()| out.flush())
@@ -60,6 +81,7 @@ fn check_one(g: &Global, credential: &mut CredentialInfo) {
     }
     let checked = (|| {
         let mut o = Options::new();
+        crate::output::install(&mut o);
         for (key, value) in &credential.options {
             o.set(key, value)?;
         }

@@ -1,0 +1,158 @@
+//! The CLI furniture: completions, the man page, "did you mean", setup-git,
+//! the honest browser message, no QR code off a terminal, and library
+//! messages shown with the CLI's flags.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use hubauth_test_servers::{Flow, JuliaHubServer};
+
+mod support;
+
+use support::cli::{BIN, Home};
+
+#[test]
+fn completions_for_each_shell_name_every_command() {
+    let home = Home::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = home.run(&["completions", shell]).expect(0);
+        assert!(run.stdout.len() > 1000, "{shell}: {}", run.stdout);
+        for command in ["setup-git", "switch", "token", "client-id"] {
+            assert!(run.stdout.contains(command), "{shell} lacks {command}");
+        }
+    }
+    home.run(&["completions", "tcsh"]).expect(2);
+    // bash accepts the script.
+    let run = home.run(&["completions", "bash"]).expect(0);
+    let script = home.dir.path().join("hubauth.bash");
+    std::fs::write(&script, &run.stdout).unwrap();
+    let ok = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn the_man_page_renders() {
+    let home = Home::new();
+    let run = home.run(&["man"]).expect(0);
+    assert!(run.stdout.contains(".TH hubauth 1"), "{}", run.stdout);
+    let page = home.dir.path().join("hubauth.1");
+    std::fs::write(&page, &run.stdout).unwrap();
+    let out = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("NAME") && text.contains("setup-git"),
+        "{text}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_mistyped_command_or_flag_gets_a_suggestion() {
+    let home = Home::new();
+    let run = home.run(&["tokn"]).expect(2);
+    assert!(
+        run.stderr.contains("similar subcommand exists: 'token'"),
+        "{}",
+        run.stderr
+    );
+    let run = home.run(&["token", "--servr", "x"]).expect(2);
+    assert!(run.stderr.contains("--server"), "{}", run.stderr);
+}
+
+#[test]
+fn setup_git_writes_the_helper_line_once() {
+    let home = Home::new();
+    let url = "https://hub.example.org";
+    let gitconfig = home.home().join(".gitconfig");
+    let run = home
+        .run(&["setup-git", "--server", url, "--dry-run"])
+        .expect(0);
+    assert!(
+        run.stderr.contains("would run: git config --global"),
+        "{}",
+        run.stderr
+    );
+    assert!(!gitconfig.exists(), "--dry-run writes nothing");
+    for _ in 0..2 {
+        let run = home.run(&["setup-git", "--server", url]).expect(0);
+        assert!(
+            run.stderr.contains("running: git config --global --add"),
+            "{}",
+            run.stderr
+        );
+    }
+    let text = std::fs::read_to_string(&gitconfig).unwrap();
+    let helper = format!("helper = !{BIN} git-credential --server {url}");
+    assert_eq!(text.matches(&helper).count(), 1, "{text}");
+    assert_eq!(
+        text.matches("helper = \n").count() + text.matches("helper = \"\"").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains(&format!("[credential \"{url}\"]")), "{text}");
+}
+
+#[test]
+fn without_a_display_no_browser_is_claimed_and_no_qr_code_off_a_terminal() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    s.configure(|c| {
+        c.flow = Flow::Classic;
+        c.auto_approve = true;
+    });
+    let run = home
+        .run(&["login", "--server", &s.url(), "-o", "poll_interval_ms=100"])
+        .expect(0);
+    assert!(
+        run.stderr.contains("no browser can be opened here"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("opening it in your browser"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains('█') && !run.stderr.contains("scan it"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_library_message_names_the_clis_flag() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let path = home.auth_toml(&s);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "not = [valid toml").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = home.run(&["login", "--no-browser", "--server", &s.url()]);
+    assert!(
+        run.stderr.contains("authenticate with `--force`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("force=true"), "{}", run.stderr);
+    // `token` has no --force: the command that has it is named.
+    let run = home.run(&["token", "--server", &s.url()]);
+    assert!(
+        run.stderr.contains("`hubauth login --force`"),
+        "{}",
+        run.stderr
+    );
+}

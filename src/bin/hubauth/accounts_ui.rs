@@ -76,10 +76,9 @@ pub fn rows(found: &[CredentialInfo]) -> Result<Vec<Row>> {
 pub fn names_for<'a>(rows: &'a [Row], credential: &CredentialInfo) -> Vec<&'a str> {
     rows.iter()
         .filter(|r| {
-            r.account
+            !r.account
                 .matching(std::slice::from_ref(credential))
-                .first()
-                .is_some()
+                .is_empty()
         })
         .map(|r| r.account.name.as_str())
         .collect()

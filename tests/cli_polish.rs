@@ -156,3 +156,30 @@ fn a_library_message_names_the_clis_flag() {
         run.stderr
     );
 }
+
+#[test]
+fn status_check_says_what_each_server_answered() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    let path = home.auth_toml(&s);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, s.issue_token(3600).to_toml()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = home.run(&["status", "--check"]).expect(0);
+    let lines: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0].last(), Some(&"CHECK"), "{}", run.stdout);
+    assert_eq!(lines[1].last(), Some(&"ok"), "{}", run.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&home.run(&["status", "--check", "--json"]).expect(0).stdout).unwrap();
+    assert_eq!(json[0]["check"], "ok", "{json}");
+    // The server now refuses the token.
+    s.revoke_all();
+    let json: serde_json::Value =
+        serde_json::from_str(&home.run(&["status", "--check", "--json"]).expect(1).stdout).unwrap();
+    assert_eq!(json[0]["check"], "rejected", "{json}");
+    assert_eq!(json[0]["usable"], false, "{json}");
+}

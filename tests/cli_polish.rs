@@ -183,3 +183,77 @@ fn status_check_says_what_each_server_answered() {
     assert_eq!(json[0]["check"], "rejected", "{json}");
     assert_eq!(json[0]["usable"], false, "{json}");
 }
+
+/// On a terminal (a pty from `script`), the device login's URL is also drawn
+/// as a QR code.
+#[test]
+fn a_device_login_on_a_terminal_shows_a_qr_code() {
+    let home = Home::new();
+    let s = JuliaHubServer::start();
+    s.configure(|c| {
+        c.flow = Flow::Device;
+        c.auto_approve = true;
+    });
+    let line = format!(
+        "{BIN} login --no-browser --server {} -o poll_interval_ms=100",
+        s.url()
+    );
+    // The isolated home's environment, for `script` and so for hubauth.
+    let isolated = home.command(&[]);
+    let env = isolated
+        .get_envs()
+        .filter_map(|(key, value)| Some((key, value?)));
+    let out = Command::new("script")
+        .env_clear()
+        .envs(env)
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("hubauth: or scan it:"), "{text}");
+    assert!(text.contains("█▀") || text.contains("▀█"), "{text}");
+    assert!(text.contains("Logged in to"), "{text}");
+}
+
+/// A browser login where no browser can appear says how to reach its
+/// redirect from another machine: `ssh -L` with the real port, or the
+/// device flow.
+#[test]
+fn a_headless_browser_login_gives_the_ssh_forward_for_its_port() {
+    use support::oidc_server::{NATIVE_CLIENT, OidcServer};
+    let home = Home::new();
+    let server = OidcServer::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let run = home
+        .run(&[
+            "login",
+            "--provider",
+            "oidc",
+            "--issuer",
+            &server.issuer,
+            "--client-id",
+            NATIVE_CLIENT,
+            "--flow",
+            "browser",
+            "-o",
+            &format!("redirect_port={port}"),
+            "--timeout",
+            "1",
+        ])
+        .expect(5);
+    assert!(
+        run.stderr.contains("no browser can be opened here"),
+        "{}",
+        run.stderr
+    );
+    let forward =
+        format!("(`ssh -L {port}:127.0.0.1:{port} HOST`), or log in with `--flow device`");
+    assert!(run.stderr.contains(&forward), "{}", run.stderr);
+}

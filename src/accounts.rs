@@ -28,7 +28,7 @@ use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::options::{LoginFlow, Options};
 use crate::server::ServerUrl;
-use crate::store::{fsutil, oidc_toml, toml_file};
+use crate::store::{fsutil, oidc_toml};
 
 /// The options an account records, when they were set for its login: those
 /// that select the hub, the token file and how to log in. Secrets never.
@@ -204,13 +204,18 @@ impl Accounts {
     }
 
     fn parse(bytes: &[u8], path: &Path) -> Result<Accounts> {
-        let table = toml_file::parse_table(bytes, path)?;
         let bad = |what: &str| {
             Error::format(format!(
                 "{}: {what}; fix or delete the file (it only names accounts; no token is in it)",
                 path.display()
             ))
         };
+        // The file holds no secret, so the parser's own words may be shown
+        // (not the token files' `force=true` hint: a login does not rewrite it).
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8 text"))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            bad(&format!("not valid TOML ({})", e.message().trim()))
+        })?;
         let default = match table.get("default") {
             None => None,
             Some(toml::Value::String(name)) => Some(name.clone()),
@@ -327,9 +332,12 @@ fn shown_path() -> String {
 
 /// The account list; empty when there is no file.
 pub fn load() -> Result<Accounts> {
-    let path = path()?;
-    match fsutil::read_file(&path)? {
-        Some(bytes) => Accounts::parse(&bytes, &path),
+    load_from(&path()?)
+}
+
+fn load_from(path: &Path) -> Result<Accounts> {
+    match fsutil::read_file(path)? {
+        Some(bytes) => Accounts::parse(&bytes, path),
         None => Ok(Accounts::default()),
     }
 }
@@ -339,10 +347,7 @@ pub fn load() -> Result<Accounts> {
 pub fn update<T>(change: impl FnOnce(&mut Accounts) -> Result<T>) -> Result<T> {
     let path = path()?;
     let _lock = fsutil::FileLock::acquire(&path, LOCK_TIMEOUT)?;
-    let mut accounts = match fsutil::read_file(&path)? {
-        Some(bytes) => Accounts::parse(&bytes, &path)?,
-        None => Accounts::default(),
-    };
+    let mut accounts = load_from(&path)?;
     let result = change(&mut accounts)?;
     fsutil::atomic_write(&path, accounts.to_text().as_bytes())?;
     Ok(result)
@@ -380,7 +385,22 @@ pub fn resolve_with(options: &Options, env: Env<'_>) -> Result<Options> {
     if !named && SELECTING_KEYS.iter().any(|key| options.is_set(key)) {
         return Ok(options.clone());
     }
-    let accounts = load()?;
+    let path = match path() {
+        Ok(path) => path,
+        Err(e) if named => return Err(e),
+        // No config directory (no HOME): there is no list, so no default.
+        Err(_) => return Ok(options.clone()),
+    };
+    let accounts = match load_from(&path) {
+        Ok(accounts) => accounts,
+        Err(e) if named => return Err(e),
+        // Only a default could apply: a call that names no account is not
+        // failed by a list it did not ask for; it is told why none applied.
+        Err(e) => {
+            crate::log::warn(&format!("{}; no default account applies", e.message()));
+            return Ok(options.clone());
+        }
+    };
     match applying(options, &accounts, env)? {
         Some(account) => {
             crate::log::info(&format!(

@@ -183,3 +183,35 @@ fn a_login_under_a_known_name_reuses_its_options() {
     assert_eq!(s.stats().challenges, 2);
     home.run(&["login", "--default"]).expect(2);
 }
+
+/// A broken account list fails only the calls that name an account; the
+/// others are told that no default applied, and go on.
+#[test]
+fn a_broken_account_list_fails_only_calls_that_name_an_account() {
+    let home = Home::new();
+    let s = classic_server();
+    login(&home, "work", &s, &[]);
+    let path = accounts_toml(&home);
+    std::fs::write(&path, "default = [broken").unwrap();
+    let url = s.url();
+    let run = home.run(&["token", "--server", &url]).expect(0);
+    assert!(
+        run.stderr.is_empty(),
+        "a hub is selected: the list is not read: {}",
+        run.stderr
+    );
+    let run = home
+        .run_with(&["token"], None, &[("JULIA_PKG_SERVER", url.as_str())])
+        .expect(0);
+    assert!(
+        run.stderr.contains("no default account applies"),
+        "{}",
+        run.stderr
+    );
+    let run = home.run(&["token", "--name", "work"]).expect(1);
+    assert!(
+        run.stderr.contains("accounts.toml: not valid TOML"),
+        "{}",
+        run.stderr
+    );
+}

@@ -257,3 +257,54 @@ fn a_headless_browser_login_gives_the_ssh_forward_for_its_port() {
         format!("(`ssh -L {port}:127.0.0.1:{port} HOST`), or log in with `--flow device`");
     assert!(run.stderr.contains(&forward), "{}", run.stderr);
 }
+
+/// `logout --json` says what came of the revocation, as the library said it.
+#[test]
+fn logout_json_carries_the_revocation_result() {
+    use support::oidc_server::{CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, Config, OidcServer};
+    for revocation in [true, false] {
+        let home = Home::new();
+        let server = OidcServer::with(Config {
+            revocation,
+            ..Config::default()
+        });
+        let path = home.dir.path().join("oidc.toml");
+        let path = path.to_str().unwrap();
+        let args = |command: &'static str| {
+            [
+                command,
+                "--provider",
+                "oidc",
+                "--issuer",
+                server.issuer.as_str(),
+                "--client-id",
+                CONFIDENTIAL_CLIENT,
+                "--token-path",
+                path,
+            ]
+        };
+        let secret = [("HUBAUTH_CLIENT_SECRET", CONFIDENTIAL_SECRET)];
+        home.run_with(&args("token"), None, &secret).expect(0);
+        let mut logout = args("logout").to_vec();
+        logout.push("--json");
+        let run = home.run_with(&logout, None, &secret).expect(0);
+        let out: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(out["logged_out"], true, "{out}");
+        let expected = if revocation {
+            serde_json::json!([{"level": "info", "message": format!("revoked the tokens at {}", server.issuer)}])
+        } else {
+            let messages = out["messages"].as_array().unwrap();
+            assert_eq!(messages.len(), 1, "{out}");
+            assert_eq!(messages[0]["level"], "warning", "{out}");
+            assert!(
+                messages[0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("offers no token revocation")
+            );
+            out["messages"].clone()
+        };
+        assert_eq!(out["messages"], expected, "{out}");
+        assert_eq!(server.stat(&["revocation_requests"]) > 0, revocation);
+    }
+}

@@ -727,17 +727,23 @@ fn logout(g: &Global, json: bool) -> Result<ExitCode> {
     let mut options = g.options(|_| Ok(()))?;
     let resolved = hubauth::accounts::resolve(&options)?;
     let server = server_of(&resolved)?;
-    // The library's warnings (a revocation that failed or is not offered)
-    // are shown as always, and kept for the JSON.
-    let warnings = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    // What the library said (the revocation: done, failed or not offered)
+    // is shown as always, and kept for the JSON.
+    let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     if json {
         let shown = options.log.clone();
-        let kept = warnings.clone();
+        let kept = said.clone();
         options.set_log(Some(std::sync::Arc::new(move |level, message: &str| {
-            if level == hubauth::log::Level::Warn {
-                let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
-                kept.push(flags::in_cli_terms(message));
-            }
+            use hubauth::log::Level;
+            let name = match level {
+                Level::Error => "error",
+                Level::Warn => "warning",
+                Level::Notice | Level::Info => "info",
+                Level::Debug => return,
+            };
+            let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+            kept.push(json!({"level": name, "message": flags::in_cli_terms(message)}));
+            drop(kept);
             if let Some(shown) = &shown {
                 shown(level, message);
             }
@@ -749,13 +755,13 @@ fn logout(g: &Global, json: bool) -> Result<ExitCode> {
         accounts_ui::forget(name)?;
     }
     if json {
-        let warnings = warnings.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let said = said.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let text = json!({
             "provider": resolved.provider.name(),
             "server": server,
             "logged_out": true,
             "account_forgotten": g.name,
-            "warnings": warnings,
+            "messages": said,
         });
         println!("{}", hubauth::log::escape_in_json(&text.to_string()));
     }

@@ -357,6 +357,9 @@ pub fn update<T>(change: impl FnOnce(&mut Accounts) -> Result<T>) -> Result<T> {
 /// `account` (else `env`'s `HUBAUTH_ACCOUNT`) names, which must exist; else,
 /// when no option selects a hub, the default account; else none.
 pub fn applying(options: &Options, accounts: &Accounts, env: Env<'_>) -> Result<Option<Account>> {
+    if refused(options) {
+        return Ok(None);
+    }
     let named = options
         .account
         .clone()
@@ -379,8 +382,17 @@ pub fn resolve(options: &Options) -> Result<Options> {
     resolve_with(options, &env::process_env)
 }
 
+/// `account` set to the empty string: no account applies, neither
+/// `HUBAUTH_ACCOUNT` nor the default (a login that makes a new one).
+fn refused(options: &Options) -> bool {
+    options.is_set("account") && options.account.is_none()
+}
+
 /// [`resolve`] with the environment `env`.
 pub fn resolve_with(options: &Options, env: Env<'_>) -> Result<Options> {
+    if refused(options) {
+        return Ok(options.clone());
+    }
     let named = options.account.is_some() || env::non_empty(env, ACCOUNT_ENV).is_some();
     if !named && SELECTING_KEYS.iter().any(|key| options.is_set(key)) {
         return Ok(options.clone());
@@ -506,6 +518,11 @@ server = "https://juliahub.example.org"
                 .unwrap();
             assert_eq!(applying(&o, &list, &no_env).unwrap(), None, "{key}");
         }
+        // An empty `account`: none at all, not even the environment's.
+        let mut o = Options::new();
+        o.set("account", "").unwrap();
+        let env = |name: &str| (name == ACCOUNT_ENV).then(|| "jh".to_string());
+        assert_eq!(applying(&o, &list, &env).unwrap(), None);
         // Options that do not select a hub leave the default in force.
         let mut o = Options::new();
         o.set("force", "true").unwrap();

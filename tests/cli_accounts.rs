@@ -32,6 +32,16 @@ fn stored_id_token(home: &Home, s: &JuliaHubServer) -> String {
 }
 
 fn login(home: &Home, name: &str, s: &JuliaHubServer, extra: &[&str]) -> String {
+    login_with(home, name, s, extra, &[])
+}
+
+fn login_with(
+    home: &Home,
+    name: &str,
+    s: &JuliaHubServer,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> String {
     let url = s.url();
     let mut args = vec![
         "login",
@@ -44,7 +54,7 @@ fn login(home: &Home, name: &str, s: &JuliaHubServer, extra: &[&str]) -> String 
         "poll_interval_ms=100",
     ];
     args.extend_from_slice(extra);
-    home.run(&args).expect(0).stderr
+    home.run_with(&args, None, env).expect(0).stderr
 }
 
 #[test]
@@ -52,7 +62,7 @@ fn an_account_round_trip() {
     let home = Home::new();
     let (one, two) = (classic_server(), classic_server());
 
-    let said = login(&home, "one", &one, &[]);
+    let said = login(&home, "one", &one, &["--scope", "openid"]);
     assert!(said.contains("Saved account one (the default)"), "{said}");
     let path = accounts_toml(&home);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -64,8 +74,28 @@ fn an_account_round_trip() {
         "no token in it"
     );
 
-    let said = login(&home, "two", &two, &["--default"]);
+    // A new account is made from what its login gives, whatever account
+    // the environment names.
+    let said = login_with(
+        &home,
+        "two",
+        &two,
+        &["--default"],
+        &[("HUBAUTH_ACCOUNT", "one")],
+    );
     assert!(said.contains("Saved account two (the default)"), "{said}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let list: toml::Table = text.parse().unwrap();
+    assert_eq!(
+        list["accounts"]["one"]["scope"].as_str(),
+        Some("openid"),
+        "{text}"
+    );
+    assert!(
+        list["accounts"]["two"].get("scope").is_none(),
+        "not one's: {text}"
+    );
+    assert_eq!(list["default"].as_str(), Some("two"), "{text}");
     let (token_one, token_two) = (stored_id_token(&home, &one), stored_id_token(&home, &two));
 
     // No flag: the default account; --name and HUBAUTH_ACCOUNT pick one.
@@ -138,7 +168,7 @@ fn an_account_round_trip() {
     assert!(!run.stderr.contains("debug:"), "{}", run.stderr);
     let run = home.run(&["token", "-vv"]).expect(0);
     let debug = format!(
-        "hubauth: debug: account one fills in: provider=juliahub server={}",
+        "hubauth: debug: account one fills in: provider=juliahub scope=openid server={}",
         one.url()
     );
     assert!(run.stderr.contains(&debug), "{}", run.stderr);

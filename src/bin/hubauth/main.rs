@@ -643,9 +643,10 @@ fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
         if args.force {
             o.set("force", "true")?;
         }
-        // A new name has nothing to fill in yet: it is recorded below.
+        // A new name has nothing to fill in yet (nor does another account,
+        // HUBAUTH_ACCOUNT's or the default): it is recorded below.
         if new_account {
-            o.clear("account")?;
+            o.set("account", "")?;
         }
         Ok(())
     })?;

@@ -256,7 +256,7 @@ enum Command {
     /// Log in (interactively) and store the token
     #[command(after_help = EXIT_CODES)]
     Login(LoginArgs),
-    /// Show every credential hubauth can see (never the tokens)
+    /// Show every credential hubauth can see (never the tokens), and the accounts
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
     /// Print a valid token on stdout, and nothing else

@@ -198,7 +198,7 @@ fn write_table(
                 "! {} {}: {}",
                 escape(&c.provider),
                 escape(&shorten_home(&c.source, home.as_deref())),
-                escape(problem)
+                crate::flags::in_cli_terms(&escape(problem))
             )?;
         }
     }

@@ -270,3 +270,24 @@ pub fn duration(d: Duration) -> String {
         _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redirect_port_is_read_only_from_a_loopback_redirect() {
+        let login = |redirect: &str| {
+            let mut url = url::Url::parse("https://id.example.org/auth?client_id=cli").unwrap();
+            url.query_pairs_mut().append_pair("redirect_uri", redirect);
+            redirect_port_in(url.as_str())
+        };
+        assert_eq!(login("http://127.0.0.1:8765/callback"), Some(8765));
+        assert_eq!(login("http://localhost:8765/callback"), Some(8765));
+        assert_eq!(login("https://hub.example.org:8765/callback"), None);
+        assert_eq!(
+            redirect_port_in("http://127.0.0.1:1/auth/device?user_code=AB"),
+            None
+        );
+    }
+}

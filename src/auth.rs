@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
+use crate::accounts;
 use crate::error::{Error, Result};
 use crate::hubs;
 use crate::lifecycle::Lifecycle;
@@ -104,7 +105,7 @@ static CURRENT: ArcSwapOption<Inner> = ArcSwapOption::const_empty();
 pub fn authenticate(options: &Options) -> Result<Authentication> {
     refuse_in_hook("authenticate")?;
     let _log = log::route(options.log.as_ref());
-    let options = &guarded(options);
+    let options = &guarded(&accounts::resolve(options)?);
     let provider = hubs::for_options(options)?;
     let token = provider.authenticate(options)?;
     // Checked before the authentication becomes the current one, so a
@@ -142,6 +143,7 @@ pub fn save_token(options: &Options, token: &str) -> Result<()> {
             MAX_FILE / 1024
         )));
     }
+    let options = &accounts::resolve(options)?;
     hubs::for_options(options)?.save_token(token, options)
 }
 
@@ -149,6 +151,7 @@ pub fn save_token(options: &Options, token: &str) -> Result<()> {
 pub fn logout(options: &Options) -> Result<()> {
     refuse_in_hook("logout")?;
     let _log = log::route(options.log.as_ref());
+    let options = &accounts::resolve(options)?;
     hubs::for_options(options)?.logout(options)
 }
 

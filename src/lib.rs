@@ -1,9 +1,11 @@
 //! hubauth: gets, keeps, refreshes, checks and hands out authentication tokens
 //! for data and compute hubs, with one implementation behind a stable C ABI.
 //!
-//! Data flows one way: options → provider → store (load) → token fresh? → done;
+//! Data flows one way: options (a named account fills what they leave out,
+//! [`accounts`]) → provider → store (load) → token fresh? → done;
 //! else flow (refresh / exchange / interactive) → store (save, under lock).
 
+pub mod accounts;
 pub mod auth;
 pub mod cancel;
 pub mod credential;

@@ -20,6 +20,12 @@ use once_cell::sync::Lazy;
 pub(crate) static ENABLED: Lazy<bool> =
     Lazy::new(|| !matches!(std::env::var("HUBAUTH_LOG").as_deref(), Ok("off" | "0")));
 
+/// Whether warnings and notices may go to stderr (`HUBAUTH_LOG` is not
+/// `off`), for a host whose own sink prints them there.
+pub fn stderr_enabled() -> bool {
+    *ENABLED
+}
+
 mod route;
 mod transcript;
 
@@ -135,6 +141,22 @@ pub(crate) fn notice(message: &str) {
         sink(Level::Notice, &escape(message));
     } else if *ENABLED {
         eprintln!("hubauth: {}", escape(message));
+    }
+}
+
+/// Ordinary news of a call (which account it used), for `hubauth -v`: only
+/// to the call's sink, never to stderr by itself.
+pub(crate) fn info(message: &str) {
+    if let Some(sink) = route::current() {
+        sink(Level::Info, &escape(message));
+    }
+}
+
+/// What a call is doing, for debugging (`hubauth -v`): only to the call's
+/// sink, which decides whether to show it; never to stderr by itself.
+pub(crate) fn debug(message: &str) {
+    if let Some(sink) = route::current() {
+        sink(Level::Debug, &escape(message));
     }
 }
 

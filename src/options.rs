@@ -270,6 +270,8 @@ options_table! {
         " true: an authentication whose user the server does not name is refused (\"Unable to determine username.\", as JuliaHub.jl does) and never becomes the current one (default false).";
     "open_browser" => open_browser: bool = true, boolean,
         " false: hubauth itself neither prints the login URL nor opens a browser; the host shows it (a hook, or the LOGIN event of a job) (default true).";
+    "account" => account: Option<String> = None, string,
+        " A named account (`hubauth login --name NAME` records one): every option not given here is taken from it. Unset: HUBAUTH_ACCOUNT, else, when no option selects a hub, the default account; empty: no account at all.";
     "token_kind" => token_kind: &'static str = "id",
         |k, v| ["id", "access"].into_iter().find(|t| *t == v).ok_or_else(|| Error::invalid_argument(format!("option {k} takes id or access, not {v:?}"))),
         " juliahub: which token requests carry: id (default; JuliaHub's API, as JuliaHub.jl) or access (the package server, as Pkg).";

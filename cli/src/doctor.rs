@@ -10,6 +10,8 @@ use hubauth::diagnose::{CredentialReport, Probe, Report};
 use hubauth::log::{escape, escape_in_json};
 use hubauth::{Error, ErrorKind, Result};
 
+use crate::flags::in_cli_terms;
+
 use crate::status::human_expiry;
 use crate::{Global, shown_user};
 
@@ -66,7 +68,7 @@ fn write_text(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
         writeln!(out)?;
     }
     for problem in &report.problems {
-        writeln!(out, "! {}", escape(problem))?;
+        writeln!(out, "! {}", in_cli_terms(&escape(problem)))?;
     }
     let count = report.all_problems().count();
     match count {
@@ -117,7 +119,7 @@ fn write_credential(out: &mut impl Write, c: &CredentialReport) -> std::io::Resu
         writeln!(out, "  server   {}", probe_line(probe))?;
     }
     for problem in &c.problems {
-        writeln!(out, "  ! {}", escape(problem))?;
+        writeln!(out, "  ! {}", in_cli_terms(&escape(problem)))?;
     }
     Ok(())
 }

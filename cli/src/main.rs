@@ -6,9 +6,15 @@
 //! `git-credential get`), everything for people goes to stderr, and no message
 //! ever holds a token value.
 
+mod accounts_ui;
+mod completions;
 mod doctor;
+mod flags;
 mod git;
+mod output;
+mod qr;
 mod session;
+mod setup_git;
 mod status;
 
 use std::io::{IsTerminal, Read, Write};
@@ -19,6 +25,7 @@ use clap::{Args, Parser, Subcommand};
 use hubauth::log::escape;
 use hubauth::options::{KEY_DOCS, KEYS};
 use hubauth::{Error, ErrorKind, Options, Result};
+use serde_json::json;
 use zeroize::Zeroizing;
 
 const EXIT_CODES: &str = "\
@@ -33,7 +40,8 @@ Exit codes:
   130  cancelled (Ctrl-C)";
 
 const GIT_HELP: &str = "\
-Use it as git's credential helper for a hub's git server:
+Use it as git's credential helper for a hub's git server
+(`hubauth setup-git --server URL` writes this line):
 
   git config --global credential.https://juliahub.com.helper '!hubauth git-credential --server https://juliahub.com'
 
@@ -69,6 +77,13 @@ struct Cli {
 #[derive(Args)]
 #[command(next_help_heading = "Global options")]
 struct Global {
+    /// The account to use (`login --name` records one; default: HUBAUTH_ACCOUNT,
+    /// else the default account when no flag selects a hub)
+    #[arg(long, global = true, value_name = "NAME")]
+    name: Option<String>,
+    /// Say more on stderr: -v what the library reports, -vv its debug lines
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[arg(long, global = true, value_name = "NAME",
           help = provider_help(), long_help = provider_long_help())]
     provider: Option<String>,
@@ -81,6 +96,13 @@ struct Global {
     /// The OAuth client id
     #[arg(long, global = true, value_name = "ID")]
     client_id: Option<String>,
+    /// The OAuth scope to ask for at login
+    #[arg(long, global = true, value_name = "SCOPE")]
+    scope: Option<String>,
+    /// The interactive login (oidc): auto, device (a code to enter on any
+    /// device) or browser (a redirect to 127.0.0.1 on this machine)
+    #[arg(long, global = true, value_name = "FLOW")]
+    flow: Option<String>,
     /// The profile / section of the token file (dhcore)
     #[arg(long, global = true, value_name = "NAME")]
     profile: Option<String>,
@@ -234,15 +256,16 @@ enum Command {
     /// Log in (interactively) and store the token
     #[command(after_help = EXIT_CODES)]
     Login(LoginArgs),
-    /// Show every credential hubauth can see (never the tokens)
+    /// Show every credential hubauth can see (never the tokens), and the accounts
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
     /// Print a valid token on stdout, and nothing else
     #[command(after_help = EXIT_CODES)]
     Token(TokenArgs),
-    /// Forget the stored token
+    /// Forget (and where the hub offers it, revoke) the stored token;
+    /// with --name, forget the account too
     #[command(after_help = EXIT_CODES)]
-    Logout,
+    Logout(LogoutArgs),
     /// Reload the stored token and refresh it if it is due; log in again if needed
     #[command(after_help = EXIT_CODES)]
     Refresh(RefreshArgs),
@@ -256,6 +279,44 @@ enum Command {
     /// and CA settings, and say what to do about each problem (never a token)
     #[command(after_help = doctor::EXIT_CODES)]
     Doctor(DoctorArgs),
+    /// Make an account the default (like `gh auth switch`)
+    #[command(after_help = EXIT_CODES)]
+    Switch(SwitchArgs),
+    /// Make hubauth git's credential helper for the hub (`git config --global`)
+    #[command(after_help = EXIT_CODES)]
+    SetupGit(SetupGitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `hubauth man | man -l -`
+    Man,
+}
+
+#[derive(Args)]
+struct LogoutArgs {
+    /// Print what was done as JSON on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SwitchArgs {
+    /// The account to make the default
+    #[arg(value_name = "ACCOUNT")]
+    account: String,
+}
+
+#[derive(Args)]
+struct SetupGitArgs {
+    /// Print the git commands without running them
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_name = "SHELL")]
+    shell: clap_complete::Shell,
 }
 
 #[derive(Args)]
@@ -273,6 +334,9 @@ struct LoginArgs {
     /// Log in again even when a usable token is stored
     #[arg(long)]
     force: bool,
+    /// With --name: make the account the default one
+    #[arg(long)]
+    default: bool,
 }
 
 #[derive(Args)]
@@ -377,7 +441,9 @@ impl Global {
     /// defaults apply to the rest and a later call's options overlay these.
     fn options(&self, command: impl FnOnce(&mut Options) -> Result<()>) -> Result<Options> {
         let mut o = Options::new();
+        output::install(&mut o);
         let flags = [
+            ("account", self.name.clone()),
             ("provider", self.provider.clone()),
             ("server", self.server.clone()),
             ("issuer", self.issuer.clone()),
@@ -389,6 +455,8 @@ impl Global {
             ),
             ("timeout_ms", self.timeout.map(|ms| ms.to_string())),
             ("token_kind", self.token_kind.clone()),
+            ("scope", self.scope.clone()),
+            ("flow", self.flow.clone()),
         ];
         for (key, value) in flags {
             if let Some(value) = value {
@@ -469,12 +537,39 @@ fn exit_code(kind: ErrorKind) -> u8 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    output::set_verbosity(cli.global.verbose);
+    if let Some(name) = cli.command_name() {
+        flags::set_running(name);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("hubauth: {}", escape(e.message()));
+            output::error(&e);
             ExitCode::from(exit_code(e.kind()))
         }
+    }
+}
+
+impl Cli {
+    /// The name of the subcommand given, as clap knows it.
+    fn command_name(&self) -> Option<&'static str> {
+        use clap::CommandFactory;
+        let index = match &self.command {
+            Command::Login(_) => "login",
+            Command::Status(_) => "status",
+            Command::Token(_) => "token",
+            Command::Logout(_) => "logout",
+            Command::Refresh(_) => "refresh",
+            Command::SaveToken => "save-token",
+            Command::GitCredential(_) => "git-credential",
+            Command::Doctor(_) => "doctor",
+            Command::Switch(_) => "switch",
+            Command::SetupGit(_) => "setup-git",
+            Command::Completions(_) => "completions",
+            Command::Man => "man",
+        };
+        debug_assert!(Cli::command().find_subcommand(index).is_some());
+        Some(index)
     }
 }
 
@@ -484,7 +579,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Login(args) => login(g, args),
         Command::Status(args) => status::run(g, args.json, args.check),
         Command::Token(args) => token(g, args),
-        Command::Logout => logout(g),
+        Command::Logout(args) => logout(g, args.json),
+        Command::Switch(args) => accounts_ui::switch(&args.account),
+        Command::SetupGit(args) => setup_git::run(g, args.dry_run),
+        Command::Completions(args) => completions::completions(args.shell),
+        Command::Man => completions::man(),
         Command::Refresh(args) => refresh(g, args),
         Command::SaveToken => save_token(g),
         Command::GitCredential(args) => git::run(g, &args.operation),
@@ -530,10 +629,24 @@ fn flag(on: bool) -> &'static str {
 }
 
 fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
+    if args.default && g.name.is_none() {
+        return Err(Error::invalid_argument(
+            "--default makes the account of --name the default; give --name NAME",
+        ));
+    }
+    let new_account = match &g.name {
+        Some(name) => !accounts_ui::exists(name)?,
+        None => false,
+    };
     let mut options = g.options(|o| {
         o.set("interactive", "true")?;
         if args.force {
             o.set("force", "true")?;
+        }
+        // A new name has nothing to fill in yet (nor does another account,
+        // HUBAUTH_ACCOUNT's or the default): it is recorded below.
+        if new_account {
+            o.set("account", "")?;
         }
         Ok(())
     })?;
@@ -549,6 +662,9 @@ fn login(g: &Global, args: LoginArgs) -> Result<ExitCode> {
             escape(auth.server()),
             as_user(&auth)
         );
+    }
+    if let Some(name) = &g.name {
+        accounts_ui::remember(name, &options.without("hook"), auth.server(), args.default)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -608,11 +724,48 @@ fn token(g: &Global, args: TokenArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn logout(g: &Global) -> Result<ExitCode> {
-    let options = g.options(|_| Ok(()))?;
-    let server = server_of(&options)?;
+fn logout(g: &Global, json: bool) -> Result<ExitCode> {
+    let mut options = g.options(|_| Ok(()))?;
+    let resolved = hubauth::accounts::resolve(&options)?;
+    let server = server_of(&resolved)?;
+    // What the library said (the revocation: done, failed or not offered)
+    // is shown as always, and kept for the JSON.
+    let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    if json {
+        let shown = options.log.clone();
+        let kept = said.clone();
+        options.set_log(Some(std::sync::Arc::new(move |level, message: &str| {
+            use hubauth::log::Level;
+            let name = match level {
+                Level::Error => "error",
+                Level::Warn => "warning",
+                Level::Notice | Level::Info => "info",
+                Level::Debug => return,
+            };
+            let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+            kept.push(json!({"level": name, "message": flags::in_cli_terms(message)}));
+            drop(kept);
+            if let Some(shown) = &shown {
+                shown(level, message);
+            }
+        })));
+    }
     hubauth::logout(&options)?;
     eprintln!("Logged out of {}", escape(&server));
+    if let Some(name) = &g.name {
+        accounts_ui::forget(name)?;
+    }
+    if json {
+        let said = said.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let text = json!({
+            "provider": resolved.provider.name(),
+            "server": server,
+            "logged_out": true,
+            "account_forgotten": g.name,
+            "messages": said,
+        });
+        println!("{}", hubauth::log::escape_in_json(&text.to_string()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

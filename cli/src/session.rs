@@ -93,7 +93,9 @@ impl Shared {
         if let Some(code) = user_code_in(url) {
             let _ = writeln!(err, "hubauth: it should show the code {}", escape(&code));
         }
-        let open = !no_browser && browser::opener().is_some();
+        let opener = browser::opener().filter(|_| can_show_a_browser());
+        let open = !no_browser && opener.is_some();
+        let redirect_port = redirect_port_in(url);
         if open {
             let _ = writeln!(err, "hubauth: opening it in your browser…");
             if let Some(page) = browser::launch_opener(url) {
@@ -102,6 +104,31 @@ impl Shared {
                     .unwrap_or_else(|p| p.into_inner())
                     .push(page);
             }
+        } else if !no_browser {
+            let _ = writeln!(
+                err,
+                "hubauth: no browser can be opened here (no DISPLAY or WAYLAND_DISPLAY): \
+                 open the page on any device"
+            );
+        }
+        match redirect_port {
+            // The browser login ends at a redirect to this machine.
+            Some(port) if !open => {
+                let _ = writeln!(
+                    err,
+                    "hubauth: the page sends the browser back to http://127.0.0.1:{port}/ on \
+                     this machine; from another one, forward that port first \
+                     (`ssh -L {port}:127.0.0.1:{port} HOST`), or log in with `--flow device`"
+                );
+            }
+            Some(_) => {}
+            None if self.tty => {
+                let columns = crate::qr::terminal_columns().unwrap_or(80);
+                if let Some(code) = crate::qr::render(url, columns) {
+                    let _ = write!(err, "hubauth: or scan it:\n{code}");
+                }
+            }
+            None => {}
         }
         if !self.tty {
             let _ = writeln!(
@@ -201,6 +228,30 @@ impl Session {
     }
 }
 
+/// Whether a browser can appear here: a desktop (macOS, WSL's Windows) or a
+/// display (X11, Wayland), or a `BROWSER` the opener would run. Elsewhere
+/// (an SSH session, a container) the opener could only start a text browser
+/// on the terminal the login is waiting on.
+fn can_show_a_browser() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    cfg!(target_os = "macos")
+        || browser::is_wsl()
+        || set("DISPLAY")
+        || set("WAYLAND_DISPLAY")
+        || set("BROWSER")
+}
+
+/// The port of a browser login's `redirect_uri` on 127.0.0.1 (or localhost).
+fn redirect_port_in(url: &str) -> Option<u16> {
+    let url = url::Url::parse(url).ok()?;
+    let (_, redirect) = url.query_pairs().find(|(key, _)| key == "redirect_uri")?;
+    let redirect = url::Url::parse(&redirect).ok()?;
+    match redirect.host_str()? {
+        "127.0.0.1" | "localhost" | "[::1]" => redirect.port(),
+        _ => None,
+    }
+}
+
 /// The `user_code` a device-flow URL carries, for the user to compare.
 fn user_code_in(url: &str) -> Option<String> {
     let url = url::Url::parse(url).ok()?;
@@ -217,5 +268,26 @@ pub fn duration(d: Duration) -> String {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m {:02}s", s / 60, s % 60),
         _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redirect_port_is_read_only_from_a_loopback_redirect() {
+        let login = |redirect: &str| {
+            let mut url = url::Url::parse("https://id.example.org/auth?client_id=cli").unwrap();
+            url.query_pairs_mut().append_pair("redirect_uri", redirect);
+            redirect_port_in(url.as_str())
+        };
+        assert_eq!(login("http://127.0.0.1:8765/callback"), Some(8765));
+        assert_eq!(login("http://localhost:8765/callback"), Some(8765));
+        assert_eq!(login("https://hub.example.org:8765/callback"), None);
+        assert_eq!(
+            redirect_port_in("http://127.0.0.1:1/auth/device?user_code=AB"),
+            None
+        );
     }
 }

@@ -18,21 +18,43 @@ pub fn run(g: &Global, json: bool, check: bool) -> Result<ExitCode> {
         g.provider.as_deref(),
         g.server.as_deref(),
     )?;
-    if check {
-        for credential in &mut found {
-            check_one(g, credential);
-        }
-    }
+    // --check: what each server said (the CHECK column, JSON "check").
+    let checks: Option<Vec<&str>> =
+        check.then(|| found.iter_mut().map(|c| check_one(g, c)).collect());
 
+    // The accounts (all of them: --provider / --server narrow the credentials only).
+    let accounts = crate::accounts_ui::rows(&hubauth::status::discover())?;
     let mut out = std::io::stdout().lock();
     let written = if json {
-        let text = serde_json::to_string_pretty(&found)
+        // Each credential with the names of the accounts that address it.
+        let mut entries = Vec::with_capacity(found.len());
+        for (i, credential) in found.iter().enumerate() {
+            let mut entry = serde_json::to_value(credential)
+                .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?;
+            if let Some(map) = entry.as_object_mut() {
+                let names = crate::accounts_ui::names_for(&accounts, credential);
+                map.insert("accounts".into(), serde_json::json!(names));
+                if let Some(checks) = &checks {
+                    map.insert("check".into(), serde_json::json!(checks[i]));
+                }
+            }
+            entries.push(entry);
+        }
+        let text = serde_json::to_string_pretty(&entries)
             .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?;
         writeln!(out, "{}", escape_in_json(&text))
-    } else if found.is_empty() {
-        Ok(())
     } else {
-        write_table(&mut out, &found)
+        let mut written = Ok(());
+        if !found.is_empty() {
+            written = write_table(&mut out, &found, checks.as_deref());
+        }
+        if written.is_ok() && !accounts.is_empty() {
+            if !found.is_empty() {
+                written = writeln!(out);
+            }
+            written = written.and_then(|()| crate::accounts_ui::write_table(&mut out, &accounts));
+        }
+        written
     };
     written
         .and_then(|()| out.flush())
@@ -54,12 +76,16 @@ pub fn run(g: &Global, json: bool, check: bool) -> Result<ExitCode> {
 
 /// `--check`: authenticate with this credential without logging in (a due
 /// refresh happens, as it would for `hubauth token`) and ask the server.
-fn check_one(g: &Global, credential: &mut CredentialInfo) {
+/// Returns what came of it: `ok`, `rejected` (the server refused the
+/// token), `failed` (it could not be asked or refreshed: the problem says
+/// why) or `skipped` (nothing to check with).
+fn check_one(g: &Global, credential: &mut CredentialInfo) -> &'static str {
     if credential.options.is_empty() || (credential.problem.is_some() && !credential.usable) {
-        return;
+        return "skipped";
     }
     let checked = (|| {
         let mut o = Options::new();
+        crate::output::install(&mut o);
         for (key, value) in &credential.options {
             o.set(key, value)?;
         }
@@ -85,19 +111,26 @@ fn check_one(g: &Global, credential: &mut CredentialInfo) {
                     "{} rejected the token; run `hubauth login --force`",
                     auth.server()
                 ));
+                return "rejected";
             }
+            "ok"
         }
         Err(e) => {
             credential.usable = false;
-            credential.problem = Some(e.message().to_string());
+            credential.problem = Some(crate::flags::in_cli_terms(e.message()));
+            "failed"
         }
     }
 }
 
-fn write_table(out: &mut impl Write, found: &[CredentialInfo]) -> std::io::Result<()> {
+fn write_table(
+    out: &mut impl Write,
+    found: &[CredentialInfo],
+    checks: Option<&[&str]>,
+) -> std::io::Result<()> {
     let home = dirs::home_dir().map(|h| h.display().to_string());
     let now = unix_now();
-    let header = [
+    let mut header = vec![
         "PROVIDER",
         "SERVER",
         "USER",
@@ -105,11 +138,15 @@ fn write_table(out: &mut impl Write, found: &[CredentialInfo]) -> std::io::Resul
         "EXPIRES",
         "REFRESHABLE",
     ];
-    let rows: Vec<[String; 6]> = found
+    if checks.is_some() {
+        header.push("CHECK");
+    }
+    let rows: Vec<Vec<String>> = found
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             // Server strings (the user above all) are shown escaped.
-            [
+            let mut row = vec![
                 escape(&c.provider).into_owned(),
                 escape(&c.server).into_owned(),
                 c.user.as_deref().map_or_else(|| "-".into(), shown_user),
@@ -120,10 +157,14 @@ fn write_table(out: &mut impl Write, found: &[CredentialInfo]) -> std::io::Resul
                     human_expiry_at(c.expires_at, now)
                 },
                 if c.refreshable { "yes" } else { "no" }.into(),
-            ]
+            ];
+            if let Some(checks) = checks {
+                row.push(checks[i].to_string());
+            }
+            row
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -131,7 +172,7 @@ fn write_table(out: &mut impl Write, found: &[CredentialInfo]) -> std::io::Resul
     }
     let line = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
         let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             if i + 1 == cells.len() {
                 text.push_str(cell);
             } else {
@@ -142,7 +183,8 @@ fn write_table(out: &mut impl Write, found: &[CredentialInfo]) -> std::io::Resul
     };
     line(out, &header)?;
     for row in &rows {
-        line(out, &row.each_ref().map(String::as_str))?;
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(out, &cells)?;
     }
     let problems: Vec<_> = found
         .iter()
@@ -156,7 +198,7 @@ fn write_table(out: &mut impl Write, found: &[CredentialInfo]) -> std::io::Resul
                 "! {} {}: {}",
                 escape(&c.provider),
                 escape(&shorten_home(&c.source, home.as_deref())),
-                escape(problem)
+                crate::flags::in_cli_terms(&escape(problem))
             )?;
         }
     }

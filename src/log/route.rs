@@ -28,9 +28,9 @@ pub enum Level {
     Warn = 4,
     /// What a person must see now: the login URL and code.
     Notice = 5,
-    /// Ordinary news (not used yet).
+    /// Ordinary news: which account a call used (`hubauth -v`).
     Info = 6,
-    /// For debugging (not used yet).
+    /// For debugging: what a call resolved and did (`hubauth -v -v`).
     Debug = 7,
 }
 

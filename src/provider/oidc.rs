@@ -487,7 +487,7 @@ impl Provider for Oidc {
         // A file we cannot read, or one of another issuer, is deleted unrevoked.
         if let Ok(Some(stored)) = self.load_record() {
             match self.revoke_stored(&stored) {
-                Ok(true) => {}
+                Ok(true) => log::info(&format!("revoked the tokens at {}", self.issuer.as_str())),
                 Ok(false) => {
                     let note = format!(
                         "{} offers no token revocation (no revocation_endpoint in its \

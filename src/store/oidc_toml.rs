@@ -40,15 +40,20 @@ pub fn dir_name(issuer: &ServerUrl) -> String {
     name
 }
 
-/// Where the token of `client_id` at `issuer` lives.
-pub fn path_for(issuer: &ServerUrl, client_id: &str) -> Result<PathBuf> {
+/// hubauth's own configuration directory, `<config dir>/hubauth`: the
+/// `oidc` token files and the account list (src/accounts.rs) live in it.
+pub fn config_root() -> Result<PathBuf> {
     let config = dirs::config_dir().ok_or_else(|| {
         Error::no_credentials(
             "cannot find the configuration directory; set XDG_CONFIG_HOME or token_path",
         )
     })?;
-    Ok(config
-        .join("hubauth")
+    Ok(config.join("hubauth"))
+}
+
+/// Where the token of `client_id` at `issuer` lives.
+pub fn path_for(issuer: &ServerUrl, client_id: &str) -> Result<PathBuf> {
+    Ok(config_root()?
         .join("oidc")
         .join(dir_name(issuer))
         .join(format!("{}.toml", safe_name(client_id))))

@@ -693,7 +693,9 @@ def authenticate(
     Ctrl-C (KeyboardInterrupt) on the main thread cancels the call at once,
     having written nothing, and is re-raised.
     Any other library option is passed by name, e.g. ``token_path=...``,
-    ``refresh_margin_s=60``, ``poll_interval_ms=100``, ``client_id=...``.
+    ``refresh_margin_s=60``, ``poll_interval_ms=100``, ``client_id=...``, or
+    ``account="work"``: a named account (``hubauth login --name work``) fills
+    every option not given here.
     """
     settings = _settings(
         server,

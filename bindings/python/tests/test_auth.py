@@ -391,3 +391,26 @@ def test_only_options_the_caller_gave_are_passed(server, token_path, sent_option
     sent.clear()
     hubauth.logout(server.url, token_path=token_path)
     assert sent == [("server", server.url), ("token_path", str(token_path))]
+
+
+def test_a_named_account_fills_the_options(server, token_path, tmp_path, monkeypatch):
+    """`account=` is one more option key, passed through like any other: the
+    library fills what the caller did not give from accounts.toml."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.delenv("HUBAUTH_ACCOUNT", raising=False)
+    write(
+        config / "hubauth" / "accounts.toml",
+        f'[accounts.work]\nprovider = "juliahub"\nserver = "{server.url}"\n'
+        f'token_path = "{token_path}"\n',
+    )
+    toml = server.issue(ttl_s=3600)
+    write(token_path, toml)
+    auth = hubauth.authenticate(account="work", interactive=False)
+    assert auth.server.rstrip("/") == server.url
+    assert auth.token.reveal() == toml_string(toml, "id_token")
+    # HUBAUTH_ACCOUNT names it too; an unknown name is refused with the known ones.
+    monkeypatch.setenv("HUBAUTH_ACCOUNT", "work")
+    assert hubauth.authenticate(interactive=False).token.reveal() == toml_string(toml, "id_token")
+    with pytest.raises(hubauth.InvalidArgumentError, match="known: work"):
+        hubauth.authenticate(account="nope", interactive=False)

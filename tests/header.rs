@@ -131,3 +131,28 @@ fn status_codes_are_the_error_kinds() {
     assert_eq!(ErrorKind::from_code(0), None);
     assert_eq!(hubauth::ffi::HUBAUTH_ERR_BUFFER_TOO_SMALL, 12);
 }
+
+/// The key list in `hubauth_options_set`'s doc (the header, and the Julia and
+/// Python docs generated from it) names every option key the library takes:
+/// a key added to the options table and not to the doc fails here.
+#[test]
+fn the_options_doc_names_every_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/hubauth.h")).unwrap();
+    let start = header
+        .find("Sets option `key` to `value`")
+        .expect("hubauth_options_set's doc");
+    let end = start + header[start..].find("hubauth_options_set(").unwrap();
+    let doc = &header[start..end];
+    let words: Vec<&str> = doc
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    let missing: Vec<&&str> = hubauth::options::KEYS
+        .iter()
+        .filter(|key| !words.contains(key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "hubauth_options_set's doc (src/ffi/options.rs) misses {missing:?}"
+    );
+}

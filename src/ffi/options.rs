@@ -56,7 +56,10 @@ pub extern "C" fn hubauth_options_new() -> *mut hubauth_options {
 /// redirect_port, ca_file, token_kind, open_browser ("false": the library
 /// neither prints the login URL nor opens a browser; a hook or a job's
 /// LOGIN event shows it), require_username ("true": an authentication whose
-/// user the server does not name is refused and never made current).
+/// user the server does not name is refused and never made current), account
+/// (a named account recorded by `hubauth login --name NAME`: every option not
+/// set is taken from it; unset: HUBAUTH_ACCOUNT, else the default account
+/// when no option selects a hub; empty: none).
 /// `hubauth --help` lists them all (under -o). Booleans are "true" or
 /// "false". An unknown key or a bad value gives HUBAUTH_ERR_INVALID_ARGUMENT
 /// and leaves the options unchanged. An empty value unsets a string option.

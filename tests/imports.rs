@@ -35,7 +35,7 @@ fn layer(module: &str) -> Option<u8> {
         "store" => 1,
         "flow" => 2,
         "provider" => 3,
-        "auth" | "status" | "lifecycle" | "hubs" | "diagnose" | "job" => 4,
+        "auth" | "status" | "lifecycle" | "hubs" | "diagnose" | "job" | "accounts" => 4,
         "ffi" => 5,
         _ => return None,
     })

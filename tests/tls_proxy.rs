@@ -216,7 +216,7 @@ fn a_test_ca_is_trusted_only_where_it_is_configured() {
         "{refused:?}"
     );
     assert!(refused.1.contains("SSL_CERT_FILE"), "{refused:?}");
-    assert!(refused.1.contains("the option ca_file"), "{refused:?}");
+    assert!(refused.1.contains("the option `ca_file`"), "{refused:?}");
 
     // Every provider: SSL_CERT_FILE, SSL_CERT_DIR, the option ca_file.
     assert!(trusted(&hubauth(

@@ -123,7 +123,7 @@ fn parse(issuer: &ServerUrl, doc: &Map<String, Value>) -> Result<Discovery> {
     let named = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
     if named.trim_end_matches('/') != issuer.as_str() {
         return Err(Error::server(format!(
-            "{what}: the document is for the issuer {named:?}; set issuer to exactly that"
+            "{what}: the document is for the issuer {named:?}; set `issuer` to exactly that"
         )));
     }
     let endpoint = |key: &str| -> Result<Option<String>> {

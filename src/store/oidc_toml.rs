@@ -44,7 +44,7 @@ pub fn dir_name(issuer: &ServerUrl) -> String {
 pub fn path_for(issuer: &ServerUrl, client_id: &str) -> Result<PathBuf> {
     let config = dirs::config_dir().ok_or_else(|| {
         Error::no_credentials(
-            "cannot find the configuration directory; set XDG_CONFIG_HOME or token_path",
+            "cannot find the configuration directory; set XDG_CONFIG_HOME or `token_path`",
         )
     })?;
     Ok(config
@@ -156,7 +156,7 @@ impl OidcToken {
         let mismatch = |what: &str, found: &str, wanted: &str| {
             Error::invalid_argument(format!(
                 "the token file {} belongs to {what} {found:?}, not {wanted:?}; \
-                 use another token_path or delete the file",
+                 use another `token_path` or delete the file",
                 path.display()
             ))
         };

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-const FIX_HINT: &str = "fix or delete the file, or authenticate with force=true";
+const FIX_HINT: &str = "fix or delete the file, or authenticate with `force=true`";
 
 /// The top-level table of a TOML token file; `path` is named in errors.
 pub fn parse_table(bytes: &[u8], path: &Path) -> Result<toml::Table> {

@@ -134,7 +134,8 @@ pub struct Error {
     /// issued nothing, so a single-use credential in the request is unspent.
     refused: bool,
     /// The refusal is definite: asking again gets the same answer (the user
-    /// denied, the client or its secret or scope is not accepted).
+    /// denied, the client or its secret or scope is not accepted, or the
+    /// server is not a hub at all: an HTML page, no login endpoint).
     definite: bool,
 }
 
@@ -280,6 +281,10 @@ impl Error {
     /// every unprintable character escaped ([`crate::log::escape`]).
     /// Callers pass error replies, never token replies.
     pub fn server_reply(kind: ErrorKind, what: &str, reply: &crate::net::Response) -> Self {
+        // A web server's or a proxy's page: no hub answered, whatever `kind`.
+        if let Some(page) = reply.not_a_hub(what, "server") {
+            return page;
+        }
         let status = reply.status;
         let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&reply.body).into_owned());
         let quoted = crate::log::quote(&reply.sent_secrets.redact(&text), QUOTE_LIMIT);
@@ -306,14 +311,17 @@ mod tests {
         let mut i = 0;
         while i < bytes.len() {
             let rest = &src[i..];
-            let after_ident = i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+            let after_ident =
+                i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
             if rest.starts_with("//") {
                 i += rest.find('\n').unwrap_or(rest.len());
             } else if rest.starts_with("/*") {
                 i += rest.find("*/").map_or(rest.len(), |end| end + 2);
             } else if !after_ident
                 && (rest.starts_with("r\"") || rest.starts_with("r#") || rest.starts_with("br"))
-                && rest.trim_start_matches('b')[1..].trim_start_matches('#').starts_with('"')
+                && rest.trim_start_matches('b')[1..]
+                    .trim_start_matches('#')
+                    .starts_with('"')
             {
                 let body = rest.trim_start_matches('b');
                 let hashes = body[1..].len() - body[1..].trim_start_matches('#').len();
@@ -326,7 +334,12 @@ mod tests {
                 // A char literal ('x', '\n', '\u{..}') or a lifetime ('a).
                 let close = rest[1..].char_indices().skip(1).find(|&(_, c)| c == '\'');
                 i += match close {
-                    Some((at, _)) if rest[1..].starts_with('\\') || at == rest[1..].chars().next().map_or(1, char::len_utf8) => at + 2,
+                    Some((at, _))
+                        if rest[1..].starts_with('\\')
+                            || at == rest[1..].chars().next().map_or(1, char::len_utf8) =>
+                    {
+                        at + 2
+                    }
                     _ => 1,
                 };
             } else if rest.starts_with('"') {
@@ -359,7 +372,9 @@ mod tests {
     fn option_like(span: &str) -> Option<&str> {
         let key = span.split_once('=').map_or(span, |(key, _)| key);
         let word = key.starts_with(|c: char| c.is_ascii_lowercase())
-            && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         (word && !span.contains(char::is_whitespace)).then_some(key)
     }
 
@@ -371,16 +386,20 @@ mod tests {
         let mut wrong = Vec::new();
         let mut options_named = 0;
         // The CLI's own texts (src/bin) speak in its flags; tests quote freely.
-        let is_library = |p: &std::path::Path| {
-            !p.starts_with(src.join("bin")) && !p.ends_with("tests.rs")
-        };
+        let is_library =
+            |p: &std::path::Path| !p.starts_with(src.join("bin")) && !p.ends_with("tests.rs");
         for file in files.iter().filter(|p| is_library(p)) {
             let text = std::fs::read_to_string(file).unwrap();
-            let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+            let text = text
+                .split("#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap_or_default();
             let literals = string_literals(text);
             for (literal, line) in literals {
                 for span in literal.split('`').skip(1).step_by(2) {
-                    let Some(key) = option_like(span) else { continue };
+                    let Some(key) = option_like(span) else {
+                        continue;
+                    };
                     if crate::options::KEYS.contains(&key) {
                         options_named += 1;
                     } else {
@@ -389,9 +408,16 @@ mod tests {
                 }
             }
         }
-        assert!(wrong.is_empty(), "backquoted like an option, but no option has that key:\n{}", wrong.join("\n"));
+        assert!(
+            wrong.is_empty(),
+            "backquoted like an option, but no option has that key:\n{}",
+            wrong.join("\n")
+        );
         // The scan did find the convention at work (a broken reader finds nothing).
-        assert!(options_named >= 30, "only {options_named} options named in src/");
+        assert!(
+            options_named >= 30,
+            "only {options_named} options named in src/"
+        );
     }
 
     #[test]
@@ -400,7 +426,14 @@ mod tests {
                    /* `nope` */ let c = r#\"raw \"`timeout_ms`\"\"#; let d = '\\'';\n\
                    let e = \"esc \\\" `server`\";";
         let found: Vec<String> = string_literals(src).into_iter().map(|(s, _)| s).collect();
-        assert_eq!(found, ["say `force=true`", "raw \"`timeout_ms`\"", "esc \\\" `server`"]);
+        assert_eq!(
+            found,
+            [
+                "say `force=true`",
+                "raw \"`timeout_ms`\"",
+                "esc \\\" `server`"
+            ]
+        );
         assert_eq!(option_like("force=true"), Some("force"));
         assert_eq!(option_like("hubauth login --force"), None);
         assert_eq!(option_like("{key}"), None);

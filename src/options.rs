@@ -351,7 +351,9 @@ fn boolean(key: &str, value: &str) -> Result<bool> {
 
 fn at_least_one(key: &str, value: &str) -> Result<u32> {
     match parse_number(key, value)? {
-        0 => Err(Error::invalid_argument(format!("`{key}` must be at least 1"))),
+        0 => Err(Error::invalid_argument(format!(
+            "`{key}` must be at least 1"
+        ))),
         n => Ok(n),
     }
 }
@@ -409,7 +411,9 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
 
 fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
     value.trim().parse().map_err(|_| {
-        Error::invalid_argument(format!("option `{key}` takes a whole number, not {value:?}"))
+        Error::invalid_argument(format!(
+            "option `{key}` takes a whole number, not {value:?}"
+        ))
     })
 }
 

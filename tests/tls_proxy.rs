@@ -4,7 +4,7 @@
 //! from a CA made by the test, and a real proxy (Debian's tinyproxy).
 //!
 //! `openssl s_server -www` answers every GET with an HTML status page, so a
-//! request whose TLS handshake succeeded ends in "not valid JSON" (the
+//! request whose TLS handshake succeeded ends in "not a hub's API" (the
 //! discovery or user endpoint expects JSON), and one whose certificate was
 //! not trusted in a certificate error.
 
@@ -190,7 +190,7 @@ fn hubauth(provider: &str, url: &str, extra: &[&str], env: &[(&str, &str)]) -> (
 /// The TLS handshake succeeded: the server's HTML page was read.
 fn trusted(result: &(i32, String)) -> bool {
     assert_ne!(result.0, 0, "s_server never answers JSON: {result:?}");
-    if result.1.contains("not valid JSON") {
+    if result.1.contains("with an HTML page: it is not a hub's API") {
         return true;
     }
     assert!(result.1.contains("certificate"), "{result:?}");

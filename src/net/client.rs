@@ -198,6 +198,22 @@ pub(crate) fn build(roots: &Roots, env: Env<'_>) -> Result<reqwest::Client> {
         .map_err(|e| Error::internal(format!("cannot create the HTTP client: {e}")))
 }
 
+/// The proxy variables set in the environment, for messages about a
+/// connection that may have gone through one.
+pub(crate) fn proxy_variables(env: Env<'_>) -> Vec<&'static str> {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .into_iter()
+    .filter(|name| non_empty(env, name).is_some())
+    .collect()
+}
+
 /// The proxies the environment names, most specific first.
 fn proxies(env: Env<'_>) -> Result<Vec<reqwest::Proxy>> {
     let first = |names: &[&'static str]| -> Option<(&'static str, String)> {

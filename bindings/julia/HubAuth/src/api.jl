@@ -74,6 +74,27 @@ Base.showerror(io::IO, ::InvalidAuthentication) = print(
     Please re-authenticate with HubAuth.authenticate()""",
 )
 
+# The library writes every option a message names as `key` or `key=value`
+# (src/error.rs). The keywords of this binding are the option keys themselves
+# (`_push_kwargs!` sends `string(k)`), so only values change: a Julia user
+# reads `force=true`, `maxcount=1`, `flow="device"`. The backquotes stay, as
+# in Base's own messages.
+const _OPTION_IN_MESSAGE = r"`([a-z][a-z0-9_]*)(?:=([^`\s]*))?`"
+
+# An option's text as a Julia literal (the inverse of `_optvalue`).
+function _julia_value(text::AbstractString)
+    (text == "true" || text == "false") && return String(text)
+    occursin(r"^-?[0-9]+$", text) && return String(text)
+    return repr(String(text))
+end
+
+function _render_options(msg::AbstractString)
+    return replace(msg, _OPTION_IN_MESSAGE => function (span)
+        m = match(_OPTION_IN_MESSAGE, span)
+        return m[2] === nothing ? "`$(m[1])`" : "`$(m[1])=$(_julia_value(m[2]))`"
+    end)
+end
+
 # The message of a `hubauth_error *` (borrowed from it: copied here).
 function _error_message(err::Ptr{L.hubauth_error})
     err == C_NULL && return ""
@@ -99,7 +120,7 @@ function _raise_if_error(status::Integer, err::Ptr{L.hubauth_error}; invalid::Bo
         L.hubauth_error_free(err)
     end
     isempty(message) && (message = "hubauth failed (status $(status))")
-    throw(_autherror(status, message))
+    throw(_autherror(status, _render_options(message)))
 end
 
 """

@@ -92,6 +92,13 @@ end
         @test e isa HubAuth.JuliaHubException
         @test startswith(sprint(showerror, InvalidAuthentication()),
                          "InvalidAuthentication: authentication token invalid or expired")
+        # Options in the library's messages, as Julia keywords.
+        @test HubAuth._render_options("authenticate with `force=true`") ==
+              "authenticate with `force=true`"
+        @test HubAuth._render_options("use `flow=device` or raise `timeout_ms`") ==
+              "use `flow=\"device\"` or raise `timeout_ms`"
+        @test HubAuth._render_options("`maxcount=1` and `hubauth login --force`") ==
+              "`maxcount=1` and `hubauth login --force`"
         @test HubAuth._is_server_500("https://h.example/api/v1 answered HTTP 500")
         @test !HubAuth._is_server_500("https://h.example/api/v1 answered HTTP 502")
     end
@@ -305,6 +312,7 @@ end
                 @test e isa AuthenticationError
                 @test HubAuth.code(e) == LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS
                 @test e isa AuthenticationError{LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS}
+                @test occursin("`interactive=true`", e.msg)
             end
 
             @testset "a bad option" begin

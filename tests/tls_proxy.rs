@@ -190,7 +190,10 @@ fn hubauth(provider: &str, url: &str, extra: &[&str], env: &[(&str, &str)]) -> (
 /// The TLS handshake succeeded: the server's HTML page was read.
 fn trusted(result: &(i32, String)) -> bool {
     assert_ne!(result.0, 0, "s_server never answers JSON: {result:?}");
-    if result.1.contains("with an HTML page: it is not a hub's API") {
+    if result
+        .1
+        .contains("with an HTML page: it is not a hub's API")
+    {
         return true;
     }
     assert!(result.1.contains("certificate"), "{result:?}");

@@ -330,17 +330,18 @@ mod tests {
                 let end = rest[open..].find(&close).map_or(rest.len(), |e| open + e);
                 found.push((rest[open..end].to_string(), line_at(i)));
                 i += end + close.len();
-            } else if rest.starts_with('\'') {
-                // A char literal ('x', '\n', '\u{..}') or a lifetime ('a).
-                let close = rest[1..].char_indices().skip(1).find(|&(_, c)| c == '\'');
-                i += match close {
-                    Some((at, _))
-                        if rest[1..].starts_with('\\')
-                            || at == rest[1..].chars().next().map_or(1, char::len_utf8) =>
-                    {
-                        at + 2
-                    }
-                    _ => 1,
+            } else if let Some(after) = rest.strip_prefix('\'') {
+                // A char literal ('x', '\n', '\u{..}', '\'') or a lifetime ('a).
+                let first = after.chars().next().map_or(0, char::len_utf8);
+                i += if after.starts_with('\\') {
+                    after
+                        .get(2..)
+                        .and_then(|a| a.find('\''))
+                        .map_or(1, |end| end + 4)
+                } else if after[first..].starts_with('\'') {
+                    first + 2
+                } else {
+                    1
                 };
             } else if rest.starts_with('"') {
                 let mut j = 1;

@@ -243,12 +243,17 @@ fn an_issuer_with_no_discovery_document_is_asked_once() {
 
 /// A TLS server (openssl s_server) whose self-signed certificate no root
 /// trusts; the guard stops it.
-struct TlsServer(std::process::Child, u16, tempfile::TempDir);
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+    /// Holds the key and certificate until the server stops.
+    _files: tempfile::TempDir,
+}
 
 impl Drop for TlsServer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -304,13 +309,17 @@ fn self_signed_tls_server() -> TlsServer {
     }
     // Keep reading its output so it never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    TlsServer(child, port, dir)
+    TlsServer {
+        child,
+        port,
+        _files: dir,
+    }
 }
 
 #[test]
 fn an_untrusted_certificate_names_the_roots_and_how_to_add_one() {
     let server = self_signed_tls_server();
-    let url = format!("https://127.0.0.1:{}", server.1);
+    let url = format!("https://127.0.0.1:{}", server.port);
     let dir = tempfile::tempdir().unwrap();
     let err = in_child(
         "tls",
@@ -322,7 +331,7 @@ fn an_untrusted_certificate_names_the_roots_and_how_to_add_one() {
             "Network: GET {url}/auth/configuration: the TLS certificate of 127.0.0.1:{} is not \
              trusted: it is signed by an unknown CA (trusted roots: the built-in roots; to trust \
              another CA, set SSL_CERT_FILE, SSL_CERT_DIR, JULIA_SSL_CA_ROOTS_PATH or the option `ca_file`)",
-            server.1
+            server.port
         )
     );
 }

@@ -136,10 +136,15 @@ pub(crate) fn describe(
         Cause::Dns => format!(
             "cannot find the host {host} (DNS lookup failed): check `server` and the network{or_proxy}"
         ),
-        Cause::Timeout => format!(
-            "no answer from {host} in time: the server or the network is slow or down \
-             (raise `timeout_ms` to wait longer{or_proxy})"
+        // reqwest's own timeouts: the connect timeout is fixed (net::client),
+        // and the call's deadline is reported by net::send itself.
+        Cause::Timeout if unsent => format!(
+            "cannot connect to {host}: no answer in time (is it up and reachable? check \
+             `server`{or_proxy})"
         ),
+        Cause::Timeout => {
+            format!("no answer from {host} in time: the server or the network is slow or down")
+        }
         Cause::Certificate(why) => format!(
             "the TLS certificate of {host} is not trusted: {why} ({})",
             roots.hint()
@@ -153,7 +158,9 @@ pub(crate) fn describe(
             }
         ),
         Cause::Cut if unsent => {
-            format!("cannot connect to {host}: the connection was closed{or_proxy}")
+            format!(
+                "cannot connect to {host}: the connection was closed (check `server`{or_proxy})"
+            )
         }
         Cause::Cut => format!("{host} closed the connection before answering in full"),
         Cause::Other(why) => format!("cannot reach {host}: {why}"),

@@ -411,3 +411,36 @@ fn child_login() {
     let err = authenticate(&login_options(&std::env::var("SERVER").unwrap(), &dir)).unwrap_err();
     println!("RESULT {:?}: {}", err.kind(), err.message());
 }
+
+#[test]
+fn an_html_page_where_the_refreshed_token_should_be_is_named_not_quoted() {
+    let (server, seen) = answering(
+        "200 OK",
+        "text/html",
+        "<!doctype html><title>Sign in to the Wi-Fi</title>",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "access_token = \"a\"\nid_token = \"stored-id\"\nrefresh_token = \"stored-refresh\"\n\
+             refresh_url = \"{}/auth/renew/token.toml/v2/\"\nexpires_at = 1\nexpires_in = 3600\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let mut o = Options::new();
+    o.set("server", &server.url).unwrap();
+    o.set("token_path", path.to_str().unwrap()).unwrap();
+    o.set("interactive", "false").unwrap();
+    let err = authenticate(&o).unwrap_err();
+    let page = format!(
+        "token refresh: the server at {} answered 200 with an HTML page: it is not a hub's API \
+         (check `server`)",
+        host(&server.url)
+    );
+    assert!(err.message().contains(&page), "{}", err.message());
+    assert!(!err.message().contains("Wi-Fi"), "{}", err.message());
+    assert_eq!(seen.lock().unwrap().len(), 1, "{:?}", seen.lock().unwrap());
+}

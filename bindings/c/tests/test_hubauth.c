@@ -1369,6 +1369,22 @@ static void case_log_in_a_job_runs_on_the_library_thread(void) {
     ev.auth = NULL;
     hubauth_job_free(job);
     job = NULL;
+    /* The authentication is still the current one and holds the callback,
+     * whose userdata lives on this stack: a new login makes it not current,
+     * and the callback is freed once the job's thread has let go too. */
+    {
+        hubauth_options *other = test_options(path);
+        hubauth_auth *b = NULL;
+        CHECK(other != NULL);
+        EXPECT(hubauth_options_set(other, "interactive", "false", &err), HUBAUTH_OK);
+        hubauth_status bs = hubauth_authenticate(other, &b, &err);
+        hubauth_auth_free(b);
+        hubauth_options_free(other);
+        EXPECT(bs, HUBAUTH_OK);
+    }
+    limit = now_seconds() + 10.0;
+    while (log_frees(&rec) == 0 && now_seconds() < limit) sleep_seconds(0.01);
+    CHECK(log_frees(&rec) == 1);
 done:
     hubauth_job_free(job);
     hubauth_options_free(o);

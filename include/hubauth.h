@@ -168,6 +168,16 @@
 #define HUBAUTH_JOB_EVENT_DONE 3
 
 /**
+ * Event kind: a line the job's call logged: `status` is its level (a
+ * HUBAUTH_LOG_*: a warning, or the login notice), `message` the line,
+ * escaped, without the `hubauth:` prefix. Made only when the job's options
+ * have no log callback (hubauth_options_set_log; with one, the callback
+ * gets the line on the library's thread instead); never merged or dropped,
+ * and then nothing of it goes to stderr.
+ */
+#define HUBAUTH_JOB_EVENT_LOG 4
+
+/**
  * Log level: something failed that the call could not work around
  * (reserved; a call's failure is its error). The numbers are syslog's
  * (LOG_ERR to LOG_DEBUG).
@@ -257,11 +267,12 @@ typedef void (*hubauth_notify_fn)(void *arg);
  */
 typedef struct {
   /**
-   * HUBAUTH_JOB_EVENT_NONE, _LOGIN, _PROGRESS or _DONE.
+   * HUBAUTH_JOB_EVENT_NONE, _LOGIN, _PROGRESS, _LOG or _DONE.
    */
   int32_t kind;
   /**
-   * DONE: the call's status (HUBAUTH_OK or an error code).
+   * DONE: the call's status (HUBAUTH_OK or an error code). LOG: the
+   * line's level (a HUBAUTH_LOG_*).
    */
   hubauth_status status;
   /**
@@ -273,7 +284,7 @@ typedef struct {
    */
   const char *user_code;
   /**
-   * PROGRESS: one line to show (borrowed).
+   * PROGRESS, LOG: one line to show (borrowed).
    */
   const char *message;
   /**
@@ -486,7 +497,9 @@ hubauth_status hubauth_error_code(const hubauth_error *e);
 
 /**
  * The error's message, UTF-8, never containing a token. Borrowed: valid
- * until `hubauth_error_free(e)`. NULL gives an empty string.
+ * until `hubauth_error_free(e)`. NULL gives an empty string. An option it
+ * names is written in backquotes as its key, alone or with a value
+ * (`timeout_ms`, `force=true`), so a binding can show it in its own terms.
  */
 const char *hubauth_error_message(const hubauth_error *e);
 
@@ -510,7 +523,8 @@ void hubauth_string_free(char *s);
  * Poll once after starting (a job may be done already) and after every
  * notify, until the DONE event. A login's URL and code reach the caller as
  * a LOGIN event; unless option open_browser is false, the library also
- * prints them and opens a browser, as the blocking call does. A hook set in
+ * shows them (as a LOG event, or to the options' log callback) and opens a
+ * browser, as the blocking call does. A hook set in
  * the options is called on the job's thread; the job holds a copy of it
  * until its thread ends, which may be after hubauth_job_free (a hook with
  * free_userdata may then be freed on that thread). On success writes the job to
@@ -533,7 +547,7 @@ hubauth_status hubauth_job_start_auth(const hubauth_auth *a, const hubauth_optio
 /**
  * Takes the next event of `j` into `*ev` without ever blocking:
  * HUBAUTH_JOB_EVENT_NONE when nothing is new. Events come in order: any
- * LOGIN and PROGRESS, then one DONE with the result, then DONE again (with
+ * LOGIN, PROGRESS and LOG, then one DONE with the result, then DONE again (with
  * no result) for every later poll. Polling is level-triggered: poll until
  * NONE after each notify (notifies may be merged). Returns HUBAUTH_OK
  * whenever `*ev` was written (the call's own status is `ev->status`);
@@ -575,6 +589,8 @@ void hubauth_notify_fd(void *arg);
  * `HUBAUTH_LOG=off` silences stderr only: `log` is called regardless.
  * Messages of calls with other options, and the rare ones not raised by a
  * call, still go to stderr. See hubauth_log_fn for the thread it runs on.
+ * A job (hubauth_job_start) whose options have no `log` yields its lines
+ * as HUBAUTH_JOB_EVENT_LOG events instead, never to stderr.
  *
  * `userdata` is passed back unchanged. `free_userdata` (when not NULL)
  * frees it exactly as hubauth_options_set_hook_full frees a hook's: once,

@@ -258,7 +258,7 @@ impl Authentication {
             }
             if Instant::now() >= until {
                 return Err(Error::timeout(
-                    "timeout_ms ran out waiting for another refresh or login of this \
+                    "`timeout_ms` ran out waiting for another refresh or login of this \
                      authentication (is a hook waiting for this call?)",
                 ));
             }

@@ -5,6 +5,17 @@
 //! replies are quoted only through [`Error::server_reply`], which truncates
 //! them and takes out the request's secrets. Every message is escaped
 //! ([`crate::log::escape`]), so none carries a control or format character.
+//!
+//! # Options in messages
+//!
+//! A message that names an option writes it in backquotes, as its key from
+//! [`crate::options::KEYS`] alone (`` `timeout_ms` ``) or with a value
+//! (`` `force=true` ``), and writes nothing else that way except commands
+//! with spaces (`` `hubauth login --force` ``). Each caller renders these
+//! spans in its own terms: C shows them as they are, Python and Julia as
+//! their keywords (`force=True`), the CLI as its flags (`--force`). A test
+//! below reads every string literal of src/ and fails on a backquoted span
+//! that looks like an option but names no key.
 
 use std::fmt;
 
@@ -123,7 +134,8 @@ pub struct Error {
     /// issued nothing, so a single-use credential in the request is unspent.
     refused: bool,
     /// The refusal is definite: asking again gets the same answer (the user
-    /// denied, the client or its secret or scope is not accepted).
+    /// denied, the client or its secret or scope is not accepted, or the
+    /// server is not a hub at all: an HTML page, no login endpoint).
     definite: bool,
 }
 
@@ -269,6 +281,10 @@ impl Error {
     /// every unprintable character escaped ([`crate::log::escape`]).
     /// Callers pass error replies, never token replies.
     pub fn server_reply(kind: ErrorKind, what: &str, reply: &crate::net::Response) -> Self {
+        // A web server's or a proxy's page: no hub answered, whatever `kind`.
+        if let Some(page) = reply.not_a_hub(what, "server") {
+            return page;
+        }
         let status = reply.status;
         let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&reply.body).into_owned());
         let quoted = crate::log::quote(&reply.sent_secrets.redact(&text), QUOTE_LIMIT);
@@ -285,6 +301,145 @@ impl Error {
 mod tests {
     use super::*;
     use crate::net::Response;
+
+    /// The string literals of Rust source `src` (plain and raw; comments,
+    /// char literals and lifetimes skipped), each with its line number.
+    fn string_literals(src: &str) -> Vec<(String, usize)> {
+        let bytes = src.as_bytes();
+        let line_at = |i: usize| src[..i].matches('\n').count() + 1;
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let rest = &src[i..];
+            let after_ident =
+                i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+            if rest.starts_with("//") {
+                i += rest.find('\n').unwrap_or(rest.len());
+            } else if rest.starts_with("/*") {
+                i += rest.find("*/").map_or(rest.len(), |end| end + 2);
+            } else if !after_ident
+                && (rest.starts_with("r\"") || rest.starts_with("r#") || rest.starts_with("br"))
+                && rest.trim_start_matches('b')[1..]
+                    .trim_start_matches('#')
+                    .starts_with('"')
+            {
+                let body = rest.trim_start_matches('b');
+                let hashes = body[1..].len() - body[1..].trim_start_matches('#').len();
+                let open = (rest.len() - body.len()) + 1 + hashes + 1;
+                let close = format!("\"{}", "#".repeat(hashes));
+                let end = rest[open..].find(&close).map_or(rest.len(), |e| open + e);
+                found.push((rest[open..end].to_string(), line_at(i)));
+                i += end + close.len();
+            } else if let Some(after) = rest.strip_prefix('\'') {
+                // A char literal ('x', '\n', '\u{..}', '\'') or a lifetime ('a).
+                let first = after.chars().next().map_or(0, char::len_utf8);
+                i += if after.starts_with('\\') {
+                    after
+                        .get(2..)
+                        .and_then(|a| a.find('\''))
+                        .map_or(1, |end| end + 4)
+                } else if after[first..].starts_with('\'') {
+                    first + 2
+                } else {
+                    1
+                };
+            } else if rest.starts_with('"') {
+                let mut j = 1;
+                while j < rest.len() && bytes[i + j] != b'"' {
+                    j += if bytes[i + j] == b'\\' { 2 } else { 1 };
+                }
+                found.push((rest[1..j].to_string(), line_at(i)));
+                i += j + 1;
+            } else {
+                i += rest.chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        found
+    }
+
+    fn rust_files(dir: &std::path::Path, into: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, into);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                into.push(path);
+            }
+        }
+    }
+
+    /// A backquoted span looks like an option when it is one lower-case
+    /// word, alone or with `=value`.
+    fn option_like(span: &str) -> Option<&str> {
+        let key = span.split_once('=').map_or(span, |(key, _)| key);
+        let word = key.starts_with(|c: char| c.is_ascii_lowercase())
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        (word && !span.contains(char::is_whitespace)).then_some(key)
+    }
+
+    #[test]
+    fn every_option_named_in_a_message_is_a_real_key() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut wrong = Vec::new();
+        let mut options_named = 0;
+        // The CLI's own texts (src/bin) speak in its flags; tests quote freely.
+        let is_library =
+            |p: &std::path::Path| !p.starts_with(src.join("bin")) && !p.ends_with("tests.rs");
+        for file in files.iter().filter(|p| is_library(p)) {
+            let text = std::fs::read_to_string(file).unwrap();
+            let text = text
+                .split("#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap_or_default();
+            let literals = string_literals(text);
+            for (literal, line) in literals {
+                for span in literal.split('`').skip(1).step_by(2) {
+                    let Some(key) = option_like(span) else {
+                        continue;
+                    };
+                    if crate::options::KEYS.contains(&key) {
+                        options_named += 1;
+                    } else {
+                        wrong.push(format!("{}:{line}: `{span}`", file.display()));
+                    }
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "backquoted like an option, but no option has that key:\n{}",
+            wrong.join("\n")
+        );
+        // The scan did find the convention at work (a broken reader finds nothing).
+        assert!(
+            options_named >= 30,
+            "only {options_named} options named in src/"
+        );
+    }
+
+    #[test]
+    fn the_literal_reader_reads_rust() {
+        let src = "let a = 'x'; let b: &'static str = \"say `force=true`\"; // `nope`\n\
+                   /* `nope` */ let c = r#\"raw \"`timeout_ms`\"\"#; let d = '\\'';\n\
+                   let e = \"esc \\\" `server`\";";
+        let found: Vec<String> = string_literals(src).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(
+            found,
+            [
+                "say `force=true`",
+                "raw \"`timeout_ms`\"",
+                "esc \\\" `server`"
+            ]
+        );
+        assert_eq!(option_like("force=true"), Some("force"));
+        assert_eq!(option_like("hubauth login --force"), None);
+        assert_eq!(option_like("{key}"), None);
+        assert_eq!(option_like("HOME"), None);
+    }
 
     #[test]
     fn messages_carry_no_unprintable_character() {

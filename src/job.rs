@@ -15,6 +15,14 @@
 //! The flows below report the login URL and progress through
 //! [`crate::progress`], which the job's thread listens to.
 //!
+//! The warnings and notices of a job's call are news too: a host whose code
+//! may not run on the library's thread (Julia) cannot take a log callback
+//! there. So a job whose options have no log sink of their own
+//! ([`crate::options::Options::set_log`]) queues every line its call logs as
+//! an [`Event::Log`], in order with the rest, and nothing of it goes to
+//! stderr; with a sink set, the sink gets them (on the job's thread) and no
+//! event is made.
+//!
 //! A job whose answer is at hand (a fresh token) is finished when it starts,
 //! on the caller's thread, without a thread: the fast path stays a few
 //! hundred nanoseconds.
@@ -71,6 +79,12 @@ pub enum Event {
     },
     /// Something a waiting person may like to read (one escaped line).
     Progress(String),
+    /// A line the call logged (a warning, the login notice): escaped, one
+    /// line, without the `hubauth:` prefix. Never merged or dropped.
+    Log {
+        level: crate::log::Level,
+        message: String,
+    },
     /// The job ended; no event follows.
     Done(Result<Outcome>),
 }
@@ -217,7 +231,17 @@ impl Job {
             .spawn(move || {
                 *worker.worker.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(std::thread::current().id());
+                // The call's log lines become events, unless its options
+                // route them to a sink of their own (crate::auth enters it).
+                let queue = worker.clone();
+                let sink: crate::log::Sink = Arc::new(move |level, message: &str| {
+                    queue.push(Event::Log {
+                        level,
+                        message: message.to_string(),
+                    })
+                });
                 let outcome = {
+                    let _log = crate::log::route(Some(&sink));
                     let _listening = progress::listen(worker.clone());
                     let _scope = scope::enter_cancel(worker.cancel.as_ref());
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run()))

@@ -38,6 +38,7 @@
 //! kept per set of extra root files.
 
 pub mod client;
+pub(crate) mod failure;
 pub mod sent_secrets;
 mod tls;
 
@@ -53,7 +54,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 
 use crate::cancel::{self, Cancel};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::server::{display_url, require_secure_with, same_origin};
 
 /// Largest response body read; beyond it the request fails.
@@ -362,6 +363,8 @@ pub struct Response {
     /// The secrets the request carried: whatever is quoted from this reply
     /// is redacted with them (see [`sent_secrets`]).
     pub sent_secrets: SentSecrets,
+    /// Host and port of the URL asked, for messages ("" when not sent).
+    pub host: String,
 }
 
 impl Response {
@@ -374,16 +377,32 @@ impl Response {
             body: Zeroizing::new(body.to_vec()),
             date: None,
             sent_secrets: SentSecrets::none(),
+            host: String::new(),
         }
+    }
+
+    /// Whether the reply is an HTML page: a web server's or a proxy's, not
+    /// a hub's API.
+    pub fn is_html(&self) -> bool {
+        failure::is_html(self.content_type.as_deref(), &self.body)
+    }
+
+    /// The error for this reply when it is an HTML page where a hub's API
+    /// was asked (not retried: see [`failure::not_a_hub`]); `key` names
+    /// the option that names the server.
+    pub fn not_a_hub(&self, what: &str, key: &str) -> Option<Error> {
+        self.is_html()
+            .then(|| failure::not_a_hub(what, &self.host, self.status, key))
     }
 
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
-    /// The body as JSON, or a `Server` error naming `what`.
+    /// The body as JSON, or a `Server` error naming `what` (an HTML page
+    /// says it is not a hub's API).
     pub fn json(&self, what: &str) -> Result<serde_json::Value> {
-        parse_json(&self.body, what)
+        parse_json(&self.body, what).map_err(|e| self.not_a_hub(what, "server").unwrap_or(e))
     }
 
     /// The body as UTF-8 text, or a `Server` error naming `what`.
@@ -446,7 +465,9 @@ pub fn send(request: Request) -> Result<Response> {
         Some(deadline) => {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::timeout(format!("{what}: no time left")));
+                return Err(Error::timeout(format!(
+                    "{what}: no time left (`timeout_ms` ran out)"
+                )));
             }
             left.min(REQUEST_TIMEOUT)
         }
@@ -489,7 +510,7 @@ pub fn send(request: Request) -> Result<Response> {
                         attempt += 1;
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    Err(e) => return Err(describe(&what, e, &roots)),
+                    Err(e) => return Err(failure::describe(&what, &url, e, &roots)),
                 }
             };
             let status = response.status().as_u16();
@@ -517,7 +538,7 @@ pub fn send(request: Request) -> Result<Response> {
             while let Some(chunk) = response
                 .chunk()
                 .await
-                .map_err(|e| describe(&what, e, &roots))?
+                .map_err(|e| failure::describe(&what, &url, e, &roots))?
             {
                 if body.len() + chunk.len() > MAX_BODY {
                     return Err(too_large(&what));
@@ -537,14 +558,23 @@ pub fn send(request: Request) -> Result<Response> {
                 body,
                 date,
                 sent_secrets: SentSecrets::none(),
+                host: failure::host_of(&url),
             })
         };
         let bounded = async {
             match tokio::time::timeout(timeout, exchange).await {
                 Ok(result) => result,
                 Err(_) => Err(Error::network(format!(
-                    "{what}: no complete answer within {:.1} s",
-                    started.elapsed().as_secs_f64()
+                    "{what}: no complete answer from {} within {:.1} s: the server or the \
+                     network is slow or down{}",
+                    failure::host_of(&url),
+                    started.elapsed().as_secs_f64(),
+                    // Only the call's own deadline can be raised.
+                    if timeout < REQUEST_TIMEOUT {
+                        " (raise `timeout_ms` to wait longer)"
+                    } else {
+                        ""
+                    }
                 ))),
             }
         };
@@ -613,37 +643,10 @@ fn too_large(what: &str) -> Error {
     ))
 }
 
-fn describe(what: &str, err: reqwest::Error, roots: &client::Roots) -> Error {
-    // A redirect the policy refused: its own error says it all.
-    if err.is_redirect() {
-        let mut source = std::error::Error::source(&err);
-        while let Some(inner) = source {
-            if let Some(ours) = inner.downcast_ref::<Error>() {
-                return ours.clone();
-            }
-            source = inner.source();
-        }
-    }
-    // The URL is already in `what` without its query; drop reqwest's copy.
-    let err = err.without_url();
-    let unsent = err.is_connect();
-    let mut cause = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(inner) = source {
-        cause = format!("{cause}: {inner}");
-        source = inner.source();
-    }
-    // An untrusted certificate: say which roots were used and how to add one.
-    if cause.contains("certificate") {
-        cause = format!("{cause} ({})", roots.hint());
-    }
-    let error = Error::new(ErrorKind::Network, format!("{what}: {cause}"));
-    if unsent { error.unsent() } else { error }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn urls(list: &[&str]) -> Vec<Url> {
         list.iter().map(|u| Url::parse(u).unwrap()).collect()

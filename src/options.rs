@@ -68,7 +68,7 @@ impl LoginFlow {
             "device" => Ok(LoginFlow::Device),
             "browser" => Ok(LoginFlow::Browser),
             _ => Err(Error::invalid_argument(format!(
-                "option {key} takes auto, device or browser, not {value:?}"
+                "option `{key}` takes auto, device or browser, not {value:?}"
             ))),
         }
     }
@@ -273,7 +273,7 @@ options_table! {
     "account" => account: Option<String> = None, string,
         " A named account (`hubauth login --name NAME` records one): every option not given here is taken from it. Unset: HUBAUTH_ACCOUNT, else, when no option selects a hub, the default account; empty: no account at all.";
     "token_kind" => token_kind: &'static str = "id",
-        |k, v| ["id", "access"].into_iter().find(|t| *t == v).ok_or_else(|| Error::invalid_argument(format!("option {k} takes id or access, not {v:?}"))),
+        |k, v| ["id", "access"].into_iter().find(|t| *t == v).ok_or_else(|| Error::invalid_argument(format!("option `{k}` takes id or access, not {v:?}"))),
         " juliahub: which token requests carry: id (default; JuliaHub's API, as JuliaHub.jl) or access (the package server, as Pkg).";
 }
 
@@ -353,7 +353,9 @@ fn boolean(key: &str, value: &str) -> Result<bool> {
 
 fn at_least_one(key: &str, value: &str) -> Result<u32> {
     match parse_number(key, value)? {
-        0 => Err(Error::invalid_argument(format!("{key} must be at least 1"))),
+        0 => Err(Error::invalid_argument(format!(
+            "`{key}` must be at least 1"
+        ))),
         n => Ok(n),
     }
 }
@@ -361,7 +363,7 @@ fn at_least_one(key: &str, value: &str) -> Result<u32> {
 fn port(key: &str, value: &str) -> Result<Option<u16>> {
     match parse_number::<u16>(key, value) {
         Ok(0) | Err(_) => Err(Error::invalid_argument(format!(
-            "option {key} takes a port number from 1 to 65535, not {value:?}"
+            "option `{key}` takes a port number from 1 to 65535, not {value:?}"
         ))),
         Ok(port) => Ok(Some(port)),
     }
@@ -369,7 +371,7 @@ fn port(key: &str, value: &str) -> Result<Option<u16>> {
 
 fn positive_millis(key: &str, value: &str) -> Result<Duration> {
     match parse_number(key, value)? {
-        0 => Err(Error::invalid_argument(format!("{key} must be positive"))),
+        0 => Err(Error::invalid_argument(format!("`{key}` must be positive"))),
         ms => Ok(Duration::from_millis(ms)),
     }
 }
@@ -378,7 +380,7 @@ fn non_negative_seconds(key: &str, value: &str) -> Result<i64> {
     let s: i64 = parse_number(key, value)?;
     if s < 0 {
         return Err(Error::invalid_argument(format!(
-            "{key} must not be negative"
+            "`{key}` must not be negative"
         )));
     }
     Ok(s)
@@ -389,7 +391,7 @@ fn non_negative_seconds(key: &str, value: &str) -> Result<i64> {
 fn at_most<T: PartialOrd>(key: &str, value: T, max: T, shown_max: &str) -> Result<T> {
     if value > max {
         return Err(Error::invalid_argument(format!(
-            "option {key} is too large: at most {shown_max}"
+            "option `{key}` is too large: at most {shown_max}"
         )));
     }
     Ok(value)
@@ -404,14 +406,16 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(Error::invalid_argument(format!(
-            "option {key} takes true or false, not {value:?}"
+            "option `{key}` takes true or false, not {value:?}"
         ))),
     }
 }
 
 fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
     value.trim().parse().map_err(|_| {
-        Error::invalid_argument(format!("option {key} takes a whole number, not {value:?}"))
+        Error::invalid_argument(format!(
+            "option `{key}` takes a whole number, not {value:?}"
+        ))
     })
 }
 

@@ -59,7 +59,7 @@ fn a_device_login_job_hands_the_url_to_the_host_and_ends_with_the_authentication
     let (url, code) = loop {
         match next_event(&job, Duration::from_secs(10)) {
             Event::Login { url, user_code } => break (url, user_code),
-            Event::Progress(_) => continue,
+            Event::Progress(_) | Event::Log { .. } => continue,
             Event::Done(r) => panic!("done before a login URL: {:?}", r.err()),
         }
     };
@@ -77,6 +77,7 @@ fn a_device_login_job_hands_the_url_to_the_host_and_ends_with_the_authentication
                 progress += 1;
             }
             Event::Login { .. } => panic!("one login URL only"),
+            Event::Log { level, message } => panic!("nothing to log: {level:?} {message}"),
             Event::Done(Ok(Outcome::Auth(auth))) => break auth,
             Event::Done(Ok(_)) => panic!("an authenticate job ends with an authentication"),
             Event::Done(Err(e)) => panic!("{e}"),
@@ -378,4 +379,72 @@ fn a_job_cancelled_mid_refresh_keeps_the_login() {
     assert_ne!(f.stored_id_token(), stored.id_token);
     f.server.configure(|c| c.refresh_reply_delay_ms = 0);
     assert_eq!(auth.token().unwrap().expose(), f.stored_id_token());
+}
+
+/// Options whose stored token file is readable by others (mode 0644): the
+/// call warns about it once per file and process.
+fn loose_file_options(f: &Fixture, name: &str) -> hubauth::Options {
+    use std::os::unix::fs::PermissionsExt;
+    let path = f.dir.path().join(name);
+    std::fs::write(&path, f.server.issue_token(3600).to_toml()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut o = f.options();
+    o.set("token_path", path.to_str().unwrap()).unwrap();
+    o
+}
+
+/// Every event of `job` up to and with Done.
+fn all_events(job: &Job) -> Vec<Event> {
+    let mut events = Vec::new();
+    loop {
+        let event = next_event(job, Duration::from_secs(10));
+        let done = matches!(event, Event::Done(_));
+        events.push(event);
+        if done {
+            return events;
+        }
+    }
+}
+
+#[test]
+fn a_jobs_warning_is_a_log_event_before_done() {
+    let f = Fixture::new();
+    let o = loose_file_options(&f, "loose.toml");
+    let job = Job::start(JobKind::Authenticate, None, Some(o), None).unwrap();
+    let events = all_events(&job);
+    let logs: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Log { level, message } => Some((*level, message.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0].0, hubauth::log::Level::Warn);
+    assert!(logs[0].1.contains("can be read by other users"), "{logs:?}");
+    assert!(!logs[0].1.starts_with("hubauth:"), "{logs:?}");
+    assert!(matches!(
+        events.last(),
+        Some(Event::Done(Ok(Outcome::Auth(_))))
+    ));
+}
+
+#[test]
+fn a_job_with_a_log_sink_sends_it_there_and_makes_no_event() {
+    let f = Fixture::new();
+    let mut o = loose_file_options(&f, "loose-sink.toml");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = seen.clone();
+    o.set_log(Some(Arc::new(move |_level, message: &str| {
+        into.lock().unwrap().push(message.to_string())
+    })));
+    let job = Job::start(JobKind::Authenticate, None, Some(o), None).unwrap();
+    let events = all_events(&job);
+    assert!(!events.iter().any(|e| matches!(e, Event::Log { .. })));
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter()
+            .any(|m| m.contains("can be read by other users")),
+        "{seen:?}"
+    );
 }

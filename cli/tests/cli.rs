@@ -385,7 +385,7 @@ fn token_min_valid_renews_first_or_fails_clearly() {
         .expect(2);
     assert_eq!(run.stdout, "");
     assert!(
-        run.stderr.contains("min_valid_s = 7200 cannot be met")
+        run.stderr.contains("`min_valid_s=7200` cannot be met")
             && run.stderr.contains("issues tokens that last 3"),
         "{}",
         run.stderr

@@ -52,7 +52,9 @@ pub extern "C" fn hubauth_error_code(e: *const hubauth_error) -> hubauth_status 
 }
 
 /// The error's message, UTF-8, never containing a token. Borrowed: valid
-/// until `hubauth_error_free(e)`. NULL gives an empty string.
+/// until `hubauth_error_free(e)`. NULL gives an empty string. An option it
+/// names is written in backquotes as its key, alone or with a value
+/// (`timeout_ms`, `force=true`), so a binding can show it in its own terms.
 #[unsafe(no_mangle)]
 pub extern "C" fn hubauth_error_message(e: *const hubauth_error) -> *const c_char {
     super::guard_value(c"".as_ptr(), || {

@@ -37,6 +37,13 @@ pub const HUBAUTH_JOB_EVENT_PROGRESS: i32 = 2;
 /// `secret`, `valid` or `error`. Every later poll gives DONE again with the
 /// same status and no result.
 pub const HUBAUTH_JOB_EVENT_DONE: i32 = 3;
+/// Event kind: a line the job's call logged: `status` is its level (a
+/// HUBAUTH_LOG_*: a warning, or the login notice), `message` the line,
+/// escaped, without the `hubauth:` prefix. Made only when the job's options
+/// have no log callback (hubauth_options_set_log; with one, the callback
+/// gets the line on the library's thread instead); never merged or dropped,
+/// and then nothing of it goes to stderr.
+pub const HUBAUTH_JOB_EVENT_LOG: i32 = 4;
 
 /// A job started with `hubauth_job_start` or `hubauth_job_start_auth`. Owned
 /// by the caller; free with `hubauth_job_free`. Thread-safe.
@@ -55,15 +62,16 @@ pub type hubauth_notify_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 /// once). Fields a kind does not use are NULL, false or 0.
 #[repr(C)]
 pub struct hubauth_job_event {
-    /// HUBAUTH_JOB_EVENT_NONE, _LOGIN, _PROGRESS or _DONE.
+    /// HUBAUTH_JOB_EVENT_NONE, _LOGIN, _PROGRESS, _LOG or _DONE.
     pub kind: i32,
-    /// DONE: the call's status (HUBAUTH_OK or an error code).
+    /// DONE: the call's status (HUBAUTH_OK or an error code). LOG: the
+    /// line's level (a HUBAUTH_LOG_*).
     pub status: hubauth_status,
     /// LOGIN: the URL to open (borrowed).
     pub url: *const c_char,
     /// LOGIN: the code to enter on that page, or NULL (borrowed).
     pub user_code: *const c_char,
-    /// PROGRESS: one line to show (borrowed).
+    /// PROGRESS, LOG: one line to show (borrowed).
     pub message: *const c_char,
     /// DONE of HUBAUTH_JOB_AUTHENTICATE: the new authentication (owned;
     /// hubauth_auth_free). It is also what hubauth_current returns.
@@ -140,7 +148,8 @@ fn rust_notify(notify: hubauth_notify_fn, arg: *mut c_void) -> Option<Notify> {
 /// Poll once after starting (a job may be done already) and after every
 /// notify, until the DONE event. A login's URL and code reach the caller as
 /// a LOGIN event; unless option open_browser is false, the library also
-/// prints them and opens a browser, as the blocking call does. A hook set in
+/// shows them (as a LOG event, or to the options' log callback) and opens a
+/// browser, as the blocking call does. A hook set in
 /// the options is called on the job's thread; the job holds a copy of it
 /// until its thread ends, which may be after hubauth_job_free (a hook with
 /// free_userdata may then be freed on that thread). On success writes the job to
@@ -223,7 +232,7 @@ impl JobCell {
 
 /// Takes the next event of `j` into `*ev` without ever blocking:
 /// HUBAUTH_JOB_EVENT_NONE when nothing is new. Events come in order: any
-/// LOGIN and PROGRESS, then one DONE with the result, then DONE again (with
+/// LOGIN, PROGRESS and LOG, then one DONE with the result, then DONE again (with
 /// no result) for every later poll. Polling is level-triggered: poll until
 /// NONE after each notify (notifies may be merged). Returns HUBAUTH_OK
 /// whenever `*ev` was written (the call's own status is `ev->status`);
@@ -273,6 +282,11 @@ pub extern "C" fn hubauth_job_poll(
             }
             Some(Event::Progress(message)) => {
                 event.kind = HUBAUTH_JOB_EVENT_PROGRESS;
+                event.message = keep(&message);
+            }
+            Some(Event::Log { level, message }) => {
+                event.kind = HUBAUTH_JOB_EVENT_LOG;
+                event.status = level as i32;
                 event.message = keep(&message);
             }
             Some(Event::Done(outcome)) => {

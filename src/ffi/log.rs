@@ -72,6 +72,8 @@ unsafe impl Sync for CLog {}
 /// `HUBAUTH_LOG=off` silences stderr only: `log` is called regardless.
 /// Messages of calls with other options, and the rare ones not raised by a
 /// call, still go to stderr. See hubauth_log_fn for the thread it runs on.
+/// A job (hubauth_job_start) whose options have no `log` yields its lines
+/// as HUBAUTH_JOB_EVENT_LOG events instead, never to stderr.
 ///
 /// `userdata` is passed back unchanged. `free_userdata` (when not NULL)
 /// frees it exactly as hubauth_options_set_hook_full frees a hook's: once,

@@ -108,7 +108,7 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
     }
     if !ctx.interactive {
         return Err(Error::no_credentials(
-            "a login is needed but interactive login is disabled",
+            "a login is needed but interactive login is disabled (`interactive=false`)",
         ));
     }
     let reported = report();
@@ -117,7 +117,7 @@ pub fn open(ctx: &LoginContext, url: &str, user_code: Option<&str>) -> Result<()
             Ok(())
         } else {
             Err(Error::invalid_argument(
-                "a login is needed, but open_browser=false and neither a hook nor a job's \
+                "a login is needed, but `open_browser=false` and neither a hook nor a job's \
                  host is there to show the login URL",
             ))
         };

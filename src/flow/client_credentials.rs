@@ -18,7 +18,7 @@ pub fn request(
 ) -> Result<TokenReply> {
     if client.secret.is_none() {
         return Err(Error::invalid_argument(
-            "the client credentials grant needs a client_secret",
+            "the client credentials grant needs a `client_secret`",
         ));
     }
     let mut form = oauth::form(&[("grant_type", GRANT_TYPE)]);

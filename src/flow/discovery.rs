@@ -57,6 +57,19 @@ fn fetch(issuer: &ServerUrl, deadline: Option<Instant>) -> Result<Discovery> {
         response
     };
     let what = format!("discovery for {}", issuer.as_str());
+    if let Some(page) = response.not_a_hub(&what, "issuer") {
+        return Err(page);
+    }
+    if response.status == 404 {
+        // Neither well-known document: not an OpenID provider, and asking
+        // again gets the same answer.
+        return Err(Error::server(format!(
+            "{what}: the server at {} answered 404: it is not an OpenID provider \
+             (check `issuer`)",
+            response.host
+        ))
+        .definite());
+    }
     if !response.is_success() {
         return Err(Error::server_reply(
             crate::error::ErrorKind::Server,
@@ -123,7 +136,7 @@ fn parse(issuer: &ServerUrl, doc: &Map<String, Value>) -> Result<Discovery> {
     let named = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
     if named.trim_end_matches('/') != issuer.as_str() {
         return Err(Error::server(format!(
-            "{what}: the document is for the issuer {named:?}; set issuer to exactly that"
+            "{what}: the document is for the issuer {named:?}; set `issuer` to exactly that"
         )));
     }
     let endpoint = |key: &str| -> Result<Option<String>> {

@@ -73,7 +73,7 @@ impl Listener {
             TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, wanted))).map_err(|e| {
                 match port {
                     Some(p) => Error::invalid_argument(format!(
-                        "browser login: cannot listen on 127.0.0.1:{p} (redirect_port): {e}"
+                        "browser login: cannot listen on 127.0.0.1:{p} (`redirect_port`): {e}"
                     )),
                     None => {
                         Error::internal(format!("browser login: cannot listen on 127.0.0.1: {e}"))

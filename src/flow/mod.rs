@@ -88,7 +88,7 @@ impl LoginContext {
 
     pub fn timed_out(&self, what: &str) -> Error {
         Error::timeout(format!(
-            "{what}: gave up waiting for the login to be approved (raise timeout_ms to wait longer)"
+            "{what}: gave up waiting for the login to be approved (raise `timeout_ms` to wait longer)"
         ))
     }
 }

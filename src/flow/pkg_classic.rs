@@ -27,6 +27,15 @@ pub fn login(server: &ServerUrl, ctx: &LoginContext) -> Result<Map<String, Value
         .credential()
         .deadline(Some(ctx.deadline)),
     )?;
+    if response.status == 404 && !response.is_html() {
+        // No login endpoint: not a hub (asking again gets the same answer).
+        return Err(Error::server(format!(
+            "login challenge: the server at {} answered 404: it has no hub login \
+             (check `server`)",
+            response.host
+        ))
+        .definite());
+    }
     if !response.is_success() {
         return Err(Error::server_reply(
             ErrorKind::Server,

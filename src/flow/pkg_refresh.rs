@@ -58,6 +58,10 @@ pub fn refresh(
             format!("{WHAT}: the server answered HTTP {}", response.status),
         ));
     }
+    // A captive portal or a web server where the refresh endpoint should be.
+    if let Some(page) = response.not_a_hub(WHAT, "server") {
+        return Err(page);
+    }
     parse_refresh_reply(&response.body)
 }
 

@@ -551,7 +551,7 @@ impl<P: Provider> Engine<P> {
                 now - at
             ))),
             at => Err(Error::invalid_argument(format!(
-                "min_valid_s = {} cannot be met: {server} issues tokens that last {} s",
+                "`min_valid_s={}` cannot be met: {server} issues tokens that last {} s",
                 options.min_valid_s,
                 at.map_or(0, |at| at - now)
             ))),

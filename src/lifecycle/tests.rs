@@ -532,5 +532,5 @@ fn min_valid_s_renews_early_and_says_when_it_cannot_be_met() {
         .script_renewal(Ok(fresh("a3", &unique("r"))), None);
     let err = e.authenticate(&o).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    assert!(err.message().contains("min_valid_s = 7200"), "{err}");
+    assert!(err.message().contains("`min_valid_s=7200`"), "{err}");
 }

@@ -117,7 +117,7 @@ impl Roots {
             }
             Some(ProviderKind::Oidc) | None => {}
         }
-        roots.variables.push("the option ca_file");
+        roots.variables.push("the option `ca_file`");
         if let Some(path) = ca_file {
             roots.sources.push(RootSource {
                 path: path.to_path_buf(),
@@ -161,7 +161,7 @@ impl Roots {
                 .map(|s| format!("{} ({})", s.path.display(), s.origin)),
         );
         let mut variables: Vec<&str> = self.variables.clone();
-        let option = variables.pop().unwrap_or("the option ca_file");
+        let option = variables.pop().unwrap_or("the option `ca_file`");
         format!(
             "trusted roots: {}; to trust another CA, set {} or {option}",
             used.join(", "),
@@ -196,6 +196,22 @@ pub(crate) fn build(roots: &Roots, env: Env<'_>) -> Result<reqwest::Client> {
     builder
         .build()
         .map_err(|e| Error::internal(format!("cannot create the HTTP client: {e}")))
+}
+
+/// The proxy variables set in the environment, for messages about a
+/// connection that may have gone through one.
+pub(crate) fn proxy_variables(env: Env<'_>) -> Vec<&'static str> {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .into_iter()
+    .filter(|name| non_empty(env, name).is_some())
+    .collect()
 }
 
 /// The proxies the environment names, most specific first.
@@ -297,7 +313,7 @@ fn load(
     match read_pem(&source.path) {
         Ok(certs) => Ok(certs),
         Err(why) if source.origin == "ca_file" => Err(Error::invalid_argument(format!(
-            "option ca_file: {}: {why}",
+            "option `ca_file`: {}: {why}",
             source.path.display()
         ))),
         Err(why) => {
@@ -391,7 +407,7 @@ mod tests {
         let hint = roots.hint();
         assert!(hint.contains("/curl.pem (CURL_CA_BUNDLE)"), "{hint}");
         assert!(hint.contains("REQUESTS_CA_BUNDLE"), "{hint}");
-        assert!(hint.ends_with("or the option ca_file"), "{hint}");
+        assert!(hint.ends_with("or the option `ca_file`"), "{hint}");
     }
 
     #[test]

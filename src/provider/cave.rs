@@ -127,7 +127,7 @@ impl Cave {
             (None, Some(dir)) => dir.join(cave_json::DEFAULT_FILE),
             (None, None) => {
                 return Err(Error::invalid_argument(
-                    "cannot find the home directory for ~/.cloudvolume/secrets; set HOME or token_path",
+                    "cannot find the home directory for ~/.cloudvolume/secrets; set HOME or `token_path`",
                 ));
             }
         };
@@ -379,7 +379,7 @@ impl Cave {
             format!(
                 "create a token at {url} (older tokens keep working), then save it with \
              `hubauth save-token --provider cave --server {server}` (the token on stdin) \
-             or hubauth_save_token with provider=cave and server={server}",
+             or hubauth_save_token with `provider=cave` and `server={server}`",
                 server = self.server.as_str()
             ),
         )
@@ -418,7 +418,7 @@ impl Provider for Cave {
     fn login(&self, options: &Options) -> Result<Token> {
         let problem = if options.force {
             Error::no_credentials(format!(
-                "a new CAVE token for {} was asked for (force)",
+                "a new CAVE token for {} was asked for (`force=true`)",
                 self.server.as_str()
             ))
         } else {
@@ -460,7 +460,7 @@ impl Provider for Cave {
             normalize_token(token).ok_or_else(|| {
                 Error::invalid_argument(
                     "a CAVE token is 32 hexadecimal characters; this is not one \
-                     (set validate=false to save it anyway)",
+                     (set `validate=false` to save it anyway)",
                 )
             })?
         } else {
@@ -491,7 +491,7 @@ impl Provider for Cave {
             let secrets = SecretFile::load(path)?.unwrap_or_default();
             if !options.overwrite && secrets.contains(&self.key) {
                 return Err(Error::invalid_argument(format!(
-                    "{} already has a token under {:?} and overwrite=false; nothing was written",
+                    "{} already has a token under {:?} and `overwrite=false`; nothing was written",
                     path.display(),
                     self.key
                 )));

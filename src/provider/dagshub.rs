@@ -223,7 +223,7 @@ fn cache_dir(env: Env<'_>) -> Result<PathBuf> {
     let home = || {
         non_empty(env, "HOME").map(PathBuf::from).ok_or_else(|| {
             Error::invalid_argument(
-                "cannot find the home directory; set DAGSHUB_CLIENT_TOKENS_CACHE or token_path",
+                "cannot find the home directory; set DAGSHUB_CLIENT_TOKENS_CACHE or `token_path`",
             )
         })
     };

@@ -91,7 +91,7 @@ impl JuliaHub {
                 .ok()
                 .filter(|s| !s.trim().is_empty())
                 .ok_or_else(|| {
-                    Error::invalid_argument("no server: set JULIA_PKG_SERVER or pass a server")
+                    Error::invalid_argument("no server: set JULIA_PKG_SERVER or pass `server`")
                 })?,
         };
         // The directory is named from the text as written (Pkg's rule), so
@@ -124,7 +124,7 @@ impl JuliaHub {
         if !ctx.can_login() {
             return Err(Error::no_credentials(format!(
                 "no valid token for {} and interactive login is disabled; \
-                 log in with `hubauth login --server {}`, or allow interactive login",
+                 log in with `hubauth login --server {}`, or allow interactive login (`interactive=true`)",
                 self.server.as_str(),
                 self.server.as_str()
             )));
@@ -509,7 +509,7 @@ impl Provider for JuliaHub {
         pkg_toml::save(&self.path, &grant)?;
         self.bearer_token(&grant, options).map_err(|e| {
             Error::no_credentials(format!(
-                "the server's token reply was saved, but {} (token_kind={}); a new login is needed",
+                "the server's token reply was saved, but {} (`token_kind={}`); a new login is needed",
                 e.message(),
                 options.token_kind
             ))
@@ -552,8 +552,8 @@ impl Provider for JuliaHub {
     fn discard(&self, stored: &PkgToken, options: &Options) -> Result<()> {
         if options.maxcount <= 1 {
             return Err(Error::authentication(format!(
-                "{} rejected the stored token (HTTP 401) and maxcount=1 allows no new login; \
-                 authenticate again with force=true or a higher maxcount",
+                "{} rejected the stored token (HTTP 401) and `maxcount=1` allows no new login; \
+                 authenticate again with `force=true` or a higher `maxcount`",
                 self.server.as_str()
             )));
         }
@@ -580,7 +580,7 @@ impl Provider for JuliaHub {
         })?;
         if !options.overwrite && self.path.exists() {
             return Err(Error::invalid_argument(format!(
-                "{} already exists and overwrite=false",
+                "{} already exists and `overwrite=false`",
                 self.path.display()
             )));
         }

@@ -72,13 +72,13 @@ impl Oidc {
     /// the token file. Touches neither the network nor the file.
     pub fn new(options: &Options) -> Result<Self> {
         let issuer = options.issuer.as_deref().ok_or_else(|| {
-            Error::invalid_argument("provider oidc needs the option issuer (the issuer's URL)")
+            Error::invalid_argument("provider oidc needs the option `issuer` (the issuer's URL)")
         })?;
         let issuer = ServerUrl::parse(issuer)?;
         let client_id = options
             .client_id
             .clone()
-            .ok_or_else(|| Error::invalid_argument("provider oidc needs the option client_id"))?;
+            .ok_or_else(|| Error::invalid_argument("provider oidc needs the option `client_id`"))?;
         let path = match &options.token_path {
             Some(path) => path.clone(),
             None => oidc_toml::path_for(&issuer, &client_id)?,
@@ -176,8 +176,8 @@ impl Oidc {
         if !ctx.can_login() {
             return Err(Error::no_credentials(format!(
                 "no valid token for {} (client {}) and interactive login is disabled; \
-                 allow interactive login or set a hook to log in on this device, \
-                 or pass subject_token (e.g. a personal access token) or token",
+                 allow interactive login (`interactive=true`) or set a hook to log in on this device, \
+                 or pass `subject_token` (e.g. a personal access token) or `token`",
                 self.issuer.as_str(),
                 self.client.id
             )));
@@ -214,7 +214,7 @@ impl Oidc {
         let authorization = found.authorization_endpoint.as_deref().ok_or_else(|| {
             Error::no_credentials(format!(
                 "{} offers no browser login (no authorization_endpoint); \
-                 use flow=device or pass subject_token or token instead",
+                 use `flow=device` or pass `subject_token` or `token` instead",
                 self.issuer.as_str()
             ))
         })?;
@@ -245,7 +245,7 @@ impl Oidc {
             .ok_or_else(|| {
                 Error::no_credentials(format!(
                     "{} offers no device login (no device_authorization_endpoint); \
-                 pass subject_token or token instead",
+                 pass `subject_token` or `token` instead",
                     self.issuer.as_str()
                 ))
             })?;
@@ -464,7 +464,7 @@ impl Provider for Oidc {
         }
         if !options.overwrite && self.path.exists() {
             return Err(Error::invalid_argument(format!(
-                "{} already exists and overwrite=false",
+                "{} already exists and `overwrite=false`",
                 self.path.display()
             )));
         }

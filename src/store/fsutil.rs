@@ -53,7 +53,7 @@ fn not_owned(path: &Path, what: &str, uid: u32) -> Error {
         crate::error::ErrorKind::Io,
         format!(
             "{} is {what} owned by another user (uid {uid}); refusing to use it as yours. \
-             Remove it, or make it yours with `chown`",
+             Remove it, or make it yours with chown",
             path.display()
         ),
     )

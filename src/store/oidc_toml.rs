@@ -45,7 +45,7 @@ pub fn dir_name(issuer: &ServerUrl) -> String {
 pub fn config_root() -> Result<PathBuf> {
     let config = dirs::config_dir().ok_or_else(|| {
         Error::no_credentials(
-            "cannot find the configuration directory; set XDG_CONFIG_HOME or token_path",
+            "cannot find the configuration directory; set XDG_CONFIG_HOME or `token_path`",
         )
     })?;
     Ok(config.join("hubauth"))
@@ -161,7 +161,7 @@ impl OidcToken {
         let mismatch = |what: &str, found: &str, wanted: &str| {
             Error::invalid_argument(format!(
                 "the token file {} belongs to {what} {found:?}, not {wanted:?}; \
-                 use another token_path or delete the file",
+                 use another `token_path` or delete the file",
                 path.display()
             ))
         };

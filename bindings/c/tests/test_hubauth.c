@@ -1369,11 +1369,76 @@ static void case_log_in_a_job_runs_on_the_library_thread(void) {
     ev.auth = NULL;
     hubauth_job_free(job);
     job = NULL;
+    /* The authentication is still the current one and holds the callback,
+     * whose userdata lives on this stack: a new login makes it not current,
+     * and the callback is freed once the job's thread has let go too. */
+    {
+        hubauth_options *other = test_options(path);
+        hubauth_auth *b = NULL;
+        CHECK(other != NULL);
+        EXPECT(hubauth_options_set(other, "interactive", "false", &err), HUBAUTH_OK);
+        hubauth_status bs = hubauth_authenticate(other, &b, &err);
+        hubauth_auth_free(b);
+        hubauth_options_free(other);
+        EXPECT(bs, HUBAUTH_OK);
+    }
+    limit = now_seconds() + 10.0;
+    while (log_frees(&rec) == 0 && now_seconds() < limit) sleep_seconds(0.01);
+    CHECK(log_frees(&rec) == 1);
 done:
     hubauth_job_free(job);
     hubauth_options_free(o);
     hubauth_error_free(err);
     pthread_mutex_destroy(&rec.lock);
+}
+
+/* Without a log callback, a job's warning is a LOG event (level in status),
+ * polled in order before DONE, and nothing of it reaches stderr. */
+static void case_log_in_a_job_without_callback_is_an_event(void) {
+    hubauth_error *err = NULL;
+    hubauth_options *o = NULL;
+    hubauth_job *job = NULL;
+    hubauth_job_event ev;
+    char path[1200], *captured = NULL, *logged = NULL;
+    stderr_capture cap = {.saved = -1};
+    int logs = 0, log_level = 0;
+    bool log_before_done = false;
+    CHECK(write_loose_token_file(path, sizeof path));
+    o = test_options(path);
+    CHECK(o != NULL);
+    EXPECT(hubauth_options_set(o, "interactive", "false", &err), HUBAUTH_OK);
+    CHECK(stderr_capture_start(&cap) == 0);
+    EXPECT(hubauth_job_start(o, HUBAUTH_JOB_AUTHENTICATE, NULL, NULL, &job, &err), HUBAUTH_OK);
+    double limit = now_seconds() + 20.0;
+    memset(&ev, 0, sizeof ev);
+    while (now_seconds() < limit) {
+        EXPECT(hubauth_job_poll(job, &ev, &err), HUBAUTH_OK);
+        if (ev.kind == HUBAUTH_JOB_EVENT_DONE) break;
+        if (ev.kind == HUBAUTH_JOB_EVENT_LOG) {
+            logs++;
+            log_level = ev.status;
+            free(logged);
+            logged = ev.message ? strdup(ev.message) : NULL; /* borrowed until the next poll */
+            log_before_done = true;
+        }
+        if (ev.kind == HUBAUTH_JOB_EVENT_NONE) sleep_seconds(0.01);
+    }
+    captured = stderr_capture_end(&cap);
+    CHECK(ev.kind == HUBAUTH_JOB_EVENT_DONE && ev.status == HUBAUTH_OK && ev.auth != NULL);
+    CHECK(logs == 1 && log_before_done && log_level == HUBAUTH_LOG_WARN);
+    CHECK(logged != NULL && contains(logged, "can be read by other users (mode 644)"));
+    CHECK(contains(logged, "evil\\u{1b}[2J") && strchr(logged, '\x1b') == NULL);
+    CHECK(!starts_with(logged, "hubauth:"));
+    CHECK(captured != NULL && !contains(captured, "can be read"));
+    hubauth_auth_free(ev.auth);
+    ev.auth = NULL;
+done:
+    if (cap.saved >= 0) free(stderr_capture_end(&cap));
+    free(captured);
+    free(logged);
+    hubauth_job_free(job);
+    hubauth_options_free(o);
+    hubauth_error_free(err);
 }
 
 static void case_log_free_userdata_when_replaced_cleared_or_refused(void) {
@@ -1449,6 +1514,7 @@ static const test_case CASES[] = {
     {"log: a warning goes to the callback (escaped, caller's thread), not stderr; freed with the last holder", case_log_warning_goes_to_the_callback_not_stderr},
     {"log: without a callback, warnings still go to stderr", case_log_default_stays_stderr},
     {"log: a job's warning reaches the callback on the library's thread", case_log_in_a_job_runs_on_the_library_thread},
+    {"log: without a callback, a job's warning is a LOG event before DONE, not stderr", case_log_in_a_job_without_callback_is_an_event},
     {"log: free_userdata once when replaced or cleared, never when refused", case_log_free_userdata_when_replaced_cleared_or_refused},
 };
 

@@ -15,7 +15,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from . import _jobs, _lib, _log
+from . import _jobs, _keywords, _lib, _log
 from ._errors import NoCredentialsError
 from ._jobs import raise_for as _raise_for
 
@@ -438,9 +438,8 @@ def _settings(
     if server is not None:
         settings["server"] = server
     if timeout is not None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive (seconds)")
-        settings["timeout_ms"] = max(1, int(round(timeout * 1000)))
+        renamed = _keywords.RENAMED["timeout"]
+        settings[renamed.key] = renamed.to_option(timeout)
     for key, value in options.items():
         if value is not None:
             settings[key] = value

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Type
 
+from ._keywords import render
+
 __all__ = [
     "HubAuthError",
     "NullArgumentError",
@@ -161,6 +163,8 @@ _BY_CODE: Dict[int, Type[HubAuthError]] = {
 
 
 def error_for(code: int, message: str) -> HubAuthError:
-    """The exception for a status code; unknown (newer) codes give a plain HubAuthError."""
+    """The exception for a status code; unknown (newer) codes give a plain
+    HubAuthError. The options the message names are written as this
+    binding's keywords (`force=True`, `timeout`): see ``_keywords``."""
     cls = _BY_CODE.get(code, HubAuthError)
-    return cls(message or f"hubauth failed with status {code}", code)
+    return cls(render(message) or f"hubauth failed with status {code}", code)

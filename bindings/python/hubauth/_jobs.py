@@ -34,7 +34,7 @@ import os
 import threading
 from typing import Any, Callable, Optional, Set, Tuple
 
-from . import _lib
+from . import _lib, _log
 from ._errors import error_for
 
 _L = _lib.lib
@@ -42,6 +42,7 @@ _L = _lib.lib
 NONE = _lib.HUBAUTH_JOB_EVENT_NONE
 LOGIN = _lib.HUBAUTH_JOB_EVENT_LOGIN
 PROGRESS = _lib.HUBAUTH_JOB_EVENT_PROGRESS
+LOG = _lib.HUBAUTH_JOB_EVENT_LOG
 DONE = _lib.HUBAUTH_JOB_EVENT_DONE
 
 
@@ -189,6 +190,11 @@ class Job:
             return kind, _text(ev.url), _text(ev.user_code)
         if kind == PROGRESS:
             return kind, _text(ev.message), None
+        if kind == LOG:
+            # Only a job whose options have no log callback makes these; the
+            # options this package builds always have one (_log.install), but
+            # a line that comes anyway goes where the callback's would.
+            _log.emit(ev.status, _text(ev.message) or "")
         return kind, None, None
 
     async def wait(self) -> None:
@@ -286,4 +292,4 @@ async def run(job: Job, hook: Optional[LoopHook] = None) -> None:
             if answer is not None and not answer:
                 job.cancel()
                 raise error_for(_lib.HUBAUTH_ERR_CANCELLED, "the login was cancelled by the hook")
-        # PROGRESS (e.g. the login still waits): nothing to do; poll on.
+        # PROGRESS (e.g. the login still waits), LOG (logged by poll): poll on.

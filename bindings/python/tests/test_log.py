@@ -6,6 +6,7 @@ written to ``sys.stderr`` when logging would not show it."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import stat
@@ -60,6 +61,36 @@ def test_a_jobs_warning_reaches_logging_from_the_librarys_thread(server, tmp_pat
     assert record.levelno == logging.WARNING
     assert record.threadName != threading.current_thread().name
     assert record.thread != threading.get_ident(), "the job's thread, not the loop's"
+    assert LOOSE not in capfd.readouterr().err
+
+
+def test_a_log_event_of_a_job_without_callback_reaches_logging(server, tmp_path, caplog, capfd):
+    # Options built by hand, with no log callback: the library then makes the
+    # warning a LOG event, which the job's poll logs on the polling thread.
+    from hubauth import _jobs
+
+    path = write_loose(server, tmp_path)
+    L = _lib.lib
+    options = L.hubauth_options_new()
+    try:
+        for key, value in (("server", server.url), ("token_path", str(path)),
+                           ("interactive", "false")):
+            err = _lib.ErrorPtr()
+            _jobs.raise_for(L.hubauth_options_set(options, key.encode(), value.encode(),
+                                                  ctypes.byref(err)), err)
+        job = _jobs.Job(lambda notify, arg, out, err: L.hubauth_job_start(
+            options, _lib.HUBAUTH_JOB_AUTHENTICATE, notify, arg, out, err))
+    finally:
+        L.hubauth_options_free(options)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hubauth"):
+            asyncio.run(_jobs.run(job))
+        assert job.status == _lib.HUBAUTH_OK
+    finally:
+        job.close()
+    [record] = loose_records(caplog)
+    assert record.levelno == logging.WARNING
+    assert record.thread == threading.get_ident(), "logged by the poll, on this thread"
     assert LOOSE not in capfd.readouterr().err
 
 

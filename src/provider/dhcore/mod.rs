@@ -185,7 +185,7 @@ impl DhCore {
         // SDK 0.15.11: the environment before the file for the endpoint.
         let env_endpoint = env_values.get(ENDPOINT).cloned().filter(|v| !v.is_empty());
         let (endpoint, endpoint_source) = match (&options.server, env_endpoint, file_endpoint) {
-            (Some(server), _, _) => (Some(server.clone()), "the option server".to_string()),
+            (Some(server), _, _) => (Some(server.clone()), "the option `server`".to_string()),
             (None, Some(value), _) => (Some(value), format!("the environment variable {ENDPOINT}")),
             (None, None, file) => (
                 file,
@@ -222,7 +222,7 @@ impl DhCore {
             Some(Err(e)) => Err(e.clone()),
             None => Err(Error::invalid_argument(format!(
                 "no DHCore endpoint: set {ENDPOINT} (e.g. https://core.example.org), \
-                 or {} in [{}] of {}, or pass the option server",
+                 or {} in [{}] of {}, or pass the option `server`",
                 ini_key(ENDPOINT),
                 self.profile,
                 self.path.display()
@@ -547,7 +547,7 @@ impl Provider for DhCore {
         let mut ini = self.load_ini()?;
         if !options.overwrite && ini.get(&self.profile, "dhcore_access_token").is_some() {
             return Err(Error::invalid_argument(format!(
-                "[{}] of {} already has an access token and overwrite=false",
+                "[{}] of {} already has an access token and `overwrite=false`",
                 self.profile,
                 self.path.display()
             )));

@@ -29,7 +29,7 @@ impl DhCore {
     fn client(&self, settings: &Settings, what: &str) -> Result<Client> {
         let id = settings.get(CLIENT_ID).ok_or_else(|| {
             Error::invalid_argument(format!(
-                "{what} needs a client id: set {CLIENT_ID}, or {} in [{}] of {}, or pass client_id",
+                "{what} needs a client id: set {CLIENT_ID}, or {} in [{}] of {}, or pass `client_id`",
                 ini_key(CLIENT_ID),
                 self.profile,
                 self.path.display()

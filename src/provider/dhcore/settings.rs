@@ -361,7 +361,7 @@ pub(super) fn default_path(env: Env<'_>) -> Result<PathBuf> {
     }
     let home = non_empty(env("HOME").as_deref()).ok_or_else(|| {
         Error::invalid_argument(
-            "cannot find the home directory for ~/.dhcore.ini; set DH_CONFIG or token_path",
+            "cannot find the home directory for ~/.dhcore.ini; set DH_CONFIG or `token_path`",
         )
     })?;
     Ok(PathBuf::from(home).join(FILE_NAME))

@@ -195,11 +195,12 @@ once). Fields a kind does not use are NULL, false or 0.
 """
 struct hubauth_job_event
     """
-    HUBAUTH_JOB_EVENT_NONE, _LOGIN, _PROGRESS or _DONE.
+    HUBAUTH_JOB_EVENT_NONE, _LOGIN, _PROGRESS, _LOG or _DONE.
     """
     kind::Int32
     """
-    DONE: the call's status (HUBAUTH_OK or an error code).
+    DONE: the call's status (HUBAUTH_OK or an error code). LOG: the
+    line's level (a HUBAUTH_LOG_*).
     """
     status::Int32
     """
@@ -211,7 +212,7 @@ struct hubauth_job_event
     """
     user_code::Ptr{UInt8}
     """
-    PROGRESS: one line to show (borrowed).
+    PROGRESS, LOG: one line to show (borrowed).
     """
     message::Ptr{UInt8}
     """
@@ -403,6 +404,16 @@ Event kind: the job ended with `status`; its result is in `auth`,
 same status and no result.
 """
 const HUBAUTH_JOB_EVENT_DONE = Int32(3)
+
+"""
+Event kind: a line the job's call logged: `status` is its level (a
+HUBAUTH_LOG_*: a warning, or the login notice), `message` the line,
+escaped, without the `hubauth:` prefix. Made only when the job's options
+have no log callback (hubauth_options_set_log; with one, the callback
+gets the line on the library's thread instead); never merged or dropped,
+and then nothing of it goes to stderr.
+"""
+const HUBAUTH_JOB_EVENT_LOG = Int32(4)
 
 """
 Log level: something failed that the call could not work around
@@ -752,7 +763,9 @@ const char *hubauth_error_message(const hubauth_error *e);
 ```
 
 The error's message, UTF-8, never containing a token. Borrowed: valid
-until `hubauth_error_free(e)`. NULL gives an empty string.
+until `hubauth_error_free(e)`. NULL gives an empty string. An option it
+names is written in backquotes as its key, alone or with a value
+(`timeout_ms`, `force=true`), so a binding can show it in its own terms.
 """
 function hubauth_error_message(e)
     ccall((:hubauth_error_message, libhubauth), Ptr{UInt8}, (Ptr{hubauth_error},), e)
@@ -800,7 +813,8 @@ thread whenever there is news, never after `hubauth_job_free` returned.
 Poll once after starting (a job may be done already) and after every
 notify, until the DONE event. A login's URL and code reach the caller as
 a LOGIN event; unless option open_browser is false, the library also
-prints them and opens a browser, as the blocking call does. A hook set in
+shows them (as a LOG event, or to the options' log callback) and opens a
+browser, as the blocking call does. A hook set in
 the options is called on the job's thread; the job holds a copy of it
 until its thread ends, which may be after hubauth_job_free (a hook with
 free_userdata may then be freed on that thread). On success writes the job to
@@ -839,7 +853,7 @@ hubauth_status hubauth_job_poll(hubauth_job *j, hubauth_job_event *ev, hubauth_e
 
 Takes the next event of `j` into `*ev` without ever blocking:
 HUBAUTH_JOB_EVENT_NONE when nothing is new. Events come in order: any
-LOGIN and PROGRESS, then one DONE with the result, then DONE again (with
+LOGIN, PROGRESS and LOG, then one DONE with the result, then DONE again (with
 no result) for every later poll. Polling is level-triggered: poll until
 NONE after each notify (notifies may be merged). Returns HUBAUTH_OK
 whenever `*ev` was written (the call's own status is `ev->status`);
@@ -913,6 +927,8 @@ and with every hubauth_auth created from them (refreshes included), to
 `HUBAUTH_LOG=off` silences stderr only: `log` is called regardless.
 Messages of calls with other options, and the rare ones not raised by a
 call, still go to stderr. See hubauth_log_fn for the thread it runs on.
+A job (hubauth_job_start) whose options have no `log` yields its lines
+as HUBAUTH_JOB_EVENT_LOG events instead, never to stderr.
 
 `userdata` is passed back unchanged. `free_userdata` (when not NULL)
 frees it exactly as hubauth_options_set_hook_full frees a hook's: once,

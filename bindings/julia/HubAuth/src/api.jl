@@ -74,6 +74,27 @@ Base.showerror(io::IO, ::InvalidAuthentication) = print(
     Please re-authenticate with HubAuth.authenticate()""",
 )
 
+# The library writes every option a message names as `key` or `key=value`
+# (src/error.rs). The keywords of this binding are the option keys themselves
+# (`_push_kwargs!` sends `string(k)`), so only values change: a Julia user
+# reads `force=true`, `maxcount=1`, `flow="device"`. The backquotes stay, as
+# in Base's own messages.
+const _OPTION_IN_MESSAGE = r"`([a-z][a-z0-9_]*)(?:=([^`\s]*))?`"
+
+# An option's text as a Julia literal (the inverse of `_optvalue`).
+function _julia_value(text::AbstractString)
+    (text == "true" || text == "false") && return String(text)
+    occursin(r"^-?[0-9]+$", text) && return String(text)
+    return repr(String(text))
+end
+
+function _render_options(msg::AbstractString)
+    return replace(msg, _OPTION_IN_MESSAGE => function (span)
+        m = match(_OPTION_IN_MESSAGE, span)
+        return m[2] === nothing ? "`$(m[1])`" : "`$(m[1])=$(_julia_value(m[2]))`"
+    end)
+end
+
 # The message of a `hubauth_error *` (borrowed from it: copied here).
 function _error_message(err::Ptr{L.hubauth_error})
     err == C_NULL && return ""
@@ -99,7 +120,7 @@ function _raise_if_error(status::Integer, err::Ptr{L.hubauth_error}; invalid::Bo
         L.hubauth_error_free(err)
     end
     isempty(message) && (message = "hubauth failed (status $(status))")
-    throw(_autherror(status, message))
+    throw(_autherror(status, _render_options(message)))
 end
 
 """
@@ -500,6 +521,25 @@ function _poll(job::Ptr{L.hubauth_job}, ev::Base.RefValue{L.hubauth_job_event})
     return ev[]
 end
 
+# A LOG event: a line the job's call logged on the library's thread, where
+# no Julia code may run, shown here in the waiting task through Julia's
+# logging. `status` is its level, a HUBAUTH_LOG_* (syslog's numbers: lower
+# is worse); the login notice (the URL to open) is NOTICE, hence @info.
+function _log_event(e::L.hubauth_job_event)
+    e.message == C_NULL && return nothing
+    message = unsafe_string(e.message)   # borrowed until the next poll
+    if e.status <= L.HUBAUTH_LOG_ERROR
+        @error message
+    elseif e.status <= L.HUBAUTH_LOG_WARN
+        @warn message
+    elseif e.status <= L.HUBAUTH_LOG_INFO
+        @info message
+    else
+        @debug message
+    end
+    return nothing
+end
+
 # Frees what a DONE event handed over, for a result nobody will take.
 function _free_result(e::L.hubauth_job_event)
     e.auth == C_NULL || L.hubauth_auth_free(e.auth)
@@ -517,6 +557,8 @@ function _drain(job::Ptr{L.hubauth_job}, cond::Base.AsyncCondition,
         if e.kind == L.HUBAUTH_JOB_EVENT_DONE
             _free_result(e)
             return nothing
+        elseif e.kind == L.HUBAUTH_JOB_EVENT_LOG
+            _log_event(e)
         elseif e.kind == L.HUBAUTH_JOB_EVENT_NONE
             try
                 _wait_news(cond)
@@ -538,6 +580,8 @@ writing the job to `job[]`. Then: poll (never blocks) until NONE, `wait(cond)`
 result (`auth`, `secret`, `error`) now the caller's; `login` says whether a
 LOGIN event came (a real login took place).
 
+- LOG: the line goes to `@error`/`@warn`/`@info`/`@debug` by its level, in
+  this task (the library's warnings and its login notice; see `_log_event`).
 - LOGIN: with a `hook`, prints PkgAuthentication's message and the URL, then
   calls `hook(url)` here, in the caller's task. If the hook throws, the job
   is cancelled, its result freed, and the hook's exception rethrown with its
@@ -578,7 +622,9 @@ function _run_job(start, hook)
                     end
                 elseif e.kind == L.HUBAUTH_JOB_EVENT_PROGRESS
                     e.message == C_NULL || @debug "hubauth: $(unsafe_string(e.message))"
-                else
+                elseif e.kind == L.HUBAUTH_JOB_EVENT_LOG
+                    _log_event(e)
+                elseif e.kind == L.HUBAUTH_JOB_EVENT_NONE
                     try
                         _wait_news(cond)
                     catch

@@ -92,6 +92,25 @@ end
         @test e isa HubAuth.JuliaHubException
         @test startswith(sprint(showerror, InvalidAuthentication()),
                          "InvalidAuthentication: authentication token invalid or expired")
+        # Options in the library's messages, as Julia keywords.
+        @test HubAuth._render_options("authenticate with `force=true`") ==
+              "authenticate with `force=true`"
+        @test HubAuth._render_options("use `flow=device` or raise `timeout_ms`") ==
+              "use `flow=\"device\"` or raise `timeout_ms`"
+        @test HubAuth._render_options("`maxcount=1` and `hubauth login --force`") ==
+              "`maxcount=1` and `hubauth login --force`"
+        # A job's LOG event, shown through Julia's logging by its level.
+        line = "the token file can be read by other users"
+        GC.@preserve line begin
+            log_event(level) = LibHubAuth.hubauth_job_event(
+                LibHubAuth.HUBAUTH_JOB_EVENT_LOG, level, C_NULL, C_NULL,
+                pointer(line), C_NULL, C_NULL, false, C_NULL)
+            @test_logs (:warn, line) HubAuth._log_event(log_event(LibHubAuth.HUBAUTH_LOG_WARN))
+            @test_logs (:error, line) HubAuth._log_event(log_event(LibHubAuth.HUBAUTH_LOG_ERROR))
+            @test_logs (:info, line) HubAuth._log_event(log_event(LibHubAuth.HUBAUTH_LOG_NOTICE))
+            @test_logs (:debug, line) min_level = Base.CoreLogging.Debug HubAuth._log_event(
+                log_event(LibHubAuth.HUBAUTH_LOG_DEBUG))
+        end
         @test HubAuth._is_server_500("https://h.example/api/v1 answered HTTP 500")
         @test !HubAuth._is_server_500("https://h.example/api/v1 answered HTTP 502")
     end
@@ -305,6 +324,7 @@ end
                 @test e isa AuthenticationError
                 @test HubAuth.code(e) == LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS
                 @test e isa AuthenticationError{LibHubAuth.HUBAUTH_ERR_NO_CREDENTIALS}
+                @test occursin("`interactive=true`", e.msg)
             end
 
             @testset "a bad option" begin

@@ -219,13 +219,13 @@ impl Accounts {
         let default = match table.get("default") {
             None => None,
             Some(toml::Value::String(name)) => Some(name.clone()),
-            Some(_) => return Err(bad("`default` is not a string")),
+            Some(_) => return Err(bad("\"default\" is not a string")),
         };
         let mut accounts = BTreeMap::new();
         if let Some(list) = table.get("accounts") {
             let list = list
                 .as_table()
-                .ok_or_else(|| bad("`accounts` is not a table"))?;
+                .ok_or_else(|| bad("\"accounts\" is not a table"))?;
             for (name, options) in list {
                 let options = options
                     .as_table()

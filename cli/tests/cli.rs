@@ -385,7 +385,7 @@ fn token_min_valid_renews_first_or_fails_clearly() {
         .expect(2);
     assert_eq!(run.stdout, "");
     assert!(
-        run.stderr.contains("`min_valid_s=7200` cannot be met")
+        run.stderr.contains("`--min-valid 7200` cannot be met")
             && run.stderr.contains("issues tokens that last 3"),
         "{}",
         run.stderr
@@ -395,7 +395,12 @@ fn token_min_valid_renews_first_or_fails_clearly() {
     let run = home
         .run(&["token", "--min-valid", "soon", "--server", &s.url()])
         .expect(2);
-    assert!(run.stderr.contains("min_valid_s"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("option `--min-valid` takes a whole number"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -508,6 +508,7 @@ fn save_token_through_the_c_abi() {
         hubauth_save_token(o, c_token.as_ptr(), &mut err),
         HUBAUTH_ERR_INVALID_ARGUMENT
     );
+    // SAFETY: the error's NUL-terminated message, valid until the error is freed.
     let message = unsafe { CStr::from_ptr(hubauth_error_message(err)) }
         .to_str()
         .unwrap()

@@ -723,7 +723,9 @@ fn through_the_c_abi() {
     let mut auth = std::ptr::null_mut();
     assert_eq!(hubauth_authenticate(o, &mut auth, std::ptr::null_mut()), 0);
     let user = hubauth_auth_username(auth);
-    assert_eq!(unsafe { CStr::from_ptr(user) }.to_str().unwrap(), "alice");
+    // SAFETY: a NUL-terminated string from the library, freed only below.
+    let name = unsafe { CStr::from_ptr(user) };
+    assert_eq!(name.to_str().unwrap(), "alice");
     hubauth_string_free(user);
     assert_eq!(hubauth_auth_expires_at(auth), -1);
     hubauth_auth_free(auth);

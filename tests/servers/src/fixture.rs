@@ -13,6 +13,12 @@ pub struct Fixture {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Fixture {
+    fn default() -> Self {
+        Fixture::new()
+    }
+}
+
 impl Fixture {
     pub fn new() -> Fixture {
         Fixture::with(JuliaHubServer::start())

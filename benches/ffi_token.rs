@@ -35,7 +35,10 @@ use hubauth::ffi::{
 /// A handle shared by the threads: `hubauth_auth` is thread-safe by contract.
 #[derive(Clone, Copy)]
 struct Shared(*const hubauth_auth);
+// SAFETY: the header makes every hubauth_auth call thread-safe, and the
+// handle outlives the threads (freed after they are joined).
 unsafe impl Send for Shared {}
+// SAFETY: as for Send; the pointer itself is only copied.
 unsafe impl Sync for Shared {}
 
 impl Shared {

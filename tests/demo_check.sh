@@ -7,6 +7,7 @@
 #   3. with one that never gives its URL: the demo must end within its wait
 #      with a message naming the problem, not hang (a stand-in `cargo` on
 #      PATH makes these two take a second, with no build).
+# Between 1 and 2: the stripped release libhubauth.so is at most 4 MiB.
 # CARGO_TARGET_DIR (default target/demo-elsewhere) and HUBAUTH_DEMO_PROFILE
 # (default release) choose the build of step 1.
 set -euo pipefail
@@ -43,6 +44,18 @@ check "the demo shows each command as it runs it" \
   grep -qxF '$ hubauth login --no-browser --timeout 30 -o poll_interval_ms=200' "$scratch/out"
 check "the demo prints a token" grep -qE '^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' "$scratch/out"
 check "the demo tells what the build does" grep -q '^demo: building hubauth' "$scratch/err"
+
+# The shipped library's size (issue 24 item 7; BENCHMARKS.md): built the way
+# the wheel, `make install` and the JLL recipe build it, the cdylib alone,
+# reusing step 1's release build of every dependency (one more LTO link).
+size_limit=$((4 * 1024 * 1024))
+if [ "$profile_dir" = release ]; then
+  CARGO_TARGET_DIR=$elsewhere cargo rustc --release --quiet -p hubauth --lib --crate-type cdylib
+  strip -o "$scratch/libhubauth.so" "$elsewhere/release/libhubauth.so"
+  so_bytes=$(stat -c %s "$scratch/libhubauth.so")
+  check "libhubauth.so, stripped, is $so_bytes bytes: at most 4 MiB ($size_limit)" \
+    test "$so_bytes" -le "$size_limit"
+fi
 
 # 2 and 3: a stand-in cargo whose "build" made the given test server.
 fake_demo() { # fake_demo SERVER_SCRIPT: runs the demo against it; output in $scratch/fake-*

@@ -30,6 +30,7 @@ fn with_env<R>(vars: &[(&str, Option<&str>)], f: impl FnOnce() -> R) -> R {
         }
     }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    // SAFETY: as above, still under ENV.
     unsafe {
         for (k, v) in saved {
             match v {

@@ -61,6 +61,9 @@ fn pkg_environment_is_honoured() {
     assert!(expected.exists(), "a cancelled forced login loses nothing");
 
     // No server anywhere: a clear error.
+    // SAFETY: the only test in this binary, between hubauth calls: the test
+    // server's threads and hubauth's idle network thread do not read the
+    // environment.
     unsafe { std::env::remove_var("JULIA_PKG_SERVER") };
     let err = authenticate(&Options::new()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);

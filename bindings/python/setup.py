@@ -4,13 +4,13 @@ pyproject.toml holds the metadata; this file only adds one build step and
 the wheel's platform tag. Why a setuptools step rather than setuptools-rust
 or maturin: those build a Rust *extension module* for one CPython ABI; this
 package is pure ctypes over the C ABI of one cdylib (abi3-free, py3-none),
-so all it needs is `cargo build` and a copy of the .so, with no build
+so all it needs is cargo and a copy of the .so, with no build
 dependency beyond setuptools.
 
 Where the library comes from (first that applies):
 
   HUBAUTH_BUILD_LIB=/path/libhubauth.so   a library built already (packagers, tests)
-  the hubauth checkout two levels up       `cargo build --release --lib` there
+  the hubauth checkout two levels up       `cargo rustc --release --lib --crate-type cdylib` there
                                            (HUBAUTH_REPO_ROOT overrides the checkout,
                                            HUBAUTH_CARGO_PROFILE=debug a quick build,
                                            CARGO_TARGET_DIR is honoured)
@@ -68,7 +68,10 @@ def _library() -> Path:
                 "or HUBAUTH_BUILD_LIB=/path/to/" + LIB_NAME
             )
         profile = os.environ.get("HUBAUTH_CARGO_PROFILE", "release")
-        cmd = [os.environ.get("CARGO", "cargo"), "build", "--lib", "--locked"]
+        # The cdylib alone: built with the rlib, every public Rust item stays
+        # exported and the library is ~0.8 MiB larger (BENCHMARKS.md).
+        cargo = os.environ.get("CARGO", "cargo")
+        cmd = [cargo, "rustc", "--lib", "--crate-type", "cdylib", "--locked"]
         if profile != "debug":
             cmd += ["--profile", profile]
         print("hubauth: " + " ".join(cmd) + f"  (in {root})", flush=True)

@@ -42,8 +42,10 @@ pub fn render(text: &str, columns: usize) -> Option<String> {
 
 /// The width of the terminal on stderr, when it is one.
 pub fn terminal_columns() -> Option<usize> {
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct it is given.
+    // SAFETY: winsize is plain integers, for which all zero bytes are valid.
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize into the struct it is given, which
+    // lives across the call.
     let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
     (ok && size.ws_col > 0).then_some(size.ws_col as usize)
 }

@@ -114,6 +114,8 @@ impl CNotify {
 // SAFETY: the header says notify is called from the library's thread; the
 // caller promises that `arg` may be used there (uv_async_send's handle is).
 unsafe impl Send for CNotify {}
+// SAFETY: a shared CNotify is two words that are never written; the one use
+// is `call`, made on the job's thread (hubauth_notify_fn in the header).
 unsafe impl Sync for CNotify {}
 
 fn kind_of(kind: c_int) -> Result<JobKind> {

@@ -64,6 +64,9 @@ impl CLog {
 // thread that runs a call with these options; the caller guarantees that
 // `userdata` allows that.
 unsafe impl Send for CLog {}
+// SAFETY: the header says the callback may run on several threads at once
+// when several calls use these options (hubauth_log_fn); the caller
+// guarantees `userdata` allows that. The fields are never written.
 unsafe impl Sync for CLog {}
 
 /// Sends the warnings and notices of every call made with these options,

@@ -102,6 +102,9 @@ impl CHook {
 // that runs a login with these options; the caller guarantees `userdata`
 // allows that.
 unsafe impl Send for CHook {}
+// SAFETY: the fields are never written; logins made with copies of these
+// options on several threads each call the hook on their own thread, with
+// the `userdata` whose use there the caller guarantees, as for Send.
 unsafe impl Sync for CHook {}
 
 /// Calls `free_userdata(userdata)` when dropped: it lives in the closure of
@@ -121,6 +124,8 @@ impl Drop for FreeOnDrop {
 
 // SAFETY: as for CHook: the header says free_userdata may run on any thread.
 unsafe impl Send for FreeOnDrop {}
+// SAFETY: a shared reference gives no access at all: `free` runs only in
+// drop, which has the value to itself.
 unsafe impl Sync for FreeOnDrop {}
 
 /// Sets (or, with a NULL `hook`, clears) the login hook. `userdata` is passed

@@ -14,7 +14,7 @@ pub struct Fixture {
 }
 
 impl Default for Fixture {
-    fn default() -> Fixture {
+    fn default() -> Self {
         Fixture::new()
     }
 }

@@ -12,6 +12,8 @@ pub mod env;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+// First: `hub_rows!`, the hub table, is read by `provider_kind` too.
+#[macro_use]
 pub mod hubs;
 pub mod job;
 pub mod jwt;
@@ -21,6 +23,7 @@ pub mod net;
 pub mod options;
 pub mod progress;
 pub mod provider;
+pub mod provider_kind;
 mod random;
 pub mod reply;
 pub mod scope;
@@ -34,7 +37,8 @@ pub use auth::{Authentication, authenticate, current, logout, save_token};
 pub use cancel::Cancel;
 pub use error::{Error, ErrorKind, Result};
 pub use job::{Event, Job, JobKind, Outcome};
-pub use options::{Hook, HookAction, Options, ProviderKind};
+pub use options::{Hook, HookAction, Options};
+pub use provider_kind::ProviderKind;
 pub use secret::Secret;
 pub use token::{Credential, Token};
 

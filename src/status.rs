@@ -8,6 +8,7 @@ pub use crate::credential::CredentialInfo;
 use crate::error::Result;
 use crate::hubs::PROVIDERS;
 use crate::options::ProviderKind;
+use crate::provider_kind::ServerMatch;
 use crate::server::ServerUrl;
 
 /// Every credential hubauth can see, for every provider (in the order of
@@ -38,12 +39,13 @@ pub fn select(
             if c.server == wanted.as_str() {
                 return true;
             }
-            // CAVE's file names carry host and port, not the scheme: the
-            // user's URL tells it (an http CAVE server).
-            let same_cave_host = c.provider == "cave"
+            let host_port = ProviderKind::parse(&c.provider)
+                .is_ok_and(|kind| kind.facts().server_match == ServerMatch::HostPort);
+            let same_host = host_port
                 && ServerUrl::parse_allowing_http(&c.server)
                     .is_ok_and(|s| s.host_port() == wanted.host_port());
-            if same_cave_host {
+            if same_host {
+                // The store keeps no scheme: the user's URL tells it.
                 c.server = wanted.as_str().to_string();
                 for (key, value) in &mut c.options {
                     if key == "server" {
@@ -51,7 +53,7 @@ pub fn select(
                     }
                 }
             }
-            same_cave_host
+            same_host
         });
     }
     Ok(found)

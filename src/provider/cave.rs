@@ -73,7 +73,7 @@ use crate::error::{Error, Result};
 use crate::flow::{LoginContext, browser};
 use crate::log;
 use crate::net::{self, Request};
-use crate::options::Options;
+use crate::options::{Options, ProviderKind};
 use crate::provider::{Provider, Verdict};
 use crate::scope;
 use crate::secret::Secret;
@@ -162,7 +162,7 @@ impl Cave {
             }
             (None, None) => DEFAULT_SERVER.to_string(),
         };
-        let server = ServerUrl::parse_configured(&input)?;
+        let server = ProviderKind::Cave.configured_server(&input)?;
         let server_file = match (&explicit, &dir) {
             (None, Some(dir)) => {
                 Some(dir.join(cave_json::server_file_name(&cave_json::netloc(&input))))

@@ -39,7 +39,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::flow::{LoginContext, dagshub_oauth};
 use crate::log;
 use crate::net::{self, Request};
-use crate::options::Options;
+use crate::options::{Options, ProviderKind};
 use crate::provider::{Provider, Verdict};
 use crate::scope;
 use crate::secret::Secret;
@@ -84,12 +84,13 @@ impl DagsHub {
     pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
         let default_input =
             non_empty(env, "DAGSHUB_CLIENT_HOST").unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let default_server = ServerUrl::parse_configured(&default_input)
+        let default_server = ProviderKind::DagsHub
+            .configured_server(&default_input)
             .map_err(|e| e.context("DAGSHUB_CLIENT_HOST"))?;
         let default_host = host_key(&default_input, &default_server);
         let (server, host) = match &options.server {
             Some(input) => {
-                let server = ServerUrl::parse_configured(input)?;
+                let server = ProviderKind::DagsHub.configured_server(input)?;
                 let host = host_key(input, &server);
                 (server, host)
             }

@@ -59,7 +59,7 @@ use crate::flow::oauth::Client;
 use crate::flow::{LoginContext, pkg_classic, pkg_refresh};
 use crate::log;
 use crate::net::{self, Body, Request};
-use crate::options::Options;
+use crate::options::{Options, ProviderKind};
 use crate::provider::{Provider, Renewal, Verdict};
 use crate::scope;
 use crate::secret::Secret;
@@ -97,7 +97,7 @@ impl JuliaHub {
         // The directory is named from the text as written (Pkg's rule), so
         // the path comes from `raw`, not from the normalised URL.
         let raw = server;
-        let server = ServerUrl::parse(&raw)?;
+        let server = ProviderKind::JuliaHub.configured_server(&raw)?;
         let path = match &options.token_path {
             Some(path) => path.clone(),
             None => pkg_toml::path_for(&raw)?,

@@ -46,7 +46,7 @@ use crate::flow::oauth::Client;
 use crate::flow::refresh;
 use crate::flow::revoke;
 use crate::log;
-use crate::options::{LoginFlow, Options};
+use crate::options::{LoginFlow, Options, ProviderKind};
 use crate::progress;
 use crate::provider::{Provider, Renewal, Verdict};
 use crate::reply::TokenReply;
@@ -74,7 +74,7 @@ impl Oidc {
         let issuer = options.issuer.as_deref().ok_or_else(|| {
             Error::invalid_argument("provider oidc needs the option issuer (the issuer's URL)")
         })?;
-        let issuer = ServerUrl::parse(issuer)?;
+        let issuer = ProviderKind::Oidc.configured_server(issuer)?;
         let client_id = options
             .client_id
             .clone()

@@ -15,7 +15,7 @@ use crate::flow::exchange::{self, Subject};
 use crate::flow::oauth::Client;
 use crate::flow::refresh;
 use crate::net::{self, Request};
-use crate::options::Options;
+use crate::options::{Options, ProviderKind};
 use crate::reply::TokenReply;
 use crate::scope;
 use crate::server::{ServerUrl, is_loopback};
@@ -44,7 +44,8 @@ impl DhCore {
         if let Some(endpoint) = settings.get(TOKEN_ENDPOINT) {
             let source = settings.source(TOKEN_ENDPOINT);
             // Configured by the user: plain http is accepted, as by the SDK.
-            return ServerUrl::parse_configured(endpoint)
+            return ProviderKind::DhCore
+                .configured_server(endpoint)
                 .map(|_| endpoint.trim().to_string())
                 .map_err(|e| e.context(source));
         }
@@ -56,7 +57,8 @@ impl DhCore {
                 self.path.display()
             ))
         })?;
-        let issuer = ServerUrl::parse_configured(issuer.trim_end_matches('/'))
+        let issuer = ProviderKind::DhCore
+            .configured_server(issuer.trim_end_matches('/'))
             .map_err(|e| e.context(settings.source(ISSUER)))?;
         discover_token_endpoint(&issuer, scope::deadline())
     }

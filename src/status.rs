@@ -2,7 +2,10 @@
 //! wants to list them. Every provider contributes its entries through the
 //! `discover` of its row in [`crate::hubs::PROVIDERS`] (each reads files
 //! and the environment only: no network, no lock, and never a token value;
-//! only names, paths, users and times). This module holds only what is common.
+//! only names, paths, users and times). Whether an entry is usable and
+//! refreshable is decided as `authenticate` decides it, from the provider's
+//! own `token` and `renewal` ([`crate::provider::Standing`]). This module
+//! holds only what is common.
 
 pub use crate::credential::CredentialInfo;
 use crate::error::Result;

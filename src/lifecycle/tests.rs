@@ -534,3 +534,43 @@ fn min_valid_s_renews_early_and_says_when_it_cannot_be_met() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     assert!(err.message().contains("min_valid_s = 7200"), "{err}");
 }
+
+/// `hubauth status`'s verdict ([`crate::provider::Standing`]) and
+/// `authenticate` without a login agree: stored tokens that still work, that
+/// are stale but renewable, that expired unrenewable, or that last less than
+/// `min_valid_s`.
+#[test]
+fn status_standing_agrees_with_authenticate() {
+    use crate::provider::Standing;
+    let no_refresh = |expires_at: i64| Record {
+        access: unique("a"),
+        expires_at: Some(unix_now() + expires_at),
+        refresh: None,
+    };
+    let mut needs_a_minute = options();
+    needs_a_minute.set("min_valid_s", "60").unwrap();
+    let cases = [
+        (fresh("a", &unique("r")), options(), true),
+        (expired("a", &unique("r")), options(), true),
+        (no_refresh(3600), options(), true),
+        (no_refresh(-5), options(), false),
+        (no_refresh(30), options(), true),
+        (no_refresh(30), needs_a_minute, false),
+    ];
+    for (i, (record, options, usable)) in cases.into_iter().enumerate() {
+        let (_dir, e) = engine(Some(record.clone()));
+        let standing = Standing::of(e.provider(), &record, &options);
+        assert_eq!(standing.usable, usable, "case {i}");
+        assert_eq!(standing.refreshable, record.refresh.is_some(), "case {i}");
+        if record.refresh.is_some() {
+            e.provider()
+                .script_renewal(Ok(fresh("renewed", &unique("r"))), None);
+        }
+        let authenticated = e.authenticate(&options);
+        assert_eq!(authenticated.is_ok(), usable, "case {i}: {authenticated:?}");
+        assert_eq!(
+            e.provider().logins.load(Ordering::SeqCst),
+            usize::from(!usable)
+        );
+    }
+}

@@ -270,7 +270,7 @@ impl Provider for DagsHub {
             .collect();
         let fresh = candidates
             .iter()
-            .position(|c| cached_token(c).is_fresh(options.refresh_margin_s));
+            .position(|c| scope::freshness(options).is_fresh(&cached_token(c), unix_now()));
         Ok(match fresh {
             Some(index) => candidates.into_iter().nth(index),
             None => candidates.into_iter().next(),

@@ -10,10 +10,12 @@ pub mod oidc;
 
 use std::path::Path;
 
+use crate::credential::CredentialInfo;
 use crate::error::{Error, Result};
 use crate::options::Options;
+use crate::scope;
 use crate::secret::Secret;
-use crate::token::Token;
+use crate::token::{Token, unix_now};
 
 /// What differs from hub to hub. The lifecycle every hub shares (the
 /// caller-given token, `force`, the lock, reload → fresh? → renew → save, the
@@ -136,4 +138,61 @@ pub enum Verdict {
     Rejected,
     /// The server offers no way to ask.
     Unknown,
+}
+
+/// What a stored credential is worth without a login, as the engine decides
+/// it ([`crate::lifecycle`]) but without the network: from the provider's own
+/// `token` and `renewal`, under the call's freshness ([`scope::freshness`]).
+/// A token that still works is handed out (fresh, or while its renewal
+/// fails or is impossible); any other is renewed where `renewal` allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// `authenticate` would use it, as is or after a renewal, without a login.
+    pub usable: bool,
+    /// It can be renewed without a person.
+    pub refreshable: bool,
+}
+
+impl Standing {
+    pub fn of<P: Provider>(hub: &P, stored: &P::Stored, options: &Options) -> Standing {
+        let refreshable = !matches!(hub.renewal(stored, options), Renewal::None);
+        let works = hub
+            .token(stored, options)
+            .is_some_and(|t| scope::freshness(options).still_works(&t, unix_now()));
+        Standing {
+            usable: works || refreshable,
+            refreshable,
+        }
+    }
+}
+
+/// Sets `usable` and `refreshable` of a `hubauth status` entry from the
+/// credential its options address, read by the provider `new` makes of them
+/// ([`Standing::of`]); what cannot be read becomes the entry's problem (unless
+/// it has one). Files only: no network, no lock.
+pub(crate) fn assess<P: Provider>(
+    entry: &mut CredentialInfo,
+    new: impl FnOnce(&Options) -> Result<P>,
+) {
+    let standing = entry.addressing_options().and_then(|options| {
+        let hub = new(&options)?;
+        Ok(hub
+            .load(&options, &[])?
+            .map(|stored| Standing::of(&hub, &stored, &options)))
+    });
+    match standing {
+        Ok(standing) => {
+            let standing = standing.unwrap_or(Standing {
+                usable: false,
+                refreshable: false,
+            });
+            entry.usable = standing.usable;
+            entry.refreshable = standing.refreshable;
+        }
+        Err(e) => {
+            entry.usable = false;
+            entry.refreshable = false;
+            entry.problem.get_or_insert_with(|| e.message().to_string());
+        }
+    }
 }

@@ -47,9 +47,10 @@ use once_cell::sync::Lazy;
 
 use crate::cancel;
 use crate::error::{Error, ErrorKind, Result};
+use crate::flow::LoginContext;
 use crate::log;
 use crate::options::Options;
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::provider::{LoginKind, Overwrite, Provider, Renewal, Verdict};
 use crate::scope;
 use crate::secret::Secret;
 use crate::store::fsutil::FileLock;
@@ -460,6 +461,17 @@ impl<P: Provider> Engine<P> {
     /// other error ends at once. When every try failed, the error keeps the
     /// last failure's kind and says how many tries were made.
     fn login(&self, options: &Options) -> Result<Token> {
+        if let LoginKind::Interactive {
+            interactive_default,
+            advice,
+        } = self.hub.login_kind(options)
+            && !LoginContext::from_options(options, interactive_default).can_login()
+        {
+            return Err(Error::no_credentials(format!(
+                "no valid token for {} and interactive login is disabled; {advice}",
+                self.hub.server()
+            )));
+        }
         let mut last: Option<Error> = None;
         for _ in 0..options.maxcount {
             match self.hub.login(options) {
@@ -642,7 +654,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {
         self.in_call_scope("save_token", options, || {
             let _lock = self.lock(options)?;
-            self.hub.save_token(token, options)
+            self.hub.save_token(token, options, &Overwrite::of(options))
         })
     }
 

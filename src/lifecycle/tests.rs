@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::{Engine, Lifecycle};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::provider::{LoginKind, Overwrite, Provider, Renewal, Verdict};
 use crate::secret::Secret;
 use crate::token::{Token, unix_now};
 
@@ -43,6 +43,8 @@ struct FakeHub {
     logins: AtomicUsize,
     login_answers: Mutex<VecDeque<Result<Record>>>,
     rejected: Mutex<Vec<String>>,
+    /// Its logins need a person.
+    needs_person: bool,
 }
 
 impl FakeHub {
@@ -55,6 +57,7 @@ impl FakeHub {
             logins: AtomicUsize::new(0),
             login_answers: Mutex::new(VecDeque::new()),
             rejected: Mutex::new(Vec::new()),
+            needs_person: false,
         }
     }
 
@@ -117,6 +120,16 @@ impl Provider for FakeHub {
         step.answer
     }
 
+    fn login_kind(&self, _options: &Options) -> LoginKind {
+        if !self.needs_person {
+            return LoginKind::Unattended;
+        }
+        LoginKind::Interactive {
+            interactive_default: false,
+            advice: "ask someone".into(),
+        }
+    }
+
     fn login(&self, _options: &Options) -> Result<Record> {
         self.logins.fetch_add(1, Ordering::SeqCst);
         self.login_answers
@@ -152,7 +165,7 @@ impl Provider for FakeHub {
         Ok(())
     }
 
-    fn save_token(&self, _token: &str, _options: &Options) -> Result<()> {
+    fn save_token(&self, _token: &str, _options: &Options, _overwrite: &Overwrite) -> Result<()> {
         Ok(())
     }
 
@@ -573,4 +586,32 @@ fn status_standing_agrees_with_authenticate() {
             usize::from(!usable)
         );
     }
+}
+
+/// A login that needs a person starts only when one can be reached: else
+/// `NoCredentials` with the provider's advice, and the login never runs.
+#[test]
+fn a_login_that_needs_a_person_starts_only_when_one_can_be_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = FakeHub::new(dir.path(), None);
+    hub.needs_person = true;
+    let e = Engine::new(hub);
+    let err = e.authenticate(&options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    assert!(
+        err.message()
+            .contains("interactive login is disabled; ask someone"),
+        "{err}"
+    );
+    assert_eq!(e.provider().logins.load(Ordering::SeqCst), 0);
+
+    let mut interactive = options();
+    interactive.set("interactive", "true").unwrap();
+    e.provider()
+        .login_answers
+        .lock()
+        .unwrap()
+        .push_back(Ok(fresh("a", &unique("r"))));
+    e.authenticate(&interactive).unwrap();
+    assert_eq!(e.provider().logins.load(Ordering::SeqCst), 1);
 }

@@ -32,15 +32,14 @@ pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::env::{Env, non_empty, process_env};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
+use crate::flow::user_check::user_check;
 use crate::flow::{LoginContext, dagshub_oauth};
 use crate::log;
-use crate::net::{self, Request};
+use crate::net::Request;
 use crate::options::{Options, ProviderKind};
-use crate::provider::{Provider, Verdict};
+use crate::provider::{LoginKind, Overwrite, Provider, Verdict};
 use crate::scope;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
@@ -149,34 +148,19 @@ impl DagsHub {
     }
 
     /// `GET <host>/api/v1/user` (redirects followed): valid when 200 and the
-    /// JSON has `login` and `username`; 401/403 reject the token; anything
-    /// else is an error that says nothing about the token.
+    /// JSON names the user (`username`, else `login`); 401/403 reject the
+    /// token; anything else is an error that says nothing about the token.
     fn api_user(&self, token: &str) -> Result<Verdict> {
-        let what = format!("GET {}", self.user_url());
-        let response = net::send(
-            Request::get(self.user_url())
-                .bearer(token)
-                .header("accept", "application/json")
-                .deadline(scope::deadline()),
-        )?;
-        match response.status {
-            200 => {
-                let user = response.json(&what)?;
-                if user.get("login").is_none() || user.get("username").is_none() {
-                    return Err(Error::server(format!(
-                        "{what}: the reply has no login and username; is {} a DagsHub server?",
-                        self.server.as_str()
-                    )));
-                }
-                let username = ["username", "login"]
-                    .iter()
-                    .find_map(|k| user.get(*k).and_then(Value::as_str))
-                    .filter(|u| !u.is_empty())
-                    .map(str::to_string);
-                Ok(Verdict::Valid { username })
-            }
-            401 | 403 => Ok(Verdict::Rejected),
-            _ => Err(Error::server_reply(ErrorKind::Server, &what, &response)),
+        let request = Request::get(self.user_url())
+            .bearer(token)
+            .deadline(scope::deadline());
+        match user_check(request, &[401, 403], &["username", "login"])? {
+            Verdict::Valid { username: None } => Err(Error::server(format!(
+                "GET {}: the reply names no user; is {} a DagsHub server?",
+                self.user_url(),
+                self.server.as_str()
+            ))),
+            verdict => Ok(verdict),
         }
     }
 
@@ -193,15 +177,6 @@ impl DagsHub {
     /// The OAuth login; the engine appends its token to the cache.
     fn oauth_login(&self, options: &Options) -> Result<CachedToken> {
         let ctx = LoginContext::from_options(options, true);
-        if !ctx.can_login() {
-            return Err(Error::no_credentials(format!(
-                "no valid DagsHub token for {host} and interactive login is disabled; \
-                 log in with `hubauth login --provider dagshub --server {host}`, save an app \
-                 token with `hubauth save-token --provider dagshub --server {host}`, or set \
-                 DAGSHUB_USER_TOKEN",
-                host = self.host
-            )));
-        }
         let issued = dagshub_oauth::login(&self.server, &self.client_id, &ctx)?;
         Ok(CachedToken {
             access_token: issued.access_token,
@@ -287,6 +262,18 @@ impl Provider for DagsHub {
         false
     }
 
+    fn login_kind(&self, _options: &Options) -> LoginKind {
+        LoginKind::Interactive {
+            interactive_default: true,
+            advice: format!(
+                "log in with `hubauth login --provider dagshub --server {host}`, save an app \
+                 token with `hubauth save-token --provider dagshub --server {host}`, or set \
+                 DAGSHUB_USER_TOKEN",
+                host = self.host
+            ),
+        }
+    }
+
     fn login(&self, options: &Options) -> Result<CachedToken> {
         self.oauth_login(options)
     }
@@ -329,7 +316,7 @@ impl Provider for DagsHub {
 
     /// The real client's `add_app_token`: checked with the server (when
     /// `validate`), then appended as an app token unless already cached.
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+    fn save_token(&self, token: &str, options: &Options, overwrite: &Overwrite) -> Result<()> {
         let token = token.trim();
         if token.is_empty() {
             return Err(Error::invalid_argument("the token is empty"));
@@ -346,6 +333,11 @@ impl Provider for DagsHub {
         let mut cache = self.load_cache(false)?;
         if cache.contains(&self.host, token) {
             return Ok(());
+        }
+        // The new token goes before the host's others (app tokens first), so
+        // it replaces them as the one handed out.
+        if !cache.tokens(&self.host).is_empty() {
+            overwrite.check(format_args!("{} (for {})", self.path.display(), self.host))?;
         }
         cache.push(&self.host, &CachedToken::app(secret))?;
         cache.save(&self.path)

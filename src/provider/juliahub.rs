@@ -56,11 +56,12 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::flow::device::{self, DeviceEndpoints, PollRules};
 use crate::flow::oauth::Client;
+use crate::flow::user_check::{self, Answer};
 use crate::flow::{LoginContext, pkg_classic, pkg_refresh};
 use crate::log;
 use crate::net::{self, Body, Request};
 use crate::options::{Options, ProviderKind};
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::provider::{LoginKind, Overwrite, Provider, Renewal, Verdict};
 use crate::scope;
 use crate::secret::Secret;
 use crate::server::{ServerUrl, require_secure};
@@ -121,14 +122,6 @@ impl JuliaHub {
     /// An interactive login (device or classic flow); the engine saves it.
     fn interactive_login(&self, options: &Options) -> Result<PkgToken> {
         let ctx = LoginContext::from_options(options, Self::interactive_default());
-        if !ctx.can_login() {
-            return Err(Error::no_credentials(format!(
-                "no valid token for {} and interactive login is disabled; \
-                 log in with `hubauth login --server {}`, or allow interactive login",
-                self.server.as_str(),
-                self.server.as_str()
-            )));
-        }
         let mut stored = PkgToken::default();
         match self.device_configuration(&ctx)? {
             Some(config) => {
@@ -196,22 +189,14 @@ impl JuliaHub {
     /// `GET /api/v1`. A 200 is valid whatever its body (JuliaHub.jl's check
     /// looks at the status only); the username comes from it when it has one.
     fn api_v1(&self, token: &Token) -> Result<ApiAnswer> {
-        let response = net::send(
-            Request::get(self.server.join("/api/v1"))
-                .bearer(token.credential.token()?.expose())
-                .header("accept", "application/json")
-                .deadline(scope::deadline()),
-        )?;
-        match response.status {
-            200 => {
-                let username = serde_json::from_slice::<Value>(&response.body)
-                    .ok()
-                    .and_then(|info| info.get("username")?.as_str().map(str::to_string));
-                Ok(ApiAnswer::Valid { username })
-            }
-            401 => Ok(ApiAnswer::Unauthorized),
-            status => Ok(ApiAnswer::Status(status)),
-        }
+        let request = Request::get(self.server.join("/api/v1"))
+            .bearer(token.credential.token()?.expose())
+            .deadline(scope::deadline());
+        Ok(match user_check::ask(request, &[401], &["username"])? {
+            Answer::Verdict(Verdict::Valid { username }) => ApiAnswer::Valid { username },
+            Answer::Verdict(_) => ApiAnswer::Unauthorized,
+            Answer::Other(response) => ApiAnswer::Status(response.status),
+        })
     }
 
     /// What JuliaHub's API says about an id_token: `/api/v1`, or on a server
@@ -496,6 +481,16 @@ impl Provider for JuliaHub {
         false
     }
 
+    fn login_kind(&self, _options: &Options) -> LoginKind {
+        LoginKind::Interactive {
+            interactive_default: Self::interactive_default(),
+            advice: format!(
+                "log in with `hubauth login --server {}`, or allow interactive login",
+                self.server.as_str()
+            ),
+        }
+    }
+
     fn login(&self, options: &Options) -> Result<PkgToken> {
         self.interactive_login(options)
     }
@@ -568,7 +563,7 @@ impl Provider for JuliaHub {
 
     /// Takes a whole auth.toml (e.g. copied from another machine); it must
     /// hold the token of `token_kind` (an `access_token` is all Pkg needs).
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+    fn save_token(&self, token: &str, options: &Options, overwrite: &Overwrite) -> Result<()> {
         let parsed = PkgToken::parse(token.as_bytes(), Path::new("the given token"), None)
             .map_err(|_| {
                 Error::invalid_argument(
@@ -578,11 +573,8 @@ impl Provider for JuliaHub {
         parsed.to_token_kind(options.token_kind).map_err(|e| {
             Error::invalid_argument(format!("the given auth.toml: {}", e.message()))
         })?;
-        if !options.overwrite && self.path.exists() {
-            return Err(Error::invalid_argument(format!(
-                "{} already exists and overwrite=false",
-                self.path.display()
-            )));
+        if self.path.exists() {
+            overwrite.check(self.path.display())?;
         }
         pkg_toml::save(&self.path, &parsed)
     }

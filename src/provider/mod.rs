@@ -12,6 +12,7 @@ use std::path::Path;
 
 use crate::credential::CredentialInfo;
 use crate::error::{Error, Result};
+pub use crate::flow::user_check::Verdict;
 use crate::options::Options;
 use crate::scope;
 use crate::secret::Secret;
@@ -81,6 +82,14 @@ pub trait Provider: Send + Sync + 'static {
         true
     }
 
+    /// Whether `login` with these options needs a person; the engine starts
+    /// such a login only when one can be reached (interactive, or a hook),
+    /// and otherwise fails with `NoCredentials` and the provider's advice.
+    fn login_kind(&self, options: &Options) -> LoginKind {
+        let _ = options;
+        LoginKind::Unattended
+    }
+
     /// A new grant: a login a person approves, client credentials, or an
     /// exchange that needs nothing stored. No lock is held. Authentication
     /// and Server errors are tried again, up to `maxcount` times.
@@ -109,12 +118,52 @@ pub trait Provider: Send + Sync + 'static {
         ))
     }
 
-    /// Stores a token the user obtained elsewhere. The lock is held.
-    fn save_token(&self, token: &str, options: &Options) -> Result<()>;
+    /// Stores a token the user obtained elsewhere. The lock is held. Before
+    /// replacing a stored token, ask `overwrite` about where it is.
+    fn save_token(&self, token: &str, options: &Options, overwrite: &Overwrite) -> Result<()>;
 
     /// Forgets the stored token (and revokes it where the hub allows). The
     /// lock is held.
     fn logout(&self, options: &Options) -> Result<()>;
+}
+
+/// What a login needs from the caller ([`Provider::login_kind`]).
+pub enum LoginKind {
+    /// Nobody: client credentials, an exchange, what the user configured.
+    Unattended,
+    /// A person approves it (a browser, a device code).
+    Interactive {
+        /// The `interactive` option's default for this hub.
+        interactive_default: bool,
+        /// What to do instead when no one can be reached.
+        advice: String,
+    },
+}
+
+/// The `overwrite` option's rule for `save_token`, which the engine hands
+/// to the provider: the provider says where a token would be replaced, this
+/// says whether it may be.
+pub struct Overwrite {
+    allowed: bool,
+}
+
+impl Overwrite {
+    pub fn of(options: &Options) -> Overwrite {
+        Overwrite {
+            allowed: options.overwrite,
+        }
+    }
+
+    /// Ok when the token stored at `place` may be replaced; else
+    /// `InvalidArgument` (call it before writing anything).
+    pub fn check(&self, place: impl std::fmt::Display) -> Result<()> {
+        if self.allowed {
+            return Ok(());
+        }
+        Err(Error::invalid_argument(format!(
+            "{place} already holds a token and overwrite=false; nothing was written"
+        )))
+    }
 }
 
 /// How a stored credential is renewed without a person.
@@ -128,16 +177,6 @@ pub enum Renewal {
     /// engine presents it at most once per process, even when the request
     /// fails after it may have reached the server.
     SingleUse(Secret),
-}
-
-/// What the server said about a token.
-pub enum Verdict {
-    Valid {
-        username: Option<String>,
-    },
-    Rejected,
-    /// The server offers no way to ask.
-    Unknown,
 }
 
 /// What a stored credential is worth without a login, as the engine decides

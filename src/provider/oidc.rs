@@ -39,7 +39,7 @@ use crate::flow::LoginContext;
 use crate::flow::authcode::{self, AuthCodeEndpoints};
 use crate::flow::client_credentials;
 use crate::flow::device::{self, DeviceEndpoints};
-use crate::flow::discovery::{self, Discovery};
+use crate::flow::discovery::{self, Discovery, IssuerCheck};
 use crate::flow::exchange::{self, Subject};
 use crate::flow::introspect::{self, Inspection};
 use crate::flow::oauth::Client;
@@ -48,7 +48,7 @@ use crate::flow::revoke;
 use crate::log;
 use crate::options::{LoginFlow, Options, ProviderKind};
 use crate::progress;
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::provider::{LoginKind, Overwrite, Provider, Renewal, Verdict};
 use crate::reply::TokenReply;
 use crate::scope;
 use crate::secret::Secret;
@@ -99,7 +99,7 @@ impl Oidc {
     }
 
     fn discovery(&self) -> Result<Arc<Discovery>> {
-        discovery::discover(&self.issuer, scope::deadline())
+        discovery::discover(&self.issuer, IssuerCheck::Exact, scope::deadline())
     }
 
     fn is_confidential(&self) -> bool {
@@ -170,24 +170,9 @@ impl Oidc {
         Ok(OidcGrant::Reply(reply, issued_at))
     }
 
-    /// The login context, or `NoCredentials` when no one can approve a login.
-    fn login_context(&self, options: &Options) -> Result<LoginContext> {
-        let ctx = LoginContext::from_options(options, true);
-        if !ctx.can_login() {
-            return Err(Error::no_credentials(format!(
-                "no valid token for {} (client {}) and interactive login is disabled; \
-                 allow interactive login or set a hook to log in on this device, \
-                 or pass subject_token (e.g. a personal access token) or token",
-                self.issuer.as_str(),
-                self.client.id
-            )));
-        }
-        Ok(ctx)
-    }
-
     /// The interactive login `flow` names (see the module doc for `auto`).
     fn interactive_login(&self, options: &Options) -> Result<OidcGrant> {
-        let ctx = self.login_context(options)?;
+        let ctx = LoginContext::from_options(options, true);
         let found = self.discovery()?;
         let browser = match options.flow {
             LoginFlow::Device => false,
@@ -390,6 +375,21 @@ impl Provider for Oidc {
 
     /// A new grant: an exchange of `subject_token`, client credentials for a
     /// confidential client, else the interactive login `flow` picks.
+    /// An exchange or client credentials need no one; any other login does.
+    fn login_kind(&self, options: &Options) -> LoginKind {
+        if options.subject_token.is_some() || self.is_confidential() {
+            return LoginKind::Unattended;
+        }
+        LoginKind::Interactive {
+            interactive_default: true,
+            advice: format!(
+                "client {}: allow interactive login or set a hook to log in on this device, \
+                 or pass subject_token (e.g. a personal access token) or token",
+                self.client.id
+            ),
+        }
+    }
+
     fn login(&self, options: &Options) -> Result<OidcGrant> {
         if let Some(subject_token) = &options.subject_token {
             return self.exchange(subject_token, options);
@@ -428,7 +428,7 @@ impl Provider for Oidc {
 
     /// Takes a token reply as JSON (`{"access_token": …, "refresh_token": …}`),
     /// a whole token file as TOML, or a bare access token.
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+    fn save_token(&self, token: &str, _options: &Options, overwrite: &Overwrite) -> Result<()> {
         let text = token.trim();
         let mut record = OidcToken::new(self.issuer.as_str(), &self.client.id);
         if let Ok(reply @ Value::Object(_)) = serde_json::from_str::<Value>(text) {
@@ -462,11 +462,8 @@ impl Provider for Oidc {
             let reply = TokenReply::new(Secret::new(text)?);
             record.apply_grant(&reply, unix_now());
         }
-        if !options.overwrite && self.path.exists() {
-            return Err(Error::invalid_argument(format!(
-                "{} already exists and overwrite=false",
-                self.path.display()
-            )));
+        if self.path.exists() {
+            overwrite.check(self.path.display())?;
         }
         oidc_toml::save(&self.path, &record)
     }

@@ -125,14 +125,13 @@ pub(crate) use self::status::discover;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::env::{Env, process_env};
 use crate::error::{Error, ErrorKind, Result};
+use crate::flow::user_check::user_check;
 use crate::log;
-use crate::net::{self, Request};
+use crate::net::Request;
 use crate::options::Options;
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::provider::{Overwrite, Provider, Renewal, Verdict};
 use crate::reply::TokenReply;
 use crate::scope;
 use crate::secret::Secret;
@@ -341,29 +340,10 @@ impl DhCore {
 
     /// `GET <endpoint>/api/auth` with the credentials.
     fn api_auth(&self, token: &Token) -> Result<Verdict> {
-        let url = self.endpoint()?.join("/api/auth");
-        let what = format!("GET {url}");
-        let response = net::send(
-            Request::get(&url)
-                .header("authorization", token.credential.authorization()?.expose())
-                .header("accept", "application/json")
-                .deadline(scope::deadline()),
-        )?;
-        match response.status {
-            200 => {
-                let username = serde_json::from_slice::<Value>(&response.body)
-                    .ok()
-                    .and_then(|v| {
-                        ["username", "name"]
-                            .iter()
-                            .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_string))
-                    })
-                    .filter(|u| !u.is_empty());
-                Ok(Verdict::Valid { username })
-            }
-            401 | 403 => Ok(Verdict::Rejected),
-            _ => Err(Error::server_reply(ErrorKind::Server, &what, &response)),
-        }
+        let request = Request::get(self.endpoint()?.join("/api/auth"))
+            .header("authorization", token.credential.authorization()?.expose())
+            .deadline(scope::deadline());
+        user_check(request, &[401, 403], &["username", "name"])
     }
 }
 
@@ -537,7 +517,7 @@ impl Provider for DhCore {
     /// Writes `token` (a bare access token obtained elsewhere) as
     /// `dhcore_access_token` of the profile, replacing the stored token's
     /// other keys (refresh token, expiry, …).
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+    fn save_token(&self, token: &str, _options: &Options, overwrite: &Overwrite) -> Result<()> {
         let token = token.trim();
         if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Error::invalid_argument(
@@ -545,12 +525,12 @@ impl Provider for DhCore {
             ));
         }
         let mut ini = self.load_ini()?;
-        if !options.overwrite && ini.get(&self.profile, "dhcore_access_token").is_some() {
-            return Err(Error::invalid_argument(format!(
-                "[{}] of {} already has an access token and overwrite=false",
+        if ini.get(&self.profile, "dhcore_access_token").is_some() {
+            overwrite.check(format_args!(
+                "[{}] of {}",
                 self.profile,
                 self.path.display()
-            )));
+            ))?;
         }
         for key in TOKEN_KEYS {
             ini.remove(&self.profile, key);

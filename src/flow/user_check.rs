@@ -1,0 +1,80 @@
+//! Asking a hub's user endpoint about a token: the request carries the
+//! credential, a 200 means valid (its JSON body may name the user), the
+//! hub's rejecting statuses mean rejected, and anything else says nothing
+//! about the token. Every hub that has such an endpoint asks it here.
+
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::net::{self, Request, Response};
+
+/// What the server said about a token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Valid {
+        username: Option<String>,
+    },
+    Rejected,
+    /// The server offers no way to ask.
+    Unknown,
+}
+
+/// A user endpoint's answer: a verdict, or a reply that gives none.
+pub enum Answer {
+    Verdict(Verdict),
+    /// Neither 200 nor a rejecting status.
+    Other(Response),
+}
+
+/// Sends `request` (a GET of the hub's user endpoint, with the credential)
+/// and reads its answer: 200 is valid, the user named by the first of
+/// `name_fields` the JSON body has (a body that is not JSON names none);
+/// a status in `rejects` is rejected; any other is a `Server` error.
+pub fn user_check(request: Request, rejects: &[u16], name_fields: &[&str]) -> Result<Verdict> {
+    let what = format!("{} {}", request.method, request.url);
+    match ask(request, rejects, name_fields)? {
+        Answer::Verdict(verdict) => Ok(verdict),
+        Answer::Other(response) => Err(Error::server_reply(ErrorKind::Server, &what, &response)),
+    }
+}
+
+/// Like [`user_check`], but a reply that gives no verdict is returned, for
+/// a hub that falls back on another endpoint.
+pub fn ask(request: Request, rejects: &[u16], name_fields: &[&str]) -> Result<Answer> {
+    let request = request.header("accept", "application/json");
+    let response = net::send(request)?;
+    Ok(match response.status {
+        200 => Answer::Verdict(Verdict::Valid {
+            username: username(&response.body, name_fields),
+        }),
+        status if rejects.contains(&status) => Answer::Verdict(Verdict::Rejected),
+        _ => Answer::Other(response),
+    })
+}
+
+/// The first non-empty string among `fields` of a JSON object.
+fn username(body: &[u8], fields: &[&str]) -> Option<String> {
+    let record: Value = serde_json::from_slice(body).ok()?;
+    fields
+        .iter()
+        .find_map(|k| record.get(*k).and_then(Value::as_str))
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_named_field_names_the_user() {
+        let body = br#"{"login": 7, "username": "ada", "name": "Ada L.", "email": ""}"#;
+        let name = |fields: &[&str]| username(body, fields);
+        assert_eq!(name(&["login", "username"]).as_deref(), Some("ada"));
+        assert_eq!(name(&["name", "username"]).as_deref(), Some("Ada L."));
+        // The first string field decides; an empty name is none.
+        assert_eq!(name(&["email", "username"]), None);
+        assert_eq!(name(&["id"]), None);
+        assert_eq!(username(b"not json", &["username"]), None);
+    }
+}

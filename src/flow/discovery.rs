@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::net::{self, Request};
 use crate::server::{ServerUrl, require_secure_with};
 
-/// The endpoints hubauth uses. Every URL has passed [`require_secure`].
+/// The endpoints hubauth uses. Every URL has passed [`require_secure_with`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Discovery {
     pub issuer: String,

@@ -1,14 +1,15 @@
-//! `dagshub`: the dagshub Python client's auth (specs/dagshub.md). Its YAML
-//! token cache shared with the real client, `DAGSHUB_USER_TOKEN`, validation
-//! through `/api/v1/user`, and the OAuth "middleman" login.
-//!
-//! The order `authenticate` tries things in:
-//! 1. `token` given: used as is (checked with the server when `validate`);
-//! 2. the default host and `DAGSHUB_USER_TOKEN` set: that token (never cached);
-//! 3. unless `force`, the host's cached tokens, app tokens before bearer
-//!    tokens, in file order; each checked with `/api/v1/user` when `validate`,
-//!    and the ones the server rejects removed from the cache;
-//! 4. the OAuth login (when someone can approve it), its token appended.
+//! `dagshub`: the dagshub Python client's auth. Its YAML token cache shared
+//! with the real client, `DAGSHUB_USER_TOKEN`, validation through
+//! `/api/v1/user`, and the OAuth "middleman" login. The order of a call is
+//! the engine's ([`crate::lifecycle`]); what differs here:
+//! - `DAGSHUB_USER_TOKEN`, for the default host, is a given token (used as
+//!   is, never cached), as the `token` option is.
+//! - The store offers the host's cached tokens, app tokens before bearer
+//!   tokens, in file order, a fresh one first; a token the server rejects is
+//!   removed from the cache and the next one offered (nothing is renewed:
+//!   DagsHub issues no refresh tokens).
+//! - The login is the OAuth login; it needs a person, and its token is
+//!   appended to the cache.
 //!
 //! Checks and renegotiation (specs/dagshub.md, corrections): the real
 //! `get_token()` checks each cached token at `/api/v1/user` and drops the
@@ -24,9 +25,6 @@
 //! Plain `http://` hosts are accepted when the user configured them (option
 //! `server`, `DAGSHUB_CLIENT_HOST`), as the real client accepts them, with
 //! a warning once per origin that the token travels unencrypted.
-//!
-//! DagsHub issues no refresh tokens: an expiring OAuth token is replaced by
-//! another cached token when there is one, else the user must log in again.
 
 pub(crate) mod status;
 

@@ -1,31 +1,25 @@
-//! `oidc`: any standard OAuth 2.0 / OpenID Connect issuer. Discovery finds
-//! the endpoints; tokens come from the device login (public clients), the
-//! client credentials grant (confidential clients) or a token exchange
-//! (`subject_token`, e.g. a personal access token), are kept in hubauth's own
-//! TOML file and refreshed with rotation under the file's lock.
-//!
-//! The order `authenticate` tries things in:
-//! 1. `token` given: used as is (with `validate`, the issuer must call it active);
-//! 2. `subject_token` given: exchanged (RFC 8693) and stored;
-//! 3. `force`: the stored token is deleted first;
-//! 4. the stored token, when fresh; else refreshed with the refresh token read
-//!    from the file under the lock, and stored before it is used;
-//! 5. a new grant: client credentials for a confidential client, else an
-//!    interactive login when someone can approve it (a hook, or
-//!    `interactive`, which defaults to true here), else `NoCredentials`. The
-//!    login is the one `flow` names; `auto` (the default) picks the device
-//!    flow when discovery offers `device_authorization_endpoint`, else the
-//!    browser login (authorization code + PKCE) when it offers
-//!    `authorization_endpoint`.
-//!
-//! Steps 4-5 are tried up to `maxcount` times, as JuliaHub.jl does, but
-//! never after a definite refusal (`access_denied`, `invalid_client`,
-//! `unauthorized_client`, `invalid_scope`): one Deny is one prompt, a wrong
-//! client secret is sent once.
-//!
-//! Logout revokes at the `revocation_endpoint` of the discovery document,
-//! else of the RFC 8414 metadata (`/.well-known/oauth-authorization-server`);
-//! when neither names one, it says the tokens stay valid until they expire.
+//! `oidc`: any standard OAuth 2.0 / OpenID Connect issuer. The order of a
+//! call (the given token, the store, one renewal under the lock, logins up
+//! to `maxcount`) is the engine's: see [`crate::lifecycle`]. What differs
+//! here:
+//! - Endpoints come from the issuer's discovery document, whose `issuer`
+//!   must be exactly the one configured ([`IssuerCheck::Exact`]).
+//! - Tokens live in hubauth's own TOML file, one per issuer and client
+//!   ([`crate::store::oidc_toml`]).
+//! - Renewal: with `subject_token`, an exchange (RFC 8693) of it; else the
+//!   stored refresh token (single use: it rotates); else, for a
+//!   confidential client, the client credentials grant.
+//! - Login: an exchange or client credentials need no one; any other login
+//!   needs a person ([`Provider::login_kind`]; `interactive` defaults to
+//!   true). It is the one `flow` names; `auto` (the default) picks the
+//!   device flow when discovery offers `device_authorization_endpoint`,
+//!   else the browser login (authorization code + PKCE) when it offers
+//!   `authorization_endpoint`.
+//! - Check: introspection when offered (and allowed for this client), else
+//!   userinfo.
+//! - Logout revokes at the `revocation_endpoint` of the discovery document,
+//!   else of the RFC 8414 metadata (`/.well-known/oauth-authorization-server`);
+//!   when neither names one, it says the tokens stay valid until they expire.
 
 pub(crate) mod status;
 

@@ -1,4 +1,6 @@
-//! `dhcore`: the DigitalHub SDK's DHCore credentials (specs/dhcore.md).
+//! `dhcore`: the DigitalHub SDK's DHCore credentials (specs/dhcore.md). The
+//! order of a call (the given token, the store, one renewal under the lock,
+//! logins) is the engine's, [`crate::lifecycle`]; what differs is below.
 //!
 //! Settings come from `.dhcore.ini` (option `token_path`, else `$DH_CONFIG`,
 //! else `~/.dhcore.ini`) and the environment, under the same names
@@ -27,7 +29,8 @@
 //! So does hubauth for what the user configured (endpoint, issuer, token
 //! endpoint; option, environment or file), with a warning once per origin
 //! that tokens travel unencrypted. A token endpoint learned from discovery
-//! must be https, or http only on the configured http issuer's own origin.
+//! must be https, or http only on the configured http issuer's own origin
+//! ([`IssuerCheck::Lenient`](crate::flow::discovery::IssuerCheck)).
 //! Discovery reads `token_endpoint` from
 //! `<DHCORE_ISSUER>/.well-known/openid-configuration` and, like the SDK
 //! (refresh.py:328-354), does not compare the document's `issuer` with
@@ -45,9 +48,7 @@
 //!    current token at every start, 0.15.11 client_configurator.py:65-80);
 //! 2. access token + refresh token: used, and refreshed before it expires
 //!    (`grant_type=refresh_token`, `client_id`, `refresh_token`,
-//!    `scope=credentials`); refresh tokens are single use, so the refresh runs
-//!    under the file's lock with the refresh token read from the file after
-//!    taking it, and the rotated one is written before the lock is released;
+//!    `scope=credentials`); the refresh token is single use (it rotates);
 //! 3. access token only: used as is until it expires, never refreshed;
 //! 4. user + password: HTTP Basic;
 //! 5. nothing: `NoCredentials` (a deployment without authentication needs
@@ -111,8 +112,7 @@
 //! lock, would only be one more place for a stale refresh token.
 //!
 //! The check is `GET <DHCORE_ENDPOINT>/api/auth` with the credentials: 200
-//! valid, 401/403 not. With `validate` (the default), `authenticate` checks a
-//! stored credential this way and renews a rejected one when it can.
+//! valid, 401/403 not. A rejected credential is renewed when it can be.
 
 mod renew;
 mod settings;

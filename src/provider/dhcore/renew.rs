@@ -1,7 +1,7 @@
-//! Renewing a DHCore access token: the personal access token exchange, the
-//! refresh (re-reading the file once when the single-use refresh token was
-//! refused), and writing the reply back to the profile, all under the file's
-//! lock that the caller holds.
+//! Renewing a DHCore access token: the personal access token exchange or the
+//! refresh, and writing the reply back to the profile. The engine holds the
+//! file's lock meanwhile and handles a refused single-use refresh token (it
+//! reads the file again once): see [`crate::lifecycle`].
 
 use serde_json::Value;
 

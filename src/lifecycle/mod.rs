@@ -350,11 +350,10 @@ impl<P: Provider> Engine<P> {
         if let Some(token) = self.fresh_unskipped(&stored, options, skip) {
             return Ok(Renewed::Token(token));
         }
-        let renewal = self.hub.renewal(&stored, options);
-        let single_use = match renewal {
+        let (single_use, plan) = match self.hub.renewal(&stored, options) {
             Renewal::None => return Ok(Renewed::NotRenewable(stored)),
-            Renewal::Reusable => None,
-            Renewal::SingleUse(secret) => Some(secret),
+            Renewal::Reusable(plan) => (None, plan),
+            Renewal::SingleUse(secret, plan) => (Some(secret), plan),
         };
         if let Some(secret) = &single_use
             && !present_once(self.hub.server(), secret)
@@ -365,7 +364,7 @@ impl<P: Provider> Engine<P> {
                 self.hub.server()
             ))));
         }
-        let failure = match self.renew_presented(&stored, single_use.as_ref(), options) {
+        let failure = match self.renew_presented(&stored, single_use.as_ref(), plan, options) {
             Ok(grant) => return self.save_renewed(grant, options),
             Err(e) if e.never_sent() => return Err(e),
             Err(e) => e,
@@ -376,11 +375,11 @@ impl<P: Provider> Engine<P> {
             if let Some(token) = self.fresh_unskipped(&again, options, skip) {
                 return Ok(Renewed::Token(token));
             }
-            if let Renewal::SingleUse(newer) = self.hub.renewal(&again, options)
+            if let Renewal::SingleUse(newer, plan) = self.hub.renewal(&again, options)
                 && single_use.as_ref().is_some_and(|used| *used != newer)
                 && present_once(self.hub.server(), &newer)
             {
-                return match self.renew_presented(&again, Some(&newer), options) {
+                return match self.renew_presented(&again, Some(&newer), plan, options) {
                     Ok(grant) => self.save_renewed(grant, options),
                     Err(e) if e.never_sent() => Err(e),
                     Err(e) => Ok(Renewed::Failed(e)),
@@ -424,6 +423,7 @@ impl<P: Provider> Engine<P> {
         &self,
         stored: &P::Stored,
         single_use: Option<&Secret>,
+        plan: P::Plan,
         options: &Options,
     ) -> Result<P::Grant> {
         let _whole_request = match single_use {
@@ -436,7 +436,7 @@ impl<P: Provider> Engine<P> {
             }
             None => None,
         };
-        self.hub.renew(stored, options).inspect_err(|e| {
+        self.hub.renew(stored, plan, options).inspect_err(|e| {
             if let Some(secret) = single_use
                 && !e.may_have_spent_credential()
             {

@@ -76,6 +76,8 @@ impl FakeHub {
 impl Provider for FakeHub {
     type Stored = Record;
     type Grant = Record;
+    /// The refresh token to present.
+    type Plan = String;
 
     fn server(&self) -> &str {
         "https://hub.example"
@@ -96,18 +98,15 @@ impl Provider for FakeHub {
         })
     }
 
-    fn renewal(&self, stored: &Record, _options: &Options) -> Renewal {
+    fn renewal(&self, stored: &Record, _options: &Options) -> Renewal<String> {
         match &stored.refresh {
-            Some(refresh) => Renewal::SingleUse(Secret::new(refresh).unwrap()),
+            Some(refresh) => Renewal::SingleUse(Secret::new(refresh).unwrap(), refresh.clone()),
             None => Renewal::None,
         }
     }
 
-    fn renew(&self, stored: &Record, _options: &Options) -> Result<Record> {
-        self.presented
-            .lock()
-            .unwrap()
-            .push(stored.refresh.clone().unwrap());
+    fn renew(&self, _stored: &Record, refresh: String, _options: &Options) -> Result<Record> {
+        self.presented.lock().unwrap().push(refresh);
         let step = self
             .renewals
             .lock()

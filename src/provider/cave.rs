@@ -64,6 +64,7 @@
 
 pub(crate) mod status;
 
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -376,6 +377,8 @@ impl Provider for Cave {
     type Stored = Secret;
     /// CAVE has no programmatic login, so nothing is ever granted.
     type Grant = Token;
+    /// Nothing is renewed.
+    type Plan = Infallible;
 
     fn server(&self) -> &str {
         self.server.as_str()
@@ -392,6 +395,10 @@ impl Provider for Cave {
     /// CAVE tokens do not expire.
     fn token(&self, stored: &Secret, _options: &Options) -> Option<Token> {
         Some(Token::bare(stored.clone()))
+    }
+
+    fn renew(&self, _stored: &Secret, plan: Infallible, _options: &Options) -> Result<Token> {
+        match plan {}
     }
 
     /// There is no programmatic login: the user is sent to the page that

@@ -28,6 +28,7 @@
 
 pub(crate) mod status;
 
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
 use crate::env::{Env, non_empty, process_env};
@@ -213,6 +214,8 @@ fn cache_dir(env: Env<'_>) -> Result<PathBuf> {
 impl Provider for DagsHub {
     type Stored = CachedToken;
     type Grant = CachedToken;
+    /// Nothing is renewed.
+    type Plan = Infallible;
 
     fn server(&self) -> &str {
         self.server.as_str()
@@ -252,6 +255,15 @@ impl Provider for DagsHub {
 
     fn token(&self, stored: &CachedToken, _options: &Options) -> Option<Token> {
         Some(cached_token(stored))
+    }
+
+    fn renew(
+        &self,
+        _stored: &CachedToken,
+        plan: Infallible,
+        _options: &Options,
+    ) -> Result<CachedToken> {
+        match plan {}
     }
 
     /// DagsHub issues no refresh tokens: a rejected token leaves the cache

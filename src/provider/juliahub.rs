@@ -388,9 +388,17 @@ fn device_client_id() -> String {
         .unwrap_or_else(|| DEVICE_CLIENT_ID.to_string())
 }
 
+/// A refresh `renewal` found possible: the stored refresh token, and the
+/// checked refresh URL it goes to.
+pub struct PkgRefresh {
+    refresh_token: Secret,
+    refresh_url: String,
+}
+
 impl Provider for JuliaHub {
     type Stored = PkgToken;
     type Grant = PkgToken;
+    type Plan = PkgRefresh;
 
     fn server(&self) -> &str {
         self.server.as_str()
@@ -423,7 +431,7 @@ impl Provider for JuliaHub {
     /// A refresh URL hubauth will not send the refresh token to (blank,
     /// relative, plain http to another host) makes the record one that
     /// needs a login, never an error that blocks the login.
-    fn renewal(&self, stored: &PkgToken, options: &Options) -> Renewal {
+    fn renewal(&self, stored: &PkgToken, options: &Options) -> Renewal<PkgRefresh> {
         if !stored.holds_kind(options.token_kind) {
             return Renewal::None;
         }
@@ -444,9 +452,14 @@ impl Provider for JuliaHub {
             ));
             return Renewal::None;
         }
-        Secret::new(refresh_token)
-            .map(Renewal::SingleUse)
-            .unwrap_or(Renewal::None)
+        let Ok(refresh_token) = Secret::new(refresh_token) else {
+            return Renewal::None;
+        };
+        let plan = PkgRefresh {
+            refresh_token: refresh_token.clone(),
+            refresh_url: refresh_url.to_string(),
+        };
+        Renewal::SingleUse(refresh_token, plan)
     }
 
     /// Pkg's refresh: the reply laid over the stored fields. Its
@@ -455,13 +468,12 @@ impl Provider for JuliaHub {
     /// PkgAuthentication.jl:439-458): a server that moves its renew endpoint
     /// is followed. Only within the origin of the stored refresh URL or of
     /// the server, though (`moved_refresh_url`).
-    fn renew(&self, stored: &PkgToken, options: &Options) -> Result<PkgToken> {
-        let Renewal::SingleUse(refresh_token) = self.renewal(stored, options) else {
-            return Err(Error::authentication(
-                "the stored token has no refresh_token and refresh_url",
-            ));
-        };
-        let refresh_url = stored.refresh_url().unwrap_or_default();
+    fn renew(&self, stored: &PkgToken, plan: PkgRefresh, _options: &Options) -> Result<PkgToken> {
+        let PkgRefresh {
+            refresh_token,
+            refresh_url,
+        } = plan;
+        let refresh_url = refresh_url.as_str();
         let reply = pkg_refresh::refresh(refresh_url, &refresh_token, scope::deadline())?;
         let moved_to = reply
             .get("refresh_url")

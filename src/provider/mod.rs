@@ -42,6 +42,10 @@ pub trait Provider: Send + Sync + 'static {
     type Stored: Send;
     /// A token reply (a login, refresh or exchange) not yet saved.
     type Grant: Send;
+    /// How `renew` renews a stored credential: what `renewal` decided, with
+    /// what it needs (`std::convert::Infallible` for a hub that renews
+    /// nothing).
+    type Plan: Send;
 
     /// The normalised server URL.
     fn server(&self) -> &str;
@@ -64,17 +68,21 @@ pub trait Provider: Send + Sync + 'static {
     /// not); None when it must be renewed before any use.
     fn token(&self, stored: &Self::Stored, options: &Options) -> Option<Token>;
 
-    /// How `stored` can be renewed without a person.
-    fn renewal(&self, stored: &Self::Stored, options: &Options) -> Renewal {
+    /// How `stored` can be renewed without a person: the plan `renew` then
+    /// carries out.
+    fn renewal(&self, stored: &Self::Stored, options: &Options) -> Renewal<Self::Plan> {
         let _ = (stored, options);
         Renewal::None
     }
 
-    /// Renews `stored` with one refresh or exchange request. The lock is held.
-    fn renew(&self, stored: &Self::Stored, options: &Options) -> Result<Self::Grant> {
-        let _ = (stored, options);
-        Err(Error::internal("this provider renews nothing"))
-    }
+    /// Carries out `plan` (from `renewal` of this `stored`) with one refresh
+    /// or exchange request. The lock is held.
+    fn renew(
+        &self,
+        stored: &Self::Stored,
+        plan: Self::Plan,
+        options: &Options,
+    ) -> Result<Self::Grant>;
 
     /// Whether a stored token the server rejected is renewed (true) or
     /// discarded in favour of a login (false).
@@ -166,17 +174,18 @@ impl Overwrite {
     }
 }
 
-/// How a stored credential is renewed without a person.
-pub enum Renewal {
+/// How a stored credential is renewed without a person, and the plan that
+/// does it (handed to [`Provider::renew`]).
+pub enum Renewal<P> {
     /// It cannot be.
     None,
     /// By presenting a credential that stays valid (a personal access token
     /// to exchange, a client secret).
-    Reusable,
-    /// By presenting a single-use credential (a rotating refresh token). The
-    /// engine presents it at most once per process, even when the request
-    /// fails after it may have reached the server.
-    SingleUse(Secret),
+    Reusable(P),
+    /// By presenting a single-use credential (a rotating refresh token),
+    /// named first. The engine presents it at most once per process, even
+    /// when the request fails after it may have reached the server.
+    SingleUse(Secret, P),
 }
 
 /// What a stored credential is worth without a login, as the engine decides

@@ -308,9 +308,20 @@ pub enum OidcGrant {
     Refreshed(OidcToken),
 }
 
+/// How `renewal` found a stored token can be renewed.
+pub enum OidcRenewal {
+    /// Exchange `subject_token` (RFC 8693).
+    Exchange(Secret),
+    /// Present the stored refresh token (single use).
+    Refresh(Secret),
+    /// The client credentials grant of a confidential client.
+    ClientCredentials,
+}
+
 impl Provider for Oidc {
     type Stored = OidcToken;
     type Grant = OidcGrant;
+    type Plan = OidcRenewal;
 
     fn server(&self) -> &str {
         self.issuer.as_str()
@@ -333,25 +344,26 @@ impl Provider for Oidc {
         stored.to_token().ok()
     }
 
-    fn renewal(&self, stored: &OidcToken, options: &Options) -> Renewal {
-        if options.subject_token.is_some() {
-            return Renewal::Reusable;
+    /// An exchange of `subject_token`, else a refresh with the stored refresh
+    /// token (rotation included), else client credentials.
+    fn renewal(&self, stored: &OidcToken, options: &Options) -> Renewal<OidcRenewal> {
+        if let Some(subject_token) = &options.subject_token {
+            return Renewal::Reusable(OidcRenewal::Exchange(subject_token.clone()));
         }
         match stored.refresh_token() {
-            Some(refresh_token) => Renewal::SingleUse(refresh_token),
-            None if self.is_confidential() => Renewal::Reusable,
+            Some(refresh_token) => {
+                Renewal::SingleUse(refresh_token.clone(), OidcRenewal::Refresh(refresh_token))
+            }
+            None if self.is_confidential() => Renewal::Reusable(OidcRenewal::ClientCredentials),
             None => Renewal::None,
         }
     }
 
-    /// An exchange of `subject_token`, else a refresh with the stored refresh
-    /// token (rotation included), else client credentials.
-    fn renew(&self, stored: &OidcToken, options: &Options) -> Result<OidcGrant> {
-        if let Some(subject_token) = &options.subject_token {
-            return self.exchange(subject_token, options);
-        }
-        let Some(refresh_token) = stored.refresh_token() else {
-            return self.client_credentials(options);
+    fn renew(&self, stored: &OidcToken, plan: OidcRenewal, options: &Options) -> Result<OidcGrant> {
+        let refresh_token = match plan {
+            OidcRenewal::Exchange(subject_token) => return self.exchange(&subject_token, options),
+            OidcRenewal::ClientCredentials => return self.client_credentials(options),
+            OidcRenewal::Refresh(refresh_token) => refresh_token,
         };
         let endpoint = self.discovery()?.token_endpoint.clone();
         let issued_at = unix_now();
@@ -367,8 +379,6 @@ impl Provider for Oidc {
         Ok(OidcGrant::Refreshed(renewed))
     }
 
-    /// A new grant: an exchange of `subject_token`, client credentials for a
-    /// confidential client, else the interactive login `flow` picks.
     /// An exchange or client credentials need no one; any other login does.
     fn login_kind(&self, options: &Options) -> LoginKind {
         if options.subject_token.is_some() || self.is_confidential() {
@@ -384,6 +394,8 @@ impl Provider for Oidc {
         }
     }
 
+    /// A new grant: an exchange of `subject_token`, client credentials for a
+    /// confidential client, else the interactive login `flow` picks.
     fn login(&self, options: &Options) -> Result<OidcGrant> {
         if let Some(subject_token) = &options.subject_token {
             return self.exchange(subject_token, options);

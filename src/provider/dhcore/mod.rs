@@ -347,6 +347,15 @@ impl DhCore {
     }
 }
 
+/// How `renewal` found the settings can be renewed (the credentials are
+/// read from the same settings).
+pub enum DhCoreRenewal {
+    /// Exchange the personal access token.
+    Exchange,
+    /// Present the refresh token (single use).
+    Refresh,
+}
+
 /// A token for DHCore not yet saved.
 pub enum DhCoreGrant {
     /// A token reply, the settings it was requested with, and when.
@@ -363,6 +372,7 @@ pub enum DhCoreGrant {
 impl Provider for DhCore {
     type Stored = Settings;
     type Grant = DhCoreGrant;
+    type Plan = DhCoreRenewal;
 
     fn server(&self) -> &str {
         match &self.endpoint {
@@ -424,20 +434,27 @@ impl Provider for DhCore {
         }
     }
 
-    fn renewal(&self, settings: &Settings, _options: &Options) -> Renewal {
+    fn renewal(&self, settings: &Settings, _options: &Options) -> Renewal<DhCoreRenewal> {
         match settings.method() {
-            Method::Exchange => Renewal::Reusable,
+            Method::Exchange => Renewal::Reusable(DhCoreRenewal::Exchange),
             Method::OAuth2 => settings
                 .secret(REFRESH_TOKEN)
-                .map_or(Renewal::None, Renewal::SingleUse),
+                .map_or(Renewal::None, |refresh| {
+                    Renewal::SingleUse(refresh, DhCoreRenewal::Refresh)
+                }),
             Method::Bearer | Method::Basic | Method::None => Renewal::None,
         }
     }
 
-    fn renew(&self, settings: &Settings, _options: &Options) -> Result<DhCoreGrant> {
-        match settings.method() {
-            Method::Exchange => self.exchange(settings),
-            _ => self.refresh(settings),
+    fn renew(
+        &self,
+        settings: &Settings,
+        plan: DhCoreRenewal,
+        _options: &Options,
+    ) -> Result<DhCoreGrant> {
+        match plan {
+            DhCoreRenewal::Exchange => self.exchange(settings),
+            DhCoreRenewal::Refresh => self.refresh(settings),
         }
     }
 

@@ -133,17 +133,13 @@ impl ProviderEntry {
 
 /// Generates [`PROVIDERS`] from the rows of the hub table.
 macro_rules! provider_entries {
-    ($( $kind:ident {
-        provider: $provider:path,
-        discover: $discover:expr,
-        facts: $facts:expr $(,)?
-    } )*) => {
+    ($( $kind:ident { provider: $p:path, discover: $d:expr, facts: $f:expr $(,)? } )*) => {
         /// Every hub, in the order of [`ProviderKind::ALL`].
         pub static PROVIDERS: &[ProviderEntry] = &[$(
             ProviderEntry {
                 kind: ProviderKind::$kind,
-                new: |options| Ok(Engine::boxed(<$provider>::new(options)?)),
-                discover: $discover,
+                new: |options| Ok(Engine::boxed(<$p>::new(options)?)),
+                discover: $d,
             },
         )*];
     };

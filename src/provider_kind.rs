@@ -51,11 +51,7 @@ pub enum ServerMatch {
 
 /// Generates [`ProviderKind`] from the rows of the hub table (`hub_rows!`).
 macro_rules! provider_kinds {
-    ($( $kind:ident {
-        provider: $provider:path,
-        discover: $discover:expr,
-        facts: $facts:expr $(,)?
-    } )*) => {
+    ($( $kind:ident { provider: $p:path, discover: $d:expr, facts: $f:expr $(,)? } )*) => {
         /// Which hub's conventions to follow: one per row of the hub table
         /// (`src/hubs.rs`), in its order.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,7 +62,7 @@ macro_rules! provider_kinds {
         impl ProviderKind {
             /// Every hub, in the table's order.
             pub const ALL: &'static [ProviderKind] = &[$( ProviderKind::$kind, )*];
-            const FACTS: &'static [HubFacts] = &[$( $facts, )*];
+            const FACTS: &'static [HubFacts] = &[$( $f, )*];
         }
     };
 }

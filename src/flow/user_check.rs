@@ -19,10 +19,13 @@ pub enum Verdict {
     Unknown,
 }
 
-/// A user endpoint's answer: a verdict, or a reply that gives none.
+/// A user endpoint's answer.
 pub enum Answer {
-    Verdict(Verdict),
-    /// Neither 200 nor a rejecting status.
+    /// 200: the token is valid; the reply may name the user ([`username`]).
+    Valid(Response),
+    /// A rejecting status.
+    Rejected,
+    /// Any other reply: it says nothing about the token.
     Other(Response),
 }
 
@@ -32,28 +35,29 @@ pub enum Answer {
 /// a status in `rejects` is rejected; any other is a `Server` error.
 pub fn user_check(request: Request, rejects: &[u16], name_fields: &[&str]) -> Result<Verdict> {
     let what = format!("{} {}", request.method, request.url);
-    match ask(request, rejects, name_fields)? {
-        Answer::Verdict(verdict) => Ok(verdict),
+    match ask(request, rejects)? {
+        Answer::Valid(response) => Ok(Verdict::Valid {
+            username: username(&response.body, name_fields),
+        }),
+        Answer::Rejected => Ok(Verdict::Rejected),
         Answer::Other(response) => Err(Error::server_reply(ErrorKind::Server, &what, &response)),
     }
 }
 
-/// Like [`user_check`], but a reply that gives no verdict is returned, for
-/// a hub that falls back on another endpoint.
-pub fn ask(request: Request, rejects: &[u16], name_fields: &[&str]) -> Result<Answer> {
+/// The request of [`user_check`], its reply sorted but not read, for a hub
+/// that reads a valid reply its own way or falls back on another endpoint.
+pub fn ask(request: Request, rejects: &[u16]) -> Result<Answer> {
     let request = request.header("accept", "application/json");
     let response = net::send(request)?;
     Ok(match response.status {
-        200 => Answer::Verdict(Verdict::Valid {
-            username: username(&response.body, name_fields),
-        }),
-        status if rejects.contains(&status) => Answer::Verdict(Verdict::Rejected),
+        200 => Answer::Valid(response),
+        status if rejects.contains(&status) => Answer::Rejected,
         _ => Answer::Other(response),
     })
 }
 
 /// The first non-empty string among `fields` of a JSON object.
-fn username(body: &[u8], fields: &[&str]) -> Option<String> {
+pub fn username(body: &[u8], fields: &[&str]) -> Option<String> {
     let record: Value = serde_json::from_slice(body).ok()?;
     fields
         .iter()

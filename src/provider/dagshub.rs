@@ -32,8 +32,8 @@ use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
 use crate::env::{Env, non_empty, process_env};
-use crate::error::{Error, Result};
-use crate::flow::user_check::user_check;
+use crate::error::{Error, ErrorKind, Result};
+use crate::flow::user_check::{self, Answer};
 use crate::flow::{LoginContext, dagshub_oauth};
 use crate::log;
 use crate::net::Request;
@@ -147,19 +147,31 @@ impl DagsHub {
     }
 
     /// `GET <host>/api/v1/user` (redirects followed): valid when 200 and the
-    /// JSON names the user (`username`, else `login`); 401/403 reject the
-    /// token; anything else is an error that says nothing about the token.
+    /// JSON names the user (`username`, else `login`): a reply that is not
+    /// JSON or names no user is an error (not a DagsHub server); 401/403
+    /// reject the token; anything else is an error that says nothing about
+    /// the token.
     fn api_user(&self, token: &str) -> Result<Verdict> {
         let request = Request::get(self.user_url())
             .bearer(token)
             .deadline(scope::deadline());
-        match user_check(request, &[401, 403], &["username", "login"])? {
-            Verdict::Valid { username: None } => Err(Error::server(format!(
-                "GET {}: the reply names no user; is {} a DagsHub server?",
-                self.user_url(),
+        let what = format!("GET {}", self.user_url());
+        let response = match user_check::ask(request, &[401, 403])? {
+            Answer::Valid(response) => response,
+            Answer::Rejected => return Ok(Verdict::Rejected),
+            Answer::Other(response) => {
+                return Err(Error::server_reply(ErrorKind::Server, &what, &response));
+            }
+        };
+        response.json(&what)?;
+        match user_check::username(&response.body, &["username", "login"]) {
+            Some(username) => Ok(Verdict::Valid {
+                username: Some(username),
+            }),
+            None => Err(Error::server(format!(
+                "{what}: the reply names no user; is {} a DagsHub server?",
                 self.server.as_str()
             ))),
-            verdict => Ok(verdict),
         }
     }
 

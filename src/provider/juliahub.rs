@@ -192,9 +192,11 @@ impl JuliaHub {
         let request = Request::get(self.server.join("/api/v1"))
             .bearer(token.credential.token()?.expose())
             .deadline(scope::deadline());
-        Ok(match user_check::ask(request, &[401], &["username"])? {
-            Answer::Verdict(Verdict::Valid { username }) => ApiAnswer::Valid { username },
-            Answer::Verdict(_) => ApiAnswer::Unauthorized,
+        Ok(match user_check::ask(request, &[401])? {
+            Answer::Valid(response) => ApiAnswer::Valid {
+                username: user_check::username(&response.body, &["username"]),
+            },
+            Answer::Rejected => ApiAnswer::Unauthorized,
             Answer::Other(response) => ApiAnswer::Status(response.status),
         })
     }

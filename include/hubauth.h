@@ -333,8 +333,6 @@ typedef void (*hubauth_log_fn)(void *userdata, int32_t level, const char *messag
  */
 typedef int32_t (*hubauth_hook_fn)(void *userdata, const char *url);
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

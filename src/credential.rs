@@ -63,6 +63,16 @@ impl CredentialInfo {
         self.option("profile")
     }
 
+    /// The options that address this credential ([`Self::options`] set on
+    /// the defaults), to build the provider that reads it.
+    pub fn addressing_options(&self) -> crate::error::Result<crate::options::Options> {
+        let mut options = crate::options::Options::new();
+        for (key, value) in &self.options {
+            options.set(key, value)?;
+        }
+        Ok(options)
+    }
+
     fn option(&self, key: &str) -> Option<&str> {
         self.options
             .iter()
@@ -71,8 +81,13 @@ impl CredentialInfo {
     }
 }
 
-/// An entry for `provider` at `server` from `source`, nothing known yet.
+/// An entry for `provider` at `server` (none when empty) from `source`,
+/// nothing known yet: the one way to make a [`CredentialInfo`].
 pub(crate) fn blank(provider: ProviderKind, server: &str, source: &str) -> CredentialInfo {
+    let mut options = vec![("provider".into(), provider.name().into())];
+    if !server.is_empty() {
+        options.push(("server".into(), server.into()));
+    }
     CredentialInfo {
         provider: provider.name().to_string(),
         server: server.to_string(),
@@ -82,9 +97,6 @@ pub(crate) fn blank(provider: ProviderKind, server: &str, source: &str) -> Crede
         refreshable: false,
         usable: false,
         problem: None,
-        options: vec![
-            ("provider".into(), provider.name().into()),
-            ("server".into(), server.into()),
-        ],
+        options,
     }
 }

@@ -40,20 +40,25 @@ pub const PROXY_VARS: [&str; 8] = [
     "no_proxy",
 ];
 
-/// The variables that name CA certificates (OpenSSL, Julia, Python, curl);
-/// `SSL_CERT_DIR` names a directory, the others files (Julia's may be either).
-pub const CA_VARS: [&str; 5] = [
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "JULIA_SSL_CA_ROOTS_PATH",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-];
+/// The variables that name CA certificates: OpenSSL's, then each hub's
+/// SDK's (its row's `ca_vars`), each once. `SSL_CERT_DIR` names a
+/// directory, `SSL_CERT_FILE` a file, the others either.
+pub fn ca_vars() -> Vec<&'static str> {
+    let mut vars = vec!["SSL_CERT_FILE", "SSL_CERT_DIR"];
+    for kind in ProviderKind::ALL {
+        for var in kind.facts().ca_vars {
+            if !vars.contains(var) {
+                vars.push(var);
+            }
+        }
+    }
+    vars
+}
 
 /// The one URL a probe of a hub's server asks: its row's `probe_path`
-/// ([`crate::hubs::ProviderEntry::probe_path`]).
+/// ([`crate::provider_kind::HubFacts::probe_path`]).
 pub fn probe_url(kind: ProviderKind, server: &str) -> String {
-    let path = crate::hubs::entry(kind).map_or("/", |e| e.probe_path);
+    let path = kind.facts().probe_path;
     format!("{}{path}", server.trim_end_matches('/'))
 }
 
@@ -167,13 +172,14 @@ pub fn diagnose(
     if credentials.is_empty() {
         let kind = match provider {
             Some(name) => ProviderKind::parse(name)?,
-            None => ProviderKind::JuliaHub,
+            None => ProviderKind::DEFAULT,
         };
         let target = server.map(ServerUrl::parse).transpose()?;
         let login = match &target {
             Some(s) => format!(
-                "hubauth login --provider {} --server {}",
+                "hubauth login --provider {} {} {}",
                 kind.name(),
+                kind.facts().login_flag,
                 s.as_str()
             ),
             None => "hubauth login --server URL".to_string(),
@@ -255,10 +261,9 @@ fn credential_report(
 
 fn login_command(c: &CredentialInfo) -> String {
     let mut command = format!("hubauth login --provider {}", c.provider);
-    if c.provider == ProviderKind::Oidc.name() {
-        command.push_str(&format!(" --issuer {}", c.server));
-    } else if !c.server.is_empty() {
-        command.push_str(&format!(" --server {}", c.server));
+    if !c.server.is_empty() {
+        let flag = ProviderKind::parse(&c.provider).map_or("--server", |k| k.facts().login_flag);
+        command.push_str(&format!(" {flag} {}", c.server));
     }
     if let Some(profile) = c.profile() {
         command.push_str(&format!(" --profile {profile}"));
@@ -369,7 +374,7 @@ fn environment(env: Env<'_>, problems: &mut Vec<String>) -> Vec<Setting> {
             });
         }
     }
-    for name in CA_VARS {
+    for name in ca_vars() {
         if let Some(value) = non_empty(env, name) {
             let path = Path::new(&value);
             let exists = if name == "SSL_CERT_DIR" {
@@ -429,16 +434,12 @@ mod tests {
 
     #[test]
     fn one_probe_url_per_provider() {
-        assert_eq!(
-            probe_url(ProviderKind::JuliaHub, "https://juliahub.com/"),
-            "https://juliahub.com/auth/configuration"
-        );
-        assert_eq!(
-            probe_url(ProviderKind::Oidc, "https://id.example/realms/x"),
-            "https://id.example/realms/x/.well-known/openid-configuration"
-        );
-        for kind in ProviderKind::ALL {
-            assert!(probe_url(kind, "https://h").starts_with("https://h/"));
+        for &kind in ProviderKind::ALL {
+            let path = kind.facts().probe_path;
+            assert_eq!(
+                probe_url(kind, "https://h/x/"),
+                format!("https://h/x{path}")
+            );
         }
     }
 

@@ -29,6 +29,8 @@ pub mod ffi;
 #[doc(hidden)]
 pub mod flow;
 #[doc(hidden)]
+// First: `hub_rows!`, the hub table, is read by `provider_kind` too.
+#[macro_use]
 pub mod hubs;
 #[doc(hidden)]
 pub mod job;
@@ -46,6 +48,8 @@ pub mod options;
 pub mod progress;
 #[doc(hidden)]
 pub mod provider;
+#[doc(hidden)]
+pub mod provider_kind;
 mod random;
 #[doc(hidden)]
 pub mod reply;
@@ -66,7 +70,8 @@ pub use auth::{Authentication, authenticate, current, logout, save_token};
 pub use cancel::Cancel;
 pub use error::{Error, ErrorKind, Result};
 pub use job::{Event, Job, JobKind, Outcome};
-pub use options::{Hook, HookAction, Options, ProviderKind};
+pub use options::{Hook, HookAction, Options};
+pub use provider_kind::ProviderKind;
 pub use secret::Secret;
 pub use token::{Credential, Token};
 

@@ -11,46 +11,7 @@ use crate::error::{Error, Result};
 use crate::log::Sink;
 use crate::secret::Secret;
 
-/// Which hub's conventions to follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProviderKind {
-    JuliaHub,
-    DagsHub,
-    DhCore,
-    Cave,
-    Oidc,
-}
-
-impl ProviderKind {
-    pub const ALL: [ProviderKind; 5] = [
-        ProviderKind::JuliaHub,
-        ProviderKind::DagsHub,
-        ProviderKind::DhCore,
-        ProviderKind::Cave,
-        ProviderKind::Oidc,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ProviderKind::JuliaHub => "juliahub",
-            ProviderKind::DagsHub => "dagshub",
-            ProviderKind::DhCore => "dhcore",
-            ProviderKind::Cave => "cave",
-            ProviderKind::Oidc => "oidc",
-        }
-    }
-
-    pub fn parse(name: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "unknown provider {name:?} (expected one of juliahub, dagshub, dhcore, cave, oidc)"
-                ))
-            })
-    }
-}
+pub use crate::provider_kind::ProviderKind;
 
 /// Which interactive login the `oidc` provider runs (option `flow`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,8 +175,8 @@ const CANCEL_KEY: &str = "cancel";
 const LOG_KEY: &str = "log";
 
 options_table! {
-    "provider" => provider: ProviderKind = ProviderKind::JuliaHub, |_, v| ProviderKind::parse(v),
-        " Which hub: juliahub (default), dagshub, dhcore, cave or oidc.";
+    "provider" => provider: ProviderKind = ProviderKind::DEFAULT, |_, v| ProviderKind::parse(v),
+        " Which hub: a name from the hub table (`ProviderKind::names`; default its first row).";
     "server" => server: Option<String> = None, string,
         " The hub's URL (default: the provider's, e.g. JULIA_PKG_SERVER for juliahub).";
     "force" => force: bool = false, boolean,
@@ -562,7 +523,11 @@ mod tests {
         assert!(doc("timeout_ms").contains(&format!("default {ms})")));
         let margin = defaults.refresh_margin_s;
         assert!(doc("refresh_margin_s").contains(&format!("default {margin})")));
-        assert!(doc("provider").contains(&format!("{} (default)", defaults.provider.name())));
+        assert_eq!(defaults.provider, ProviderKind::ALL[0]);
+        // The names live in the hub table only.
+        for kind in ProviderKind::ALL {
+            assert!(!doc("provider").contains(kind.name()), "{kind:?}");
+        }
         assert!(doc("validate").contains(&format!("default {})", defaults.validate)));
         assert!(doc("overwrite").contains(&format!("default {})", defaults.overwrite)));
     }

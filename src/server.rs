@@ -73,10 +73,11 @@ impl ServerUrl {
     }
 
     /// Parses a server the USER configured (an option, the environment, their
-    /// own file) for a hub whose SDK accepts plain http (dagshub, dhcore,
-    /// cave): like [`parse`](Self::parse), but `http://` is accepted for any
-    /// host, with a warning once per origin per process that tokens sent to it
-    /// travel unencrypted. The origin is remembered for the process
+    /// own file) for a hub whose SDK accepts plain http (its row's
+    /// `configured_http`, through `ProviderKind::configured_server`): like
+    /// [`parse`](Self::parse), but `http://` is accepted for any host, with
+    /// a warning once per origin per process that tokens sent to it travel
+    /// unencrypted. The origin is remembered for the process
     /// ([`configured_http_origin`]): requests to it may use plain http, and
     /// no other origin gains that. Never use it for a URL a server handed
     /// over.
@@ -174,11 +175,12 @@ pub fn require_secure(url: &Url, what: &str) -> Result<()> {
 /// plain http to a loopback host ([`is_loopback`]), or plain http to exactly
 /// `allowed_http` (scheme, host and port) when given. `allowed_http` exists
 /// for an http endpoint the *user* configured for a hub whose SDK allows it
-/// (DagsHub, DHCore, CAVE); it is never an origin learned from a server (a
-/// discovery document, a reply, a redirect), and it covers that one origin
-/// only: every other http URL, on any hop, is still refused. Callers pass
-/// [`configured_http_origin`] of the URL (`net::send`, login pages). Any other scheme (file:, javascript:, data:, …) is
-/// refused as `Insecure` too.
+/// (its row's `configured_http` in the hub table); it is never an origin
+/// learned from a server (a discovery document, a reply, a redirect), and it
+/// covers that one origin only: every other http URL, on any hop, is still
+/// refused. Callers pass [`configured_http_origin`] of the URL (`net::send`,
+/// login pages). Any other scheme (file:, javascript:, data:, …) is refused
+/// as `Insecure` too.
 pub fn require_secure_with(
     url: &Url,
     what: &str,

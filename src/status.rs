@@ -2,12 +2,16 @@
 //! wants to list them. Every provider contributes its entries through the
 //! `discover` of its row in [`crate::hubs::PROVIDERS`] (each reads files
 //! and the environment only: no network, no lock, and never a token value;
-//! only names, paths, users and times). This module holds only what is common.
+//! only names, paths, users and times). Whether an entry is usable and
+//! refreshable is decided as `authenticate` decides it, from the provider's
+//! own `token` and `renewal` ([`crate::provider::Standing`]). This module
+//! holds only what is common.
 
 pub use crate::credential::CredentialInfo;
 use crate::error::Result;
 use crate::hubs::PROVIDERS;
 use crate::options::ProviderKind;
+use crate::provider_kind::ServerMatch;
 use crate::server::ServerUrl;
 
 /// Every credential hubauth can see, for every provider (in the order of
@@ -38,12 +42,13 @@ pub fn select(
             if c.server == wanted.as_str() {
                 return true;
             }
-            // CAVE's file names carry host and port, not the scheme: the
-            // user's URL tells it (an http CAVE server).
-            let same_cave_host = c.provider == "cave"
+            let host_port = ProviderKind::parse(&c.provider)
+                .is_ok_and(|kind| kind.facts().server_match == ServerMatch::HostPort);
+            let same_host = host_port
                 && ServerUrl::parse_allowing_http(&c.server)
                     .is_ok_and(|s| s.host_port() == wanted.host_port());
-            if same_cave_host {
+            if same_host {
+                // The store keeps no scheme: the user's URL tells it.
                 c.server = wanted.as_str().to_string();
                 for (key, value) in &mut c.options {
                     if key == "server" {
@@ -51,7 +56,7 @@ pub fn select(
                     }
                 }
             }
-            same_cave_host
+            same_host
         });
     }
     Ok(found)

@@ -100,7 +100,7 @@ fn main() {
 fn run_every_row() {
     let exe = std::env::current_exe().unwrap();
     let mut failed = Vec::new();
-    for hub in PROVIDERS.iter().map(|p| p.name) {
+    for hub in PROVIDERS.iter().map(|p| p.name()) {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
         std::fs::create_dir(&home).unwrap();

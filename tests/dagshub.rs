@@ -441,6 +441,18 @@ fn save_token_validates_and_adds_once() {
     assert_eq!(err.kind(), ErrorKind::Authentication);
     assert!(!err.message().contains(bogus));
     assert!(!fx.read().contains(bogus));
+
+    // overwrite=false: a host that has a token keeps it as the one used
+    // (the engine's rule for every hub); the same token again is no change.
+    let mut keep = o.clone();
+    keep.set("overwrite", "false").unwrap();
+    hubauth::save_token(&keep, &app.access_token).unwrap();
+    let before = fx.read();
+    let other = fx.app();
+    let err = hubauth::save_token(&keep, &other.access_token).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.message().contains("overwrite=false"), "{err}");
+    assert_eq!(fx.read(), before, "nothing was written");
 }
 
 #[test]

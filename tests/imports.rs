@@ -5,7 +5,8 @@
 //!
 //! 0. leaves: `error`, `secret`, `token`, `server`, `env`, `jwt`, `log`,
 //!    `net`, `options`, `credential`, `random`, `reply`, `cancel`, `progress`,
-//!    `scope` (they may use each other);
+//!    `scope`, `provider_kind` (the hubs' names and facts, generated from the
+//!    rows of the hub table) (they may use each other);
 //! 1. `store/`: where tokens live;
 //! 2. `flow/`: how new tokens are obtained;
 //! 3. `provider/`: one module per hub, plus `provider/mod.rs` (the `Provider`
@@ -31,7 +32,9 @@ use std::path::{Path, PathBuf};
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "error" | "secret" | "token" | "server" | "env" | "jwt" | "log" | "net" | "options"
-        | "credential" | "random" | "reply" | "cancel" | "progress" | "scope" => 0,
+        | "credential" | "random" | "reply" | "cancel" | "progress" | "scope" | "provider_kind" => {
+            0
+        }
         "store" => 1,
         "flow" => 2,
         "provider" => 3,

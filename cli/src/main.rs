@@ -227,9 +227,9 @@ fn provider_help() -> String {
         .iter()
         .map(|p| {
             if p.kind == default {
-                format!("{} (default)", p.name)
+                format!("{} (default)", p.name())
             } else {
-                p.name.to_string()
+                p.name().to_string()
             }
         })
         .collect();
@@ -246,7 +246,7 @@ fn provider_long_help() -> String {
     let mut help = String::from("Which hub:");
     for p in hubauth::hubs::PROVIDERS {
         let note = if p.kind == default { " [default]" } else { "" };
-        help.push_str(&format!("\n  {:<9} {}{note}", p.name, p.about));
+        help.push_str(&format!("\n  {:<9} {}{note}", p.name(), p.about()));
     }
     help
 }

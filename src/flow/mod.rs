@@ -15,6 +15,7 @@ pub mod pkg_classic;
 pub mod pkg_refresh;
 pub mod refresh;
 pub mod revoke;
+pub mod user_check;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -47,9 +47,10 @@ use once_cell::sync::Lazy;
 
 use crate::cancel;
 use crate::error::{Error, ErrorKind, Result};
+use crate::flow::LoginContext;
 use crate::log;
 use crate::options::Options;
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::provider::{LoginKind, Overwrite, Provider, Renewal, Verdict};
 use crate::scope;
 use crate::secret::Secret;
 use crate::store::fsutil::FileLock;
@@ -349,11 +350,10 @@ impl<P: Provider> Engine<P> {
         if let Some(token) = self.fresh_unskipped(&stored, options, skip) {
             return Ok(Renewed::Token(token));
         }
-        let renewal = self.hub.renewal(&stored, options);
-        let single_use = match renewal {
+        let (single_use, plan) = match self.hub.renewal(&stored, options) {
             Renewal::None => return Ok(Renewed::NotRenewable(stored)),
-            Renewal::Reusable => None,
-            Renewal::SingleUse(secret) => Some(secret),
+            Renewal::Reusable(plan) => (None, plan),
+            Renewal::SingleUse(secret, plan) => (Some(secret), plan),
         };
         if let Some(secret) = &single_use
             && !present_once(self.hub.server(), secret)
@@ -364,7 +364,7 @@ impl<P: Provider> Engine<P> {
                 self.hub.server()
             ))));
         }
-        let failure = match self.renew_presented(&stored, single_use.as_ref(), options) {
+        let failure = match self.renew_presented(&stored, single_use.as_ref(), plan, options) {
             Ok(grant) => return self.save_renewed(grant, options),
             Err(e) if e.never_sent() => return Err(e),
             Err(e) => e,
@@ -375,11 +375,11 @@ impl<P: Provider> Engine<P> {
             if let Some(token) = self.fresh_unskipped(&again, options, skip) {
                 return Ok(Renewed::Token(token));
             }
-            if let Renewal::SingleUse(newer) = self.hub.renewal(&again, options)
+            if let Renewal::SingleUse(newer, plan) = self.hub.renewal(&again, options)
                 && single_use.as_ref().is_some_and(|used| *used != newer)
                 && present_once(self.hub.server(), &newer)
             {
-                return match self.renew_presented(&again, Some(&newer), options) {
+                return match self.renew_presented(&again, Some(&newer), plan, options) {
                     Ok(grant) => self.save_renewed(grant, options),
                     Err(e) if e.never_sent() => Err(e),
                     Err(e) => Ok(Renewed::Failed(e)),
@@ -423,6 +423,7 @@ impl<P: Provider> Engine<P> {
         &self,
         stored: &P::Stored,
         single_use: Option<&Secret>,
+        plan: P::Plan,
         options: &Options,
     ) -> Result<P::Grant> {
         let _whole_request = match single_use {
@@ -435,7 +436,7 @@ impl<P: Provider> Engine<P> {
             }
             None => None,
         };
-        self.hub.renew(stored, options).inspect_err(|e| {
+        self.hub.renew(stored, plan, options).inspect_err(|e| {
             if let Some(secret) = single_use
                 && !e.may_have_spent_credential()
             {
@@ -460,6 +461,17 @@ impl<P: Provider> Engine<P> {
     /// other error ends at once. When every try failed, the error keeps the
     /// last failure's kind and says how many tries were made.
     fn login(&self, options: &Options) -> Result<Token> {
+        if let LoginKind::Interactive {
+            interactive_default,
+            advice,
+        } = self.hub.login_kind(options)
+            && !LoginContext::from_options(options, interactive_default).can_login()
+        {
+            return Err(Error::no_credentials(format!(
+                "no valid token for {} and interactive login is disabled; {advice}",
+                self.hub.server()
+            )));
+        }
         let mut last: Option<Error> = None;
         for _ in 0..options.maxcount {
             match self.hub.login(options) {
@@ -648,7 +660,7 @@ impl<P: Provider> Lifecycle for Engine<P> {
     fn save_token(&self, token: &str, options: &Options) -> Result<()> {
         self.in_call_scope("save_token", options, || {
             let _lock = self.lock(options)?;
-            self.hub.save_token(token, options)
+            self.hub.save_token(token, options, &Overwrite::of(options))
         })
     }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::{Engine, Lifecycle};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::provider::{LoginKind, Overwrite, Provider, Renewal, Verdict};
 use crate::secret::Secret;
 use crate::token::{Token, unix_now};
 
@@ -43,6 +43,8 @@ struct FakeHub {
     logins: AtomicUsize,
     login_answers: Mutex<VecDeque<Result<Record>>>,
     rejected: Mutex<Vec<String>>,
+    /// Its logins need a person.
+    needs_person: bool,
 }
 
 impl FakeHub {
@@ -55,6 +57,7 @@ impl FakeHub {
             logins: AtomicUsize::new(0),
             login_answers: Mutex::new(VecDeque::new()),
             rejected: Mutex::new(Vec::new()),
+            needs_person: false,
         }
     }
 
@@ -73,6 +76,8 @@ impl FakeHub {
 impl Provider for FakeHub {
     type Stored = Record;
     type Grant = Record;
+    /// The refresh token to present.
+    type Plan = String;
 
     fn server(&self) -> &str {
         "https://hub.example"
@@ -93,18 +98,15 @@ impl Provider for FakeHub {
         })
     }
 
-    fn renewal(&self, stored: &Record, _options: &Options) -> Renewal {
+    fn renewal(&self, stored: &Record, _options: &Options) -> Renewal<String> {
         match &stored.refresh {
-            Some(refresh) => Renewal::SingleUse(Secret::new(refresh).unwrap()),
+            Some(refresh) => Renewal::SingleUse(Secret::new(refresh).unwrap(), refresh.clone()),
             None => Renewal::None,
         }
     }
 
-    fn renew(&self, stored: &Record, _options: &Options) -> Result<Record> {
-        self.presented
-            .lock()
-            .unwrap()
-            .push(stored.refresh.clone().unwrap());
+    fn renew(&self, _stored: &Record, refresh: String, _options: &Options) -> Result<Record> {
+        self.presented.lock().unwrap().push(refresh);
         let step = self
             .renewals
             .lock()
@@ -115,6 +117,16 @@ impl Provider for FakeHub {
             *self.store.lock().unwrap() = Some(record);
         }
         step.answer
+    }
+
+    fn login_kind(&self, _options: &Options) -> LoginKind {
+        if !self.needs_person {
+            return LoginKind::Unattended;
+        }
+        LoginKind::Interactive {
+            interactive_default: false,
+            advice: "ask someone".into(),
+        }
     }
 
     fn login(&self, _options: &Options) -> Result<Record> {
@@ -152,7 +164,7 @@ impl Provider for FakeHub {
         Ok(())
     }
 
-    fn save_token(&self, _token: &str, _options: &Options) -> Result<()> {
+    fn save_token(&self, _token: &str, _options: &Options, _overwrite: &Overwrite) -> Result<()> {
         Ok(())
     }
 
@@ -533,4 +545,72 @@ fn min_valid_s_renews_early_and_says_when_it_cannot_be_met() {
     let err = e.authenticate(&o).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     assert!(err.message().contains("`min_valid_s=7200`"), "{err}");
+}
+
+/// `hubauth status`'s verdict ([`crate::provider::Standing`]) and
+/// `authenticate` without a login agree: stored tokens that still work, that
+/// are stale but renewable, that expired unrenewable, or that last less than
+/// `min_valid_s`.
+#[test]
+fn status_standing_agrees_with_authenticate() {
+    use crate::provider::Standing;
+    let no_refresh = |expires_at: i64| Record {
+        access: unique("a"),
+        expires_at: Some(unix_now() + expires_at),
+        refresh: None,
+    };
+    let mut needs_a_minute = options();
+    needs_a_minute.set("min_valid_s", "60").unwrap();
+    let cases = [
+        (fresh("a", &unique("r")), options(), true),
+        (expired("a", &unique("r")), options(), true),
+        (no_refresh(3600), options(), true),
+        (no_refresh(-5), options(), false),
+        (no_refresh(30), options(), true),
+        (no_refresh(30), needs_a_minute, false),
+    ];
+    for (i, (record, options, usable)) in cases.into_iter().enumerate() {
+        let (_dir, e) = engine(Some(record.clone()));
+        let standing = Standing::of(e.provider(), &record, &options);
+        assert_eq!(standing.usable, usable, "case {i}");
+        assert_eq!(standing.refreshable, record.refresh.is_some(), "case {i}");
+        if record.refresh.is_some() {
+            e.provider()
+                .script_renewal(Ok(fresh("renewed", &unique("r"))), None);
+        }
+        let authenticated = e.authenticate(&options);
+        assert_eq!(authenticated.is_ok(), usable, "case {i}: {authenticated:?}");
+        assert_eq!(
+            e.provider().logins.load(Ordering::SeqCst),
+            usize::from(!usable)
+        );
+    }
+}
+
+/// A login that needs a person starts only when one can be reached: else
+/// `NoCredentials` with the provider's advice, and the login never runs.
+#[test]
+fn a_login_that_needs_a_person_starts_only_when_one_can_be_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = FakeHub::new(dir.path(), None);
+    hub.needs_person = true;
+    let e = Engine::new(hub);
+    let err = e.authenticate(&options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+    assert!(
+        err.message()
+            .contains("interactive login is disabled; ask someone"),
+        "{err}"
+    );
+    assert_eq!(e.provider().logins.load(Ordering::SeqCst), 0);
+
+    let mut interactive = options();
+    interactive.set("interactive", "true").unwrap();
+    e.provider()
+        .login_answers
+        .lock()
+        .unwrap()
+        .push_back(Ok(fresh("a", &unique("r"))));
+    e.authenticate(&interactive).unwrap();
+    assert_eq!(e.provider().logins.load(Ordering::SeqCst), 1);
 }

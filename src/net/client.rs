@@ -16,17 +16,17 @@
 //! roots, the certificates in:
 //! - `SSL_CERT_FILE` (a PEM file) and `SSL_CERT_DIR` (`:`-separated
 //!   directories of PEM files), for every provider;
-//! - `JULIA_SSL_CA_ROOTS_PATH` (a file or directory), for juliahub, as Julia's
-//!   NetworkOptions reads it;
-//! - `REQUESTS_CA_BUNDLE`, else `CURL_CA_BUNDLE` (a file or directory), for
-//!   dagshub, dhcore and cave, as Python's requests reads them;
+//! - the first set of the variables the hub's SDK reads (a file or
+//!   directory), its row's `ca_vars` in the hub table: Julia's NetworkOptions
+//!   reads `JULIA_SSL_CA_ROOTS_PATH`, Python's requests `REQUESTS_CA_BUNDLE`,
+//!   else `CURL_CA_BUNDLE`;
 //! - the option `ca_file` (a PEM file), for every provider.
 //!
 //! With extra roots, a server certificate that is one of them (a self-signed
 //! server certificate given as the CA file) is accepted as curl accepts it;
-//! for juliahub, `JULIA_NO_VERIFY_HOSTS` / `JULIA_SSL_NO_VERIFY_HOSTS` name
-//! hosts whose certificates are not verified, as Julia's NetworkOptions
-//! says (`net/tls.rs`).
+//! for a hub whose row says `no_verify_hosts`, `JULIA_NO_VERIFY_HOSTS` /
+//! `JULIA_SSL_NO_VERIFY_HOSTS` name hosts whose certificates are not
+//! verified, as Julia's NetworkOptions says (`net/tls.rs`).
 //!
 //! A variable naming a file that cannot be read is skipped with a warning; an
 //! unreadable `ca_file` is an error (the user asked for it by name). One
@@ -69,7 +69,8 @@ pub struct Roots {
     pub sources: Vec<RootSource>,
     /// The variables (and option) that add a root for this provider.
     pub variables: Vec<&'static str>,
-    /// Hosts whose certificates are not verified (juliahub only).
+    /// Hosts whose certificates are not verified (where the hub's row says
+    /// `no_verify_hosts`).
     pub no_verify: Option<NoVerifyHosts>,
 }
 
@@ -100,22 +101,19 @@ impl Roots {
                 });
             }
         }
-        match provider {
-            Some(ProviderKind::JuliaHub) => {
-                roots.file_var(env, "JULIA_SSL_CA_ROOTS_PATH", true);
-                roots.no_verify = NoVerifyHosts::from_env(env);
-            }
-            Some(ProviderKind::DagsHub | ProviderKind::DhCore | ProviderKind::Cave) => {
-                // requests: REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE.
-                let before = roots.sources.len();
-                roots.file_var(env, "REQUESTS_CA_BUNDLE", true);
+        if let Some(facts) = provider.map(ProviderKind::facts) {
+            // The hub's SDK reads the first of its variables that is set.
+            let before = roots.sources.len();
+            for &var in facts.ca_vars {
                 if roots.sources.len() == before {
-                    roots.file_var(env, "CURL_CA_BUNDLE", true);
+                    roots.file_var(env, var, true);
                 } else {
-                    roots.variables.push("CURL_CA_BUNDLE");
+                    roots.variables.push(var);
                 }
             }
-            Some(ProviderKind::Oidc) | None => {}
+            if facts.no_verify_hosts {
+                roots.no_verify = NoVerifyHosts::from_env(env);
+            }
         }
         roots.variables.push("the option `ca_file`");
         if let Some(path) = ca_file {
@@ -380,29 +378,23 @@ mod tests {
             "SSL_CERT_DIR=/d1",
             "SSL_CERT_DIR=/d2",
         ];
-        assert_eq!(paths(Some(ProviderKind::Oidc), None), common);
         assert_eq!(paths(None, None), common);
-        let mut julia = common.to_vec();
-        julia.push("JULIA_SSL_CA_ROOTS_PATH=/julia.pem");
-        assert_eq!(paths(Some(ProviderKind::JuliaHub), None), julia);
-        for p in [
-            ProviderKind::DagsHub,
-            ProviderKind::DhCore,
-            ProviderKind::Cave,
-        ] {
-            let mut requests = common.to_vec();
-            requests.push("REQUESTS_CA_BUNDLE=/requests.pem");
-            assert_eq!(paths(Some(p), None), requests, "{p:?}");
+        for &p in ProviderKind::ALL {
+            // The first of the row's variables that is set, and only it.
+            let mut expected = common.map(String::from).to_vec();
+            if let Some(var) = p.facts().ca_vars.first() {
+                expected.push(format!("{var}={}", env(var).unwrap()));
+            }
+            assert_eq!(paths(Some(p), None), expected, "{p:?}");
+            expected.push("ca_file=/mine.pem".into());
+            assert_eq!(paths(Some(p), Some(Path::new("/mine.pem"))), expected);
         }
-        let mut with_option = common.to_vec();
-        with_option.push("ca_file=/mine.pem");
-        assert_eq!(
-            paths(Some(ProviderKind::Oidc), Some(Path::new("/mine.pem"))),
-            with_option
-        );
         // CURL_CA_BUNDLE when REQUESTS_CA_BUNDLE is unset.
         let curl = env_of(&[("CURL_CA_BUNDLE", "/curl.pem")]);
-        let roots = Roots::for_provider(Some(ProviderKind::DagsHub), None, &curl);
+        let requests_like = ProviderKind::ALL
+            .iter()
+            .find(|p| p.facts().ca_vars == ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]);
+        let roots = Roots::for_provider(requests_like.copied(), None, &curl);
         assert_eq!(roots.sources[0].origin, "CURL_CA_BUNDLE");
         let hint = roots.hint();
         assert!(hint.contains("/curl.pem (CURL_CA_BUNDLE)"), "{hint}");

@@ -1,7 +1,7 @@
 //! How a server's certificate is verified when the user configured more than
 //! the built-in roots: certificates named as roots (which may be the
-//! server's own self-signed certificate), and for juliahub the hosts Julia
-//! is told not to verify.
+//! server's own self-signed certificate), and, where the hub's row says
+//! `no_verify_hosts`, the hosts Julia is told not to verify.
 //!
 //! Facts from the sources, where they decide what this file does:
 //! - Pkg and PkgAuthentication download through Downloads.jl, which sets

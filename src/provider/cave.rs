@@ -64,17 +64,19 @@
 
 pub(crate) mod status;
 
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::env::{Env, process_env};
 use crate::error::{Error, Result};
+use crate::flow::user_check::user_check;
 use crate::flow::{LoginContext, browser};
 use crate::log;
 use crate::net::{self, Request};
-use crate::options::Options;
-use crate::provider::{Provider, Verdict};
+use crate::options::{Options, ProviderKind};
+use crate::provider::{Overwrite, Provider, Verdict};
 use crate::scope;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
@@ -162,7 +164,7 @@ impl Cave {
             }
             (None, None) => DEFAULT_SERVER.to_string(),
         };
-        let server = ServerUrl::parse_configured(&input)?;
+        let server = ProviderKind::Cave.configured_server(&input)?;
         let server_file = match (&explicit, &dir) {
             (None, Some(dir)) => {
                 Some(dir.join(cave_json::server_file_name(&cave_json::netloc(&input))))
@@ -270,19 +272,21 @@ impl Cave {
         };
         let encoded: String = url::form_urlencoded::byte_serialize(datastack.as_bytes()).collect();
         let path = format!("/info/api/v2/datastack/full/{encoded}");
-        let local = self
-            .get(&path, token)
-            .ok()
-            .filter(|r| r.status == 200)
-            .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
-            .and_then(|v| {
-                v.get("local_server")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            // A file name only: checked, never taken as a server the user
-            // configured (that would open its plain-http origin to requests).
-            .filter(|l| ServerUrl::parse_allowing_http(l).is_ok());
+        let local = net::send(
+            self.request(&path, token)
+                .header("accept", "application/json"),
+        )
+        .ok()
+        .filter(|r| r.status == 200)
+        .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .and_then(|v| {
+            v.get("local_server")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        // A file name only: checked, never taken as a server the user
+        // configured (that would open its plain-http origin to requests).
+        .filter(|l| ServerUrl::parse_allowing_http(l).is_ok());
         let Some(local) = local else {
             log::warn(&format!(
                 "the info service of {} did not name the local server of the datastack \
@@ -321,42 +325,20 @@ impl Cave {
         Ok(None)
     }
 
-    fn get(&self, path: &str, token: &str) -> Result<net::Response> {
-        net::send(
-            Request::get(self.server.join(path))
-                .bearer(token)
-                .header("cookie", format!("middle_auth_token={token}"))
-                .header("accept", "application/json")
-                .deadline(scope::deadline()),
-        )
-    }
-
     /// `GET /auth/api/v1/user/cache`: 200 valid (the user named from its
     /// record), 401/403 rejected.
     fn ask(&self, token: &str) -> Result<Verdict> {
-        let path = format!("{API}/user/cache");
-        let response = self.get(&path, token)?;
-        match response.status {
-            200 => Ok(Verdict::Valid {
-                username: Self::username(serde_json::from_slice(&response.body).ok()),
-            }),
-            401 | 403 => Ok(Verdict::Rejected),
-            _ => Err(Error::server_reply(
-                crate::error::ErrorKind::Server,
-                &format!("GET {}", self.server.join(&path)),
-                &response,
-            )),
-        }
+        let request = self.request(&format!("{API}/user/cache"), token);
+        user_check(request, &[401, 403], &["name", "email"])
     }
 
-    /// The user's name from the `/user/cache` record.
-    fn username(record: Option<Value>) -> Option<String> {
-        let record = record?;
-        ["name", "email"]
-            .iter()
-            .find_map(|k| record.get(*k).and_then(Value::as_str))
-            .filter(|n| !n.is_empty())
-            .map(str::to_string)
+    /// A GET of `path` on the server with the token, as CAVEclient sends it
+    /// (a bearer header and the middle_auth cookie).
+    fn request(&self, path: &str, token: &str) -> Request {
+        Request::get(self.server.join(path))
+            .bearer(token)
+            .header("cookie", format!("middle_auth_token={token}"))
+            .deadline(scope::deadline())
     }
 
     /// Where CAVEclient 8.x sends users to make a key.
@@ -395,6 +377,8 @@ impl Provider for Cave {
     type Stored = Secret;
     /// CAVE has no programmatic login, so nothing is ever granted.
     type Grant = Token;
+    /// Nothing is renewed.
+    type Plan = Infallible;
 
     fn server(&self) -> &str {
         self.server.as_str()
@@ -411,6 +395,10 @@ impl Provider for Cave {
     /// CAVE tokens do not expire.
     fn token(&self, stored: &Secret, _options: &Options) -> Option<Token> {
         Some(Token::bare(stored.clone()))
+    }
+
+    fn renew(&self, _stored: &Secret, plan: Infallible, _options: &Options) -> Result<Token> {
+        match plan {}
     }
 
     /// There is no programmatic login: the user is sent to the page that
@@ -455,7 +443,7 @@ impl Provider for Cave {
 
     /// CAVEclient's `save_token`: lower-cased 32-hex (unless `validate=false`),
     /// merged under `token_key` into the server file, then the default file.
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+    fn save_token(&self, token: &str, options: &Options, overwrite: &Overwrite) -> Result<()> {
         let token = if options.validate {
             normalize_token(token).ok_or_else(|| {
                 Error::invalid_argument(
@@ -489,12 +477,8 @@ impl Provider for Cave {
         }
         for path in &files {
             let secrets = SecretFile::load(path)?.unwrap_or_default();
-            if !options.overwrite && secrets.contains(&self.key) {
-                return Err(Error::invalid_argument(format!(
-                    "{} already has a token under {:?} and `overwrite=false`; nothing was written",
-                    path.display(),
-                    self.key
-                )));
+            if secrets.contains(&self.key) {
+                overwrite.check(format_args!("{} (under {:?})", path.display(), self.key))?;
             }
             contents.push(secrets);
         }

@@ -1,14 +1,15 @@
-//! `dagshub`: the dagshub Python client's auth (specs/dagshub.md). Its YAML
-//! token cache shared with the real client, `DAGSHUB_USER_TOKEN`, validation
-//! through `/api/v1/user`, and the OAuth "middleman" login.
-//!
-//! The order `authenticate` tries things in:
-//! 1. `token` given: used as is (checked with the server when `validate`);
-//! 2. the default host and `DAGSHUB_USER_TOKEN` set: that token (never cached);
-//! 3. unless `force`, the host's cached tokens, app tokens before bearer
-//!    tokens, in file order; each checked with `/api/v1/user` when `validate`,
-//!    and the ones the server rejects removed from the cache;
-//! 4. the OAuth login (when someone can approve it), its token appended.
+//! `dagshub`: the dagshub Python client's auth. Its YAML token cache shared
+//! with the real client, `DAGSHUB_USER_TOKEN`, validation through
+//! `/api/v1/user`, and the OAuth "middleman" login. The order of a call is
+//! the engine's ([`crate::lifecycle`]); what differs here:
+//! - `DAGSHUB_USER_TOKEN`, for the default host, is a given token (used as
+//!   is, never cached), as the `token` option is.
+//! - The store offers the host's cached tokens, app tokens before bearer
+//!   tokens, in file order, a fresh one first; a token the server rejects is
+//!   removed from the cache and the next one offered (nothing is renewed:
+//!   DagsHub issues no refresh tokens).
+//! - The login is the OAuth login; it needs a person, and its token is
+//!   appended to the cache.
 //!
 //! Checks and renegotiation (specs/dagshub.md, corrections): the real
 //! `get_token()` checks each cached token at `/api/v1/user` and drops the
@@ -24,23 +25,20 @@
 //! Plain `http://` hosts are accepted when the user configured them (option
 //! `server`, `DAGSHUB_CLIENT_HOST`), as the real client accepts them, with
 //! a warning once per origin that the token travels unencrypted.
-//!
-//! DagsHub issues no refresh tokens: an expiring OAuth token is replaced by
-//! another cached token when there is one, else the user must log in again.
 
 pub(crate) mod status;
 
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-
-use serde_json::Value;
 
 use crate::env::{Env, non_empty, process_env};
 use crate::error::{Error, ErrorKind, Result};
+use crate::flow::user_check::{self, Answer};
 use crate::flow::{LoginContext, dagshub_oauth};
 use crate::log;
-use crate::net::{self, Request};
-use crate::options::Options;
-use crate::provider::{Provider, Verdict};
+use crate::net::Request;
+use crate::options::{Options, ProviderKind};
+use crate::provider::{LoginKind, Overwrite, Provider, Verdict};
 use crate::scope;
 use crate::secret::Secret;
 use crate::server::ServerUrl;
@@ -84,12 +82,13 @@ impl DagsHub {
     pub fn with_env(env: Env<'_>, options: &Options) -> Result<Self> {
         let default_input =
             non_empty(env, "DAGSHUB_CLIENT_HOST").unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let default_server = ServerUrl::parse_configured(&default_input)
+        let default_server = ProviderKind::DagsHub
+            .configured_server(&default_input)
             .map_err(|e| e.context("DAGSHUB_CLIENT_HOST"))?;
         let default_host = host_key(&default_input, &default_server);
         let (server, host) = match &options.server {
             Some(input) => {
-                let server = ServerUrl::parse_configured(input)?;
+                let server = ProviderKind::DagsHub.configured_server(input)?;
                 let host = host_key(input, &server);
                 (server, host)
             }
@@ -148,34 +147,31 @@ impl DagsHub {
     }
 
     /// `GET <host>/api/v1/user` (redirects followed): valid when 200 and the
-    /// JSON has `login` and `username`; 401/403 reject the token; anything
-    /// else is an error that says nothing about the token.
+    /// JSON names the user (`username`, else `login`): a reply that is not
+    /// JSON or names no user is an error (not a DagsHub server); 401/403
+    /// reject the token; anything else is an error that says nothing about
+    /// the token.
     fn api_user(&self, token: &str) -> Result<Verdict> {
+        let request = Request::get(self.user_url())
+            .bearer(token)
+            .deadline(scope::deadline());
         let what = format!("GET {}", self.user_url());
-        let response = net::send(
-            Request::get(self.user_url())
-                .bearer(token)
-                .header("accept", "application/json")
-                .deadline(scope::deadline()),
-        )?;
-        match response.status {
-            200 => {
-                let user = response.json(&what)?;
-                if user.get("login").is_none() || user.get("username").is_none() {
-                    return Err(Error::server(format!(
-                        "{what}: the reply has no login and username; is {} a DagsHub server?",
-                        self.server.as_str()
-                    )));
-                }
-                let username = ["username", "login"]
-                    .iter()
-                    .find_map(|k| user.get(*k).and_then(Value::as_str))
-                    .filter(|u| !u.is_empty())
-                    .map(str::to_string);
-                Ok(Verdict::Valid { username })
+        let response = match user_check::ask(request, &[401, 403])? {
+            Answer::Valid(response) => response,
+            Answer::Rejected => return Ok(Verdict::Rejected),
+            Answer::Other(response) => {
+                return Err(Error::server_reply(ErrorKind::Server, &what, &response));
             }
-            401 | 403 => Ok(Verdict::Rejected),
-            _ => Err(Error::server_reply(ErrorKind::Server, &what, &response)),
+        };
+        response.json(&what)?;
+        match user_check::username(&response.body, &["username", "login"]) {
+            Some(username) => Ok(Verdict::Valid {
+                username: Some(username),
+            }),
+            None => Err(Error::server(format!(
+                "{what}: the reply names no user; is {} a DagsHub server?",
+                self.server.as_str()
+            ))),
         }
     }
 
@@ -192,15 +188,6 @@ impl DagsHub {
     /// The OAuth login; the engine appends its token to the cache.
     fn oauth_login(&self, options: &Options) -> Result<CachedToken> {
         let ctx = LoginContext::from_options(options, true);
-        if !ctx.can_login() {
-            return Err(Error::no_credentials(format!(
-                "no valid DagsHub token for {host} and interactive login is disabled; \
-                 log in with `hubauth login --provider dagshub --server {host}`, save an app \
-                 token with `hubauth save-token --provider dagshub --server {host}`, or set \
-                 DAGSHUB_USER_TOKEN",
-                host = self.host
-            )));
-        }
         let issued = dagshub_oauth::login(&self.server, &self.client_id, &ctx)?;
         Ok(CachedToken {
             access_token: issued.access_token,
@@ -239,6 +226,8 @@ fn cache_dir(env: Env<'_>) -> Result<PathBuf> {
 impl Provider for DagsHub {
     type Stored = CachedToken;
     type Grant = CachedToken;
+    /// Nothing is renewed.
+    type Plan = Infallible;
 
     fn server(&self) -> &str {
         self.server.as_str()
@@ -269,7 +258,7 @@ impl Provider for DagsHub {
             .collect();
         let fresh = candidates
             .iter()
-            .position(|c| cached_token(c).is_fresh(options.refresh_margin_s));
+            .position(|c| scope::freshness(options).is_fresh(&cached_token(c), unix_now()));
         Ok(match fresh {
             Some(index) => candidates.into_iter().nth(index),
             None => candidates.into_iter().next(),
@@ -280,10 +269,31 @@ impl Provider for DagsHub {
         Some(cached_token(stored))
     }
 
+    fn renew(
+        &self,
+        _stored: &CachedToken,
+        plan: Infallible,
+        _options: &Options,
+    ) -> Result<CachedToken> {
+        match plan {}
+    }
+
     /// DagsHub issues no refresh tokens: a rejected token leaves the cache
     /// and the next one is tried.
     fn renews_rejected(&self) -> bool {
         false
+    }
+
+    fn login_kind(&self, _options: &Options) -> LoginKind {
+        LoginKind::Interactive {
+            interactive_default: true,
+            advice: format!(
+                "log in with `hubauth login --provider dagshub --server {host}`, save an app \
+                 token with `hubauth save-token --provider dagshub --server {host}`, or set \
+                 DAGSHUB_USER_TOKEN",
+                host = self.host
+            ),
+        }
     }
 
     fn login(&self, options: &Options) -> Result<CachedToken> {
@@ -328,7 +338,7 @@ impl Provider for DagsHub {
 
     /// The real client's `add_app_token`: checked with the server (when
     /// `validate`), then appended as an app token unless already cached.
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+    fn save_token(&self, token: &str, options: &Options, overwrite: &Overwrite) -> Result<()> {
         let token = token.trim();
         if token.is_empty() {
             return Err(Error::invalid_argument("the token is empty"));
@@ -345,6 +355,11 @@ impl Provider for DagsHub {
         let mut cache = self.load_cache(false)?;
         if cache.contains(&self.host, token) {
             return Ok(());
+        }
+        // The new token goes before the host's others (app tokens first), so
+        // it replaces them as the one handed out.
+        if !cache.tokens(&self.host).is_empty() {
+            overwrite.check(format_args!("{} (for {})", self.path.display(), self.host))?;
         }
         cache.push(&self.host, &CachedToken::app(secret))?;
         cache.save(&self.path)

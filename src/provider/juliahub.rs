@@ -56,11 +56,12 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::flow::device::{self, DeviceEndpoints, PollRules};
 use crate::flow::oauth::Client;
+use crate::flow::user_check::{self, Answer};
 use crate::flow::{LoginContext, pkg_classic, pkg_refresh};
 use crate::log;
 use crate::net::{self, Body, Request};
-use crate::options::Options;
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::options::{Options, ProviderKind};
+use crate::provider::{LoginKind, Overwrite, Provider, Renewal, Verdict};
 use crate::scope;
 use crate::secret::Secret;
 use crate::server::{ServerUrl, require_secure};
@@ -97,7 +98,7 @@ impl JuliaHub {
         // The directory is named from the text as written (Pkg's rule), so
         // the path comes from `raw`, not from the normalised URL.
         let raw = server;
-        let server = ServerUrl::parse(&raw)?;
+        let server = ProviderKind::JuliaHub.configured_server(&raw)?;
         let path = match &options.token_path {
             Some(path) => path.clone(),
             None => pkg_toml::path_for(&raw)?,
@@ -121,14 +122,6 @@ impl JuliaHub {
     /// An interactive login (device or classic flow); the engine saves it.
     fn interactive_login(&self, options: &Options) -> Result<PkgToken> {
         let ctx = LoginContext::from_options(options, Self::interactive_default());
-        if !ctx.can_login() {
-            return Err(Error::no_credentials(format!(
-                "no valid token for {} and interactive login is disabled; \
-                 log in with `hubauth login --server {}`, or allow interactive login (`interactive=true`)",
-                self.server.as_str(),
-                self.server.as_str()
-            )));
-        }
         let mut stored = PkgToken::default();
         match self.device_configuration(&ctx)? {
             Some(config) => {
@@ -196,22 +189,16 @@ impl JuliaHub {
     /// `GET /api/v1`. A 200 is valid whatever its body (JuliaHub.jl's check
     /// looks at the status only); the username comes from it when it has one.
     fn api_v1(&self, token: &Token) -> Result<ApiAnswer> {
-        let response = net::send(
-            Request::get(self.server.join("/api/v1"))
-                .bearer(token.credential.token()?.expose())
-                .header("accept", "application/json")
-                .deadline(scope::deadline()),
-        )?;
-        match response.status {
-            200 => {
-                let username = serde_json::from_slice::<Value>(&response.body)
-                    .ok()
-                    .and_then(|info| info.get("username")?.as_str().map(str::to_string));
-                Ok(ApiAnswer::Valid { username })
-            }
-            401 => Ok(ApiAnswer::Unauthorized),
-            status => Ok(ApiAnswer::Status(status)),
-        }
+        let request = Request::get(self.server.join("/api/v1"))
+            .bearer(token.credential.token()?.expose())
+            .deadline(scope::deadline());
+        Ok(match user_check::ask(request, &[401])? {
+            Answer::Valid(response) => ApiAnswer::Valid {
+                username: user_check::username(&response.body, &["username"]),
+            },
+            Answer::Rejected => ApiAnswer::Unauthorized,
+            Answer::Other(response) => ApiAnswer::Status(response.status),
+        })
     }
 
     /// What JuliaHub's API says about an id_token: `/api/v1`, or on a server
@@ -403,9 +390,17 @@ fn device_client_id() -> String {
         .unwrap_or_else(|| DEVICE_CLIENT_ID.to_string())
 }
 
+/// A refresh `renewal` found possible: the stored refresh token, and the
+/// checked refresh URL it goes to.
+pub struct PkgRefresh {
+    refresh_token: Secret,
+    refresh_url: String,
+}
+
 impl Provider for JuliaHub {
     type Stored = PkgToken;
     type Grant = PkgToken;
+    type Plan = PkgRefresh;
 
     fn server(&self) -> &str {
         self.server.as_str()
@@ -438,7 +433,7 @@ impl Provider for JuliaHub {
     /// A refresh URL hubauth will not send the refresh token to (blank,
     /// relative, plain http to another host) makes the record one that
     /// needs a login, never an error that blocks the login.
-    fn renewal(&self, stored: &PkgToken, options: &Options) -> Renewal {
+    fn renewal(&self, stored: &PkgToken, options: &Options) -> Renewal<PkgRefresh> {
         if !stored.holds_kind(options.token_kind) {
             return Renewal::None;
         }
@@ -459,9 +454,14 @@ impl Provider for JuliaHub {
             ));
             return Renewal::None;
         }
-        Secret::new(refresh_token)
-            .map(Renewal::SingleUse)
-            .unwrap_or(Renewal::None)
+        let Ok(refresh_token) = Secret::new(refresh_token) else {
+            return Renewal::None;
+        };
+        let plan = PkgRefresh {
+            refresh_token: refresh_token.clone(),
+            refresh_url: refresh_url.to_string(),
+        };
+        Renewal::SingleUse(refresh_token, plan)
     }
 
     /// Pkg's refresh: the reply laid over the stored fields. Its
@@ -470,13 +470,12 @@ impl Provider for JuliaHub {
     /// PkgAuthentication.jl:439-458): a server that moves its renew endpoint
     /// is followed. Only within the origin of the stored refresh URL or of
     /// the server, though (`moved_refresh_url`).
-    fn renew(&self, stored: &PkgToken, options: &Options) -> Result<PkgToken> {
-        let Renewal::SingleUse(refresh_token) = self.renewal(stored, options) else {
-            return Err(Error::authentication(
-                "the stored token has no refresh_token and refresh_url",
-            ));
-        };
-        let refresh_url = stored.refresh_url().unwrap_or_default();
+    fn renew(&self, stored: &PkgToken, plan: PkgRefresh, _options: &Options) -> Result<PkgToken> {
+        let PkgRefresh {
+            refresh_token,
+            refresh_url,
+        } = plan;
+        let refresh_url = refresh_url.as_str();
         let reply = pkg_refresh::refresh(refresh_url, &refresh_token, scope::deadline())?;
         let moved_to = reply
             .get("refresh_url")
@@ -494,6 +493,16 @@ impl Provider for JuliaHub {
     /// without trying its refresh token.
     fn renews_rejected(&self) -> bool {
         false
+    }
+
+    fn login_kind(&self, _options: &Options) -> LoginKind {
+        LoginKind::Interactive {
+            interactive_default: Self::interactive_default(),
+            advice: format!(
+                "log in with `hubauth login --server {}`, or allow interactive login (`interactive=true`)",
+                self.server.as_str()
+            ),
+        }
     }
 
     fn login(&self, options: &Options) -> Result<PkgToken> {
@@ -568,7 +577,7 @@ impl Provider for JuliaHub {
 
     /// Takes a whole auth.toml (e.g. copied from another machine); it must
     /// hold the token of `token_kind` (an `access_token` is all Pkg needs).
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+    fn save_token(&self, token: &str, options: &Options, overwrite: &Overwrite) -> Result<()> {
         let parsed = PkgToken::parse(token.as_bytes(), Path::new("the given token"), None)
             .map_err(|_| {
                 Error::invalid_argument(
@@ -578,11 +587,8 @@ impl Provider for JuliaHub {
         parsed.to_token_kind(options.token_kind).map_err(|e| {
             Error::invalid_argument(format!("the given auth.toml: {}", e.message()))
         })?;
-        if !options.overwrite && self.path.exists() {
-            return Err(Error::invalid_argument(format!(
-                "{} already exists and `overwrite=false`",
-                self.path.display()
-            )));
+        if self.path.exists() {
+            overwrite.check(self.path.display())?;
         }
         pkg_toml::save(&self.path, &parsed)
     }

@@ -1,31 +1,25 @@
-//! `oidc`: any standard OAuth 2.0 / OpenID Connect issuer. Discovery finds
-//! the endpoints; tokens come from the device login (public clients), the
-//! client credentials grant (confidential clients) or a token exchange
-//! (`subject_token`, e.g. a personal access token), are kept in hubauth's own
-//! TOML file and refreshed with rotation under the file's lock.
-//!
-//! The order `authenticate` tries things in:
-//! 1. `token` given: used as is (with `validate`, the issuer must call it active);
-//! 2. `subject_token` given: exchanged (RFC 8693) and stored;
-//! 3. `force`: the stored token is deleted first;
-//! 4. the stored token, when fresh; else refreshed with the refresh token read
-//!    from the file under the lock, and stored before it is used;
-//! 5. a new grant: client credentials for a confidential client, else an
-//!    interactive login when someone can approve it (a hook, or
-//!    `interactive`, which defaults to true here), else `NoCredentials`. The
-//!    login is the one `flow` names; `auto` (the default) picks the device
-//!    flow when discovery offers `device_authorization_endpoint`, else the
-//!    browser login (authorization code + PKCE) when it offers
-//!    `authorization_endpoint`.
-//!
-//! Steps 4-5 are tried up to `maxcount` times, as JuliaHub.jl does, but
-//! never after a definite refusal (`access_denied`, `invalid_client`,
-//! `unauthorized_client`, `invalid_scope`): one Deny is one prompt, a wrong
-//! client secret is sent once.
-//!
-//! Logout revokes at the `revocation_endpoint` of the discovery document,
-//! else of the RFC 8414 metadata (`/.well-known/oauth-authorization-server`);
-//! when neither names one, it says the tokens stay valid until they expire.
+//! `oidc`: any standard OAuth 2.0 / OpenID Connect issuer. The order of a
+//! call (the given token, the store, one renewal under the lock, logins up
+//! to `maxcount`) is the engine's: see [`crate::lifecycle`]. What differs
+//! here:
+//! - Endpoints come from the issuer's discovery document, whose `issuer`
+//!   must be exactly the one configured ([`IssuerCheck::Exact`]).
+//! - Tokens live in hubauth's own TOML file, one per issuer and client
+//!   ([`crate::store::oidc_toml`]).
+//! - Renewal: with `subject_token`, an exchange (RFC 8693) of it; else the
+//!   stored refresh token (single use: it rotates); else, for a
+//!   confidential client, the client credentials grant.
+//! - Login: an exchange or client credentials need no one; any other login
+//!   needs a person ([`Provider::login_kind`]; `interactive` defaults to
+//!   true). It is the one `flow` names; `auto` (the default) picks the
+//!   device flow when discovery offers `device_authorization_endpoint`,
+//!   else the browser login (authorization code + PKCE) when it offers
+//!   `authorization_endpoint`.
+//! - Check: introspection when offered (and allowed for this client), else
+//!   userinfo.
+//! - Logout revokes at the `revocation_endpoint` of the discovery document,
+//!   else of the RFC 8414 metadata (`/.well-known/oauth-authorization-server`);
+//!   when neither names one, it says the tokens stay valid until they expire.
 
 pub(crate) mod status;
 
@@ -39,16 +33,16 @@ use crate::flow::LoginContext;
 use crate::flow::authcode::{self, AuthCodeEndpoints};
 use crate::flow::client_credentials;
 use crate::flow::device::{self, DeviceEndpoints};
-use crate::flow::discovery::{self, Discovery};
+use crate::flow::discovery::{self, Discovery, IssuerCheck};
 use crate::flow::exchange::{self, Subject};
 use crate::flow::introspect::{self, Inspection};
 use crate::flow::oauth::Client;
 use crate::flow::refresh;
 use crate::flow::revoke;
 use crate::log;
-use crate::options::{LoginFlow, Options};
+use crate::options::{LoginFlow, Options, ProviderKind};
 use crate::progress;
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::provider::{LoginKind, Overwrite, Provider, Renewal, Verdict};
 use crate::reply::TokenReply;
 use crate::scope;
 use crate::secret::Secret;
@@ -74,7 +68,7 @@ impl Oidc {
         let issuer = options.issuer.as_deref().ok_or_else(|| {
             Error::invalid_argument("provider oidc needs the option `issuer` (the issuer's URL)")
         })?;
-        let issuer = ServerUrl::parse(issuer)?;
+        let issuer = ProviderKind::Oidc.configured_server(issuer)?;
         let client_id = options
             .client_id
             .clone()
@@ -99,7 +93,7 @@ impl Oidc {
     }
 
     fn discovery(&self) -> Result<Arc<Discovery>> {
-        discovery::discover(&self.issuer, scope::deadline())
+        discovery::discover(&self.issuer, IssuerCheck::Exact, scope::deadline())
     }
 
     fn is_confidential(&self) -> bool {
@@ -170,24 +164,9 @@ impl Oidc {
         Ok(OidcGrant::Reply(reply, issued_at))
     }
 
-    /// The login context, or `NoCredentials` when no one can approve a login.
-    fn login_context(&self, options: &Options) -> Result<LoginContext> {
-        let ctx = LoginContext::from_options(options, true);
-        if !ctx.can_login() {
-            return Err(Error::no_credentials(format!(
-                "no valid token for {} (client {}) and interactive login is disabled; \
-                 allow interactive login (`interactive=true`) or set a hook to log in on this device, \
-                 or pass `subject_token` (e.g. a personal access token) or `token`",
-                self.issuer.as_str(),
-                self.client.id
-            )));
-        }
-        Ok(ctx)
-    }
-
     /// The interactive login `flow` names (see the module doc for `auto`).
     fn interactive_login(&self, options: &Options) -> Result<OidcGrant> {
-        let ctx = self.login_context(options)?;
+        let ctx = LoginContext::from_options(options, true);
         let found = self.discovery()?;
         let browser = match options.flow {
             LoginFlow::Device => false,
@@ -329,9 +308,20 @@ pub enum OidcGrant {
     Refreshed(OidcToken),
 }
 
+/// How `renewal` found a stored token can be renewed.
+pub enum OidcRenewal {
+    /// Exchange `subject_token` (RFC 8693).
+    Exchange(Secret),
+    /// Present the stored refresh token (single use).
+    Refresh(Secret),
+    /// The client credentials grant of a confidential client.
+    ClientCredentials,
+}
+
 impl Provider for Oidc {
     type Stored = OidcToken;
     type Grant = OidcGrant;
+    type Plan = OidcRenewal;
 
     fn server(&self) -> &str {
         self.issuer.as_str()
@@ -354,25 +344,26 @@ impl Provider for Oidc {
         stored.to_token().ok()
     }
 
-    fn renewal(&self, stored: &OidcToken, options: &Options) -> Renewal {
-        if options.subject_token.is_some() {
-            return Renewal::Reusable;
+    /// An exchange of `subject_token`, else a refresh with the stored refresh
+    /// token (rotation included), else client credentials.
+    fn renewal(&self, stored: &OidcToken, options: &Options) -> Renewal<OidcRenewal> {
+        if let Some(subject_token) = &options.subject_token {
+            return Renewal::Reusable(OidcRenewal::Exchange(subject_token.clone()));
         }
         match stored.refresh_token() {
-            Some(refresh_token) => Renewal::SingleUse(refresh_token),
-            None if self.is_confidential() => Renewal::Reusable,
+            Some(refresh_token) => {
+                Renewal::SingleUse(refresh_token.clone(), OidcRenewal::Refresh(refresh_token))
+            }
+            None if self.is_confidential() => Renewal::Reusable(OidcRenewal::ClientCredentials),
             None => Renewal::None,
         }
     }
 
-    /// An exchange of `subject_token`, else a refresh with the stored refresh
-    /// token (rotation included), else client credentials.
-    fn renew(&self, stored: &OidcToken, options: &Options) -> Result<OidcGrant> {
-        if let Some(subject_token) = &options.subject_token {
-            return self.exchange(subject_token, options);
-        }
-        let Some(refresh_token) = stored.refresh_token() else {
-            return self.client_credentials(options);
+    fn renew(&self, stored: &OidcToken, plan: OidcRenewal, options: &Options) -> Result<OidcGrant> {
+        let refresh_token = match plan {
+            OidcRenewal::Exchange(subject_token) => return self.exchange(&subject_token, options),
+            OidcRenewal::ClientCredentials => return self.client_credentials(options),
+            OidcRenewal::Refresh(refresh_token) => refresh_token,
         };
         let endpoint = self.discovery()?.token_endpoint.clone();
         let issued_at = unix_now();
@@ -386,6 +377,21 @@ impl Provider for Oidc {
         let mut renewed = stored.clone();
         renewed.apply_refresh(&reply, issued_at);
         Ok(OidcGrant::Refreshed(renewed))
+    }
+
+    /// An exchange or client credentials need no one; any other login does.
+    fn login_kind(&self, options: &Options) -> LoginKind {
+        if options.subject_token.is_some() || self.is_confidential() {
+            return LoginKind::Unattended;
+        }
+        LoginKind::Interactive {
+            interactive_default: true,
+            advice: format!(
+                "client {}: allow interactive login (`interactive=true`) or set a hook to log \
+                 in on this device, or pass `subject_token` (e.g. a personal access token) or `token`",
+                self.client.id
+            ),
+        }
     }
 
     /// A new grant: an exchange of `subject_token`, client credentials for a
@@ -428,7 +434,7 @@ impl Provider for Oidc {
 
     /// Takes a token reply as JSON (`{"access_token": …, "refresh_token": …}`),
     /// a whole token file as TOML, or a bare access token.
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+    fn save_token(&self, token: &str, _options: &Options, overwrite: &Overwrite) -> Result<()> {
         let text = token.trim();
         let mut record = OidcToken::new(self.issuer.as_str(), &self.client.id);
         if let Ok(reply @ Value::Object(_)) = serde_json::from_str::<Value>(text) {
@@ -462,11 +468,8 @@ impl Provider for Oidc {
             let reply = TokenReply::new(Secret::new(text)?);
             record.apply_grant(&reply, unix_now());
         }
-        if !options.overwrite && self.path.exists() {
-            return Err(Error::invalid_argument(format!(
-                "{} already exists and `overwrite=false`",
-                self.path.display()
-            )));
+        if self.path.exists() {
+            overwrite.check(self.path.display())?;
         }
         oidc_toml::save(&self.path, &record)
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::credential::{CredentialInfo, blank};
 use crate::options::{Options, ProviderKind};
+use crate::provider::assess;
 use crate::store::cave_json::{self, SecretFile};
 
 use super::Cave;
@@ -37,17 +38,21 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with("cave-secret.json") || n == "chunkedgraph-secret.json")
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.ends_with(cave_json::DEFAULT_FILE) || n == cave_json::DEPRECATED_FILE
+            })
         })
         .collect();
     files.sort();
     files
         .into_iter()
         .map(|path| {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let server = match name.strip_suffix("-cave-secret.json") {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let per_server = cave_json::server_file_name("");
+            let server = match name.strip_suffix(per_server.as_str()) {
                 // The scheme from the datastack map when it names this host
                 // (an http server), else https.
                 Some(netloc) => known
@@ -60,13 +65,15 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
             let source = path.display().to_string();
             let mut entry = blank(kind, &server, &source);
             entry.options.push(("token_path".into(), source));
-            match SecretFile::load(&path) {
-                Ok(Some(file)) if file.contains("token") => entry.usable = true,
-                Ok(_) => entry.problem = Some("no \"token\" key in the file".into()),
-                Err(e) => entry.problem = Some(e.message().to_string()),
+            if name == cave_json::DEPRECATED_FILE {
+                entry.problem = Some(format!(
+                    "deprecated file; save the token again with `hubauth save-token --provider {}`",
+                    kind.name()
+                ));
             }
-            if name == "chunkedgraph-secret.json" {
-                entry.problem = Some("deprecated file; save the token again with `hubauth save-token --provider cave`".into());
+            assess(&mut entry, Cave::new);
+            if !entry.usable && entry.problem.is_none() {
+                entry.problem = Some(format!("no {:?} key in the file", cave_json::DEFAULT_KEY));
             }
             entry
         })

@@ -3,6 +3,7 @@
 
 use crate::credential::{CredentialInfo, blank};
 use crate::options::{Options, ProviderKind};
+use crate::provider::assess;
 use crate::store::dagshub_yaml::{CachedToken, TokenCache};
 use crate::token::unix_now;
 
@@ -31,7 +32,7 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
                 let tokens = cache.tokens(host);
                 let mut entry = blank(kind, host, &source);
                 entry.options.push(("token_path".into(), source.clone()));
-                entry.usable = !tokens.is_empty();
+                assess(&mut entry, DagsHub::new);
                 // App tokens never expire; else the longest-lived bearer token.
                 entry.expires_at = if tokens.iter().any(|t| t.expires_at().is_none()) {
                     None
@@ -39,8 +40,12 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
                     tokens.iter().filter_map(CachedToken::expires_at).max()
                 };
                 if !entry.usable {
-                    entry.problem =
-                        Some("no usable token; run `hubauth login --provider dagshub`".into());
+                    entry.problem.get_or_insert_with(|| {
+                        format!(
+                            "no usable token; run `hubauth login --provider {}`",
+                            kind.name()
+                        )
+                    });
                 }
                 found.push(entry);
             }

@@ -1,4 +1,6 @@
-//! `dhcore`: the DigitalHub SDK's DHCore credentials (specs/dhcore.md).
+//! `dhcore`: the DigitalHub SDK's DHCore credentials (specs/dhcore.md). The
+//! order of a call (the given token, the store, one renewal under the lock,
+//! logins) is the engine's, [`crate::lifecycle`]; what differs is below.
 //!
 //! Settings come from `.dhcore.ini` (option `token_path`, else `$DH_CONFIG`,
 //! else `~/.dhcore.ini`) and the environment, under the same names
@@ -27,7 +29,8 @@
 //! So does hubauth for what the user configured (endpoint, issuer, token
 //! endpoint; option, environment or file), with a warning once per origin
 //! that tokens travel unencrypted. A token endpoint learned from discovery
-//! must be https, or http only on the configured http issuer's own origin.
+//! must be https, or http only on the configured http issuer's own origin
+//! ([`IssuerCheck::Lenient`](crate::flow::discovery::IssuerCheck)).
 //! Discovery reads `token_endpoint` from
 //! `<DHCORE_ISSUER>/.well-known/openid-configuration` and, like the SDK
 //! (refresh.py:328-354), does not compare the document's `issuer` with
@@ -45,9 +48,7 @@
 //!    current token at every start, 0.15.11 client_configurator.py:65-80);
 //! 2. access token + refresh token: used, and refreshed before it expires
 //!    (`grant_type=refresh_token`, `client_id`, `refresh_token`,
-//!    `scope=credentials`); refresh tokens are single use, so the refresh runs
-//!    under the file's lock with the refresh token read from the file after
-//!    taking it, and the rotated one is written before the lock is released;
+//!    `scope=credentials`); the refresh token is single use (it rotates);
 //! 3. access token only: used as is until it expires, never refreshed;
 //! 4. user + password: HTTP Basic;
 //! 5. nothing: `NoCredentials` (a deployment without authentication needs
@@ -111,8 +112,7 @@
 //! lock, would only be one more place for a stale refresh token.
 //!
 //! The check is `GET <DHCORE_ENDPOINT>/api/auth` with the credentials: 200
-//! valid, 401/403 not. With `validate` (the default), `authenticate` checks a
-//! stored credential this way and renews a rejected one when it can.
+//! valid, 401/403 not. A rejected credential is renewed when it can be.
 
 mod renew;
 mod settings;
@@ -125,14 +125,13 @@ pub(crate) use self::status::discover;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::env::{Env, process_env};
 use crate::error::{Error, ErrorKind, Result};
+use crate::flow::user_check::user_check;
 use crate::log;
-use crate::net::{self, Request};
+use crate::net::Request;
 use crate::options::Options;
-use crate::provider::{Provider, Renewal, Verdict};
+use crate::provider::{Overwrite, Provider, Renewal, Verdict};
 use crate::reply::TokenReply;
 use crate::scope;
 use crate::secret::Secret;
@@ -341,30 +340,20 @@ impl DhCore {
 
     /// `GET <endpoint>/api/auth` with the credentials.
     fn api_auth(&self, token: &Token) -> Result<Verdict> {
-        let url = self.endpoint()?.join("/api/auth");
-        let what = format!("GET {url}");
-        let response = net::send(
-            Request::get(&url)
-                .header("authorization", token.credential.authorization()?.expose())
-                .header("accept", "application/json")
-                .deadline(scope::deadline()),
-        )?;
-        match response.status {
-            200 => {
-                let username = serde_json::from_slice::<Value>(&response.body)
-                    .ok()
-                    .and_then(|v| {
-                        ["username", "name"]
-                            .iter()
-                            .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_string))
-                    })
-                    .filter(|u| !u.is_empty());
-                Ok(Verdict::Valid { username })
-            }
-            401 | 403 => Ok(Verdict::Rejected),
-            _ => Err(Error::server_reply(ErrorKind::Server, &what, &response)),
-        }
+        let request = Request::get(self.endpoint()?.join("/api/auth"))
+            .header("authorization", token.credential.authorization()?.expose())
+            .deadline(scope::deadline());
+        user_check(request, &[401, 403], &["username", "name"])
     }
+}
+
+/// How `renewal` found the settings can be renewed (the credentials are
+/// read from the same settings).
+pub enum DhCoreRenewal {
+    /// Exchange the personal access token.
+    Exchange,
+    /// Present the refresh token (single use).
+    Refresh,
 }
 
 /// A token for DHCore not yet saved.
@@ -383,6 +372,7 @@ pub enum DhCoreGrant {
 impl Provider for DhCore {
     type Stored = Settings;
     type Grant = DhCoreGrant;
+    type Plan = DhCoreRenewal;
 
     fn server(&self) -> &str {
         match &self.endpoint {
@@ -444,20 +434,27 @@ impl Provider for DhCore {
         }
     }
 
-    fn renewal(&self, settings: &Settings, _options: &Options) -> Renewal {
+    fn renewal(&self, settings: &Settings, _options: &Options) -> Renewal<DhCoreRenewal> {
         match settings.method() {
-            Method::Exchange => Renewal::Reusable,
+            Method::Exchange => Renewal::Reusable(DhCoreRenewal::Exchange),
             Method::OAuth2 => settings
                 .secret(REFRESH_TOKEN)
-                .map_or(Renewal::None, Renewal::SingleUse),
+                .map_or(Renewal::None, |refresh| {
+                    Renewal::SingleUse(refresh, DhCoreRenewal::Refresh)
+                }),
             Method::Bearer | Method::Basic | Method::None => Renewal::None,
         }
     }
 
-    fn renew(&self, settings: &Settings, _options: &Options) -> Result<DhCoreGrant> {
-        match settings.method() {
-            Method::Exchange => self.exchange(settings),
-            _ => self.refresh(settings),
+    fn renew(
+        &self,
+        settings: &Settings,
+        plan: DhCoreRenewal,
+        _options: &Options,
+    ) -> Result<DhCoreGrant> {
+        match plan {
+            DhCoreRenewal::Exchange => self.exchange(settings),
+            DhCoreRenewal::Refresh => self.refresh(settings),
         }
     }
 
@@ -537,7 +534,7 @@ impl Provider for DhCore {
     /// Writes `token` (a bare access token obtained elsewhere) as
     /// `dhcore_access_token` of the profile, replacing the stored token's
     /// other keys (refresh token, expiry, …).
-    fn save_token(&self, token: &str, options: &Options) -> Result<()> {
+    fn save_token(&self, token: &str, _options: &Options, overwrite: &Overwrite) -> Result<()> {
         let token = token.trim();
         if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Error::invalid_argument(
@@ -545,12 +542,12 @@ impl Provider for DhCore {
             ));
         }
         let mut ini = self.load_ini()?;
-        if !options.overwrite && ini.get(&self.profile, "dhcore_access_token").is_some() {
-            return Err(Error::invalid_argument(format!(
-                "[{}] of {} already has an access token and `overwrite=false`",
+        if ini.get(&self.profile, "dhcore_access_token").is_some() {
+            overwrite.check(format_args!(
+                "[{}] of {}",
                 self.profile,
                 self.path.display()
-            )));
+            ))?;
         }
         for key in TOKEN_KEYS {
             ini.remove(&self.profile, key);

@@ -1,24 +1,18 @@
-//! Renewing a DHCore access token: the personal access token exchange, the
-//! refresh (re-reading the file once when the single-use refresh token was
-//! refused), and writing the reply back to the profile, all under the file's
-//! lock that the caller holds.
+//! Renewing a DHCore access token: the personal access token exchange or the
+//! refresh, and writing the reply back to the profile. The engine holds the
+//! file's lock meanwhile and handles a refused single-use refresh token (it
+//! reads the file again once): see [`crate::lifecycle`].
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
-
-use once_cell::sync::Lazy;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::flow::discovery::{self, IssuerCheck};
 use crate::flow::exchange::{self, Subject};
 use crate::flow::oauth::Client;
 use crate::flow::refresh;
-use crate::net::{self, Request};
-use crate::options::Options;
+use crate::options::{Options, ProviderKind};
 use crate::reply::TokenReply;
 use crate::scope;
-use crate::server::{ServerUrl, is_loopback};
 use crate::store::dhcore_ini::{self, CURRENT_ENVIRONMENT, DEFAULT_SECTION, Ini};
 use crate::token::{Token, unix_now};
 
@@ -39,12 +33,13 @@ impl DhCore {
     }
 
     /// `OAUTH2_TOKEN_ENDPOINT`, else `token_endpoint` from the issuer's
-    /// discovery document (see [`discover_token_endpoint`]).
+    /// discovery document ([`IssuerCheck::Lenient`]).
     fn token_endpoint(&self, settings: &Settings) -> Result<String> {
         if let Some(endpoint) = settings.get(TOKEN_ENDPOINT) {
             let source = settings.source(TOKEN_ENDPOINT);
             // Configured by the user: plain http is accepted, as by the SDK.
-            return ServerUrl::parse_configured(endpoint)
+            return ProviderKind::DhCore
+                .configured_server(endpoint)
                 .map(|_| endpoint.trim().to_string())
                 .map_err(|e| e.context(source));
         }
@@ -56,9 +51,22 @@ impl DhCore {
                 self.path.display()
             ))
         })?;
-        let issuer = ServerUrl::parse_configured(issuer.trim_end_matches('/'))
+        let issuer = ProviderKind::DhCore
+            .configured_server(issuer.trim_end_matches('/'))
             .map_err(|e| e.context(settings.source(ISSUER)))?;
-        discover_token_endpoint(&issuer, scope::deadline())
+        // As the SDK reads it (refresh.py:328-354): the document's `issuer`
+        // is not compared with DHCORE_ISSUER, which deployments name in
+        // another form.
+        discovery::discover(&issuer, IssuerCheck::Lenient, scope::deadline())
+            .map(|found| found.token_endpoint.clone())
+            .map_err(|e| {
+                let hint = if e.kind() == ErrorKind::Insecure {
+                    format!("set {TOKEN_ENDPOINT}")
+                } else {
+                    format!("is {ISSUER} right?")
+                };
+                e.context(format!("the DHCore issuer ({hint})"))
+            })
     }
 
     /// Exchanges the personal access token (RFC 8693).
@@ -137,64 +145,6 @@ impl DhCore {
         }
         Ok(token)
     }
-}
-
-/// Token endpoints found by discovery, by issuer, for the life of the process.
-static TOKEN_ENDPOINTS: Lazy<Mutex<HashMap<String, String>>> = Lazy::new(Default::default);
-
-/// `token_endpoint` from `<issuer>/.well-known/openid-configuration`, as the
-/// SDK reads it (refresh.py:328-354): the document's `issuer` is not compared
-/// with `DHCORE_ISSUER`, because deployments name it in another form
-/// (internal vs external URL, an explicit `:443`, http behind a TLS proxy).
-/// The endpoint is a URL a server handed over, so it must be https, or plain
-/// http only to loopback or to the origin of the issuer the user configured
-/// with http (a reply never opens a new plain-http origin). Cached per issuer
-/// for the process; a failure is not cached.
-pub(super) fn discover_token_endpoint(
-    issuer: &ServerUrl,
-    deadline: Option<Instant>,
-) -> Result<String> {
-    let key = issuer.as_str().to_string();
-    let cache = || TOKEN_ENDPOINTS.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(found) = cache().get(&key) {
-        return Ok(found.clone());
-    }
-    let url = issuer.join("/.well-known/openid-configuration");
-    let what = format!("discovery for the DHCore issuer {}", issuer.as_str());
-    let response = net::send(
-        Request::get(&url)
-            .header("accept", "application/json")
-            .same_origin_only()
-            .deadline(deadline),
-    )?;
-    if !response.is_success() {
-        return Err(Error::server_reply(
-            crate::error::ErrorKind::Server,
-            &format!("{what} (is {ISSUER} right?)"),
-            &response,
-        ));
-    }
-    let doc = response.json(&what)?;
-    let text = doc
-        .get("token_endpoint")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::server(format!("{what}: the document has no token_endpoint")))?;
-    let endpoint = url::Url::parse(text)
-        .map_err(|_| Error::server(format!("{what}: token_endpoint is not a valid URL")))?;
-    let allowed = match endpoint.scheme() {
-        "https" => true,
-        "http" => is_loopback(&endpoint) || issuer.same_origin(&endpoint),
-        _ => false,
-    };
-    if !allowed || !endpoint.username().is_empty() || endpoint.password().is_some() {
-        return Err(Error::insecure(format!(
-            "{what}: the token_endpoint {} is not https (plain http is accepted only on the \
-             issuer's own http origin); set {TOKEN_ENDPOINT}",
-            crate::server::display_url(text)
-        )));
-    }
-    cache().insert(key, text.to_string());
-    Ok(text.to_string())
 }
 
 /// Lays a token reply over `profile` with the SDK's names, plus the client id

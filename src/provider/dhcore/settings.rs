@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::jwt;
-use crate::options::Options;
+use crate::options::{Options, ProviderKind};
 use crate::secret::Secret;
 use crate::server::ServerUrl;
 use crate::store::dhcore_ini::{self, DEFAULT_SECTION, Ini};
@@ -338,7 +338,9 @@ pub(super) fn parse_endpoint(raw: &str, source: &str) -> Result<ServerUrl> {
             "{source} must start with http:// or https://"
         )));
     }
-    ServerUrl::parse_configured(trimmed.trim_end_matches('/')).map_err(|e| e.context(source))
+    ProviderKind::DhCore
+        .configured_server(trimmed.trim_end_matches('/'))
+        .map_err(|e| e.context(source))
 }
 
 pub(super) fn check_profile(profile: &str) -> Result<()> {

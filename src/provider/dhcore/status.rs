@@ -1,11 +1,10 @@
 //! What `hubauth status` lists for dhcore: each profile with credentials.
 
-use crate::credential::CredentialInfo;
+use crate::credential::{CredentialInfo, blank};
 use crate::env::Env;
-use crate::options::Options;
-use crate::provider::Provider;
+use crate::options::{Options, ProviderKind};
+use crate::provider::{Provider, assess};
 use crate::store::dhcore_ini::{self, Ini};
-use crate::token::unix_now;
 
 use super::DhCore;
 use super::settings::*;
@@ -15,27 +14,21 @@ use super::settings::*;
 /// environment merged in as `authenticate` would, plus the current profile
 /// when only the environment has them. No network, no lock, no token values.
 pub(crate) fn discover(env: Env<'_>) -> Vec<CredentialInfo> {
-    let provider = crate::options::ProviderKind::DhCore.name();
+    let kind = ProviderKind::DhCore;
     let Ok(path) = default_path(env) else {
         return Vec::new();
     };
     let has_env = SETTINGS
         .iter()
         .any(|name| non_empty(env(name).as_deref()).is_some());
-    let entry = |profile: &str, server: String| CredentialInfo {
-        provider: provider.to_string(),
-        server,
-        user: None,
-        source: format!("{} [{profile}]", path.display()),
-        expires_at: None,
-        refreshable: false,
-        usable: false,
-        problem: None,
-        options: vec![
-            ("provider".into(), provider.into()),
-            ("token_path".into(), path.display().to_string()),
-            ("profile".into(), profile.into()),
-        ],
+    let entry = |profile: &str, server: String| {
+        let mut entry = blank(kind, "", &format!("{} [{profile}]", path.display()));
+        entry.server = server;
+        entry
+            .options
+            .push(("token_path".into(), path.display().to_string()));
+        entry.options.push(("profile".into(), profile.into()));
+        entry
     };
     let ini = match dhcore_ini::load(&path) {
         Ok(Some(ini)) => ini,
@@ -74,7 +67,6 @@ pub(crate) fn discover(env: Env<'_>) -> Vec<CredentialInfo> {
         if !from_file {
             info.source = format!("environment (profile {profile})");
         }
-        info.refreshable = method.renews();
         let token = match method {
             Method::Basic => settings.basic(),
             _ => settings.access_token(),
@@ -83,15 +75,20 @@ pub(crate) fn discover(env: Env<'_>) -> Vec<CredentialInfo> {
             info.user = token.username.clone();
             info.expires_at = token.expires_at;
         }
-        let unexpired = token.as_ref().is_none_or(|t| t.is_unexpired_at(unix_now()));
-        info.usable = dh.endpoint().is_ok() && (unexpired || info.refreshable);
-        info.problem = match dh.endpoint() {
-            Err(e) => Some(e.message().to_string()),
-            Ok(_) if !info.usable => Some(
-                "the access token has expired and cannot be refreshed; set a new one".to_string(),
-            ),
-            Ok(_) => None,
-        };
+        assess(&mut info, |options| DhCore::with_env(env, options));
+        match dh.endpoint() {
+            Err(e) => {
+                info.usable = false;
+                info.problem = Some(e.message().to_string());
+            }
+            Ok(_) if !info.usable => {
+                info.problem.get_or_insert_with(|| {
+                    "the access token has expired and cannot be refreshed; set a new one"
+                        .to_string()
+                });
+            }
+            Ok(_) => {}
+        }
         found.push(info);
     }
     found

@@ -3,17 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::credential::CredentialInfo;
+use crate::credential::{CredentialInfo, blank};
 use crate::error::Error;
 use crate::options::ProviderKind;
+use crate::provider::assess;
 use crate::server::ServerUrl;
 use crate::store::pkg_toml::{self, PkgToken};
+
+use super::JuliaHub;
 
 /// juliahub: every `<depot>/servers/*/auth.toml` of the first depot, plus the
 /// server `JULIA_PKG_SERVER` names when no token is stored for it.
 pub(crate) fn discover() -> Vec<CredentialInfo> {
     const ENV: &str = "JULIA_PKG_SERVER";
-    let provider = ProviderKind::JuliaHub.name();
+    let kind = ProviderKind::JuliaHub;
     let env_server = std::env::var(ENV).ok().filter(|s| !s.trim().is_empty());
     let env_url = env_server.as_deref().map(ServerUrl::parse);
     let mut found = Vec::new();
@@ -35,22 +38,13 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
                 _ => None,
             };
             env_covered |= env_match.is_some();
-            found.push(juliahub_file(provider, &dir, &path, env_match));
+            found.push(juliahub_file(kind, &dir, &path, env_match));
         }
     }
 
     if !env_covered && let Some(raw) = env_server {
-        let mut entry = CredentialInfo {
-            provider: provider.to_string(),
-            server: raw.trim().to_string(),
-            user: None,
-            source: ENV.to_string(),
-            expires_at: None,
-            refreshable: false,
-            usable: false,
-            problem: None,
-            options: vec![("provider".into(), provider.into())],
-        };
+        let mut entry = blank(kind, "", ENV);
+        entry.server = raw.trim().to_string();
         match (env_url, &depot) {
             (Some(Ok(url)), Ok(_)) => {
                 let expected = pkg_toml::path_for(&raw)
@@ -91,22 +85,12 @@ fn token_files(servers: &Path) -> Vec<(String, PathBuf)> {
 }
 
 fn juliahub_file(
-    provider: &str,
+    kind: ProviderKind,
     dir: &str,
     path: &Path,
     env_match: Option<&ServerUrl>,
 ) -> CredentialInfo {
-    let mut entry = CredentialInfo {
-        provider: provider.to_string(),
-        server: String::new(),
-        user: None,
-        source: path.display().to_string(),
-        expires_at: None,
-        refreshable: false,
-        usable: false,
-        problem: None,
-        options: Vec::new(),
-    };
+    let mut entry = blank(kind, "", &path.display().to_string());
     let loaded = pkg_toml::load(path).and_then(|stored| {
         stored.ok_or_else(|| Error::no_credentials(format!("{} is gone", path.display())))
     });
@@ -119,24 +103,36 @@ fn juliahub_file(
     };
     entry.server = juliahub_server(dir, stored.as_ref(), env_match);
     entry.options = vec![
-        ("provider".into(), provider.into()),
+        ("provider".into(), kind.name().into()),
         ("server".into(), entry.server.clone()),
         ("token_path".into(), entry.source.clone()),
     ];
     if let Some(stored) = stored {
         entry.user = stored.user_name().map(str::to_string);
         entry.expires_at = stored.expires_at();
-        entry.refreshable = stored.is_refreshable();
-        // Usable for JuliaHub's API (JuliaHub.jl's rule) or for the package
-        // server (Pkg's: an access_token alone, Pkg.jl
-        // src/PlatformEngines.jl:155-174); status knows no token_kind.
-        entry.usable = stored.is_usable() || stored.is_usable_for_pkg();
-        if !entry.usable {
+        if !(stored.is_usable() || stored.is_usable_for_pkg()) {
             entry.problem = Some(
                 "incomplete token (it needs an access_token, or an id_token and expires or \
                  expires_at); run `hubauth login --force`"
                     .to_string(),
             );
+        }
+        // Usable for JuliaHub's API (the default token_kind, JuliaHub.jl's
+        // rule) or else for the package server (Pkg's: an access_token
+        // alone); the entry's options then say which.
+        assess(&mut entry, JuliaHub::new);
+        if !entry.usable && entry.problem.is_none() {
+            let mut for_pkg = entry.clone();
+            for_pkg.options.push(("token_kind".into(), "access".into()));
+            assess(&mut for_pkg, JuliaHub::new);
+            if for_pkg.usable {
+                entry = for_pkg;
+            } else {
+                entry.problem = Some(
+                    "the token expired and cannot be refreshed; run `hubauth login --force`"
+                        .to_string(),
+                );
+            }
         }
     }
     entry

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use crate::credential::{CredentialInfo, blank};
 use crate::options::ProviderKind;
+use crate::provider::assess;
 use crate::store::oidc_toml;
-use crate::token::unix_now;
+
+use super::Oidc;
 
 /// oidc: every `<config>/hubauth/oidc/<issuer>/<client_id>.toml`.
 pub(crate) fn discover() -> Vec<CredentialInfo> {
@@ -28,7 +30,6 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    let now = unix_now();
     files
         .into_iter()
         .map(|path| {
@@ -39,10 +40,6 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
                     entry.server = token.issuer().unwrap_or_default().to_string();
                     entry.user = token.username().map(str::to_string);
                     entry.expires_at = token.expires_at();
-                    entry.refreshable = token.refresh_token().is_some();
-                    let fresh =
-                        token.access_token().is_some() && entry.expires_at.is_none_or(|t| t > now);
-                    entry.usable = fresh || entry.refreshable;
                     entry.options = vec![
                         ("provider".into(), kind.name().into()),
                         ("issuer".into(), entry.server.clone()),
@@ -52,11 +49,12 @@ pub(crate) fn discover() -> Vec<CredentialInfo> {
                         ),
                         ("token_path".into(), source.clone()),
                     ];
-                    if !entry.usable {
-                        entry.problem = Some(
-                            "expired and not refreshable; run `hubauth login --provider oidc`"
-                                .into(),
-                        );
+                    assess(&mut entry, Oidc::new);
+                    if !entry.usable && entry.problem.is_none() {
+                        entry.problem = Some(format!(
+                            "expired and not refreshable; run `hubauth login --provider {}`",
+                            kind.name()
+                        ));
                     }
                 }
                 Ok(None) => entry.problem = Some("the file is gone".into()),

@@ -8,7 +8,7 @@ so all it needs is `cargo build` and a copy of the .so, with no build
 dependency beyond setuptools.
 
 The wheel holds hubauth/libhubauth.so and hubauth/bin/hubauth (the CLI, run
-by the `hubauth` console script, hubauth/_cli.py), both stripped. Where they
+by the `hubauth` console script, _hubauth_cli.py), both stripped. Where they
 come from (first that applies):
 
   HUBAUTH_BUILD_LIB=/path/libhubauth.so   built already (packagers, tests)
@@ -64,7 +64,7 @@ elif sys.platform == "win32":
 else:
     LIB_NAME = "libhubauth.so"
 CLI_NAME = "hubauth.exe" if sys.platform == "win32" else "hubauth"
-# Where the wheel keeps the CLI; hubauth/_cli.py runs it from there.
+# Where the wheel keeps the CLI; _hubauth_cli.py runs it from there.
 CLI_IN_PACKAGE = Path("hubauth") / "bin" / CLI_NAME
 
 

@@ -81,7 +81,7 @@ dist_info=$unpacked/hubauth-$version.dist-info
 grep -qx 'License-Expression: MIT' "$dist_info/METADATA" || fail "METADATA has no License-Expression: MIT"
 grep -qx 'License-File: LICENSE' "$dist_info/METADATA" || fail "METADATA names no License-File"
 cmp -s "$dist_info/licenses/LICENSE" LICENSE || fail "the wheel's licenses/LICENSE is not the repository's LICENSE"
-grep -qx 'hubauth = hubauth._cli:main' "$dist_info/entry_points.txt" || fail "no hubauth console script"
+grep -qx 'hubauth = _hubauth_cli:main' "$dist_info/entry_points.txt" || fail "no hubauth console script"
 
 # A fresh venv; then only its bin and the system's on PATH (no cargo), an
 # empty HOME, nothing from this shell's environment.
@@ -95,6 +95,9 @@ run() { env -i HOME="$home" PATH="$venv/bin:/usr/bin:/bin" LANG=C.UTF-8 "$@"; }
 got=$(run hubauth --version)
 [ "$got" = "hubauth $version" ] || fail "hubauth --version printed '$got'"
 run hubauth --help | grep -q '^Usage: hubauth' || fail "hubauth --help printed no usage"
+# The console script's module loads no library (that would cost every call ~0.1 s).
+run python -c 'import sys, _hubauth_cli; assert "hubauth" not in sys.modules' \
+  || fail "the console script imports the hubauth package"
 rc=0; run hubauth no-such-command 2>/dev/null || rc=$?
 [ "$rc" -eq 2 ] || fail "a usage error exited $rc through the console script, expected 2"
 got=$(cd "$home" && run python -c '

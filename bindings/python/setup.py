@@ -5,7 +5,7 @@ the wheel's platform tag. Why a setuptools step rather than setuptools-rust
 or maturin: those build a Rust *extension module* for one CPython ABI; this
 package is pure ctypes over the C ABI of one cdylib (abi3-free, py3-none),
 so all it needs is `cargo build` and a copy of the .so, with no build
-dependency beyond setuptools.
+dependency beyond setuptools (and cargo-zigbuild for a manylinux build).
 
 The wheel holds hubauth/libhubauth.so and hubauth/bin/hubauth (the CLI, run
 by the `hubauth` console script, _hubauth_cli.py), both stripped. Where they
@@ -21,12 +21,11 @@ come from (first that applies):
   the files in hubauth/ of this directory  shipped as they are
 
 HUBAUTH_TARGET_GLIBC=2.17 builds both against glibc 2.17 with cargo-zigbuild
-(pip fetches it and zig into its isolated build environment: packaging/requirements.txt)
-and tags the wheel manylinux_2_17 (manylinux2014),
+(pip fetches it and zig, pinned in packaging/requirements.txt, into its
+isolated build environment) and tags the wheel manylinux_2_17 (manylinux2014),
 which installs on RHEL 7/8, Ubuntu 20.04 and most clusters; without it the
 wheel is built for this machine's glibc and tagged linux_<arch>.
-bindings/python/packaging/check_wheel.sh builds that wheel and proves the tag
-with auditwheel.
+packaging/check_wheel.sh builds that wheel and proves the tag with auditwheel.
 
 There is no sdist: the package is the Rust library, which lives at the
 repository root, outside this directory. `python -m build --sdist` says how

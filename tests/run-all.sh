@@ -3,12 +3,15 @@
 # integration against the JuliaHub-protocol and oidc-provider servers, CLI),
 # the C tests (plain, valgrind, AddressSanitizer, C++ header check, pkg-config
 # and CMake examples of the installed tree), the Julia binding's header check, the Python binding's tests, a
-# fuzz smoke run of every parser, the benchmarks' build and the quick start
-# (tests/demo_check.sh: built into target/demo-elsewhere, a second release build).
+# fuzz smoke run of every parser, the benchmarks' build, the quick start
+# (tests/demo_check.sh: built into target/demo-elsewhere, a second release build)
+# and the published wheel (bindings/python/packaging/check_wheel.sh: a release
+# build against glibc 2.17 with cargo-zigbuild, checked with auditwheel).
 # Needs: cargo, gcc, g++, make, valgrind, pkg-config, cmake, tinyproxy and openssl
 # (cli/tests/tls_proxy.rs), node + npm, python3 with the
-# packages in bindings/python/requirements-test.txt (.ci/run installs them), and
-# target/sdk-venv with the real SDKs (tests/sdk_compat/setup.sh; .ci/run makes it).
+# packages in bindings/python/requirements-test.txt (.ci/run installs them),
+# target/sdk-venv with the real SDKs (tests/sdk_compat/setup.sh; .ci/run makes it)
+# and target/packaging-venv with the wheel's tools (check_wheel.sh makes it: pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +63,9 @@ if [ -d bindings/python/tests ]; then
   step "Python binding (pytest)"
   python3 -m pytest -q bindings/python/tests
 fi
+
+step "Python wheel: manylinux2014 (auditwheel), stripped, the hubauth command, a fresh venv"
+bash bindings/python/packaging/check_wheel.sh
 
 step "real SDKs (dagshub, digitalhub 0.15.11, caveclient) read what hubauth wrote and back"
 bash tests/sdk_compat/setup.sh   # target/sdk-venv, created once (pip), then cached

@@ -107,17 +107,27 @@ def test_the_wheel_is_platform_specific_and_bundles_the_library(wheel):
     assert (py, abi) == ("py3", "none") and plat != "any", wheel.name
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
-        wheel_meta = z.read(f"hubauth-{version}.dist-info/WHEEL").decode()
+        dist_info = f"hubauth-{version}.dist-info"
+        wheel_meta = z.read(f"{dist_info}/WHEEL").decode()
+        metadata = z.read(f"{dist_info}/METADATA").decode()
+        entry_points = z.read(f"{dist_info}/entry_points.txt").decode()
+        license_text = z.read(f"{dist_info}/licenses/LICENSE")
+        cli_mode = z.getinfo("hubauth/bin/hubauth").external_attr >> 16
     assert "hubauth/libhubauth.so" in names and "hubauth/_signatures.py" in names
     assert not any(n.endswith(".h") for n in names), "an installed wheel needs no header"
     assert "Root-Is-Purelib: false" in wheel_meta
+    assert cli_mode & 0o111, f"the CLI is stored without its exec bits ({cli_mode:o})"
+    assert "hubauth = _hubauth_cli:main" in entry_points.splitlines()
+    assert "License-Expression: MIT" in metadata.splitlines()
+    assert license_text == (REPO / "LICENSE").read_bytes()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout")
 def test_wheel_in_a_fresh_venv(wheel, tmp_path_factory, auto_server):
     """pip install <wheel> into a venv outside the repository; from there, with
     no cargo on PATH and no HUBAUTH_LIB, import, print the version, set
-    options and log in (device flow, auto-approved) against the test server."""
+    options and log in (device flow, auto-approved) against the test server;
+    then the `hubauth` command of the venv lists that login."""
     tmp = tmp_path_factory.mktemp("venv-test")
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -153,6 +163,19 @@ def test_wheel_in_a_fresh_venv(wheel, tmp_path_factory, auto_server):
     assert lines[2] == str(Path(lines[1]).parent / "libhubauth.so"), "loaded the bundled library"
     assert lines[3] == "refused 2"
     assert lines[4] == "alice True"
+    # The wheel's `hubauth` command is the bundled CLI (through the console
+    # script) and sees what Python stored: one store, one library.
+    cli = str(venv / "bin" / "hubauth")
+    r = subprocess.run([cli, "--version"], cwd=tmp, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, f"hubauth {hubauth.__version__}\n"), r.stderr
+    r = subprocess.run([cli, "status", "--server", auto_server.url], cwd=tmp, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert auto_server.url in r.stdout and "alice" in r.stdout, r.stdout
+    r = subprocess.run([cli, "no-such-command"], cwd=tmp, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no-such-command" in r.stderr, (r.returncode, r.stderr)
     # HUBAUTH_LIB still overrides the bundled library.
     env["HUBAUTH_LIB"] = str(LIB)
     r = subprocess.run([str(python), "-c", "import hubauth; print(hubauth.library_path)"],

@@ -103,7 +103,7 @@ fn status_defines() -> String {
 #[test]
 fn status_codes_are_the_error_kinds() {
     use hubauth::error::{ErrorKind, status};
-    // DESIGN.md's numbers, which must never change.
+    // the C ABI's status numbers, which must never change.
     let fixed = [
         ("HUBAUTH_OK", 0),
         ("HUBAUTH_ERR_NULL_ARGUMENT", 1),

@@ -1,4 +1,4 @@
-//! Other local users are hostile (DESIGN.md's security model, issue 13):
+//! Other local users are hostile (README's "Security model", issue 13):
 //! token, lock and temp files never follow a planted link or wait on a FIFO,
 //! a token file must be the user's own regular file, a user's own dotfile
 //! link keeps working, loose modes are tightened and warned about once, and

@@ -57,7 +57,7 @@ LIB_FILE = "LibHubAuth.jl"
 
 
 # C functions the binding calls before include/hubauth.h declares them:
-# name → number of parameters (DESIGN.md, "Added in the second round").
+# name → number of parameters (the C ABI as pinned in include/hubauth.h).
 PENDING_ABI: dict[str, int] = {}  # none: the cancel functions are in the header now
 
 

@@ -1,4 +1,4 @@
-//! `cave`: CAVEclient's AuthClient (specs/cave.md). Tokens saved by the user
+//! `cave`: CAVEclient's AuthClient (caveclient/auth.py). Tokens saved by the user
 //! in `~/.cloudvolume/secrets`, checked with the CAVE auth API; there is no
 //! programmatic login, so an interactive authenticate opens the page where
 //! the user makes a token and says how to save it.

@@ -11,7 +11,7 @@
 //! - The login is the OAuth login; it needs a person, and its token is
 //!   appended to the cache.
 //!
-//! Checks and renegotiation (specs/dagshub.md, corrections): the real
+//! Checks and renegotiation (the dagshub client's auth code, as read): the real
 //! `get_token()` checks each cached token at `/api/v1/user` and drops the
 //! rejected ones (tokens.py:136-175), so `hubauth token --provider dagshub`
 //! always checks (once per run, i.e. per process; `-o validate=false`

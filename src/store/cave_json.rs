@@ -267,7 +267,7 @@ fn write_py_string(out: &mut String, s: &str) {
 mod tests {
     use super::*;
 
-    /// The literal files of specs/cave.md.
+    /// Secret files exactly as CAVEclient writes them.
     const DEFAULT: &str = r#"{"token": "ffff456789abcdef0123456789abcdef", "fanc_production_mar2021": "tok-for-fanc"}"#;
 
     #[test]

@@ -4,7 +4,7 @@
 //! the directory; files 0600, directories it creates 0700; and an exclusive
 //! cross-process lock in a sibling `.lock` file.
 //!
-//! Other local users are hostile (DESIGN.md's security model): a token file
+//! Other local users are hostile (README's "Security model"): a token file
 //! must be a regular file owned by the user (or root), like ssh's
 //! StrictModes; lock and temp files are opened with `O_NOFOLLOW | O_NONBLOCK
 //! | O_CLOEXEC`, so a planted link or FIFO is refused instead of followed or

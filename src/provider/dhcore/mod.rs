@@ -1,4 +1,4 @@
-//! `dhcore`: the DigitalHub SDK's DHCore credentials (specs/dhcore.md). The
+//! `dhcore`: the DigitalHub SDK's DHCore credentials (digitalhub's credentials and configurator code). The
 //! order of a call (the given token, the store, one renewal under the lock,
 //! logins) is the engine's, [`crate::lifecycle`]; what differs is below.
 //!

@@ -292,7 +292,7 @@ mod tests {
     use crate::secret::Secret;
     use crate::store::dagshub_yaml::parse_expiry;
 
-    /// The literal file of specs/dagshub.md.
+    /// A token cache file exactly as the dagshub client writes it.
     const SPEC_FILE: &str = "https://dagshub.com:
 - access_token: app-token-123
   expiry: never

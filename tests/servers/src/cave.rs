@@ -1,5 +1,5 @@
 //! A CAVE auth server (middle_auth, as CAVEclient's AuthClient uses it),
-//! following specs/cave.md to the letter: `GET /auth/api/v1/user/cache`
+//! following CAVE's auth API (as CAVEclient calls it) to the letter: `GET /auth/api/v1/user/cache`
 //! (any valid token: the user's record), `GET /auth/api/v1/user/token` (all
 //! the user's keys, in plaintext, as middle_auth lists them),
 //! `GET /auth/api/v1/user?id=` (user records; admins only in middle_auth,

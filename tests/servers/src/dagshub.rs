@@ -1,4 +1,4 @@
-//! A DagsHub server for the dagshub client's auth, following specs/dagshub.md
+//! A DagsHub server for the dagshub client's auth, following the dagshub client's calls
 //! to the letter: `GET /api/v1/user` (optionally behind a redirect), and the
 //! OAuth "middleman" login: `/login/oauth/authorize` (the browser visit
 //! approves), the long-polled `POST /login/oauth/middleman`, and

@@ -1,5 +1,5 @@
 //! DHCore's own API as the DigitalHub SDK checks credentials with it
-//! (specs/dhcore.md): `GET /api/auth` answers 200 when the request's
+//! (as the digitalhub SDK calls it): `GET /api/auth` answers 200 when the request's
 //! credentials are good, 401 when they are missing, unknown or inactive.
 //!
 //! Bearer tokens are good when they are one of the configured static tokens,

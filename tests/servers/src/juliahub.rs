@@ -1,4 +1,4 @@
-//! A JuliaHub / PkgAuthentication.jl server, following specs/juliahub.md to
+//! A JuliaHub / PkgAuthentication.jl server, following PkgAuthentication.jl and JuliaHub.jl to
 //! the letter: `/auth/configuration`, the classic challenge flow, the RFC 8628
 //! device flow, the TOML refresh endpoint with rotating single-use refresh
 //! tokens, and JuliaHub's `/api/v1`. Plus a `/_test/` control API.

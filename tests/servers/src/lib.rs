@@ -10,10 +10,10 @@
 //!   `/_test/reset_stats` and `/_test/config` endpoints.
 //! - [`http`]: the shared plumbing (a `std::net` server, one thread per
 //!   connection, and a small blocking client for tests).
-//! - [`juliahub`]: PkgAuthentication.jl + JuliaHub.jl (specs/juliahub.md).
-//! - [`dagshub`]: the dagshub client's `/api/v1/user` and OAuth middleman (specs/dagshub.md).
-//! - [`cave`]: CAVE's auth API (specs/cave.md).
-//! - [`dhcore`]: DHCore's `GET /api/auth` check (specs/dhcore.md).
+//! - [`juliahub`]: PkgAuthentication.jl + JuliaHub.jl.
+//! - [`dagshub`]: the dagshub client's `/api/v1/user` and OAuth middleman.
+//! - [`cave`]: CAVE's auth API.
+//! - [`dhcore`]: DHCore's `GET /api/auth` check.
 //! - [`fixture`]: a JuliaHub-protocol server with an isolated depot, the
 //!   library's `Options` for it, and a hook that plays the browser.
 //! - [`oidc_server`]: the real OpenID provider of tests/oidc-server (node),

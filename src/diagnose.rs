@@ -28,17 +28,8 @@ use crate::token::unix_now;
 /// How long a probe may take when the caller sets no timeout.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The proxy variables reqwest (and curl, Python, Julia) read.
-pub const PROXY_VARS: [&str; 8] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
+/// The proxy variables the library reads (one list, in net/client.rs).
+pub use crate::net::client::PROXY_VARS;
 
 /// The variables that name CA certificates: OpenSSL's, then each hub's
 /// SDK's (its row's `ca_vars`), each once. `SSL_CERT_DIR` names a

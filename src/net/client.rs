@@ -196,20 +196,27 @@ pub(crate) fn build(roots: &Roots, env: Env<'_>) -> Result<reqwest::Client> {
         .map_err(|e| Error::internal(format!("cannot create the HTTP client: {e}")))
 }
 
-/// The proxy variables set in the environment, for messages about a
-/// connection that may have gone through one.
+/// The proxy variables [`proxies`] reads (and curl, Python, Julia): the
+/// proxies first, then the hosts that go direct.
+pub const PROXY_VARS: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// The proxy variables set in the environment (not NO_PROXY), for messages
+/// about a connection that may have gone through one.
 pub(crate) fn proxy_variables(env: Env<'_>) -> Vec<&'static str> {
-    [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .into_iter()
-    .filter(|name| non_empty(env, name).is_some())
-    .collect()
+    PROXY_VARS[..6]
+        .iter()
+        .copied()
+        .filter(|name| non_empty(env, name).is_some())
+        .collect()
 }
 
 /// The proxies the environment names, most specific first.

@@ -94,7 +94,11 @@ pub fn write_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
             let server = a.get("issuer").or(a.get("server")).unwrap_or("-");
             [
                 escape(&a.name).into_owned(),
-                escape(a.get("provider").unwrap_or("juliahub")).into_owned(),
+                escape(
+                    a.get("provider")
+                        .unwrap_or(hubauth::ProviderKind::DEFAULT.name()),
+                )
+                .into_owned(),
                 escape(server).into_owned(),
                 if r.default { "yes" } else { "no" }.into(),
                 if r.usable { "yes" } else { "no" }.into(),

@@ -558,6 +558,7 @@ def fnptr_list(header) -> str:
 # hubauth_string_free (`_take_string`).
 
 UNKNOWN, NULL, INT, STRING = "?", "NULL", "INT", "STRING"
+CAST = "CAST:"  # a pointer cast from one handle kind to another
 BORROWED = "#borrowed"
 
 # C functions outside the header that may be given as a callback (cglobal):
@@ -770,7 +771,16 @@ class FileTypes:
             return "CFUNC:" + sig[0] + ":" + ",".join(sig[1])
         m = re.fullmatch(r"((?:Ptr|Ref|Base\.RefValue)\{.*\})\((.*)\)", e, re.S)
         if m and _balanced(m.group(1)) and _balanced(m.group(2)):
-            return norm_jl(m.group(1), self.aliases)
+            to = norm_jl(m.group(1), self.aliases)
+            # Ptr{hubauth_secret}(p) of a p known to be another handle kind
+            # would launder the kind past this check (an auth freed as a
+            # secret): refuse it. A cast from an integer or an untyped
+            # pointer (`Ptr{T}(UInt)`) is how handles are made; it stays.
+            if to.startswith("Ptr{hubauth_") and "," not in m.group(2):
+                inner = self.expr_type(m.group(2), line).removesuffix(BORROWED)
+                if inner.startswith("Ptr{hubauth_") and inner != to:
+                    return f"{CAST}{inner}->{to}"
+            return to
         m = re.fullmatch(r"([A-Za-z_][\w.]*)\((.*)\)", e, re.S)
         if m and _balanced(m.group(2)):
             name = norm_jl(m.group(1), self.aliases)
@@ -842,6 +852,9 @@ def arg_problem(header, f, p, t: str, aliases) -> str | None:
     t0 = t[: -len(BORROWED)] if borrowed else t
     if t0 == UNKNOWN:
         return "its type cannot be told here; write it out (`x::T`)"
+    if t0.startswith(CAST):
+        frm, to = t0[len(CAST):].split("->", 1)
+        return f"a cast from {frm} to {to}: a handle of one kind passed as another"
     if td is not None and td.kind == "fnptr" and ct.ptr == 0:
         if t0 == NULL:
             return None

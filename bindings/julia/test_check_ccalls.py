@@ -222,6 +222,14 @@ class ArgumentTypes(CopyTestCase):
                          r"api\.jl:\d+: hubauth_secret_free, argument 1 \(s\) `p`: Ptr\{hubauth_auth\} is not "
                          r"Ptr\{hubauth_secret\}")
 
+    def test_g1_a_cast_between_handle_kinds(self) -> None:
+        # The same bug as above, laundered through an explicit pointer cast.
+        self.edit(API, "_free_handle(p::Ptr{L.hubauth_auth}) = L.hubauth_auth_free(p)",
+                       "_free_handle(p::Ptr{L.hubauth_auth}) = L.hubauth_secret_free(Ptr{L.hubauth_secret}(p))")
+        self.assertFails(self.run_checker(),
+                         r"hubauth_secret_free, argument 1 \(s\) `Ptr\{L\.hubauth_secret\}\(p\)`: a cast from "
+                         r"Ptr\{hubauth_auth\} to Ptr\{hubauth_secret\}")
+
     def test_g1_a_job_event_field_freed_with_the_wrong_function(self) -> None:
         self.edit(API, "e.auth == C_NULL || L.hubauth_auth_free(e.auth)",
                        "e.auth == C_NULL || L.hubauth_auth_free(e.secret)")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import stat
 import threading
 import time
 import weakref
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -133,6 +135,32 @@ def test_insecure_server_refused(token_path):
     with pytest.raises(hubauth.InsecureError) as info:
         hubauth.authenticate("http://hub.example.com", token_path=token_path, interactive=False)
     assert info.value.code == 11
+
+
+def _julia_server_500_regex() -> str:
+    api = Path(__file__).resolve().parents[2] / "julia" / "HubAuth" / "src" / "api.jl"
+    m = re.search(r'^_is_server_500\(message::AbstractString\) = occursin\(r"(.*)", message\)$',
+                  api.read_text(), re.M)
+    assert m, "api.jl: _is_server_500 changed shape; update this test"
+    return m.group(1)
+
+
+def test_check_on_a_500_gives_the_message_julias_check_reads_as_false(server, token_path):
+    # HubAuth.jl's check_authentication returns false on a 500 from /api/v1, as
+    # JuliaHub.jl does (review D8), by matching the library's SERVER error
+    # message with _is_server_500's regex. Julia never runs here, so the
+    # message it relies on is pinned with the real library and server.
+    regex = _julia_server_500_regex()
+    write(token_path, server.issue())
+    auth = hubauth.authenticate(server.url, token_path=token_path, interactive=False)
+    server.configure(api_status=500)
+    with pytest.raises(hubauth.ServerError) as info:
+        auth.check()
+    assert re.search(regex, info.value.message), info.value.message
+    server.configure(api_status=502)  # any other status stays an error in Julia
+    with pytest.raises(hubauth.ServerError) as info:
+        auth.check()
+    assert not re.search(regex, info.value.message), info.value.message
 
 
 def test_check_true_then_false_after_revoke(server, token_path):

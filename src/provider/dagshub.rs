@@ -25,6 +25,21 @@
 //! Plain `http://` hosts are accepted when the user configured them (option
 //! `server`, `DAGSHUB_CLIENT_HOST`), as the real client accepts them, with
 //! a warning once per origin that the token travels unencrypted.
+//!
+//! Expiries (issue 21, dagshub 0.7.3 as read):
+//! - `expiry: never` is for app tokens only. A bearer's expiry goes through
+//!   `dateutil.parser.parse` (auth/token_auth.py:108-116), so `never`
+//!   raises, the client drops the entry from its cache (auth/tokens.py:
+//!   291-296) and leaves it out at its next write (`_store_cache_file`,
+//!   300-313). hubauth does not hand such an entry out either (it stays in
+//!   the file), and writes a bearer's expiry past the year 9999 as the last
+//!   time the client can read, never as `never`
+//!   ([`crate::store::dagshub_yaml`]).
+//! - A login reply whose `expiry` has already passed (Go's zero time is how
+//!   a server sends an unset one): the client appends that token and uses it
+//!   for the session (auth/tokens.py:186-196), then drops it at its next
+//!   load. hubauth saves nothing and fails saying the server issued an
+//!   expired token ([`crate::flow::dagshub_oauth`]).
 
 pub(crate) mod status;
 

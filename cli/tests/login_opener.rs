@@ -317,6 +317,37 @@ fn a_dagshub_login_keeps_the_middleman_request_id_off_the_command_line() {
     done.check_opener(&argv);
 }
 
+/// The same for a device login: `verification_uri_complete` carries the
+/// user code, with which another user could approve the login with their own
+/// account first.
+#[test]
+fn a_device_login_keeps_the_user_code_off_the_command_line() {
+    let server = OidcServer::start();
+    let login = CliLogin::start(&[
+        "login",
+        "--provider",
+        "oidc",
+        "--issuer",
+        &server.issuer,
+        "--client-id",
+        NATIVE_CLIENT,
+        "-o",
+        "flow=device",
+        "--timeout",
+        "25",
+    ]);
+    let (argv, page) = login.opened();
+    let url = page_target(&page);
+    let code = query(&url, "user_code").expect("verification_uri_complete");
+    server.approve(&url);
+    let (status, stderr, done) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("as alice"), "{stderr}");
+    assert!(!argv[0].contains(code.as_str()), "{code} in {argv:?}");
+    assert!(page.contains(&code), "{page}");
+    done.check_opener(&argv);
+}
+
 /// Issue 22 item 1 across users: another user (uid 65534 through setpriv)
 /// reading every command line in `/proc` while the opener is alive finds
 /// the private page's path but no login parameter, and cannot read the page.

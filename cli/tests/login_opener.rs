@@ -31,7 +31,8 @@ const SECRETS: &[(&str, &str)] = &[
 /// A fake `xdg-open` in a new bin directory; what it records goes to
 /// `<dir>/seen/`: `argv` (one argument a line, written last), `env`, the
 /// page's and its directory's `stat` (mode, owner, type), and the page.
-fn fake_opener() -> (tempfile::TempDir, PathBuf) {
+/// It then stays alive `secs` seconds with its command line, as a browser does.
+fn fake_opener(secs: u32) -> (tempfile::TempDir, PathBuf) {
     let bin = tempfile::tempdir().unwrap();
     let seen = bin.path().join("seen");
     std::fs::create_dir(&seen).unwrap();
@@ -45,6 +46,7 @@ stat -c '%a %u %F' "$(dirname "$page")" > "$seen/dir_stat"
 cat "$page" > "$seen/page"
 for a in "$@"; do printf '%s\n' "$a"; done > "$seen/argv.part"
 mv "$seen/argv.part" "$seen/argv"
+sleep {secs}
 "#,
         seen = seen.display()
     );
@@ -108,8 +110,13 @@ struct CliLogin {
 
 impl CliLogin {
     fn start(args: &[&str]) -> CliLogin {
+        CliLogin::start_lingering(args, 0)
+    }
+
+    /// [`CliLogin::start`] with an opener that stays alive `secs` seconds.
+    fn start_lingering(args: &[&str], secs: u32) -> CliLogin {
         let home = Home::new();
-        let (bin, seen) = fake_opener();
+        let (bin, seen) = fake_opener(secs);
         // A runtime directory of ours, as a desktop session has.
         let runtime = home.dir.path().join("run");
         std::fs::create_dir(&runtime).unwrap();
@@ -307,5 +314,138 @@ fn a_dagshub_login_keeps_the_middleman_request_id_off_the_command_line() {
     }
     assert!(page.contains(&request_id), "{page}");
     assert_eq!(server.stats().authorize_visits, 1);
+    done.check_opener(&argv);
+}
+
+/// The same for a device login: `verification_uri_complete` carries the
+/// user code, with which another user could approve the login with their own
+/// account first.
+#[test]
+fn a_device_login_keeps_the_user_code_off_the_command_line() {
+    let server = OidcServer::start();
+    let login = CliLogin::start(&[
+        "login",
+        "--provider",
+        "oidc",
+        "--issuer",
+        &server.issuer,
+        "--client-id",
+        NATIVE_CLIENT,
+        "-o",
+        "flow=device",
+        "--timeout",
+        "25",
+    ]);
+    let (argv, page) = login.opened();
+    let url = page_target(&page);
+    let code = query(&url, "user_code").expect("verification_uri_complete");
+    server.approve(&url);
+    let (status, stderr, done) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("as alice"), "{stderr}");
+    assert!(!argv[0].contains(code.as_str()), "{code} in {argv:?}");
+    assert!(page.contains(&code), "{page}");
+    done.check_opener(&argv);
+}
+
+/// Issue 22 item 1 across users: another user (uid 65534 through setpriv)
+/// reading every command line in `/proc` while the opener is alive finds
+/// the private page's path but no login parameter, and cannot read the page.
+#[test]
+fn another_user_reading_command_lines_finds_no_login_parameter() {
+    let is_root = my_uid() == 0;
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !is_root || !setpriv.exists() {
+        eprintln!("SKIPPED: needs root and /usr/bin/setpriv to run the attacker as another user");
+        return;
+    }
+    let nobody = |script: &str, dir: &Path| {
+        let mut command = std::process::Command::new(setpriv);
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["/bin/sh", "-c", script])
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin");
+        command
+    };
+    // The attacker's own directory, where it writes what it saw.
+    let spy_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(spy_dir.path(), Some(65534), Some(65534)).unwrap();
+    // Every command line it can read, over and over until told to stop
+    // (at most 30 s); only the interesting ones are kept.
+    let mut spy = nobody(
+        r#"end=$(( $(date +%s) + 30 ))
+while [ ! -e stop ] && [ "$(date +%s)" -lt "$end" ]; do
+  for f in /proc/[0-9]*/cmdline; do
+    l=$(tr '\0' ' ' < "$f" 2>/dev/null)
+    case "$l" in *file://*|*state=*|*code_challenge*|*redirect_uri*) echo "$l";; esac
+  done
+done | sort -u > seen.part
+mv seen.part seen"#,
+        spy_dir.path(),
+    )
+    .spawn()
+    .unwrap();
+
+    let server = OidcServer::start();
+    let login = CliLogin::start_lingering(
+        &[
+            "login",
+            "--provider",
+            "oidc",
+            "--issuer",
+            &server.issuer,
+            "--client-id",
+            NATIVE_CLIENT,
+            "-o",
+            "flow=browser",
+            "--timeout",
+            "25",
+        ],
+        3,
+    );
+    let (argv, page) = login.opened();
+    // While the opener is alive: the attacker knows the page's path (it is
+    // on the command line) but can neither read it nor list its directory.
+    let page_path = argv[0].strip_prefix("file://").unwrap().to_string();
+    let read = nobody(&format!("cat '{page_path}'"), spy_dir.path())
+        .output()
+        .unwrap();
+    assert!(!read.status.success(), "another user read the page");
+    assert!(read.stdout.is_empty());
+    let dir = Path::new(&page_path)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let list = nobody(&format!("ls '{dir}'"), spy_dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        !list.status.success(),
+        "another user listed the page's directory"
+    );
+
+    std::thread::sleep(Duration::from_secs(2));
+    let url = page_target(&page);
+    let reply = server.browse(&url, true);
+    assert_eq!(reply["status"], 200, "{reply}");
+    let (status, stderr, done) = login.finish();
+    assert!(status.success(), "{stderr}");
+    std::fs::write(spy_dir.path().join("stop"), "").unwrap();
+    assert!(spy.wait().unwrap().success());
+    let seen = std::fs::read_to_string(spy_dir.path().join("seen")).unwrap();
+
+    // The scan did see the opener's command line, so it could have seen
+    // the parameters had they been there.
+    assert!(seen.contains(argv[0].as_str()), "{seen}");
+    for key in ["state", "code_challenge", "redirect_uri"] {
+        let value = query(&url, key).unwrap();
+        assert!(
+            !seen.contains(value.as_str()),
+            "{key} seen by another user: {seen}"
+        );
+    }
     done.check_opener(&argv);
 }

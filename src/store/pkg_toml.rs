@@ -44,22 +44,48 @@ pub fn depot() -> Result<PathBuf> {
 pub fn first_depot(value: Option<&str>, home: Option<PathBuf>) -> Result<PathBuf> {
     let no_home = || Error::no_credentials("cannot find the home directory; set JULIA_DEPOT_PATH");
     let default = || home.clone().map(|h| h.join(".julia")).ok_or_else(no_home);
-    match value.and_then(|v| v.split(':').next()) {
+    let depot = match value.and_then(|v| v.split(':').next()) {
         // Unset, entirely empty, or an empty first entry: the default depots
         // come first.
-        None | Some("") => default(),
-        Some(first) => expand_user(first, home.as_deref()).ok_or_else(no_home),
+        None | Some("") => default()?,
+        Some(first) => expand_user(first, home.as_deref())?.ok_or_else(no_home)?,
+    };
+    if depot.is_relative() {
+        // Julia takes it too, but tokens would land under whatever directory
+        // the process runs in (a git work tree, a shared directory).
+        warn_relative_once(&depot);
     }
+    Ok(depot)
+}
+
+/// One warning per process: the depot does not change within one.
+fn warn_relative_once(depot: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        crate::log::warn(&format!(
+            "the Julia depot {} is a relative path (from JULIA_DEPOT_PATH or HOME): tokens are \
+             read and written under the current directory; set an absolute path",
+            depot.display()
+        ))
+    });
 }
 
 /// Julia's `expanduser`: a leading `~` (alone or before `/`) is the home
-/// directory; anything else is kept as written.
-fn expand_user(path: &str, home: Option<&Path>) -> Option<PathBuf> {
-    match path.strip_prefix('~') {
+/// directory; `~user` is refused, as Julia refuses it (taken as written, it
+/// would be a directory named `~user` under the current one); anything else
+/// is kept as written. `Ok(None)`: no home directory.
+fn expand_user(path: &str, home: Option<&Path>) -> Result<Option<PathBuf>> {
+    Ok(match path.strip_prefix('~') {
         Some("") => home.map(Path::to_path_buf),
         Some(rest) if rest.starts_with('/') => home.map(|h| h.join(rest.trim_start_matches('/'))),
-        _ => Some(PathBuf::from(path)),
-    }
+        Some(_) => {
+            return Err(Error::invalid_argument(format!(
+                "JULIA_DEPOT_PATH starts with {path:?}: ~user is not expanded (Julia refuses it \
+                 too); write the depot's path out"
+            )));
+        }
+        None => Some(PathBuf::from(path)),
+    })
 }
 
 /// The directory under `servers/` Pkg uses for `server`, the server text as
@@ -475,7 +501,11 @@ client_id = "evil"
         assert_eq!(d(Some("/opt/depot:")), PathBuf::from("/opt/depot"));
         assert_eq!(d(Some("~/depot:/x")), PathBuf::from("/home/u/depot"));
         assert_eq!(d(Some("~")), PathBuf::from("/home/u"));
-        assert_eq!(d(Some("~other/x")), PathBuf::from("~other/x"));
+        assert_eq!(d(Some("rel")), PathBuf::from("rel"));
+        // Julia refuses ~user; taken as written it would be ./~other/x.
+        let err = first_depot(Some("~other/x:/y"), home.clone()).unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::InvalidArgument);
+        assert!(err.message().contains("~other/x"), "{}", err.message());
     }
 
     #[test]

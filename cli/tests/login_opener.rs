@@ -378,7 +378,9 @@ fn another_user_reading_command_lines_finds_no_login_parameter() {
         r#"end=$(( $(date +%s) + 30 ))
 while [ ! -e stop ] && [ "$(date +%s)" -lt "$end" ]; do
   for f in /proc/[0-9]*/cmdline; do
-    l=$(tr '\0' ' ' < "$f" 2>/dev/null)
+    # A process may exit between the glob and the read; the shell's own
+    # redirection error is silenced too, not only tr's.
+    l=$( { tr '\0' ' ' < "$f"; } 2>/dev/null )
     case "$l" in *file://*|*state=*|*code_challenge*|*redirect_uri*) echo "$l";; esac
   done
 done | sort -u > seen.part

@@ -1,13 +1,13 @@
 //! Warnings for the user, and the optional transcript used to prove that no
 //! secret ever reaches a message.
 //!
-//! Warnings and notices go to the call's [sink](route) when its options have
+//! Warnings and notices go to the call's [sink](fn@route) when its options have
 //! one (the host's logging), else to stderr, prefixed `hubauth:`, unless
 //! `HUBAUTH_LOG=off` (which silences stderr only: a host that gave a sink
 //! asked for the messages).
 //! When `HUBAUTH_TRANSCRIPT` names a file, every warning and every error
 //! message hubauth creates is also appended to it (the test suite scans it for
-//! token values; see [`transcript`] for how it is opened). Callers never
+//! token values; see [`transcript`](mod@transcript) for how it is opened). Callers never
 //! pass token values here.
 //!
 //! Every string that came from a server (a URL, a user code, a message, a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting and lints, the Rust tests (unit,
+# Runs every test of the project: formatting, lints and doc links, the Rust tests (unit,
 # integration against the JuliaHub-protocol and oidc-provider servers, CLI),
 # the C tests (plain, valgrind, AddressSanitizer, C++ header check, pkg-config
 # and CMake examples of the installed tree), the Julia binding's header check, the Python binding's tests, a
@@ -35,6 +35,12 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc: no broken link (the library's public docs; the maintainers' docs with private items)"
+# Separate runs: the CLI's binary and the library are both named hubauth.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p hubauth
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p hubauth --document-private-items
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p hubauth-cli -p hubauth-testkit --document-private-items
 
 step "cargo test (unit, header drift, integration, multi-process)"
 cargo build --workspace

@@ -369,6 +369,8 @@ struct TokenArgs {
     /// (expires_at: unix seconds, or null when unknown or never)
     #[arg(long)]
     json: bool,
+    // clap prints this doc comment as --help text, angle brackets and all.
+    #[allow(rustdoc::invalid_html_tags)]
     /// Print the whole Authorization header value ("Bearer <token>", or
     /// "Basic <credentials>" where the hub takes them) instead of the token
     #[arg(long)]

@@ -134,8 +134,9 @@ pub struct Error {
     /// issued nothing, so a single-use credential in the request is unspent.
     refused: bool,
     /// The refusal is definite: asking again gets the same answer (the user
-    /// denied, the client or its secret or scope is not accepted, or the
-    /// server is not a hub at all: an HTML page, no login endpoint).
+    /// denied, the client or its secret or scope is not accepted, the
+    /// server is not a hub at all: an HTML page, no login endpoint, or it
+    /// issued a token already expired by this machine's clock).
     definite: bool,
 }
 

@@ -11,6 +11,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -323,8 +324,12 @@ fn a_login_reply_already_expired_is_an_error_that_says_so() {
     fx.server
         .configure(|c| c.login_expiry = Some("0001-01-01T00:00:00Z".into()));
     let mut o = fx.options();
-    o.set("maxcount", "1").unwrap();
-    o.set_hook(Some(Arc::new(|url: &str| {
+    // The default maxcount (3): the same server clock gives the same dead
+    // token, so the person is asked once, not three times.
+    let prompts = Arc::new(AtomicUsize::new(0));
+    let counted = prompts.clone();
+    o.set_hook(Some(Arc::new(move |url: &str| {
+        counted.fetch_add(1, Ordering::SeqCst);
         let url = url.to_string();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
@@ -336,6 +341,8 @@ fn a_login_reply_already_expired_is_an_error_that_says_so() {
     assert_eq!(err.kind(), ErrorKind::Server, "{err}");
     assert!(err.message().contains("already expired"), "{err}");
     assert!(err.message().contains("0001-01-01T00:00:00"), "{err}");
+    assert!(!err.message().contains("tries"), "{err}");
+    assert_eq!(prompts.load(Ordering::SeqCst), 1, "one prompt");
     assert_eq!(fx.server.stats().tokens_issued, 1);
     assert!(
         !fx.path().exists(),

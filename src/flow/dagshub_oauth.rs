@@ -104,12 +104,15 @@ pub fn login(server: &ServerUrl, client_id: &str, ctx: &LoginContext) -> Result<
     // time (`0001-01-01T00:00:00Z`) is how a server would send one. A token
     // that is dead on arrival is useless to a caller, and saving it would
     // only make every later call find an expired entry: say what happened.
+    // Definite: another login gets the same dead token from the same server
+    // clock, and would cost the person another approval for nothing.
     if expires_at_ns <= i128::from(crate::token::unix_now()) * 1_000_000_000 {
         return Err(Error::server(format!(
             "{what}: the server issued a token that had already expired (its expiry is {}); \
              nothing was saved",
             format_expiry(expires_at_ns).unwrap_or_else(|| "in the past".to_string())
-        )));
+        ))
+        .definite());
     }
     Ok(OAuthToken {
         access_token: reply.access_token.clone(),

@@ -25,8 +25,8 @@
 //!    nothing stored) runs without the lock and is tried up to `maxcount`
 //!    times; only logins are ever tried again, and never after a definite
 //!    refusal (`access_denied`, `invalid_client`, `unauthorized_client`,
-//!    `invalid_scope`: the same request gets the same answer). Its grant is saved under the
-//!    lock.
+//!    `invalid_scope`, a token issued already expired: the same request gets
+//!    the same answer). Its grant is saved under the lock.
 //! 6. The username the server names is kept, and a token that turns out to
 //!    belong to another user than the authentication it replaces is refused.
 //!

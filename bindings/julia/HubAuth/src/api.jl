@@ -308,7 +308,8 @@ Base.print(io::IO, s::Secret) = show(io, s)
 
 # Option keys whose values are secrets: a String given for one becomes a
 # Secret at once (its NUL check does not show the value), and is closed when
-# the options have been built.
+# the options have been built. The library's secret keys (src/options.rs, type
+# Secret); bindings/julia/test_secret_keys.py keeps this list equal to them.
 const _SECRET_KEYS = ("token", "client_secret", "subject_token")
 
 # A Secret this binding made from a String: closed once the options are built.

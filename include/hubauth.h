@@ -145,6 +145,12 @@
 #define HUBAUTH_JOB_LOGOUT 6
 
 /**
+ * Job kind: `hubauth_save_token` (needs options and the token: started
+ * with `hubauth_job_start_save_token` only).
+ */
+#define HUBAUTH_JOB_SAVE_TOKEN 7
+
+/**
  * Event kind: nothing new; the job still runs.
  */
 #define HUBAUTH_JOB_EVENT_NONE 0
@@ -541,6 +547,16 @@ hubauth_status hubauth_job_start(const hubauth_options *o, int kind, hubauth_not
  * started.
  */
 hubauth_status hubauth_job_start_auth(const hubauth_auth *a, const hubauth_options *o, int kind, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
+
+/**
+ * `hubauth_save_token` as a job (HUBAUTH_JOB_SAVE_TOKEN), started like
+ * `hubauth_job_start`: stores `token` (copied; it may be freed at once) for
+ * the options' provider and server. Its DONE carries only the status. It
+ * can wait: on the server for a DagsHub app token (checked first unless
+ * option validate is false) and on the token file's lock (another
+ * process's refresh), each up to option timeout_ms.
+ */
+hubauth_status hubauth_job_start_save_token(const hubauth_options *o, const char *token, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
 
 /**
  * Takes the next event of `j` into `*ev` without ever blocking:

@@ -55,6 +55,11 @@ pub enum JobKind {
     Check,
     /// [`crate::auth::logout`]: forgets (and revokes) the stored token.
     Logout,
+    /// [`crate::auth::save_token`]: stores a token obtained elsewhere (a
+    /// DagsHub app token is first checked with the server, unless
+    /// `validate=false`; every save may wait for the file lock). Started
+    /// with [`Job::start_save_token`], which takes the token.
+    SaveToken,
 }
 
 /// What a finished job produced.
@@ -65,7 +70,7 @@ pub enum Outcome {
     Secret(Secret),
     /// The server's verdict (Check).
     Valid(bool),
-    /// Done, nothing to hand over (Reauthenticate, Logout).
+    /// Done, nothing to hand over (Reauthenticate, Logout, SaveToken).
     Done,
 }
 
@@ -208,7 +213,21 @@ impl Job {
         options: Option<crate::options::Options>,
         notify: Option<Notify>,
     ) -> Result<Job> {
-        let work = Work::new(kind, auth, options)?;
+        Self::launch(Work::new(kind, auth, options, None)?, notify)
+    }
+
+    /// Starts [`JobKind::SaveToken`]: stores `token` for the options'
+    /// provider and server, on a thread of the library's own.
+    pub fn start_save_token(
+        options: crate::options::Options,
+        token: Secret,
+        notify: Option<Notify>,
+    ) -> Result<Job> {
+        let work = Work::new(JobKind::SaveToken, None, Some(options), Some(token))?;
+        Self::launch(work, notify)
+    }
+
+    fn launch(work: Work, notify: Option<Notify>) -> Result<Job> {
         let at_hand = work.at_hand();
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -323,6 +342,8 @@ struct Work {
     kind: JobKind,
     auth: Option<Authentication>,
     options: Option<crate::options::Options>,
+    /// The token a SaveToken job stores.
+    token: Option<Secret>,
 }
 
 impl Work {
@@ -330,8 +351,17 @@ impl Work {
         kind: JobKind,
         auth: Option<Authentication>,
         options: Option<crate::options::Options>,
+        token: Option<Secret>,
     ) -> Result<Work> {
-        let needs_auth = !matches!(kind, JobKind::Authenticate | JobKind::Logout);
+        if (kind == JobKind::SaveToken) != token.is_some() {
+            return Err(Error::invalid_argument(
+                "only a SaveToken job takes a token, and it needs one (Job::start_save_token)",
+            ));
+        }
+        let needs_auth = !matches!(
+            kind,
+            JobKind::Authenticate | JobKind::Logout | JobKind::SaveToken
+        );
         if needs_auth && auth.is_none() {
             return Err(Error::new(
                 ErrorKind::NullArgument,
@@ -348,6 +378,7 @@ impl Work {
             kind,
             auth,
             options,
+            token,
         })
     }
 
@@ -377,6 +408,13 @@ impl Work {
             JobKind::Token => auth()?.token().map(Outcome::Secret),
             JobKind::Authorization => auth()?.authorization().map(Outcome::Secret),
             JobKind::Check => auth()?.check().map(Outcome::Valid),
+            JobKind::SaveToken => {
+                let token = self
+                    .token
+                    .as_ref()
+                    .ok_or_else(|| Error::internal("no token"))?;
+                crate::auth::save_token(options()?, token.expose()).map(|()| Outcome::Done)
+            }
         }
     }
 }

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hubauth::lifecycle::{Engine, Lifecycle};
 use hubauth::provider::dagshub::DagsHub;
 use hubauth::store::dagshub_yaml::TokenCache;
-use hubauth::{ErrorKind, HookAction, Options};
+use hubauth::{ErrorKind, Event, HookAction, Job, JobKind, Options, Outcome};
 use hubauth_testkit::dagshub::REDIRECTED_USER_PATH;
 use hubauth_testkit::{DagsHubServer, DagsHubToken, http};
 use serde_json::{Value, json};
@@ -460,6 +460,98 @@ fn save_token_validates_and_adds_once() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     assert!(err.message().contains("overwrite=false"), "{err}");
     assert_eq!(fx.read(), before, "nothing was written");
+}
+
+/// Polls `job` until it is done, for at most 20 s.
+fn done_of(job: &Job) -> hubauth::Result<Outcome> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        match job.poll() {
+            Some(Event::Done(outcome)) => return outcome,
+            Some(_) => continue,
+            None => {
+                assert!(Instant::now() < until, "the job did not end");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_save_token_job_checks_the_app_token_on_the_librarys_thread() {
+    // Saving an app token asks the server first (validate): a round trip a
+    // host's event loop must not wait for. The server holds its answer.
+    let fx = Fx::new();
+    fx.server.configure(|c| c.user_hold_ms = 400);
+    let app = fx.app();
+    let notified = Arc::new(AtomicUsize::new(0));
+    let counted = notified.clone();
+    let notify: hubauth::job::Notify = Box::new(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    let started = Instant::now();
+    let job = Job::start_save_token(
+        fx.options(),
+        hubauth::Secret::new(&app.access_token).unwrap(),
+        Some(notify),
+    )
+    .unwrap();
+    let start_took = started.elapsed();
+    assert!(
+        job.poll().is_none(),
+        "nothing is done when start returns (took {start_took:?})"
+    );
+    assert!(!fx.path().exists());
+    assert!(matches!(done_of(&job), Ok(Outcome::Done)));
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(notified.load(Ordering::SeqCst) >= 1);
+    assert_eq!(fx.server.stats().user_calls, 1);
+    let (data, _) = pyyaml(&fx.path());
+    assert_eq!(tokens_of(&data, &fx.server.url()), vec![app.access_token]);
+
+    // A token the server refuses: the job ends with the same error as the
+    // blocking call, and nothing is written.
+    let before = fx.read();
+    let bogus = "not-a-real-token";
+    let job =
+        Job::start_save_token(fx.options(), hubauth::Secret::new(bogus).unwrap(), None).unwrap();
+    let err = done_of(&job).err().expect("refused");
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert!(!err.message().contains(bogus));
+    assert_eq!(fx.read(), before);
+}
+
+#[test]
+fn a_save_token_job_is_cancelled_while_the_server_holds_its_answer() {
+    let fx = Fx::new();
+    fx.server.configure(|c| c.user_hold_ms = 5_000);
+    let app = fx.app();
+    let job = Job::start_save_token(
+        fx.options(),
+        hubauth::Secret::new(&app.access_token).unwrap(),
+        None,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let cancelled = Instant::now();
+    job.cancel();
+    let err = done_of(&job).err().expect("cancelled");
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert!(
+        cancelled.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        cancelled.elapsed()
+    );
+    assert!(!fx.path().exists(), "nothing saved");
+}
+
+#[test]
+fn only_a_save_token_job_takes_a_token() {
+    let fx = Fx::new();
+    let err = Job::start(JobKind::SaveToken, None, Some(fx.options()), None)
+        .err()
+        .expect("a save job without its token is refused");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
 }
 
 #[test]

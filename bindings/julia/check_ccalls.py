@@ -30,7 +30,11 @@ unless:
     (Ptr{hubauth_auth} is not Ptr{hubauth_secret}, nor Ptr{Cvoid}), a
     callback of that parameter's typedef, an output buffer that is not a
     string, no borrowed `const char *` given to hubauth_string_free (nor to a
-    function of ours that passes its argument there). PENDING_ABI names C
+    function of ours that passes its argument there);
+  * the binding itself (HubAuth/src) calls no blocking function that can
+    wait on the network or a lock: each one the header names as a job kind
+    (`Job kind: `hubauth_f``), and hubauth_token_copy, runs as a job
+    instead, so no such wait holds Julia's GC. PENDING_ABI names C
     functions being added to the header in parallel (arity only); once the
     header declares one, the header decides.
 
@@ -59,6 +63,18 @@ LIB_FILE = "LibHubAuth.jl"
 # C functions the binding calls before include/hubauth.h declares them:
 # name → number of parameters (the C ABI as pinned in include/hubauth.h).
 PENDING_ABI: dict[str, int] = {}  # none: the cancel functions are in the header now
+
+# Blocking functions the header has no job kind of its own for: the token into
+# a caller's buffer (HUBAUTH_JOB_TOKEN is its job).
+BLOCKING_WITHOUT_KIND = frozenset({"hubauth_token_copy"})
+
+
+def blocking_functions(header_text: str) -> frozenset[str]:
+    """The calls that can wait on the network or a lock: the blocking form of
+    every job kind (its doc comment in the header: `Job kind: `hubauth_f``),
+    and BLOCKING_WITHOUT_KIND."""
+    named = re.findall(r"Job kind: `(hubauth_\w+)`", header_text)
+    return frozenset(named) | BLOCKING_WITHOUT_KIND
 
 
 def _load_generator():
@@ -943,16 +959,19 @@ def collect_consumers(files: dict[Path, str]) -> dict[str, set[int]]:
 
 
 def check_wrapper_calls(header, aliases, rel, text, mask, report: Report, cfunc_defs=None,
-                        consumers=None) -> None:
+                        consumers=None, blocking: frozenset[str] = frozenset()) -> None:
     """Every `L.hubauth_f(args...)` outside the generated file: a header (or
     pending) function, called with its number of arguments, each of a type
-    that fits its C parameter."""
+    that fits its C parameter, and none of `blocking`."""
     types = FileTypes(header, aliases, text, mask, cfunc_defs or {}, consumers or {})
     for m in _WRAPPER_CALL.finditer(text):
         if mask[m.start()] != CODE or not at_paren(text, m.end()):
             continue
         name = m.group(1)
         where = f"{rel}:{line_of(text, m.start())}"
+        if name in blocking:   # and its arguments are checked all the same
+            report.fail(f"{where}: {name} blocks the calling thread while it waits on the network "
+                        "or a lock (and with it Julia's GC): run it as a job")
         args, _ = split_call(text, mask, text.index("(", m.end()))
         given = [(strip_code(a, mask, s), s) for a, s in args if a.strip()]
         n = len(given)
@@ -1029,6 +1048,9 @@ def run(root: Path) -> Report:
         report.fail(f"no .jl files under {SRC_REL}")
         return report
     aliases = collect_aliases(files, header)
+    blocking = blocking_functions(header_path.read_text(encoding="utf-8"))
+    if not blocking - BLOCKING_WITHOUT_KIND:
+        report.fail(f"{gen.HEADER_REL}: no `Job kind: `hubauth_f`` doc comment found")
     cfunc_defs = collect_cfunc_defs(files, aliases)
     consumers = collect_consumers(files)
     lib_syms: set[str] = set()
@@ -1063,7 +1085,9 @@ def run(root: Path) -> Report:
                 report.fail(f"{rel}:{line_of(text, m.start())}: cannot parse the call: {e}")
         if not in_lib:
             try:
-                check_wrapper_calls(header, aliases, rel, text, mask, report, cfunc_defs, consumers)
+                in_binding = path.is_relative_to(root / SRC_REL)
+                check_wrapper_calls(header, aliases, rel, text, mask, report, cfunc_defs, consumers,
+                                    blocking if in_binding else frozenset())
             except JuliaLexError as e:
                 report.fail(f"{rel}: cannot parse a wrapper call: {e}")
         else:

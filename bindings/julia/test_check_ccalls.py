@@ -45,8 +45,8 @@ class CopyTestCase(unittest.TestCase):
         self._tmp.cleanup()
 
     # helpers
-    def write_extra(self, code: str, name: str = "extra.jl") -> None:
-        (self.root / SRC / name).write_text(textwrap.dedent(code), encoding="utf-8")
+    def write_extra(self, code: str, name: str = "extra.jl", where: Path = SRC) -> None:
+        (self.root / where / name).write_text(textwrap.dedent(code), encoding="utf-8")
 
     def edit(self, rel: Path, old: str, new: str) -> None:
         p = self.root / rel
@@ -182,15 +182,44 @@ class CatchesMistakes(CopyTestCase):
         self.assertIn("FAIL ", proc.stdout)
 
 
+TESTS_JL = Path("bindings/julia/HubAuth/test/runtests.jl")
+
+
 class WrapperCalls(CopyTestCase):
     """Calls of the generated wrappers from the hand-written API."""
 
     def test_wrong_arity_under_check(self) -> None:
         self.write_extra("""
-            g(a, out) = @check L.hubauth_token(a, out, nothing)
+            g(o, k, v) = @check L.hubauth_options_set(o, k, v, nothing)
         """)
         self.assertFails(self.run_checker(),
-                         r"extra\.jl:2: hubauth_token is called with 4 argument\(s\).*it takes 3")
+                         r"extra\.jl:2: hubauth_options_set is called with 5 argument\(s\).*it takes 4")
+
+    def test_a_blocking_call_in_the_binding_fails(self) -> None:
+        # save_token as a plain ccall again: a DagsHub app token's server
+        # check (and any lock wait) would hold Julia's GC.
+        self.edit(API, "@check L.hubauth_job_start_save_token(o, L.hubauth_secret_expose(s),\n"
+                       "                                                          cglobal(:uv_async_send), cond.handle, job)",
+                  "@check L.hubauth_save_token(o, L.hubauth_secret_expose(s))")
+        self.assertFails(self.run_checker(),
+                         r"api\.jl:\d+: hubauth_save_token blocks the calling thread .* run it as a job")
+
+    def test_every_blocking_form_of_a_job_kind_is_refused(self) -> None:
+        header = (REPO / "include/hubauth.h").read_text(encoding="utf-8")
+        blocking = check.blocking_functions(header)
+        self.assertEqual(blocking, {"hubauth_authenticate", "hubauth_reauthenticate", "hubauth_token",
+                                    "hubauth_authorization", "hubauth_check", "hubauth_logout",
+                                    "hubauth_save_token", "hubauth_token_copy"})
+        self.write_extra("""
+            g(a::Ptr{L.hubauth_auth}, out::Ref{Ptr{L.hubauth_secret}}) = @check L.hubauth_token(a, out)
+        """)
+        self.assertFails(self.run_checker(), r"extra\.jl:2: hubauth_token blocks the calling thread")
+
+    def test_the_tests_may_call_a_blocking_function(self) -> None:
+        # runtests.jl cancels a blocking login from another task.
+        self.assertIn("LibHubAuth.hubauth_authenticate(", (self.root / TESTS_JL).read_text())
+        r = self.run_checker()
+        self.assertEqual(r.failed, 0, r.messages)
 
     def test_unknown_wrapper(self) -> None:
         self.write_extra("""
@@ -325,7 +354,9 @@ class ArgumentTypes(CopyTestCase):
         self.assertNotRegex("\n".join(r.messages), r"extra\.jl:(5|9):")
 
     def test_g3_cstring_for_an_output_buffer(self) -> None:
-        self.write_extra("""
+        # In the tests' directory: the binding may not call the blocking
+        # hubauth_token_copy at all (test_a_blocking_call_in_the_binding_fails).
+        self.write_extra(where=TESTS_JL.parent, code="""
             f(a, buf, cap, len, err) = ccall((:hubauth_token_copy, L.libhubauth), Int32,
                 (Ptr{L.hubauth_auth}, Cstring, Csize_t, Ptr{Csize_t}, Ptr{Ptr{L.hubauth_error}}), a, buf, cap, len, err)
             g(a::Ptr{L.hubauth_auth}, len::Base.RefValue{Csize_t}) = @check L.hubauth_token_copy(a, "buffer", 7, len)

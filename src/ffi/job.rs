@@ -9,7 +9,7 @@ use super::error::new_error;
 use super::handle::{Castable, Out, OwnedBox, free_handle, into_handle, required};
 use super::options::snapshot;
 use super::secret::hubauth_secret;
-use super::{guard, guard_value, hubauth_error, hubauth_options, hubauth_status};
+use super::{guard, guard_value, hubauth_error, hubauth_options, hubauth_status, required_str};
 use crate::error::{Error, Result};
 use crate::job::{Event, Job, JobKind, Notify, Outcome};
 
@@ -25,6 +25,9 @@ pub const HUBAUTH_JOB_AUTHORIZATION: i32 = 4;
 pub const HUBAUTH_JOB_CHECK: i32 = 5;
 /// Job kind: `hubauth_logout` (needs options).
 pub const HUBAUTH_JOB_LOGOUT: i32 = 6;
+/// Job kind: `hubauth_save_token` (needs options and the token: started
+/// with `hubauth_job_start_save_token` only).
+pub const HUBAUTH_JOB_SAVE_TOKEN: i32 = 7;
 
 /// Event kind: nothing new; the job still runs.
 pub const HUBAUTH_JOB_EVENT_NONE: i32 = 0;
@@ -126,9 +129,10 @@ fn kind_of(kind: c_int) -> Result<JobKind> {
         HUBAUTH_JOB_AUTHORIZATION => JobKind::Authorization,
         HUBAUTH_JOB_CHECK => JobKind::Check,
         HUBAUTH_JOB_LOGOUT => JobKind::Logout,
+        HUBAUTH_JOB_SAVE_TOKEN => JobKind::SaveToken,
         other => {
             return Err(Error::invalid_argument(format!(
-                "{other} is not a job kind (HUBAUTH_JOB_AUTHENTICATE … HUBAUTH_JOB_LOGOUT)"
+                "{other} is not a job kind (HUBAUTH_JOB_AUTHENTICATE … HUBAUTH_JOB_SAVE_TOKEN)"
             )));
         }
     })
@@ -169,6 +173,11 @@ pub extern "C" fn hubauth_job_start(
         let out = Out::new(out, "out")?;
         let kind = kind_of(kind)?;
         let options = snapshot(o, "options")?;
+        if kind == JobKind::SaveToken {
+            return Err(Error::invalid_argument(
+                "HUBAUTH_JOB_SAVE_TOKEN needs the token: use hubauth_job_start_save_token",
+            ));
+        }
         if !matches!(kind, JobKind::Authenticate | JobKind::Logout) {
             return Err(Error::invalid_argument(
                 "this job kind needs an authentication: use hubauth_job_start_auth",
@@ -202,9 +211,13 @@ pub extern "C" fn hubauth_job_start_auth(
         let out = Out::new(out, "out")?;
         let auth = required(a, "auth")?.clone();
         let kind = kind_of(kind)?;
-        if matches!(kind, JobKind::Authenticate | JobKind::Logout) {
+        if matches!(
+            kind,
+            JobKind::Authenticate | JobKind::Logout | JobKind::SaveToken
+        ) {
             return Err(Error::invalid_argument(
-                "this job kind needs options, not an authentication: use hubauth_job_start",
+                "this job kind needs options, not an authentication: use hubauth_job_start \
+                 (hubauth_job_start_save_token for HUBAUTH_JOB_SAVE_TOKEN)",
             ));
         }
         let options = if o.is_null() {
@@ -217,6 +230,31 @@ pub extern "C" fn hubauth_job_start_auth(
             ));
         };
         let job = Job::start(kind, Some(auth), options, rust_notify(notify, arg))?;
+        out.give(JobCell::new(job));
+        Ok(())
+    })
+}
+
+/// `hubauth_save_token` as a job (HUBAUTH_JOB_SAVE_TOKEN), started like
+/// `hubauth_job_start`: stores `token` (copied; it may be freed at once) for
+/// the options' provider and server. Its DONE carries only the status. It
+/// can wait: on the server for a DagsHub app token (checked first unless
+/// option validate is false) and on the token file's lock (another
+/// process's refresh), each up to option timeout_ms.
+#[unsafe(no_mangle)]
+pub extern "C" fn hubauth_job_start_save_token(
+    o: *const hubauth_options,
+    token: *const c_char,
+    notify: hubauth_notify_fn,
+    arg: *mut c_void,
+    out: *mut *mut hubauth_job,
+    err: *mut *mut hubauth_error,
+) -> hubauth_status {
+    guard(err, || {
+        let out = Out::new(out, "out")?;
+        let options = snapshot(o, "options")?;
+        let token = crate::secret::Secret::new(required_str(token, "token")?)?;
+        let job = Job::start_save_token(options, token, rust_notify(notify, arg))?;
         out.give(JobCell::new(job));
         Ok(())
     })

@@ -403,7 +403,7 @@ static void case_bad_kinds(void) {
     hubauth_options *o = test_options(NULL);
     hubauth_auth *a = stored_auth(&id, NULL, 0);
     hubauth_job *j = NULL;
-    static const int not_kinds[] = {0, -1, 7, 42, INT32_MIN};
+    static const int not_kinds[] = {0, -1, 8, 42, INT32_MIN};
     CHECK(o != NULL && a != NULL);
     for (size_t i = 0; i < sizeof not_kinds / sizeof not_kinds[0]; i++) {
         EXPECT(hubauth_job_start(o, not_kinds[i], NULL, NULL, &j, &err), HUBAUTH_ERR_INVALID_ARGUMENT);
@@ -424,6 +424,12 @@ static void case_bad_kinds(void) {
            HUBAUTH_ERR_INVALID_ARGUMENT);
     EXPECT(hubauth_job_start_auth(a, o, HUBAUTH_JOB_LOGOUT, NULL, NULL, &j, &err),
            HUBAUTH_ERR_INVALID_ARGUMENT);
+    /* SAVE_TOKEN needs its token: only hubauth_job_start_save_token starts it. */
+    EXPECT(hubauth_job_start(o, HUBAUTH_JOB_SAVE_TOKEN, NULL, NULL, &j, &err), HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(hubauth_error_message(err), "hubauth_job_start_save_token") != NULL);
+    EXPECT(hubauth_job_start_auth(a, NULL, HUBAUTH_JOB_SAVE_TOKEN, NULL, NULL, &j, &err),
+           HUBAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(j == NULL);
     /* Only REAUTHENTICATE takes options. */
     EXPECT(hubauth_job_start_auth(a, o, HUBAUTH_JOB_TOKEN, NULL, NULL, &j, &err), HUBAUTH_ERR_INVALID_ARGUMENT);
     EXPECT(hubauth_job_start_auth(a, o, HUBAUTH_JOB_CHECK, NULL, NULL, &j, &err), HUBAUTH_ERR_INVALID_ARGUMENT);
@@ -457,6 +463,9 @@ static void case_null_arguments(void) {
     EXPECT(hubauth_job_start_auth(NULL, o, HUBAUTH_JOB_REAUTHENTICATE, NULL, NULL, &j, &err),
            HUBAUTH_ERR_NULL_ARGUMENT);
     EXPECT(hubauth_job_start_auth(a, NULL, HUBAUTH_JOB_TOKEN, NULL, NULL, NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_job_start_save_token(NULL, "x", NULL, NULL, &j, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_job_start_save_token(o, NULL, NULL, NULL, &j, &err), HUBAUTH_ERR_NULL_ARGUMENT);
+    EXPECT(hubauth_job_start_save_token(o, "x", NULL, NULL, NULL, &err), HUBAUTH_ERR_NULL_ARGUMENT);
     CHECK(j == NULL);
     /* err may be NULL. */
     CHECK(hubauth_job_start(NULL, HUBAUTH_JOB_AUTHENTICATE, NULL, NULL, &j, NULL) == HUBAUTH_ERR_NULL_ARGUMENT);
@@ -586,6 +595,7 @@ static void case_notify_fd(void) {
     hubauth_job *j = NULL;
     hubauth_job_event ev = {0};
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), pipe_fds[2] = {-1, -1}, wakeups = 0;
+    char *toml = NULL, *saved_id = NULL, *stored = NULL, *stored_id = NULL;
     uint64_t value = 0;
     CHECK(a != NULL && efd >= 0);
 
@@ -623,6 +633,35 @@ static void case_notify_fd(void) {
     if (ev.status != HUBAUTH_OK) diag("LOGOUT: %s", hubauth_error_message(ev.error));
     CHECK(ev.status == HUBAUTH_OK && ev.error == NULL);
     CHECK(file_mode(path) == -1); /* forgotten */
+    hubauth_job_free(j);
+    j = NULL;
+
+    /* A SAVE_TOKEN job puts a token back, on the library's thread: the
+     * token is copied at start (the caller's buffer is wiped at once), the
+     * file is written 0600, and a bad token ends in an error, nothing written. */
+    CHECK((toml = issue_token(3600)) != NULL && (saved_id = toml_string(toml, "id_token")) != NULL);
+    CHECK((o = test_options(path)) != NULL);
+    wakeups = 0;
+    EXPECT(hubauth_job_start_save_token(o, "not an auth.toml", hubauth_notify_fd, (void *)(intptr_t)efd, &j,
+                                        &err),
+           HUBAUTH_OK);
+    CHECK(run_on_fd(j, efd, &ev, &wakeups));
+    CHECK(ev.status == HUBAUTH_ERR_INVALID_ARGUMENT && ev.error != NULL);
+    CHECK(strstr(hubauth_error_message(ev.error), "not an auth.toml") == NULL); /* never echoed */
+    hubauth_error_free(ev.error);
+    ev.error = NULL;
+    CHECK(file_mode(path) == -1);
+    hubauth_job_free(j);
+    j = NULL;
+    EXPECT(hubauth_job_start_save_token(o, toml, hubauth_notify_fd, (void *)(intptr_t)efd, &j, &err), HUBAUTH_OK);
+    memset(toml, 'x', strlen(toml));
+    CHECK(run_on_fd(j, efd, &ev, &wakeups));
+    diag("SAVE_TOKEN jobs: %d eventfd wakeups", wakeups);
+    if (ev.status != HUBAUTH_OK) diag("SAVE_TOKEN: %s", hubauth_error_message(ev.error));
+    CHECK(ev.status == HUBAUTH_OK && ev.error == NULL && ev.auth == NULL && ev.secret == NULL);
+    CHECK(file_mode(path) == 0600);
+    CHECK((stored = read_file(path, NULL)) != NULL && (stored_id = toml_string(stored, "id_token")) != NULL);
+    CHECK(strcmp(stored_id, saved_id) == 0);
 done:
     if (ev.status != HUBAUTH_OK) hubauth_error_free(ev.error);
     hubauth_job_free(j);
@@ -631,6 +670,10 @@ done:
     if (pipe_fds[0] >= 0) close(pipe_fds[0]);
     if (pipe_fds[1] >= 0) close(pipe_fds[1]);
     free(id);
+    free(toml);
+    free(saved_id);
+    free(stored);
+    free(stored_id);
     hubauth_auth_free(a);
     hubauth_error_free(err);
 }
@@ -861,7 +904,7 @@ static const test_case CASES[] = {
     {"job: NULL arguments give NULL_ARGUMENT; a NULL notify is allowed", case_null_arguments},
     {"job: a fresh token's job is DONE when start returns (notify once, inline)", case_fresh_token_done_at_start},
     {"job: a due token is refreshed on the library's thread", case_due_token_refreshed_on_the_library_thread},
-    {"job: hubauth_notify_fd with an eventfd (CHECK) and a pipe (LOGOUT)", case_notify_fd},
+    {"job: hubauth_notify_fd with an eventfd (CHECK, SAVE_TOKEN) and a pipe (LOGOUT)", case_notify_fd},
     {"uv: device login, open_browser=false, URL visited from a work item; loop keeps ticking",
      case_uv_device_login},
     {"uv: a due token refreshed by a TOKEN job; loop keeps ticking", case_uv_token_refresh},

@@ -55,6 +55,7 @@ from ._api import (
     logout_async,
     reauthenticate,
     save_token,
+    save_token_async,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "current_authentication",
     "get_token",
     "save_token",
+    "save_token_async",
     "logout",
     "logout_async",
     "HubAuthError",

@@ -30,6 +30,7 @@ __all__ = [
     "current_authentication",
     "get_token",
     "save_token",
+    "save_token_async",
     "logout",
     "logout_async",
 ]
@@ -827,6 +828,36 @@ def save_token(
     finally:
         if secret is not token:
             secret.close()
+
+
+async def save_token_async(
+    token: Union[str, Secret],
+    *,
+    server: Optional[str] = None,
+    provider: Optional[str] = None,
+    **options: Any,
+) -> None:
+    """``save_token`` without blocking the event loop: a job on the
+    library's thread, which checks a DagsHub app token with the server first
+    (unless ``validate=False``) and may wait for the token file's lock while
+    another process refreshes. The token is copied when the job starts, and
+    a ``Secret`` is handed over from its own memory, as ``save_token`` does."""
+    if not isinstance(token, (str, Secret)):
+        raise TypeError(f"token must be a str or Secret, not {type(token).__name__}")
+    secret = token if isinstance(token, Secret) else Secret(token)
+    try:
+        with _Options(_settings(server, provider, options), None) as opts, opts.use() as o, \
+                _Using(secret._owned) as ptr:
+            job = _jobs.Job(lambda notify, arg, out, err: _L.hubauth_job_start_save_token(
+                o, _lib.secret_bytes(ptr), notify, arg, out, err))
+    finally:
+        if secret is not token:
+            secret.close()
+    try:
+        await _jobs.run(job)
+        job.raise_if_failed()
+    finally:
+        job.close()
 
 
 def logout(server: Optional[str] = None, *, provider: Optional[str] = None,

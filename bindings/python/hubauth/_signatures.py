@@ -35,6 +35,7 @@ HUBAUTH_JOB_TOKEN = 3
 HUBAUTH_JOB_AUTHORIZATION = 4
 HUBAUTH_JOB_CHECK = 5
 HUBAUTH_JOB_LOGOUT = 6
+HUBAUTH_JOB_SAVE_TOKEN = 7
 HUBAUTH_JOB_EVENT_NONE = 0
 HUBAUTH_JOB_EVENT_LOGIN = 1
 HUBAUTH_JOB_EVENT_PROGRESS = 2
@@ -112,6 +113,7 @@ SIGNATURES: Dict[str, Tuple[Optional[str], List[str]]] = {
     'hubauth_string_free': (None, ['OwnedString']),  # void hubauth_string_free(char *s);
     'hubauth_job_start': ('c_int32', ['OptionsPtr', 'c_int', 'NOTIFY_FN', 'c_void_p', 'POINTER(JobPtr)', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_job_start(const hubauth_options *o, int kind, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
     'hubauth_job_start_auth': ('c_int32', ['AuthPtr', 'OptionsPtr', 'c_int', 'NOTIFY_FN', 'c_void_p', 'POINTER(JobPtr)', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_job_start_auth(const hubauth_auth *a, const hubauth_options *o, int kind, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
+    'hubauth_job_start_save_token': ('c_int32', ['OptionsPtr', 'c_char_p', 'NOTIFY_FN', 'c_void_p', 'POINTER(JobPtr)', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_job_start_save_token(const hubauth_options *o, const char *token, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
     'hubauth_job_poll': ('c_int32', ['JobPtr', 'c_void_p', 'POINTER(ErrorPtr)']),  # hubauth_status hubauth_job_poll(hubauth_job *j, hubauth_job_event *ev, hubauth_error **err);
     'hubauth_job_cancel': (None, ['JobPtr']),  # void hubauth_job_cancel(hubauth_job *j);
     'hubauth_job_free': (None, ['JobPtr']),  # void hubauth_job_free(hubauth_job *j);

@@ -586,6 +586,46 @@ def test_check_async_reauthenticate_async_and_logout_async(start_server, token_p
     assert asyncio.run(auth.check_async()) is False
 
 
+def test_save_token_async_waits_for_the_file_lock_off_the_loop(server, token_path):
+    """Another process holds the token file's lock (a refresh in flight);
+    save_token_async waits for it on the library's thread."""
+    import fcntl
+
+    toml = server.issue(ttl_s=3600)
+    token_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(f"{token_path}.lock", "a")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    released = []
+
+    def release():
+        time.sleep(REFRESH_DELAY_S)
+        released.append(time.monotonic())
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+    async def main():
+        async with Ticker() as ticker:
+            holder = threading.Thread(target=release)
+            holder.start()
+            await hubauth.save_token_async(toml, server=server.url, token_path=token_path)
+            done = time.monotonic()
+        holder.join()
+        ticker.assert_smooth("save_token_async waiting for the file lock")
+        return done
+
+    try:
+        done = asyncio.run(main())
+    finally:
+        lock.close()
+    assert released and done >= released[0], "saved only once the lock was free"
+    assert toml_string(token_path.read_text(), "id_token") == toml_string(toml, "id_token")
+    assert (token_path.stat().st_mode & 0o777) == 0o600
+    with pytest.raises(hubauth.InvalidArgumentError):
+        asyncio.run(hubauth.save_token_async("not an auth.toml", server=server.url,
+                                             token_path=token_path, overwrite=False))
+    with pytest.raises(TypeError):
+        asyncio.run(hubauth.save_token_async(b"bytes", server=server.url))
+
+
 def test_errors_come_back_as_exceptions(server, token_path):
     jobs = _jobs.live_jobs()
     with pytest.raises(hubauth.NoCredentialsError):

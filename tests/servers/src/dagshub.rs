@@ -52,6 +52,9 @@ pub struct DagsHubConfig {
     /// expiry (e.g. Go's zero time `0001-01-01T00:00:00Z`, which a Go server
     /// sends for an unset time). Default None.
     pub login_expiry: Option<String>,
+    /// `/api/v1/user` answers after this many milliseconds, as over a slow
+    /// network. Default 0.
+    pub user_hold_ms: u64,
 }
 
 impl Default for DagsHubConfig {
@@ -66,6 +69,7 @@ impl Default for DagsHubConfig {
             api_status: None,
             reject_valid: 0,
             login_expiry: None,
+            user_hold_ms: 0,
         }
     }
 }
@@ -116,6 +120,9 @@ impl ConfigPatch for DagsHubConfig {
                 }
                 "reject_valid" => {
                     next.reject_valid = v.as_u64().ok_or_else(|| want("an integer >= 0"))?
+                }
+                "user_hold_ms" => {
+                    next.user_hold_ms = v.as_u64().ok_or_else(|| want("an integer >= 0"))?
                 }
                 _ => return Err(format!("unknown config key {key:?}")),
             }
@@ -317,6 +324,8 @@ impl DagsHub {
     }
 
     fn user(&self, req: &Request) -> Response {
+        let hold = self.lock().config.user_hold_ms;
+        std::thread::sleep(Duration::from_millis(hold));
         let mut s = self.lock();
         if req.path == "/api/v1/user" && s.config.user_redirect {
             s.stats.user_redirects += 1;

@@ -383,6 +383,12 @@ Job kind: `hubauth_logout` (needs options).
 const HUBAUTH_JOB_LOGOUT = Int32(6)
 
 """
+Job kind: `hubauth_save_token` (needs options and the token: started
+with `hubauth_job_start_save_token` only).
+"""
+const HUBAUTH_JOB_SAVE_TOKEN = Int32(7)
+
+"""
 Event kind: nothing new; the job still runs.
 """
 const HUBAUTH_JOB_EVENT_NONE = Int32(0)
@@ -842,6 +848,24 @@ started.
 """
 function hubauth_job_start_auth(a, o, kind, notify, arg, out, err)
     ccall((:hubauth_job_start_auth, libhubauth), Int32, (Ptr{hubauth_auth}, Ptr{hubauth_options}, Cint, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{hubauth_job}}, Ptr{Ptr{hubauth_error}}), a, o, kind, notify, arg, out, err)
+end
+
+"""
+    hubauth_job_start_save_token(o, token, notify, arg, out, err) -> Int32
+
+```c
+hubauth_status hubauth_job_start_save_token(const hubauth_options *o, const char *token, hubauth_notify_fn notify, void *arg, hubauth_job **out, hubauth_error **err);
+```
+
+`hubauth_save_token` as a job (HUBAUTH_JOB_SAVE_TOKEN), started like
+`hubauth_job_start`: stores `token` (copied; it may be freed at once) for
+the options' provider and server. Its DONE carries only the status. It
+can wait: on the server for a DagsHub app token (checked first unless
+option validate is false) and on the token file's lock (another
+process's refresh), each up to option timeout_ms.
+"""
+function hubauth_job_start_save_token(o, token, notify, arg, out, err)
+    ccall((:hubauth_job_start_save_token, libhubauth), Int32, (Ptr{hubauth_options}, Cstring, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Ptr{hubauth_job}}, Ptr{Ptr{hubauth_error}}), o, token, notify, arg, out, err)
 end
 
 """

@@ -903,19 +903,26 @@ end
 
 Stores a token obtained elsewhere, atomically, mode 0600, under the file lock:
 for `:juliahub` the whole contents of an `auth.toml`, for `:dagshub` an app
-token, for `:cave` a 32-hex token. `token` may be a `String` or a [`Secret`](@ref).
-No network; it may wait for the token file's lock (up to `timeout_ms`) in a
-blocking call, as the library has no job for it.
+token (checked with the server first unless `validate = false`), for `:cave`
+a 32-hex token. `token` may be a `String` or a [`Secret`](@ref). Runs as a
+job, like [`authenticate`](@ref): the server check and the wait for the file
+lock happen on the library's thread.
 """
 function save_token(tok::Union{AbstractString,Secret}; server = nothing, provider = nothing, kwargs...)
     opts = _push_kwargs!(_base_options(server, provider), kwargs)
     secret = Secret(tok)
     try
-        _with_options(opts) do o::Ptr{L.hubauth_options}
-            _use(secret) do s::Ptr{L.hubauth_secret}
-                @check L.hubauth_save_token(o, L.hubauth_secret_expose(s))
+        # The library copies the token when the job starts.
+        done, _ = _run_job(nothing) do cond::Base.AsyncCondition, job::Base.RefValue{Ptr{L.hubauth_job}}
+            _with_options(opts) do o::Ptr{L.hubauth_options}
+                _use(secret) do s::Ptr{L.hubauth_secret}
+                    @check L.hubauth_job_start_save_token(o, L.hubauth_secret_expose(s),
+                                                          cglobal(:uv_async_send), cond.handle, job)
+                end
             end
         end
+        _free_result_but_error(done)
+        _raise_if_error(done.status, done.error)
     finally
         tok isa Secret || close(secret)
     end

@@ -233,25 +233,31 @@ impl FinishedLogin {
     }
 }
 
+/// `hubauth login` with the test OIDC server's native client, `flow`
+/// (`flow=browser` or `flow=device`) and 25 s.
+fn oidc_login<'a>(issuer: &'a str, flow: &'static str) -> [&'a str; 11] {
+    [
+        "login",
+        "--provider",
+        "oidc",
+        "--issuer",
+        issuer,
+        "--client-id",
+        NATIVE_CLIENT,
+        "-o",
+        flow,
+        "--timeout",
+        "25",
+    ]
+}
+
 /// `hubauth login` (the CLI's own hook launches the opener) for a browser
 /// login: the opener gets only the page; the page leads to the real URL, and
 /// the login completes through it.
 #[test]
 fn a_browser_login_shows_the_opener_a_private_page_only() {
     let server = OidcServer::start();
-    let login = CliLogin::start(&[
-        "login",
-        "--provider",
-        "oidc",
-        "--issuer",
-        &server.issuer,
-        "--client-id",
-        NATIVE_CLIENT,
-        "-o",
-        "flow=browser",
-        "--timeout",
-        "25",
-    ]);
+    let login = CliLogin::start(&oidc_login(&server.issuer, "flow=browser"));
     let (argv, page) = login.opened();
     let url = page_target(&page);
     // Play the browser: follow the page to the login, and back to hubauth.
@@ -323,19 +329,7 @@ fn a_dagshub_login_keeps_the_middleman_request_id_off_the_command_line() {
 #[test]
 fn a_device_login_keeps_the_user_code_off_the_command_line() {
     let server = OidcServer::start();
-    let login = CliLogin::start(&[
-        "login",
-        "--provider",
-        "oidc",
-        "--issuer",
-        &server.issuer,
-        "--client-id",
-        NATIVE_CLIENT,
-        "-o",
-        "flow=device",
-        "--timeout",
-        "25",
-    ]);
+    let login = CliLogin::start(&oidc_login(&server.issuer, "flow=device"));
     let (argv, page) = login.opened();
     let url = page_target(&page);
     let code = query(&url, "user_code").expect("verification_uri_complete");
@@ -391,22 +385,7 @@ mv seen.part seen"#,
     .unwrap();
 
     let server = OidcServer::start();
-    let login = CliLogin::start_lingering(
-        &[
-            "login",
-            "--provider",
-            "oidc",
-            "--issuer",
-            &server.issuer,
-            "--client-id",
-            NATIVE_CLIENT,
-            "-o",
-            "flow=browser",
-            "--timeout",
-            "25",
-        ],
-        3,
-    );
+    let login = CliLogin::start_lingering(&oidc_login(&server.issuer, "flow=browser"), 3);
     let (argv, page) = login.opened();
     // While the opener is alive: the attacker knows the page's path (it is
     // on the command line) but can neither read it nor list its directory.

@@ -804,6 +804,13 @@ def get_token(auth: Optional[Authentication] = None) -> Secret:
     return _resolve(auth).token
 
 
+def _secret_of(token: Union[str, Secret]) -> Secret:
+    """`token` as a Secret: itself, or a new one the caller closes."""
+    if not isinstance(token, (str, Secret)):
+        raise TypeError(f"token must be a str or Secret, not {type(token).__name__}")
+    return token if isinstance(token, Secret) else Secret(token)
+
+
 def save_token(
     token: Union[str, Secret],
     *,
@@ -818,9 +825,7 @@ def save_token(
     A ``Secret`` is handed to the library straight from its own memory: no
     plaintext copy is made in Python, so a traceback that records local
     variables (Sentry, rich, ``pytest --showlocals``) cannot show it."""
-    if not isinstance(token, (str, Secret)):
-        raise TypeError(f"token must be a str or Secret, not {type(token).__name__}")
-    secret = token if isinstance(token, Secret) else Secret(token)
+    secret = _secret_of(token)
     try:
         with _Options(_settings(server, provider, options), None) as opts, opts.use() as o, \
                 _Using(secret._owned) as ptr:
@@ -842,9 +847,7 @@ async def save_token_async(
     (unless ``validate=False``) and may wait for the token file's lock while
     another process refreshes. The token is copied when the job starts, and
     a ``Secret`` is handed over from its own memory, as ``save_token`` does."""
-    if not isinstance(token, (str, Secret)):
-        raise TypeError(f"token must be a str or Secret, not {type(token).__name__}")
-    secret = token if isinstance(token, Secret) else Secret(token)
+    secret = _secret_of(token)
     try:
         with _Options(_settings(server, provider, options), None) as opts, opts.use() as o, \
                 _Using(secret._owned) as ptr:

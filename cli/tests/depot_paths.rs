@@ -6,33 +6,22 @@
 mod support;
 
 use std::path::Path;
-use std::process::Output;
 
-use support::cli::BIN;
+use support::cli::{Home, Run};
 
 const TOKEN: &str = "id_token = \"id-x\"\nexpires_at = 9999999999\n";
 
-/// `hubauth save-token` run in `cwd` with `env` (nothing else but PATH).
-fn save_token_in(cwd: &Path, env: &[(&str, &str)]) -> Output {
-    use std::io::Write;
-    let mut child = std::process::Command::new(BIN)
-        .args(["save-token", "--server", "http://127.0.0.1:9"])
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(TOKEN.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+const ARGS: [&str; 3] = ["save-token", "--server", "http://127.0.0.1:9"];
+
+/// `hubauth save-token` run in `cwd`, in an isolated home whose HOME and
+/// depot `env` may replace (no JULIA_DEPOT_PATH unless `env` sets one).
+fn save_token_in(cwd: &Path, env: &[(&str, &str)]) -> Run {
+    let home = Home::new();
+    let mut cmd = home.command(&ARGS);
+    cmd.current_dir(cwd)
+        .env_remove("JULIA_DEPOT_PATH")
+        .envs(env.iter().copied());
+    Run::of(cmd, &ARGS, Some(TOKEN))
 }
 
 #[test]
@@ -46,8 +35,8 @@ fn a_tilde_user_depot_is_refused_and_nothing_is_written() {
             ("JULIA_DEPOT_PATH", "~nobody/depot"),
         ],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = &out.stderr;
+    assert_eq!(out.code, Some(2), "{stderr}");
     assert!(stderr.contains("~user is not expanded"), "{stderr}");
     assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
 }
@@ -64,8 +53,8 @@ fn a_relative_depot_or_home_is_warned_about_once() {
     ] {
         let cwd = tempfile::tempdir().unwrap();
         let out = save_token_in(cwd.path(), &env);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{env:?}: {stderr}");
+        let stderr = &out.stderr;
+        assert_eq!(out.code, Some(0), "{env:?}: {stderr}");
         assert_eq!(
             stderr.matches("is a relative path").count(),
             1,

@@ -63,8 +63,16 @@ impl Home {
 
     pub fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
         let mut cmd = self.command(args);
-        cmd.envs(env.iter().copied())
-            .stdin(Stdio::piped())
+        cmd.envs(env.iter().copied());
+        Run::of(cmd, args, stdin)
+    }
+}
+
+impl Run {
+    /// Runs `cmd` (the CLI with `args`, as made by [`Home::command`] and
+    /// then adjusted) with `stdin` as its input.
+    pub fn of(mut cmd: Command, args: &[&str], stdin: Option<&str>) -> Run {
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let started = Instant::now();
